@@ -1,0 +1,99 @@
+"""Shared fixtures: real Redis and PostgreSQL for every integration test.
+
+With `TOWNSQUARE_TEST_REDIS_URL` / `TOWNSQUARE_TEST_DATABASE_URL` set (CI sets both), tests use
+those servers; otherwise they start the embedded Valkey and PostgreSQL once per session in a
+temporary directory. Isolation: every test gets a fresh Redis key namespace, and every test run
+gets a fresh PostgreSQL database that is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+import uuid
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from townsquare.core.keyspace import Keyspace
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"
+DATABASE_URL_ENV = "TOWNSQUARE_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded")
+
+
+@pytest.fixture(scope="session")
+def redis_url(embedded_root: Path) -> Iterator[str]:
+    if url := os.environ.get(REDIS_URL_ENV):
+        yield url
+        return
+    from townsquare.core.embedded import start_or_attach_valkey
+
+    server = start_or_attach_valkey(embedded_root / "valkey")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_database_url(embedded_root: Path) -> Iterator[str]:
+    """URL of the PostgreSQL server's maintenance database."""
+    if url := os.environ.get(DATABASE_URL_ENV):
+        yield url
+        return
+    from townsquare.core.embedded import start_or_attach_postgres
+
+    server = start_or_attach_postgres(embedded_root / "postgres")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_database_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for this test run, dropped afterwards."""
+    import asyncpg
+
+    name = f"townsquare_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = server_database_url.rpartition("/")
+    query = ""
+    if "?" in server_database_url:
+        query = "?" + server_database_url.split("?", 1)[1]
+    yield f"{base}/{name}{query}"
+    admin = await asyncpg.connect(server_database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def keyspace() -> Keyspace:
+    """A namespace no other test uses."""
+    return Keyspace(f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def redis(redis_url: str, keyspace: Keyspace) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        async for key in client.scan_iter(match=f"{keyspace.namespace}:*", count=1000):
+            await client.delete(key)
+        await client.aclose()

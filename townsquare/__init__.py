@@ -1,0 +1,7 @@
+"""Townsquare: a self-hostable Discord community bot platform."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Domain logic, models and shared infrastructure; imports no process package."""

@@ -1,0 +1,253 @@
+"""Every Redis key Townsquare uses is built here (flow 12).
+
+A key is `<namespace>:<family>:<part>:<part>...`. The namespace is configurable so several
+deployments can share one Redis; a family is registered below with its Redis type, the parts it
+takes, its TTL policy and the component that writes it. Parts are validated: snowflakes are
+integers in 1..2**64-1, names are short lowercase tokens, and free text is never put in a key
+verbatim (it is hashed). Building a key of an unregistered family, or with a bad part, raises
+:class:`KeyspaceError`. `docs/redis-keys.md` lists every family; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import re
+import typing
+
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "family_of",
+    "KeyspaceError",
+    "Keyspace",
+    "Part",
+    "RedisType",
+    "TTLPolicy",
+]
+
+SNOWFLAKE_MAX = 2**64 - 1
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class KeyspaceError(ValueError):
+    """A key was asked for that the keyspace does not allow."""
+
+
+class RedisType(enum.StrEnum):
+    STRING = "string"
+    HASH = "hash"
+    SET = "set"
+    SORTED_SET = "zset"
+    STREAM = "stream"
+    LIST = "list"
+    PREFIX = "prefix"
+    """Not a key itself: a prefix handed to a library that appends its own suffixes."""
+
+
+class Part(enum.StrEnum):
+    SNOWFLAKE = "snowflake"
+    """A Discord id: an integer in 1..2**64-1."""
+    NAME = "name"
+    """A short lowercase token from code or config: `[a-z0-9][a-z0-9_.-]{0,63}`."""
+    INDEX = "index"
+    """A non-negative integer such as a shard id."""
+    HASHED = "hashed"
+    """Free text, stored as the first 32 hex digits of its SHA-256."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TTLPolicy:
+    """How long keys of a family live."""
+
+    seconds: int | None
+    """Fixed lifetime; None when the key lives until deleted or its TTL is set by the writer."""
+    rule: str
+    """The policy in words, for docs and reviewers."""
+
+    @classmethod
+    def persistent(cls, why: str) -> TTLPolicy:
+        return cls(None, f"none: {why}")
+
+    @classmethod
+    def fixed(cls, seconds: int, why: str) -> TTLPolicy:
+        return cls(seconds, f"{seconds} s: {why}")
+
+    @classmethod
+    def by_writer(cls, why: str) -> TTLPolicy:
+        return cls(None, f"set by the writer: {why}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    redis_type: RedisType
+    parts: tuple[Part, ...]
+    ttl: TTLPolicy
+    writer: str
+    """Which component writes keys of this family."""
+    purpose: str
+
+
+FAMILIES: typing.Final[dict[str, Family]] = {}
+
+
+def _register(family: Family) -> None:
+    if not _NAME.match(family.name) or family.name in FAMILIES:
+        raise KeyspaceError(f"bad or duplicate family name {family.name!r}")
+    FAMILIES[family.name] = family
+
+
+for _family in (
+    Family(
+        "stream",
+        RedisType.STREAM,
+        (Part.NAME,),
+        TTLPolicy.persistent("capped by MAXLEN per pipeline; entries are acknowledged, not expired"),
+        "shards and the HTTP service (XADD); workers read through consumer groups",
+        "A pipeline's work: `xp`, `automod`, `ai`, `jobs`.",
+    ),
+    Family(
+        "dead_letter",
+        RedisType.STREAM,
+        (Part.NAME,),
+        TTLPolicy.persistent("capped by tasks.dead_letter_maxlen; replayed or dropped by operators"),
+        "workers, after a task's last attempt",
+        "Jobs that failed every attempt, with task name, arguments, error and attempt count.",
+    ),
+    Family(
+        "reclaim_lock",
+        RedisType.STRING,
+        (Part.NAME,),
+        TTLPolicy.fixed(30, "held only while one worker claims abandoned messages"),
+        "workers' periodic reclaim",
+        "Lets one worker at a time run XAUTOCLAIM on a pipeline stream.",
+    ),
+    Family(
+        "schedules",
+        RedisType.PREFIX,
+        (),
+        TTLPolicy.by_writer("taskiq's schedule source deletes one-off schedules once they fire"),
+        "the API and workers (schedule timed work); the scheduler reads",
+        "Prefix of taskiq-redis's schedule source (timed work such as giveaway ends).",
+    ),
+    Family(
+        "scheduler_lock",
+        RedisType.STRING,
+        (),
+        TTLPolicy.fixed(30, "renewed by the running scheduler; expiry hands over to a standby"),
+        "the scheduler",
+        "Makes sure one scheduler fires timed work even when several are started.",
+    ),
+    Family(
+        "guild_config",
+        RedisType.STRING,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.fixed(3600, "a cache of PostgreSQL; rewritten on every change, refilled on a miss"),
+        "the HTTP service on a config change; any reader on a miss",
+        "A guild's configuration document as JSON, with its version.",
+    ),
+    Family(
+        "xp",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("hot XP totals; flushed to PostgreSQL, which stays the truth"),
+        "XP workers",
+        "Per guild: member id -> total XP.",
+    ),
+    Family(
+        "xp_cooldown",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.by_writer("the guild's cooldown plus a margin for late events"),
+        "XP workers",
+        "Per guild and member: timestamp of the last message that earned XP.",
+    ),
+    Family(
+        "timers",
+        RedisType.SORTED_SET,
+        (Part.NAME,),
+        TTLPolicy.persistent("members are removed when their timer fires"),
+        "the API and workers; the scheduler fires due members",
+        "Due times (score) of timed work by kind, e.g. `claim_window`.",
+    ),
+    Family(
+        "shard_health",
+        RedisType.HASH,
+        (Part.INDEX,),
+        TTLPolicy.fixed(15, "written every 5 s; a shard silent for 15 s disappears"),
+        "shards",
+        "Per shard id: state, latency, guilds, events/s, session id, resume counts.",
+    ),
+    Family(
+        "alerts",
+        RedisType.STREAM,
+        (),
+        TTLPolicy.persistent("capped by MAXLEN; the console shows the newest"),
+        "every process, on conditions an operator should see",
+        "Operator alerts and errors.",
+    ),
+):
+    _register(_family)
+
+
+class Keyspace:
+    """Builds validated keys under one namespace."""
+
+    __slots__ = ("namespace",)
+
+    def __init__(self, namespace: str) -> None:
+        if not _NAMESPACE.match(namespace):
+            raise KeyspaceError(
+                f"namespace {namespace!r} must match {_NAMESPACE.pattern} (lowercase, short)"
+            )
+        self.namespace = namespace
+
+    def key(self, family: str, *parts: int | str) -> str:
+        """The key of `family` for `parts`; raises :class:`KeyspaceError` on anything invalid."""
+        spec = family_of(family)
+        if len(parts) != len(spec.parts):
+            raise KeyspaceError(
+                f"family {family!r} takes {len(spec.parts)} part(s) "
+                f"({', '.join(spec.parts) or 'none'}), got {len(parts)}"
+            )
+        rendered = [_render(family, kind, value) for kind, value in zip(spec.parts, parts, strict=True)]
+        return ":".join((self.namespace, family, *rendered))
+
+    def pattern(self, family: str) -> str:
+        """A SCAN pattern matching every key of `family`."""
+        spec = family_of(family)
+        return ":".join((self.namespace, family, *("*" for _ in spec.parts)))
+
+    def ttl(self, family: str) -> int | None:
+        """The fixed TTL of `family` in seconds, or None."""
+        return family_of(family).ttl.seconds
+
+
+def family_of(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyspaceError(f"unregistered key family {name!r}") from None
+
+
+def _render(family: str, kind: Part, value: int | str) -> str:
+    match kind:
+        case Part.SNOWFLAKE:
+            if type(value) is not int or not 1 <= value <= SNOWFLAKE_MAX:
+                raise KeyspaceError(f"{family}: {value!r} is not a snowflake (1..2**64-1)")
+            return str(value)
+        case Part.INDEX:
+            if type(value) is not int or value < 0:
+                raise KeyspaceError(f"{family}: {value!r} is not a non-negative integer")
+            return str(value)
+        case Part.NAME:
+            if not isinstance(value, str) or not _NAME.match(value):
+                raise KeyspaceError(f"{family}: {value!r} is not a name ({_NAME.pattern})")
+            return value
+        case Part.HASHED:
+            if not isinstance(value, str):
+                raise KeyspaceError(f"{family}: hashed parts are text, got {value!r}")
+            return hashlib.sha256(value.encode()).hexdigest()[:32]

@@ -1,0 +1,495 @@
+"""Typed settings: `settings.yaml` holds every default, the environment overrides it.
+
+Order, later wins: the defaults file, an operator's settings file (`TOWNSQUARE_SETTINGS_FILE`
+or `--settings`), a `.env` file in the working directory, the process environment. Environment
+names are `TOWNSQUARE__SECTION__KEY` (nested sections add more `__`). Secrets are `SecretStr`,
+come only from the environment or `.env`, and a secret written into a YAML file is an error.
+Every problem is reported as a :class:`SettingsProblem` naming where it came from, which key,
+and why; :func:`load_settings` raises :class:`SettingsError` carrying all of them at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from townsquare.core.config.schemas import GuildConfig
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "DEFAULTS_FILE",
+    "ENV_PREFIX",
+    "SETTINGS_FILE_ENV",
+    "AISettings",
+    "AlertsSettings",
+    "DatabaseSettings",
+    "DiscordSettings",
+    "HTTPSettings",
+    "LoggingSettings",
+    "PathsSettings",
+    "PipelineSettings",
+    "RedisSettings",
+    "SandboxSettings",
+    "Settings",
+    "SettingsError",
+    "SettingsProblem",
+    "TasksSettings",
+    "load_settings",
+    "masked_dump",
+]
+
+ENV_PREFIX = "TOWNSQUARE__"
+SETTINGS_FILE_ENV = "TOWNSQUARE_SETTINGS_FILE"
+DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "settings.yaml"
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsSettings(_Section):
+    var_dir: Path
+    """Runtime state: embedded servers' data, logs, pid files."""
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"]
+    """Lowest level written."""
+    format: Literal["auto", "console", "json"]
+    """`auto`: readable on a terminal, JSON lines otherwise."""
+
+
+class DatabaseSettings(_Section):
+    url: str
+    """`embedded`, or a `postgres://` URL used as given."""
+    pool_max: Annotated[int, Field(ge=1, le=200)]
+    """Most connections one process opens."""
+
+
+class RedisSettings(_Section):
+    url: str
+    """`embedded`, or a `redis://` / `rediss://` URL used as given."""
+    namespace: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+    """Prefix of every key this deployment writes, so deployments can share one Redis."""
+    embedded_port: Annotated[int, Field(ge=0, le=65_535)]
+    """Port for the embedded Valkey; 0 picks a free one and records it under var/."""
+
+
+class DiscordSettings(_Section):
+    bot_token: SecretStr | None = None
+    """Bot token (secret). Without it the platform runs against the sandbox."""
+    application_id: Annotated[int, Field(ge=0)]
+    """Discord application id; 0 when running against the sandbox."""
+    rest_url: str
+    """REST base including the version."""
+    oauth_client_id: str
+    """OAuth2 client id of the dashboard (empty against the sandbox)."""
+    oauth_client_secret: SecretStr | None = None
+    """OAuth2 client secret (secret); needed with a bot token."""
+    oauth_authorize_url: str
+    """Where the dashboard sends admins to log in."""
+    oauth_token_url: str
+    """Where the dashboard exchanges codes for tokens."""
+
+
+class SandboxSettings(_Section):
+    host: str
+    """Address the sandbox listens on; loopback only."""
+    port: Annotated[int, Field(ge=1, le=65_535)]
+    """Port of the sandbox's REST, gateway and OAuth endpoints."""
+    scenario: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]
+    """Seeded world to load."""
+    crowd_rate: Annotated[float, Field(ge=0)]
+    """Simulated community events per second; 0 turns the crowd off."""
+    seed: int
+    """Seed of the crowd's randomness, so a run can be repeated."""
+
+
+class HTTPSettings(_Section):
+    host: str
+    """Address the HTTP service binds."""
+    port: Annotated[int, Field(ge=1, le=65_535)]
+    """Port the HTTP service binds."""
+    public_url: str
+    """URL users reach the dashboard at (OAuth redirect and links)."""
+    jwt_signing_key: SecretStr | None = None
+    """Key that signs dashboard sessions (secret)."""
+    service_token: SecretStr | None = None
+    """Token the shards present to the internal API (secret)."""
+    max_body_bytes: Annotated[int, Field(ge=1024)]
+    """Largest accepted request body."""
+
+
+class PipelineSettings(_Section):
+    idle_timeout_seconds: PositiveSeconds
+    """A message unacknowledged this long is taken over by another worker. Must exceed the
+    pipeline's longest task, or a slow task is redelivered while it still runs."""
+    max_attempts: Annotated[int, Field(ge=1, le=50)]
+    """Attempts before a job goes to the dead-letter stream."""
+    backoff_base_seconds: PositiveSeconds
+    """Delay before the first retry; doubles each attempt, with full jitter."""
+    backoff_max_seconds: PositiveSeconds
+    """Longest delay between attempts."""
+    max_concurrent_tasks: Annotated[int, Field(ge=1, le=10_000)]
+    """Tasks one worker process runs at once for this pipeline."""
+    maxlen: Annotated[int, Field(ge=1000)]
+    """Approximate cap on the stream's length."""
+
+
+class TasksSettings(_Section):
+    reclaim_interval_seconds: PositiveSeconds
+    """How often an idle worker claims messages left pending by a dead worker."""
+    dead_letter_maxlen: Annotated[int, Field(ge=100)]
+    """Approximate cap on each dead-letter stream."""
+    xp: PipelineSettings
+    automod: PipelineSettings
+    ai: PipelineSettings
+    jobs: PipelineSettings
+
+
+class AISettings(_Section):
+    enabled: bool
+    """Run the Gemini assistant at all."""
+    model: str
+    """Gemini model name."""
+    gemini_api_key: SecretStr | None = None
+    """Gemini API key (secret); needed when enabled."""
+    timeout_seconds: PositiveSeconds
+    """A model call slower than this gets the fallback message."""
+
+
+class StreamPlatformSettings(_Section):
+    enabled: bool
+    """Watch this platform at all."""
+    client_id: str
+    """The platform application's client id."""
+    client_secret: SecretStr | None = None
+    """Client secret or API key (secret); needed when enabled."""
+    webhook_secret: SecretStr | None = None
+    """Secret that signs incoming webhooks (secret); needed when enabled for Twitch/YouTube."""
+    poll_interval_seconds: PositiveSeconds
+    """Polling period where the platform has no webhooks."""
+
+
+class AlertsSettings(_Section):
+    twitch: StreamPlatformSettings
+    kick: StreamPlatformSettings
+    youtube: StreamPlatformSettings
+
+
+_ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("townsquare_environ")
+
+
+class _ResolvedEnvSource(EnvSettingsSource):
+    """The environment that :func:`load_settings` resolved (process env over `.env`)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get(os.environ)
+        return {name.lower(): value for name, value in environ.items() if _is_ours(name)}
+
+
+class Settings(BaseSettings):
+    """The whole effective configuration of one Townsquare process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    paths: PathsSettings
+    logging: LoggingSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    discord: DiscordSettings
+    sandbox: SandboxSettings
+    http: HTTPSettings
+    tasks: TasksSettings
+    ai: AISettings
+    alerts: AlertsSettings
+    guild_defaults: GuildConfig
+    """Configuration a guild starts with; admins change their own copy in the dashboard."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: the environment merged over .env, then the merged YAML
+        # files, passed in as init values by load_settings.
+        return _ResolvedEnvSource(settings_cls), init_settings
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """Whether Discord is the loopback sandbox (no bot token configured)."""
+        return self.discord.bot_token is None
+
+
+class SettingsProblem(typing.NamedTuple):
+    """One thing wrong with the configuration."""
+
+    source: str
+    """The file or environment variable the bad value came from."""
+    key: str
+    """Dotted key, e.g. `tasks.xp.max_attempts`."""
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.key}: {self.reason}"
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; `problems` says where and why."""
+
+    def __init__(self, problems: list[SettingsProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+def load_settings(
+    settings_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    defaults_file: Path = DEFAULTS_FILE,
+) -> Settings:
+    """Load and validate the settings, or raise :class:`SettingsError` listing every problem."""
+    environ = dict(os.environ if environ is None else environ)
+    if settings_file is None and environ.get(SETTINGS_FILE_ENV):
+        settings_file = Path(environ[SETTINGS_FILE_ENV])
+
+    problems: list[SettingsProblem] = []
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in (defaults_file, settings_file):
+        if path is None:
+            continue
+        data = _read_yaml(path, problems)
+        problems.extend(_secrets_in_file(path, data))
+        _deep_merge(merged, data, origins, str(path))
+
+    dotenv = _read_dotenv(env_file) if env_file is not None else {}
+    env = {**dotenv, **environ}
+    problems.extend(_unknown_env_names(env))
+    if problems:
+        raise SettingsError(problems)
+
+    try:
+        settings = _build(merged, env)
+    except ValidationError as error:
+        raise SettingsError(_explain(error, env, origins, defaults_file)) from None
+    problems = _missing_secrets(settings)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _build(merged: dict[str, Any], env: dict[str, str]) -> Settings:
+    token = _ENVIRON.set(env)
+    try:
+        return Settings(**merged)
+    finally:
+        _ENVIRON.reset(token)
+
+
+def _is_ours(name: str) -> bool:
+    return name.upper().startswith(ENV_PREFIX)
+
+
+def _read_yaml(path: Path, problems: list[SettingsProblem]) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(SettingsProblem(str(path), "-", "file not found"))
+        return {}
+    except yaml.YAMLError as error:
+        problems.append(SettingsProblem(str(path), "-", f"not valid YAML: {error}"))
+        return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(SettingsProblem(str(path), "-", "must be a mapping of sections"))
+        return {}
+    return data
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _deep_merge(
+    into: dict[str, Any], data: Mapping[str, Any], origins: dict[str, str], source: str, prefix: str = ""
+) -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value, origins, source, f"{dotted}.")
+        else:
+            into[key] = value
+        origins[dotted] = source
+
+
+def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        args = typing.get_args(annotation)
+        if annotation is SecretStr or SecretStr in args:
+            yield (*prefix, name)
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _secret_paths(annotation, (*prefix, name))
+
+
+SECRET_PATHS: tuple[tuple[str, ...], ...] = tuple(_secret_paths(Settings))
+
+
+def _env_name(path: tuple[str | int, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in path)
+
+
+def _secrets_in_file(path: Path, data: Mapping[str, Any]) -> list[SettingsProblem]:
+    problems = []
+    for secret in SECRET_PATHS:
+        node: Any = data
+        for part in secret:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            problems.append(
+                SettingsProblem(
+                    str(path),
+                    ".".join(secret),
+                    f"secrets are not read from files; set {_env_name(secret)} in the "
+                    "environment or .env instead",
+                )
+            )
+    return problems
+
+
+def _known_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, field in model.model_fields.items():
+        path = (*prefix, name)
+        yield path
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _known_paths(annotation, path)
+
+
+_KNOWN_ENV_NAMES = frozenset(_env_name(path) for path in _known_paths(Settings))
+
+
+def _unknown_env_names(env: Mapping[str, str]) -> list[SettingsProblem]:
+    return [
+        SettingsProblem(name, ".".join(name[len(ENV_PREFIX) :].lower().split("__")), "unknown key")
+        for name in sorted(env)
+        if _is_ours(name) and name.upper() not in _KNOWN_ENV_NAMES
+    ]
+
+
+def _explain(
+    error: ValidationError, env: Mapping[str, str], origins: Mapping[str, str], defaults: Path
+) -> list[SettingsProblem]:
+    upper_env = {name.upper() for name in env if _is_ours(name)}
+    problems = []
+    for detail in error.errors():
+        loc = tuple(str(part) for part in detail["loc"])
+        source = None
+        for depth in range(len(loc), 0, -1):
+            if _env_name(loc[:depth]) in upper_env:
+                source = _env_name(loc[:depth])
+                break
+            if ".".join(loc[:depth]) in origins:
+                source = origins[".".join(loc[:depth])]
+                break
+        reason = detail["msg"]
+        if detail["type"] == "missing":
+            reason = "missing: every key needs a value in the defaults file"
+        elif detail["type"] == "extra_forbidden":
+            reason = "unknown key"
+        problems.append(SettingsProblem(source or str(defaults), ".".join(loc), reason))
+    return problems
+
+
+def _missing_secrets(settings: Settings) -> list[SettingsProblem]:
+    needed: list[tuple[bool, tuple[str, ...], str]] = [
+        (
+            settings.discord.bot_token is not None,
+            ("discord", "oauth_client_secret"),
+            "a bot token is set, so the dashboard logs in with Discord's OAuth2",
+        ),
+        (settings.ai.enabled, ("ai", "gemini_api_key"), "ai.enabled is true"),
+    ]
+    for platform in ("twitch", "kick", "youtube"):
+        platform_settings: StreamPlatformSettings = getattr(settings.alerts, platform)
+        if platform_settings.enabled:
+            needed.append(
+                (True, ("alerts", platform, "client_secret"), f"alerts.{platform}.enabled is true")
+            )
+            if platform != "kick":
+                needed.append(
+                    (True, ("alerts", platform, "webhook_secret"), f"alerts.{platform}.enabled is true")
+                )
+    problems = []
+    for required, path, why in needed:
+        node: Any = settings
+        for part in path:
+            node = getattr(node, part)
+        if required and node is None:
+            problems.append(
+                SettingsProblem(_env_name(path), ".".join(path), f"required because {why}")
+            )
+    return problems
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z+]+://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@)")
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret and URL password masked."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "**********"
+        if isinstance(value, dict):
+            return {key: mask(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [mask(item) for item in value]
+        if isinstance(value, str):
+            return _URL_PASSWORD.sub(r"\g<head>*****\g<tail>", value)
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    dumped: dict[str, Any] = mask(settings.model_dump(mode="python"))
+    return dumped

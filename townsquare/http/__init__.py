@@ -1,0 +1,1 @@
+"""The Quart service: internal API, public API, dashboard and webhooks."""

@@ -1,0 +1,1 @@
+"""Gateway shards: hikari clients that normalise events and publish them to Redis streams."""

@@ -1,0 +1,1 @@
+"""taskiq brokers, pipelines, the scheduler and their middlewares."""
