@@ -8,6 +8,7 @@ gets a fresh PostgreSQL database that is dropped at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import typing
 import uuid
@@ -59,27 +60,59 @@ def server_database_url(embedded_root: Path) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-async def database_url(server_database_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for this test run, dropped afterwards."""
+@contextlib.asynccontextmanager
+async def _fresh_database(server_url: str) -> AsyncIterator[str]:
     import asyncpg
 
     name = f"townsquare_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_database_url)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base, _, _ = server_database_url.rpartition("/")
-    query = ""
-    if "?" in server_database_url:
-        query = "?" + server_database_url.split("?", 1)[1]
-    yield f"{base}/{name}{query}"
-    admin = await asyncpg.connect(server_database_url)
+    head, _, tail = server_url.partition("?")
+    base = head.rsplit("/", 1)[0]
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield f"{base}/{name}" + (f"?{tail}" if tail else "")
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def empty_database_url(server_database_url: str) -> AsyncIterator[str]:
+    """A new, empty database for one test."""
+    async with _fresh_database(server_database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_database_url: str) -> AsyncIterator[str]:
+    """A database for this test run with every migration applied; dropped afterwards."""
+    from townsquare.core.db import migrate
+
+    async with _fresh_database(server_database_url) as url:
+        await migrate(url)
+        yield url
+
+
+@pytest.fixture
+async def orm(database_url: str) -> AsyncIterator[None]:
+    """Tortoise connected to the test run's database; tables emptied after the test."""
+    from tortoise import Tortoise
+
+    from townsquare.core.db import connect
+
+    async with connect(database_url):
+        yield
+        connection = Tortoise.get_connection("default")
+        await connection.execute_script(
+            "TRUNCATE guilds, guild_configs, member_xp, level_rewards, premium_subscriptions, "
+            "audit_entries RESTART IDENTITY CASCADE"
+        )
 
 
 @pytest.fixture

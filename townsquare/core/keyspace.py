@@ -19,12 +19,12 @@ import typing
 __all__ = [
     "FAMILIES",
     "Family",
-    "family_of",
-    "KeyspaceError",
     "Keyspace",
+    "KeyspaceError",
     "Part",
     "RedisType",
     "TTLPolicy",
+    "family_of",
 ]
 
 SNOWFLAKE_MAX = 2**64 - 1
@@ -105,7 +105,9 @@ for _family in (
         "stream",
         RedisType.STREAM,
         (Part.NAME,),
-        TTLPolicy.persistent("capped by MAXLEN per pipeline; entries are acknowledged, not expired"),
+        TTLPolicy.persistent(
+            "capped by MAXLEN per pipeline; entries are acknowledged, not expired"
+        ),
         "shards and the HTTP service (XADD); workers read through consumer groups",
         "A pipeline's work: `xp`, `automod`, `ai`, `jobs`.",
     ),
@@ -113,7 +115,9 @@ for _family in (
         "dead_letter",
         RedisType.STREAM,
         (Part.NAME,),
-        TTLPolicy.persistent("capped by tasks.dead_letter_maxlen; replayed or dropped by operators"),
+        TTLPolicy.persistent(
+            "capped by tasks.dead_letter_maxlen; replayed or dropped by operators"
+        ),
         "workers, after a task's last attempt",
         "Jobs that failed every attempt, with task name, arguments, error and attempt count.",
     ),
@@ -145,7 +149,9 @@ for _family in (
         "guild_config",
         RedisType.STRING,
         (Part.SNOWFLAKE,),
-        TTLPolicy.fixed(3600, "a cache of PostgreSQL; rewritten on every change, refilled on a miss"),
+        TTLPolicy.fixed(
+            3600, "a cache of PostgreSQL; rewritten on every change, refilled on a miss"
+        ),
         "the HTTP service on a config change; any reader on a miss",
         "A guild's configuration document as JSON, with its version.",
     ),
@@ -213,7 +219,9 @@ class Keyspace:
                 f"family {family!r} takes {len(spec.parts)} part(s) "
                 f"({', '.join(spec.parts) or 'none'}), got {len(parts)}"
             )
-        rendered = [_render(family, kind, value) for kind, value in zip(spec.parts, parts, strict=True)]
+        rendered = [
+            _render(family, kind, value) for kind, value in zip(spec.parts, parts, strict=True)
+        ]
         return ":".join((self.namespace, family, *rendered))
 
     def pattern(self, family: str) -> str:

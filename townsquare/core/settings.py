@@ -14,7 +14,6 @@ import contextvars
 import os
 import re
 import typing
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,11 +29,12 @@ from pydantic_settings import (
 from townsquare.core.config.schemas import GuildConfig
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 __all__ = [
     "DEFAULTS_FILE",
     "ENV_PREFIX",
+    "SECRET_PATHS",
     "SETTINGS_FILE_ENV",
     "AISettings",
     "AlertsSettings",
@@ -52,6 +52,7 @@ __all__ = [
     "TasksSettings",
     "load_settings",
     "masked_dump",
+    "redact_url",
 ]
 
 ENV_PREFIX = "TOWNSQUARE__"
@@ -351,7 +352,11 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 
 
 def _deep_merge(
-    into: dict[str, Any], data: Mapping[str, Any], origins: dict[str, str], source: str, prefix: str = ""
+    into: dict[str, Any],
+    data: Mapping[str, Any],
+    origins: dict[str, str],
+    source: str,
+    prefix: str = "",
 ) -> None:
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -362,7 +367,9 @@ def _deep_merge(
         origins[dotted] = source
 
 
-def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+def _secret_paths(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
     for name, field in model.model_fields.items():
         annotation = field.annotation
         args = typing.get_args(annotation)
@@ -458,7 +465,11 @@ def _missing_secrets(settings: Settings) -> list[SettingsProblem]:
             )
             if platform != "kick":
                 needed.append(
-                    (True, ("alerts", platform, "webhook_secret"), f"alerts.{platform}.enabled is true")
+                    (
+                        True,
+                        ("alerts", platform, "webhook_secret"),
+                        f"alerts.{platform}.enabled is true",
+                    )
                 )
     problems = []
     for required, path, why in needed:
@@ -472,7 +483,12 @@ def _missing_secrets(settings: Settings) -> list[SettingsProblem]:
     return problems
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z+]+://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@)")
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z+]+://[^:/@]*:)(?P<password>[^@/]*)(?P<tail>@)")
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `*****`."""
+    return _URL_PASSWORD.sub(r"\g<head>*****\g<tail>", url)
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
@@ -486,7 +502,7 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
         if isinstance(value, list):
             return [mask(item) for item in value]
         if isinstance(value, str):
-            return _URL_PASSWORD.sub(r"\g<head>*****\g<tail>", value)
+            return redact_url(value)
         if isinstance(value, Path):
             return str(value)
         return value

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from townsquare.core.config import GuildConfig
+from townsquare.core.settings import load_settings
+
+
+@pytest.fixture
+def document(tmp_path: Path) -> dict[str, Any]:
+    settings = load_settings(environ={}, env_file=tmp_path / ".env")
+    return settings.guild_defaults.model_dump(mode="json")
+
+
+def _error_for(document: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as error:
+        GuildConfig.model_validate(document)
+    return str(error.value)
+
+
+def test_defaults_round_trip_through_json(document: dict[str, Any]) -> None:
+    config = GuildConfig.model_validate(document)
+    assert GuildConfig.model_validate_json(config.model_dump_json()) == config
+
+
+def test_unknown_keys_are_rejected(document: dict[str, Any]) -> None:
+    document["xp"]["cooldown"] = 5
+    assert "xp.cooldown" in _error_for(document)
+
+
+def test_message_range_must_be_ordered(document: dict[str, Any]) -> None:
+    document["xp"]["per_message_min"] = 30
+    assert "per_message_min must not be larger than per_message_max" in _error_for(document)
+
+
+def test_snowflakes_are_positive_64_bit(document: dict[str, Any]) -> None:
+    document["xp"]["no_xp_channel_ids"] = [0]
+    assert "no_xp_channel_ids.0" in _error_for(document)
+    document["xp"]["no_xp_channel_ids"] = [2**64]
+    assert "no_xp_channel_ids.0" in _error_for(document)
+
+
+def test_channel_notice_needs_a_channel(document: dict[str, Any]) -> None:
+    document["levels"]["notice"]["mode"] = "channel"
+    assert "notice mode 'channel' needs a channel_id" in _error_for(document)
+
+
+def test_table_curve_needs_entries(document: dict[str, Any]) -> None:
+    document["xp"]["curve"]["kind"] = "table"
+    assert "needs at least one entry" in _error_for(document)
+
+
+def test_escalation_must_ascend(document: dict[str, Any]) -> None:
+    document["moderation"]["escalation"][1]["offenses"] = 1
+    assert "strictly ascending" in _error_for(document)
+
+
+def test_timeouts_are_capped_at_28_days(document: dict[str, Any]) -> None:
+    document["moderation"]["escalation"][1]["duration_seconds"] = 28 * 86_400 + 1
+    assert "duration_seconds" in _error_for(document)
+
+
+def test_unknown_schema_version_is_rejected(document: dict[str, Any]) -> None:
+    document["schema_version"] = 2
+    assert "schema_version" in _error_for(document)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import structlog
+
+from townsquare.core.logs import SecretRedactor, configure_logging, secret_values
+from townsquare.core.settings import load_settings
+
+
+class _Pipe(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_lines_off_a_terminal_with_bound_job_id() -> None:
+    stream = _Pipe()
+    configure_logging(level="info", fmt="auto", stream=stream)
+    log = structlog.get_logger("test")
+    with structlog.contextvars.bound_contextvars(job_id="job-42"):
+        log.info("working", step=1)
+        logging.getLogger("library").warning("from stdlib")
+    log.info("after")
+    first, second, third = _lines(stream)
+    assert first["event"] == "working" and first["job_id"] == "job-42" and first["step"] == 1
+    assert second["event"] == "from stdlib" and second["job_id"] == "job-42"
+    assert "job_id" not in third
+    assert first["level"] == "info" and "timestamp" in first
+
+
+def test_secrets_are_masked_in_every_line(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={"TOWNSQUARE__HTTP__SERVICE_TOKEN": "tok-very-secret-123"},
+        env_file=tmp_path / ".env",
+    )
+    stream = _Pipe()
+    configure_logging(fmt="json", secrets=secret_values(settings), stream=stream)
+    structlog.get_logger("x").info(
+        "calling with tok-very-secret-123", headers={"a": "tok-very-secret-123"}
+    )
+    logging.getLogger("aiohttp").error("Authorization: Bearer tok-very-secret-123")
+    output = stream.getvalue()
+    assert "tok-very-secret-123" not in output
+    assert output.count("**********") == 3
+
+
+def test_redactor_prefers_the_longest_secret() -> None:
+    redactor = SecretRedactor(["abcd", "abcdefgh"])
+    assert redactor(None, "info", {"event": "x abcdefgh y"}) == {"event": "x ********** y"}
+
+
+def test_console_format_is_readable() -> None:
+    stream = _Pipe()
+    configure_logging(fmt="console", stream=stream)
+    structlog.get_logger("x").info("hello", who="world")
+    assert "hello" in stream.getvalue() and "who=world" in stream.getvalue()

@@ -1,0 +1,1 @@
+"""Guilds the bot is in."""

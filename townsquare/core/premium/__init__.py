@@ -1,0 +1,1 @@
+"""Premium tiers and subscriptions."""

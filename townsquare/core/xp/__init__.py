@@ -1,0 +1,1 @@
+"""XP, levels and level-role rewards."""
