@@ -232,9 +232,45 @@ def console(settings_file: SettingsOption = None) -> None:
 
 
 @app.command()
-def sandbox(settings_file: SettingsOption = None) -> None:
-    """Run the loopback Discord alone (arrives with the Discord sandbox capability)."""
-    _arrives_with("Discord sandbox")
+def sandbox(
+    settings_file: SettingsOption = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: sandbox.port).")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Scenario name or YAML file (default: sandbox.scenario).")
+    ] = None,
+    crowd_rate: Annotated[
+        float | None, typer.Option(help="Crowd events per second (default: sandbox.crowd_rate).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Crowd seed (default: sandbox.seed).")] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the connection details as one JSON line.")
+    ] = False,
+) -> None:
+    """Run the loopback Discord alone and print what a client needs to connect."""
+    from townsquare.sandbox.server import run_sandbox
+
+    settings = _settings(settings_file)
+    options = settings.sandbox
+
+    async def serve(stop: asyncio.Event) -> None:
+        task = asyncio.create_task(
+            run_sandbox(
+                options.host,
+                options.port if port is None else port,
+                options.scenario if scenario is None else scenario,
+                options.crowd_rate if crowd_rate is None else crowd_rate,
+                options.seed if seed is None else seed,
+                json_output,
+            )
+        )
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+        stopped.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    _run_until_signal(serve)
 
 
 def main() -> None:

@@ -1,0 +1,158 @@
+"""Fixtures for end-to-end tests: a running sandbox, the real hikari client, raw gateway clients.
+
+Every test gets a fresh sandbox (a new world) on a free loopback port; starting one takes
+milliseconds. Waits are bounded and event-driven: `EventRecorder.wait_for` returns as soon as
+a matching event has arrived and fails after a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing
+import zlib
+
+import aiohttp
+import hikari
+import pytest
+
+from townsquare.sandbox import Sandbox, SandboxInfo
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+WAIT: typing.Final[float] = 10.0
+"""Upper bound of every wait; a passing test never comes close."""
+
+BOT_INTENTS: typing.Final = (
+    hikari.Intents.ALL_UNPRIVILEGED | hikari.Intents.GUILD_MEMBERS | hikari.Intents.MESSAGE_CONTENT
+)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    server = Sandbox()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def info(sandbox: Sandbox) -> SandboxInfo:
+    return sandbox.info
+
+
+class EventRecorder:
+    """Records every hikari event and lets a test wait for the one it expects."""
+
+    def __init__(self) -> None:
+        self.events: list[hikari.Event] = []
+        self._changed = asyncio.Condition()
+
+    async def record(self, event: hikari.Event) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def of[E: hikari.Event](self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait_for[E: hikari.Event](
+        self, kind: type[E], predicate: Callable[[E], bool] = lambda _: True, count: int = 1
+    ) -> list[E]:
+        """The first `count` events of `kind` matching `predicate`, waiting for them if needed."""
+
+        def matches() -> list[E]:
+            return [e for e in self.of(kind) if predicate(e)]
+
+        async with asyncio.timeout(WAIT), self._changed:
+            await self._changed.wait_for(lambda: len(matches()) >= count)
+        return matches()[:count]
+
+
+def make_bot(info: SandboxInfo, *, token: str | None = None) -> hikari.GatewayBot:
+    return hikari.GatewayBot(
+        token or info.bot_token,
+        rest_url=info.rest_url,
+        intents=BOT_INTENTS,
+        banner=None,
+        logs=None,
+        suppress_optimization_warning=True,
+    )
+
+
+@pytest.fixture
+async def recorder() -> EventRecorder:
+    return EventRecorder()
+
+
+@pytest.fixture
+async def bot(info: SandboxInfo, recorder: EventRecorder) -> AsyncIterator[hikari.GatewayBot]:
+    """A started `hikari.GatewayBot` connected to the sandbox, recording every event."""
+    client = make_bot(info)
+    client.subscribe(hikari.Event, recorder.record)
+    await client.start(check_for_updates=False)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+class RawGateway:
+    """A bare gateway client, for protocol details hikari hides."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, zlib_stream: bool) -> None:
+        self.ws = ws
+        self._inflator = zlib.decompressobj() if zlib_stream else None
+
+    async def receive(self) -> dict[str, typing.Any]:
+        async with asyncio.timeout(WAIT):
+            message = await self.ws.receive()
+        if message.type is aiohttp.WSMsgType.BINARY and self._inflator is not None:
+            return typing.cast(
+                "dict[str, typing.Any]", json.loads(self._inflator.decompress(message.data))
+            )
+        if message.type is aiohttp.WSMsgType.TEXT and self._inflator is None:
+            return typing.cast("dict[str, typing.Any]", json.loads(message.data))
+        msg = f"unexpected frame {message.type!r}: {message.data!r}"
+        raise AssertionError(msg)
+
+    async def receive_close(self) -> int:
+        async with asyncio.timeout(WAIT):
+            message = await self.ws.receive()
+        assert message.type is aiohttp.WSMsgType.CLOSE, message
+        return int(message.data)
+
+    async def send(self, payload: dict[str, typing.Any]) -> None:
+        await self.ws.send_bytes(json.dumps(payload).encode())
+
+    async def identify(self, token: str, intents: int, shard: tuple[int, int] = (0, 1)) -> None:
+        await self.send(
+            {
+                "op": 2,
+                "d": {"token": token, "intents": intents, "shard": list(shard), "properties": {}},
+            }
+        )
+
+
+@pytest.fixture
+def raw_gateway(
+    info: SandboxInfo, http: aiohttp.ClientSession
+) -> Callable[..., typing.AsyncContextManager[RawGateway]]:
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def connect(*, compress: str | None = "zlib-stream") -> AsyncIterator[RawGateway]:
+        query = {"v": "10", "encoding": "json"} | ({"compress": compress} if compress else {})
+        async with http.ws_connect(info.gateway_url, params=query) as ws:
+            yield RawGateway(ws, zlib_stream=compress == "zlib-stream")
+
+    return connect

@@ -1,0 +1,227 @@
+"""One gateway websocket: the protocol from HELLO to close.
+
+Frames leave through a queue drained by a single writer task, so dispatches, replays and
+close frames go out in exactly the order they were produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+import typing
+
+import aiohttp
+
+from townsquare.sandbox.gateway import handshake
+from townsquare.sandbox.intents import ALL_INTENTS, PRIVILEGED_INTENTS
+
+if typing.TYPE_CHECKING:
+    from aiohttp import web
+
+    from townsquare.sandbox.gateway.compression import FrameEncoder
+    from townsquare.sandbox.gateway.hub import GatewayHub
+    from townsquare.sandbox.gateway.session import GatewaySession
+    from townsquare.sandbox.world.payloads import JSON
+
+__all__ = ["CloseCode", "GatewayConnection"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CloseCode:
+    """Discord's gateway close codes that the sandbox sends."""
+
+    UNKNOWN_OPCODE = 4001
+    DECODE_ERROR = 4002
+    NOT_AUTHENTICATED = 4003
+    AUTHENTICATION_FAILED = 4004
+    ALREADY_AUTHENTICATED = 4005
+    RATE_LIMITED = 4008
+    INVALID_SHARD = 4010
+    INVALID_INTENTS = 4013
+    DISALLOWED_INTENTS = 4014
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class GatewayConnection:
+    """Runs the gateway protocol over one accepted websocket."""
+
+    def __init__(
+        self,
+        hub: GatewayHub,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        encoder: FrameEncoder,
+        gateway_url: str,
+    ) -> None:
+        self.hub = hub
+        self.session: GatewaySession | None = None
+        self._request = request
+        self._ws = ws
+        self._encoder = encoder
+        self._gateway_url = gateway_url
+        self._queue: asyncio.Queue[JSON | _Close] = asyncio.Queue()
+        self._closing = False
+        self._close_queued = False
+        self._received: collections.deque[float] = collections.deque()
+
+    def send(self, payload: JSON) -> None:
+        if not self._closing:
+            self._queue.put_nowait(payload)
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame after everything already queued."""
+        if not self._closing:
+            self._closing = self._close_queued = True
+            self._queue.put_nowait(_Close(code, reason))
+
+    def drop(self) -> None:
+        """Cut the TCP connection without a close frame, as a network failure would."""
+        self._closing = True
+        if (transport := self._request.transport) is not None:
+            transport.abort()
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write(), name="sandbox gateway writer")
+        self.hub.connections.add(self)
+        interval = self.hub.settings.heartbeat_interval_ms
+        self.send({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": interval}})
+        try:
+            async for message in self._ws:
+                if message.type in {aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY}:
+                    self._receive(message.data)
+        finally:
+            self.hub.connections.discard(self)
+            self._detach()
+            if self._close_queued and not writer.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(writer, timeout=5)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    def _detach(self) -> None:
+        session = self.session
+        if session is None or session.outbox is not self:
+            return
+        session.outbox = None
+        # Discord ends a session when the client closes with 1000 or 1001.
+        if self._ws.close_code in {1000, 1001}:
+            self.hub.close_session(session)
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _Close):
+                await self._ws.close(code=item.code, message=item.reason.encode())
+                return
+            frame = self._encoder.encode(json.dumps(item, separators=(",", ":")).encode())
+            try:
+                if self._encoder.binary:
+                    await self._ws.send_bytes(frame)
+                else:
+                    await self._ws.send_str(frame.decode())
+            except (ConnectionError, RuntimeError):
+                return
+
+    # ---- client payloads -----------------------------------------------------------------
+
+    def _receive(self, raw: str | bytes) -> None:
+        if self._closing:
+            return
+        if not self._within_send_limit():
+            self.close(CloseCode.RATE_LIMITED, "You are being rate limited.")
+            return
+        try:
+            payload = json.loads(raw)
+            op = payload["op"]
+            data = payload.get("d")
+        except (ValueError, TypeError, KeyError):
+            self.close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        if op == 1:
+            self.send({"op": 11, "s": None, "t": None, "d": None})
+        elif op == 2:
+            self._identify(data)
+        elif op == 6:
+            self._resume(data)
+        elif self.session is None:
+            self.close(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
+        elif op == 8:
+            for chunk in handshake.member_chunks(self.hub.world, data or {}):
+                self.session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        elif op in {3, 4}:
+            pass  # presence and voice updates are accepted and ignored for now
+        else:
+            self.close(CloseCode.UNKNOWN_OPCODE, "Unknown opcode.")
+
+    def _within_send_limit(self) -> bool:
+        now = time.monotonic()
+        window = self.hub.settings.send_window
+        while self._received and now - self._received[0] > window:
+            self._received.popleft()
+        self._received.append(now)
+        return len(self._received) <= self.hub.settings.send_limit
+
+    def _identify(self, data: JSON) -> None:
+        if self.session is not None:
+            self.close(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+            return
+        world = self.hub.world
+        if not isinstance(data, dict) or data.get("token") != world.application.bot_token:
+            self.close(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+            return
+        shard = data.get("shard", [0, 1])
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(n, int) for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            self.close(CloseCode.INVALID_SHARD, "Invalid shard.")
+            return
+        intents = data.get("intents")
+        if not isinstance(intents, int) or intents < 0 or intents & ~ALL_INTENTS:
+            self.close(CloseCode.INVALID_INTENTS, "Invalid intent(s).")
+            return
+        if intents & PRIVILEGED_INTENTS & ~world.application.privileged_intents:
+            self.close(CloseCode.DISALLOWED_INTENTS, "Disallowed intent(s).")
+            return
+        large_threshold = min(max(int(data.get("large_threshold", 50)), 50), 250)
+        session = self.hub.open_session(shard[0], shard[1], intents)
+        session.outbox = self
+        self.session = session
+        session.dispatch("READY", handshake.ready(world, session, self._gateway_url))
+        for guild in world.guilds.values():
+            if session.owns_guild(guild.id):
+                created = handshake.guild_create(world, guild, intents, large_threshold)
+                session.dispatch("GUILD_CREATE", created)
+
+    def _resume(self, data: JSON) -> None:
+        if self.session is not None:
+            self.close(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+            return
+        if not isinstance(data, dict) or data.get("token") != self.hub.world.application.bot_token:
+            self.close(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+            return
+        session = self.hub.sessions.get(str(data.get("session_id")))
+        seq = data.get("seq")
+        previous = session.outbox if session is not None else None
+        if session is None or not isinstance(seq, int) or not session.replay_after(seq, self):
+            self.send({"op": 9, "s": None, "t": None, "d": False})
+            return
+        if isinstance(previous, GatewayConnection) and previous is not self:
+            previous.session = None
+            previous.drop()
+        self.session = session
+        session.dispatch("RESUMED", {})

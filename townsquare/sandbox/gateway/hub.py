@@ -1,0 +1,67 @@
+"""The gateway hub: live sessions, and the fan-out of world dispatches to them."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from townsquare.sandbox.gateway.session import GatewaySession
+
+if typing.TYPE_CHECKING:
+    from townsquare.sandbox.gateway.connection import GatewayConnection
+    from townsquare.sandbox.world import Dispatch, World
+
+__all__ = ["GatewayHub", "GatewaySettings"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    heartbeat_interval_ms: int = 41_250
+    """Sent in HELLO; hikari heartbeats at this interval."""
+    backlog: int = 10_000
+    """Dispatches kept per session for RESUME."""
+    send_limit: int = 120
+    """Client payloads allowed per `send_window` seconds before close 4008."""
+    send_window: float = 60.0
+    max_concurrency: int = 1
+    """`session_start_limit.max_concurrency` advertised by GET /gateway/bot."""
+
+
+class GatewayHub:
+    """Owns the sessions and routes each world dispatch to those that may see it."""
+
+    def __init__(self, world: World, settings: GatewaySettings) -> None:
+        self.world = world
+        self.settings = settings
+        self.sessions: dict[str, GatewaySession] = {}
+        self.connections: set[GatewayConnection] = set()
+        self.gateway_url = ""
+        """The public websocket URL; set once the server is bound."""
+        world.subscribe(self._fan_out)
+
+    def open_session(self, shard_id: int, shard_count: int, intents: int) -> GatewaySession:
+        session = GatewaySession(
+            shard_id=shard_id,
+            shard_count=shard_count,
+            intents=intents,
+            bot_id=self.world.application.bot_user_id,
+            backlog=self.settings.backlog,
+        )
+        self.sessions[session.session_id] = session
+        return session
+
+    def close_session(self, session: GatewaySession) -> None:
+        self.sessions.pop(session.session_id, None)
+
+    def _fan_out(self, dispatch: Dispatch) -> None:
+        for session in self.sessions.values():
+            if session.wants(dispatch):
+                session.deliver(dispatch)
+
+    def connections_of(self, shard_id: int | None) -> list[GatewayConnection]:
+        """Live, identified connections, of one shard or all."""
+        return [
+            c
+            for c in self.connections
+            if c.session is not None and (shard_id is None or c.session.shard_id == shard_id)
+        ]

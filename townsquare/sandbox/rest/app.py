@@ -1,0 +1,132 @@
+"""The REST API under /api/v10: authentication, rate limits, errors and the call log."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import typing
+
+from aiohttp import web
+
+from townsquare.sandbox.rest import (
+    routes_channels,
+    routes_guilds,
+    routes_interactions,
+    routes_meta,
+)
+from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, json_response
+from townsquare.sandbox.rest.ratelimits import RateLimiter, RateLimitSettings
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from townsquare.sandbox.gateway import GatewayHub
+
+__all__ = ["API_PREFIX", "RestApi", "RestCall"]
+
+API_PREFIX: typing.Final[str] = "/api/v10"
+
+_Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RestCall:
+    """One request the bot made, as the control API reports it."""
+
+    method: str
+    path: str
+    route: str
+    status: int
+    body: typing.Any
+    at: float
+
+    def as_json(self) -> dict[str, typing.Any]:
+        return dataclasses.asdict(self)
+
+
+class RestApi:
+    """Builds the REST routes and the middleware that wraps them."""
+
+    def __init__(self, hub: GatewayHub, rate_limits: RateLimitSettings) -> None:
+        self.hub = hub
+        self.calls: list[RestCall] = []
+        self._limiter = RateLimiter(rate_limits)
+
+    def routes(self) -> list[web.RouteDef]:
+        world = self.hub.world
+        return [
+            *routes_meta.routes(world, self.hub),
+            *routes_channels.routes(world),
+            *routes_guilds.routes(world),
+            *routes_interactions.routes(world),
+        ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX + "/"):
+            return await handler(request)
+        route = _route_template(request)
+        headers: dict[str, str] = {}
+        response: web.StreamResponse
+        try:
+            if route != routes_interactions.CALLBACK_ROUTE:
+                self._authenticate(request)
+            verdict = self._limiter.check(request.method, route, request.match_info)
+            headers = verdict.headers
+            if not verdict.allowed:
+                response = json_response(
+                    {
+                        "message": "You are being rate limited.",
+                        "retry_after": round(verdict.retry_after, 3),
+                        "global": verdict.is_global,
+                        "code": 0,
+                    },
+                    429,
+                )
+            else:
+                response = await _call(handler, request)
+        except DiscordError as error:
+            response = json_response(error.body(), error.status)
+        response.headers.update(headers)
+        self.calls.append(
+            RestCall(
+                request.method,
+                request.path,
+                route,
+                response.status,
+                await _body(request),
+                time.time(),
+            )
+        )
+        return response
+
+    def _authenticate(self, request: web.Request) -> None:
+        expected = f"Bot {self.hub.world.application.bot_token}"
+        if request.headers.get("Authorization") != expected:
+            raise DiscordError(401, ErrorCode.GENERAL, "401: Unauthorized")
+
+
+async def _call(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], request: web.Request
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        raise DiscordError(404, ErrorCode.GENERAL, "404: Not Found") from None
+    except web.HTTPMethodNotAllowed:
+        raise DiscordError(405, ErrorCode.GENERAL, "405: Method Not Allowed") from None
+
+
+def _route_template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
+
+
+async def _body(request: web.Request) -> typing.Any:
+    if not request.body_exists or request.content_type != "application/json":
+        return None
+    try:
+        return json.loads(await request.read())
+    except ValueError:
+        return None

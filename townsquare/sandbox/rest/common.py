@@ -1,0 +1,102 @@
+"""Helpers shared by the route modules: path ids, bodies and lookups that fail as Discord does."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error
+from townsquare.sandbox.world.permissions import Permission, channel_permissions
+
+if typing.TYPE_CHECKING:
+    from aiohttp import web
+
+    from townsquare.sandbox.world import World
+    from townsquare.sandbox.world.models import Channel, Guild, Member, Message, Role
+
+__all__ = [
+    "bot_member",
+    "find_channel",
+    "find_guild",
+    "find_member",
+    "find_message",
+    "find_role",
+    "json_body",
+    "require_channel_permissions",
+    "snowflake",
+]
+
+
+def snowflake(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit():
+        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.')
+    return int(raw)
+
+
+async def json_body(request: web.Request) -> dict[str, typing.Any]:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise DiscordError(
+            400, ErrorCode.INVALID_JSON, "The request body contains invalid JSON."
+        ) from None
+    if not isinstance(body, dict):
+        raise DiscordError(400, ErrorCode.INVALID_JSON, "The request body contains invalid JSON.")
+    return body
+
+
+def find_guild(world: World, request: web.Request) -> Guild:
+    guild = world.guilds.get(snowflake(request, "guild_id"))
+    if guild is None:
+        raise DiscordError.unknown(ErrorCode.UNKNOWN_GUILD, "Guild")
+    return guild
+
+
+def find_channel(world: World, request: web.Request) -> Channel:
+    channel = world.channel(snowflake(request, "channel_id"))
+    if channel is None:
+        raise DiscordError.unknown(ErrorCode.UNKNOWN_CHANNEL, "Channel")
+    return channel
+
+
+def find_member(guild: Guild, request: web.Request) -> Member:
+    member = guild.members.get(snowflake(request, "user_id"))
+    if member is None:
+        raise DiscordError.unknown(ErrorCode.UNKNOWN_MEMBER, "Member")
+    return member
+
+
+def find_role(guild: Guild, request: web.Request) -> Role:
+    role = guild.roles.get(snowflake(request, "role_id"))
+    if role is None:
+        raise DiscordError.unknown(ErrorCode.UNKNOWN_ROLE, "Role")
+    return role
+
+
+def find_message(world: World, channel: Channel, request: web.Request) -> Message:
+    message = world.messages.get(snowflake(request, "message_id"))
+    if message is None or message.channel_id != channel.id:
+        raise DiscordError.unknown(ErrorCode.UNKNOWN_MESSAGE, "Message")
+    return message
+
+
+def bot_member(world: World, guild: Guild) -> Member:
+    member = guild.members.get(world.application.bot_user_id)
+    if member is None:
+        raise DiscordError.missing_access()
+    return member
+
+
+def require_channel_permissions(world: World, channel: Channel, needed: int) -> None:
+    """403 Missing Access without VIEW_CHANNEL, Missing Permissions without the rest."""
+    guild = world.guild_of(channel)
+    if guild is None:
+        if world.application.bot_user_id not in channel.recipient_ids:
+            raise DiscordError.missing_access()
+        return
+    granted = channel_permissions(guild, channel, bot_member(world, guild))
+    if not granted & Permission.VIEW_CHANNEL:
+        raise DiscordError.missing_access()
+    if granted & needed != needed:
+        raise DiscordError.missing_permissions()

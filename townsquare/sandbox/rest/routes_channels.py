@@ -1,0 +1,136 @@
+"""Channels and their messages."""
+
+from __future__ import annotations
+
+import typing
+
+from aiohttp import web
+
+from townsquare.sandbox.rest.common import (
+    find_channel,
+    find_message,
+    json_body,
+    require_channel_permissions,
+)
+from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
+from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.permissions import Permission
+
+if typing.TYPE_CHECKING:
+    from townsquare.sandbox.world import World
+
+__all__ = ["message_fields", "routes"]
+
+MAX_CONTENT: typing.Final[int] = 2000
+MAX_EMBEDS: typing.Final[int] = 10
+_READ = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
+
+
+def routes(world: World) -> list[web.RouteDef]:
+    async def get_channel(request: web.Request) -> web.Response:
+        channel = find_channel(world, request)
+        require_channel_permissions(world, channel, Permission.VIEW_CHANNEL)
+        return json_response(payloads.channel_payload(channel))
+
+    async def list_messages(request: web.Request) -> web.Response:
+        channel = find_channel(world, request)
+        require_channel_permissions(world, channel, _READ)
+        limit = _int_query(request, "limit", 50, 1, 100)
+        before = _int_query(request, "before", 0, 0, 2**64)
+        after = _int_query(request, "after", 0, 0, 2**64)
+        found = [
+            m
+            for m in world.messages.values()
+            if m.channel_id == channel.id and (not before or m.id < before) and m.id > after
+        ]
+        found.sort(key=lambda m: m.id, reverse=not after)
+        return json_response([world.message_payload(m) for m in found[:limit]])
+
+    async def get_message(request: web.Request) -> web.Response:
+        channel = find_channel(world, request)
+        require_channel_permissions(world, channel, _READ)
+        return json_response(world.message_payload(find_message(world, channel, request)))
+
+    async def create_message(request: web.Request) -> web.Response:
+        channel = find_channel(world, request)
+        require_channel_permissions(world, channel, Permission.SEND_MESSAGES)
+        body = await json_body(request)
+        content, embeds, components = message_fields(body)
+        if not content and not embeds and not components:
+            raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
+        message = world.create_message(
+            channel,
+            world.application.bot_user_id,
+            content or "",
+            embeds=embeds,
+            components=components,
+            nonce=body.get("nonce"),
+            tts=bool(body.get("tts", False)),
+        )
+        return json_response(world.message_payload(message))
+
+    async def edit_message(request: web.Request) -> web.Response:
+        channel = find_channel(world, request)
+        require_channel_permissions(world, channel, Permission.VIEW_CHANNEL)
+        message = find_message(world, channel, request)
+        if message.author_id != world.application.bot_user_id:
+            raise DiscordError(
+                403,
+                ErrorCode.CANNOT_EDIT_OTHERS_MESSAGE,
+                "Cannot edit a message authored by another user",
+            )
+        content, embeds, components = message_fields(await json_body(request))
+        world.edit_message(message, content=content, embeds=embeds, components=components)
+        return json_response(world.message_payload(message))
+
+    async def delete_message(request: web.Request) -> web.Response:
+        channel = find_channel(world, request)
+        message = find_message(world, channel, request)
+        own = message.author_id == world.application.bot_user_id
+        require_channel_permissions(
+            world, channel, Permission.VIEW_CHANNEL if own else Permission.MANAGE_MESSAGES
+        )
+        world.delete_message(message)
+        return web.Response(status=204)
+
+    messages = "/api/v10/channels/{channel_id}/messages"
+    return [
+        web.get("/api/v10/channels/{channel_id}", get_channel),
+        web.get(messages, list_messages),
+        web.post(messages, create_message),
+        web.get(messages + "/{message_id}", get_message),
+        web.patch(messages + "/{message_id}", edit_message),
+        web.delete(messages + "/{message_id}", delete_message),
+    ]
+
+
+def message_fields(
+    body: dict[str, typing.Any],
+) -> tuple[str | None, list[payloads.JSON] | None, list[payloads.JSON] | None]:
+    content = body.get("content")
+    if content is not None and not isinstance(content, str):
+        raise form_error("content", "BASE_TYPE_STRING", "Must be a string.")
+    if content is not None and len(content) > MAX_CONTENT:
+        raise form_error(
+            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
+        )
+    embeds = body.get("embeds")
+    if embeds is None and "embed" in body:
+        embeds = [body["embed"]]
+    if embeds is not None and (not isinstance(embeds, list) or len(embeds) > MAX_EMBEDS):
+        raise form_error(
+            "embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
+        )
+    components = body.get("components")
+    if components is not None and not isinstance(components, list):
+        raise form_error("components", "BASE_TYPE_LIST", "Must be a list.")
+    return content, embeds, components
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
+    return int(raw)

@@ -1,0 +1,95 @@
+"""Guild reads and member role changes, with Discord's role hierarchy rules."""
+
+from __future__ import annotations
+
+import typing
+
+from aiohttp import web
+
+from townsquare.sandbox.rest.common import bot_member, find_guild, find_member, find_role
+from townsquare.sandbox.rest.errors import DiscordError, form_error, json_response
+from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.permissions import Permission, guild_permissions, top_role_position
+
+if typing.TYPE_CHECKING:
+    from townsquare.sandbox.world import World
+    from townsquare.sandbox.world.models import Guild, Role
+
+__all__ = ["routes"]
+
+
+def routes(world: World) -> list[web.RouteDef]:
+    async def get_guild(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        body = payloads.guild_payload(guild)
+        if request.query.get("with_counts", "").lower() == "true":
+            body |= {
+                "approximate_member_count": len(guild.members),
+                "approximate_presence_count": 0,
+            }
+        return json_response(body)
+
+    async def list_channels(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        return json_response([payloads.channel_payload(c) for c in guild.channels.values()])
+
+    async def list_roles(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        roles = sorted(guild.roles.values(), key=lambda r: r.position)
+        return json_response([payloads.role_payload(r) for r in roles])
+
+    async def list_members(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        limit = request.query.get("limit", "1")
+        after = request.query.get("after", "0")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            raise form_error("limit", "NUMBER_TYPE_MAX", "int value should be between 1 and 1000.")
+        if not after.isdigit():
+            raise form_error("after", "NUMBER_TYPE_COERCE", f'Value "{after}" is not snowflake.')
+        members = sorted(
+            (m for m in guild.members.values() if m.user_id > int(after)), key=lambda m: m.user_id
+        )
+        return json_response([world.member_payload(m) for m in members[: int(limit)]])
+
+    async def get_member(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        return json_response(world.member_payload(find_member(guild, request)))
+
+    async def add_role(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        member = find_member(guild, request)
+        role = find_role(guild, request)
+        _require_manageable(world, guild, role)
+        world.add_member_role(guild, member, role)
+        return web.Response(status=204)
+
+    async def remove_role(request: web.Request) -> web.Response:
+        guild = find_guild(world, request)
+        member = find_member(guild, request)
+        role = find_role(guild, request)
+        _require_manageable(world, guild, role)
+        world.remove_member_role(guild, member, role)
+        return web.Response(status=204)
+
+    guild = "/api/v10/guilds/{guild_id}"
+    member_role = guild + "/members/{user_id}/roles/{role_id}"
+    return [
+        web.get(guild, get_guild),
+        web.get(guild + "/channels", list_channels),
+        web.get(guild + "/roles", list_roles),
+        web.get(guild + "/members", list_members),
+        web.get(guild + "/members/{user_id}", get_member),
+        web.put(member_role, add_role),
+        web.delete(member_role, remove_role),
+    ]
+
+
+def _require_manageable(world: World, guild: Guild, role: Role) -> None:
+    """The bot needs MANAGE_ROLES and a top role above `role`; managed roles are never given."""
+    me = bot_member(world, guild)
+    if not guild_permissions(guild, me) & Permission.MANAGE_ROLES:
+        raise DiscordError.missing_permissions()
+    if me.user_id != guild.owner_id and role.position >= top_role_position(guild, me):
+        raise DiscordError.missing_permissions()
+    if role.managed or role.id == guild.id:
+        raise DiscordError.missing_permissions()

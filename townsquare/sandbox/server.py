@@ -1,0 +1,166 @@
+"""The sandbox server: one aiohttp app serving the gateway, REST and control API."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import json
+import sys
+import typing
+
+from aiohttp import web
+
+from townsquare.sandbox.control import CONTROL_PREFIX, ControlApi
+from townsquare.sandbox.gateway import GATEWAY_PATH, GatewayHub, GatewaySettings, gateway_routes
+from townsquare.sandbox.rest import API_PREFIX, RateLimitSettings, RestApi
+from townsquare.sandbox.world import Scenario, build_world, load_scenario
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from types import TracebackType
+
+    from townsquare.sandbox.world import World
+
+__all__ = ["Sandbox", "SandboxInfo", "SandboxSettings", "run_sandbox"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SandboxInfo:
+    """What a client needs to talk to a running sandbox."""
+
+    rest_url: str
+    """REST base, for hikari's `rest_url` (ends in /api/v10)."""
+    gateway_url: str
+    bot_token: str
+    application_id: int
+    oauth_client_id: int
+    oauth_client_secret: str
+    control_url: str
+
+    def as_json(self) -> dict[str, str]:
+        """All fields as strings; snowflakes as strings, as Discord's JSON has them."""
+        return {key: str(value) for key, value in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    gateway: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
+    rate_limits: RateLimitSettings = dataclasses.field(default_factory=RateLimitSettings)
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Sandbox:
+    """A loopback Discord. `async with Sandbox() as info:` serves until the block ends."""
+
+    def __init__(
+        self,
+        *,
+        scenario: str | Path | Scenario = "demo",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settings: SandboxSettings | None = None,
+        clock: Callable[[], datetime.datetime] = _utc_now,
+    ) -> None:
+        settings = settings or SandboxSettings()
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.world: World = build_world(loaded, clock=clock)
+        self.hub = GatewayHub(self.world, settings.gateway)
+        self.rest = RestApi(self.hub, settings.rate_limits)
+        self.control = ControlApi(self.hub, self.rest)
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._info: SandboxInfo | None = None
+
+    @property
+    def info(self) -> SandboxInfo:
+        if self._info is None:
+            msg = "the sandbox is not running; call start() first"
+            raise RuntimeError(msg)
+        return self._info
+
+    async def start(self) -> SandboxInfo:
+        if self._runner is not None:
+            msg = "the sandbox is already running"
+            raise RuntimeError(msg)
+        app = web.Application(middlewares=[self.control.middleware, self.rest.middleware])
+        app.add_routes([*gateway_routes(self.hub), *self.rest.routes(), *self.control.routes()])
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._port)
+        await site.start()
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = "127.0.0.1" if self._host in {"0.0.0.0", ""} else self._host  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
+        base = f"http://{host}:{port}"
+        self.hub.gateway_url = f"ws://{host}:{port}{GATEWAY_PATH}"
+        application = self.world.application
+        self._info = SandboxInfo(
+            rest_url=base + API_PREFIX,
+            gateway_url=self.hub.gateway_url,
+            bot_token=application.bot_token,
+            application_id=application.id,
+            oauth_client_id=application.id,
+            oauth_client_secret=application.client_secret,
+            control_url=base + CONTROL_PREFIX,
+        )
+        return self._info
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        for connection in list(self.hub.connections):
+            connection.drop()
+        await runner.cleanup()
+        self._info = None
+
+    async def __aenter__(self) -> SandboxInfo:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def run_sandbox(  # noqa: PLR0917 - the CLI's signature, argument for argument
+    host: str,
+    port: int,
+    scenario: str | Path,
+    crowd_rate: float,
+    seed: int,
+    json_output: bool,
+) -> None:
+    """Serve a sandbox until cancelled, after printing how to reach it.
+
+    With `json_output`, the info is one JSON line (rest_url, gateway_url, bot_token,
+    application_id, oauth_client_id, oauth_client_secret, control_url).
+    """
+    sandbox = Sandbox(scenario=scenario, host=host, port=port)
+    info = await sandbox.start()
+    try:
+        if json_output:
+            print(json.dumps(info.as_json()), flush=True)
+        else:
+            for key, value in info.as_json().items():
+                print(f"{key:20} {value}", flush=True)
+        if crowd_rate > 0:
+            print(
+                f"note: the simulated crowd is not implemented yet; crowd_rate={crowd_rate} "
+                f"and seed={seed} are ignored",
+                file=sys.stderr,
+                flush=True,
+            )
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()

@@ -1,0 +1,187 @@
+"""The sandbox's in-memory Discord entities.
+
+Plain mutable records: the `World` owns them, changes them and announces each change as a
+gateway dispatch. Payload shapes live in `payloads`, rules in `permissions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing
+
+if typing.TYPE_CHECKING:
+    import datetime
+
+__all__ = [
+    "Application",
+    "Channel",
+    "ChannelType",
+    "Guild",
+    "Interaction",
+    "Member",
+    "Message",
+    "Overwrite",
+    "Role",
+    "User",
+    "VoiceState",
+]
+
+
+class ChannelType(enum.IntEnum):
+    """Discord's channel types that the sandbox models."""
+
+    GUILD_TEXT = 0
+    DM = 1
+    GUILD_VOICE = 2
+    GUILD_CATEGORY = 4
+
+
+@dataclasses.dataclass(slots=True)
+class User:
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+    avatar: str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Role:
+    id: int
+    guild_id: int
+    name: str
+    permissions: int
+    position: int
+    color: int = 0
+    hoist: bool = False
+    managed: bool = False
+    mentionable: bool = False
+    bot_id: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Overwrite:
+    """A channel permission overwrite; `type` 0 is a role, 1 a member."""
+
+    id: int
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class Channel:
+    id: int
+    guild_id: int | None
+    type: ChannelType
+    name: str
+    position: int = 0
+    parent_id: int | None = None
+    topic: str | None = None
+    nsfw: bool = False
+    overwrites: list[Overwrite] = dataclasses.field(default_factory=list)
+    bitrate: int = 64_000
+    user_limit: int = 0
+    rate_limit_per_user: int = 0
+    last_message_id: int | None = None
+    recipient_ids: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class Member:
+    user_id: int
+    guild_id: int
+    joined_at: datetime.datetime
+    role_ids: list[int] = dataclasses.field(default_factory=list)
+    nick: str | None = None
+    communication_disabled_until: datetime.datetime | None = None
+    mute: bool = False
+    deaf: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class Message:
+    id: int
+    channel_id: int
+    guild_id: int | None
+    author_id: int
+    content: str
+    timestamp: datetime.datetime
+    edited_timestamp: datetime.datetime | None = None
+    embeds: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
+    components: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
+    mention_ids: list[int] = dataclasses.field(default_factory=list)
+    mention_role_ids: list[int] = dataclasses.field(default_factory=list)
+    mention_everyone: bool = False
+    nonce: str | int | None = None
+    tts: bool = False
+    flags: int = 0
+    pinned: bool = False
+    type: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class VoiceState:
+    guild_id: int
+    channel_id: int | None
+    user_id: int
+    session_id: str
+    self_mute: bool = False
+    self_deaf: bool = False
+    self_video: bool = False
+    mute: bool = False
+    deaf: bool = False
+    suppress: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    afk_channel_id: int | None = None
+    afk_timeout: int = 300
+    system_channel_id: int | None = None
+    roles: dict[int, Role] = dataclasses.field(default_factory=dict)
+    channels: dict[int, Channel] = dataclasses.field(default_factory=dict)
+    members: dict[int, Member] = dataclasses.field(default_factory=dict)
+    voice_states: dict[int, VoiceState] = dataclasses.field(default_factory=dict)
+
+    @property
+    def everyone_role(self) -> Role:
+        """The @everyone role, whose id is the guild's."""
+        return self.roles[self.id]
+
+
+@dataclasses.dataclass(slots=True)
+class Application:
+    """The bot application that the sandbox accepts."""
+
+    id: int
+    name: str
+    description: str
+    bot_user_id: int
+    owner_id: int
+    bot_token: str
+    client_secret: str
+    verify_key: str
+    flags: int
+    privileged_intents: int
+
+
+@dataclasses.dataclass(slots=True)
+class Interaction:
+    """A slash command use, awaiting (or holding) the bot's response."""
+
+    id: int
+    token: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    command_name: str
+    options: list[dict[str, typing.Any]]
+    created_at: datetime.datetime
+    response_type: int | None = None
+    response_data: dict[str, typing.Any] | None = None
+    response_message_id: int | None = None
