@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from townsquare.cli import app
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's tree
+    for name in list(__import__("os").environ):
+        if name.startswith("TOWNSQUARE"):
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+def test_config_check_prints_effective_settings_with_secrets_masked(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOWNSQUARE__HTTP__SERVICE_TOKEN", "service-token-value")
+    monkeypatch.setenv("TOWNSQUARE__REDIS__URL", "redis://user:pw-in-url@10.0.0.1:6379/0")
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    printed = yaml.safe_load(result.stdout)
+    assert printed["http"]["service_token"] == "**********"
+    assert printed["redis"]["url"] == "redis://user:*****@10.0.0.1:6379/0"
+    assert "service-token-value" not in result.output
+    assert "pw-in-url" not in result.output
+
+
+def test_config_check_names_file_key_and_reason(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks:\n  xp:\n    max_attempts: 0\nhttp:\n  prot: 1\n")
+    result = runner.invoke(app, ["config", "check", "--settings", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: tasks.xp.max_attempts: Input should be greater than or equal to 1" in (
+        result.output
+    )
+    assert f"{bad}: http.prot: unknown key" in result.output
+
+
+def test_config_check_reports_missing_secret(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOWNSQUARE__AI__ENABLED", "true")
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 2
+    assert "TOWNSQUARE__AI__GEMINI_API_KEY: ai.gemini_api_key: required because" in result.output
+
+
+def test_worker_rejects_unknown_pipelines(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["worker", "--pipelines", "xp,nope"])
+    assert result.exit_code == 2
+    assert "unknown pipeline(s) nope" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "capability"),
+    [
+        ("shards", "Event pipeline and XP"),
+        ("http", "Web API and dashboard"),
+        ("console", "Operator console"),
+    ],
+)
+def test_later_processes_say_which_capability_brings_them(
+    runner: CliRunner, command: str, capability: str
+) -> None:
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 3
+    assert capability in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["up", "shards", "worker", "scheduler", "http", "console", "sandbox", "migrate"],
+)
+def test_every_command_has_help(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--settings" in result.output
