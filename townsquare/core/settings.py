@@ -146,7 +146,8 @@ class PipelineSettings(_Section):
     max_attempts: Annotated[int, Field(ge=1, le=50)]
     """Attempts before a job goes to the dead-letter stream."""
     backoff_base_seconds: PositiveSeconds
-    """Delay before the first retry; doubles each attempt, with full jitter."""
+    """Ceiling of the first retry delay; doubles each attempt, with equal jitter (each delay
+    lies between half its ceiling and the ceiling)."""
     backoff_max_seconds: PositiveSeconds
     """Longest delay between attempts."""
     max_concurrent_tasks: Annotated[int, Field(ge=1, le=10_000)]

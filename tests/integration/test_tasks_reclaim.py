@@ -1,0 +1,211 @@
+"""Messages of a dead worker are reclaimed on a timer; a live worker's long task is not.
+
+taskiq-redis 1.2.4 reclaims only when new work arrives, and reclaims a running task once it
+outlives the idle timeout. The first test kills a real worker process (SIGKILL) while it holds
+a message and adds no new work; the second runs a task longer than the idle timeout.
+
+Run as a module (`python -m tests.integration.test_tasks_reclaim URL NAMESPACE`), this file is
+the worker that gets killed: its `tests.hold` task announces itself and blocks forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import typing
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from townsquare.core.keyspace import Keyspace
+from townsquare.tasks import TaskRegistry
+from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
+from townsquare.tasks.worker import run_worker
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.settings import Settings
+    from townsquare.tasks.brokers import PipelineBroker
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+IDLE_TIMEOUT = 1.0
+RECLAIM_INTERVAL = 1.0
+
+DOOMED = TaskRegistry()
+"""What the worker that gets killed runs."""
+SURVIVOR = TaskRegistry()
+"""What the worker that takes over runs: the same task name, finishing at once."""
+LONG = TaskRegistry()
+
+COMPLETED: list[str] = []
+STARTS: list[str] = []
+ENDS: list[str] = []
+
+
+@DOOMED.task("jobs", "tests.hold")
+async def hold_forever(key: str) -> None:
+    print(f"STARTED {key}", flush=True)  # the test reads the worker's stdout
+    await asyncio.Event().wait()
+
+
+@SURVIVOR.task("jobs", "tests.hold")
+async def hold_briefly(key: str) -> None:
+    COMPLETED.append(key)
+
+
+@LONG.task("jobs", "tests.long")
+async def long_task(key: str, seconds: float) -> None:
+    STARTS.append(key)
+    await asyncio.sleep(seconds)
+    ENDS.append(key)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return settings_with(
+        reclaim_interval_seconds=RECLAIM_INTERVAL, jobs__idle_timeout_seconds=IDLE_TIMEOUT
+    )
+
+
+@pytest.fixture
+async def producer(
+    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
+) -> AsyncIterator[PipelineBroker]:
+    broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
+    await broker.startup()
+    try:
+        yield broker
+    finally:
+        await broker.shutdown()
+
+
+async def _pending(redis: aioredis.Redis, producer: PipelineBroker) -> int:
+    summary = await redis.xpending(producer.queue_name, CONSUMER_GROUP)
+    return int(summary["pending"])
+
+
+async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> None:
+    while line := await stream.readline():
+        if line.strip() == marker:
+            return
+    raise AssertionError(f"the worker exited before printing {marker!r}")
+
+
+async def test_a_killed_workers_message_is_processed_by_another_without_new_work(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    redis: aioredis.Redis,
+    producer: PipelineBroker,
+    tmp_path: Path,
+) -> None:
+    key = uuid.uuid4().hex
+    await producer.enqueue("tests.hold", key)
+    with (tmp_path / "doomed-worker.log").open("wb") as stderr:
+        doomed = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.integration.test_tasks_reclaim",
+            redis_url,
+            keyspace.namespace,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+        )
+        try:
+            assert doomed.stdout is not None
+            await asyncio.wait_for(_read_until(doomed.stdout, f"STARTED {key}".encode()), 30)
+        finally:
+            doomed.kill()  # SIGKILL: no cleanup, no acknowledgement
+            await doomed.communicate()
+    assert await _pending(redis, producer) == 1
+    killed_at = asyncio.get_running_loop().time()
+
+    async with running_worker(settings, redis_url, keyspace, SURVIVOR):
+        await wait_until(
+            lambda: key in COMPLETED,
+            within=IDLE_TIMEOUT + RECLAIM_INTERVAL + 5,
+            what="takeover of the killed worker's message",
+        )
+        took = asyncio.get_running_loop().time() - killed_at
+
+        async def settled() -> bool:
+            return await _pending(redis, producer) == 0
+
+        await wait_until(settled, within=5, what="acknowledgement")
+
+    assert COMPLETED.count(key) == 1
+    # Taken over after the idle timeout, by the periodic reclaim, with no new messages.
+    assert took >= IDLE_TIMEOUT
+    assert await redis.xlen(producer.queue_name) == 1
+
+
+async def test_a_task_longer_than_the_idle_timeout_runs_once(
+    redis_url: str,
+    keyspace: Keyspace,
+    redis: aioredis.Redis,
+    producer: PipelineBroker,
+) -> None:
+    # Reclaim rounds every 0.3 s on two workers; the task runs 2.5 idle timeouts.
+    settings = settings_with(reclaim_interval_seconds=0.3, jobs__idle_timeout_seconds=IDLE_TIMEOUT)
+    key = uuid.uuid4().hex
+    async with (
+        running_worker(settings, redis_url, keyspace, LONG),
+        running_worker(settings, redis_url, keyspace, LONG),
+    ):
+        await producer.enqueue("tests.long", key, IDLE_TIMEOUT * 2.5)
+        await wait_until(lambda: key in ENDS, within=10, what="long task")
+
+        async def settled() -> bool:
+            return await _pending(redis, producer) == 0
+
+        await wait_until(settled, within=5, what="acknowledgement")
+    assert STARTS.count(key) == 1
+
+
+def _main() -> None:
+    redis_url, namespace = sys.argv[1:3]
+    # Never reclaims while the test watches: the message it holds must stay pending.
+    settings = settings_with(reclaim_interval_seconds=600)
+    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), ["jobs"], registry=DOOMED))
+
+
+if __name__ == "__main__":
+    _main()
+
+
+async def test_a_job_that_keeps_killing_its_workers_is_dead_lettered(
+    redis_url: str,
+    keyspace: Keyspace,
+    redis: aioredis.Redis,
+    producer: PipelineBroker,
+) -> None:
+    settings = settings_with(
+        reclaim_interval_seconds=0.2, jobs__idle_timeout_seconds=0.2, jobs__max_attempts=2
+    )
+    key = uuid.uuid4().hex
+    job_id = await producer.enqueue("tests.hold", key)
+    # Two workers took it and died (a read and a claim each count as a delivery).
+    stream = producer.queue_name
+    [[_, [(entry_id, _)]]] = await redis.xreadgroup(CONSUMER_GROUP, "dead-1", {stream: ">"})
+    await redis.xclaim(stream, CONSUMER_GROUP, "dead-2", 0, [entry_id])
+    dead_letters = keyspace.key("dead_letter", "jobs")
+    async with running_worker(settings, redis_url, keyspace, SURVIVOR):
+
+        async def buried() -> bool:
+            return await redis.xlen(dead_letters) == 1
+
+        await wait_until(buried, within=10, what="dead letter")
+        assert await _pending(redis, producer) == 0
+    [(_, fields)] = await redis.xrange(dead_letters)
+    assert fields[b"task_id"] == job_id.encode()
+    assert fields[b"error"].startswith(b"townsquare.tasks.errors.AbandonedJobError: delivered 3")
+    assert fields[b"attempts"] == b"2"
+    assert key not in COMPLETED

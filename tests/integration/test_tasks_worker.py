@@ -1,0 +1,267 @@
+"""A worker runs registered jobs: the built-in ping, log context, replay, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing
+import uuid
+
+import pytest
+import structlog
+from taskiq import TaskiqDepends
+
+from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from townsquare.tasks import TaskRegistry, TaskResources, load_tasks
+from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
+from townsquare.tasks.dead_letters import replay_dead_letter
+from townsquare.tasks.health import PING_TASK
+from townsquare.tasks.idempotency import done_key, run_once
+from townsquare.tasks.worker import run_worker
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+    from townsquare.tasks.brokers import PipelineBroker
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = TaskRegistry()
+SEEN: dict[str, list[dict[str, typing.Any]]] = {}
+FIXED: set[str] = set()
+
+
+@REGISTRY.task("jobs", "tests.log_context")
+async def log_context(key: str) -> None:
+    SEEN.setdefault(key, []).append(structlog.contextvars.get_contextvars())
+
+
+@REGISTRY.task("jobs", "tests.fails_until_fixed")
+async def fails_until_fixed(key: str) -> None:
+    SEEN.setdefault(key, []).append(structlog.contextvars.get_contextvars())
+    if key not in FIXED:
+        raise LookupError("not fixed yet")
+
+
+@REGISTRY.task("xp", "tests.needs_resources")
+async def needs_resources(
+    key: str, resources: typing.Annotated[TaskResources, TaskiqDepends()]
+) -> None:
+    SEEN.setdefault(key, []).append({"namespace": resources.keyspace.namespace})
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return settings_with(jobs__max_attempts=1, jobs__backoff_base_seconds=0.05)
+
+
+@pytest.fixture
+async def producers(
+    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
+) -> AsyncIterator[dict[str, PipelineBroker]]:
+    brokers = make_brokers(settings, redis_url, keyspace, ["jobs", "xp"])
+    for broker in brokers.values():
+        await broker.startup()
+    try:
+        yield brokers
+    finally:
+        for broker in brokers.values():
+            await broker.shutdown()
+
+
+async def test_ping_runs_once_on_the_jobs_pipeline(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    redis: aioredis.Redis,
+    producers: dict[str, PipelineBroker],
+) -> None:
+    token = uuid.uuid4().hex
+    async with running_worker(settings, redis_url, keyspace, load_tasks()):
+        await producers["jobs"].enqueue(PING_TASK, token)
+
+        async def pinged() -> bool:
+            return await redis.get(keyspace.key("ping", token)) is not None
+
+        await wait_until(pinged, within=10, what="ping")
+    assert await redis.get(keyspace.key("ping", token)) == b"1"
+    assert 0 < await redis.ttl(keyspace.key("ping", token)) <= 300
+
+
+async def test_jobs_queued_before_any_worker_started_are_not_skipped(
+    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
+) -> None:
+    # A producer writes to a stream that has no consumer group yet.
+    broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
+    key = uuid.uuid4().hex
+    await broker.enqueue("tests.log_context", key)
+    await broker.shutdown()
+    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+        await wait_until(lambda: key in SEEN, within=10, what="backlog job")
+
+
+async def test_every_log_line_of_a_job_carries_its_id(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    producers: dict[str, PipelineBroker],
+) -> None:
+    key = uuid.uuid4().hex
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        async with running_worker(settings, redis_url, keyspace, REGISTRY):
+            job_id = await producers["jobs"].enqueue("tests.fails_until_fixed", key)
+            await wait_until(
+                lambda: any(line["event"] == "tasks.dead_lettered" for line in logs),
+                within=10,
+                what="dead letter log line",
+            )
+    [context] = SEEN[key]
+    assert context["job_id"] == job_id
+    assert context["task_name"] == "tests.fails_until_fixed"
+    assert context["pipeline"] == "jobs"
+    assert context["attempt"] == 1
+    [dead] = [line for line in logs if line["event"] == "tasks.dead_lettered"]
+    assert dead["job_id"] == job_id
+    assert dead["task_name"] == "tests.fails_until_fixed"
+    # Lines of the worker itself carry no job.
+    assert all("job_id" not in line for line in logs if line["event"] == "tasks.worker_started")
+
+
+async def test_a_replayed_dead_letter_runs_again_from_its_first_attempt(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    redis: aioredis.Redis,
+    producers: dict[str, PipelineBroker],
+) -> None:
+    key = uuid.uuid4().hex
+    dead_letters = keyspace.key("dead_letter", "jobs")
+    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+        job_id = await producers["jobs"].enqueue("tests.fails_until_fixed", key)
+
+        async def dead_lettered() -> bool:
+            return await redis.xlen(dead_letters) == 1
+
+        await wait_until(dead_lettered, within=10, what="dead letter")
+        [(entry_id, _)] = await redis.xrange(dead_letters)
+        FIXED.add(key)
+        assert await replay_dead_letter(redis, keyspace, "jobs", entry_id.decode()) is not None
+        await wait_until(lambda: len(SEEN[key]) == 2, within=10, what="replayed run")
+
+        async def settled() -> bool:
+            pending = await redis.xpending(producers["jobs"].queue_name, CONSUMER_GROUP)
+            return pending["pending"] == 0
+
+        await wait_until(settled, within=5, what="acknowledgement")
+    assert await redis.xlen(dead_letters) == 0
+    assert [run["job_id"] for run in SEEN[key]] == [job_id, job_id]
+    assert [run["attempt"] for run in SEEN[key]] == [1, 1]
+    assert await replay_dead_letter(redis, keyspace, "jobs", entry_id.decode()) is None
+
+
+async def test_a_worker_serves_only_its_pipelines_and_injects_resources(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    producers: dict[str, PipelineBroker],
+) -> None:
+    key = uuid.uuid4().hex
+    await producers["xp"].enqueue("tests.needs_resources", key)
+    async with running_worker(settings, redis_url, keyspace, REGISTRY, pipelines=["jobs"]):
+        await producers["jobs"].enqueue("tests.log_context", f"{key}-jobs")
+        await wait_until(lambda: f"{key}-jobs" in SEEN, within=10, what="jobs task")
+        assert key not in SEEN
+    async with running_worker(settings, redis_url, keyspace, REGISTRY, pipelines=["xp"]):
+        await wait_until(lambda: key in SEEN, within=10, what="xp task")
+    assert SEEN[key] == [{"namespace": keyspace.namespace}]
+
+
+async def test_unknown_pipelines_are_refused_before_anything_starts(
+    settings: Settings, redis_url: str, keyspace: Keyspace
+) -> None:
+    with pytest.raises(ValueError, match="unknown pipeline 'mail'"):
+        await run_worker(settings, redis_url, keyspace, ["jobs", "mail"], registry=REGISTRY)
+
+
+async def test_run_once_runs_work_once_per_event_and_again_after_a_failure(
+    keyspace: Keyspace, redis: aioredis.Redis
+) -> None:
+    calls: list[str] = []
+
+    async def work() -> str:
+        calls.append("ran")
+        return "result"
+
+    assert await run_once(redis, keyspace, "xp_message", "123:456", work) == (True, "result")
+    assert await run_once(redis, keyspace, "xp_message", "123:456", work) == (False, None)
+    assert calls == ["ran"]
+    marker = done_key(keyspace, "xp_message", "123:456")
+    assert await redis.get(marker) == b"done"
+    assert 0 < await redis.ttl(marker) <= 86_400
+
+    async def broken() -> None:
+        raise RuntimeError("Discord said no")
+
+    with pytest.raises(RuntimeError):
+        await run_once(redis, keyspace, "xp_message", "789", broken)
+    assert await redis.get(done_key(keyspace, "xp_message", "789")) is None
+    assert await run_once(redis, keyspace, "xp_message", "789", work) == (True, "result")
+
+    # While one delivery runs the work, a concurrent redelivery skips it.
+    gate = asyncio.Event()
+
+    async def slow() -> str:
+        await gate.wait()
+        return "slow"
+
+    first = asyncio.create_task(run_once(redis, keyspace, "xp_message", "slow", slow))
+    await wait_until(
+        lambda: redis.exists(done_key(keyspace, "xp_message", "slow")),  # type: ignore[arg-type, return-value]
+        within=5,
+        what="lease",
+    )
+    assert await run_once(redis, keyspace, "xp_message", "slow", slow) == (False, None)
+    gate.set()
+    assert await first == (True, "slow")
+
+
+async def test_messages_no_task_here_can_run_are_dead_lettered_not_dropped(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    redis: aioredis.Redis,
+    producers: dict[str, PipelineBroker],
+) -> None:
+    jobs = producers["jobs"]
+    dead_letters = keyspace.key("dead_letter", "jobs")
+    job_id = await jobs.enqueue("tests.nobody_knows", 1, two=2)
+    await redis.xadd(jobs.queue_name, {b"data": b"not a task"})
+    await redis.xadd(jobs.queue_name, {b"something": b"else"})
+    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+
+        async def kept() -> bool:
+            return await redis.xlen(dead_letters) == 2
+
+        await wait_until(kept, within=10, what="dead letters")
+
+        async def settled() -> bool:
+            pending = await redis.xpending(jobs.queue_name, CONSUMER_GROUP)
+            return pending["pending"] == 0
+
+        await wait_until(settled, within=5, what="acknowledgements")
+
+    unknown, unreadable = [fields for _, fields in await redis.xrange(dead_letters)]
+    assert unknown[b"task_name"] == b"tests.nobody_knows"
+    assert unknown[b"task_id"] == job_id.encode()
+    assert unknown[b"error"].startswith(b"townsquare.tasks.errors.UnknownTaskError: no task")
+    assert unknown[b"attempts"] == b"0"
+    assert json.loads(unknown[b"args"]) == [1]
+    assert json.loads(unknown[b"kwargs"]) == {"two": 2}
+    assert unreadable[b"message"] == b"not a task"
+    assert unreadable[b"error"].startswith(b"townsquare.tasks.errors.UnknownTaskError: not a task")

@@ -1,0 +1,107 @@
+"""`townsquare up` (what `make run` runs) on embedded services, as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+DEADLINE_SECONDS = 90
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone for our purposes; /proc says so.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] == "Z"
+
+
+def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)  # polling interval of a bounded wait, not synchronisation
+
+
+async def _inspect(records: dict[str, dict[str, int]]) -> tuple[set[str], bool]:
+    database_url = f"postgres://postgres@127.0.0.1:{records['postgres']['port']}/postgres"
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await connection.close()
+    client = aioredis.Redis(port=records["valkey"]["port"])
+    try:
+        pong = bool(await client.ping())
+    finally:
+        await client.aclose()
+    return {row["tablename"] for row in rows}, pong
+
+
+@pytest.fixture
+def var_root() -> Iterator[Path]:
+    # Outside pytest's tmp_path, whose root another pytest session may close to 0700 while the
+    # embedded PostgreSQL (running as its own user) still needs it; see tests/conftest.py.
+    root = Path(tempfile.mkdtemp(prefix="townsquare-up-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.timeout(180)
+def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
+    var_root: Path,
+) -> None:
+    tmp_path = var_root
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TOWNSQUARE")}
+    env["TOWNSQUARE__PATHS__VAR_DIR"] = str(tmp_path / "var")
+    env["TOWNSQUARE__LOGGING__FORMAT"] = "json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "townsquare.cli", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        else:
+            pytest.fail("up exited early:\n" + "".join(lines))
+
+        records = {
+            kind: json.loads((tmp_path / "var" / kind / "server.json").read_text())
+            for kind in ("valkey", "postgres")
+        }
+        tables, pong = asyncio.run(_inspect(records))
+        assert {"guilds", "member_xp", "audit_entries"} <= tables
+        assert pong
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        lines.append(output)
+    assert process.returncode == 0, "".join(lines)
+    assert "stopped" in "".join(lines)
+    for record in records.values():
+        _wait_for(lambda pid=record["pid"]: _process_gone(pid), f"server {record['pid']} to exit")

@@ -1,0 +1,328 @@
+"""A Redis stream broker for one pipeline, covering what taskiq-redis 1.2.4 leaves open.
+
+taskiq-redis's `RedisStreamBroker.listen` runs XAUTOCLAIM only after XREADGROUP returned new
+messages, so a dead worker's messages wait for the next new message, possibly forever on a
+quiet pipeline. This broker claims on a timer instead: every `reclaim_interval_seconds`,
+whether or not new work arrived, and under a lease so one worker at a time claims. It also
+renews the claim on messages it is still running (see :meth:`PipelineBroker.touch_in_flight`),
+so a task that runs longer than the idle timeout is not handed to a second worker while the
+first is alive. Keys come only from the keyspace: the base class's `autoclaim:` lock and its
+`queue_name` label (which would let a message pick any key to write to) are not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import typing
+import uuid
+
+import structlog
+from redis.asyncio import Redis
+from taskiq import AckableMessage
+from taskiq.kicker import AsyncKicker
+from taskiq_redis import RedisStreamBroker
+
+from townsquare.tasks.brokers import scripts
+from townsquare.tasks.dead_letters import dead_letter_fields
+from townsquare.tasks.delivery import StreamAck
+from townsquare.tasks.errors import AbandonedJobError
+from townsquare.tasks.locks import RedisLease
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping
+
+    from taskiq.message import BrokerMessage
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import PipelineSettings, TasksSettings
+    from townsquare.tasks.registry import Pipeline
+
+__all__ = ["CONSUMER_GROUP", "PipelineBroker"]
+
+CONSUMER_GROUP: typing.Final = "workers"
+"""The one consumer group on every pipeline stream: each message goes to one worker."""
+
+_XREAD_BLOCK_MS = 2000
+_RECLAIM_ROUNDS = 10
+"""XAUTOCLAIM calls per reclaim round at most, so a huge pending list cannot stall listening."""
+_TOUCH_BATCH = 500
+
+_Entry = tuple[bytes, "Mapping[bytes, bytes] | None"]
+_ReadReply = list[tuple[bytes, list[_Entry]]] | None
+
+logger = structlog.get_logger(__name__)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _json_object(data: bytes | None) -> dict[str, typing.Any]:
+    try:
+        value = json.loads(data) if data is not None else None
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {}
+
+
+def _consumer_name() -> str:
+    """Host, pid and a random suffix: readable in XINFO CONSUMERS, unique per broker."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class PipelineBroker(RedisStreamBroker):
+    """The stream, retry set and dead-letter stream of one pipeline."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pipeline: Pipeline,
+        tasks: TasksSettings,
+        keyspace: Keyspace,
+        consumer_name: str | None = None,
+    ) -> None:
+        settings: PipelineSettings = getattr(tasks, pipeline)
+        super().__init__(
+            url,
+            queue_name=keyspace.key("stream", pipeline),
+            consumer_group_name=CONSUMER_GROUP,
+            consumer_name=consumer_name or _consumer_name(),
+            # "0", not "$": when the group is first created, messages queued before any
+            # worker ever started are processed instead of skipped.
+            consumer_id="0",
+            mkstream=True,
+            xread_block=_XREAD_BLOCK_MS,
+            maxlen=settings.maxlen,
+            approximate=True,
+            idle_timeout=round(settings.idle_timeout_seconds * 1000),
+            unacknowledged_batch_size=settings.max_concurrent_tasks,
+            # Read no more than the worker can start: a message waiting in memory ages in the
+            # pending list and would look abandoned to the other workers.
+            xread_count=settings.max_concurrent_tasks,
+            max_connection_pool_size=settings.max_concurrent_tasks + 8,
+        )
+        self.pipeline: Pipeline = pipeline
+        self.settings = settings
+        self.reclaim_interval = tasks.reclaim_interval_seconds
+        self.dead_letter_key = keyspace.key("dead_letter", pipeline)
+        self.dead_letter_maxlen = tasks.dead_letter_maxlen
+        self.retry_key = keyspace.key("retry", pipeline)
+        self._redis: Redis = Redis(connection_pool=self.connection_pool)
+        reclaim_ttl = keyspace.ttl("reclaim_lock") or 30
+        self._reclaim_lease = RedisLease(
+            self._redis, keyspace.key("reclaim_lock", pipeline), reclaim_ttl
+        )
+        self._defer = self._redis.register_script(scripts.DEFER)
+        self._move_due = self._redis.register_script(scripts.MOVE_DUE)
+        self._touch_owned = self._redis.register_script(scripts.TOUCH_OWNED)
+        self._in_flight: dict[str, StreamAck] = {}
+
+    # -- producing ---------------------------------------------------------------------------
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """Append `message` to this pipeline's stream (never to a key named by a label)."""
+        await self._redis.xadd(
+            self.queue_name, {b"data": message.message}, maxlen=self.maxlen, approximate=True
+        )
+
+    async def enqueue(self, task_name: str, *args: object, **kwargs: object) -> str:
+        """Queue a call of `task_name` on this pipeline; returns the job's task id."""
+        kicker: AsyncKicker[..., typing.Any] = AsyncKicker(task_name, self, {})
+        task = await kicker.kiq(*args, **kwargs)
+        return str(task.task_id)
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def declare_group(self) -> None:
+        """Create the stream and its consumer group if missing (idempotent)."""
+        await self._declare_consumer_group()
+
+    async def listen(self) -> AsyncGenerator[AckableMessage]:
+        """New messages, and on a timer the messages other workers left pending too long."""
+        loop = asyncio.get_running_loop()
+        next_reclaim = loop.time()
+        async with Redis(connection_pool=self.connection_pool) as conn:
+            while True:
+                entries: list[_Entry] = []
+                if loop.time() >= next_reclaim:
+                    next_reclaim = loop.time() + self.reclaim_interval
+                    entries = await self._reclaim(conn)
+                if not entries:
+                    block_ms = max(1, min(self.block, round((next_reclaim - loop.time()) * 1000)))
+                    fetched: _ReadReply = await conn.xreadgroup(  # type: ignore[assignment]
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        count=self.count,
+                        block=block_ms,
+                    )
+                    entries = [entry for _stream, batch in fetched or () for entry in batch]
+                # The whole batch is tracked before the first message is handed out, so the
+                # ones still waiting here for a free slot have their claim renewed too.
+                for message in await self._deliverables(entries):
+                    yield message
+
+    async def _reclaim(self, conn: Redis) -> list[_Entry]:
+        if not await self._reclaim_lease.acquire():
+            return []
+        claimed: list[_Entry] = []
+        try:
+            cursor: bytes | str = "0-0"
+            for _ in range(_RECLAIM_ROUNDS):
+                reply = await conn.xautoclaim(
+                    self.queue_name,
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    min_idle_time=self.idle_timeout,
+                    start_id=cursor,
+                    count=self.unacknowledged_batch_size - len(claimed),
+                )
+                cursor = reply[0]
+                claimed.extend(typing.cast("list[_Entry]", reply[1]))
+                if cursor in (b"0-0", "0-0") or len(claimed) >= self.unacknowledged_batch_size:
+                    break
+        finally:
+            await self._reclaim_lease.release()
+        if not claimed:
+            return []
+        logger.warning(
+            "tasks.reclaimed",
+            pipeline=self.pipeline,
+            count=len(claimed),
+            idle_timeout_seconds=self.settings.idle_timeout_seconds,
+        )
+        return await self._without_poison(conn, claimed)
+
+    async def _without_poison(self, conn: Redis, claimed: list[_Entry]) -> list[_Entry]:
+        """Dead-letter entries whose every worker died running them; return the rest.
+
+        A job that crashes its worker (out of memory, a segfault in a library) would
+        otherwise be reclaimed and crash the next worker forever. Each stream entry counts
+        its deliveries; past `max_attempts`, the entry is buried instead of run again.
+        """
+        async with conn.pipeline(transaction=False) as batch:
+            for entry_id, _ in claimed:
+                batch.xpending_range(
+                    self.queue_name, self.consumer_group_name, entry_id, entry_id, 1
+                )
+            replies = await batch.execute()
+        runnable: list[_Entry] = []
+        for (entry_id, fields), reply in zip(claimed, replies, strict=True):
+            delivered = int(reply[0]["times_delivered"]) if reply else 1
+            if delivered <= self.settings.max_attempts or fields is None:
+                runnable.append((entry_id, fields))
+                continue
+            message_id = _text(entry_id)
+            payload = _json_object(fields.get(b"data"))
+            error = AbandonedJobError(
+                f"delivered {delivered} times; every worker running it stopped without "
+                "finishing (killed, out of memory, crashed)"
+            )
+            dead = dead_letter_fields(
+                payload, pipeline=self.pipeline, error=error, attempts=delivered - 1
+            )
+            await self.bury(dead, StreamAck(message_id, self._xack, self._forget))
+            logger.error(
+                "tasks.dead_lettered",
+                job_id=dead["task_id"],
+                task_name=dead["task_name"],
+                pipeline=self.pipeline,
+                error=dead["error"],
+            )
+        return runnable
+
+    async def _deliverables(self, entries: list[_Entry]) -> list[AckableMessage]:
+        messages: list[AckableMessage] = []
+        unreadable: list[str] = []
+        for entry_id, fields in entries:
+            message_id = _text(entry_id)
+            data = None if fields is None else fields.get(b"data")
+            if data is None:
+                unreadable.append(message_id)
+                continue
+            ack = StreamAck(message_id, self._xack, self._forget)
+            self._in_flight[message_id] = ack
+            messages.append(AckableMessage(data=data, ack=ack))
+        if unreadable:
+            # Trimmed away while pending, or not written by a producer of ours: nothing to
+            # run, and leaving it pending would reclaim it forever.
+            logger.warning("tasks.unreadable_entries", pipeline=self.pipeline, ids=unreadable)
+            await self._redis.xack(self.queue_name, self.consumer_group_name, *unreadable)
+        return messages
+
+    async def _xack(self, message_id: str) -> None:
+        await self._redis.xack(self.queue_name, self.consumer_group_name, message_id)
+
+    def _forget(self, message_id: str) -> None:
+        self._in_flight.pop(message_id, None)
+
+    async def touch_in_flight(self) -> int:
+        """Reset the idle time of the entries this worker holds; returns how many it still owns.
+
+        The worker calls this every third of the idle timeout. An entry another worker has
+        already reclaimed (this one stalled too long) is left with its new owner.
+        """
+        ids = list(self._in_flight)
+        owned = 0
+        for start in range(0, len(ids), _TOUCH_BATCH):
+            batch = ids[start : start + _TOUCH_BATCH]
+            owned += int(
+                await self._touch_owned(
+                    keys=[self.queue_name],
+                    args=[self.consumer_group_name, self.consumer_name, *batch],
+                )
+            )
+        return owned
+
+    # -- retries and dead letters ------------------------------------------------------------
+
+    async def defer(self, message: bytes, delay_seconds: float, ack: StreamAck | None) -> None:
+        """Put `message` in the retry set, due in `delay_seconds`, acknowledging its entry."""
+        await self._defer(
+            keys=[self.retry_key, self.queue_name],
+            args=[
+                max(0, round(delay_seconds * 1000)),
+                message,
+                self.consumer_group_name,
+                "" if ack is None else ack.message_id,
+            ],
+        )
+        if ack is not None:
+            ack.settle()
+
+    async def bury(self, fields: Mapping[str, str], ack: StreamAck | None) -> None:
+        """Append a dead letter and acknowledge the entry, in one transaction."""
+        async with self._redis.pipeline(transaction=True) as tx:
+            entry: dict[typing.Any, typing.Any] = dict(fields)
+            tx.xadd(
+                self.dead_letter_key,
+                entry,
+                maxlen=self.dead_letter_maxlen,
+                approximate=True,
+            )
+            if ack is not None:
+                tx.xack(self.queue_name, self.consumer_group_name, ack.message_id)
+            await tx.execute()
+        if ack is not None:
+            ack.settle()
+
+    async def move_due_retries(self, limit: int = 100) -> float | None:
+        """Move due retries into the stream; returns seconds until the next one, or None."""
+        reply = await self._move_due(
+            keys=[self.retry_key, self.queue_name], args=[self.maxlen or 0, limit]
+        )
+        moved, now_ms = int(reply[0]), int(reply[1])
+        if moved:
+            logger.debug("tasks.retries_due", pipeline=self.pipeline, count=moved)
+        if len(reply) < 3:
+            return None
+        return max(0.0, (float(reply[2]) - now_ms) / 1000)
+
+    async def shutdown(self) -> None:
+        """Close this broker's clients and its connection pool."""
+        await self._redis.aclose()
+        await super().shutdown()

@@ -1,0 +1,90 @@
+"""The stream entry behind the task that is running now.
+
+taskiq hands middlewares a parsed message but not the stream entry it came from, so a
+middleware cannot acknowledge the entry in the same Redis transaction that re-queues or
+dead-letters it. The worker's receiver fills that gap: around each message it sets (with
+:func:`delivering`) a context variable holding the raw bytes (what a retry or a dead letter
+must carry, before taskiq parses arguments in place) and the entry's :class:`StreamAck`. Each
+message runs in its own asyncio task, so the variable never leaks from one job to another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import typing
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+__all__ = ["Delivery", "StreamAck", "current_delivery", "delivering"]
+
+
+class StreamAck:
+    """Acknowledges one stream entry at most once.
+
+    The broker gives one to every entry it yields. A middleware that acknowledged the entry
+    itself (atomically with a retry or a dead letter) calls :meth:`settle`, which makes
+    taskiq's own acknowledgement afterwards a no-op; :meth:`hold` does the same without
+    acknowledging, so the entry stays pending for another worker to reclaim.
+    """
+
+    __slots__ = ("_ack", "_on_settled", "message_id", "settled")
+
+    def __init__(
+        self,
+        message_id: str,
+        ack: Callable[[str], Awaitable[None]],
+        on_settled: Callable[[str], None],
+    ) -> None:
+        self.message_id = message_id
+        self.settled = False
+        self._ack = ack
+        self._on_settled = on_settled
+
+    async def __call__(self) -> None:
+        if self.settled:
+            return
+        self.settle()
+        await self._ack(self.message_id)
+
+    def settle(self) -> None:
+        """Mark the entry as dealt with elsewhere; later calls acknowledge nothing."""
+        if not self.settled:
+            self.settled = True
+            self._on_settled(self.message_id)
+
+    def hold(self) -> None:
+        """Leave the entry pending (no acknowledgement, no renewal) for a reclaim elsewhere."""
+        self.settle()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as it arrived."""
+
+    raw: bytes
+    """The message exactly as queued (taskiq's JSON), before any parsing."""
+    ack: StreamAck | None
+    """The stream entry's acknowledgement, when the message came from a pipeline stream."""
+
+
+_CURRENT: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar(
+    "townsquare_delivery", default=None
+)
+
+
+def current_delivery() -> Delivery | None:
+    """The delivery of the task running in this asyncio task, if any."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def delivering(delivery: Delivery) -> Iterator[Delivery]:
+    """Make `delivery` the current one for the code inside the block."""
+    token = _CURRENT.set(delivery)
+    try:
+        yield delivery
+    finally:
+        _CURRENT.reset(token)

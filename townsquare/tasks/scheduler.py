@@ -1,0 +1,201 @@
+"""The scheduler: fires timed work, with exactly one active scheduler at a time.
+
+`townsquare scheduler` calls :func:`run_scheduler`. Any number may be started (one per
+machine, say); they compete for the `scheduler_lock` lease. The holder runs taskiq's
+scheduler loop over the JSON schedule source and renews the lease every third of its TTL;
+the others poll at that pace and the first to find the lease free takes over: at once when
+the holder stops cleanly (it releases the lease), within the TTL when it dies. A holder that
+cannot renew stops firing before its lease can have expired.
+
+A one-off schedule is deleted right after it is queued; a scheduler dying between the two
+leaves it to fire again after takeover, so scheduled tasks are idempotent like all tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import typing
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+from taskiq import ScheduleSource, TaskiqScheduler
+from taskiq.api import run_scheduler_task
+from taskiq.exceptions import ScheduledTaskCancelledError
+from taskiq.kicker import AsyncKicker
+
+from townsquare.tasks._waiting import wait_or_stop
+from townsquare.tasks.brokers import make_brokers
+from townsquare.tasks.locks import RedisLease
+from townsquare.tasks.registry import load_tasks
+from townsquare.tasks.schedule_sources import make_schedule_source
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from taskiq import ScheduledTask
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+    from townsquare.tasks.brokers import PipelineBroker
+    from townsquare.tasks.registry import TaskRegistry
+
+__all__ = ["UPDATE_INTERVAL_SECONDS", "PipelineScheduler", "run_scheduler"]
+
+UPDATE_INTERVAL_SECONDS: typing.Final = 5.0
+"""How often the active scheduler re-reads the schedules (taskiq's default is a minute)."""
+
+logger = structlog.get_logger(__name__)
+
+
+class PipelineScheduler(TaskiqScheduler):
+    """A taskiq scheduler that queues each task on its own pipeline's stream."""
+
+    def __init__(
+        self,
+        brokers: Mapping[str, PipelineBroker],
+        registry: TaskRegistry,
+        sources: list[ScheduleSource],
+    ) -> None:
+        super().__init__(broker=brokers["jobs"], sources=sources)
+        self.brokers = dict(brokers)
+        self.registry = registry
+
+    async def startup(self) -> None:
+        for broker in self.brokers.values():
+            await broker.startup()
+
+    async def shutdown(self) -> None:
+        for broker in self.brokers.values():
+            await broker.shutdown()
+
+    async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
+        pipeline = self.registry.pipeline_of(task.task_name)
+        if pipeline is None:
+            logger.error(
+                "tasks.schedule_unknown_task",
+                task_name=task.task_name,
+                schedule_id=task.schedule_id,
+            )
+            return
+        try:
+            await _maybe_await(source.pre_send(task))
+        except ScheduledTaskCancelledError:
+            logger.info("tasks.schedule_cancelled", schedule_id=task.schedule_id)
+            return
+        kicker: AsyncKicker[typing.Any, typing.Any] = AsyncKicker(
+            task.task_name, self.brokers[pipeline], dict(task.labels)
+        )
+        sent = await (
+            kicker.with_labels(schedule_id=task.schedule_id)
+            .with_task_id(task.task_id)
+            .kiq(*task.args, **task.kwargs)
+        )
+        logger.info(
+            "tasks.schedule_fired",
+            task_name=task.task_name,
+            schedule_id=task.schedule_id,
+            job_id=sent.task_id,
+            pipeline=pipeline,
+        )
+        await _maybe_await(source.post_send(task))
+
+
+async def run_scheduler(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    *,
+    shutdown: asyncio.Event | None = None,
+    registry: TaskRegistry | None = None,
+    update_interval_seconds: float = UPDATE_INTERVAL_SECONDS,
+    lock_ttl_seconds: float | None = None,
+) -> None:
+    """Stand by for, then hold, the scheduler lease until `shutdown` is set.
+
+    `lock_ttl_seconds` defaults to the keyspace's TTL of `scheduler_lock` (the time a dead
+    scheduler's lease blocks a standby); tests shorten it.
+    """
+    registry = registry if registry is not None else load_tasks()
+    stop = shutdown if shutdown is not None else asyncio.Event()
+    ttl = lock_ttl_seconds or float(keyspace.ttl("scheduler_lock") or 30)
+    redis = aioredis.Redis.from_url(redis_url)
+    lease = RedisLease(redis, keyspace.key("scheduler_lock"), ttl)
+    log = logger.bind(scheduler_token=lease.token)
+    log.info("tasks.scheduler_standby")
+    try:
+        while not stop.is_set():
+            try:
+                acquired = await lease.acquire()
+            except (RedisError, OSError):
+                log.exception("tasks.scheduler_lock_failed")
+                acquired = False
+            if acquired:
+                log.info("tasks.scheduler_active")
+                await _run_active(
+                    settings,
+                    redis_url,
+                    keyspace,
+                    registry=registry,
+                    lease=lease,
+                    stop=stop,
+                    update_interval_seconds=update_interval_seconds,
+                )
+                log.info("tasks.scheduler_inactive")
+            else:
+                await wait_or_stop(stop, ttl / 3)
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await lease.release()
+        await redis.aclose()
+
+
+async def _run_active(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    *,
+    registry: TaskRegistry,
+    lease: RedisLease,
+    stop: asyncio.Event,
+    update_interval_seconds: float,
+) -> None:
+    """Fire schedules while the lease holds; return when stopping or when it is lost."""
+    brokers = make_brokers(settings, redis_url, keyspace, registry=registry)
+    for broker in brokers.values():
+        broker.is_scheduler_process = True
+    source = make_schedule_source(redis_url, keyspace)
+    scheduler = PipelineScheduler(brokers, registry, [source])
+    await scheduler.startup()
+    loop = asyncio.create_task(
+        run_scheduler_task(
+            scheduler,
+            run_startup=False,
+            interval=datetime.timedelta(seconds=update_interval_seconds),
+        )
+    )
+    try:
+        while not await wait_or_stop(stop, lease.ttl_ms / 3000):
+            if loop.done():
+                loop.result()  # the loop only ends by raising; surface why
+            try:
+                renewed = await lease.renew()
+            except (RedisError, OSError):
+                logger.exception("tasks.scheduler_renew_failed")
+                renewed = False
+            if not renewed:
+                logger.warning("tasks.scheduler_lease_lost")
+                return
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await scheduler.shutdown()
+        await source.shutdown()
+
+
+async def _maybe_await(value: typing.Any) -> None:
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        await value

@@ -1,0 +1,146 @@
+"""A worker process: consumers for the chosen pipelines, their retry pumps and claim renewal.
+
+`townsquare worker [--pipelines xp,automod]` calls :func:`run_worker`. One process serves
+any subset of pipelines; each pipeline gets its own taskiq receiver (with that pipeline's
+concurrency limit), a retry pump that moves due retries back into the stream, and a loop
+that renews the claim on messages still running. Reclaiming messages of dead workers happens
+inside each broker's listen loop (see :mod:`townsquare.tasks.brokers.pipeline_broker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from townsquare.tasks._waiting import wait_or_stop
+from townsquare.tasks.brokers import make_brokers
+from townsquare.tasks.receiver import PipelineReceiver
+from townsquare.tasks.registry import PIPELINES, load_tasks, validate_pipelines
+from townsquare.tasks.resources import TaskResources
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+    from townsquare.tasks.brokers import PipelineBroker
+    from townsquare.tasks.registry import TaskRegistry
+
+__all__ = ["DRAIN_SECONDS", "run_worker"]
+
+DRAIN_SECONDS: typing.Final = 10.0
+"""On shutdown, how long running tasks may finish; the rest stay pending and are reclaimed."""
+_RESTART_DELAY_SECONDS = 1.0
+_PUMP_POLL_MAX_SECONDS = 1.0
+_PUMP_POLL_MIN_SECONDS = 0.01
+
+logger = structlog.get_logger(__name__)
+
+
+async def run_worker(
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    pipelines: Sequence[str] = PIPELINES,
+    *,
+    shutdown: asyncio.Event | None = None,
+    registry: TaskRegistry | None = None,
+) -> None:
+    """Consume `pipelines` until `shutdown` is set (or the call is cancelled).
+
+    `registry` defaults to the platform's tasks (:func:`load_tasks`); tests pass their own.
+    An unknown pipeline name raises :class:`ValueError` before anything starts.
+    """
+    chosen = validate_pipelines(pipelines)
+    registry = registry if registry is not None else load_tasks()
+    stop = shutdown if shutdown is not None else asyncio.Event()
+    brokers = make_brokers(settings, redis_url, keyspace, chosen, registry=registry)
+    redis = aioredis.Redis.from_url(redis_url)
+    resources = TaskResources(settings=settings, keyspace=keyspace, redis=redis)
+    started: list[PipelineBroker] = []
+    log = logger.bind(pipelines=list(chosen))
+    try:
+        for broker in brokers.values():
+            broker.is_worker_process = True
+            broker.add_dependency_context({TaskResources: resources})
+            await broker.startup()
+            started.append(broker)
+        log.info(
+            "tasks.worker_started",
+            consumers={name: broker.consumer_name for name, broker in brokers.items()},
+        )
+        async with asyncio.TaskGroup() as group:
+            for broker in brokers.values():
+                group.create_task(_receive(broker, stop))
+                group.create_task(_pump_retries(broker, stop))
+                group.create_task(_renew_claims(broker, stop))
+    finally:
+        for broker in started:
+            await broker.shutdown()
+        await redis.aclose()
+        log.info("tasks.worker_stopped")
+
+
+async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
+    """Run a receiver until `stop`; a lost Redis connection restarts it after a pause."""
+    while not stop.is_set():
+        receiver = PipelineReceiver(
+            broker=broker,
+            max_async_tasks=broker.settings.max_concurrent_tasks,
+            run_startup=False,
+            wait_tasks_timeout=DRAIN_SECONDS,
+        )
+        try:
+            await receiver.listen(stop)
+        except Exception as error:
+            if not _is_transient(error):
+                raise
+            logger.exception("tasks.receiver_failed", pipeline=broker.pipeline)
+            if await wait_or_stop(stop, _RESTART_DELAY_SECONDS):
+                return
+            try:
+                # The stream or its group may be gone (deleted by an operator): recreate.
+                await broker.declare_group()
+            except (RedisError, OSError):
+                logger.exception("tasks.declare_group_failed", pipeline=broker.pipeline)
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Whether `error` (possibly grouped by the receiver's task group) is a lost connection."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(_is_transient(inner) for inner in error.exceptions)
+    return isinstance(error, (RedisError, OSError))
+
+
+async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
+    """Move due retries back into the stream, waking when the next one is due.
+
+    Polls at least every half backoff base (capped at a second), because other workers may
+    park retries that fall due sooner than the earliest one seen here; equal jitter makes
+    every delay at least half the base, so no retry waits much past its due time.
+    """
+    poll = min(
+        _PUMP_POLL_MAX_SECONDS,
+        max(_PUMP_POLL_MIN_SECONDS, broker.settings.backoff_base_seconds / 2),
+    )
+    while not stop.is_set():
+        try:
+            next_due = await broker.move_due_retries()
+        except (RedisError, OSError):
+            logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
+            next_due = _RESTART_DELAY_SECONDS
+        await wait_or_stop(stop, poll if next_due is None else min(poll, next_due))
+
+
+async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
+    """Every third of the idle timeout, renew the claim on messages still running here."""
+    interval = broker.settings.idle_timeout_seconds / 3
+    while not await wait_or_stop(stop, interval):
+        try:
+            await broker.touch_in_flight()
+        except (RedisError, OSError):
+            logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
