@@ -64,6 +64,8 @@ class ApplicationSpec(_Model):
     """Username of the application owner (a member of some guild)."""
     privileged_intents: list[str] = []
     """Privileged intents enabled in the developer portal, e.g. GUILD_MEMBERS."""
+    redirect_uris: list[str] = []
+    """OAuth2 redirect URIs; empty accepts any http(s) URI (convenient on loopback)."""
 
 
 class RoleSpec(_Model):
@@ -168,7 +170,8 @@ def build_world(scenario: Scenario, *, clock: Callable[[], datetime.datetime]) -
         flags |= _FLAG_MESSAGE_CONTENT_LIMITED
     if privileged & Intent.GUILD_PRESENCES:
         flags |= _FLAG_PRESENCE_LIMITED
-    digest = hashlib.sha256(f"townsquare-sandbox:{application_id}".encode()).hexdigest()
+    seed = f"townsquare-sandbox:{application_id}"  # keyspace: not a key (a hash seed)
+    digest = hashlib.sha256(seed.encode()).hexdigest()
     token_id = base64.b64encode(str(application_id).encode()).decode().rstrip("=")
     application = Application(
         id=application_id,
@@ -181,6 +184,7 @@ def build_world(scenario: Scenario, *, clock: Callable[[], datetime.datetime]) -
         verify_key=digest,
         flags=flags,
         privileged_intents=privileged,
+        redirect_uris=tuple(spec.redirect_uris),
     )
     return World(
         application=application,
