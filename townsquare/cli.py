@@ -245,29 +245,42 @@ def sandbox(
         bool, typer.Option("--json", help="Print the connection details as one JSON line.")
     ] = False,
 ) -> None:
-    """Run the loopback Discord alone and print what a client needs to connect."""
-    from townsquare.sandbox.server import run_sandbox
+    """Run the loopback Discord alone and print what a client needs to connect.
+
+    The same details go to `<var_dir>/sandbox.json`, where shards and workers on this machine
+    find the sandbox when no bot token is configured.
+    """
+    import json
+
+    from townsquare.core.discord import sandbox_info_path, write_sandbox_info
+    from townsquare.sandbox.server import Sandbox
 
     settings = _settings(settings_file)
     options = settings.sandbox
+    if (crowd_rate if crowd_rate is not None else options.crowd_rate) > 0:
+        typer.echo(
+            "note: the simulated crowd is not built yet; the sandbox runs without it", err=True
+        )
 
     async def serve(stop: asyncio.Event) -> None:
-        task = asyncio.create_task(
-            run_sandbox(
-                options.host,
-                options.port if port is None else port,
-                options.scenario if scenario is None else scenario,
-                options.crowd_rate if crowd_rate is None else crowd_rate,
-                options.seed if seed is None else seed,
-                json_output,
-            )
+        sandbox = Sandbox(
+            scenario=options.scenario if scenario is None else scenario,
+            host=options.host,
+            port=options.port if port is None else port,
         )
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        task.cancel()
-        stopped.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        info = (await sandbox.start()).as_json()
+        info_path = sandbox_info_path(settings)
+        try:
+            write_sandbox_info(info_path, info)
+            if json_output:
+                typer.echo(json.dumps(info))
+            else:
+                for key, value in info.items():
+                    typer.echo(f"{key:20} {value}")
+            await stop.wait()
+        finally:
+            info_path.unlink(missing_ok=True)
+            await sandbox.stop()
 
     _run_until_signal(serve)
 
