@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import typing
 from pathlib import Path
 from typing import Annotated
@@ -173,30 +174,87 @@ def scheduler(settings_file: SettingsOption = None) -> None:
 
 
 @app.command()
-def up(settings_file: SettingsOption = None) -> None:
-    """Run everything on this machine: embedded services, migrations, workers, scheduler."""
+def up(
+    settings_file: SettingsOption = None,
+    no_console: Annotated[
+        bool, typer.Option("--no-console", help="Run headless (the console is not built yet).")
+    ] = False,
+) -> None:
+    """Run everything on this machine as supervised child processes; Ctrl-C stops it all.
+
+    Starts the embedded services, applies migrations, starts the sandbox when no bot token is
+    set, then workers for every pipeline and the scheduler. Crashed children restart with
+    backoff and raise an operator alert; logs go to `<var_dir>/log/`.
+    """
+    import os
+
+    import redis.asyncio as aioredis
+
     from townsquare.core import db
-    from townsquare.tasks.scheduler import run_scheduler
-    from townsquare.tasks.worker import run_worker
+    from townsquare.core.alerts import raise_alert
+    from townsquare.core.discord import (
+        DiscordTargetError,
+        resolve_discord_target,
+        sandbox_info_path,
+    )
+    from townsquare.supervisor import ChildSpec, Supervisor
 
     settings = _settings(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
+    var_dir = settings.paths.var_dir.resolve()
     with _services(settings) as (redis_url, database_url):
         applied = asyncio.run(db.migrate(database_url))
         typer.echo(f"database: {len(applied)} migration(s) applied")
-        typer.echo(f"redis: {_redact(redis_url)}  postgres: {_redact(database_url)}")
-        typer.echo(
-            "running workers (xp, automod, ai, jobs) and the scheduler; Ctrl-C stops everything.\n"
-            "The sandbox, shards, HTTP service and console join `up` with their issues "
-            "(Discord sandbox, Event pipeline, Web API, Operator console)."
+        env = {
+            **os.environ,
+            "TOWNSQUARE__REDIS__URL": redis_url,
+            "TOWNSQUARE__DATABASE__URL": database_url,
+            "TOWNSQUARE__PATHS__VAR_DIR": str(var_dir),
+        }
+        if settings_file is not None:
+            env["TOWNSQUARE_SETTINGS_FILE"] = str(settings_file.resolve())
+        command = (sys.executable, "-m", "townsquare.cli")
+        children = [
+            ChildSpec("worker", (*command, "worker")),
+            ChildSpec("scheduler", (*command, "scheduler")),
+        ]
+        if settings.uses_sandbox:
+            sandbox_info_path(settings).unlink(missing_ok=True)
+            children.insert(0, ChildSpec("sandbox", (*command, "sandbox")))
+
+        async def on_crash(name: str, code: int, delay: float) -> None:
+            client = aioredis.Redis.from_url(redis_url)
+            try:
+                await raise_alert(
+                    client,
+                    keyspace,
+                    source=f"up/{name}",
+                    message=f"{name} exited with code {code}; restarting in {delay:g} s",
+                )
+            finally:
+                await client.aclose()
+
+        supervisor = Supervisor(
+            children, log_dir=var_dir / "log", cwd=Path.cwd(), env=env, on_crash=on_crash
         )
 
         async def everything(stop: asyncio.Event) -> None:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(
-                    run_worker(settings, redis_url, keyspace, PIPELINES, shutdown=stop)
-                )
-                group.create_task(run_scheduler(settings, redis_url, keyspace, shutdown=stop))
+            running = asyncio.create_task(supervisor.run(stop))
+            if settings.uses_sandbox:
+                try:
+                    target = await asyncio.to_thread(
+                        resolve_discord_target, settings, wait_seconds=30
+                    )
+                except DiscordTargetError as error:
+                    stop.set()
+                    await running
+                    _fail(f"{error}; see {var_dir / 'log' / 'sandbox.log'}")
+                typer.echo(f"discord: the sandbox at {target.rest_url}")
+            typer.echo(
+                f"running {', '.join(child.name for child in children)}; logs in "
+                f"{var_dir / 'log'}; Ctrl-C stops everything."
+            )
+            await running
 
         _run_until_signal(everything)
     typer.echo("stopped")

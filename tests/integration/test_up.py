@@ -39,6 +39,22 @@ def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.1)  # polling interval of a bounded wait, not synchronisation
 
 
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
 async def _inspect(records: dict[str, dict[str, int]]) -> tuple[set[str], bool]:
     database_url = f"postgres://postgres@127.0.0.1:{records['postgres']['port']}/postgres"
     connection = await asyncpg.connect(database_url)
@@ -94,6 +110,14 @@ def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
             kind: json.loads((tmp_path / "var" / kind / "server.json").read_text())
             for kind in ("valkey", "postgres")
         }
+        children = _children_of(process.pid)
+        names = {
+            _cmdline(pid).split("townsquare.cli", 1)[-1].strip()
+            for pid in children
+            if "townsquare.cli" in _cmdline(pid)
+        }
+        assert names == {"sandbox", "worker", "scheduler"}
+        assert (tmp_path / "var" / "sandbox.json").exists()
         tables, pong = asyncio.run(_inspect(records))
         assert {"guilds", "member_xp", "audit_entries"} <= tables
         assert pong
@@ -103,5 +127,9 @@ def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
         lines.append(output)
     assert process.returncode == 0, "".join(lines)
     assert "stopped" in "".join(lines)
-    for record in records.values():
-        _wait_for(lambda pid=record["pid"]: _process_gone(pid), f"server {record['pid']} to exit")
+    for pid in [record["pid"] for record in records.values()] + children:
+        _wait_for(lambda pid=pid: _process_gone(pid), f"process {pid} to exit")
+    assert not (tmp_path / "var" / "sandbox.json").exists()
+    assert {"sandbox.log", "worker.log", "scheduler.log"} <= {
+        path.name for path in (tmp_path / "var" / "log").iterdir()
+    }

@@ -27,7 +27,7 @@ from typing import Literal
 import structlog
 
 from townsquare.core.embedded._errors import EmbeddedServiceError, explain_failure
-from townsquare.core.embedded._process import (
+from townsquare.core.processes import (
     POLL_INTERVAL,
     StopPlan,
     free_port,

@@ -12,7 +12,7 @@ import socket
 import typing
 
 from townsquare.core.embedded._errors import EmbeddedServiceError
-from townsquare.core.embedded._process import process_alive, process_cmdline, wait_until_gone
+from townsquare.core.processes import process_alive, process_cmdline, wait_until_gone
 from townsquare.core.embedded._state import EmbeddedServer, Engine, start_or_attach
 
 if typing.TYPE_CHECKING:

@@ -1,6 +1,6 @@
-"""Child-process plumbing shared by the embedded servers.
+"""Child-process plumbing shared by the embedded servers and the `up` supervisor.
 
-A server runs as a direct child of the process that starts it, in its own session (so a
+A child runs as a direct child of the process that starts it, in its own session (so a
 Ctrl-C on the terminal reaches the application, which then stops the server in order) and
 with `PR_SET_PDEATHSIG` (so the kernel signals the server when its starter dies, even by
 SIGKILL, and no orphan keeps the data directory and port). Nothing here knows about Valkey
