@@ -5,7 +5,7 @@ Each process of the platform (sandbox, shards, workers, scheduler, HTTP) runs as
 after a delay that doubles with each crash in a row (1 s, 2 s, 4 s ... up to 30 s) and goes back
 to 1 s once a run lasted `stable_seconds`; every crash is reported through `on_crash` (which
 `up` turns into an operator alert). Children are in their own sessions, so a Ctrl-C on the
-terminal reaches only the supervisor, which then stops them in order; they also get SIGTERM
+terminal reaches only the supervisor, which then stops them one by one in reverse start order; they also get SIGTERM
 from the kernel if the supervisor itself dies (PR_SET_PDEATHSIG), so no orphan survives it.
 Each child's output goes to `<log_dir>/<name>.log`.
 """
@@ -140,13 +140,10 @@ class Supervisor:
         logger.info("supervisor.child_started", child=child.spec.name, pid=child.process.pid)
 
     def _stop_all(self) -> None:
-        # Signal everyone first, then wait: stopping in parallel keeps shutdown short.
-        running = [c for c in self._children.values() if c.process and c.process.poll() is None]
-        for child in running:
-            assert child.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(signal.SIGTERM)
-        for child in running:
-            assert child.process is not None
+        # Reverse start order: the sandbox (first) outlives the shards connected to it, so a
+        # shard shuts down cleanly instead of seeing its gateway vanish.
+        for child in reversed(self._children.values()):
+            if child.process is None or child.process.poll() is not None:
+                continue
             code = terminate(child.process, STOP_PLAN)
             logger.info("supervisor.child_stopped", child=child.spec.name, exit_code=code)
