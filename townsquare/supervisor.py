@@ -5,8 +5,9 @@ Each process of the platform (sandbox, shards, workers, scheduler, HTTP) runs as
 after a delay that doubles with each crash in a row (1 s, 2 s, 4 s ... up to 30 s) and goes back
 to 1 s once a run lasted `stable_seconds`; every crash is reported through `on_crash` (which
 `up` turns into an operator alert). Children are in their own sessions, so a Ctrl-C on the
-terminal reaches only the supervisor, which then stops them one by one in reverse start order; they also get SIGTERM
-from the kernel if the supervisor itself dies (PR_SET_PDEATHSIG), so no orphan survives it.
+terminal reaches only the supervisor, which then stops them one by one in reverse start
+order; they also get SIGTERM from the kernel if the supervisor itself dies
+(PR_SET_PDEATHSIG), so no orphan survives it.
 Each child's output goes to `<log_dir>/<name>.log`.
 """
 
