@@ -20,10 +20,10 @@ def main() -> None:
     guild, member = 81_384_788_765_712_384, 80_351_110_224_678_912
 
     def validated() -> str:
-        return keyspace.key("xp_cooldown", guild, member)
+        return keyspace.key("xp_awarded", guild, member)
 
     def baseline() -> str:
-        return f"ts:xp_cooldown:{guild}:{member}"  # keyspace: not a key (benchmark baseline)
+        return f"ts:xp_awarded:{guild}:{member}"  # keyspace: not a key (benchmark baseline)
 
     assert validated() == baseline()
     ours, theirs = [], []

@@ -40,6 +40,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+xp_app = typer.Typer(help="XP administration.", no_args_is_help=True)
+app.add_typer(xp_app, name="xp")
 
 SettingsOption = Annotated[
     Path | None,
@@ -115,6 +117,60 @@ def config_check(settings_file: SettingsOption = None) -> None:
     typer.echo("# configuration is valid", err=True)
 
 
+@xp_app.command("import-mee6")
+def xp_import_mee6(
+    file: Annotated[
+        Path, typer.Argument(help="MEE6 leaderboard JSON (docs/xp.md).", dir_okay=False)
+    ],
+    guild: Annotated[int, typer.Option("--guild", help="Guild id to import into.", min=1)],
+    settings_file: SettingsOption = None,
+) -> None:
+    """Set a guild's XP totals from a MEE6-style leaderboard file, with a progress bar."""
+    import getpass
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core import db
+    from townsquare.core.audit.models import ActorKind
+    from townsquare.core.audit.service import Actor
+    from townsquare.core.config.cache import get_config
+    from townsquare.core.xp.curve import curve_for
+    from townsquare.core.xp.mee6 import Mee6ImportError, import_mee6
+
+    settings = _settings(settings_file)
+    keyspace = Keyspace(settings.redis.namespace)
+    with _services(settings) as (redis_url, database_url):
+
+        async def run() -> int:
+            client = aioredis.Redis.from_url(redis_url)
+            try:
+                async with db.connect(database_url, pool_max=2):
+                    config = await get_config(client, keyspace, guild, settings.guild_defaults)
+                    with typer.progressbar(length=0, label="importing") as bar:
+
+                        def progress(done: int, total: int) -> None:
+                            bar.length = total
+                            bar.update(done - bar.pos)
+
+                        return await import_mee6(
+                            client,
+                            keyspace,
+                            file,
+                            guild,
+                            progress,
+                            curve=curve_for(config.config.xp),
+                            actor=Actor(ActorKind.OPERATOR, None, getpass.getuser()),
+                        )
+            finally:
+                await client.aclose()
+
+        try:
+            imported = asyncio.run(run())
+        except Mee6ImportError as error:
+            _fail(f"{file}: {error}", 2)
+    typer.echo(f"imported {imported} member(s) into guild {guild}")
+
+
 @app.command()
 def migrate(
     settings_file: SettingsOption = None,
@@ -151,91 +207,98 @@ def worker(
     ] = ",".join(PIPELINES),
 ) -> None:
     """Run task consumers for the chosen pipelines."""
+    from townsquare.core import db
     from townsquare.tasks.worker import run_worker
 
     chosen = _parse_pipelines(pipelines)
     settings = _settings(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
-    with _services(settings) as (redis_url, _):
-        _run_until_signal(
-            lambda stop: run_worker(settings, redis_url, keyspace, chosen, shutdown=stop)
-        )
+    with _services(settings) as (redis_url, database_url):
+
+        async def work(stop: asyncio.Event) -> None:
+            # Tasks read guild configuration and reward rows, and the flush writes XP rows.
+            async with db.connect(database_url, pool_max=settings.database.pool_max):
+                await run_worker(settings, redis_url, keyspace, chosen, shutdown=stop)
+
+        _run_until_signal(work)
 
 
 @app.command()
 def scheduler(settings_file: SettingsOption = None) -> None:
     """Run the scheduler that fires timed work (one is active; others stand by)."""
+    from townsquare.tasks.schedule_sources import make_schedule_source
     from townsquare.tasks.scheduler import run_scheduler
+    from townsquare.tasks.xp import install_xp_schedules
 
     settings = _settings(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
     with _services(settings) as (redis_url, _):
-        _run_until_signal(lambda stop: run_scheduler(settings, redis_url, keyspace, shutdown=stop))
+
+        async def schedule(stop: asyncio.Event) -> None:
+            # The platform's recurring work; fixed ids, so installing again replaces it.
+            source = make_schedule_source(redis_url, keyspace)
+            try:
+                await install_xp_schedules(source)
+            finally:
+                await source.shutdown()
+            await run_scheduler(settings, redis_url, keyspace, shutdown=stop)
+
+        _run_until_signal(schedule)
 
 
 @app.command()
 def up(
     settings_file: SettingsOption = None,
     no_console: Annotated[
-        bool, typer.Option("--no-console", help="Run headless (the console is not built yet).")
+        bool,
+        typer.Option(
+            "--no-console",
+            help="Run headless; also the case when stdin or stdout is not a terminal.",
+        ),
     ] = False,
 ) -> None:
     """Run everything on this machine as supervised child processes; Ctrl-C stops it all.
 
     Starts the embedded services, applies migrations, starts the sandbox when no bot token is
-    set, then workers for every pipeline and the scheduler. Crashed children restart with
-    backoff and raise an operator alert; logs go to `<var_dir>/log/`.
+    set, then the shards, workers for every pipeline, the scheduler and the HTTP service.
+    Crashed children restart with backoff and raise an operator alert; logs in `<var_dir>/log/`.
     """
-    import os
-
-    import redis.asyncio as aioredis
-
     from townsquare.core import db
-    from townsquare.core.alerts import raise_alert
     from townsquare.core.discord import (
         DiscordTargetError,
         resolve_discord_target,
         sandbox_info_path,
     )
-    from townsquare.supervisor import ChildSpec, Supervisor
+    from townsquare.supervisor import (
+        Supervisor,
+        child_environment,
+        crash_alerts,
+        platform_children,
+    )
 
     settings = _settings(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
     var_dir = settings.paths.var_dir.resolve()
+    with_console = not no_console and sys.stdin.isatty() and sys.stdout.isatty()
+    if with_console:
+        _log_to_file(settings, var_dir / "log" / "up.log")
     with _services(settings) as (redis_url, database_url):
         applied = asyncio.run(db.migrate(database_url))
         typer.echo(f"database: {len(applied)} migration(s) applied")
-        env = {
-            **os.environ,
-            "TOWNSQUARE__REDIS__URL": redis_url,
-            "TOWNSQUARE__DATABASE__URL": database_url,
-            "TOWNSQUARE__PATHS__VAR_DIR": str(var_dir),
-        }
-        if settings_file is not None:
-            env["TOWNSQUARE_SETTINGS_FILE"] = str(settings_file.resolve())
-        command = (sys.executable, "-m", "townsquare.cli")
-        children = [
-            ChildSpec("worker", (*command, "worker")),
-            ChildSpec("scheduler", (*command, "scheduler")),
-        ]
         if settings.uses_sandbox:
             sandbox_info_path(settings).unlink(missing_ok=True)
-            children.insert(0, ChildSpec("sandbox", (*command, "sandbox")))
-
-        async def on_crash(name: str, code: int, delay: float) -> None:
-            client = aioredis.Redis.from_url(redis_url)
-            try:
-                await raise_alert(
-                    client,
-                    keyspace,
-                    source=f"up/{name}",
-                    message=f"{name} exited with code {code}; restarting in {delay:g} s",
-                )
-            finally:
-                await client.aclose()
-
+        children = platform_children(with_sandbox=settings.uses_sandbox)
         supervisor = Supervisor(
-            children, log_dir=var_dir / "log", cwd=Path.cwd(), env=env, on_crash=on_crash
+            children,
+            log_dir=var_dir / "log",
+            cwd=Path.cwd(),
+            env=child_environment(
+                redis_url=redis_url,
+                database_url=database_url,
+                var_dir=var_dir,
+                settings_file=settings_file,
+            ),
+            on_crash=crash_alerts(redis_url, keyspace),
         )
 
         async def everything(stop: asyncio.Event) -> None:
@@ -251,41 +314,108 @@ def up(
                     _fail(f"{error}; see {var_dir / 'log' / 'sandbox.log'}")
                 typer.echo(f"discord: the sandbox at {target.rest_url}")
             typer.echo(
+                f"dashboard: {settings.http.public_url} (log in with Discord"
+                f"{', as a sandbox user' if settings.uses_sandbox else ''})"
+            )
+            typer.echo(
                 f"running {', '.join(child.name for child in children)}; logs in "
                 f"{var_dir / 'log'}; Ctrl-C stops everything."
             )
+            if with_console:
+                from townsquare.console import run_console
+
+                # Quitting the console (q) stops the platform, as Ctrl-C does headless.
+                await run_console(settings, redis_url, database_url, keyspace)
+                stop.set()
             await running
 
         _run_until_signal(everything)
     typer.echo("stopped")
 
 
-def _redact(url: str) -> str:
-    from townsquare.core.settings import redact_url
-
-    return redact_url(url)
-
-
-def _arrives_with(capability: str) -> None:
-    _fail(f"this process arrives with the {capability} capability; it is not built yet.", 3)
+def _log_to_file(settings: Settings, path: Path) -> None:
+    """Send this process's log lines to `path`: the console owns the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    configure_logging(
+        level=settings.logging.level,
+        fmt="json",
+        secrets=secret_values(settings),
+        stream=path.open("a", encoding="utf-8"),
+    )
 
 
 @app.command()
-def shards(settings_file: SettingsOption = None) -> None:
-    """Run hikari gateway shards (arrives with the Event pipeline capability)."""
-    _arrives_with("Event pipeline and XP")
+def shards(
+    settings_file: SettingsOption = None,
+    cluster: Annotated[
+        int | None, typer.Option(help="This process's cluster index (0-based).")
+    ] = None,
+    clusters: Annotated[
+        int | None, typer.Option(help="How many clusters share the shards.")
+    ] = None,
+    shard_ids: Annotated[
+        str | None, typer.Option(help="Explicit shard ids, e.g. 0,1 or 0-3.")
+    ] = None,
+    shard_count: Annotated[
+        int | None, typer.Option(help="Total shards (default: shards.shard_count, else Discord's).")
+    ] = None,
+) -> None:
+    """Run hikari gateway shards that publish normalised events to the pipelines."""
+    from townsquare.core.discord import DiscordTargetError, resolve_discord_target
+    from townsquare.shards import (
+        ShardSelectionError,
+        parse_shard_selection,
+        resolve_shard_selection,
+        run_shards,
+    )
+
+    try:
+        selection = parse_shard_selection(
+            cluster=cluster, clusters=clusters, shard_ids=shard_ids, shard_count=shard_count
+        )
+    except ShardSelectionError as error:
+        raise typer.BadParameter(str(error)) from None
+    settings = _settings(settings_file)
+    keyspace = Keyspace(settings.redis.namespace)
+    try:
+        target = resolve_discord_target(settings, wait_seconds=30)
+    except DiscordTargetError as error:
+        _fail(str(error))
+    with _services(settings) as (redis_url, _):
+
+        async def serve(stop: asyncio.Event) -> None:
+            try:
+                ids, count = await resolve_shard_selection(selection, settings, target)
+            except ShardSelectionError as error:
+                _fail(f"invalid shard selection: {error}", 2)
+            await run_shards(settings, redis_url, keyspace, target, ids, count, shutdown=stop)
+
+        _run_until_signal(serve)
 
 
 @app.command()
 def http(settings_file: SettingsOption = None) -> None:
-    """Serve the dashboard, APIs and webhooks (arrives with the Web API capability)."""
-    _arrives_with("Web API and dashboard")
+    """Serve the dashboard, the API and webhooks with hypercorn."""
+    from townsquare.http import run_http
+
+    settings = _settings(settings_file)
+    keyspace = Keyspace(settings.redis.namespace)
+    with _services(settings) as (redis_url, database_url):
+        typer.echo(f"dashboard: {settings.http.public_url}")
+        _run_until_signal(
+            lambda stop: run_http(settings, redis_url, database_url, keyspace, shutdown=stop)
+        )
 
 
 @app.command()
 def console(settings_file: SettingsOption = None) -> None:
-    """Open the operator console (arrives with the Operator console capability)."""
-    _arrives_with("Operator console")
+    """Open the operator console: shards, queues, dead letters, premium, alerts."""
+    from townsquare.console import run_console
+
+    settings = _settings(settings_file)
+    keyspace = Keyspace(settings.redis.namespace)
+    with _services(settings) as (redis_url, database_url):
+        asyncio.run(run_console(settings, redis_url, database_url, keyspace))
 
 
 @app.command()

@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
+import sys
 import time
 import typing
 
 import structlog
 
+from townsquare.core.alerts import raise_alert
 from townsquare.core.processes import spawn, terminate
 
 if typing.TYPE_CHECKING:
@@ -29,7 +32,9 @@ if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
     from pathlib import Path
 
-__all__ = ["ChildSpec", "Supervisor"]
+    from townsquare.core.keyspace import Keyspace
+
+__all__ = ["ChildSpec", "Supervisor", "child_environment", "crash_alerts", "platform_children"]
 
 logger = structlog.get_logger(__name__)
 
@@ -148,3 +153,48 @@ class Supervisor:
                 continue
             code = terminate(child.process, STOP_PLAN)
             logger.info("supervisor.child_stopped", child=child.spec.name, exit_code=code)
+
+
+def platform_children(*, with_sandbox: bool) -> list[ChildSpec]:
+    """What `townsquare up` runs, in start order (the sandbox first, so it stops last)."""
+    command = (sys.executable, "-m", "townsquare.cli")
+    names = ["shards", "worker", "scheduler", "http"]
+    if with_sandbox:
+        names.insert(0, "sandbox")
+    return [ChildSpec(name, (*command, name)) for name in names]
+
+
+def child_environment(
+    *, redis_url: str, database_url: str, var_dir: Path, settings_file: Path | None
+) -> dict[str, str]:
+    """The children's environment: the servers `up` resolved, so none starts its own."""
+    env = {
+        **os.environ,
+        "TOWNSQUARE__REDIS__URL": redis_url,
+        "TOWNSQUARE__DATABASE__URL": database_url,
+        "TOWNSQUARE__PATHS__VAR_DIR": str(var_dir),
+    }
+    if settings_file is not None:
+        env["TOWNSQUARE_SETTINGS_FILE"] = str(settings_file.resolve())
+    return env
+
+
+def crash_alerts(
+    redis_url: str, keyspace: Keyspace
+) -> Callable[[str, int, float], Awaitable[None]]:
+    """An `on_crash` callback that raises an operator alert for every crash."""
+    import redis.asyncio as aioredis
+
+    async def on_crash(name: str, code: int, delay: float) -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await raise_alert(
+                client,
+                keyspace,
+                source=f"up/{name}",
+                message=f"{name} exited with code {code}; restarting in {delay:g} s",
+            )
+        finally:
+            await client.aclose()
+
+    return on_crash

@@ -375,3 +375,40 @@ async def test_slash_command_answered_after_three_seconds_fails(
             await client.close()
     assert isinstance(error, hikari.NotFoundError)
     assert error.code == 10062
+
+
+async def test_withheld_heartbeat_acks_make_hikari_reconnect_and_resume(
+    http: aiohttp.ClientSession,
+) -> None:
+    from townsquare.sandbox import SandboxSettings
+    from townsquare.sandbox.gateway import GatewaySettings
+
+    settings = SandboxSettings(gateway=GatewaySettings(heartbeat_interval_ms=200))
+    sandbox = Sandbox(settings=settings)
+    recorder = EventRecorder()
+    async with sandbox as info:
+        client = make_bot(info)
+        client.subscribe(hikari.Event, recorder.record)
+        await client.start(check_for_updates=False)
+        try:
+            await recorder.wait_for(hikari.GuildAvailableEvent)
+            async with http.post(
+                f"{info.control_url}/gateway/withhold-acks", json={"shard_id": 0}
+            ) as response:
+                assert (await response.json()) == {"connections": 1}
+            await recorder.wait_for(hikari.ShardResumedEvent)
+            # The new connection answers heartbeats again, and events flow.
+            guild = demo_guild(sandbox)
+            sent = await inject(
+                http,
+                info,
+                channel_id=str(channel_named(guild, "general")),
+                author_id=str(user_named(sandbox, "sage")),
+                content="still here",
+            )
+            await recorder.wait_for(
+                hikari.GuildMessageCreateEvent, lambda e: e.message_id == int(sent["id"])
+            )
+            assert len(recorder.of(hikari.ShardReadyEvent)) == 1
+        finally:
+            await client.close()

@@ -2,11 +2,13 @@
 
 The test walks every route the sandbox serves (a route without a case here fails the test),
 calls it, and validates the body against the spec's response schema for that path, method and
-status, including error bodies (`4XX` -> ErrorResponse).
+status, including error bodies (`4XX` -> ErrorResponse). The few routes Discord serves but the
+spec leaves out (the OAuth2 token endpoint) are checked against the shapes Discord documents.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import typing
 import urllib.parse
@@ -16,13 +18,14 @@ import jsonschema
 import pytest
 import referencing
 
-from townsquare.sandbox.rest import API_PREFIX
+from townsquare.sandbox import Sandbox, SandboxSettings
+from townsquare.sandbox.rest import API_PREFIX, Bucket, RateLimitSettings
 from townsquare.sandbox.world.interactions import create_command_interaction
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
-    from townsquare.sandbox import Sandbox, SandboxInfo
+    from townsquare.sandbox import SandboxInfo
 
 # Discord's official spec (MIT), vendored from shared/discord-api-spec so CI needs nothing else.
 SPEC_PATH = Path(__file__).resolve().parent / "discord_api_spec" / "openapi.json"
@@ -32,15 +35,78 @@ SPEC_URI = "urn:discord-openapi"
 class Case(typing.NamedTuple):
     method: str
     route: str
-    body: dict[str, typing.Any] | None = None
+    body: typing.Any = None
+    """JSON body; strings like `"{target_id}"` are filled in from the test's parameters."""
     query: str = ""
     status: int = 200
+    form: dict[str, str] | None = None
+    """Sent form-encoded instead of `body`; `{code}`, `{secret}`... are filled in."""
+    bearer: bool = False
+    """Authenticate with a user's bearer token instead of the bot token."""
 
+
+# Routes Discord serves but its OpenAPI spec leaves out, with the shapes Discord documents
+# (docs: "Authorization Code Grant" access token response; OAuth2 error responses, RFC 6749).
+_TOKEN_RESPONSE = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in", "refresh_token", "scope"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer"},
+        "refresh_token": {"type": "string"},
+        "scope": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+    "additionalProperties": False,
+}
+UNDOCUMENTED: dict[tuple[str, str], dict[int, dict[str, typing.Any]]] = {
+    ("POST", "/oauth2/token"): {200: _TOKEN_RESPONSE, 400: _OAUTH_ERROR, 401: _OAUTH_ERROR},
+}
+
+
+WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
+MEMBER = "/guilds/{guild_id}/members/{target_id}"
+BAN = "/guilds/{guild_id}/bans/{ban_id}"
+COMMANDS = "/applications/{application_id}/commands"
+GUILD_COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"
+OPTION = {"type": 6, "name": "user", "description": "Whose rank", "required": False}
+ALIASES = {
+    "{mod_role_id}": "{role_id}",
+    "{unknown_id}": "{channel_id}",
+    "{target_id}": "{user_id}",
+    "{kick_id}": "{user_id}",
+    "{ban_id}": "{user_id}",
+    "{followup_id}": "{message_id}",
+    "{unknown_token}": "{webhook_token}",
+}
+"""Test placeholders and the spec's parameter names they stand for."""
 
 CASES: list[Case] = [
     Case("GET", "/gateway"),
     Case("GET", "/gateway/bot"),
     Case("GET", "/users/@me"),
+    Case("GET", "/users/@me", bearer=True),
+    Case("GET", "/users/@me/guilds", query="?with_counts=true"),
+    Case("GET", "/users/@me/guilds", bearer=True),
+    Case("POST", "/oauth2/token", form={"grant_type": "authorization_code", "code": "{code}"}),
+    Case(
+        "POST",
+        "/oauth2/token",
+        form={"grant_type": "authorization_code", "code": "{code}"},
+        status=400,
+    ),
+    Case(
+        "POST",
+        "/oauth2/token",
+        form={"grant_type": "refresh_token", "client_secret": "no"},
+        status=401,
+    ),
     Case("GET", "/users/{user_id}"),
     Case("GET", "/oauth2/applications/@me"),
     Case("GET", "/channels/{channel_id}"),
@@ -71,6 +137,34 @@ CASES: list[Case] = [
         {"type": 4, "data": {"content": "again"}},
         status=400,
     ),
+    # Interaction follow-ups and @original (the interaction was answered just above).
+    Case("POST", WEBHOOK, {"content": "follow-up"}, query="?wait=true"),
+    Case("POST", "/webhooks/{webhook_id}/{unknown_token}", {"content": "x"}, status=401),
+    Case("GET", WEBHOOK + "/messages/@original"),
+    Case("PATCH", WEBHOOK + "/messages/@original", {"content": "pong!"}),
+    Case("GET", WEBHOOK + "/messages/{followup_id}"),
+    Case("PATCH", WEBHOOK + "/messages/{followup_id}", {"content": "follow-up!"}),
+    Case("DELETE", WEBHOOK + "/messages/{followup_id}", status=204),
+    Case("DELETE", WEBHOOK + "/messages/@original", status=204),
+    Case("GET", WEBHOOK + "/messages/@original", status=404),
+    # Moderation.
+    Case("PATCH", MEMBER, {"nick": "Spec", "communication_disabled_until": "{timeout}"}),
+    Case("PATCH", MEMBER, {"communication_disabled_until": "{too_far}"}, status=400),
+    Case("PATCH", "/guilds/{guild_id}/members/{user_id}", {"nick": "owner"}, status=403),
+    Case("DELETE", "/guilds/{guild_id}/members/{kick_id}", status=204),
+    Case("PUT", BAN, {"delete_message_seconds": 604801}, status=400),
+    Case("PUT", BAN, {"delete_message_seconds": 60}, status=204),
+    Case("GET", "/guilds/{guild_id}/bans"),
+    Case("GET", BAN),
+    Case("DELETE", BAN, status=204),
+    Case("GET", BAN, status=404),
+    Case("POST", "/users/@me/channels", {"recipient_id": "{target_id}"}),
+    # Application commands.
+    Case("PUT", COMMANDS, [{"name": "rank", "description": "Your level", "options": [OPTION]}]),
+    Case("PUT", COMMANDS, [{"name": "Bad Name", "description": "x"}], status=400),
+    Case("GET", COMMANDS),
+    Case("PUT", GUILD_COMMANDS, [{"name": "Report", "type": 2}]),
+    Case("GET", GUILD_COMMANDS),
 ]
 
 
@@ -114,6 +208,22 @@ def spec_view(body: typing.Any) -> typing.Any:
     return body
 
 
+def spec_path(route: str) -> str:
+    for placeholder, name in ALIASES.items():
+        route = route.replace(placeholder, name)
+    return route
+
+
+def filled(value: typing.Any, params: dict[str, typing.Any]) -> typing.Any:
+    if isinstance(value, str) and value.startswith("{"):
+        return str(params[value.strip("{}")])
+    if isinstance(value, dict):
+        return {k: filled(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [filled(v, params) for v in value]
+    return value
+
+
 def served_routes(sandbox: Sandbox) -> set[tuple[str, str]]:
     app = sandbox._runner.app  # type: ignore[union-attr]
     return {
@@ -128,11 +238,7 @@ def served_routes(sandbox: Sandbox) -> set[tuple[str, str]]:
 async def test_every_served_body_matches_the_spec(
     spec: dict[str, typing.Any], sandbox: Sandbox, info: SandboxInfo, http: aiohttp.ClientSession
 ) -> None:
-    covered = {
-        (c.method, c.route)
-        for c in CASES
-        if "{mod_role_id}" not in c.route and "{unknown_id}" not in c.route
-    }
+    covered = {(c.method, spec_path(c.route)) for c in CASES}
     assert served_routes(sandbox) == covered, "every served route needs a case here"
 
     registry = referencing.Registry().with_resource(
@@ -161,19 +267,57 @@ async def test_every_served_body_matches_the_spec(
         name="rank",
         options=[],
     )
-    params |= {"interaction_id": interaction.id, "interaction_token": interaction.token}
-    headers = {"Authorization": f"Bot {info.bot_token}"}
+    people = {sandbox.world.users[m].username: m for m in guild.members}
+    now = sandbox.world.clock()
+    params |= {
+        "interaction_id": interaction.id,
+        "interaction_token": interaction.token,
+        "webhook_id": info.application_id,
+        "webhook_token": interaction.token,
+        "unknown_token": "nope",
+        "application_id": info.application_id,
+        "target_id": people["wren"],
+        "kick_id": people["alder"],
+        "ban_id": people["bryony"],
+        "timeout": (now + datetime.timedelta(days=1)).isoformat(),
+        "too_far": (now + datetime.timedelta(days=29)).isoformat(),
+    }
+    redirect = "http://127.0.0.1/callback"
+    code = sandbox.oauth.issue_code(member, ("identify", "guilds"), redirect)
+    bearer = sandbox.oauth.exchange_code(
+        sandbox.oauth.issue_code(member, ("identify", "guilds"), redirect), redirect
+    )
+    fill = {"code": code, "redirect": redirect}
     failures: list[str] = []
     for case in CASES:
         url = info.rest_url + case.route.format(**params) + case.query
-        async with http.request(case.method, url, json=case.body, headers=headers) as response:
+        token = f"Bearer {bearer.access_token}" if case.bearer else f"Bot {info.bot_token}"
+        headers = {"Authorization": token}
+        sent: dict[str, typing.Any] = {"json": filled(case.body, params)}
+        if case.form is not None:
+            form = {
+                "client_id": str(info.oauth_client_id),
+                "client_secret": info.oauth_client_secret,
+            }
+            form |= {"redirect_uri": redirect} | {k: v.format(**fill) for k, v in case.form.items()}
+            sent, headers = {"data": form}, {}
+        async with http.request(case.method, url, headers=headers, **sent) as response:
             assert response.status == case.status, f"{case}: {await response.text()}"
             body = await response.json() if response.status != 204 else None
         if case.route.endswith("/messages") and case.method == "POST" and case.status == 200:
             params["message_id"] = int(body["id"])
-        spec_route = case.route.replace("{mod_role_id}", "{role_id}").replace(
-            "{unknown_id}", "{channel_id}"
-        )
+        if case.route == WEBHOOK and case.status == 200:
+            params["followup_id"] = int(body["id"])
+        spec_route = spec_path(case.route)
+        undocumented = UNDOCUMENTED.get((case.method, spec_route))
+        if undocumented is not None:
+            failures += [
+                f"{case.method} {case.route} {case.status}: {e.json_path}: {e.message}"
+                for e in jsonschema.Draft202012Validator(undocumented[case.status]).iter_errors(
+                    body
+                )
+            ]
+            continue
         ref = response_schema(spec, spec_route, case.method, case.status)
         if ref is None:
             assert body is None, f"{case}: body where the spec documents none"
@@ -184,3 +328,36 @@ async def test_every_served_body_matches_the_spec(
             for e in validator.iter_errors(spec_view(body))
         ]
     assert not failures, "\n".join(failures[:30])
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [RateLimitSettings(default=Bucket(1, 60.0)), RateLimitSettings(global_per_second=1)],
+    ids=["bucket", "global"],
+)
+async def test_rate_limited_bodies_match_the_spec(
+    spec: dict[str, typing.Any], http: aiohttp.ClientSession, limits: RateLimitSettings
+) -> None:
+    registry = referencing.Registry().with_resource(
+        SPEC_URI,
+        referencing.Resource.from_contents(
+            spec, default_specification=referencing.jsonschema.DRAFT202012
+        ),
+    )
+    async with Sandbox(settings=SandboxSettings(rate_limits=limits)) as info:
+        headers = {"Authorization": f"Bot {info.bot_token}"}
+        statuses = []
+        # Three quick requests: a fixed one-second window can reset at most once among them.
+        for _ in range(3):
+            async with http.get(info.rest_url + "/users/@me", headers=headers) as response:
+                statuses.append(response.status)
+                if response.status == 429:
+                    body = await response.json()
+                    break
+    assert statuses[0] == 200
+    assert statuses[-1] == 429
+    ref = response_schema(spec, "/users/@me", "GET", 429)
+    assert ref is not None
+    validator = jsonschema.Draft202012Validator({"$ref": ref}, registry=registry)
+    assert not [e.message for e in validator.iter_errors(body)]
+    assert body["global"] is (limits.global_per_second == 1)

@@ -116,7 +116,7 @@ def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
             for pid in children
             if "townsquare.cli" in _cmdline(pid)
         }
-        assert names == {"sandbox", "worker", "scheduler"}
+        assert names == {"sandbox", "shards", "worker", "scheduler", "http"}
         assert (tmp_path / "var" / "sandbox.json").exists()
         tables, pong = asyncio.run(_inspect(records))
         assert {"guilds", "member_xp", "audit_entries"} <= tables
@@ -130,6 +130,6 @@ def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
     for pid in [record["pid"] for record in records.values()] + children:
         _wait_for(lambda pid=pid: _process_gone(pid), f"process {pid} to exit")
     assert not (tmp_path / "var" / "sandbox.json").exists()
-    assert {"sandbox.log", "worker.log", "scheduler.log"} <= {
+    assert {"sandbox.log", "shards.log", "worker.log", "scheduler.log", "http.log"} <= {
         path.name for path in (tmp_path / "var" / "log").iterdir()
     }

@@ -59,22 +59,6 @@ def test_worker_rejects_unknown_pipelines(runner: CliRunner) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "capability"),
-    [
-        ("shards", "Event pipeline and XP"),
-        ("http", "Web API and dashboard"),
-        ("console", "Operator console"),
-    ],
-)
-def test_later_processes_say_which_capability_brings_them(
-    runner: CliRunner, command: str, capability: str
-) -> None:
-    result = runner.invoke(app, [command])
-    assert result.exit_code == 3
-    assert capability in result.output
-
-
-@pytest.mark.parametrize(
     "command",
     ["up", "shards", "worker", "scheduler", "http", "console", "sandbox", "migrate"],
 )
@@ -82,3 +66,9 @@ def test_every_command_has_help(runner: CliRunner, command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "--settings" in result.output
+
+
+def test_shards_rejects_contradicting_selections(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["shards", "--cluster", "0", "--shard-ids", "0,1"])
+    assert result.exit_code == 2
+    assert "Invalid value" in result.output

@@ -13,11 +13,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "redis-keys.md"
 def test_builds_namespaced_keys() -> None:
     ks = Keyspace("ts")
     assert ks.key("xp", 123) == "ts:xp:123"
-    assert ks.key("xp_cooldown", 1, 2**64 - 1) == f"ts:xp_cooldown:1:{2**64 - 1}"
+    assert ks.key("xp_awarded", 1, 2**64 - 1) == f"ts:xp_awarded:1:{2**64 - 1}"
     assert ks.key("stream", "automod") == "ts:stream:automod"
     assert ks.key("shard_health", 0) == "ts:shard_health:0"
     assert ks.key("alerts") == "ts:alerts"
-    assert ks.pattern("xp_cooldown") == "ts:xp_cooldown:*:*"
+    assert ks.pattern("xp_awarded") == "ts:xp_awarded:*:*"
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SettingsProblem",
+    "ShardsSettings",
     "TasksSettings",
     "load_settings",
     "masked_dump",
@@ -137,6 +138,12 @@ class HTTPSettings(_Section):
     """Token the shards present to the internal API (secret)."""
     max_body_bytes: Annotated[int, Field(ge=1024)]
     """Largest accepted request body."""
+    session_minutes: Annotated[int, Field(ge=1, le=1440)]
+    """Lifetime of a dashboard session's access JWT; the refresh JWT renews it."""
+    refresh_days: Annotated[int, Field(ge=1, le=90)]
+    """Lifetime of a dashboard session's refresh JWT; the user logs in again after it."""
+    manage_check_seconds: Annotated[int, Field(ge=0, le=3600)]
+    """How long Discord's answer to "may this user manage that guild" is trusted."""
 
 
 class PipelineSettings(_Section):
@@ -165,6 +172,20 @@ class TasksSettings(_Section):
     automod: PipelineSettings
     ai: PipelineSettings
     jobs: PipelineSettings
+
+
+class ShardsSettings(_Section):
+    shard_count: Annotated[int, Field(ge=0, le=100_000)]
+    """Total shards of the bot; 0 asks Discord (GET /gateway/bot `shards`). Set it when
+    several processes share the shards, so they all agree."""
+    batch_size: Annotated[int, Field(ge=1, le=10_000)]
+    """Most records in one stream entry (one batch)."""
+    batch_ms: Annotated[int, Field(ge=1, le=60_000)]
+    """Longest a record waits for its batch to fill before the batch is published anyway."""
+    buffer_limit: Annotated[int, Field(ge=1, le=10_000_000)]
+    """Records a shard process holds while Redis is unreachable; beyond it the oldest drop."""
+    health_interval_seconds: Annotated[float, Field(gt=0, le=5)]
+    """How often every shard writes its health hash (its TTL is the `shard_health` family's)."""
 
 
 class AISettings(_Section):
@@ -227,6 +248,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings
     http: HTTPSettings
     tasks: TasksSettings
+    shards: ShardsSettings
     ai: AISettings
     alerts: AlertsSettings
     guild_defaults: GuildConfig
@@ -455,6 +477,11 @@ def _missing_secrets(settings: Settings) -> list[SettingsProblem]:
             settings.discord.bot_token is not None,
             ("discord", "oauth_client_secret"),
             "a bot token is set, so the dashboard logs in with Discord's OAuth2",
+        ),
+        (
+            settings.discord.bot_token is not None,
+            ("http", "jwt_signing_key"),
+            "a bot token is set, so dashboard sessions need a signing key from the environment",
         ),
         (settings.ai.enabled, ("ai", "gemini_api_key"), "ai.enabled is true"),
     ]

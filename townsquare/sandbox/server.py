@@ -6,13 +6,14 @@ import asyncio
 import dataclasses
 import datetime
 import json
-import sys
 import typing
 
 from aiohttp import web
 
 from townsquare.sandbox.control import CONTROL_PREFIX, ControlApi
+from townsquare.sandbox.crowd import Crowd
 from townsquare.sandbox.gateway import GATEWAY_PATH, GatewayHub, GatewaySettings, gateway_routes
+from townsquare.sandbox.oauth import AUTHORIZE_PATH, OAuthStore, consent_routes
 from townsquare.sandbox.rest import API_PREFIX, RateLimitSettings, RestApi
 from townsquare.sandbox.world import Scenario, build_world, load_scenario
 
@@ -38,6 +39,11 @@ class SandboxInfo:
     oauth_client_id: int
     oauth_client_secret: str
     control_url: str
+
+    @property
+    def authorize_url(self) -> str:
+        """The OAuth2 consent page (Discord's `https://discord.com/oauth2/authorize`)."""
+        return self.rest_url.removesuffix(API_PREFIX) + AUTHORIZE_PATH
 
     def as_json(self) -> dict[str, str]:
         """All fields as strings; snowflakes as strings, as Discord's JSON has them."""
@@ -65,13 +71,17 @@ class Sandbox:
         port: int = 0,
         settings: SandboxSettings | None = None,
         clock: Callable[[], datetime.datetime] = _utc_now,
+        crowd_rate: float = 0.0,
+        seed: int = 0,
     ) -> None:
         settings = settings or SandboxSettings()
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.world: World = build_world(loaded, clock=clock)
         self.hub = GatewayHub(self.world, settings.gateway)
-        self.rest = RestApi(self.hub, settings.rate_limits)
-        self.control = ControlApi(self.hub, self.rest)
+        self.oauth = OAuthStore(self.world.application, clock)
+        self.rest = RestApi(self.hub, settings.rate_limits, self.oauth)
+        self.crowd = Crowd(self.world, seed=seed, rate=crowd_rate)
+        self.control = ControlApi(self.hub, self.rest, self.crowd)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -89,7 +99,14 @@ class Sandbox:
             msg = "the sandbox is already running"
             raise RuntimeError(msg)
         app = web.Application(middlewares=[self.control.middleware, self.rest.middleware])
-        app.add_routes([*gateway_routes(self.hub), *self.rest.routes(), *self.control.routes()])
+        app.add_routes(
+            [
+                *gateway_routes(self.hub),
+                *self.rest.routes(),
+                *self.control.routes(),
+                *consent_routes(self.world, self.oauth),
+            ]
+        )
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
@@ -110,12 +127,15 @@ class Sandbox:
             oauth_client_secret=application.client_secret,
             control_url=base + CONTROL_PREFIX,
         )
+        if self.crowd.rate > 0:
+            self.crowd.start()
         return self._info
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        await self.crowd.stop()
         for connection in list(self.hub.connections):
             connection.drop()
         await runner.cleanup()
@@ -144,9 +164,10 @@ async def run_sandbox(  # noqa: PLR0917 - the CLI's signature, argument for argu
     """Serve a sandbox until cancelled, after printing how to reach it.
 
     With `json_output`, the info is one JSON line (rest_url, gateway_url, bot_token,
-    application_id, oauth_client_id, oauth_client_secret, control_url).
+    application_id, oauth_client_id, oauth_client_secret, control_url). With `crowd_rate` > 0
+    the simulated community acts that many times per second, scripted by `seed`.
     """
-    sandbox = Sandbox(scenario=scenario, host=host, port=port)
+    sandbox = Sandbox(scenario=scenario, host=host, port=port, crowd_rate=crowd_rate, seed=seed)
     info = await sandbox.start()
     try:
         if json_output:
@@ -154,13 +175,6 @@ async def run_sandbox(  # noqa: PLR0917 - the CLI's signature, argument for argu
         else:
             for key, value in info.as_json().items():
                 print(f"{key:20} {value}", flush=True)
-        if crowd_rate > 0:
-            print(
-                f"note: the simulated crowd is not implemented yet; crowd_rate={crowd_rate} "
-                f"and seed={seed} are ignored",
-                file=sys.stderr,
-                flush=True,
-            )
         await asyncio.Event().wait()
     finally:
         await sandbox.stop()

@@ -8,6 +8,10 @@ Each dead letter is one entry of the pipeline's `dead_letter` stream, all fields
 - `attempts`: how many attempts ran; `failed_at`: ISO 8601 UTC
 - `message`: the queued message itself (JSON), which :func:`replay_dead_letter` re-queues
 
+Writing them lives here; reading, replaying and dropping live in
+:mod:`townsquare.core.dead_letters` (re-exported: `replay_dead_letter`), so the console can
+use them without importing the task package.
+
 Messages can hold member ids and message text, so the stream is capped
 (`tasks.dead_letter_maxlen`) and operators replay or delete entries rather than keep them.
 """
@@ -20,12 +24,7 @@ import traceback
 import typing
 from pathlib import PurePath
 
-from townsquare.tasks.messages import with_attempt
-
-if typing.TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
-    from townsquare.core.keyspace import Keyspace
+from townsquare.core.dead_letters import replay_dead_letter, with_attempt
 
 __all__ = [
     "ERROR_LIMIT",
@@ -90,36 +89,3 @@ def dead_letter_fields(
         "failed_at": failed_at.isoformat(),
         "message": with_attempt(payload, None).decode(),
     }
-
-
-async def replay_dead_letter(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    pipeline: str,
-    entry_id: str,
-    *,
-    maxlen: int | None = None,
-) -> str | None:
-    """Queue dead letter `entry_id` of `pipeline` again with a fresh attempt count.
-
-    The new stream entry and the removal of the dead letter happen in one transaction.
-    Returns the new entry's id, or None when no such dead letter exists.
-    """
-    dead_letter_key = keyspace.key("dead_letter", pipeline)
-    entries = await redis.xrange(dead_letter_key, min=entry_id, max=entry_id, count=1)
-    if not entries:
-        return None
-    _, fields = entries[0]
-    message = None if fields is None else fields.get(b"message")
-    if message is None:
-        raise ValueError(f"dead letter {entry_id} of {pipeline!r} has no message to replay")
-    async with redis.pipeline(transaction=True) as tx:
-        tx.xadd(
-            keyspace.key("stream", pipeline),
-            {b"data": message},
-            maxlen=maxlen,
-            approximate=True,
-        )
-        tx.xdel(dead_letter_key, entry_id)
-        new_id, _ = await tx.execute()
-    return new_id.decode() if isinstance(new_id, bytes) else str(new_id)

@@ -14,14 +14,14 @@ import typing
 
 from taskiq.labels import prepare_label
 
+from townsquare.core.dead_letters import ATTEMPT_LABEL, with_attempt
+
 if typing.TYPE_CHECKING:
     from taskiq.message import TaskiqMessage
 
     from townsquare.tasks.delivery import Delivery
 
 __all__ = ["ATTEMPT_LABEL", "attempt_of", "original_payload", "with_attempt"]
-
-ATTEMPT_LABEL: typing.Final = "attempt"
 
 
 def attempt_of(message: TaskiqMessage) -> int:
@@ -60,15 +60,3 @@ def original_payload(message: TaskiqMessage, delivery: Delivery | None) -> dict[
         "args": dumped["args"],
         "kwargs": dumped["kwargs"],
     }
-
-
-def with_attempt(payload: dict[str, typing.Any], attempt: int | None) -> bytes:
-    """`payload` as JSON with its attempt label set to `attempt` (removed when None)."""
-    labels = dict(payload.get("labels") or {})
-    labels_types = dict(payload.get("labels_types") or {})
-    if attempt is None:
-        labels.pop(ATTEMPT_LABEL, None)
-        labels_types.pop(ATTEMPT_LABEL, None)
-    else:
-        labels[ATTEMPT_LABEL], labels_types[ATTEMPT_LABEL] = prepare_label(attempt)
-    return json.dumps({**payload, "labels": labels, "labels_types": labels_types}).encode()

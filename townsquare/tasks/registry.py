@@ -34,7 +34,7 @@ __all__ = [
 Pipeline = typing.Literal["xp", "automod", "ai", "jobs"]
 PIPELINES: typing.Final[tuple[Pipeline, ...]] = typing.get_args(Pipeline)
 
-TASK_MODULES: typing.Final[tuple[str, ...]] = ("townsquare.tasks.health",)
+TASK_MODULES: typing.Final[tuple[str, ...]] = ("townsquare.tasks.health", "townsquare.tasks.xp")
 """Modules whose import registers tasks in :data:`REGISTRY`; add a feature's module here."""
 
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -13,6 +13,7 @@ import dataclasses
 # hints of `TaskResources.__init__` when it builds a task's graph, and warns if it cannot.
 import redis.asyncio as aioredis  # noqa: TC002
 
+from townsquare.core.discord import DiscordTarget  # noqa: TC001
 from townsquare.core.keyspace import Keyspace  # noqa: TC001
 from townsquare.core.settings import Settings  # noqa: TC001
 
@@ -28,3 +29,5 @@ class TaskResources:
     """Builds every Redis key a task touches."""
     redis: aioredis.Redis
     """The worker's Redis client (its own pool, separate from the brokers' stream reads)."""
+    discord: DiscordTarget | None = None
+    """Where Discord REST is; None: resolved from the settings (or the sandbox's file) on use."""

@@ -24,8 +24,8 @@ from pathlib import Path
 import structlog
 
 from townsquare.core.embedded._errors import EmbeddedServiceError, explain_failure
-from townsquare.core.processes import process_alive, process_cmdline, wait_until_gone
 from townsquare.core.embedded._state import EmbeddedServer, Engine, start_or_attach
+from townsquare.core.processes import process_alive, process_cmdline, wait_until_gone
 
 __all__ = ["SYSTEM_USER", "start_or_attach_postgres"]
 

@@ -12,8 +12,8 @@ import socket
 import typing
 
 from townsquare.core.embedded._errors import EmbeddedServiceError
-from townsquare.core.processes import process_alive, process_cmdline, wait_until_gone
 from townsquare.core.embedded._state import EmbeddedServer, Engine, start_or_attach
+from townsquare.core.processes import process_alive, process_cmdline, wait_until_gone
 
 if typing.TYPE_CHECKING:
     from pathlib import Path

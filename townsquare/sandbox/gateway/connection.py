@@ -18,6 +18,7 @@ import typing
 import aiohttp
 
 from townsquare.sandbox.gateway import handshake
+from townsquare.sandbox.gateway.frames import FrameWriter
 from townsquare.sandbox.intents import ALL_INTENTS, PRIVILEGED_INTENTS
 
 if typing.TYPE_CHECKING:
@@ -31,6 +32,9 @@ if typing.TYPE_CHECKING:
 __all__ = ["CloseCode", "GatewayConnection"]
 
 _LOGGER = logging.getLogger(__name__)
+_BATCH: typing.Final[int] = 256
+_encode_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+"""Compact JSON; payloads are trees the sandbox built, so the cycle check is skipped."""
 
 
 class CloseCode:
@@ -66,6 +70,8 @@ class GatewayConnection:
     ) -> None:
         self.hub = hub
         self.session: GatewaySession | None = None
+        self.withhold_acks = False
+        """A fault: heartbeats go unanswered, so the client sees a zombie connection."""
         self._request = request
         self._ws = ws
         self._encoder = encoder
@@ -120,17 +126,24 @@ class GatewayConnection:
             self.hub.close_session(session)
 
     async def _write(self) -> None:
+        """Drain the queue in batches (up to `_BATCH` frames per transport write)."""
+        frames = FrameWriter(self._request, self._ws, binary=self._encoder.binary)
         while True:
-            item = await self._queue.get()
-            if isinstance(item, _Close):
-                await self._ws.close(code=item.code, message=item.reason.encode())
-                return
-            frame = self._encoder.encode(json.dumps(item, separators=(",", ":")).encode())
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            closing = batch[-1] if isinstance(batch[-1], _Close) else None
+            encoded = [
+                self._encoder.encode(_encode_json(item).encode())
+                for item in batch
+                if not isinstance(item, _Close)
+            ]
             try:
-                if self._encoder.binary:
-                    await self._ws.send_bytes(frame)
-                else:
-                    await self._ws.send_str(frame.decode())
+                if encoded and not await frames.write(encoded):
+                    return
+                if closing is not None:
+                    await self._ws.close(code=closing.code, message=closing.reason.encode())
+                    return
             except (ConnectionError, RuntimeError):
                 return
 
@@ -150,7 +163,8 @@ class GatewayConnection:
             self.close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
             return
         if op == 1:
-            self.send({"op": 11, "s": None, "t": None, "d": None})
+            if not self.withhold_acks:
+                self.send({"op": 11, "s": None, "t": None, "d": None})
         elif op == 2:
             self._identify(data)
         elif op == 6:

@@ -11,10 +11,15 @@ from aiohttp import web
 
 from townsquare.sandbox.rest import (
     routes_channels,
+    routes_commands,
     routes_guilds,
     routes_interactions,
+    routes_members,
     routes_meta,
+    routes_oauth,
+    routes_webhooks,
 )
+from townsquare.sandbox.rest.common import PRINCIPAL, Principal
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, json_response
 from townsquare.sandbox.rest.ratelimits import RateLimiter, RateLimitSettings
 
@@ -22,10 +27,17 @@ if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from townsquare.sandbox.gateway import GatewayHub
+    from townsquare.sandbox.oauth import OAuthStore
 
 __all__ = ["API_PREFIX", "RestApi", "RestCall"]
 
 API_PREFIX: typing.Final[str] = "/api/v10"
+
+_BEARER_SCOPES: typing.Final[dict[str, str]] = {
+    API_PREFIX + "/users/@me": "identify",
+    API_PREFIX + "/users/@me/guilds": "guilds",
+}
+"""Routes that also accept `Authorization: Bearer`, and the scope each needs."""
 
 _Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
 
@@ -48,8 +60,9 @@ class RestCall:
 class RestApi:
     """Builds the REST routes and the middleware that wraps them."""
 
-    def __init__(self, hub: GatewayHub, rate_limits: RateLimitSettings) -> None:
+    def __init__(self, hub: GatewayHub, rate_limits: RateLimitSettings, oauth: OAuthStore) -> None:
         self.hub = hub
+        self.oauth = oauth
         self.calls: list[RestCall] = []
         self._limiter = RateLimiter(rate_limits)
 
@@ -59,7 +72,11 @@ class RestApi:
             *routes_meta.routes(world, self.hub),
             *routes_channels.routes(world),
             *routes_guilds.routes(world),
+            *routes_members.routes(world),
+            *routes_commands.routes(world),
+            *routes_webhooks.routes(world),
             *routes_interactions.routes(world),
+            *routes_oauth.routes(self.oauth),
         ]
 
     @web.middleware
@@ -70,9 +87,17 @@ class RestApi:
         headers: dict[str, str] = {}
         response: web.StreamResponse
         try:
-            if route != routes_interactions.CALLBACK_ROUTE:
-                self._authenticate(request)
-            verdict = self._limiter.check(request.method, route, request.match_info)
+            caller = "bot"
+            # The interaction callback and webhooks authenticate by their token in the URL; the
+            # OAuth2 token endpoint by the client's credentials.
+            if route not in {
+                routes_interactions.CALLBACK_ROUTE,
+                routes_oauth.TOKEN_ROUTE,
+            } and not route.startswith(routes_webhooks.WEBHOOK_PREFIX):
+                principal = self._authenticate(request, route)
+                request[PRINCIPAL] = principal
+                caller = "bot" if principal.is_bot else f"user:{principal.user_id}"
+            verdict = self._limiter.check(request.method, route, request.match_info, caller)
             headers = verdict.headers
             if not verdict.allowed:
                 response = json_response(
@@ -101,10 +126,18 @@ class RestApi:
         )
         return response
 
-    def _authenticate(self, request: web.Request) -> None:
-        expected = f"Bot {self.hub.world.application.bot_token}"
-        if request.headers.get("Authorization") != expected:
-            raise DiscordError(401, ErrorCode.GENERAL, "401: Unauthorized")
+    def _authenticate(self, request: web.Request, route: str) -> Principal:
+        """The bot for its token; a user for a live bearer token on a route that takes one."""
+        application = self.hub.world.application
+        authorization = request.headers.get("Authorization", "")
+        if authorization == f"Bot {application.bot_token}":
+            return Principal(application.bot_user_id, is_bot=True)
+        scope = _BEARER_SCOPES.get(route)
+        if scope is not None and authorization.startswith("Bearer "):
+            token = self.oauth.bearer(authorization.removeprefix("Bearer "))
+            if token is not None and scope in token.scopes:
+                return Principal(token.user_id, is_bot=False, scopes=frozenset(token.scopes))
+        raise DiscordError(401, ErrorCode.GENERAL, "401: Unauthorized")
 
 
 async def _call(

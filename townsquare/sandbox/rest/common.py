@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
+
+from aiohttp import web
 
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error
 from townsquare.sandbox.world.permissions import Permission, channel_permissions
 
 if typing.TYPE_CHECKING:
-    from aiohttp import web
-
     from townsquare.sandbox.world import World
     from townsquare.sandbox.world.models import Channel, Guild, Member, Message, Role
 
 __all__ = [
+    "PRINCIPAL",
+    "Principal",
     "bot_member",
     "find_channel",
     "find_guild",
     "find_member",
     "find_message",
     "find_role",
+    "int_query",
     "json_body",
     "require_channel_permissions",
     "snowflake",
 ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a request: the bot (`Bot` token) or a user through a `Bearer` token."""
+
+    user_id: int
+    is_bot: bool
+    scopes: frozenset[str] = frozenset()
+
+
+PRINCIPAL: typing.Final = web.RequestKey("sandbox_principal", Principal)
+"""Set by the REST middleware on every authenticated request."""
 
 
 def snowflake(request: web.Request, name: str) -> int:
@@ -76,7 +93,7 @@ def find_role(guild: Guild, request: web.Request) -> Role:
 
 def find_message(world: World, channel: Channel, request: web.Request) -> Message:
     message = world.messages.get(snowflake(request, "message_id"))
-    if message is None or message.channel_id != channel.id:
+    if message is None or message.channel_id != channel.id or message.ephemeral:
         raise DiscordError.unknown(ErrorCode.UNKNOWN_MESSAGE, "Message")
     return message
 
@@ -100,3 +117,13 @@ def require_channel_permissions(world: World, channel: Channel, needed: int) -> 
         raise DiscordError.missing_access()
     if granted & needed != needed:
         raise DiscordError.missing_permissions()
+
+
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; 400 50035 otherwise."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
+    return int(raw)

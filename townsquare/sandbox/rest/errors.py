@@ -14,18 +14,23 @@ class ErrorCode:
     """Discord JSON error codes the sandbox returns."""
 
     GENERAL = 0
+    UNKNOWN_APPLICATION = 10002
     UNKNOWN_CHANNEL = 10003
     UNKNOWN_GUILD = 10004
     UNKNOWN_MEMBER = 10007
     UNKNOWN_MESSAGE = 10008
     UNKNOWN_ROLE = 10011
     UNKNOWN_USER = 10013
+    UNKNOWN_WEBHOOK = 10015
+    UNKNOWN_BAN = 10026
     UNKNOWN_INTERACTION = 10062
+    TARGET_NOT_IN_VOICE = 40032
     ALREADY_ACKNOWLEDGED = 40060
     MISSING_ACCESS = 50001
     CANNOT_EDIT_OTHERS_MESSAGE = 50005
     EMPTY_MESSAGE = 50006
     MISSING_PERMISSIONS = 50013
+    INVALID_WEBHOOK_TOKEN = 50027
     INVALID_FORM_BODY = 50035
     INVALID_JSON = 50109
 
@@ -62,9 +67,9 @@ class DiscordError(Exception):
 
 
 def form_error(field: str, code: str, message: str) -> DiscordError:
-    """A 400 Invalid Form Body naming the offending field, as Discord nests it."""
+    """A 400 Invalid Form Body naming the offending field, as Discord nests it ("" the root)."""
     node: dict[str, typing.Any] = {"_errors": [{"code": code, "message": message}]}
-    for part in reversed(field.split(".")):
+    for part in reversed(field.split(".") if field else []):
         node = {part: node}
     return DiscordError(400, ErrorCode.INVALID_FORM_BODY, "Invalid Form Body", node)
 

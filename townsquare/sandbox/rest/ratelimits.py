@@ -1,6 +1,7 @@
 """Discord-style rate limits: per-route buckets and the global limit.
 
-Buckets are fixed windows keyed by route and major parameter (channel, guild or webhook id).
+Buckets are fixed windows keyed by caller, route and major parameter (channel, guild or webhook
+id); the global limit counts per caller too (the bot, or each bearer token's user).
 Every limited response carries `X-RateLimit-*` headers; going over a bucket or the global
 limit answers 429 with `retry_after`, which hikari's rate limiter waits out.
 """
@@ -64,15 +65,17 @@ class RateLimiter:
     def __init__(self, settings: RateLimitSettings, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._clock = clock
-        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
-        self._global_window = (0.0, 0)
+        self._windows: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._global_windows: dict[str, tuple[float, int]] = {}
 
-    def check(self, method: str, route: str, params: typing.Mapping[str, str]) -> Verdict:
-        """Count one request; the headers to send and whether it may proceed."""
+    def check(
+        self, method: str, route: str, params: typing.Mapping[str, str], caller: str = "bot"
+    ) -> Verdict:
+        """Count one request of `caller`; the headers to send and whether it may proceed."""
         if route in self._settings.unlimited:
             return Verdict(True, {})
         now = self._clock()
-        if not self._count_global(now):
+        if not self._count_global(caller, now):
             retry = math.ceil(now) - now or 1.0
             headers = {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
             headers["Retry-After"] = str(math.ceil(retry))
@@ -80,7 +83,7 @@ class RateLimiter:
         bucket = self._settings.routes.get((method, route), self._settings.default)
         major = next((params[p] for p in _MAJOR_PARAMETERS if p in params), "")
         bucket_hash = hashlib.sha1(f"{method} {route}".encode(), usedforsecurity=False)
-        key = (bucket_hash.hexdigest(), major)
+        key = (bucket_hash.hexdigest(), major, caller)
         started, count = self._windows.get(key, (now, 0))
         if now - started >= bucket.window:
             started, count = now, 0
@@ -101,9 +104,9 @@ class RateLimiter:
             return Verdict(False, headers, reset_after)
         return Verdict(True, headers)
 
-    def _count_global(self, now: float) -> bool:
-        second, count = self._global_window
+    def _count_global(self, caller: str, now: float) -> bool:
+        second, count = self._global_windows.get(caller, (0.0, 0))
         if math.floor(now) != second:
             second, count = math.floor(now), 0
-        self._global_window = (second, count + 1)
+        self._global_windows[caller] = (second, count + 1)
         return count + 1 <= self._settings.global_per_second

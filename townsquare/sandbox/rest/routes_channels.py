@@ -13,13 +13,12 @@ from townsquare.sandbox.rest.common import (
     require_channel_permissions,
 )
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
-from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.permissions import Permission
 
 if typing.TYPE_CHECKING:
-    from townsquare.sandbox.world import World
+    from townsquare.sandbox.world import World, payloads
 
-__all__ = ["message_fields", "routes"]
+__all__ = ["allowed_mentions_field", "message_fields", "routes"]
 
 MAX_CONTENT: typing.Final[int] = 2000
 MAX_EMBEDS: typing.Final[int] = 10
@@ -30,7 +29,7 @@ def routes(world: World) -> list[web.RouteDef]:
     async def get_channel(request: web.Request) -> web.Response:
         channel = find_channel(world, request)
         require_channel_permissions(world, channel, Permission.VIEW_CHANNEL)
-        return json_response(payloads.channel_payload(channel))
+        return json_response(world.channel_payload(channel))
 
     async def list_messages(request: web.Request) -> web.Response:
         channel = find_channel(world, request)
@@ -41,7 +40,10 @@ def routes(world: World) -> list[web.RouteDef]:
         found = [
             m
             for m in world.messages.values()
-            if m.channel_id == channel.id and (not before or m.id < before) and m.id > after
+            if m.channel_id == channel.id
+            and not m.ephemeral
+            and (not before or m.id < before)
+            and m.id > after
         ]
         found.sort(key=lambda m: m.id, reverse=not after)
         return json_response([world.message_payload(m) for m in found[:limit]])
@@ -66,6 +68,7 @@ def routes(world: World) -> list[web.RouteDef]:
             components=components,
             nonce=body.get("nonce"),
             tts=bool(body.get("tts", False)),
+            allowed_mentions=allowed_mentions_field(body),
         )
         return json_response(world.message_payload(message))
 
@@ -79,8 +82,15 @@ def routes(world: World) -> list[web.RouteDef]:
                 ErrorCode.CANNOT_EDIT_OTHERS_MESSAGE,
                 "Cannot edit a message authored by another user",
             )
-        content, embeds, components = message_fields(await json_body(request))
-        world.edit_message(message, content=content, embeds=embeds, components=components)
+        body = await json_body(request)
+        content, embeds, components = message_fields(body)
+        world.edit_message(
+            message,
+            content=content,
+            embeds=embeds,
+            components=components,
+            allowed_mentions=allowed_mentions_field(body),
+        )
         return json_response(world.message_payload(message))
 
     async def delete_message(request: web.Request) -> web.Response:
@@ -93,8 +103,20 @@ def routes(world: World) -> list[web.RouteDef]:
         world.delete_message(message)
         return web.Response(status=204)
 
+    async def open_dm(request: web.Request) -> web.Response:
+        """`{"recipient_id"}`: the bot's DM channel with that user (the same one every time)."""
+        body = await json_body(request)
+        raw = body.get("recipient_id")
+        if not isinstance(raw, (str, int)) or not str(raw).isdigit():
+            raise form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required")
+        user = world.users.get(int(raw))
+        if user is None:
+            raise DiscordError.unknown(ErrorCode.UNKNOWN_USER, "User")
+        return json_response(world.channel_payload(world.open_dm(user)))
+
     messages = "/api/v10/channels/{channel_id}/messages"
     return [
+        web.post("/api/v10/users/@me/channels", open_dm),
         web.get("/api/v10/channels/{channel_id}", get_channel),
         web.get(messages, list_messages),
         web.post(messages, create_message),
@@ -134,3 +156,34 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
     return int(raw)
+
+
+def allowed_mentions_field(body: dict[str, typing.Any]) -> payloads.JSON | None:
+    """The body's `allowed_mentions`, checked as Discord checks it; None when absent."""
+    value = body.get("allowed_mentions")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise form_error("allowed_mentions", "MODEL_TYPE_CONVERT", "Only dictionaries may be used.")
+    parse = value.get("parse", [])
+    if not isinstance(parse, list) or not set(parse) <= {"users", "roles", "everyone"}:
+        raise form_error(
+            "allowed_mentions.parse",
+            "BASE_TYPE_CHOICES",
+            "Value must be one of ('everyone', 'users', 'roles').",
+        )
+    for kind in ("users", "roles"):
+        ids = value.get(kind, [])
+        if not isinstance(ids, list) or len(ids) > 100:
+            raise form_error(
+                f"allowed_mentions.{kind}",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 100 or fewer in length.",
+            )
+        if ids and kind in parse:
+            raise form_error(
+                "allowed_mentions",
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.',
+            )
+    return value

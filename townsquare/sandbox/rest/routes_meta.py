@@ -1,4 +1,4 @@
-"""Gateway discovery, the current user and the current application."""
+"""Gateway discovery, the current user (the bot, or a bearer token's user) and the application."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.rest.common import snowflake
-from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, json_response
+from townsquare.sandbox.rest.common import PRINCIPAL, snowflake
+from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.permissions import guild_permissions
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.gateway import GatewayHub
@@ -37,8 +38,41 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
             }
         )
 
-    async def get_me(_: web.Request) -> web.Response:
-        return json_response(payloads.own_user_payload(world.bot_user))
+    async def get_me(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL]
+        payload = payloads.own_user_payload(world.users[principal.user_id])
+        if not principal.is_bot and "email" not in principal.scopes:
+            del payload["email"], payload["verified"]  # as Discord: only with the email scope
+        return json_response(payload)
+
+    async def list_my_guilds(request: web.Request) -> web.Response:
+        """`MyGuildResponse` for each guild the caller is in, by id, paged by before/after."""
+        user_id = request[PRINCIPAL].user_id
+        limit = _bounded(request, "limit", 200, 1, 200)
+        before = _bounded(request, "before", 2**64, 0, 2**64)
+        after = _bounded(request, "after", 0, 0, 2**64)
+        with_counts = request.query.get("with_counts", "").lower() == "true"
+        mine = sorted(
+            (g for g in world.guilds.values() if user_id in g.members and after < g.id < before),
+            key=lambda g: g.id,
+        )
+        mine = mine[-limit:] if "before" in request.query else mine[:limit]
+        body = []
+        for guild in mine:
+            entry: payloads.JSON = {
+                "id": str(guild.id),
+                "name": guild.name,
+                "icon": None,
+                "banner": None,
+                "owner": guild.owner_id == user_id,
+                "permissions": str(guild_permissions(guild, guild.members[user_id])),
+                "features": [],
+            }
+            if with_counts:
+                entry["approximate_member_count"] = len(guild.members)
+                entry["approximate_presence_count"] = 0
+            body.append(entry)
+        return json_response(body)
 
     async def get_user(request: web.Request) -> web.Response:
         user = world.users.get(snowflake(request, "user_id"))
@@ -55,6 +89,16 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
         web.get("/api/v10/gateway", get_gateway),
         web.get("/api/v10/gateway/bot", get_gateway_bot),
         web.get("/api/v10/users/@me", get_me),
+        web.get("/api/v10/users/@me/guilds", list_my_guilds),
         web.get("/api/v10/users/{user_id}", get_user),
         web.get("/api/v10/oauth2/applications/@me", get_my_application),
     ]
+
+
+def _bounded(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
+    return int(raw)

@@ -1,7 +1,8 @@
-"""Slash command interactions: INTERACTION_CREATE and the record of the bot's response.
+"""Interactions: slash commands and component clicks, INTERACTION_CREATE, and the bot's answers.
 
-Discord's response rules (the 3-second first-response deadline, one initial response) are
-enforced by the REST route; this module builds the payloads and keeps the world consistent.
+Discord's response rules (the 3-second first-response deadline, one initial response, the
+15-minute token) are enforced by the REST routes; this module builds the payloads and keeps the
+world consistent.
 """
 
 from __future__ import annotations
@@ -11,25 +12,37 @@ import secrets
 import typing
 
 from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.commands import find_command
 from townsquare.sandbox.world.models import Interaction
-from townsquare.sandbox.world.permissions import channel_permissions
+from townsquare.sandbox.world.permissions import channel_permissions, guild_permissions
 from townsquare.sandbox.world.state import Dispatch
 
 if typing.TYPE_CHECKING:
-    from townsquare.sandbox.world.models import Channel, Guild, Message
+    from townsquare.sandbox.world.models import Channel, Guild, Member, Message
     from townsquare.sandbox.world.state import World
 
 __all__ = [
     "APPLICATION_COMMAND",
     "INITIAL_RESPONSE_DEADLINE",
+    "MESSAGE_COMPONENT",
+    "TOKEN_LIFETIME",
     "create_command_interaction",
+    "create_component_interaction",
+    "find_component",
     "interaction_payload",
 ]
 
 APPLICATION_COMMAND: typing.Final[int] = 2
+MESSAGE_COMPONENT: typing.Final[int] = 3
 CHAT_INPUT: typing.Final[int] = 1
 INITIAL_RESPONSE_DEADLINE: typing.Final = datetime.timedelta(seconds=3)
+TOKEN_LIFETIME: typing.Final = datetime.timedelta(minutes=15)
+"""How long follow-ups and `@original` edits work with an interaction's token."""
 _ATTACHMENT_SIZE_LIMIT: typing.Final[int] = 10 * 1024 * 1024
+_ACTION_ROW: typing.Final[int] = 1
+_SUB_COMMAND, _SUB_COMMAND_GROUP = 1, 2
+_USER, _CHANNEL, _ROLE, _MENTIONABLE = 6, 7, 8, 9
+"""Application command option types that name entities or nest options."""
 
 
 def create_command_interaction(
@@ -48,13 +61,56 @@ def create_command_interaction(
         guild_id=guild.id,
         channel_id=channel.id,
         user_id=user_id,
+        created_at=world.clock(),
+        type=APPLICATION_COMMAND,
         command_name=name,
         options=options,
-        created_at=world.clock(),
     )
-    world.command_ids.setdefault(name, world.snowflakes.next())
+    if find_command(world, guild.id, name) is None:
+        world.command_ids.setdefault(name, world.snowflakes.next())
+    return _announce(world, interaction)
+
+
+def create_component_interaction(
+    world: World,
+    guild: Guild,
+    message: Message,
+    *,
+    user_id: int,
+    component: payloads.JSON,
+    values: list[str] | None = None,
+) -> Interaction:
+    """A member clicks `component` (from `find_component`) on the bot's `message`."""
+    interaction = Interaction(
+        id=world.snowflakes.next(),
+        token=secrets.token_urlsafe(48),
+        guild_id=guild.id,
+        channel_id=message.channel_id,
+        user_id=user_id,
+        created_at=world.clock(),
+        type=MESSAGE_COMPONENT,
+        custom_id=component["custom_id"],
+        component_type=component["type"],
+        values=values or [],
+        message_id=message.id,
+    )
+    return _announce(world, interaction)
+
+
+def find_component(message: Message, custom_id: str) -> payloads.JSON | None:
+    """The interactive component with `custom_id` in the message's action rows."""
+    for row in message.components:
+        children = row.get("components", []) if row.get("type") == _ACTION_ROW else [row]
+        for component in children:
+            if isinstance(component, dict) and component.get("custom_id") == custom_id:
+                return component
+    return None
+
+
+def _announce(world: World, interaction: Interaction) -> Interaction:
     world.interactions[interaction.id] = interaction
-    world.emit(Dispatch("INTERACTION_CREATE", guild.id, 0, interaction_payload(world, interaction)))
+    data = interaction_payload(world, interaction)
+    world.emit(Dispatch("INTERACTION_CREATE", interaction.guild_id, 0, data))
     return interaction
 
 
@@ -63,16 +119,10 @@ def interaction_payload(world: World, interaction: Interaction) -> payloads.JSON
     channel = guild.channels[interaction.channel_id]
     member = guild.members[interaction.user_id]
     bot = guild.members[world.application.bot_user_id]
-    return {
+    payload: payloads.JSON = {
         "id": str(interaction.id),
         "application_id": str(world.application.id),
-        "type": APPLICATION_COMMAND,
-        "data": {
-            "id": str(world.command_ids[interaction.command_name]),
-            "name": interaction.command_name,
-            "type": CHAT_INPUT,
-            "options": interaction.options,
-        },
+        "type": interaction.type,
         "guild_id": str(guild.id),
         "channel_id": str(channel.id),
         "channel": payloads.channel_payload(channel)
@@ -89,6 +139,74 @@ def interaction_payload(world: World, interaction: Interaction) -> payloads.JSON
         "context": 0,
         "attachment_size_limit": _ATTACHMENT_SIZE_LIMIT,
     }
+    if interaction.type == MESSAGE_COMPONENT:
+        assert interaction.message_id is not None
+        payload["message"] = world.message_payload(world.messages[interaction.message_id])
+        payload["data"] = {
+            "custom_id": interaction.custom_id,
+            "component_type": interaction.component_type,
+        }
+        if interaction.values:
+            payload["data"]["values"] = interaction.values
+    else:
+        assert interaction.command_name is not None
+        command = find_command(world, guild.id, interaction.command_name)
+        command_id = world.command_ids[interaction.command_name] if command is None else command.id
+        payload["data"] = {
+            "id": str(command_id),
+            "name": interaction.command_name,
+            "type": CHAT_INPUT,
+            "options": interaction.options,
+        }
+        if resolved := _resolved(world, guild, member, interaction.options):
+            payload["data"]["resolved"] = resolved
+        if command is not None and command.guild_id is not None:
+            payload["data"]["guild_id"] = str(command.guild_id)
+    return payload
+
+
+def _resolved(
+    world: World, guild: Guild, invoker: Member, options: list[payloads.JSON]
+) -> payloads.JSON:
+    """`data.resolved` for the users, members, roles and channels the options name.
+
+    As Discord sends it: keyed by id; members without `user` but with `permissions` (theirs in
+    the interaction's channel is approximated by their guild permissions); channels partial,
+    with the invoking member's `permissions` there.
+    """
+    resolved: dict[str, payloads.JSON] = {}
+    for option_type, raw in _option_ids(options):
+        target = int(raw) if str(raw).isdigit() else 0
+        if option_type in {_USER, _MENTIONABLE} and (user := world.users.get(target)):
+            resolved.setdefault("users", {})[raw] = payloads.user_payload(user)
+            if (member := guild.members.get(target)) is not None:
+                permissions = str(guild_permissions(guild, member))
+                entry = payloads.member_payload(member, None) | {"permissions": permissions}
+                resolved.setdefault("members", {})[raw] = entry
+        elif option_type in {_ROLE, _MENTIONABLE} and (role := guild.roles.get(target)):
+            resolved.setdefault("roles", {})[raw] = payloads.role_payload(role)
+        elif option_type == _CHANNEL and (channel := guild.channels.get(target)):
+            resolved.setdefault("channels", {})[raw] = {
+                "id": raw,
+                "name": channel.name,
+                "type": int(channel.type),
+                "parent_id": None if channel.parent_id is None else str(channel.parent_id),
+                "permissions": str(channel_permissions(guild, channel, invoker)),
+            }
+    return resolved
+
+
+def _option_ids(options: list[payloads.JSON]) -> list[tuple[int, str]]:
+    """(type, value) of every entity option, subcommands' options included."""
+    found: list[tuple[int, str]] = []
+    for option in options:
+        if not isinstance(option, dict):
+            continue
+        if option.get("type") in {_SUB_COMMAND, _SUB_COMMAND_GROUP}:
+            found += _option_ids(option.get("options") or [])
+        elif option.get("type") in {_USER, _CHANNEL, _ROLE, _MENTIONABLE}:
+            found.append((option["type"], str(option.get("value"))))
+    return found
 
 
 def callback_payload(
@@ -98,7 +216,7 @@ def callback_payload(
     body: payloads.JSON = {
         "interaction": {
             "id": str(interaction.id),
-            "type": APPLICATION_COMMAND,
+            "type": interaction.type,
             "response_message_loading": interaction.response_type == 5,
             "response_message_ephemeral": bool(
                 (interaction.response_data or {}).get("flags", 0) & 64

@@ -15,6 +15,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "Application",
+    "Ban",
     "Channel",
     "ChannelType",
     "Guild",
@@ -119,6 +120,13 @@ class Message:
     flags: int = 0
     pinned: bool = False
     type: int = 0
+    allowed_mentions: dict[str, typing.Any] | None = None
+    """As the author sent it; None: every mention pings."""
+
+    @property
+    def ephemeral(self) -> bool:
+        """Flag 64: seen only by the interaction's user; Discord neither announces nor lists it."""
+        return bool(self.flags & 64)
 
 
 @dataclasses.dataclass(slots=True)
@@ -135,6 +143,12 @@ class VoiceState:
     suppress: bool = False
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ban:
+    user_id: int
+    reason: str | None = None
+
+
 @dataclasses.dataclass(slots=True)
 class Guild:
     id: int
@@ -147,6 +161,7 @@ class Guild:
     channels: dict[int, Channel] = dataclasses.field(default_factory=dict)
     members: dict[int, Member] = dataclasses.field(default_factory=dict)
     voice_states: dict[int, VoiceState] = dataclasses.field(default_factory=dict)
+    bans: dict[int, Ban] = dataclasses.field(default_factory=dict)
 
     @property
     def everyone_role(self) -> Role:
@@ -168,20 +183,32 @@ class Application:
     verify_key: str
     flags: int
     privileged_intents: int
+    redirect_uris: tuple[str, ...] = ()
+    """OAuth2 redirect URIs the consent page accepts; empty accepts any http(s) URI."""
 
 
 @dataclasses.dataclass(slots=True)
 class Interaction:
-    """A slash command use, awaiting (or holding) the bot's response."""
+    """A slash command use or a component click, awaiting (or holding) the bot's response.
+
+    `type` is Discord's interaction type: 2 application command (`command_name`, `options`),
+    3 message component (`custom_id`, `component_type`, `values` on the bot's `message_id`).
+    """
 
     id: int
     token: str
     guild_id: int
     channel_id: int
     user_id: int
-    command_name: str
-    options: list[dict[str, typing.Any]]
     created_at: datetime.datetime
+    type: int = 2
+    command_name: str | None = None
+    options: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
+    custom_id: str | None = None
+    component_type: int | None = None
+    values: list[str] = dataclasses.field(default_factory=list)
+    message_id: int | None = None
     response_type: int | None = None
     response_data: dict[str, typing.Any] | None = None
     response_message_id: int | None = None
+    followup_message_ids: list[int] = dataclasses.field(default_factory=list)

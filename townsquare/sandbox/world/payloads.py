@@ -8,6 +8,7 @@ present (`application_id`, `webhook_id`, `message_reference`) are left out rathe
 
 from __future__ import annotations
 
+import functools
 import typing
 
 from townsquare.sandbox.world.models import ChannelType
@@ -46,6 +47,12 @@ JSON = dict[str, typing.Any]
 def iso(moment: datetime.datetime | None) -> str | None:
     """Discord's ISO-8601 timestamp form (microseconds, +00:00)."""
     return None if moment is None else moment.isoformat(timespec="microseconds")
+
+
+@functools.lru_cache(maxsize=4096)
+def _joined_iso(moment: datetime.datetime) -> str:
+    """`iso` of join times, which every MESSAGE_CREATE's `member` repeats."""
+    return moment.isoformat(timespec="microseconds")
 
 
 def user_payload(user: User) -> JSON:
@@ -102,7 +109,7 @@ def member_payload(member: Member, user: User | None) -> JSON:
         "banner": None,
         "communication_disabled_until": iso(member.communication_disabled_until),
         "flags": 0,
-        "joined_at": iso(member.joined_at),
+        "joined_at": _joined_iso(member.joined_at),
         "nick": member.nick,
         "pending": False,
         "premium_since": None,
@@ -115,14 +122,15 @@ def member_payload(member: Member, user: User | None) -> JSON:
     return payload
 
 
-def channel_payload(channel: Channel) -> JSON:
+def channel_payload(channel: Channel, recipients: list[User] | None = None) -> JSON:
+    """A guild channel, or a DM with its `recipients` (the other party, not the bot)."""
     if channel.type is ChannelType.DM:
         return {
             "id": str(channel.id),
             "type": int(channel.type),
             "flags": 0,
             "last_message_id": _maybe_id(channel.last_message_id),
-            "recipients": [],
+            "recipients": [user_payload(u) for u in recipients or []],
         }
     payload: JSON = {
         "id": str(channel.id),
@@ -263,7 +271,7 @@ def application_payload(application: Application, bot: User, owner: User) -> JSO
         "verify_key": application.verify_key,
         "flags": application.flags,
         "flags_new": str(application.flags),
-        "redirect_uris": [],
+        "redirect_uris": list(application.redirect_uris),
         "interactions_endpoint_url": None,
         "role_connections_verification_url": None,
         "owner": user_payload(owner),

@@ -64,6 +64,8 @@ class ApplicationSpec(_Model):
     """Username of the application owner (a member of some guild)."""
     privileged_intents: list[str] = []
     """Privileged intents enabled in the developer portal, e.g. GUILD_MEMBERS."""
+    redirect_uris: list[str] = []
+    """OAuth2 redirect URIs; empty accepts any http(s) URI (convenient on loopback)."""
 
 
 class RoleSpec(_Model):
@@ -182,6 +184,7 @@ def build_world(scenario: Scenario, *, clock: Callable[[], datetime.datetime]) -
         verify_key=digest,
         flags=flags,
         privileged_intents=privileged,
+        redirect_uris=tuple(spec.redirect_uris),
     )
     return World(
         application=application,

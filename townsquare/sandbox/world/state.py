@@ -7,25 +7,32 @@ routes, control API); the world only keeps itself consistent.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import re
 import typing
 
 from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.world import payloads
-from townsquare.sandbox.world.models import Channel, Guild, Interaction, Member, Message, User
+from townsquare.sandbox.world.mentions import pings
+from townsquare.sandbox.world.models import (
+    Channel,
+    ChannelType,
+    Guild,
+    Interaction,
+    Member,
+    Message,
+    User,
+)
 
 if typing.TYPE_CHECKING:
     import datetime
     from collections.abc import Callable
 
     from townsquare.sandbox.snowflakes import SnowflakeFactory
+    from townsquare.sandbox.world.commands import Command
     from townsquare.sandbox.world.models import Application, Role
 
-__all__ = ["Dispatch", "World"]
-
-_USER_MENTION = re.compile(r"<@!?(\d+)>")
-_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+__all__ = ["Dispatch", "World", "number_components"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,6 +70,9 @@ class World:
         self.messages: dict[int, Message] = {}
         self.interactions: dict[int, Interaction] = {}
         self.command_ids: dict[str, int] = {}
+        """Ids made up for slash commands used but never registered."""
+        self.commands: dict[int | None, dict[tuple[int, str], Command]] = {}
+        """Registered application commands by scope (guild id, None for global)."""
         self.dm_channels: dict[int, Channel] = {}
         self.snowflakes = snowflakes
         self.clock = clock
@@ -72,6 +82,15 @@ class World:
     @property
     def bot_user(self) -> User:
         return self.users[self.application.bot_user_id]
+
+    def create_user(self, username: str) -> User:
+        """A new person (a member joining for the first time); ids from the sandbox clock."""
+        user = User(self.snowflakes.next(), username, username.title())
+        self.users[user.id] = user
+        return user
+
+    def user_named(self, username: str) -> User | None:
+        return next((u for u in self.users.values() if u.username == username), None)
 
     def subscribe(self, listener: Callable[[Dispatch], None]) -> None:
         """Call `listener` with every dispatch from now on."""
@@ -90,6 +109,22 @@ class World:
 
     def guild_of(self, channel: Channel) -> Guild | None:
         return None if channel.guild_id is None else self.guilds.get(channel.guild_id)
+
+    def channel_payload(self, channel: Channel) -> payloads.JSON:
+        others = [self.users[u] for u in channel.recipient_ids if u != self.application.bot_user_id]
+        return payloads.channel_payload(channel, others)
+
+    def open_dm(self, user: User) -> Channel:
+        """The bot's DM channel with `user`, made on first use (one per user, as on Discord)."""
+        bot_id = self.application.bot_user_id
+        for channel in self.dm_channels.values():
+            if channel.recipient_ids == [bot_id, user.id]:
+                return channel
+        channel = Channel(
+            self.snowflakes.next(), None, ChannelType.DM, "", recipient_ids=[bot_id, user.id]
+        )
+        self.dm_channels[channel.id] = channel
+        return channel
 
     def member_payload(self, member: Member) -> payloads.JSON:
         return payloads.member_payload(member, self.users[member.user_id])
@@ -121,7 +156,11 @@ class World:
         nonce: str | int | None = None,
         tts: bool = False,
         message_type: int = 0,
+        flags: int = 0,
+        allowed_mentions: payloads.JSON | None = None,
     ) -> Message:
+        """A new message; an EPHEMERAL one (flag 64) is kept for its interaction but, as on
+        Discord, neither announced nor listed in the channel."""
         guild = self.guild_of(channel)
         message = Message(
             id=self.snowflakes.next(),
@@ -131,15 +170,18 @@ class World:
             content=content,
             timestamp=self.clock(),
             embeds=embeds or [],
-            components=components or [],
+            components=number_components(components or []),
             nonce=nonce,
             tts=tts,
             type=message_type,
+            flags=flags,
+            allowed_mentions=allowed_mentions,
         )
         self._resolve_mentions(message, guild)
         self.messages[message.id] = message
-        channel.last_message_id = message.id
-        self._emit_message("MESSAGE_CREATE", message)
+        if not message.ephemeral:
+            channel.last_message_id = message.id
+            self._emit_message("MESSAGE_CREATE", message)
         return message
 
     def edit_message(
@@ -149,20 +191,28 @@ class World:
         content: str | None = None,
         embeds: list[payloads.JSON] | None = None,
         components: list[payloads.JSON] | None = None,
+        allowed_mentions: payloads.JSON | None = None,
     ) -> Message:
+        """Change what is given; mentions are parsed again with the edit's `allowed_mentions`
+        (or, without one, the message's)."""
+        if allowed_mentions is not None:
+            message.allowed_mentions = allowed_mentions
         if content is not None:
             message.content = content
             self._resolve_mentions(message, self.guilds.get(message.guild_id or 0))
         if embeds is not None:
             message.embeds = embeds
         if components is not None:
-            message.components = components
+            message.components = number_components(components)
         message.edited_timestamp = self.clock()
-        self._emit_message("MESSAGE_UPDATE", message)
+        if not message.ephemeral:
+            self._emit_message("MESSAGE_UPDATE", message)
         return message
 
     def delete_message(self, message: Message) -> None:
         del self.messages[message.id]
+        if message.ephemeral:
+            return
         data: payloads.JSON = {"id": str(message.id), "channel_id": str(message.channel_id)}
         if message.guild_id is not None:
             data["guild_id"] = str(message.guild_id)
@@ -182,33 +232,57 @@ class World:
         )
 
     def _resolve_mentions(self, message: Message, guild: Guild | None) -> None:
-        message.mention_ids = [
-            int(m)
-            for m in dict.fromkeys(_USER_MENTION.findall(message.content))
-            if int(m) in self.users
-        ]
         roles = guild.roles if guild is not None else {}
-        message.mention_role_ids = [
-            int(r) for r in dict.fromkeys(_ROLE_MENTION.findall(message.content)) if int(r) in roles
-        ]
-        message.mention_everyone = "@everyone" in message.content
+        found = pings(message.content, self.users, roles, message.allowed_mentions)
+        message.mention_ids, message.mention_role_ids, message.mention_everyone = found
 
     # ---- members -------------------------------------------------------------------------
 
     def add_member_role(self, guild: Guild, member: Member, role: Role) -> None:
         if role.id not in member.role_ids:
             member.role_ids.append(role.id)
-            self._emit_member_update(guild, member)
+            self.emit_member_update(guild, member)
 
     def remove_member_role(self, guild: Guild, member: Member, role: Role) -> None:
         if role.id in member.role_ids:
             member.role_ids.remove(role.id)
-            self._emit_member_update(guild, member)
+            self.emit_member_update(guild, member)
 
-    def _emit_member_update(self, guild: Guild, member: Member) -> None:
+    def emit_member_update(self, guild: Guild, member: Member) -> None:
+        """GUILD_MEMBER_UPDATE with the member as it is now."""
         data = self.member_payload(member) | {"guild_id": str(guild.id)}
         self.emit(Dispatch("GUILD_MEMBER_UPDATE", guild.id, Intent.GUILD_MEMBERS, data))
 
 
+def number_components(components: list[payloads.JSON]) -> list[payloads.JSON]:
+    """A copy with Discord's component ids: each component without `id` gets the next free
+    integer, depth first from 1, as Discord fills them in (hikari requires them)."""
+    if not components:
+        return []
+    copied = copy.deepcopy(components)
+    flat: list[payloads.JSON] = []
+
+    def walk(nodes: list[typing.Any]) -> None:
+        for node in nodes:
+            if isinstance(node, dict):
+                flat.append(node)
+                walk(node.get("components", []))
+
+    walk(copied)
+    taken = {c["id"] for c in flat if isinstance(c.get("id"), int)}
+    next_id = 1
+    for component in flat:
+        if not isinstance(component.get("id"), int):
+            while next_id in taken:
+                next_id += 1
+            component["id"] = next_id
+            taken.add(next_id)
+    return copied
+
+
+_GUILD_MESSAGES: typing.Final[int] = int(Intent.GUILD_MESSAGES)
+_DIRECT_MESSAGES: typing.Final[int] = int(Intent.DIRECT_MESSAGES)
+
+
 def _message_intent(message: Message) -> int:
-    return Intent.GUILD_MESSAGES if message.guild_id is not None else Intent.DIRECT_MESSAGES
+    return _GUILD_MESSAGES if message.guild_id is not None else _DIRECT_MESSAGES

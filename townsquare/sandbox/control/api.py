@@ -5,20 +5,28 @@ Loopback clients only. Errors are `{"error": "..."}` naming what was wrong.
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import typing
 
 from aiohttp import web
 
+from townsquare.sandbox.control import community, interactions
+from townsquare.sandbox.control.common import (
+    ControlError,
+    is_loopback,
+    read_json,
+    shard_id,
+    snowflake,
+)
 from townsquare.sandbox.rest.errors import json_response
 from townsquare.sandbox.world import payloads
-from townsquare.sandbox.world.interactions import create_command_interaction
 
 if typing.TYPE_CHECKING:
+    from townsquare.sandbox.crowd import Crowd
     from townsquare.sandbox.gateway import GatewayHub
     from townsquare.sandbox.rest import RestApi
     from townsquare.sandbox.world import World
-    from townsquare.sandbox.world.models import Guild
+    from townsquare.sandbox.world.models import Channel, Guild
 
 __all__ = ["CONTROL_PREFIX", "ControlApi"]
 
@@ -27,16 +35,11 @@ CONTROL_PREFIX: typing.Final[str] = "/_sandbox"
 _Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
 
 
-class ControlError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class ControlApi:
-    def __init__(self, hub: GatewayHub, rest: RestApi) -> None:
+    def __init__(self, hub: GatewayHub, rest: RestApi, crowd: Crowd) -> None:
         self.hub = hub
         self.rest = rest
+        self.crowd = crowd
 
     @property
     def world(self) -> World:
@@ -46,7 +49,7 @@ class ControlApi:
     async def middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         if not request.path.startswith(CONTROL_PREFIX + "/"):
             return await handler(request)
-        if not _is_loopback(request.remote):
+        if not is_loopback(request.remote):
             return json_response({"error": "the control API answers loopback clients only"}, 403)
         try:
             return await handler(request)
@@ -59,11 +62,15 @@ class ControlApi:
             web.get(CONTROL_PREFIX + "/rest-calls", self.get_rest_calls),
             web.get(CONTROL_PREFIX + "/messages", self.list_messages),
             web.post(CONTROL_PREFIX + "/messages", self.inject_message),
-            web.get(CONTROL_PREFIX + "/interactions", self.list_interactions),
-            web.post(CONTROL_PREFIX + "/interactions", self.inject_command),
+            web.post(CONTROL_PREFIX + "/messages/bulk", self.inject_messages),
             web.post(CONTROL_PREFIX + "/gateway/drop", self.drop_connections),
             web.post(CONTROL_PREFIX + "/gateway/reconnect", self.request_reconnect),
             web.post(CONTROL_PREFIX + "/gateway/invalid-session", self.invalidate_sessions),
+            web.post(CONTROL_PREFIX + "/gateway/withhold-acks", self.withhold_acks),
+            *community.routes(CONTROL_PREFIX, self.world),
+            *interactions.routes(CONTROL_PREFIX, self.world),
+            web.get(CONTROL_PREFIX + "/crowd", self.crowd_state),
+            web.post(CONTROL_PREFIX + "/crowd", self.drive_crowd),
         ]
 
     async def get_world(self, _: web.Request) -> web.Response:
@@ -107,120 +114,114 @@ class ControlApi:
 
     async def inject_message(self, request: web.Request) -> web.Response:
         """Post a message as a member: `{"channel_id", "author_id", "content"}`."""
-        body = await _json(request)
-        channel = self.world.channel(_id(body, "channel_id"))
+        channel, author_id, content = self._message_spec(await read_json(request))
+        message = self.world.create_message(channel, author_id, content)
+        return json_response(self.world.message_payload(message))
+
+    async def inject_messages(self, request: web.Request) -> web.Response:
+        """Post `count` messages (1..1,000,000) as a member, as fast as the sandbox can:
+        `{"channel_id", "author_id", "content", "count"}`; content gets ` #n` appended.
+
+        Yields to the event loop every 100 messages so the gateway writers keep sending.
+        """
+        body = await read_json(request)
+        channel, author_id, content = self._message_spec(body)
+        count = body.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1_000_000:
+            raise ControlError(400, "count must be an integer 1..1000000")
+        first = last = 0
+        for number in range(count):
+            last = self.world.create_message(channel, author_id, f"{content} #{number}").id
+            first = first or last
+            if number % 100 == 99:
+                await asyncio.sleep(0)
+        return json_response({"created": count, "first_id": str(first), "last_id": str(last)})
+
+    def _message_spec(self, body: dict[str, typing.Any]) -> tuple[Channel, int, str]:
+        channel = self.world.channel(snowflake(body, "channel_id"))
         if channel is None:
             raise ControlError(404, f"no channel {body['channel_id']}")
-        author_id = _id(body, "author_id")
+        author_id = snowflake(body, "author_id")
         guild = self.world.guild_of(channel)
         if guild is not None and author_id not in guild.members:
             raise ControlError(400, f"user {author_id} is not a member of guild {guild.id}")
         content = body.get("content")
         if not isinstance(content, str) or not content:
             raise ControlError(400, "content must be a non-empty string")
-        message = self.world.create_message(channel, author_id, content)
-        return json_response(self.world.message_payload(message))
+        return channel, author_id, content
 
-    async def inject_command(self, request: web.Request) -> web.Response:
-        """A member uses a slash command: `{"channel_id", "user_id", "name", "options"?}`."""
-        body = await _json(request)
-        channel = self.world.channel(_id(body, "channel_id"))
-        guild = None if channel is None else self.world.guild_of(channel)
-        if channel is None or guild is None:
-            raise ControlError(404, f"no guild channel {body['channel_id']}")
-        user_id = _id(body, "user_id")
-        if user_id not in guild.members:
-            raise ControlError(400, f"user {user_id} is not a member of guild {guild.id}")
-        name = body.get("name")
-        options = body.get("options", [])
-        if not isinstance(name, str) or not name:
-            raise ControlError(400, "name must be a non-empty string")
-        if not isinstance(options, list):
-            raise ControlError(400, "options must be a list of {name, type, value}")
-        interaction = create_command_interaction(
-            self.world, guild, channel, user_id=user_id, name=name, options=options
-        )
-        return json_response({"id": str(interaction.id), "token": interaction.token})
-
-    async def list_interactions(self, _: web.Request) -> web.Response:
+    async def crowd_state(self, _: web.Request) -> web.Response:
+        crowd = self.crowd
         return json_response(
-            [
-                {
-                    "id": str(i.id),
-                    "command": i.command_name,
-                    "user_id": str(i.user_id),
-                    "channel_id": str(i.channel_id),
-                    "response_type": i.response_type,
-                    "response_data": i.response_data,
-                    "response_message_id": None
-                    if i.response_message_id is None
-                    else str(i.response_message_id),
-                }
-                for i in self.world.interactions.values()
-            ]
+            {
+                "rate": crowd.rate,
+                "seed": crowd.seed,
+                "counts": dict(crowd.counts),
+                "recent": [a.as_json() for a in list(crowd.recent)[-50:]],
+            }
+        )
+
+    async def drive_crowd(self, request: web.Request) -> web.Response:
+        """`{"rate"?: actions/s (0 pauses, at most 1000), "steps"?: n}`: set the pace, and/or
+        play the next `n` actions now (1..10000); answers the actions played."""
+        body = await read_json(request)
+        rate, steps = body.get("rate"), body.get("steps", 0)
+        if rate is not None:
+            if (
+                not isinstance(rate, (int, float))
+                or isinstance(rate, bool)
+                or not 0 <= rate <= 1000
+            ):
+                raise ControlError(400, "rate must be a number of actions per second, 0..1000")
+            self.crowd.rate = float(rate)
+            if rate > 0:
+                self.crowd.start()
+        if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= 10_000:
+            raise ControlError(400, "steps must be an integer 0..10000")
+        played = [self.crowd.step() for _ in range(steps)]
+        return json_response(
+            {"rate": self.crowd.rate, "played": [a.as_json() for a in played if a is not None]}
         )
 
     async def drop_connections(self, request: web.Request) -> web.Response:
         """Cut gateway connections without a close frame: `{"shard_id": n}` or all."""
-        connections = self.hub.connections_of(_shard_id(await _json(request)))
+        connections = self.hub.connections_of(shard_id(await read_json(request)))
         for connection in connections:
             connection.drop()
         return json_response({"dropped": len(connections)})
 
     async def request_reconnect(self, request: web.Request) -> web.Response:
         """Send RECONNECT (op 7): `{"shard_id": n}` or all; clients resume."""
-        connections = self.hub.connections_of(_shard_id(await _json(request)))
+        connections = self.hub.connections_of(shard_id(await read_json(request)))
         for connection in connections:
             connection.send({"op": 7, "s": None, "t": None, "d": None})
         return json_response({"sent": len(connections)})
+
+    async def withhold_acks(self, request: web.Request) -> web.Response:
+        """`{"shard_id"?, "withhold"?: true}`: stop (or resume) answering heartbeats on the
+        current connections; the client should call the connection a zombie and reconnect.
+        A new connection answers again."""
+        body = await read_json(request)
+        withhold = body.get("withhold", True)
+        if not isinstance(withhold, bool):
+            raise ControlError(400, "withhold must be true or false")
+        connections = self.hub.connections_of(shard_id(body))
+        for connection in connections:
+            connection.withhold_acks = withhold
+        return json_response({"connections": len(connections)})
 
     async def invalidate_sessions(self, request: web.Request) -> web.Response:
         """Send INVALID_SESSION (op 9): `{"shard_id": n, "resumable": bool}`.
 
         Not resumable also ends the session, as on Discord, so a RESUME attempt fails too.
         """
-        body = await _json(request)
+        body = await read_json(request)
         resumable = body.get("resumable", False)
         if not isinstance(resumable, bool):
             raise ControlError(400, "resumable must be true or false")
-        connections = self.hub.connections_of(_shard_id(body))
+        connections = self.hub.connections_of(shard_id(body))
         for connection in connections:
             if connection.session is not None and not resumable:
                 self.hub.close_session(connection.session)
             connection.send({"op": 9, "s": None, "t": None, "d": resumable})
         return json_response({"sent": len(connections)})
-
-
-async def _json(request: web.Request) -> dict[str, typing.Any]:
-    if not request.body_exists:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ControlError(400, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ControlError(400, "the body must be a JSON object")
-    return body
-
-
-def _id(body: dict[str, typing.Any], key: str) -> int:
-    value = body.get(key)
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return int(value)
-    raise ControlError(400, f"{key} must be a snowflake (string or integer)")
-
-
-def _shard_id(body: dict[str, typing.Any]) -> int | None:
-    shard_id = body.get("shard_id")
-    if shard_id is not None and (not isinstance(shard_id, int) or isinstance(shard_id, bool)):
-        raise ControlError(400, "shard_id must be an integer")
-    return shard_id
-
-
-def _is_loopback(remote: str | None) -> bool:
-    if remote is None:
-        return False
-    try:
-        return ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False

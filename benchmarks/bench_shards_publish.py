@@ -1,0 +1,171 @@
+"""Shard-side throughput: message events normalised and published to the xp stream per second.
+
+Ours: each hikari `GuildMessageCreateEvent` goes through `message_record`, `route_record` and
+`BatchPublisher.submit` (what the shard's event handler does), while the publisher's background
+task XADDs batches (`shards.batch_size` / `batch_ms` from settings.yaml) to a real Redis.
+Baseline, in the same run: the same normalisation, then one awaited XADD per event (one job
+per message, a round trip each). The events are real hikari objects, built by hikari's event
+factory from the sandbox's MESSAGE_CREATE payloads; the gateway itself is not involved.
+
+Redis: `TOWNSQUARE_TEST_REDIS_URL` if set, else an embedded Valkey in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import tempfile
+import time
+import typing
+import uuid
+from pathlib import Path
+
+import hikari
+import redis.asyncio as aioredis
+from hikari.impl import EventFactoryImpl
+
+from townsquare.core.events import encode_job
+from townsquare.core.keyspace import Keyspace
+from townsquare.core.settings import load_settings
+from townsquare.sandbox.world import build_world, load_scenario
+from townsquare.shards.normaliser import message_record
+from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
+from townsquare.shards.routes import DEFAULT_ROUTES, route_record
+
+EVENTS = 50_000
+DISTINCT = 2_000
+CHUNK = 500
+"""Events handled between two yields to the event loop, as a busy gateway delivers them."""
+
+
+class _Shard:
+    id = 0
+    shard_count = 1
+
+    def __init__(self, bot_id: int) -> None:
+        self._bot_id = bot_id
+
+    def get_user_id(self) -> hikari.Snowflake:
+        return hikari.Snowflake(self._bot_id)
+
+
+def make_events() -> list[hikari.GuildMessageCreateEvent]:
+    clock = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    world = build_world(load_scenario("demo"), clock=lambda: clock)
+    guild = next(iter(world.guilds.values()))
+    general = next(c for c in guild.channels.values() if c.name == "general")
+    humans = [m for m in guild.members if m != world.application.bot_user_id]
+    bot = hikari.GatewayBot(
+        world.application.bot_token, banner=None, logs=None, suppress_optimization_warning=True
+    )
+    factory = EventFactoryImpl(bot)
+    shard = _Shard(world.application.bot_user_id)
+    events = []
+    for n in range(DISTINCT):
+        message = world.create_message(
+            general, humans[n % len(humans)], f"message {n} see https://example.com"
+        )
+        event = factory.deserialize_message_create_event(
+            shard,  # type: ignore[arg-type]
+            world.gateway_message_payload(message),
+        )
+        assert isinstance(event, hikari.GuildMessageCreateEvent)
+        events.append(event)
+    return events
+
+
+async def ours(redis: aioredis.Redis, keyspace: Keyspace, events: list[hikari.Event]) -> float:
+    settings = load_settings(env_file=None)
+    publisher = BatchPublisher(
+        RedisStreamTransport(redis, keyspace, {"xp": settings.tasks.xp.maxlen}),
+        task_names={"xp": "xp.process_batch"},
+        batch_size=settings.shards.batch_size,
+        batch_ms=settings.shards.batch_ms,
+        buffer_limit=settings.shards.buffer_limit,
+    )
+    runner = asyncio.create_task(publisher.run())
+    started = time.perf_counter()
+    for index in range(EVENTS):
+        record = message_record(events[index % DISTINCT])  # type: ignore[arg-type]
+        assert record is not None
+        for pipeline, data in route_record(record, DEFAULT_ROUTES):
+            publisher.submit(pipeline, data)
+        if index % CHUNK == CHUNK - 1:
+            await asyncio.sleep(0)
+    publisher.close()
+    await runner
+    elapsed = time.perf_counter() - started
+    assert publisher.published == EVENTS, publisher.published
+    return EVENTS / elapsed
+
+
+async def baseline(redis: aioredis.Redis, keyspace: Keyspace, events: list[hikari.Event]) -> float:
+    key = keyspace.key("stream", "xp")
+    count = EVENTS // 5  # one round trip each: a fifth of the events is plenty to time
+    started = time.perf_counter()
+    for index in range(count):
+        record = message_record(events[index % DISTINCT])  # type: ignore[arg-type]
+        assert record is not None
+        job = encode_job("xp.process_batch", [record.model_dump(mode="json")])
+        await redis.xadd(key, {"data": job}, maxlen=1_000_000, approximate=True)
+    return count / (time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def redis_server() -> typing.Iterator[str]:
+    if url := os.environ.get("TOWNSQUARE_TEST_REDIS_URL"):
+        yield url
+        return
+    from townsquare.core.embedded import start_or_attach_valkey
+
+    directory = Path(tempfile.mkdtemp(prefix="townsquare-bench-valkey-"))
+    server = start_or_attach_valkey(directory / "valkey")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def run(url: str) -> dict[str, float]:
+    events: list[hikari.Event] = list(make_events())
+    redis = aioredis.Redis.from_url(url)
+    rates = {}
+    try:
+        for name, bench in (("baseline", baseline), ("ours", ours)):
+            keyspace = Keyspace(f"bench{uuid.uuid4().hex[:8]}")
+            try:
+                rates[name] = await bench(redis, keyspace, events)
+            finally:
+                await redis.delete(keyspace.key("stream", "xp"))
+    finally:
+        await redis.aclose()
+    return rates
+
+
+def main() -> None:
+    with redis_server() as url:
+        rates = asyncio.run(run(url))
+    print(
+        f"batched: {rates['ours']:,.0f} messages/s; "
+        f"one XADD per message: {rates['baseline']:,.0f} messages/s"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "shard_publish_throughput",
+                "value": round(rates["ours"]),
+                "unit": "messages/s",
+                "baseline": round(rates["baseline"]),
+                "ratio": round(rates["ours"] / rates["baseline"], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The console's readings and renderings, without the UI."""
+
+from __future__ import annotations
+
+import datetime
+import typing
+
+import pytest
+
+from tests.console.support import write_shard_health
+from townsquare.console import formatting as fmt
+from townsquare.console.data import (
+    PIPELINES,
+    SHARD_FIELDS,
+    RateMeter,
+    ShardHealth,
+    Trend,
+    parse_time,
+    read_queues,
+    read_shards,
+)
+from townsquare.shards.health import HEALTH_FIELDS
+
+if typing.TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
+
+T0 = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def test_the_pipelines_come_from_the_settings() -> None:
+    assert PIPELINES == ("xp", "automod", "ai", "jobs")
+
+
+def test_the_console_knows_every_field_a_shard_writes() -> None:
+    assert SHARD_FIELDS == HEALTH_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1777636800", T0),
+        ("1777636800000", T0),
+        ("1777636800.0", T0),
+        ("2026-05-01T12:00:00+00:00", T0),
+        ("2026-05-01T12:00:00", T0),
+        ("", None),
+        ("soon", None),
+        ("nan", None),
+    ],
+)
+def test_times_are_read_as_unix_seconds_milliseconds_or_iso(
+    raw: str, expected: datetime.datetime | None
+) -> None:
+    assert parse_time(raw) == expected
+
+
+def test_a_rate_needs_two_readings_and_ignores_resets() -> None:
+    meter = RateMeter()
+    second = datetime.timedelta(seconds=1)
+    assert meter.rate("in", 100, T0) is None
+    assert meter.rate("in", 150, T0 + 2 * second) == 25.0
+    assert meter.rate("in", 10, T0 + 3 * second) is None  # the stream was recreated
+    assert meter.rate("in", 20, T0 + 4 * second) == 10.0
+    assert meter.rate("out", None, T0) is None
+
+
+def test_a_trend_keeps_the_newest_values() -> None:
+    trend = Trend(size=3)
+    for value in range(5):
+        trend.push("a", value)
+    trend.push("b", 1)
+    assert trend.values("a") == [2, 3, 4]
+    trend.keep_only({"a"})
+    assert trend.values("b") == []
+
+
+def test_renderings_fit_narrow_columns() -> None:
+    assert fmt.sparkline([0, 1, 2, 4]) == "▁▂▄█"
+    assert fmt.sparkline([0, 0]) == "▁▁"
+    assert fmt.sparkline(range(20), width=5) == "▆▆▇▇█"
+    assert [fmt.age(s) for s in (None, 4, 125, 7200, 200_000)] == ["-", "4s", "2m", "2h", "2d"]
+    assert [fmt.count(n) for n in (None, 950, 12_345, 4_100_000)] == ["-", "950", "12.3k", "4.1M"]
+    assert fmt.until(None, T0) == "never"
+    assert fmt.until(T0 + datetime.timedelta(days=3), T0) == "in 3d"
+    assert fmt.until(T0 - datetime.timedelta(hours=5), T0) == "5h ago"
+
+
+def test_a_shard_is_stale_after_ten_seconds_and_unhealthy_when_not_connected() -> None:
+    assert ShardHealth(0, {"state": "connected"}, 9.9).healthy
+    assert ShardHealth(0, {"state": "connected"}, 10.1).stale
+    assert ShardHealth(0, {"state": "resuming"}, 1.0).disconnected
+    assert ShardHealth(0, {"latency": "0.25"}, None).latency_ms == 250.0
+    assert ShardHealth(0, {"latency_ms": "31"}, None).latency_ms == 31.0
+    assert ShardHealth(0, {"latency": "nan"}, None).latency_ms is None
+
+
+@pytest.mark.integration
+async def test_without_a_report_time_the_age_comes_from_the_ttl(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    await write_shard_health(redis, keyspace, 4, updated_at="")
+    await redis.expire(keyspace.key("shard_health", 4), 11)  # written 4 s ago
+    await write_shard_health(redis, keyspace, 12)
+    shards = await read_shards(redis, keyspace, datetime.datetime.now(datetime.UTC))
+    assert [shard.shard_id for shard in shards] == [4, 12]  # numeric order
+    assert shards[0].report_age == pytest.approx(4, abs=0.5)
+    assert shards[1].report_age == pytest.approx(0, abs=0.5)
+    assert set(shards[1].fields) == set(HEALTH_FIELDS)  # the helper writes what shards write
+
+
+@pytest.mark.integration
+async def test_queues_that_nobody_touched_read_as_empty(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    queues = await read_queues(redis, keyspace, T0)
+    assert [(q.pipeline, q.exists, q.length, q.pending) for q in queues] == [
+        (pipeline, False, 0, 0) for pipeline in PIPELINES
+    ]

@@ -1,0 +1,90 @@
+"""Bulk message injection (the benchmark's load) and the batched gateway frame writer."""
+
+from __future__ import annotations
+
+import typing
+
+import hikari
+import pytest
+
+from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, user_named
+from townsquare.sandbox.intents import Intent
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    import aiohttp
+
+    from tests.e2e.conftest import EventRecorder, RawGateway
+    from townsquare.sandbox import Sandbox, SandboxInfo
+
+    type Connect = Callable[..., AbstractAsyncContextManager[RawGateway]]
+
+INTENTS = int(Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.MESSAGE_CONTENT)
+
+
+async def test_bulk_messages_reach_hikari_in_order(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    await recorder.wait_for(hikari.GuildAvailableEvent)
+    body = {
+        "channel_id": str(channel_named(guild, "general")),
+        "author_id": str(user_named(sandbox, "sage")),
+        "content": "load",
+        "count": 1500,
+    }
+    async with http.post(f"{info.control_url}/messages/bulk", json=body) as response:
+        assert response.status == 200
+        result = await response.json()
+    assert result["created"] == 1500
+    events = await recorder.wait_for(hikari.GuildMessageCreateEvent, count=1500)
+    assert [e.content for e in events] == [f"load #{n}" for n in range(1500)]
+    assert events[0].message_id == int(result["first_id"])
+    assert events[-1].message_id == int(result["last_id"])
+
+
+@pytest.mark.parametrize("count", [0, 1_000_001, "many"])
+async def test_bulk_count_is_checked(
+    sandbox: Sandbox, info: SandboxInfo, http: aiohttp.ClientSession, count: object
+) -> None:
+    guild = demo_guild(sandbox)
+    body = {
+        "channel_id": str(channel_named(guild, "general")),
+        "author_id": str(user_named(sandbox, "sage")),
+        "content": "load",
+        "count": count,
+    }
+    async with http.post(f"{info.control_url}/messages/bulk", json=body) as response:
+        assert response.status == 400
+        assert "count" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("compress", [None, "zlib-stream"], ids=["text", "zlib-stream"])
+async def test_frames_of_every_length_encoding(
+    raw_gateway: Connect, sandbox: Sandbox, compress: str | None
+) -> None:
+    """Payloads under 126 bytes, under 64 KiB and over 64 KiB use the three RFC 6455 length
+    forms; each must arrive whole, in order."""
+    guild = demo_guild(sandbox)
+    general = guild.channels[channel_named(guild, "general")]
+    author = user_named(sandbox, "sage")
+    async with raw_gateway(compress=compress) as gateway:
+        assert (await gateway.receive())["op"] == 10  # HELLO: a short frame
+        await gateway.identify(sandbox.info.bot_token, INTENTS)
+        assert (await gateway.receive())["t"] == "READY"
+        assert (await gateway.receive())["t"] == "GUILD_CREATE"
+        sizes = [10, 1_000, 70_000, 200_000, 5]
+        for size in sizes:
+            big = [{"description": "x" * size}]
+            sandbox.world.create_message(general, author, f"size {size}", embeds=big)
+        for size in sizes:
+            dispatch = await gateway.receive()
+            assert dispatch["t"] == "MESSAGE_CREATE"
+            assert dispatch["d"]["content"] == f"size {size}"
+            assert len(dispatch["d"]["embeds"][0]["description"]) == size

@@ -1,0 +1,226 @@
+"""Application commands and interaction follow-ups with the real hikari client."""
+
+from __future__ import annotations
+
+import datetime
+import typing
+
+import hikari
+import pytest
+
+from tests.e2e.test_sandbox_community import control
+from tests.e2e.test_sandbox_hikari import (
+    channel_named,
+    demo_guild,
+    role_named,
+    use_command,
+    user_named,
+)
+from townsquare.sandbox import Sandbox
+
+if typing.TYPE_CHECKING:
+    import aiohttp
+
+    from tests.e2e.conftest import EventRecorder
+    from townsquare.sandbox import SandboxInfo
+
+
+async def test_bulk_overwrite_of_global_and_guild_commands(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    rest = bot.rest
+    rank = rest.slash_command_builder("rank", "Show a member's level").add_option(
+        hikari.CommandOption(type=hikari.OptionType.USER, name="user", description="Whose rank")
+    )
+    first = await rest.set_application_commands(
+        info.application_id, [rank, rest.slash_command_builder("top", "The leaderboard")]
+    )
+    assert {c.name for c in first} == {"rank", "top"}
+    ids = {c.name: c.id for c in first}
+    # Overwriting again keeps the id of a command that stays, drops the others.
+    again = await rest.set_application_commands(info.application_id, [rank])
+    assert [(c.name, c.id) for c in again] == [("rank", ids["rank"])]
+    fetched = await rest.fetch_application_commands(info.application_id)
+    assert [c.name for c in fetched] == ["rank"]
+    [command] = fetched
+    assert isinstance(command, hikari.SlashCommand)
+    assert command.options is not None and command.options[0].name == "user"
+
+    report = rest.context_menu_command_builder(hikari.CommandType.USER, "Report member")
+    [guild_command] = await rest.set_application_commands(
+        info.application_id, [report], guild=guild.id
+    )
+    assert guild_command.guild_id == guild.id
+    assert guild_command.type is hikari.CommandType.USER
+    assert [c.id for c in await rest.fetch_application_commands(info.application_id, guild.id)] == [
+        guild_command.id
+    ]
+
+    # A used command carries the registered id.
+    wren = user_named(sandbox, "wren")
+    channel = channel_named(guild, "bot-commands")
+    await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="rank")
+    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    assert isinstance(event.interaction, hikari.CommandInteraction)
+    assert event.interaction.command_id == ids["rank"]
+
+    with pytest.raises(hikari.BadRequestError) as caught:
+        await rest.set_application_commands(
+            info.application_id, [rest.slash_command_builder("Not Valid", "Upper case")]
+        )
+    assert caught.value.code == 50035
+    with pytest.raises(hikari.BadRequestError):
+        await rest.set_application_commands(info.application_id, [rank, rank])
+    assert [c.name for c in await rest.fetch_application_commands(info.application_id)] == ["rank"]
+
+
+async def test_deferred_response_follow_ups_and_original_edits(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    channel = channel_named(guild, "bot-commands")
+    wren = user_named(sandbox, "wren")
+    done: list[hikari.Message] = []
+
+    async def answer(event: hikari.InteractionCreateEvent) -> None:
+        interaction = event.interaction
+        assert isinstance(interaction, hikari.CommandInteraction)
+        await interaction.create_initial_response(hikari.ResponseType.DEFERRED_MESSAGE_CREATE)
+        original = await interaction.edit_initial_response("Your rank: 12")
+        follow_up = await interaction.execute("Also: you are on a streak")
+        edited = await interaction.edit_message(follow_up, "Also: a 3-day streak")
+        fetched = await interaction.fetch_initial_response()
+        hidden = await interaction.execute("Only you see this", flags=hikari.MessageFlag.EPHEMERAL)
+        await interaction.delete_initial_response()
+        done.extend([original, follow_up, edited, fetched, hidden])
+
+    bot.subscribe(hikari.InteractionCreateEvent, answer)
+    await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="rank")
+    await recorder.wait_for(
+        hikari.GuildMessageDeleteEvent, lambda e: bool(done) and e.message_id == done[0].id
+    )
+    original, follow_up, edited, fetched, hidden = done
+    assert original.content == "Your rank: 12"
+    assert original.type is hikari.MessageType.CHAT_INPUT
+    assert fetched.id == original.id
+    assert edited.id == follow_up.id and edited.content == "Also: a 3-day streak"
+    assert hidden.flags & hikari.MessageFlag.EPHEMERAL
+    created = {e.message_id for e in recorder.of(hikari.GuildMessageCreateEvent)}
+    assert {original.id, follow_up.id} <= created
+    assert hidden.id not in created  # ephemeral messages are not announced
+    assert original.id not in sandbox.world.messages
+    assert sandbox.world.messages[follow_up.id].content == "Also: a 3-day streak"
+    record = sandbox.world.interactions[next(iter(sandbox.world.interactions))]
+    assert record.followup_message_ids == [follow_up.id, hidden.id]
+
+
+async def test_interaction_token_expires_after_fifteen_minutes(http: aiohttp.ClientSession) -> None:
+    now = [datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)]
+    sandbox = Sandbox(clock=lambda: now[0])
+    async with sandbox as info:
+        channel = str(channel_named(demo_guild(sandbox), "general"))
+        user = str(user_named(sandbox, "wren"))
+        used = await use_command(http, info, channel_id=channel, user_id=user, name="rank")
+        rest_app = hikari.RESTApp(url=info.rest_url)
+        await rest_app.start()
+        try:
+            async with rest_app.acquire(info.bot_token, hikari.TokenType.BOT) as rest:
+                with pytest.raises(hikari.NotFoundError):  # no initial response yet
+                    await rest.execute_webhook(info.application_id, used["token"], "early")
+                await rest.create_interaction_response(
+                    int(used["id"]), used["token"], hikari.ResponseType.MESSAGE_CREATE, "pong"
+                )
+                now[0] += datetime.timedelta(minutes=14)
+                await rest.execute_webhook(info.application_id, used["token"], "in time")
+                now[0] += datetime.timedelta(minutes=2)
+                with pytest.raises(hikari.UnauthorizedError) as caught:
+                    await rest.execute_webhook(info.application_id, used["token"], "too late")
+                assert caught.value.code == 50027
+                with pytest.raises(hikari.UnauthorizedError):
+                    await rest.edit_interaction_response(
+                        info.application_id, used["token"], "too late"
+                    )
+        finally:
+            await rest_app.close()
+
+
+async def test_component_click_with_deferred_update(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    row = bot.rest.build_message_action_row().add_interactive_button(
+        hikari.ButtonStyle.SUCCESS, "giveaway:enter", label="Enter"
+    )
+    message = await bot.rest.create_message(
+        channel_named(guild, "general"), "Giveaway!", component=row
+    )
+
+    async def answer(event: hikari.InteractionCreateEvent) -> None:
+        assert isinstance(event.interaction, hikari.ComponentInteraction)
+        await event.interaction.create_initial_response(hikari.ResponseType.DEFERRED_MESSAGE_UPDATE)
+        await event.interaction.edit_initial_response("Giveaway! 1 entry")
+
+    bot.subscribe(hikari.InteractionCreateEvent, answer)
+    body = {
+        "message_id": str(message.id),
+        "user_id": str(user_named(sandbox, "wren")),
+        "custom_id": "giveaway:enter",
+    }
+    await control(http, info, "POST", "/interactions/components", body)
+    [update] = await recorder.wait_for(
+        hikari.GuildMessageUpdateEvent, lambda e: e.message_id == message.id
+    )
+    assert update.content == "Giveaway! 1 entry"
+
+
+async def test_slash_command_options_carry_resolved_entities(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    wren, general = user_named(sandbox, "wren"), channel_named(guild, "general")
+    level_5 = role_named(guild, "Level 5 · Newcomer")
+    options = [
+        {
+            "name": "give",
+            "type": 1,
+            "options": [
+                {"name": "member", "type": 6, "value": str(wren)},
+                {"name": "where", "type": 7, "value": str(general)},
+                {"name": "role", "type": 8, "value": str(level_5)},
+            ],
+        }
+    ]
+    await use_command(
+        http, info, channel_id=str(general), user_id=str(wren), name="reward", options=options
+    )
+    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    interaction = event.interaction
+    assert isinstance(interaction, hikari.CommandInteraction)
+    [sub] = interaction.options
+    assert sub.name == "give"
+    assert sub.options is not None and [o.value for o in sub.options] == [wren, general, level_5]
+    resolved = interaction.resolved
+    assert resolved is not None
+    assert resolved.users[wren].username == "wren"
+    assert resolved.members[wren].permissions & hikari.Permissions.SEND_MESSAGES
+    assert level_5 in resolved.members[wren].role_ids
+    assert resolved.roles[level_5].name == "Level 5 · Newcomer"
+    assert resolved.channels[general].name == "general"
+    assert resolved.channels[general].type is hikari.ChannelType.GUILD_TEXT

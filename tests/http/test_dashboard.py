@@ -1,0 +1,258 @@
+"""The server-rendered dashboard: picker, forms, validation beside fields, conflicts, CSRF."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import typing
+
+import yarl
+
+from tests.http.conftest import consent, log_in, user_named
+from townsquare.core.audit.models import AuditEntry
+from townsquare.core.config.models import GuildConfigRecord
+
+if typing.TYPE_CHECKING:
+    import aiohttp
+    import redis.asyncio as aioredis
+    from quart.testing import QuartClient
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.sandbox import Sandbox
+
+HTML = {"Accept": "text/html"}
+
+
+def _form_values(page: str) -> dict[str, str]:
+    """What a browser would submit from the page's config form, unchanged."""
+    form = page.split('<form method="post" action="/dashboard/guilds/', 1)[1].split(
+        "</form>", maxsplit=1
+    )[0]
+    values: dict[str, str] = {}
+    for tag in re.findall(r"<input[^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        if name is None:
+            continue
+        if 'type="checkbox"' in tag:
+            if " checked" in tag:
+                values[name.group(1)] = "on"
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        values[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        selected = re.search(r'<option value="([^"]+)" selected>', options)
+        values[name] = selected.group(1) if selected else ""
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[name] = html.unescape(text)
+    return values
+
+
+async def _page(client: QuartClient, url: str) -> str:
+    response = await client.get(url, headers=HTML)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return await response.get_data(as_text=True)
+
+
+async def test_not_logged_in_pages_redirect_to_login(client: QuartClient, bot_in_demo: int) -> None:
+    response = await client.get("/dashboard", headers=HTML)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login?next=/dashboard")
+
+
+async def test_picker_lists_the_guilds_the_user_may_manage(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    location = await log_in(client, browser, sandbox, "sheriff")
+    assert location == "/dashboard"
+    page = await _page(client, location)
+    assert "Town Square Demo" in page
+    assert f"/dashboard/guilds/{bot_in_demo}/xp" in page
+
+    await log_in(client, browser, sandbox, "alder")
+    page = await _page(client, "/dashboard")
+    assert "No server to manage" in page
+
+
+async def test_xp_change_saves_to_db_audit_and_cache_then_says_so(
+    client: QuartClient,
+    browser: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    bot_in_demo: int,
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/xp"
+    form = _form_values(await _page(client, url))
+    assert form["cooldown_seconds"] == "60"
+    assert form["expected_version"] == "1"
+    form["cooldown_seconds"] = "12"
+    form.pop("voice.enabled", None)  # untick a checkbox
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{url}?saved=1"
+    page = await _page(client, response.headers["Location"])
+    assert "Saved." in page
+    assert 'name="expected_version" value="2"' in page
+
+    row = await GuildConfigRecord.get(guild_id=bot_in_demo)
+    assert row.version == 2
+    assert row.document["xp"]["cooldown_seconds"] == 12
+    assert row.document["xp"]["voice"]["enabled"] is False
+    assert await AuditEntry.filter(guild_id=bot_in_demo, action="config.update").count() == 1
+    cached = json.loads(await redis.get(keyspace.key("guild_config", bot_in_demo)))
+    assert cached["version"] == 2
+    assert cached["config"]["xp"]["cooldown_seconds"] == 12
+
+
+async def test_invalid_values_are_shown_beside_their_field(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/xp"
+    form = _form_values(await _page(client, url))
+    form["cooldown_seconds"] = "soon"
+    form["voice.min_members"] = "1"
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 400
+    page = await response.get_data(as_text=True)
+    assert re.search(r'id="f-cooldown_seconds-error">[^<]*valid integer', page), page
+    assert re.search(r'id="f-voice-min_members-error">[^<]*greater than or equal to 2', page)
+    assert 'value="soon"' in page  # what the user typed is kept
+    form["cooldown_seconds"] = "30"
+    form["voice.min_members"] = "2"
+    form["per_message_min"] = "90"
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 400
+    assert "per_message_min must not be larger" in await response.get_data(as_text=True)
+    assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
+
+
+async def test_levels_page_changes_the_notice(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/levels"
+    form = _form_values(await _page(client, url))
+    form["notice.mode"] = "channel"
+    form["notice.channel_id"] = ""
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 400
+    assert "needs a channel_id" in await response.get_data(as_text=True)
+    form["notice.channel_id"] = "1191168914227332000"
+    form["notice.template"] = "GG {user}, level {level}!"
+    form["reward_mode"] = "replace"
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 303
+    document = (await GuildConfigRecord.get(guild_id=bot_in_demo)).document
+    assert document["levels"] == {
+        "reward_mode": "replace",
+        "notice": {
+            "mode": "channel",
+            "channel_id": 1191168914227332000,
+            "template": "GG {user}, level {level}!",
+        },
+    }
+
+
+async def test_a_stale_form_is_refused_with_a_clear_message(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/xp"
+    first_tab = _form_values(await _page(client, url))
+    second_tab = dict(first_tab)
+    first_tab["cooldown_seconds"] = "11"
+    assert (await client.post(url, form=first_tab, headers=HTML)).status_code == 303
+    second_tab["cooldown_seconds"] = "22"
+    response = await client.post(url, form=second_tab, headers=HTML)
+    assert response.status_code == 409
+    page = await response.get_data(as_text=True)
+    assert "the configuration changed since you loaded it" in page
+    assert 'name="expected_version" value="2"' in page
+    assert 'name="cooldown_seconds" value="11"' in page
+    row = await GuildConfigRecord.get(guild_id=bot_in_demo)
+    assert (row.version, row.document["xp"]["cooldown_seconds"]) == (2, 11)
+
+
+async def test_a_form_without_its_csrf_token_is_refused(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/xp"
+    form = _form_values(await _page(client, url))
+    form.pop("csrf_token")
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 403
+    assert "CSRF" in await response.get_data(as_text=True)
+    form["csrf_token"] = "f" * 64
+    assert (await client.post(url, form=form)).status_code == 403
+    assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
+
+
+async def test_pages_have_no_external_resources(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    for url in ("/dashboard", f"/dashboard/guilds/{bot_in_demo}/xp"):
+        page = await _page(client, url)
+        assert not re.search(r"(src|href|action)=\"(https?:)?//", page)
+        assert "<script" not in page  # the forms work without JavaScript
+
+
+async def test_level_rewards_are_added_and_removed_with_audit(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    from townsquare.core.xp.models import LevelReward
+
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/levels"
+    page = await _page(client, url)
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    add = f"/dashboard/guilds/{bot_in_demo}/rewards"
+    role = 1191168914227331999
+    form = {"csrf_token": csrf.group(1), "level": "5", "role_id": str(role)}
+    response = await client.post(add, form=form, headers=HTML)
+    assert response.status_code == 303
+    page = await _page(client, url)
+    assert f"<td>{role}</td>" in page
+    [reward] = await LevelReward.filter(guild_id=bot_in_demo)
+    assert (reward.level, reward.role_id) == (5, role)
+
+    duplicate = await client.post(add, form=form, headers=HTML)
+    assert duplicate.status_code == 409
+    assert "already a reward" in await duplicate.get_data(as_text=True)
+    bad = await client.post(add, form=form | {"level": "501", "role_id": "x"}, headers=HTML)
+    assert bad.status_code == 400
+    text = await bad.get_data(as_text=True)
+    assert 'id="r-role_id-error"' in text
+
+    remove = f"/dashboard/guilds/{bot_in_demo}/rewards/{reward.id}/delete"
+    response = await client.post(remove, form={"csrf_token": csrf.group(1)}, headers=HTML)
+    assert response.status_code == 303
+    assert not await LevelReward.filter(guild_id=bot_in_demo).exists()
+    actions = (
+        await AuditEntry.filter(guild_id=bot_in_demo)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert list(actions) == ["level_reward.add", "level_reward.remove"]
+
+
+async def test_guild_pages_redirect_to_login_and_come_back(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    url = f"/dashboard/guilds/{bot_in_demo}/xp"
+    response = await client.get(url, headers=HTML)
+    assert response.status_code == 302
+    login = response.headers["Location"]
+    authorize = await client.get(login)
+    assert authorize.status_code == 302
+    callback = await consent(
+        browser, yarl.URL(authorize.headers["Location"]), user_named(sandbox, "sheriff")
+    )
+    back = await client.get(callback.path, query_string=dict(callback.query))
+    assert back.headers["Location"] == url
+    assert "XP settings" in await _page(client, url)

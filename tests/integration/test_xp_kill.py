@@ -1,0 +1,120 @@
+"""A worker SIGKILLed in the middle of a batch (after the award script, before the level check
+and the acknowledgement) leaves every total exact and loses no level-up: another worker
+reclaims the batch, skips the awarding as a duplicate, and still queues the level changes.
+
+Run as a module (`python -m tests.integration.test_xp_kill URL NAMESPACE`), this file is the
+worker that gets killed: its `xp.process_batch` awards, announces it, and hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import sys
+import time
+import typing
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.integration.test_xp_support import (
+    SETTINGS,
+    drained,
+    message,
+    reference_levels,
+    reference_totals,
+    send_batch,
+)
+from townsquare.core.events import MessageRecord, parse_records
+from townsquare.core.events.wire import DATA_FIELD
+from townsquare.core.keyspace import Keyspace
+from townsquare.core.xp.award import award_messages
+from townsquare.tasks import TaskRegistry
+from townsquare.tasks.brokers import CONSUMER_GROUP
+from townsquare.tasks.registry import load_tasks
+from townsquare.tasks.worker import run_worker
+from townsquare.tasks.xp import forget_cached_configs
+
+if typing.TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+GUILD = 940_000_000_000_000_001
+DOOMED = TaskRegistry()
+
+
+@DOOMED.task("xp", "xp.process_batch")
+async def award_then_hang(records: list[dict[str, typing.Any]]) -> None:
+    import redis.asyncio as aioredis
+
+    redis_url, namespace = sys.argv[1:3]
+    client = aioredis.Redis.from_url(redis_url)
+    parsed = [r for r in parse_records(records) if isinstance(r, MessageRecord)]
+    await award_messages(client, Keyspace(namespace), GUILD, SETTINGS.guild_defaults.xp, parsed)
+    print("AWARDED", flush=True)  # the test reads the worker's stdout
+    await asyncio.Event().wait()
+
+
+async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> None:
+    while line := await stream.readline():
+        if line.strip() == marker:
+            return
+    raise AssertionError(f"the worker exited before printing {marker!r}")
+
+
+async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
+    redis: aioredis.Redis, redis_url: str, keyspace: Keyspace, orm: None, tmp_path: Path
+) -> None:
+    forget_cached_configs()
+    now = int(time.time() * 1000)
+    records = [
+        message(GUILD, 20 + n % 5, 50_000 + n, now - 1_000_000 + n * 7_000) for n in range(100)
+    ]
+    expected = {m: t for m, t in reference_totals(records, SETTINGS.guild_defaults).items() if t}
+    await send_batch(redis, keyspace, records)
+    with (tmp_path / "doomed-worker.log").open("wb") as stderr:
+        doomed = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.integration.test_xp_kill",
+            redis_url,
+            keyspace.namespace,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+        )
+        try:
+            assert doomed.stdout is not None
+            await asyncio.wait_for(_read_until(doomed.stdout, b"AWARDED"), 30)
+        finally:
+            doomed.kill()  # SIGKILL: no level check, no acknowledgement
+            await doomed.communicate()
+    raw = await redis.hgetall(keyspace.key("xp", GUILD))
+    assert {int(m): int(x) for m, x in raw.items()} == expected
+    summary = await redis.xpending(keyspace.key("stream", "xp"), CONSUMER_GROUP)
+    assert summary["pending"] == 1
+
+    settings = settings_with(reclaim_interval_seconds=0.3, xp__idle_timeout_seconds=1)
+    async with running_worker(settings, redis_url, keyspace, load_tasks(), ("xp",)):
+        await wait_until(lambda: drained(redis, keyspace, "xp"), within=15, what="reclaimed")
+    raw = await redis.hgetall(keyspace.key("xp", GUILD))
+    assert {int(m): int(x) for m, x in raw.items()} == expected
+    entries = await redis.xrange(keyspace.key("stream", "jobs"))
+    jobs = [json.loads(fields[DATA_FIELD.encode()]) for _, fields in entries]
+    queued = collections.Counter((job["args"][1], job["kwargs"]["level"]) for job in jobs)
+    levels = {m: level for m, level in reference_levels(expected).items() if level}
+    assert queued == collections.Counter(levels.items())
+
+
+def _main() -> None:
+    redis_url, namespace = sys.argv[1:3]
+    settings = settings_with(reclaim_interval_seconds=600)
+    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), ["xp"], registry=DOOMED))
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,70 @@
+"""Alerts: the newest entries of the alert stream."""
+
+from __future__ import annotations
+
+import datetime
+import typing
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from townsquare.console import formatting as fmt
+from townsquare.console.panes._tables import BAD, WARN, new_table, refill, selected_key
+
+if typing.TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from townsquare.console.data import Alert
+
+__all__ = ["AlertsPane"]
+
+
+class AlertsPane(Vertical):
+    """The newest alerts and errors any process raised."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._alerts: dict[str, Alert] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first reading", id="alerts-summary", classes="summary")
+        yield new_table(("Time", 11), ("Level", 7), ("Source", 12), ("Message", 40))
+        yield Static("", id="alerts-detail", classes="detail", markup=False)
+
+    def show(self, alerts: list[Alert], now: datetime.datetime) -> None:
+        self._alerts = {alert.entry_id: alert for alert in alerts}
+        rows = []
+        for alert in alerts:
+            style = BAD if alert.level == "error" else (WARN if alert.level == "warning" else "")
+            rows.append(
+                (
+                    alert.entry_id,
+                    [
+                        fmt.when(alert.at),
+                        Text(alert.level or "-", style=style),
+                        alert.source,
+                        alert.message,
+                    ],
+                )
+            )
+        refill(self.query_one(DataTable), rows)
+        hour_ago = now - datetime.timedelta(hours=1)
+        recent = [alert for alert in alerts if alert.at and alert.at >= hour_ago]
+        errors = sum(1 for alert in recent if alert.level == "error")
+        self.query_one("#alerts-summary", Static).update(
+            Text(
+                f"{len(alerts)} newest alerts shown  last hour: {len(recent)}, {errors} errors",
+                style=BAD if errors else "",
+            )
+        )
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        alert = self._alerts.get(selected_key(self.query_one(DataTable)) or "")
+        self.query_one("#alerts-detail", Static).update(
+            "" if alert is None else "  ".join(f"{k}={v}" for k, v in alert.fields.items())
+        )

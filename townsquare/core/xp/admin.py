@@ -1,0 +1,268 @@
+"""Admin operations on XP: add, remove, set, reset a member or a guild, import from MEE6.
+
+Each one changes the hot totals in Redis in one Lua call, marks the members dirty for the
+flush, queues level changes (reward roles follow, up or down) and writes an audit entry.
+Totals never go below 0.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from townsquare.core.audit.service import record
+from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.xp.levels import sync_levels
+from townsquare.core.xp.models import MemberXP
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.audit.service import Actor
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.xp.curve import Curve
+
+__all__ = [
+    "add_xp",
+    "adjust_totals",
+    "audit_xp_change",
+    "remove_xp",
+    "reset_guild",
+    "reset_member",
+    "set_xp",
+]
+
+# KEYS: xp, xp_messages, xp_voice_minutes, xp_dirty, xp_dirty_guilds.
+# ARGV: guild, mode ('add' or 'set'), then per member: id, xp, messages, voice minutes
+# ('' leaves that counter alone). Returns the members' new XP totals.
+_ADJUST_SCRIPT: typing.Final = """
+local out = {}
+for k = 3, #ARGV, 4 do
+  local m = ARGV[k]
+  for offset = 1, 3 do
+    local value = ARGV[k + offset]
+    if value ~= '' then
+      local key = KEYS[offset]
+      local new = tonumber(value)
+      if ARGV[2] == 'add' then
+        new = tonumber(redis.call('HGET', key, m) or '0') + new
+      end
+      if new < 0 then new = 0 end
+      redis.call('HSET', key, m, string.format('%d', new))
+    end
+  end
+  redis.call('HINCRBY', KEYS[4], m, 1)
+  redis.call('SADD', KEYS[5], ARGV[1])
+  out[#out + 1] = redis.call('HGET', KEYS[1], m) or '0'
+end
+return out
+"""
+
+Change = tuple[int, int | None, int | None, int | None]
+"""A member id and new (or added) XP, message count and voice minutes; None keeps one."""
+
+
+async def adjust_totals(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    changes: Sequence[Change],
+    *,
+    mode: typing.Literal["add", "set"],
+    curve: Curve,
+    notify: bool = True,
+    jobs_maxlen: int | None = None,
+) -> dict[int, int]:
+    """Add to or set the members' counters; returns new XP totals and queues level changes."""
+    if not changes:
+        return {}
+    args: list[int | str] = [guild_id, mode]
+    for member, xp, messages, minutes in changes:
+        args += [member, *("" if value is None else value for value in (xp, messages, minutes))]
+    script = redis.register_script(_ADJUST_SCRIPT)
+    raw = await script(
+        keys=[
+            keyspace.key("xp", guild_id),
+            keyspace.key("xp_messages", guild_id),
+            keyspace.key("xp_voice_minutes", guild_id),
+            keyspace.key("xp_dirty", guild_id),
+            keyspace.key("xp_dirty_guilds"),
+        ],
+        args=args,
+    )
+    totals = {change[0]: int(total) for change, total in zip(changes, raw, strict=True)}
+    await sync_levels(
+        redis, keyspace, guild_id, curve, totals, notify=notify, jobs_maxlen=jobs_maxlen
+    )
+    return totals
+
+
+async def audit_xp_change(
+    action: str,
+    actor: Actor,
+    *,
+    guild_id: int,
+    user_id: int | None,
+    before: object,
+    after: object,
+) -> None:
+    """Record an XP change in the audit log (the guild row is created if missing)."""
+    await ensure_guild(guild_id)
+    await record(
+        action,
+        actor,
+        guild_id=guild_id,
+        target="guild" if user_id is None else f"member {user_id}",
+        before=before,
+        after=after,
+    )
+
+
+async def _total(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_id: int) -> int:
+    return int(await redis.hget(keyspace.key("xp", guild_id), str(user_id)) or 0)
+
+
+async def add_xp(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    user_id: int,
+    amount: int,
+    *,
+    curve: Curve,
+    actor: Actor,
+) -> int:
+    """Give the member `amount` XP (negative takes it, down to 0); returns the new total."""
+    before = await _total(redis, keyspace, guild_id, user_id)
+    totals = await adjust_totals(
+        redis, keyspace, guild_id, [(user_id, amount, None, None)], mode="add", curve=curve
+    )
+    await audit_xp_change(
+        "xp.add",
+        actor,
+        guild_id=guild_id,
+        user_id=user_id,
+        before={"xp": before},
+        after={"xp": totals[user_id]},
+    )
+    return totals[user_id]
+
+
+async def remove_xp(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    user_id: int,
+    amount: int,
+    *,
+    curve: Curve,
+    actor: Actor,
+) -> int:
+    """Take `amount` XP from the member (not below 0); returns the new total."""
+    if amount < 0:
+        raise ValueError(f"amount to remove must not be negative, got {amount}")
+    before = await _total(redis, keyspace, guild_id, user_id)
+    totals = await adjust_totals(
+        redis, keyspace, guild_id, [(user_id, -amount, None, None)], mode="add", curve=curve
+    )
+    await audit_xp_change(
+        "xp.remove",
+        actor,
+        guild_id=guild_id,
+        user_id=user_id,
+        before={"xp": before},
+        after={"xp": totals[user_id]},
+    )
+    return totals[user_id]
+
+
+async def set_xp(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    user_id: int,
+    total: int,
+    *,
+    curve: Curve,
+    actor: Actor,
+) -> int:
+    """Set the member's XP total; returns it."""
+    if total < 0:
+        raise ValueError(f"an XP total must not be negative, got {total}")
+    before = await _total(redis, keyspace, guild_id, user_id)
+    totals = await adjust_totals(
+        redis, keyspace, guild_id, [(user_id, total, None, None)], mode="set", curve=curve
+    )
+    await audit_xp_change(
+        "xp.set",
+        actor,
+        guild_id=guild_id,
+        user_id=user_id,
+        before={"xp": before},
+        after={"xp": total},
+    )
+    return totals[user_id]
+
+
+async def reset_member(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    user_id: int,
+    *,
+    curve: Curve,
+    actor: Actor,
+) -> None:
+    """Zero the member's XP, message count and voice minutes; their reward roles go."""
+    before = await _total(redis, keyspace, guild_id, user_id)
+    await adjust_totals(
+        redis, keyspace, guild_id, [(user_id, 0, 0, 0)], mode="set", curve=curve, notify=False
+    )
+    await audit_xp_change(
+        "xp.reset_member",
+        actor,
+        guild_id=guild_id,
+        user_id=user_id,
+        before={"xp": before},
+        after={"xp": 0},
+    )
+
+
+async def reset_guild(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    *,
+    curve: Curve,
+    actor: Actor,
+    chunk: int = 1000,
+) -> int:
+    """Zero every member of the guild known to Redis; returns how many were reset."""
+    members: set[int] = set()
+    for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels"):
+        members.update(
+            [int(m) async for m, _ in redis.hscan_iter(keyspace.key(family, guild_id), count=chunk)]
+        )
+    ordered = sorted(members)
+    for start in range(0, len(ordered), chunk):
+        await adjust_totals(
+            redis,
+            keyspace,
+            guild_id,
+            [(member, 0, 0, 0) for member in ordered[start : start + chunk]],
+            mode="set",
+            curve=curve,
+            notify=False,
+        )
+    # Rows of members Redis no longer knows (flushed long ago) are zeroed too.
+    await MemberXP.filter(guild_id=guild_id).update(xp=0, level=0, message_count=0, voice_minutes=0)
+    await audit_xp_change(
+        "xp.reset_guild",
+        actor,
+        guild_id=guild_id,
+        user_id=None,
+        before={"members": len(ordered)},
+        after=None,
+    )
+    return len(ordered)

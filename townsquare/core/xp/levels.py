@@ -1,0 +1,168 @@
+"""Level state, level-up jobs, reward-role plans and notice text.
+
+Per guild, the `xp_levels` hash holds the level last applied to each member. After every
+change of a member's XP, :func:`sync_levels` compares the level of the new total with it;
+when they differ it queues an `xp.apply_level` job on the `jobs` stream and records the new
+level, in one Lua call. A crash before that call leaves the comparison different, so the
+redelivered batch (whose awarding is skipped as a duplicate) still queues the job; a crash
+after it queued the job, which is idempotent. The job itself reads the applied level again
+when it runs, so jobs running out of order still leave the roles of the latest level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from townsquare.core.events import encode_job
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.xp.curve import Curve
+
+__all__ = [
+    "APPLY_LEVEL_TASK",
+    "LevelChange",
+    "RewardPlan",
+    "applied_level",
+    "plan_rewards",
+    "render_notice",
+    "sync_levels",
+]
+
+APPLY_LEVEL_TASK: typing.Final = "xp.apply_level"
+"""The job that sets reward roles and sends the notice (registered by `townsquare.tasks.xp`)."""
+
+
+# KEYS: xp, xp_levels, the jobs stream. ARGV: stream maxlen (0: none), then per member:
+# id, the total the level was computed from, level, job. A member whose total moved on
+# meanwhile is skipped: whoever moved it syncs it next, with the newer total.
+_SYNC_SCRIPT: typing.Final = """
+local maxlen = tonumber(ARGV[1])
+local queued = {}
+for k = 2, #ARGV, 4 do
+  local member, total, level = ARGV[k], ARGV[k + 1], ARGV[k + 2]
+  if (redis.call('HGET', KEYS[1], member) or '0') == total
+      and (redis.call('HGET', KEYS[2], member) or '0') ~= level then
+    if maxlen > 0 then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'data', ARGV[k + 3])
+    else
+      redis.call('XADD', KEYS[3], '*', 'data', ARGV[k + 3])
+    end
+    redis.call('HSET', KEYS[2], member, level)
+    queued[#queued + 1] = member
+  end
+end
+return queued
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LevelChange:
+    user_id: int
+    previous: int
+    level: int
+
+
+async def sync_levels(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    curve: Curve,
+    totals: Mapping[int, int],
+    *,
+    channel_by_member: Mapping[int, int] | None = None,
+    jobs_maxlen: int | None = None,
+    notify: bool = True,
+    applied: Mapping[int, int] | None = None,
+) -> list[LevelChange]:
+    """Queue `xp.apply_level` for members whose level differs from the applied one.
+
+    `channel_by_member` names the channel a notice in mode `current_channel` goes to;
+    `notify=False` (imports, resets) applies roles without any notice. `applied` (the
+    levels applied, when the caller read them already) saves a round trip.
+    """
+    if not totals:
+        return []
+    members = list(totals)
+    levels_key = keyspace.key("xp_levels", guild_id)
+    if applied is None:
+        raw = await redis.hmget(levels_key, [str(member) for member in members])
+        applied = {member: int(level or 0) for member, level in zip(members, raw, strict=True)}
+    changes = [
+        LevelChange(member, applied[member], curve.level_for(totals[member]))
+        for member in members
+        if curve.level_for(totals[member]) != applied[member]
+    ]
+    if not changes:
+        return []
+    channels = channel_by_member or {}
+    args: list[int | str | bytes] = [jobs_maxlen or 0]
+    for change in changes:
+        job = encode_job(
+            APPLY_LEVEL_TASK,
+            guild_id,
+            change.user_id,
+            level=change.level,
+            previous=change.previous,
+            channel_id=channels.get(change.user_id),
+            notify=notify,
+        )
+        args += [change.user_id, totals[change.user_id], change.level, job]
+    script = redis.register_script(_SYNC_SCRIPT)
+    queued = await script(
+        keys=[keyspace.key("xp", guild_id), levels_key, keyspace.key("stream", "jobs")],
+        args=args,
+    )
+    done = {int(member) for member in queued}
+    return [change for change in changes if change.user_id in done]
+
+
+async def applied_level(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_id: int
+) -> int:
+    """The level last applied to the member (0 when none was)."""
+    value = await redis.hget(keyspace.key("xp_levels", guild_id), str(user_id))
+    return int(value or 0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RewardPlan:
+    keep: frozenset[int]
+    """Reward roles the member should have."""
+    drop: frozenset[int]
+    """Reward roles the member should not have."""
+
+
+def plan_rewards(
+    rewards: Iterable[tuple[int, int]], level: int, mode: typing.Literal["stack", "replace"]
+) -> RewardPlan:
+    """Reward roles to hold at `level`, from `(level, role_id)` pairs.
+
+    `stack` keeps every reward at or below the level; `replace` only those of the highest
+    rewarded level at or below it. Every other reward role is dropped (XP taken away).
+    """
+    pairs = list(rewards)
+    earned = [(at, role) for at, role in pairs if at <= level]
+    if mode == "replace" and earned:
+        top = max(at for at, _ in earned)
+        earned = [(at, role) for at, role in earned if at == top]
+    keep = frozenset(role for _, role in earned)
+    return RewardPlan(keep, frozenset(role for _, role in pairs) - keep)
+
+
+def render_notice(template: str, *, user_id: int, level: int, guild_name: str) -> str:
+    """The notice text: `{user}` becomes a mention, `{level}` and `{guild}` their values.
+
+    Plain replacement, not `str.format`: a template is admin input and must not reach
+    attributes or fail on other braces.
+    """
+    return (
+        template.replace("{user}", f"<@{user_id}>")
+        .replace("{level}", str(level))
+        .replace("{guild}", guild_name)
+    )

@@ -1,0 +1,146 @@
+"""`/api/v1`: the signed-in user, their guilds, and a guild's configuration (JSON).
+
+Every route under `/api/v1/guilds/<guild_id>/` passes :func:`require_manager` before anything
+else (401 without a valid session, 403 for a guild the user may not manage), and every
+state-changing request must carry the session's CSRF token in `X-CSRF-Token`; only then is
+the body validated (400 with field errors).
+"""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint, Response, g, request
+from quart_schema import validate_request, validate_response
+
+from townsquare.core.config.schemas import GuildConfig
+from townsquare.http.access import current_session, managed_guilds, require_manager
+from townsquare.http.config_changes import apply_change, read_config
+from townsquare.http.level_rewards import (
+    NewReward,
+    RewardOut,
+    add_reward,
+    list_rewards,
+    remove_reward,
+)
+from townsquare.http.state import state
+
+if typing.TYPE_CHECKING:
+    from townsquare.http.access import Session
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+SAFE_METHODS: typing.Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ErrorBody(BaseModel):
+    error: dict[str, typing.Any]
+
+
+class Me(BaseModel):
+    id: str
+    username: str
+    csrf_token: str
+    """Send it back as `X-CSRF-Token` with every PUT, POST or DELETE."""
+
+
+class GuildSummary(BaseModel):
+    id: str
+    name: str
+    icon: str | None
+
+
+class GuildList(BaseModel):
+    guilds: list[GuildSummary]
+
+
+class ConfigOut(BaseModel):
+    guild_id: str
+    version: int
+    config: GuildConfig
+
+
+class ConfigPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: typing.Annotated[int, Field(ge=1)]
+    """The version the change was based on; a newer stored version refuses it (409)."""
+    config: GuildConfig
+
+
+@blueprint.before_request
+async def _authorize() -> None:
+    """Guild routes: session, then the right to manage the guild, then CSRF on writes."""
+    view_args = request.view_args or {}
+    guild_id = view_args.get("guild_id")
+    session: Session = (
+        await require_manager(int(guild_id)) if guild_id is not None else await current_session()
+    )
+    g.ts_session = session
+    if request.method not in SAFE_METHODS:
+        state().signer.check_csrf(session.session_id, request.headers.get("X-CSRF-Token"))
+
+
+@blueprint.get("/me")
+@validate_response(Me)
+async def me() -> Me:
+    """The signed-in user and the CSRF token for writes."""
+    session: Session = g.ts_session
+    return Me(id=str(session.user_id), username=session.username, csrf_token=session.csrf_token)
+
+
+@blueprint.get("/guilds")
+@validate_response(GuildList)
+async def guilds() -> GuildList:
+    """Guilds the user may manage (owner, Administrator or Manage Server) and the bot is in."""
+    found = await managed_guilds(g.ts_session)
+    return GuildList(
+        guilds=[GuildSummary(id=str(guild.id), name=guild.name, icon=guild.icon) for guild in found]
+    )
+
+
+@blueprint.get("/guilds/<int:guild_id>/config")
+@validate_response(ConfigOut)
+async def get_config(guild_id: int) -> ConfigOut:
+    """The guild's configuration and its version."""
+    versioned = await read_config(guild_id)
+    return ConfigOut(guild_id=str(guild_id), version=versioned.version, config=versioned.config)
+
+
+@blueprint.put("/guilds/<int:guild_id>/config")
+@validate_request(ConfigPut)
+@validate_response(ConfigOut)
+async def put_config(guild_id: int, data: ConfigPut) -> ConfigOut:
+    """Replace the configuration; 409 when `expected_version` is not the stored version."""
+    versioned = await apply_change(guild_id, data.config, data.expected_version, g.ts_session)
+    return ConfigOut(guild_id=str(guild_id), version=versioned.version, config=versioned.config)
+
+
+class RewardList(BaseModel):
+    rewards: list[RewardOut]
+
+
+@blueprint.get("/guilds/<int:guild_id>/level-rewards")
+@validate_response(RewardList)
+async def get_rewards(guild_id: int) -> RewardList:
+    """The guild's level-role rewards."""
+    return RewardList(rewards=await list_rewards(guild_id))
+
+
+@blueprint.post("/guilds/<int:guild_id>/level-rewards")
+@validate_request(NewReward)
+@validate_response(RewardOut, 201)
+async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
+    """Add a level-role reward; 409 when it exists."""
+    max_level = (await read_config(guild_id)).config.xp.max_level
+    return await add_reward(guild_id, data, max_level, g.ts_session), 201
+
+
+@blueprint.delete("/guilds/<int:guild_id>/level-rewards/<int:reward_id>")
+async def delete_reward(guild_id: int, reward_id: int) -> Response:
+    """Remove a level-role reward."""
+    await remove_reward(guild_id, reward_id, g.ts_session)
+    return Response(status=204)

@@ -1,0 +1,151 @@
+"""`/auth`: log in with Discord (OAuth2 authorization code), renew the session, log out.
+
+Login CSRF: `/auth/login` makes a random `state`, stores it in Redis (spent once, ten minutes)
+and in an HttpOnly cookie; the callback accepts only a `state` that matches both.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import typing
+
+import structlog
+from quart import Blueprint, Response, redirect, request
+
+from townsquare.http.access import current_session, discord_tokens_from
+from townsquare.http.errors import APIError
+from townsquare.http.oauth import oauth_endpoints
+from townsquare.http.sessions import (
+    REFRESH_COOKIE,
+    REFRESH_PATH,
+    new_session_id,
+    revoke_session,
+    save_discord_tokens,
+)
+from townsquare.http.state import state
+
+if typing.TYPE_CHECKING:
+    from werkzeug.wrappers.response import Response as BaseResponse
+
+__all__ = ["blueprint", "safe_next"]
+
+blueprint = Blueprint("auth", __name__, url_prefix="/auth")
+log = structlog.get_logger(__name__)
+
+STATE_COOKIE: typing.Final = "ts_oauth_state"
+DEFAULT_NEXT: typing.Final = "/dashboard"
+
+
+def safe_next(value: str | None) -> str:
+    """A same-site path to return to; anything else (other hosts, schemes) becomes the default."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return DEFAULT_NEXT
+    return value
+
+
+@blueprint.get("/login")
+async def login() -> BaseResponse:
+    """Start a Discord login: redirect to the OAuth2 consent page with a fresh `state`."""
+    app_state = state()
+    endpoints = oauth_endpoints(app_state.settings, app_state.discord)
+    login_state = secrets.token_hex(16)
+    redis = app_state.require_redis()
+    await redis.set(
+        app_state.keyspace.key("oauth_state", login_state),
+        safe_next(request.args.get("next")),
+        ex=app_state.keyspace.ttl("oauth_state"),
+    )
+    response = redirect(endpoints.authorize_redirect(login_state))
+    response.set_cookie(
+        STATE_COOKIE,
+        login_state,
+        max_age=600,
+        path=REFRESH_PATH,
+        secure=app_state.signer.secure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+@blueprint.get("/callback")
+async def callback() -> BaseResponse:
+    """Discord sends the user back here: check `state`, exchange the code, start a session."""
+    app_state = state()
+    redis = app_state.require_redis()
+    presented = request.args.get("state", "")
+    cookie = request.cookies.get(STATE_COOKIE, "")
+    if not presented or not cookie or not secrets.compare_digest(presented, cookie):
+        raise APIError(403, "oauth_state_mismatch", "the login did not start here; try again")
+    try:
+        key = app_state.keyspace.key("oauth_state", presented)
+    except ValueError:
+        raise APIError(403, "oauth_state_mismatch", "the login state is malformed") from None
+    next_path = await redis.getdel(key)
+    if next_path is None:
+        raise APIError(403, "oauth_state_mismatch", "the login expired or was used; try again")
+    if "error" in request.args:
+        raise APIError(403, "oauth_denied", "the login was cancelled at Discord")
+    code = request.args.get("code")
+    if not code:
+        raise APIError(400, "oauth_missing_code", "Discord sent no authorization code")
+
+    endpoints = oauth_endpoints(app_state.settings, app_state.discord)
+    client = app_state.require_client()
+    body = await endpoints.exchange_code(client, code)
+    user = await endpoints.get_user_json(client, "/users/@me", str(body["access_token"]))
+    if not isinstance(user, dict) or "id" not in user:
+        raise APIError(401, "oauth_refused", "Discord did not say who you are")
+    tokens = discord_tokens_from(body, user)
+    session_id = new_session_id()
+    signer = app_state.signer
+    await save_discord_tokens(
+        redis, app_state.keyspace, session_id, tokens, signer.refresh_lifetime
+    )
+    response = redirect(
+        safe_next(next_path.decode() if isinstance(next_path, bytes) else next_path)
+    )
+    for kind in ("access", "refresh"):
+        token = signer.mint(
+            kind, user_id=tokens.user_id, username=tokens.username, session_id=session_id
+        )
+        signer.set_cookie(response, kind, token)
+    response.delete_cookie(STATE_COOKIE, path=REFRESH_PATH)
+    log.info("dashboard_login", user_id=tokens.user_id)
+    return response
+
+
+@blueprint.post("/refresh")
+async def refresh() -> Response:
+    """A new access token from the refresh cookie (for API clients; pages renew by themselves)."""
+    app_state = state()
+    token = request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise APIError(401, "not_logged_in", "log in with Discord first")
+    claims = app_state.signer.verify(token, "refresh")
+    session = await current_session(renew=True)
+    if session.session_id != claims.session_id:
+        raise APIError(401, "session_invalid", "the session token is not valid")
+    response = Response(status=204)
+    access = app_state.signer.mint(
+        "access", user_id=claims.user_id, username=claims.username, session_id=claims.session_id
+    )
+    app_state.signer.set_cookie(response, "access", access)
+    return response
+
+
+@blueprint.post("/logout")
+async def logout() -> BaseResponse:
+    """Revoke the session (needs the CSRF token) and clear its cookies."""
+    app_state = state()
+    session = await current_session(renew=True)
+    form = await request.form
+    presented = form.get("csrf_token") or request.headers.get("X-CSRF-Token")
+    app_state.signer.check_csrf(session.session_id, presented)
+    until = datetime.datetime.now(datetime.UTC) + app_state.signer.refresh_lifetime
+    await revoke_session(app_state.require_redis(), app_state.keyspace, session.session_id, until)
+    response = redirect("/", 303)
+    app_state.signer.clear_cookies(response)
+    log.info("dashboard_logout", user_id=session.user_id)
+    return response

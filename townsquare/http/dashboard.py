@@ -1,0 +1,269 @@
+"""The server-rendered dashboard: guild picker, XP settings, level-up notices (flow 9).
+
+Plain HTML forms that work without JavaScript. Each guild page posts back to itself with the
+config version it showed and the session's CSRF token; a valid change is saved through
+:func:`apply_change` (database + audit in one transaction, then the Redis cache) and answered
+with a redirect to the page and a success message; invalid values come back with the error
+beside the field (400); a change based on an older version is refused with the reason (409).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from pydantic import ValidationError
+from quart import Blueprint, g, redirect, render_template, request, url_for
+from quart_schema import hide
+
+from townsquare.core.config.schemas import GuildConfig
+from townsquare.http.access import check_manager, managed_guilds, optional_session
+from townsquare.http.config_changes import apply_change, read_config
+from townsquare.http.errors import APIError, field_errors
+from townsquare.http.level_rewards import NewReward, add_reward, list_rewards, remove_reward
+from townsquare.http.state import state
+
+if typing.TYPE_CHECKING:
+    from werkzeug.datastructures import MultiDict
+    from werkzeug.wrappers.response import Response as BaseResponse
+
+    from townsquare.core.config.service import VersionedConfig
+    from townsquare.http.access import Session
+
+__all__ = ["LEVELS_FORM", "XP_FORM", "FormField", "blueprint"]
+
+blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FormField:
+    """One input: `name` is the dotted path inside the config section."""
+
+    name: str
+    label: str
+    kind: typing.Literal["int", "bool", "choice", "text", "textarea", "optional_int"]
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+XP_FORM: typing.Final = (
+    FormField("enabled", "Award XP for messages", "bool"),
+    FormField("per_message_min", "Smallest XP per message", "int"),
+    FormField("per_message_max", "Largest XP per message", "int"),
+    FormField(
+        "cooldown_seconds",
+        "Cooldown (seconds)",
+        "int",
+        help="messages after an award earn nothing for this long",
+    ),
+    FormField("max_level", "Highest level", "int"),
+    FormField("curve.kind", "Level curve", "choice", ("mee6", "linear", "table")),
+    FormField("curve.linear_step", "XP per level (linear curve)", "int"),
+    FormField("voice.enabled", "Award XP in voice channels", "bool"),
+    FormField("voice.xp_per_minute", "Voice XP per minute", "int"),
+    FormField("voice.count_self_muted", "Self-muted members earn voice XP", "bool"),
+    FormField("voice.min_members", "Members a voice channel needs", "int"),
+)
+LEVELS_FORM: typing.Final = (
+    FormField(
+        "reward_mode",
+        "Reward roles a member keeps",
+        "choice",
+        ("stack", "replace"),
+        "stack keeps every reward role; replace keeps only the highest",
+    ),
+    FormField(
+        "notice.mode", "Level-up notice", "choice", ("current_channel", "channel", "dm", "off")
+    ),
+    FormField(
+        "notice.channel_id",
+        "Notice channel id",
+        "optional_int",
+        help="needed when the notice goes to a channel",
+    ),
+    FormField(
+        "notice.template",
+        "Notice text",
+        "textarea",
+        help="{user}, {level} and {guild} are replaced; roles are never pinged",
+    ),
+)
+PAGES: typing.Final = {
+    "xp": ("XP settings", "xp", XP_FORM),
+    "levels": ("Level rewards and notices", "levels", LEVELS_FORM),
+}
+
+
+@blueprint.before_request
+async def _authorize() -> BaseResponse | None:
+    """Guild pages: the right to manage the guild; writes: the CSRF token."""
+    session = await optional_session(renew=True)
+    if session is None:
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        raise APIError(401, "not_logged_in", "log in with Discord first")
+    guild_id = (request.view_args or {}).get("guild_id")
+    if guild_id is not None:
+        await check_manager(session, int(guild_id))
+    g.ts_session = session
+    if request.method not in {"GET", "HEAD"}:
+        form = await request.form
+        state().signer.check_csrf(session.session_id, form.get("csrf_token"))
+    return None
+
+
+@blueprint.get("")
+@hide
+async def picker() -> str:
+    session: Session = g.ts_session
+    guilds = await managed_guilds(session)
+    return await render_template("guilds.html", user=session, guilds=guilds)
+
+
+@blueprint.get("/guilds/<int:guild_id>/<any(xp, levels):page>")
+@hide
+async def show(guild_id: int, page: str) -> str:
+    versioned = await read_config(guild_id)
+    values = _values(versioned.config, page)
+    saved = request.args.get("saved") == "1"
+    return await _render(guild_id, page, versioned.version, values, {}, saved=saved)
+
+
+@blueprint.post("/guilds/<int:guild_id>/<any(xp, levels):page>")
+@hide
+async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
+    form = await request.form
+    current = await read_config(guild_id)
+    _, section, fields = PAGES[page]
+    submitted = {field.name: form.get(field.name, "") for field in fields if field.kind != "bool"}
+    submitted |= {
+        field.name: "on" if form.get(field.name) else "" for field in fields if field.kind == "bool"
+    }
+    try:
+        expected = int(form.get("expected_version", ""))
+    except ValueError:
+        return await _render(
+            guild_id,
+            page,
+            current.version,
+            submitted,
+            {"_": ["the form is missing its version; reload the page"]},
+        ), 400
+    try:
+        new = _apply_form(current, section, fields, form)
+    except ValidationError as error:
+        return await _render(guild_id, page, expected, submitted, field_errors(error, strip=1)), 400
+    try:
+        await apply_change(guild_id, new, expected, g.ts_session)
+    except APIError as error:
+        if error.code != "version_conflict":
+            raise
+        latest = await read_config(guild_id)
+        return await _render(
+            guild_id, page, latest.version, _values(latest.config, page), {}, conflict=error.message
+        ), 409
+    return redirect(url_for("dashboard.show", guild_id=guild_id, page=page, saved="1"), 303)
+
+
+async def _render(
+    guild_id: int,
+    page: str,
+    version: int,
+    values: dict[str, str],
+    errors: dict[str, list[str]],
+    *,
+    saved: bool = False,
+    conflict: str = "",
+    reward_errors: dict[str, list[str]] | None = None,
+    reward_values: dict[str, str] | None = None,
+) -> str:
+    title, _, fields = PAGES[page]
+    guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
+    return await render_template(
+        "config_page.html",
+        user=g.ts_session,
+        guild_id=guild_id,
+        guild_name=guild.name if guild else str(guild_id),
+        page=page,
+        pages={name: spec[0] for name, spec in PAGES.items()},
+        title=title,
+        fields=fields,
+        values=values,
+        errors=errors,
+        version=version,
+        saved=saved,
+        conflict=conflict,
+        rewards=await list_rewards(guild_id) if page == "levels" else [],
+        reward_errors=reward_errors or {},
+        reward_values=reward_values or {},
+    )
+
+
+def _values(config: GuildConfig, page: str) -> dict[str, str]:
+    _, section, fields = PAGES[page]
+    data = config.model_dump(mode="json")[section]
+    values = {}
+    for field in fields:
+        node: typing.Any = data
+        for part in field.name.split("."):
+            node = node[part]
+        if field.kind == "bool":
+            values[field.name] = "on" if node else ""
+        else:
+            values[field.name] = "" if node is None else str(node)
+    return values
+
+
+def _apply_form(
+    current: VersionedConfig, section: str, fields: tuple[FormField, ...], form: MultiDict[str, str]
+) -> GuildConfig:
+    document = current.config.model_dump(mode="json")
+    for field in fields:
+        *parents, leaf = field.name.split(".")
+        node = document[section]
+        for part in parents:
+            node = node[part]
+        raw = form.get(field.name, "")
+        if field.kind == "bool":
+            node[leaf] = bool(raw)
+        elif field.kind == "optional_int":
+            node[leaf] = raw.strip() or None
+        else:
+            node[leaf] = raw.strip() if field.kind != "textarea" else raw
+    return GuildConfig.model_validate(document)
+
+
+@blueprint.post("/guilds/<int:guild_id>/rewards")
+@hide
+async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
+    form = await request.form
+    submitted = {"level": form.get("level", ""), "role_id": form.get("role_id", "")}
+    current = await read_config(guild_id)
+    status, errors = 400, {}
+    try:
+        new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
+        await add_reward(guild_id, new, current.config.xp.max_level, g.ts_session)
+    except ValidationError as error:
+        errors = field_errors(error)
+    except APIError as error:
+        status, errors = error.status, error.fields or {"_": [error.message]}
+    if errors:
+        values = _values(current.config, "levels")
+        page = await _render(
+            guild_id,
+            "levels",
+            current.version,
+            values,
+            {},
+            reward_errors=errors,
+            reward_values=submitted,
+        )
+        return page, status
+    return redirect(url_for("dashboard.show", guild_id=guild_id, page="levels", saved="1"), 303)
+
+
+@blueprint.post("/guilds/<int:guild_id>/rewards/<int:reward_id>/delete")
+@hide
+async def delete_level_reward(guild_id: int, reward_id: int) -> BaseResponse:
+    await remove_reward(guild_id, reward_id, g.ts_session)
+    return redirect(url_for("dashboard.show", guild_id=guild_id, page="levels", saved="1"), 303)

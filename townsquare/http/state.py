@@ -1,0 +1,62 @@
+"""What every request handler reaches: settings, Redis, the keyspace, the Discord OAuth client.
+
+One :class:`HTTPState` per app, kept in `app.extensions`; :func:`state` returns the current
+app's. The Redis client and the aiohttp session open when the app starts serving and close
+when it stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from quart import current_app
+
+if typing.TYPE_CHECKING:
+    import aiohttp
+    import redis.asyncio as aioredis
+
+    from townsquare.core.config.schemas import GuildConfig
+    from townsquare.core.discord import DiscordTarget
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+    from townsquare.http.metrics import Metrics
+    from townsquare.http.sessions import SessionSigner
+
+__all__ = ["EXTENSION", "HTTPState", "state"]
+
+EXTENSION: typing.Final = "townsquare"
+
+
+@dataclasses.dataclass(slots=True)
+class HTTPState:
+    settings: Settings
+    keyspace: Keyspace
+    redis_url: str
+    database_url: str
+    discord: DiscordTarget | None
+    """The Discord to log in with; None: resolve it (the sandbox's file) at each login."""
+    signer: SessionSigner
+    metrics: Metrics
+    redis: aioredis.Redis | None = None
+    client: aiohttp.ClientSession | None = None
+
+    @property
+    def defaults(self) -> GuildConfig:
+        return self.settings.guild_defaults
+
+    def require_redis(self) -> aioredis.Redis:
+        if self.redis is None:
+            msg = "the app is not serving (Redis opens in before_serving)"
+            raise RuntimeError(msg)
+        return self.redis
+
+    def require_client(self) -> aiohttp.ClientSession:
+        if self.client is None:
+            msg = "the app is not serving (the HTTP client opens in before_serving)"
+            raise RuntimeError(msg)
+        return self.client
+
+
+def state() -> HTTPState:
+    return typing.cast("HTTPState", current_app.extensions[EXTENSION])

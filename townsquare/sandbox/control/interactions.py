@@ -1,0 +1,113 @@
+"""Control routes for interactions: a member uses a slash command or clicks a button."""
+
+from __future__ import annotations
+
+import typing
+
+from aiohttp import web
+
+from townsquare.sandbox.control.common import ControlError, read_json, snowflake
+from townsquare.sandbox.rest.errors import json_response
+from townsquare.sandbox.world.interactions import (
+    create_command_interaction,
+    create_component_interaction,
+    find_component,
+)
+
+if typing.TYPE_CHECKING:
+    from townsquare.sandbox.world import World
+    from townsquare.sandbox.world.models import Guild, Interaction
+
+__all__ = ["routes"]
+
+_BUTTON: typing.Final[int] = 2
+_LINK_STYLE: typing.Final[int] = 5
+_SELECTS: typing.Final = frozenset({3, 5, 6, 7, 8})
+
+
+def routes(prefix: str, world: World) -> list[web.RouteDef]:
+    async def use_command(request: web.Request) -> web.Response:
+        """`{"channel_id", "user_id", "name", "options"?}`: the member uses `/name`."""
+        body = await read_json(request)
+        channel = world.channel(snowflake(body, "channel_id"))
+        guild = None if channel is None else world.guild_of(channel)
+        if channel is None or guild is None:
+            raise ControlError(404, f"no guild channel {body['channel_id']}")
+        user_id = _member_id(guild, body)
+        name = body.get("name")
+        options = body.get("options", [])
+        if not isinstance(name, str) or not name:
+            raise ControlError(400, "name must be a non-empty string")
+        if not isinstance(options, list):
+            raise ControlError(400, "options must be a list of {name, type, value}")
+        interaction = create_command_interaction(
+            world, guild, channel, user_id=user_id, name=name, options=options
+        )
+        return json_response({"id": str(interaction.id), "token": interaction.token})
+
+    async def click(request: web.Request) -> web.Response:
+        """`{"message_id", "user_id", "custom_id", "values"?}`: the member clicks a component.
+
+        The message must be the bot's and hold an enabled, non-link component with that
+        `custom_id`; `values` is for select menus.
+        """
+        body = await read_json(request)
+        message = world.messages.get(snowflake(body, "message_id"))
+        guild = None if message is None else world.guilds.get(message.guild_id or 0)
+        if message is None or guild is None:
+            raise ControlError(404, f"no guild message {body['message_id']}")
+        if message.author_id != world.application.bot_user_id:
+            raise ControlError(400, "only the bot's messages carry its components")
+        user_id = _member_id(guild, body)
+        custom_id = body.get("custom_id")
+        component = None if not isinstance(custom_id, str) else find_component(message, custom_id)
+        if component is None:
+            raise ControlError(404, f"message {message.id} has no component {custom_id!r}")
+        if component.get("disabled") or (
+            component.get("type") == _BUTTON and component.get("style") == _LINK_STYLE
+        ):
+            raise ControlError(400, f"component {custom_id!r} cannot be clicked")
+        values = body.get("values", [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ControlError(400, "values must be a list of strings")
+        if values and component.get("type") not in _SELECTS:
+            raise ControlError(400, "values are for select menus only")
+        interaction = create_component_interaction(
+            world, guild, message, user_id=user_id, component=component, values=values
+        )
+        return json_response({"id": str(interaction.id), "token": interaction.token})
+
+    async def list_interactions(_: web.Request) -> web.Response:
+        return json_response([_summary(i) for i in world.interactions.values()])
+
+    return [
+        web.get(prefix + "/interactions", list_interactions),
+        web.post(prefix + "/interactions", use_command),
+        web.post(prefix + "/interactions/components", click),
+    ]
+
+
+def _member_id(guild: Guild, body: dict[str, typing.Any]) -> int:
+    user_id = snowflake(body, "user_id")
+    if user_id not in guild.members:
+        raise ControlError(400, f"user {user_id} is not a member of guild {guild.id}")
+    return user_id
+
+
+def _summary(interaction: Interaction) -> dict[str, typing.Any]:
+    def maybe(value: int | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "id": str(interaction.id),
+        "type": interaction.type,
+        "command": interaction.command_name,
+        "custom_id": interaction.custom_id,
+        "message_id": maybe(interaction.message_id),
+        "user_id": str(interaction.user_id),
+        "channel_id": str(interaction.channel_id),
+        "response_type": interaction.response_type,
+        "response_data": interaction.response_data,
+        "response_message_id": maybe(interaction.response_message_id),
+        "followup_message_ids": [str(m) for m in interaction.followup_message_ids],
+    }

@@ -1,0 +1,228 @@
+"""One hikari `GatewayBot` over a process's shard ids, wired to the publisher and health.
+
+The event handlers only normalise and hand records to the publisher's buffer, so nothing in
+them waits on Redis; hikari's heartbeats run in their own tasks and never wait on us either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import typing
+
+import hikari
+import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from townsquare.shards.health import HealthWriter, ShardStats
+from townsquare.shards.intents import cache_settings, gateway_intents
+from townsquare.shards.normaliser import guild_record, message_record, voice_record
+from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
+from townsquare.shards.routes import DEFAULT_ROUTES, Route, route_record
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from townsquare.core.discord import DiscordTarget
+    from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+
+__all__ = ["DRAIN_SECONDS", "ShardCluster", "make_gateway_bot"]
+
+_log = structlog.get_logger(__name__)
+
+DRAIN_SECONDS: typing.Final = 5.0
+"""On shutdown, how long the publisher may keep trying to deliver its backlog."""
+REDIS_CONNECT_TIMEOUT: typing.Final = 2.0
+REDIS_COMMAND_TIMEOUT: typing.Final = 5.0
+
+
+def make_gateway_bot(settings: Settings, target: DiscordTarget) -> hikari.GatewayBot:
+    """A hikari bot for `target` with the trimmed intents and cache (see `intents`)."""
+    return hikari.GatewayBot(
+        target.token.get_secret_value(),
+        rest_url=target.rest_url,
+        intents=gateway_intents(settings),
+        cache_settings=cache_settings(),
+        auto_chunk_members=False,
+        banner=None,
+        logs=None,
+        suppress_optimization_warning=True,
+    )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ShardCluster:
+    """A running set of shards: the bot, the batching publisher and the health writer.
+
+    `start()` connects every shard; `join()` returns when the bot stops (raising what stopped
+    it); `close()` stops the bot, delivers the backlog for up to :data:`DRAIN_SECONDS`, and
+    marks the shards `stopped` in their health (which then expires by TTL).
+    """
+
+    def __init__(  # noqa: PLR0917 - run_shards' signature, argument for argument
+        self,
+        settings: Settings,
+        redis_url: str,
+        keyspace: Keyspace,
+        target: DiscordTarget,
+        shard_ids: Sequence[int],
+        shard_count: int,
+        *,
+        cluster: int | None = None,
+        routes: Sequence[Route] = DEFAULT_ROUTES,
+    ) -> None:
+        if not shard_ids:
+            raise ValueError("a shard process needs at least one shard id")
+        self.settings = settings
+        self.shard_ids = tuple(shard_ids)
+        self.shard_count = shard_count
+        self.routes = tuple(routes)
+        self.bot = make_gateway_bot(settings, target)
+        # No client-side retries: the publisher retries with its own backoff and keeps the
+        # records meanwhile, and a short timeout tells it sooner that Redis is away.
+        self.redis = aioredis.Redis.from_url(
+            redis_url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_COMMAND_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+        )
+        maxlens = {
+            route.pipeline: getattr(settings.tasks, route.pipeline).maxlen for route in routes
+        }
+        self.publisher = BatchPublisher(
+            RedisStreamTransport(self.redis, keyspace, maxlens),
+            task_names={route.pipeline: route.task_name for route in routes},
+            batch_size=settings.shards.batch_size,
+            batch_ms=settings.shards.batch_ms,
+            buffer_limit=settings.shards.buffer_limit,
+        )
+        self.stats = {shard: ShardStats() for shard in self.shard_ids}
+        self.health = HealthWriter(
+            self.redis,
+            keyspace,
+            shard_ids=self.shard_ids,
+            shard_count=shard_count,
+            stats=self.stats,
+            shards=lambda: self.bot.shards,
+            publisher=self.publisher,
+            cluster=cluster,
+        )
+        self._with_content = any(route.with_content for route in routes)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribe()
+
+    async def start(self) -> None:
+        """Start publishing and health, then connect every shard (returns once all are up)."""
+        self._tasks = [
+            asyncio.create_task(self.publisher.run(), name="shards-publisher"),
+            asyncio.create_task(
+                self.health.run(self.settings.shards.health_interval_seconds),
+                name="shards-health",
+            ),
+        ]
+        try:
+            await self.bot.start(
+                shard_ids=self.shard_ids,
+                shard_count=self.shard_count,
+                check_for_updates=False,
+            )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def join(self) -> None:
+        await self.bot.join()
+
+    async def close(self) -> None:
+        if self.bot.is_alive:
+            await self.bot.close()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks[1:]:
+            task.cancel()
+        self.publisher.close()
+        if tasks:
+            try:
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    await asyncio.shield(tasks[0])
+            except TimeoutError:
+                tasks[0].cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.publisher.backlog:
+            _log.warning("records not delivered at shutdown", records=self.publisher.backlog)
+        await self.health.write(stopped=True)
+        await self.redis.aclose()
+
+    # ---- gateway events ----------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        bot = self.bot
+        bot.subscribe(hikari.GuildMessageCreateEvent, self._on_message)
+        bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
+        bot.subscribe(hikari.GuildAvailableEvent, self._on_guild_received)
+        bot.subscribe(hikari.GuildJoinEvent, self._on_guild_received)
+        bot.subscribe(hikari.GuildUpdateEvent, self._on_guild_update)
+        bot.subscribe(hikari.GuildLeaveEvent, self._on_guild_gone)
+        bot.subscribe(hikari.GuildUnavailableEvent, self._on_guild_gone)
+        bot.subscribe(hikari.ShardConnectedEvent, self._on_connected)
+        bot.subscribe(hikari.ShardReadyEvent, self._on_ready)
+        bot.subscribe(hikari.ShardResumedEvent, self._on_resumed)
+
+    def _publish(self, record: MessageRecord | VoiceStateRecord | GuildRecord) -> None:
+        for pipeline, data in route_record(record, self.routes):
+            self.publisher.submit(pipeline, data)
+
+    def _saw(self, event: hikari.events.ShardEvent) -> int:
+        now = _now_ms()
+        stats = self.stats.get(event.shard.id)
+        if stats is not None:
+            stats.saw_event(now)
+        return now
+
+    async def _on_message(self, event: hikari.GuildMessageCreateEvent) -> None:
+        self._saw(event)
+        record = message_record(event, with_content=self._with_content)
+        if record is not None:
+            self._publish(record)
+
+    async def _on_voice_state(self, event: hikari.VoiceStateUpdateEvent) -> None:
+        self._publish(voice_record(event.state, self._saw(event)))
+
+    async def _on_guild_received(
+        self, event: hikari.GuildAvailableEvent | hikari.GuildJoinEvent
+    ) -> None:
+        now = self._saw(event)
+        self.stats[event.shard.id].guild_ids.add(event.guild_id)
+        self._publish(guild_record(event.guild, event.voice_states.values(), now))
+
+    async def _on_guild_update(self, event: hikari.GuildUpdateEvent) -> None:
+        now = self._saw(event)
+        voice_states = self.bot.cache.get_voice_states_view_for_guild(event.guild_id).values()
+        self._publish(guild_record(event.guild, voice_states, now))
+
+    async def _on_guild_gone(
+        self, event: hikari.GuildLeaveEvent | hikari.GuildUnavailableEvent
+    ) -> None:
+        self._saw(event)
+        self.stats[event.shard.id].guild_ids.discard(event.guild_id)
+
+    async def _on_connected(self, event: hikari.ShardConnectedEvent) -> None:
+        if (stats := self.stats.get(event.shard.id)) is not None:
+            stats.connects += 1
+
+    async def _on_ready(self, event: hikari.ShardReadyEvent) -> None:
+        if (stats := self.stats.get(event.shard.id)) is not None:
+            stats.session_id = event.session_id
+
+    async def _on_resumed(self, event: hikari.ShardResumedEvent) -> None:
+        if (stats := self.stats.get(event.shard.id)) is not None:
+            stats.resumes += 1
