@@ -16,6 +16,7 @@ import typing
 from redis.exceptions import ResponseError
 
 from townsquare.core.settings import PipelineSettings, TasksSettings
+from townsquare.core.shard_health import HEALTH_FIELDS
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -50,25 +51,7 @@ PIPELINES: typing.Final[tuple[str, ...]] = tuple(
 STALE_AFTER_SECONDS: typing.Final = 10.0
 """A shard whose last health report is older than this is shown as stale."""
 
-SHARD_FIELDS: typing.Final = (
-    "shard_id",
-    "shard_count",
-    "state",
-    "latency_ms",
-    "guilds",
-    "events_per_second",
-    "last_event_at",
-    "session_id",
-    "resumes",
-    "reconnects",
-    "backlog",
-    "drops",
-    "cluster",
-    "process",
-    "updated_at",
-)
-"""The fields shards write (`townsquare.shards.health`), in the order the details show them;
-fields not listed are shown after them."""
+SHARD_FIELDS = HEALTH_FIELDS
 
 _REPORT_TIME_FIELDS = ("updated_at", "reported_at", "heartbeat_at", "at")
 _CONNECTED_STATES = frozenset({"connected", "ready", "resumed", "running", "online"})

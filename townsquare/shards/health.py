@@ -31,6 +31,8 @@ import typing
 
 import structlog
 
+from townsquare.core.shard_health import HEALTH_FIELDS
+
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
@@ -43,24 +45,6 @@ if typing.TYPE_CHECKING:
 __all__ = ["HEALTH_FIELDS", "HealthWriter", "ShardStats"]
 
 _log = structlog.get_logger(__name__)
-
-HEALTH_FIELDS: typing.Final = (
-    "shard_id",
-    "shard_count",
-    "state",
-    "latency_ms",
-    "guilds",
-    "events_per_second",
-    "last_event_at",
-    "session_id",
-    "resumes",
-    "reconnects",
-    "backlog",
-    "drops",
-    "cluster",
-    "process",
-    "updated_at",
-)
 
 
 @dataclasses.dataclass(slots=True)
