@@ -26,14 +26,18 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# System tools some tests drive: tmux (the console's real-terminal test).
+# System tools some tests drive: tmux (the console's real-terminal test) and Debian's
+# chromium (the dashboard's browser test; never a downloaded browser).
+SYSTEM_TOOLS := tmux chromium
 tools:
-	@command -v tmux >/dev/null 2>&1 || { \
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "make test needs tmux; install it with your package manager" >&2; exit 1; \
-	  fi; }
+	    echo "make test needs:$$missing; install with your package manager" >&2; exit 1; \
+	  fi; \
+	fi
 
 test: lint tools
 	$(BIN)/python -m pytest --cov --cov-report=term

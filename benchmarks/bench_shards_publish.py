@@ -1,11 +1,12 @@
 """Shard-side throughput: message events normalised and published to the xp stream per second.
 
-Ours: each hikari `GuildMessageCreateEvent` goes through `message_record`, `route_record` and
-`BatchPublisher.submit` (what the shard's event handler does), while the publisher's background
-task XADDs batches (`shards.batch_size` / `batch_ms` from settings.yaml) to a real Redis.
+Ours: each raw MESSAGE_CREATE payload goes through `message_record_from_payload`, `route_record`
+and `BatchPublisher.submit` (what the shard's MESSAGE_CREATE handler does), while the
+publisher's background task XADDs batches (`shards.batch_size` / `batch_ms` from
+settings.yaml) to a real Redis.
 Baseline, in the same run: the same normalisation, then one awaited XADD per event (one job
-per message, a round trip each). The events are real hikari objects, built by hikari's event
-factory from the sandbox's MESSAGE_CREATE payloads; the gateway itself is not involved.
+per message, a round trip each). The payloads are the sandbox's MESSAGE_CREATE payloads (each
+checked to give the same record as hikari's own event for it); the gateway is not involved.
 
 Redis: `TOWNSQUARE_TEST_REDIS_URL` if set, else an embedded Valkey in a temporary directory.
 """
@@ -32,7 +33,7 @@ from townsquare.core.events import encode_job
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
 from townsquare.sandbox.world import build_world, load_scenario
-from townsquare.shards.normaliser import message_record
+from townsquare.shards.normaliser import message_record, message_record_from_payload
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
 from townsquare.shards.routes import DEFAULT_ROUTES, route_record
 
@@ -53,7 +54,7 @@ class _Shard:
         return hikari.Snowflake(self._bot_id)
 
 
-def make_events() -> list[hikari.GuildMessageCreateEvent]:
+def make_events() -> list[dict[str, typing.Any]]:
     clock = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     world = build_world(load_scenario("demo"), clock=lambda: clock)
     guild = next(iter(world.guilds.values()))
@@ -69,16 +70,20 @@ def make_events() -> list[hikari.GuildMessageCreateEvent]:
         message = world.create_message(
             general, humans[n % len(humans)], f"message {n} see https://example.com"
         )
+        payload = world.gateway_message_payload(message)
         event = factory.deserialize_message_create_event(
             shard,  # type: ignore[arg-type]
-            world.gateway_message_payload(message),
+            payload,
         )
         assert isinstance(event, hikari.GuildMessageCreateEvent)
-        events.append(event)
+        assert message_record(event) == message_record_from_payload(payload)
+        events.append(payload)
     return events
 
 
-async def ours(redis: aioredis.Redis, keyspace: Keyspace, events: list[hikari.Event]) -> float:
+async def ours(
+    redis: aioredis.Redis, keyspace: Keyspace, events: list[dict[str, typing.Any]]
+) -> float:
     settings = load_settings(env_file=None)
     publisher = BatchPublisher(
         RedisStreamTransport(redis, keyspace, {"xp": settings.tasks.xp.maxlen}),
@@ -90,7 +95,7 @@ async def ours(redis: aioredis.Redis, keyspace: Keyspace, events: list[hikari.Ev
     runner = asyncio.create_task(publisher.run())
     started = time.perf_counter()
     for index in range(EVENTS):
-        record = message_record(events[index % DISTINCT])  # type: ignore[arg-type]
+        record = message_record_from_payload(events[index % DISTINCT])
         assert record is not None
         for pipeline, data in route_record(record, DEFAULT_ROUTES):
             publisher.submit(pipeline, data)
@@ -103,12 +108,14 @@ async def ours(redis: aioredis.Redis, keyspace: Keyspace, events: list[hikari.Ev
     return EVENTS / elapsed
 
 
-async def baseline(redis: aioredis.Redis, keyspace: Keyspace, events: list[hikari.Event]) -> float:
+async def baseline(
+    redis: aioredis.Redis, keyspace: Keyspace, events: list[dict[str, typing.Any]]
+) -> float:
     key = keyspace.key("stream", "xp")
     count = EVENTS // 5  # one round trip each: a fifth of the events is plenty to time
     started = time.perf_counter()
     for index in range(count):
-        record = message_record(events[index % DISTINCT])  # type: ignore[arg-type]
+        record = message_record_from_payload(events[index % DISTINCT])
         assert record is not None
         job = encode_job("xp.process_batch", [record.model_dump(mode="json")])
         await redis.xadd(key, {"data": job}, maxlen=1_000_000, approximate=True)
@@ -132,7 +139,7 @@ def redis_server() -> typing.Iterator[str]:
 
 
 async def run(url: str) -> dict[str, float]:
-    events: list[hikari.Event] = list(make_events())
+    events = make_events()
     redis = aioredis.Redis.from_url(url)
     rates = {}
     try:

@@ -388,6 +388,7 @@ def shards(
                 ids, count = await resolve_shard_selection(selection, settings, target)
             except ShardSelectionError as error:
                 _fail(f"invalid shard selection: {error}", 2)
+            # No database: commands reach PostgreSQL through the internal API (flow 2).
             await run_shards(settings, redis_url, keyspace, target, ids, count, shutdown=stop)
 
         _run_until_signal(serve)
@@ -445,16 +446,14 @@ def sandbox(
 
     settings = _settings(settings_file)
     options = settings.sandbox
-    if (crowd_rate if crowd_rate is not None else options.crowd_rate) > 0:
-        typer.echo(
-            "note: the simulated crowd is not built yet; the sandbox runs without it", err=True
-        )
 
     async def serve(stop: asyncio.Event) -> None:
         sandbox = Sandbox(
             scenario=options.scenario if scenario is None else scenario,
             host=options.host,
             port=options.port if port is None else port,
+            crowd_rate=options.crowd_rate if crowd_rate is None else crowd_rate,
+            seed=options.seed if seed is None else seed,
         )
         info = (await sandbox.start()).as_json()
         info_path = sandbox_info_path(settings)

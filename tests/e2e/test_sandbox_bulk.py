@@ -7,6 +7,7 @@ import typing
 import hikari
 import pytest
 
+from tests.e2e.conftest import RawGateway
 from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, user_named
 from townsquare.sandbox.intents import Intent
 
@@ -16,7 +17,7 @@ if typing.TYPE_CHECKING:
 
     import aiohttp
 
-    from tests.e2e.conftest import EventRecorder, RawGateway
+    from tests.e2e.conftest import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
 
     type Connect = Callable[..., AbstractAsyncContextManager[RawGateway]]
@@ -88,3 +89,17 @@ async def test_frames_of_every_length_encoding(
             assert dispatch["t"] == "MESSAGE_CREATE"
             assert dispatch["d"]["content"] == f"size {size}"
             assert len(dispatch["d"]["embeds"][0]["description"]) == size
+
+
+async def test_permessage_deflate_clients_get_frames_through_aiohttp(
+    sandbox: Sandbox, info: SandboxInfo, http: aiohttp.ClientSession
+) -> None:
+    """A client that negotiates permessage-deflate gets frames aiohttp compresses and frames."""
+    params = {"v": "10", "encoding": "json"}
+    async with http.ws_connect(info.gateway_url, params=params, compress=15) as ws:
+        assert ws.compress == 15
+        gateway = RawGateway(ws, zlib_stream=False)
+        assert (await gateway.receive())["op"] == 10
+        await gateway.identify(info.bot_token, INTENTS)
+        assert (await gateway.receive())["t"] == "READY"
+        assert (await gateway.receive())["t"] == "GUILD_CREATE"

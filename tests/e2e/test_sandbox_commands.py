@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import typing
 
@@ -224,3 +225,104 @@ async def test_slash_command_options_carry_resolved_entities(
     assert resolved.roles[level_5].name == "Level 5 · Newcomer"
     assert resolved.channels[general].name == "general"
     assert resolved.channels[general].type is hikari.ChannelType.GUILD_TEXT
+
+
+async def test_modal_opened_submitted_and_answered(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    channel = channel_named(guild, "bot-commands")
+    wren = user_named(sandbox, "wren")
+    modal_opened = asyncio.Event()
+
+    async def answer(event: hikari.InteractionCreateEvent) -> None:
+        interaction = event.interaction
+        if isinstance(interaction, hikari.CommandInteraction):
+            row = bot.rest.build_modal_action_row().add_text_input(
+                "reason", "Why?", style=hikari.TextInputStyle.PARAGRAPH, max_length=200
+            )
+            await interaction.create_modal_response("Report a member", "report", component=row)
+            modal_opened.set()
+        elif isinstance(interaction, hikari.ModalInteraction):
+            [row] = interaction.components
+            [field] = row.components
+            assert isinstance(field, hikari.TextInputComponent)
+            await interaction.create_initial_response(
+                hikari.ResponseType.MESSAGE_CREATE, f"Report filed: {field.value}"
+            )
+
+    bot.subscribe(hikari.InteractionCreateEvent, answer)
+    used = await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="report")
+    submit = f"{info.control_url}/interactions/modals"
+    await asyncio.wait_for(modal_opened.wait(), timeout=10)
+    assert sandbox.world.interactions[int(used["id"])].response_type == 9
+    async with http.post(submit, json={"interaction_id": used["id"], "values": {}}) as response:
+        assert response.status == 400  # the reason is required
+    body = {"interaction_id": used["id"], "values": {"reason": "spam links"}}
+    async with http.post(submit, json=body) as response:
+        assert response.status == 200, await response.text()
+        submitted = await response.json()
+    [event] = await recorder.wait_for(
+        hikari.InteractionCreateEvent, lambda e: e.interaction.id == int(submitted["id"])
+    )
+    modal = event.interaction
+    assert isinstance(modal, hikari.ModalInteraction)
+    assert modal.custom_id == "report"
+    assert modal.member is not None and modal.member.id == wren
+    await recorder.wait_for(
+        hikari.GuildMessageCreateEvent, lambda e: e.content == "Report filed: spam links"
+    )
+
+
+async def test_autocomplete_is_answered_with_choices(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    channel = channel_named(guild, "bot-commands")
+    wren = user_named(sandbox, "wren")
+    answered = asyncio.Event()
+
+    async def suggest(event: hikari.InteractionCreateEvent) -> None:
+        interaction = event.interaction
+        assert isinstance(interaction, hikari.AutocompleteInteraction)
+        focused = next(o for o in interaction.options if o.is_focused)
+        giveaways = ["Pizza party", "Nitro", "Sticker pack"]
+        await interaction.create_response(
+            [
+                hikari.impl.AutocompleteChoiceBuilder(name=g, value=g)
+                for g in giveaways
+                if str(focused.value).lower() in g.lower()
+            ]
+        )
+        answered.set()
+
+    bot.subscribe(hikari.InteractionCreateEvent, suggest)
+    options = [{"name": "prize", "type": 3, "value": "pi", "focused": True}]
+    used = await use_command(
+        http,
+        info,
+        channel_id=str(channel),
+        user_id=str(wren),
+        name="giveaway",
+        options=options,
+        autocomplete=True,
+    )
+    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    assert event.interaction.type is hikari.InteractionType.AUTOCOMPLETE
+    await asyncio.wait_for(answered.wait(), timeout=10)
+    record = sandbox.world.interactions[int(used["id"])]
+    assert record.response_type == 8
+    assert record.response_data == {"choices": [{"name": "Pizza party", "value": "Pizza party"}]}
+    async with http.post(
+        f"{info.control_url}/interactions",
+        json={"channel_id": str(channel), "user_id": str(wren), "name": "x", "autocomplete": True},
+    ) as response:
+        assert response.status == 400  # no focused option

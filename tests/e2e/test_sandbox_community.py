@@ -211,3 +211,25 @@ async def test_button_click_arrives_and_updates_the_message(
 
     body["custom_id"] = "poll:no"
     await control(http, info, "POST", "/interactions/components", body, 404)  # components gone
+
+
+async def test_the_bot_joins_and_leaves_voice_with_op_4(
+    bot: hikari.GatewayBot, sandbox: Sandbox, recorder: EventRecorder
+) -> None:
+    guild = demo_guild(sandbox)
+    await recorder.wait_for(hikari.GuildAvailableEvent)
+    me = sandbox.world.application.bot_user_id
+    music = channel_named(guild, "Music")
+
+    def of_bot(event: hikari.VoiceStateUpdateEvent) -> bool:
+        return event.state.user_id == me
+
+    await bot.update_voice_state(guild.id, music, self_deaf=True)
+    [joined] = await recorder.wait_for(hikari.VoiceStateUpdateEvent, of_bot)
+    assert joined.state.channel_id == music
+    assert joined.state.is_self_deafened
+    assert guild.voice_states[me].channel_id == music
+    await bot.update_voice_state(guild.id, None)
+    left = (await recorder.wait_for(hikari.VoiceStateUpdateEvent, of_bot, count=2))[-1]
+    assert left.state.channel_id is None
+    assert me not in guild.voice_states

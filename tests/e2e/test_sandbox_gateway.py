@@ -7,14 +7,16 @@ import typing
 import aiohttp
 import pytest
 
+from tests.e2e.conftest import RawGateway
+from townsquare.sandbox import Sandbox, SandboxSettings
+from townsquare.sandbox.gateway import GatewaySettings
 from townsquare.sandbox.intents import Intent
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager
 
-    from tests.e2e.conftest import RawGateway
-    from townsquare.sandbox import Sandbox, SandboxInfo
+    from townsquare.sandbox import SandboxInfo
 
     type Connect = Callable[..., AbstractAsyncContextManager[RawGateway]]
 
@@ -170,3 +172,48 @@ async def test_sending_limit_closes_with_4008(raw_gateway: Connect, sandbox: San
             if message.type is aiohttp.WSMsgType.CLOSE:
                 assert message.data == 4008
                 break
+
+
+async def test_a_client_that_stops_heartbeating_is_closed_with_4009(
+    http: aiohttp.ClientSession,
+) -> None:
+    settings = SandboxSettings(gateway=GatewaySettings(heartbeat_interval_ms=100))
+    sandbox = Sandbox(settings=settings)
+    async with (
+        sandbox as info,
+        http.ws_connect(info.gateway_url, params={"v": "10", "encoding": "json"}) as ws,
+    ):
+        gateway = RawGateway(ws, zlib_stream=False)
+        assert (await gateway.receive())["op"] == 10
+        await gateway.identify(info.bot_token, UNPRIVILEGED)
+        assert (await gateway.receive())["t"] == "READY"
+        assert (await gateway.receive())["t"] == "GUILD_CREATE"
+        # No heartbeat: after 1.5 intervals the sandbox ends the session.
+        assert await gateway.receive_close() == 4009
+        assert not sandbox.hub.sessions
+
+
+async def test_identify_concurrency_is_honoured_per_bucket(http: aiohttp.ClientSession) -> None:
+    gateway_settings = GatewaySettings(max_concurrency=2, identify_interval=5.0)
+    sandbox = Sandbox(settings=SandboxSettings(gateway=gateway_settings))
+    params = {"v": "10", "encoding": "json"}
+
+    async def identify(shard: tuple[int, int]) -> dict[str, typing.Any]:
+        """The first answer to IDENTIFY on a fresh connection (it stays open)."""
+        ws = await http.ws_connect(info.gateway_url, params=params)
+        opened.append(ws)
+        gateway = RawGateway(ws, zlib_stream=False)
+        assert (await gateway.receive())["op"] == 10
+        await gateway.identify(info.bot_token, UNPRIVILEGED, shard)
+        return await gateway.receive()
+
+    opened: list[aiohttp.ClientWebSocketResponse] = []
+    async with sandbox as info:
+        try:
+            assert (await identify((0, 4)))["t"] == "READY"
+            assert (await identify((1, 4)))["t"] == "READY"  # bucket 1: its own window
+            refused = await identify((2, 4))  # bucket 0 again, within 5 s
+            assert (refused["op"], refused["d"]) == (9, False)
+        finally:
+            for ws in opened:
+                await ws.close()

@@ -172,6 +172,8 @@ async def test_rest_reads(bot: hikari.GatewayBot, sandbox: Sandbox) -> None:
     assert len(await bot.rest.fetch_roles(guild.id)) == len(guild.roles)
     members = [m async for m in bot.rest.fetch_members(guild.id)]
     assert len(members) == len(guild.members)
+    found = await bot.rest.search_members(guild.id, "Sh")  # sheriff, by username
+    assert [m.username for m in found] == ["sheriff"]
     me = await bot.rest.fetch_my_user()
     assert me.id == sandbox.world.application.bot_user_id
     application = await bot.rest.fetch_application()
@@ -383,7 +385,9 @@ async def test_withheld_heartbeat_acks_make_hikari_reconnect_and_resume(
     from townsquare.sandbox import SandboxSettings
     from townsquare.sandbox.gateway import GatewaySettings
 
-    settings = SandboxSettings(gateway=GatewaySettings(heartbeat_interval_ms=200))
+    # A generous timeout factor: under load, hikari's 200 ms beats may run late.
+    gateway = GatewaySettings(heartbeat_interval_ms=200, heartbeat_timeout_factor=20)
+    settings = SandboxSettings(gateway=gateway)
     sandbox = Sandbox(settings=settings)
     recorder = EventRecorder()
     async with sandbox as info:

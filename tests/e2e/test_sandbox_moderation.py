@@ -8,7 +8,7 @@ import typing
 import hikari
 import pytest
 
-from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, inject, user_named
+from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, inject, role_named, user_named
 
 if typing.TYPE_CHECKING:
     import aiohttp
@@ -158,3 +158,91 @@ async def test_dm_channel_and_message(
     assert sandbox.world.messages[message.id].guild_id is None
     with pytest.raises(hikari.NotFoundError):
         await bot.rest.create_dm_channel(12345)
+
+
+async def test_roles_created_edited_and_deleted_through_rest(
+    bot: hikari.GatewayBot, sandbox: Sandbox, recorder: EventRecorder
+) -> None:
+    guild = demo_guild(sandbox)
+    role = await bot.rest.create_role(
+        guild.id,
+        name="Level 100 · Mythic",
+        color=0x8E44AD,
+        permissions=hikari.Permissions.SEND_MESSAGES,
+        hoist=True,
+        reason="new level reward",
+    )
+    assert role.position == 1
+    [created] = await recorder.wait_for(hikari.RoleCreateEvent, lambda e: e.role_id == role.id)
+    assert created.role.name == "Level 100 · Mythic"
+    assert (await bot.rest.fetch_role(guild.id, role.id)).color == hikari.Color(0x8E44AD)
+
+    edited = await bot.rest.edit_role(guild.id, role.id, name="Level 100")
+    assert edited.name == "Level 100"
+    await recorder.wait_for(hikari.RoleUpdateEvent, lambda e: e.role.name == "Level 100")
+    await bot.rest.delete_role(guild.id, role.id)
+    await recorder.wait_for(hikari.RoleDeleteEvent, lambda e: e.role_id == role.id)
+    assert role.id not in guild.roles
+
+    with pytest.raises(hikari.ForbiddenError):  # above the bot
+        await bot.rest.edit_role(guild.id, role_named(guild, "Moderator"), name="Mods")
+    with pytest.raises(hikari.ForbiddenError):  # a permission the bot lacks
+        await bot.rest.create_role(
+            guild.id, name="Boss", permissions=hikari.Permissions.ADMINISTRATOR
+        )
+    with pytest.raises(hikari.ForbiddenError):  # the bot's own managed role
+        await bot.rest.delete_role(guild.id, role_named(guild, "Townsquare"))
+
+
+async def test_voice_moderation_mute_move_and_disconnect(
+    bot: hikari.GatewayBot, sandbox: Sandbox, recorder: EventRecorder
+) -> None:
+    guild = demo_guild(sandbox)
+    dorian = user_named(sandbox, "dorian")  # in the Lounge from the start
+    music = channel_named(guild, "Music")
+
+    def of_dorian(event: hikari.VoiceStateUpdateEvent) -> bool:
+        return event.state.user_id == dorian
+
+    await bot.rest.edit_member(guild.id, dorian, mute=True, voice_channel=music)
+    [moved] = await recorder.wait_for(hikari.VoiceStateUpdateEvent, of_dorian)
+    assert moved.state.channel_id == music and moved.state.is_guild_muted
+    await bot.rest.edit_member(guild.id, dorian, voice_channel=None)
+    left = (await recorder.wait_for(hikari.VoiceStateUpdateEvent, of_dorian, count=2))[-1]
+    assert left.state.channel_id is None
+    with pytest.raises(hikari.BadRequestError) as caught:  # no longer in voice
+        await bot.rest.edit_member(guild.id, dorian, mute=False)
+    assert caught.value.code == 40032
+    with pytest.raises(hikari.BadRequestError):  # not a voice channel
+        await bot.rest.edit_member(
+            guild.id, user_named(sandbox, "harper"), voice_channel=channel_named(guild, "general")
+        )
+
+
+async def test_bulk_delete_purges_recent_messages(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> None:
+    guild = demo_guild(sandbox)
+    general = channel_named(guild, "general")
+    author = str(user_named(sandbox, "thorn"))
+    spam = [
+        int(
+            (await inject(http, info, channel_id=str(general), author_id=author, content="buy"))[
+                "id"
+            ]
+        )
+        for _ in range(3)
+    ]
+    await bot.rest.delete_messages(general, spam)
+    [purged] = await recorder.wait_for(hikari.GuildBulkMessageDeleteEvent)
+    assert set(purged.message_ids) == set(spam)
+    assert not set(spam) & set(sandbox.world.messages)
+    with pytest.raises(hikari.BulkDeleteError) as caught:  # snowflakes from 2024: too old
+        await bot.rest.delete_messages(general, [guild.id, guild.id + 1])
+    cause = caught.value.__cause__
+    assert isinstance(cause, hikari.BadRequestError)
+    assert cause.code == 50034

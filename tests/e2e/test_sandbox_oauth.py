@@ -253,3 +253,44 @@ async def test_hikari_exchanges_the_code_and_reads_with_the_bearer_token(
     assert owners[alder].approximate_member_count == len(
         next(iter(sandbox.world.guilds.values())).members
     )
+
+
+async def test_authorization_info_member_and_revocation_through_hikari(
+    http: aiohttp.ClientSession, sandbox: Sandbox, info: SandboxInfo
+) -> None:
+    sheriff = user_named(sandbox, "sheriff")
+    guild = next(iter(sandbox.world.guilds.values()))
+    scope = "identify guilds guilds.members.read"
+    code = (await log_in_as(http, info, sheriff, scope=scope)).query["code"]
+    app = hikari.RESTApp(url=info.rest_url)
+    await app.start()
+    try:
+        async with app.acquire(None) as anonymous:
+            token = await anonymous.authorize_access_token(
+                info.oauth_client_id, info.oauth_client_secret, code, REDIRECT
+            )
+        async with app.acquire(token.access_token, token_type="Bearer") as client:
+            authorization = await client.fetch_authorization()
+            assert authorization.application.id == info.application_id
+            assert authorization.user.id == sheriff
+            assert hikari.OAuth2Scope.GUILDS_MEMBERS_READ in authorization.scopes
+        status, member = await bearer_get(
+            http, info, f"/users/@me/guilds/{guild.id}/member", token.access_token
+        )
+        assert status == 200
+        assert member["user"]["id"] == str(sheriff)
+        assert member["roles"] == [str(r) for r in guild.members[sheriff].role_ids]
+        assert (await bearer_get(http, info, "/users/@me/guilds/1/member", token.access_token))[
+            0
+        ] == 404
+        async with app.acquire(None) as anonymous:
+            await anonymous.revoke_access_token(
+                info.oauth_client_id, info.oauth_client_secret, token.access_token
+            )
+    finally:
+        await app.close()
+    assert (await bearer_get(http, info, "/users/@me", token.access_token))[0] == 401
+    status, error = await exchange(
+        http, info, {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+    )
+    assert (status, error["error"]) == (400, "invalid_grant")  # the pair is gone

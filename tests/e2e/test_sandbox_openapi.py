@@ -9,11 +9,13 @@ spec leaves out (the OAuth2 token endpoint) are checked against the shapes Disco
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import typing
 import urllib.parse
 from pathlib import Path
 
+import aiohttp
 import jsonschema
 import pytest
 import referencing
@@ -21,11 +23,6 @@ import referencing
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.rest import API_PREFIX, Bucket, RateLimitSettings
 from townsquare.sandbox.world.interactions import create_command_interaction
-
-if typing.TYPE_CHECKING:
-    import aiohttp
-
-    from townsquare.sandbox import SandboxInfo
 
 # Discord's official spec (MIT), vendored from shared/discord-api-spec so CI needs nothing else.
 SPEC_PATH = Path(__file__).resolve().parent / "discord_api_spec" / "openapi.json"
@@ -43,6 +40,8 @@ class Case(typing.NamedTuple):
     """Sent form-encoded instead of `body`; `{code}`, `{secret}`... are filled in."""
     bearer: bool = False
     """Authenticate with a user's bearer token instead of the bot token."""
+    files: dict[str, bytes] | None = None
+    """Sent as multipart: `body` as `payload_json`, each file as `files[n]`."""
 
 
 # Routes Discord serves but its OpenAPI spec leaves out, with the shapes Discord documents
@@ -67,6 +66,10 @@ _OAUTH_ERROR = {
 }
 UNDOCUMENTED: dict[tuple[str, str], dict[int, dict[str, typing.Any]]] = {
     ("POST", "/oauth2/token"): {200: _TOKEN_RESPONSE, 400: _OAUTH_ERROR, 401: _OAUTH_ERROR},
+    ("POST", "/oauth2/token/revoke"): {
+        200: {"type": "object", "maxProperties": 0},
+        401: _OAUTH_ERROR,
+    },
 }
 
 
@@ -74,6 +77,7 @@ WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
 MEMBER = "/guilds/{guild_id}/members/{target_id}"
 BAN = "/guilds/{guild_id}/bans/{ban_id}"
 COMMANDS = "/applications/{application_id}/commands"
+ENTITLEMENTS = "/applications/{application_id}/entitlements"
 GUILD_COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"
 OPTION = {"type": 6, "name": "user", "description": "Whose rank", "required": False}
 ALIASES = {
@@ -83,6 +87,7 @@ ALIASES = {
     "{kick_id}": "{user_id}",
     "{ban_id}": "{user_id}",
     "{followup_id}": "{message_id}",
+    "{new_role_id}": "{role_id}",
     "{unknown_token}": "{webhook_token}",
 }
 """Test placeholders and the spec's parameter names they stand for."""
@@ -94,6 +99,11 @@ CASES: list[Case] = [
     Case("GET", "/users/@me", bearer=True),
     Case("GET", "/users/@me/guilds", query="?with_counts=true"),
     Case("GET", "/users/@me/guilds", bearer=True),
+    Case("GET", "/users/@me/guilds/{guild_id}/member", bearer=True),
+    Case("GET", "/oauth2/@me", bearer=True),
+    Case("GET", "/oauth2/@me", status=401),
+    Case("POST", "/oauth2/token/revoke", form={"token": "{revoke_token}"}),
+    Case("POST", "/oauth2/token/revoke", form={"token": "x", "client_secret": "no"}, status=401),
     Case("POST", "/oauth2/token", form={"grant_type": "authorization_code", "code": "{code}"}),
     Case(
         "POST",
@@ -113,14 +123,25 @@ CASES: list[Case] = [
     Case("GET", "/channels/{channel_id}/messages", query="?limit=10"),
     Case("POST", "/channels/{channel_id}/messages", {"content": "spec check"}),
     Case("POST", "/channels/{channel_id}/messages", {"content": "x" * 2001}, status=400),
+    Case(
+        "POST",
+        "/channels/{channel_id}/messages",
+        {"content": "with a file", "attachments": [{"id": 0, "filename": "card.png"}]},
+        files={"card.png": b"\x89PNG"},
+    ),
     Case("GET", "/channels/{channel_id}/messages/{message_id}"),
     Case("PATCH", "/channels/{channel_id}/messages/{message_id}", {"content": "edited"}),
     Case("DELETE", "/channels/{channel_id}/messages/{message_id}", status=204),
+    Case(
+        "POST", "/channels/{channel_id}/messages/bulk-delete", {"messages": ["1", "2"]}, status=400
+    ),
     Case("GET", "/guilds/{guild_id}", query="?with_counts=true"),
     Case("GET", "/guilds/{guild_id}/channels"),
     Case("GET", "/guilds/{guild_id}/roles"),
     Case("GET", "/guilds/{guild_id}/members", query="?limit=100"),
     Case("GET", "/guilds/{guild_id}/members/{user_id}"),
+    Case("GET", "/guilds/{guild_id}/members/search", query="?query=a&limit=10"),
+    Case("GET", "/guilds/{guild_id}/members/search", status=400),
     Case("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", status=204),
     Case("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", status=204),
     Case("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{mod_role_id}", status=403),
@@ -159,6 +180,27 @@ CASES: list[Case] = [
     Case("DELETE", BAN, status=204),
     Case("GET", BAN, status=404),
     Case("POST", "/users/@me/channels", {"recipient_id": "{target_id}"}),
+    # Roles.
+    Case("POST", "/guilds/{guild_id}/roles", {"name": "Spec Role", "color": 255}),
+    Case("POST", "/guilds/{guild_id}/roles", {"permissions": "8"}, status=403),
+    Case("GET", "/guilds/{guild_id}/roles/{role_id}"),
+    Case("PATCH", "/guilds/{guild_id}/roles/{new_role_id}", {"name": "Renamed"}),
+    Case("PATCH", "/guilds/{guild_id}/roles/{mod_role_id}", {"name": "Mine"}, status=403),
+    Case("DELETE", "/guilds/{guild_id}/roles/{new_role_id}", status=204),
+    # Entitlements.
+    Case("POST", ENTITLEMENTS, {"sku_id": "{sku_id}", "owner_id": "{target_id}", "owner_type": 2}),
+    Case(
+        "POST",
+        ENTITLEMENTS,
+        {"sku_id": "1", "owner_id": "{target_id}", "owner_type": 2},
+        status=400,
+    ),
+    Case("GET", ENTITLEMENTS, query="?exclude_ended=true"),
+    Case("GET", ENTITLEMENTS + "/{entitlement_id}"),
+    Case("POST", ENTITLEMENTS + "/{entitlement_id}/consume", status=204),
+    Case("POST", ENTITLEMENTS + "/{entitlement_id}/consume", status=400),
+    Case("DELETE", ENTITLEMENTS + "/{entitlement_id}", status=204),
+    Case("GET", ENTITLEMENTS + "/{entitlement_id}", status=404),
     # Application commands.
     Case("PUT", COMMANDS, [{"name": "rank", "description": "Your level", "options": [OPTION]}]),
     Case("PUT", COMMANDS, [{"name": "Bad Name", "description": "x"}], status=400),
@@ -235,9 +277,21 @@ def served_routes(sandbox: Sandbox) -> set[tuple[str, str]]:
     }
 
 
+@pytest.fixture
+async def roomy_sandbox() -> typing.AsyncIterator[Sandbox]:
+    """A sandbox whose rate limits the walk (~80 requests in well under a second) stays under;
+    the limits themselves are tested in test_sandbox_rest.py."""
+    roomy = Bucket(10_000, 1.0)
+    limits = RateLimitSettings(routes={}, default=roomy, global_per_second=10_000)
+    sandbox = Sandbox(settings=SandboxSettings(rate_limits=limits))
+    async with sandbox:
+        yield sandbox
+
+
 async def test_every_served_body_matches_the_spec(
-    spec: dict[str, typing.Any], sandbox: Sandbox, info: SandboxInfo, http: aiohttp.ClientSession
+    spec: dict[str, typing.Any], roomy_sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
+    sandbox, info = roomy_sandbox, roomy_sandbox.info
     covered = {(c.method, spec_path(c.route)) for c in CASES}
     assert served_routes(sandbox) == covered, "every served route needs a case here"
 
@@ -276,6 +330,7 @@ async def test_every_served_body_matches_the_spec(
         "webhook_token": interaction.token,
         "unknown_token": "nope",
         "application_id": info.application_id,
+        "sku_id": sandbox.world.application.sku_id,
         "target_id": people["wren"],
         "kick_id": people["alder"],
         "ban_id": people["bryony"],
@@ -283,17 +338,29 @@ async def test_every_served_body_matches_the_spec(
         "too_far": (now + datetime.timedelta(days=29)).isoformat(),
     }
     redirect = "http://127.0.0.1/callback"
-    code = sandbox.oauth.issue_code(member, ("identify", "guilds"), redirect)
-    bearer = sandbox.oauth.exchange_code(
-        sandbox.oauth.issue_code(member, ("identify", "guilds"), redirect), redirect
+    scopes = ("identify", "guilds", "guilds.members.read")
+    code = sandbox.oauth.issue_code(member, scopes, redirect)
+    bearer, doomed = (
+        sandbox.oauth.exchange_code(sandbox.oauth.issue_code(member, scopes, redirect), redirect)
+        for _ in range(2)
     )
-    fill = {"code": code, "redirect": redirect}
+    fill = {"code": code, "redirect": redirect, "revoke_token": doomed.access_token}
     failures: list[str] = []
     for case in CASES:
         url = info.rest_url + case.route.format(**params) + case.query
         token = f"Bearer {bearer.access_token}" if case.bearer else f"Bot {info.bot_token}"
         headers = {"Authorization": token}
         sent: dict[str, typing.Any] = {"json": filled(case.body, params)}
+        if case.files is not None:
+            multipart = aiohttp.FormData()
+            multipart.add_field(
+                "payload_json", json.dumps(case.body), content_type="application/json"
+            )
+            for index, (name, data) in enumerate(case.files.items()):
+                multipart.add_field(
+                    f"files[{index}]", io.BytesIO(data), filename=name, content_type="image/png"
+                )
+            sent = {"data": multipart}
         if case.form is not None:
             form = {
                 "client_id": str(info.oauth_client_id),
@@ -308,6 +375,10 @@ async def test_every_served_body_matches_the_spec(
             params["message_id"] = int(body["id"])
         if case.route == WEBHOOK and case.status == 200:
             params["followup_id"] = int(body["id"])
+        if case.route == ENTITLEMENTS and case.method == "POST" and case.status == 200:
+            params["entitlement_id"] = int(body["id"])
+        if case.route.endswith("/roles") and case.method == "POST" and case.status == 200:
+            params["new_role_id"] = int(body["id"])
         spec_route = spec_path(case.route)
         undocumented = UNDOCUMENTED.get((case.method, spec_route))
         if undocumented is not None:

@@ -79,6 +79,51 @@ async def test_content_limits(
         assert (await response.json())["code"] == 50006
 
 
+@pytest.mark.parametrize(
+    ("embed", "path", "code"),
+    [
+        ({"title": "t" * 257}, ["0", "title"], "BASE_TYPE_MAX_LENGTH"),
+        ({"description": "d" * 4097}, ["0", "description"], "BASE_TYPE_MAX_LENGTH"),
+        ({"footer": {"text": "f" * 2049}}, ["0", "footer", "text"], "BASE_TYPE_MAX_LENGTH"),
+        ({"author": {"name": "a" * 257}}, ["0", "author", "name"], "BASE_TYPE_MAX_LENGTH"),
+        (
+            {"fields": [{"name": "n", "value": "v"}] * 26},
+            ["0", "fields"],
+            "BASE_TYPE_MAX_LENGTH",
+        ),
+        (
+            {"fields": [{"name": "n", "value": "v" * 1025}]},
+            ["0", "fields", "0", "value"],
+            "BASE_TYPE_MAX_LENGTH",
+        ),
+        (
+            {"description": "d" * 4000, "fields": [{"name": "n", "value": "v" * 1000}] * 3},
+            ["0"],
+            "MAX_EMBED_SIZE_EXCEEDED",
+        ),
+    ],
+)
+async def test_embed_limits(
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    embed: dict[str, typing.Any],
+    path: list[str],
+    code: str,
+) -> None:
+    url = f"{info.rest_url}/channels/{general_id(sandbox)}/messages"
+    async with http.post(url, headers=auth(info), json={"embeds": [embed]}) as response:
+        assert response.status == 400
+        body = await response.json()
+    node = body["errors"]["embeds"]
+    for part in path:
+        node = node[part]
+    assert node["_errors"][0]["code"] == code
+    within = {"title": "t" * 256, "fields": [{"name": "n", "value": "v" * 1024}] * 4}
+    async with http.post(url, headers=auth(info), json={"embeds": [within]}) as response:
+        assert response.status == 200
+
+
 async def test_exceeding_a_bucket_answers_429() -> None:
     settings = SandboxSettings(rate_limits=RateLimitSettings(default=Bucket(2, 60.0)))
     async with Sandbox(settings=settings) as info, aiohttp.ClientSession() as http:

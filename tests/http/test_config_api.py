@@ -194,7 +194,9 @@ def _guild_routes(app: Quart) -> list[tuple[str, str]]:
     """(method, rule) of every route that takes a guild id."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if "guild_id" not in rule.arguments:
+        # `/internal/v1` takes the shards' service token, not a session (401 without it; see
+        # test_internal_api.py): it acts for any guild the bot is in.
+        if "guild_id" not in rule.arguments or rule.rule.startswith("/internal/"):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, rule.rule))

@@ -219,6 +219,7 @@ def test_settings_require_a_signing_key_with_a_bot_token(
                 "TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path),
                 "TOWNSQUARE__DISCORD__BOT_TOKEN": "tok",
                 "TOWNSQUARE__DISCORD__OAUTH_CLIENT_SECRET": "secret",
+                "TOWNSQUARE__HTTP__SERVICE_TOKEN": "service-token",
             },
             env_file=None,
         )
@@ -304,6 +305,7 @@ def test_real_discord_endpoints_come_from_the_settings(tmp_path: Path, keyspace:
         TOWNSQUARE__DISCORD__OAUTH_CLIENT_SECRET="shh-secret",
         TOWNSQUARE__DISCORD__OAUTH_CLIENT_ID="123",
         TOWNSQUARE__HTTP__PUBLIC_URL="https://dash.example",
+        TOWNSQUARE__HTTP__SERVICE_TOKEN="service-token",
     )
     endpoints = oauth_endpoints(settings, None)
     assert endpoints.authorize_url == "https://discord.com/oauth2/authorize"

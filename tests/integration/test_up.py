@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -80,16 +81,40 @@ def var_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.timeout(180)
-def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _xp_rows(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM member_xp WHERE xp > 0"))
+    finally:
+        await connection.close()
+
+
+@pytest.mark.timeout(240)
+def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_then_stops_clean(
     var_root: Path,
 ) -> None:
     tmp_path = var_root
+    sandbox_port, http_port = _free_port(), _free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("TOWNSQUARE")}
     env["TOWNSQUARE__PATHS__VAR_DIR"] = str(tmp_path / "var")
     env["TOWNSQUARE__LOGGING__FORMAT"] = "json"
+    env["TOWNSQUARE__SANDBOX__PORT"] = str(sandbox_port)
+    env["TOWNSQUARE__SANDBOX__CROWD_RATE"] = "40"
+    env["TOWNSQUARE__HTTP__PORT"] = str(http_port)
     process = subprocess.Popen(
-        [sys.executable, "-m", "townsquare.cli", "up"],
+        [sys.executable, "-m", "townsquare.cli", "up", "--no-console"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -121,6 +146,11 @@ def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
         tables, pong = asyncio.run(_inspect(records))
         assert {"guilds", "member_xp", "audit_entries"} <= tables
         assert pong
+        # The crowd chats in the sandbox; shards publish, workers award, the flush writes.
+        database_url = f"postgres://postgres@127.0.0.1:{records['postgres']['port']}/postgres"
+        _wait_for(lambda: asyncio.run(_xp_rows(database_url)) > 0, "crowd XP rows in PostgreSQL")
+        ports = [sandbox_port, http_port, records["valkey"]["port"], records["postgres"]["port"]]
+        assert all(_port_open(port) for port in ports)
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
@@ -130,6 +160,7 @@ def test_up_starts_embedded_services_migrates_and_stops_everything_on_ctrl_c(
     for pid in [record["pid"] for record in records.values()] + children:
         _wait_for(lambda pid=pid: _process_gone(pid), f"process {pid} to exit")
     assert not (tmp_path / "var" / "sandbox.json").exists()
+    assert not any(_port_open(port) for port in ports), "a port was left open"
     assert {"sandbox.log", "shards.log", "worker.log", "scheduler.log", "http.log"} <= {
         path.name for path in (tmp_path / "var" / "log").iterdir()
     }

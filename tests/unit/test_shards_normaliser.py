@@ -16,10 +16,12 @@ from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.world import World, build_world, load_scenario
 from townsquare.sandbox.world import payloads as sandbox_payloads
 from townsquare.sandbox.world.voice import set_voice_state
+from townsquare.shards.cluster import _consume_messages_raw
 from townsquare.shards.normaliser import (
     guild_record,
     link_count,
     message_record,
+    message_record_from_payload,
     snowflake_ms,
     voice_record,
 )
@@ -212,3 +214,106 @@ def test_snowflake_time_and_link_counting() -> None:
     assert snowflake_ms(175928847299117063) == 1462015105796  # Discord's documented example
     assert link_count("see https://a.b/c, http://x.y and ftp://no or www.no.com") == 2
     assert link_count("") == 0
+
+
+# ---- raw MESSAGE_CREATE payloads (what the shard normalises, see `cluster.ShardCluster`) ----
+
+
+def message_payload(
+    world: World, author: int, text: str, **changes: typing.Any
+) -> dict[str, typing.Any]:
+    message = world.create_message(channel(world, "general"), author, text)
+    return world.gateway_message_payload(message) | changes
+
+
+def event_of(factory: EventFactoryImpl, payload: dict[str, typing.Any]) -> typing.Any:
+    return factory.deserialize_message_create_event(
+        FakeShard(0),  # type: ignore[arg-type]
+        payload,
+    )
+
+
+@pytest.mark.parametrize("with_content", [False, True])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        "",
+        "see https://a.example/x and HTTP://B.example/y, <https://c.example>",
+        "@everyone look",
+    ],
+)
+def test_a_raw_payload_gives_the_same_record_as_the_hikari_event(
+    world: World, factory: EventFactoryImpl, text: str, with_content: bool
+) -> None:
+    guild = the_guild(world)
+    harper = member_id(world, "harper")
+    moderator = next(r for r in guild.roles.values() if r.name == "Moderator")
+    content = f"{text} <@{harper}> <@{harper}> <@&{moderator.id}>"
+    payload = message_payload(world, member_id(world, "ada"), content)
+    record = message_record_from_payload(payload, with_content=with_content)
+    assert record is not None
+    assert record == message_record(event_of(factory, payload), with_content=with_content)
+    assert guild.id not in record.role_ids
+
+
+@pytest.mark.parametrize(
+    ("who", "changes"),
+    [
+        ("bot", {}),
+        ("ada", {"webhook_id": "4242"}),
+        ("ada", {"type": hikari.MessageType.GUILD_MEMBER_JOIN.value}),
+        ("ada", {"type": hikari.MessageType.CHANNEL_PINNED_MESSAGE.value}),
+    ],
+    ids=["bot author", "webhook", "member join", "pin notice"],
+)
+def test_raw_bots_webhooks_and_system_messages_are_filtered(
+    world: World, changes: dict[str, typing.Any], who: str
+) -> None:
+    author = world.application.bot_user_id if who == "bot" else member_id(world, who)
+    assert message_record_from_payload(message_payload(world, author, "text", **changes)) is None
+
+
+def test_raw_replies_count_and_direct_messages_are_filtered(world: World) -> None:
+    ada = member_id(world, "ada")
+    reply = message_payload(world, ada, "yes", type=hikari.MessageType.REPLY.value)
+    assert message_record_from_payload(reply) is not None
+    direct = {k: v for k, v in message_payload(world, ada, "psst").items() if k != "guild_id"}
+    direct.pop("member", None)
+    assert message_record_from_payload(direct) is None
+
+
+def test_raw_payload_without_member_or_content(world: World, factory: EventFactoryImpl) -> None:
+    harper = member_id(world, "harper")
+    payload = message_payload(world, member_id(world, "ada"), f"<@{harper}> https://x.example")
+    payload = {k: v for k, v in payload.items() if k != "member"} | {"content": ""}
+    record = message_record_from_payload(payload)
+    assert record is not None
+    assert record == message_record(event_of(factory, payload))
+    assert (record.role_ids, record.length, record.link_count, record.mention_count) == (
+        (),
+        0,
+        0,
+        1,
+    )
+
+
+def test_message_payloads_are_taken_inside_hikaris_dispatch(world: World) -> None:
+    bot = hikari.GatewayBot(
+        world.application.bot_token, banner=None, logs=None, suppress_optimization_warning=True
+    )
+    seen: list[tuple[int, str]] = []
+
+    def handler(shard_id: int, payload: typing.Mapping[str, typing.Any]) -> None:
+        seen.append((shard_id, payload["content"]))
+        if payload["content"] == "boom":
+            raise RuntimeError("a bad payload")
+
+    _consume_messages_raw(bot, handler)
+    manager = bot.event_manager
+    assert isinstance(manager, hikari.impl.EventManagerImpl)  # the same object, subclassed
+    ada = member_id(world, "ada")
+    shard = FakeShard(world.application.bot_user_id)
+    for text in ("hello", "boom"):  # an error in the handler never reaches the gateway loop
+        manager.consume_raw_event("MESSAGE_CREATE", shard, message_payload(world, ada, text))  # type: ignore[arg-type]
+    assert seen == [(0, "hello"), (0, "boom")]

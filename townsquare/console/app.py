@@ -123,6 +123,8 @@ class ConsoleApp(App[None]):
         Binding("5", "show_tab('alerts')", "Alerts", show=False),
         Binding("ctrl+r", "refresh_now", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
+        # Operators expect Ctrl-C to stop `townsquare up`, whose foreground this app is.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, init=False)

@@ -37,6 +37,7 @@ MODEL_MODULES = (
     "townsquare.core.xp.models",
     "townsquare.core.premium.models",
     "townsquare.core.audit.models",
+    "townsquare.core.apikeys.models",
 )
 
 

@@ -136,12 +136,28 @@ class HTTPSettings(_Section):
     """Key that signs dashboard sessions (secret)."""
     service_token: SecretStr | None = None
     """Token the shards present to the internal API (secret)."""
+    internal_url: str = "http://127.0.0.1:8080"
+    """Where the shards reach the HTTP service's internal API."""
+    internal_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+    """How long one internal API request may take before it counts as failed."""
+    internal_retry_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    """Attempts per internal API call on 5xx answers and connection errors."""
+    internal_retry_max_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
+    """Time after which an internal API call stops retrying, whatever the attempts left."""
+    internal_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Failed internal API calls in a row (after retries) that open the circuit breaker."""
+    internal_breaker_reset_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How long an open breaker fails calls fast before it lets one trial call through."""
     max_body_bytes: Annotated[int, Field(ge=1024)]
     """Largest accepted request body."""
     session_minutes: Annotated[int, Field(ge=1, le=1440)]
     """Lifetime of a dashboard session's access JWT; the refresh JWT renews it."""
     refresh_days: Annotated[int, Field(ge=1, le=90)]
     """Lifetime of a dashboard session's refresh JWT; the user logs in again after it."""
+    public_rate_requests: Annotated[int, Field(ge=1, le=1_000_000)]
+    """Requests one public-API key may make per window."""
+    public_rate_window_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    """Length of the public API's fixed rate-limit window."""
     manage_check_seconds: Annotated[int, Field(ge=0, le=3600)]
     """How long Discord's answer to "may this user manage that guild" is trusted."""
 
@@ -482,6 +498,11 @@ def _missing_secrets(settings: Settings) -> list[SettingsProblem]:
             settings.discord.bot_token is not None,
             ("http", "jwt_signing_key"),
             "a bot token is set, so dashboard sessions need a signing key from the environment",
+        ),
+        (
+            settings.discord.bot_token is not None,
+            ("http", "service_token"),
+            "a bot token is set, so the shards authenticate to the internal API with it",
         ),
         (settings.ai.enabled, ("ai", "gemini_api_key"), "ai.enabled is true"),
     ]

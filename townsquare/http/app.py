@@ -21,7 +21,16 @@ from quart import Quart, Response, g, redirect, render_template, request
 from quart_schema import QuartSchema, hide
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from townsquare.http import api_docs, api_guilds, auth, dashboard, health
+from townsquare.http import (
+    api_docs,
+    api_guilds,
+    api_keys,
+    auth,
+    dashboard,
+    health,
+    internal_api,
+    public_api,
+)
 from townsquare.http.access import optional_session
 from townsquare.http.errors import register_error_handlers
 from townsquare.http.metrics import Metrics
@@ -89,10 +98,12 @@ def create_app(
         scalar_ui_path=None,
         swagger_ui_path=None,
         info={"title": "Townsquare API", "version": "1"},
+        security_schemes=public_api.SECURITY_SCHEMES,
     )
     register_error_handlers(app)
-    for module in (health, auth, dashboard, api_guilds, api_docs):
+    for module in (health, auth, dashboard, api_guilds, api_docs, api_keys, public_api):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(internal_api.blueprint)  # the shards' commands (flow 2)
     _add_request_hooks(app)
     _add_lifecycle(app)
 

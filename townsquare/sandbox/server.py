@@ -15,6 +15,7 @@ from townsquare.sandbox.crowd import Crowd
 from townsquare.sandbox.gateway import GATEWAY_PATH, GatewayHub, GatewaySettings, gateway_routes
 from townsquare.sandbox.oauth import AUTHORIZE_PATH, OAuthStore, consent_routes
 from townsquare.sandbox.rest import API_PREFIX, RateLimitSettings, RestApi
+from townsquare.sandbox.rest.uploads import MAX_FILE_SIZE, MAX_FILES, cdn_routes
 from townsquare.sandbox.world import Scenario, build_world, load_scenario
 
 if typing.TYPE_CHECKING:
@@ -98,13 +99,17 @@ class Sandbox:
         if self._runner is not None:
             msg = "the sandbox is already running"
             raise RuntimeError(msg)
-        app = web.Application(middlewares=[self.control.middleware, self.rest.middleware])
+        app = web.Application(
+            middlewares=[self.control.middleware, self.rest.middleware],
+            client_max_size=MAX_FILES * MAX_FILE_SIZE + 1024 * 1024,
+        )
         app.add_routes(
             [
                 *gateway_routes(self.hub),
                 *self.rest.routes(),
                 *self.control.routes(),
                 *consent_routes(self.world, self.oauth),
+                *cdn_routes(self.world),
             ]
         )
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -117,6 +122,7 @@ class Sandbox:
         host = f"[{host}]" if ":" in host else host
         base = f"http://{host}:{port}"
         self.hub.gateway_url = f"ws://{host}:{port}{GATEWAY_PATH}"
+        self.world.cdn_base = base
         application = self.world.application
         self._info = SandboxInfo(
             rest_url=base + API_PREFIX,

@@ -17,19 +17,22 @@ import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from townsquare.shards.api_client import InternalAPIClient
+from townsquare.shards.commands import CommandServices, attach_commands, command_guild_ids
 from townsquare.shards.health import HealthWriter, ShardStats
 from townsquare.shards.intents import cache_settings, gateway_intents
-from townsquare.shards.normaliser import guild_record, message_record, voice_record
+from townsquare.shards.normaliser import guild_record, message_record_from_payload, voice_record
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
 from townsquare.shards.routes import DEFAULT_ROUTES, Route, route_record
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from townsquare.core.discord import DiscordTarget
     from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
+    from townsquare.shards.commands import CommandClients
 
 __all__ = ["DRAIN_SECONDS", "ShardCluster", "make_gateway_bot"]
 
@@ -55,6 +58,42 @@ def make_gateway_bot(settings: Settings, target: DiscordTarget) -> hikari.Gatewa
     )
 
 
+def _consume_messages_raw(
+    bot: hikari.GatewayBot, handler: Callable[[int, Mapping[str, typing.Any]], None]
+) -> None:
+    """Call `handler(shard_id, payload)` for every MESSAGE_CREATE, inside hikari's dispatch.
+
+    hikari's `ShardPayloadEvent` would give the same payloads, but as an event: an object and
+    an asyncio task per gateway event, about a quarter of a busy shard's CPU. Instead the
+    bot's event manager gets a subclass (same object, same slots; `__class__` is reassigned)
+    whose `consume_raw_event`, hikari's public entry point for every dispatch, calls the
+    handler synchronously and then hikari's own as before: if a listener for message events
+    is ever added, hikari serves it as usual. An exception in the handler is logged, never
+    raised into the shard's gateway loop.
+    """
+    manager = bot.event_manager
+    if not isinstance(manager, hikari.impl.EventManagerImpl):
+        raise TypeError(f"unexpected hikari event manager {type(manager).__name__}")
+
+    class _RawMessages(type(manager)):  # type: ignore[misc]
+        __slots__ = ()
+
+        def consume_raw_event(
+            self,
+            event_name: str,
+            shard: hikari.api.GatewayShard,
+            payload: dict[str, typing.Any],
+        ) -> None:
+            if event_name == "MESSAGE_CREATE":
+                try:
+                    handler(shard.id, payload)
+                except Exception:
+                    _log.exception("message payload not normalised", shard=shard.id)
+            super().consume_raw_event(event_name, shard, payload)
+
+    manager.__class__ = _RawMessages
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -78,6 +117,7 @@ class ShardCluster:
         *,
         cluster: int | None = None,
         routes: Sequence[Route] = DEFAULT_ROUTES,
+        commands: bool = True,
     ) -> None:
         if not shard_ids:
             raise ValueError("a shard process needs at least one shard id")
@@ -85,6 +125,7 @@ class ShardCluster:
         self.shard_ids = tuple(shard_ids)
         self.shard_count = shard_count
         self.routes = tuple(routes)
+        self.target = target
         self.bot = make_gateway_bot(settings, target)
         # No client-side retries: the publisher retries with its own backoff and keeps the
         # records meanwhile, and a short timeout tells it sooner that Redis is away.
@@ -117,10 +158,29 @@ class ShardCluster:
         )
         self._with_content = any(route.with_content for route in routes)
         self._tasks: list[asyncio.Task[None]] = []
+        self.command_services: CommandServices | None = None
+        """The slash commands' services; None runs the shards without commands. Replace it
+        (e.g. a shorter `confirm_seconds` in tests) before `start()`."""
+        if commands:
+            self.command_services = CommandServices(
+                self.redis,
+                keyspace,
+                settings.guild_defaults,
+                # The sandbox takes no multipart bodies and serves no avatars.
+                attachments=not target.is_sandbox,
+                fetch_avatars=not target.is_sandbox,
+                api=InternalAPIClient.from_settings(settings),
+            )
+        self.commands: CommandClients | None = None
         self._subscribe()
 
     async def start(self) -> None:
-        """Start publishing and health, then connect every shard (returns once all are up)."""
+        """Start publishing and health, then connect every shard (returns once all are up).
+
+        With commands, the process that runs shard 0 registers them (bulk overwrite) once the
+        bot has started: as guild commands in the bot's guilds against the sandbox, so they
+        appear at once, and as global commands against Discord (see `commands.client`).
+        """
         self._tasks = [
             asyncio.create_task(self.publisher.run(), name="shards-publisher"),
             asyncio.create_task(
@@ -129,6 +189,14 @@ class ShardCluster:
             ),
         ]
         try:
+            if self.command_services is not None and self.commands is None:
+                register = 0 in self.shard_ids
+                guild_ids = None
+                if register and self.target.is_sandbox:
+                    guild_ids = await command_guild_ids(self.target)
+                self.commands = attach_commands(
+                    self.bot, self.command_services, register=register, guild_ids=guild_ids
+                )
             await self.bot.start(
                 shard_ids=self.shard_ids,
                 shard_count=self.shard_count,
@@ -142,6 +210,8 @@ class ShardCluster:
         await self.bot.join()
 
     async def close(self) -> None:
+        if self.commands is not None:
+            self.commands.close()
         if self.bot.is_alive:
             await self.bot.close()
         tasks, self._tasks = self._tasks, []
@@ -166,7 +236,10 @@ class ShardCluster:
 
     def _subscribe(self) -> None:
         bot = self.bot
-        bot.subscribe(hikari.GuildMessageCreateEvent, self._on_message)
+        # Messages come raw: with no listener for hikari's message events and no message
+        # cache, hikari skips building `Message` objects (its consumers only run for events
+        # someone listens to or caches), and the record is read from the JSON payload.
+        _consume_messages_raw(bot, self._on_message_payload)
         bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
         bot.subscribe(hikari.GuildAvailableEvent, self._on_guild_received)
         bot.subscribe(hikari.GuildJoinEvent, self._on_guild_received)
@@ -188,9 +261,11 @@ class ShardCluster:
             stats.saw_event(now)
         return now
 
-    async def _on_message(self, event: hikari.GuildMessageCreateEvent) -> None:
-        self._saw(event)
-        record = message_record(event, with_content=self._with_content)
+    def _on_message_payload(self, shard_id: int, payload: Mapping[str, typing.Any]) -> None:
+        stats = self.stats.get(shard_id)
+        if stats is not None:
+            stats.saw_event(_now_ms())
+        record = message_record_from_payload(payload, with_content=self._with_content)
         if record is not None:
             self._publish(record)
 

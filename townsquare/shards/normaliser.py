@@ -18,7 +18,7 @@ import hikari
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "DISCORD_EPOCH_MS",
@@ -26,6 +26,7 @@ __all__ = [
     "guild_record",
     "link_count",
     "message_record",
+    "message_record_from_payload",
     "snowflake_ms",
     "voice_record",
 ]
@@ -35,6 +36,7 @@ DISCORD_EPOCH_MS: typing.Final = 1_420_070_400_000
 
 USER_MESSAGE_TYPES: typing.Final = frozenset({hikari.MessageType.DEFAULT, hikari.MessageType.REPLY})
 """Messages a member typed; every other type is a system message."""
+_USER_MESSAGE_TYPE_VALUES: typing.Final = frozenset(int(t) for t in USER_MESSAGE_TYPES)
 
 _LINK = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)
 
@@ -80,6 +82,52 @@ def message_record(
         length=len(content),
         mention_count=mentions,
         link_count=link_count(content),
+        content=content if with_content else None,
+    )
+
+
+def message_record_from_payload(
+    payload: Mapping[str, typing.Any], *, with_content: bool = False
+) -> MessageRecord | None:
+    """:func:`message_record` straight from a raw `MESSAGE_CREATE` payload (Discord's JSON).
+
+    The same record and the same filters, without hikari building the whole `Message` (its
+    author, member, embeds, mentions, ...) of which a record keeps ten fields: the shard
+    takes the payloads from hikari's dispatch and nobody listens to its message events, so
+    hikari skips deserialising messages (see `cluster._consume_messages_raw`). Also None for
+    direct messages (no `guild_id`). Mentions count distinct users, as hikari's
+    `user_mentions` mapping does.
+    """
+    guild = payload.get("guild_id")
+    if guild is None or payload.get("webhook_id") is not None:
+        return None
+    if payload.get("type") not in _USER_MESSAGE_TYPE_VALUES:
+        return None
+    author = payload["author"]
+    if author.get("bot", False):
+        return None
+    guild_id = int(guild)
+    content = payload.get("content") or ""
+    users = payload.get("mentions")
+    mentions = (len({user["id"] for user in users}) if users else 0) + len(
+        payload.get("mention_roles") or ()
+    )
+    if payload.get("mention_everyone") is True:
+        mentions += 1
+    member = payload.get("member")
+    message_id = int(payload["id"])
+    return MessageRecord(
+        guild_id=guild_id,
+        channel_id=int(payload["channel_id"]),
+        author_id=int(author["id"]),
+        message_id=message_id,
+        timestamp_ms=snowflake_ms(message_id),
+        role_ids=tuple(r for r in map(int, member.get("roles", ())) if r != guild_id)
+        if member
+        else (),
+        length=len(content),
+        mention_count=mentions,
+        link_count=link_count(content) if content else 0,
         content=content if with_content else None,
     )
 

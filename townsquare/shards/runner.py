@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import typing
 
+from townsquare.core import db
 from townsquare.shards.cluster import ShardCluster
 
 if typing.TYPE_CHECKING:
@@ -27,6 +29,7 @@ async def run_shards(  # noqa: PLR0917 - the signature the CLI and tests share
     *,
     shutdown: asyncio.Event,
     cluster: int | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Run one hikari `GatewayBot` over `shard_ids` of `shard_count` until `shutdown` is set.
 
@@ -34,7 +37,37 @@ async def run_shards(  # noqa: PLR0917 - the signature the CLI and tests share
     raises what stopped the gateway otherwise (a bad token, a disallowed intent). `cluster`
     only labels the health hashes. Choose the shard ids with `parse_shard_selection` and
     `resolve_shard_selection`.
+
+    The slash commands read guild configuration through to PostgreSQL on a cache miss and the
+    XP admin commands write audit entries: with `database_url` the ORM is connected for the
+    run; without it the caller must hold `townsquare.core.db.connect` open.
     """
+    async with contextlib.AsyncExitStack() as stack:
+        if database_url is not None:
+            await stack.enter_async_context(db.connect(database_url, pool_max=2))
+        await _run(
+            settings,
+            redis_url,
+            keyspace,
+            target,
+            shard_ids,
+            shard_count,
+            shutdown=shutdown,
+            cluster=cluster,
+        )
+
+
+async def _run(  # noqa: PLR0917 - run_shards' signature
+    settings: Settings,
+    redis_url: str,
+    keyspace: Keyspace,
+    target: DiscordTarget,
+    shard_ids: Sequence[int],
+    shard_count: int,
+    *,
+    shutdown: asyncio.Event,
+    cluster: int | None,
+) -> None:
     shards = ShardCluster(
         settings, redis_url, keyspace, target, shard_ids, shard_count, cluster=cluster
     )

@@ -10,6 +10,7 @@ inside each broker's listen loop (see :mod:`townsquare.tasks.brokers.pipeline_br
 from __future__ import annotations
 
 import asyncio
+import gc
 import typing
 
 import redis.asyncio as aioredis
@@ -37,6 +38,11 @@ DRAIN_SECONDS: typing.Final = 10.0
 _RESTART_DELAY_SECONDS = 1.0
 _PUMP_POLL_MAX_SECONDS = 1.0
 _PUMP_POLL_MIN_SECONDS = 0.01
+_GC_THRESHOLDS: typing.Final = (50_000, 20, 100)
+"""The collector's thresholds in a worker: a young collection every 50,000 net allocations
+(CPython's default is 2,000; a batch of 200 records allocates tens of thousands of objects,
+most freed at once by reference counting), older ones as by default. Fewer, not longer,
+collections: what survives is frozen (see :func:`_freeze_startup_objects`)."""
 
 logger = structlog.get_logger(__name__)
 
@@ -69,6 +75,7 @@ async def run_worker(
             broker.add_dependency_context({TaskResources: resources})
             await broker.startup()
             started.append(broker)
+        _freeze_startup_objects()
         log.info(
             "tasks.worker_started",
             consumers={name: broker.consumer_name for name, broker in brokers.items()},
@@ -81,8 +88,22 @@ async def run_worker(
     finally:
         for broker in started:
             await broker.shutdown()
+        await resources.rest.close()
         await redis.aclose()
         log.info("tasks.worker_stopped")
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up (modules, settings, clients) out of the collector.
+
+    A full collection otherwise walks all of it: 100-250 ms in which no job runs, the tail of
+    the level-up latency. Frozen objects are never scanned (they are still freed by reference
+    counting); the worker allocates little that lives long after this point. Each start
+    freezes what is alive then (a second worker in the same process, as in tests, adds its own).
+    """
+    gc.collect()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    gc.freeze()
 
 
 async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:

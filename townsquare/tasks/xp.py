@@ -11,7 +11,6 @@ Thin adapters over `townsquare.core.xp` (docs/xp.md describes the rules):
 from __future__ import annotations
 
 import collections
-import contextlib
 import time
 import typing
 
@@ -21,7 +20,6 @@ from taskiq import ScheduledTask, TaskiqDepends
 
 from townsquare.core.alerts import raise_alert
 from townsquare.core.config.cache import get_config
-from townsquare.core.discord import resolve_discord_target
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord, parse_records
 from townsquare.core.xp.award import award_messages
 from townsquare.core.xp.curve import curve_for
@@ -49,8 +47,6 @@ from townsquare.tasks.registry import REGISTRY
 from townsquare.tasks.resources import TaskResources
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.xp.curve import Curve
     from townsquare.tasks.schedule_sources import JsonListScheduleSource
@@ -195,18 +191,6 @@ async def flush(resources: _Resources) -> int:
     return written
 
 
-@contextlib.asynccontextmanager
-async def _discord_rest(resources: TaskResources) -> AsyncIterator[hikari.api.RESTClient]:
-    target = resources.discord or resolve_discord_target(resources.settings)
-    app = hikari.RESTApp(url=target.rest_url)
-    await app.start()
-    try:
-        async with app.acquire(target.token.get_secret_value(), hikari.TokenType.BOT) as client:
-            yield client
-    finally:
-        await app.close()
-
-
 @REGISTRY.task("jobs", APPLY_LEVEL_TASK)
 async def apply_level(
     guild_id: int,
@@ -236,31 +220,31 @@ async def apply_level(
     wants_notice = notify and level > previous and current >= level and notice.mode != "off"
     if not (plan.keep or plan.drop or wants_notice):
         return
-    async with _discord_rest(resources) as rest:
-        if plan.keep or plan.drop:
-            await _set_reward_roles(
+    rest = await resources.discord_rest()
+    if plan.keep or plan.drop:
+        await _set_reward_roles(
+            resources,
+            rest,
+            guild_id=guild_id,
+            user_id=user_id,
+            level=current,
+            keep=plan.keep,
+            drop=plan.drop,
+        )
+    if wants_notice:
+
+        async def send() -> None:
+            await _send_notice(
                 resources,
                 rest,
                 guild_id=guild_id,
                 user_id=user_id,
-                level=current,
-                keep=plan.keep,
-                drop=plan.drop,
+                level=level,
+                channel_id=channel_id,
+                config=config,
             )
-        if wants_notice:
 
-            async def send() -> None:
-                await _send_notice(
-                    resources,
-                    rest,
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    level=level,
-                    channel_id=channel_id,
-                    config=config,
-                )
-
-            await run_once(redis, keyspace, "xp_notice", f"{guild_id}/{user_id}/{level}", send)
+        await run_once(redis, keyspace, "xp_notice", f"{guild_id}/{user_id}/{level}", send)
 
 
 async def _set_reward_roles(

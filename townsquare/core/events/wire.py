@@ -8,9 +8,10 @@ a job encoded here runs on a real worker.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
+
+import orjson
 
 __all__ = ["DATA_FIELD", "encode_job"]
 
@@ -18,8 +19,12 @@ DATA_FIELD = "data"
 
 
 def encode_job(task_name: str, *args: Any, task_id: str | None = None, **kwargs: Any) -> bytes:
-    """A taskiq message calling `task_name(*args, **kwargs)`; arguments must be JSON values."""
-    return json.dumps(
+    """A taskiq message calling `task_name(*args, **kwargs)`; arguments must be JSON values.
+
+    Compact JSON in UTF-8 (orjson: a shard encodes every record through here, and the
+    stdlib's encoder was a seventh of a busy shard's CPU).
+    """
+    return orjson.dumps(
         {
             "task_id": task_id or uuid.uuid4().hex,
             "task_name": task_name,
@@ -27,6 +32,5 @@ def encode_job(task_name: str, *args: Any, task_id: str | None = None, **kwargs:
             "labels_types": {},
             "args": list(args),
             "kwargs": kwargs,
-        },
-        separators=(",", ":"),
-    ).encode()
+        }
+    )

@@ -10,7 +10,7 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.control import community, interactions
+from townsquare.sandbox.control import community, entitlements, interactions
 from townsquare.sandbox.control.common import (
     ControlError,
     is_loopback,
@@ -69,6 +69,7 @@ class ControlApi:
             web.post(CONTROL_PREFIX + "/gateway/withhold-acks", self.withhold_acks),
             *community.routes(CONTROL_PREFIX, self.world),
             *interactions.routes(CONTROL_PREFIX, self.world),
+            *entitlements.routes(CONTROL_PREFIX, self.world),
             web.get(CONTROL_PREFIX + "/crowd", self.crowd_state),
             web.post(CONTROL_PREFIX + "/crowd", self.drive_crowd),
         ]

@@ -13,10 +13,11 @@ from townsquare.sandbox.world.interactions import (
     create_component_interaction,
     find_component,
 )
+from townsquare.sandbox.world.modals import MODAL, ModalError, submit_modal
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world import World
-    from townsquare.sandbox.world.models import Guild, Interaction
+    from townsquare.sandbox.world.models import Guild, Interaction, Message
 
 __all__ = ["routes"]
 
@@ -27,7 +28,8 @@ _SELECTS: typing.Final = frozenset({3, 5, 6, 7, 8})
 
 def routes(prefix: str, world: World) -> list[web.RouteDef]:
     async def use_command(request: web.Request) -> web.Response:
-        """`{"channel_id", "user_id", "name", "options"?}`: the member uses `/name`."""
+        """`{"channel_id", "user_id", "name", "options"?, "autocomplete"?}`: the member uses
+        `/name`, or (with `autocomplete: true` and a `focused` option) is typing it."""
         body = await read_json(request)
         channel = world.channel(snowflake(body, "channel_id"))
         guild = None if channel is None else world.guild_of(channel)
@@ -40,8 +42,21 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
             raise ControlError(400, "name must be a non-empty string")
         if not isinstance(options, list):
             raise ControlError(400, "options must be a list of {name, type, value}")
+        autocomplete = body.get("autocomplete", False)
+        if not isinstance(autocomplete, bool):
+            raise ControlError(400, "autocomplete must be true or false")
+        if autocomplete and not any(
+            isinstance(o, dict) and o.get("focused") for o in _flat_options(options)
+        ):
+            raise ControlError(400, "an autocomplete interaction needs a focused option")
         interaction = create_command_interaction(
-            world, guild, channel, user_id=user_id, name=name, options=options
+            world,
+            guild,
+            channel,
+            user_id=user_id,
+            name=name,
+            options=options,
+            autocomplete=autocomplete,
         )
         return json_response({"id": str(interaction.id), "token": interaction.token})
 
@@ -51,30 +66,29 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
         The message must be the bot's and hold an enabled, non-link component with that
         `custom_id`; `values` is for select menus.
         """
-        body = await read_json(request)
-        message = world.messages.get(snowflake(body, "message_id"))
-        guild = None if message is None else world.guilds.get(message.guild_id or 0)
-        if message is None or guild is None:
-            raise ControlError(404, f"no guild message {body['message_id']}")
-        if message.author_id != world.application.bot_user_id:
-            raise ControlError(400, "only the bot's messages carry its components")
-        user_id = _member_id(guild, body)
-        custom_id = body.get("custom_id")
-        component = None if not isinstance(custom_id, str) else find_component(message, custom_id)
-        if component is None:
-            raise ControlError(404, f"message {message.id} has no component {custom_id!r}")
-        if component.get("disabled") or (
-            component.get("type") == _BUTTON and component.get("style") == _LINK_STYLE
-        ):
-            raise ControlError(400, f"component {custom_id!r} cannot be clicked")
-        values = body.get("values", [])
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ControlError(400, "values must be a list of strings")
-        if values and component.get("type") not in _SELECTS:
-            raise ControlError(400, "values are for select menus only")
+        guild, message, user_id, component, values = _click(world, await read_json(request))
         interaction = create_component_interaction(
             world, guild, message, user_id=user_id, component=component, values=values
         )
+        return json_response({"id": str(interaction.id), "token": interaction.token})
+
+    async def submit(request: web.Request) -> web.Response:
+        """`{"interaction_id", "values": {text input custom_id: text}}`: the member who got the
+        modal (the bot's type 9 answer to that interaction) submits it; INTERACTION_CREATE
+        type 5. 400 when no modal was opened or a value breaks its input's limits."""
+        body = await read_json(request)
+        source = world.interactions.get(snowflake(body, "interaction_id"))
+        if source is None:
+            raise ControlError(404, f"no interaction {body['interaction_id']}")
+        if source.response_type != MODAL:
+            raise ControlError(400, "the bot did not answer that interaction with a modal")
+        values = body.get("values", {})
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise ControlError(400, "values must map text input custom_ids to strings")
+        try:
+            interaction = submit_modal(world, source, values)
+        except ModalError as error:
+            raise ControlError(400, f"{error.field}: {error}") from None
         return json_response({"id": str(interaction.id), "token": interaction.token})
 
     async def list_interactions(_: web.Request) -> web.Response:
@@ -84,7 +98,45 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
         web.get(prefix + "/interactions", list_interactions),
         web.post(prefix + "/interactions", use_command),
         web.post(prefix + "/interactions/components", click),
+        web.post(prefix + "/interactions/modals", submit),
     ]
+
+
+def _click(
+    world: World, body: dict[str, typing.Any]
+) -> tuple[Guild, Message, int, dict[str, typing.Any], list[str]]:
+    """The click a body describes, checked: guild, message, member, component, values."""
+    message = world.messages.get(snowflake(body, "message_id"))
+    guild = None if message is None else world.guilds.get(message.guild_id or 0)
+    if message is None or guild is None:
+        raise ControlError(404, f"no guild message {body['message_id']}")
+    if message.author_id != world.application.bot_user_id:
+        raise ControlError(400, "only the bot's messages carry its components")
+    user_id = _member_id(guild, body)
+    custom_id = body.get("custom_id")
+    component = None if not isinstance(custom_id, str) else find_component(message, custom_id)
+    if component is None:
+        raise ControlError(404, f"message {message.id} has no component {custom_id!r}")
+    if component.get("disabled") or (
+        component.get("type") == _BUTTON and component.get("style") == _LINK_STYLE
+    ):
+        raise ControlError(400, f"component {custom_id!r} cannot be clicked")
+    values = body.get("values", [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ControlError(400, "values must be a list of strings")
+    if values and component.get("type") not in _SELECTS:
+        raise ControlError(400, "values are for select menus only")
+    return guild, message, user_id, component, values
+
+
+def _flat_options(options: list[typing.Any]) -> list[typing.Any]:
+    """Options with those of subcommands (and groups) spread in."""
+    flat: list[typing.Any] = []
+    for option in options:
+        flat.append(option)
+        if isinstance(option, dict) and isinstance(option.get("options"), list):
+            flat += _flat_options(option["options"])
+    return flat
 
 
 def _member_id(guild: Guild, body: dict[str, typing.Any]) -> int:

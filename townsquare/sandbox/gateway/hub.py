@@ -18,6 +18,9 @@ __all__ = ["GatewayHub", "GatewaySettings"]
 class GatewaySettings:
     heartbeat_interval_ms: int = 41_250
     """Sent in HELLO; hikari heartbeats at this interval."""
+    heartbeat_timeout_factor: float = 1.5
+    """A connection whose last heartbeat is older than this many intervals is closed with
+    4009 (the first heartbeat counts from HELLO)."""
     backlog: int = 10_000
     """Dispatches kept per session for RESUME."""
     send_limit: int = 120
@@ -25,6 +28,10 @@ class GatewaySettings:
     send_window: float = 60.0
     max_concurrency: int = 1
     """`session_start_limit.max_concurrency` advertised by GET /gateway/bot."""
+    identify_interval: float = 0.0
+    """Seconds between two IDENTIFYs of one rate-limit bucket (`shard_id % max_concurrency`);
+    Discord's is 5. A too early IDENTIFY gets INVALID_SESSION (false). 0 turns the check off
+    (the default, so that tests restarting shards are not slowed)."""
 
 
 class GatewayHub:
@@ -37,6 +44,8 @@ class GatewayHub:
         self.connections: set[GatewayConnection] = set()
         self.gateway_url = ""
         """The public websocket URL; set once the server is bound."""
+        self._identified: dict[int, float] = {}
+        """Identify bucket -> when its last IDENTIFY was accepted (loop time)."""
         world.subscribe(self._fan_out)
 
     def open_session(self, shard_id: int, shard_count: int, intents: int) -> GatewaySession:
@@ -49,6 +58,17 @@ class GatewayHub:
         )
         self.sessions[session.session_id] = session
         return session
+
+    def may_identify(self, shard_id: int, now: float) -> bool:
+        """Count an IDENTIFY of `shard_id` at `now` if its bucket allows one."""
+        if self.settings.identify_interval <= 0:
+            return True
+        bucket = shard_id % max(self.settings.max_concurrency, 1)
+        last = self._identified.get(bucket)
+        if last is not None and now - last < self.settings.identify_interval:
+            return False
+        self._identified[bucket] = now
+        return True
 
     def close_session(self, session: GatewaySession) -> None:
         self.sessions.pop(session.session_id, None)

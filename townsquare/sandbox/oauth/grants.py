@@ -122,6 +122,13 @@ class OAuthStore:
         self._access.pop(old.access_token, None)
         return self._issue(old.user_id, old.scopes)
 
+    def revoke(self, token: str) -> None:
+        """End the pair that `token` (access or refresh) belongs to; unknown tokens are fine."""
+        pair = self._access.get(token) or self._refresh.get(token)
+        if pair is not None:
+            self._access.pop(pair.access_token, None)
+            self._refresh.pop(pair.refresh_token, None)
+
     def bearer(self, access_token: str) -> AccessToken | None:
         """The live token for an `Authorization: Bearer` value, None if unknown or expired."""
         token = self._access.get(access_token)

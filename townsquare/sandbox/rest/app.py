@@ -12,11 +12,13 @@ from aiohttp import web
 from townsquare.sandbox.rest import (
     routes_channels,
     routes_commands,
+    routes_entitlements,
     routes_guilds,
     routes_interactions,
     routes_members,
     routes_meta,
     routes_oauth,
+    routes_roles,
     routes_webhooks,
 )
 from townsquare.sandbox.rest.common import PRINCIPAL, Principal
@@ -36,8 +38,10 @@ API_PREFIX: typing.Final[str] = "/api/v10"
 _BEARER_SCOPES: typing.Final[dict[str, str]] = {
     API_PREFIX + "/users/@me": "identify",
     API_PREFIX + "/users/@me/guilds": "guilds",
+    API_PREFIX + "/users/@me/guilds/{guild_id}/member": "guilds.members.read",
+    API_PREFIX + "/oauth2/@me": "",
 }
-"""Routes that also accept `Authorization: Bearer`, and the scope each needs."""
+"""Routes that also accept `Authorization: Bearer`, and the scope each needs ("": any)."""
 
 _Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
 
@@ -73,10 +77,12 @@ class RestApi:
             *routes_channels.routes(world),
             *routes_guilds.routes(world),
             *routes_members.routes(world),
+            *routes_roles.routes(world),
             *routes_commands.routes(world),
+            *routes_entitlements.routes(world),
             *routes_webhooks.routes(world),
             *routes_interactions.routes(world),
-            *routes_oauth.routes(self.oauth),
+            *routes_oauth.routes(world, self.oauth),
         ]
 
     @web.middleware
@@ -93,6 +99,7 @@ class RestApi:
             if route not in {
                 routes_interactions.CALLBACK_ROUTE,
                 routes_oauth.TOKEN_ROUTE,
+                routes_oauth.REVOKE_ROUTE,
             } and not route.startswith(routes_webhooks.WEBHOOK_PREFIX):
                 principal = self._authenticate(request, route)
                 request[PRINCIPAL] = principal
@@ -135,8 +142,13 @@ class RestApi:
         scope = _BEARER_SCOPES.get(route)
         if scope is not None and authorization.startswith("Bearer "):
             token = self.oauth.bearer(authorization.removeprefix("Bearer "))
-            if token is not None and scope in token.scopes:
-                return Principal(token.user_id, is_bot=False, scopes=frozenset(token.scopes))
+            if token is not None and (not scope or scope in token.scopes):
+                return Principal(
+                    token.user_id,
+                    is_bot=False,
+                    scopes=frozenset(token.scopes),
+                    access_token=token.access_token,
+                )
         raise DiscordError(401, ErrorCode.GENERAL, "401: Unauthorized")
 
 

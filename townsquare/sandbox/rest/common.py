@@ -38,6 +38,8 @@ class Principal:
     user_id: int
     is_bot: bool
     scopes: frozenset[str] = frozenset()
+    access_token: str | None = None
+    """The bearer token, for routes that describe the authorization itself."""
 
 
 PRINCIPAL: typing.Final = web.RequestKey("sandbox_principal", Principal)

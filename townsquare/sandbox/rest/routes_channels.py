@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import typing
 
 from aiohttp import web
@@ -12,7 +13,10 @@ from townsquare.sandbox.rest.common import (
     json_body,
     require_channel_permissions,
 )
+from townsquare.sandbox.rest.embeds import check_embeds
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
+from townsquare.sandbox.rest.uploads import attachments_for, message_body
+from townsquare.sandbox.snowflakes import snowflake_time
 from townsquare.sandbox.world.permissions import Permission
 
 if typing.TYPE_CHECKING:
@@ -22,6 +26,7 @@ __all__ = ["allowed_mentions_field", "message_fields", "routes"]
 
 MAX_CONTENT: typing.Final[int] = 2000
 MAX_EMBEDS: typing.Final[int] = 10
+BULK_DELETE_MAX_AGE: typing.Final = datetime.timedelta(days=14)
 _READ = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 
 
@@ -56,10 +61,13 @@ def routes(world: World) -> list[web.RouteDef]:
     async def create_message(request: web.Request) -> web.Response:
         channel = find_channel(world, request)
         require_channel_permissions(world, channel, Permission.SEND_MESSAGES)
-        body = await json_body(request)
+        body, uploads = await message_body(request)
+        if uploads:
+            require_channel_permissions(world, channel, Permission.ATTACH_FILES)
         content, embeds, components = message_fields(body)
-        if not content and not embeds and not components:
+        if not content and not embeds and not components and not uploads:
             raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
+        mentions = allowed_mentions_field(body)
         message = world.create_message(
             channel,
             world.application.bot_user_id,
@@ -68,7 +76,8 @@ def routes(world: World) -> list[web.RouteDef]:
             components=components,
             nonce=body.get("nonce"),
             tts=bool(body.get("tts", False)),
-            allowed_mentions=allowed_mentions_field(body),
+            allowed_mentions=mentions,
+            attachments=attachments_for(world, channel.id, body, uploads),
         )
         return json_response(world.message_payload(message))
 
@@ -82,14 +91,16 @@ def routes(world: World) -> list[web.RouteDef]:
                 ErrorCode.CANNOT_EDIT_OTHERS_MESSAGE,
                 "Cannot edit a message authored by another user",
             )
-        body = await json_body(request)
+        body, uploads = await message_body(request)
         content, embeds, components = message_fields(body)
+        mentions = allowed_mentions_field(body)
         world.edit_message(
             message,
             content=content,
             embeds=embeds,
             components=components,
-            allowed_mentions=allowed_mentions_field(body),
+            allowed_mentions=mentions,
+            attachments=attachments_for(world, channel.id, body, uploads, message.attachments),
         )
         return json_response(world.message_payload(message))
 
@@ -103,20 +114,23 @@ def routes(world: World) -> list[web.RouteDef]:
         world.delete_message(message)
         return web.Response(status=204)
 
-    async def open_dm(request: web.Request) -> web.Response:
-        """`{"recipient_id"}`: the bot's DM channel with that user (the same one every time)."""
-        body = await json_body(request)
-        raw = body.get("recipient_id")
-        if not isinstance(raw, (str, int)) or not str(raw).isdigit():
-            raise form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required")
-        user = world.users.get(int(raw))
-        if user is None:
-            raise DiscordError.unknown(ErrorCode.UNKNOWN_USER, "User")
-        return json_response(world.channel_payload(world.open_dm(user)))
+    async def bulk_delete(request: web.Request) -> web.Response:
+        """`{"messages": [2..100 ids]}`: MANAGE_MESSAGES; none older than 14 days (50034);
+        one MESSAGE_DELETE_BULK."""
+        channel = find_channel(world, request)
+        require_channel_permissions(world, channel, Permission.MANAGE_MESSAGES)
+        ids = _bulk_delete_ids(world, await json_body(request))
+        found = [
+            world.messages[i]
+            for i in dict.fromkeys(ids)
+            if i in world.messages and world.messages[i].channel_id == channel.id
+        ]
+        world.delete_messages(channel, found)
+        return web.Response(status=204)
 
     messages = "/api/v10/channels/{channel_id}/messages"
     return [
-        web.post("/api/v10/users/@me/channels", open_dm),
+        web.post(messages + "/bulk-delete", bulk_delete),
         web.get("/api/v10/channels/{channel_id}", get_channel),
         web.get(messages, list_messages),
         web.post(messages, create_message),
@@ -124,6 +138,23 @@ def routes(world: World) -> list[web.RouteDef]:
         web.patch(messages + "/{message_id}", edit_message),
         web.delete(messages + "/{message_id}", delete_message),
     ]
+
+
+def _bulk_delete_ids(world: World, body: dict[str, typing.Any]) -> list[int]:
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not 2 <= len(raw) <= 100:
+        raise form_error("messages", "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100 in length.")
+    ids = [int(m) for m in raw if str(m).isdigit()]
+    if len(ids) != len(raw):
+        raise form_error("messages", "NUMBER_TYPE_COERCE", "Must be snowflakes.")
+    oldest = world.clock() - BULK_DELETE_MAX_AGE
+    if any(snowflake_time(i) < oldest for i in ids):
+        raise DiscordError(
+            400,
+            ErrorCode.BULK_DELETE_TOO_OLD,
+            "You can only bulk delete messages that are under 14 days old.",
+        )
+    return ids
 
 
 def message_fields(
@@ -143,6 +174,8 @@ def message_fields(
         raise form_error(
             "embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
         )
+    if embeds:
+        check_embeds(embeds)
     components = body.get("components")
     if components is not None and not isinstance(components, list):
         raise form_error("components", "BASE_TYPE_LIST", "Must be a list.")

@@ -6,7 +6,13 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.rest.common import bot_member, find_guild, find_member, find_role
+from townsquare.sandbox.rest.common import (
+    bot_member,
+    find_guild,
+    find_member,
+    find_role,
+    int_query,
+)
 from townsquare.sandbox.rest.errors import DiscordError, form_error, json_response
 from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.permissions import Permission, guild_permissions, top_role_position
@@ -51,6 +57,24 @@ def routes(world: World) -> list[web.RouteDef]:
         )
         return json_response([world.member_payload(m) for m in members[: int(limit)]])
 
+    async def search_members(request: web.Request) -> web.Response:
+        """Members whose username, global name or nick starts with `query` (case-insensitive);
+        `limit` 1..1000, default 1."""
+        guild = find_guild(world, request)
+        query = request.query.get("query", "")
+        if not query:
+            raise form_error("query", "BASE_TYPE_REQUIRED", "This field is required")
+        limit = int_query(request, "limit", 1, 1, 1000)
+        wanted = query.casefold()
+
+        def matches(user_id: int) -> bool:
+            user, member = world.users[user_id], guild.members[user_id]
+            names = (user.username, user.global_name or "", member.nick or "")
+            return any(n.casefold().startswith(wanted) for n in names)
+
+        found = [guild.members[u] for u in sorted(guild.members) if matches(u)][:limit]
+        return json_response([world.member_payload(m) for m in found])
+
     async def get_member(request: web.Request) -> web.Response:
         guild = find_guild(world, request)
         return json_response(world.member_payload(find_member(guild, request)))
@@ -78,6 +102,7 @@ def routes(world: World) -> list[web.RouteDef]:
         web.get(guild + "/channels", list_channels),
         web.get(guild + "/roles", list_roles),
         web.get(guild + "/members", list_members),
+        web.get(guild + "/members/search", search_members),
         web.get(guild + "/members/{user_id}", get_member),
         web.put(member_role, add_role),
         web.delete(member_role, remove_role),

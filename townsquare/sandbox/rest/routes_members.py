@@ -25,12 +25,18 @@ from townsquare.sandbox.rest.common import (
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.members import UNSET, Unset, ban, leave_guild, unban, update_member
-from townsquare.sandbox.world.permissions import Permission, guild_permissions, top_role_position
+from townsquare.sandbox.world.models import ChannelType
+from townsquare.sandbox.world.permissions import (
+    Permission,
+    channel_permissions,
+    guild_permissions,
+    top_role_position,
+)
 from townsquare.sandbox.world.voice import set_voice_state
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world import World
-    from townsquare.sandbox.world.models import Guild, Member, User
+    from townsquare.sandbox.world.models import Channel, Guild, Member, User
 
 __all__ = ["MAX_DELETE_MESSAGE_SECONDS", "MAX_TIMEOUT", "routes"]
 
@@ -122,19 +128,41 @@ async def _edit_member(world: World, request: web.Request) -> web.Response:
             raise form_error(key, "BASE_TYPE_BOOLEAN", "Must be either true or false.")
         needed = Permission.MUTE_MEMBERS if key == "mute" else Permission.DEAFEN_MEMBERS
         _require(world, guild, needed, member)
-    if voice and member.user_id not in guild.voice_states:
+    moving = "channel_id" in body
+    target = _voice_target(world, guild, member, body["channel_id"]) if moving else None
+    if (voice or moving) and member.user_id not in guild.voice_states:
         raise DiscordError(
             400, ErrorCode.TARGET_NOT_IN_VOICE, "Target user is not connected to voice."
         )
     update_member(
         world, guild, member, nick=nick, communication_disabled_until=until, role_ids=role_ids
     )
-    if voice:
-        channel = guild.channels[guild.voice_states[member.user_id].channel_id or 0]
+    if voice or moving:
+        current = guild.channels[guild.voice_states[member.user_id].channel_id or 0]
         set_voice_state(
-            world, guild, member, channel, mute=voice.get("mute"), deaf=voice.get("deaf")
+            world,
+            guild,
+            member,
+            target if moving else current,
+            mute=voice.get("mute"),
+            deaf=voice.get("deaf"),
         )
     return json_response(world.member_payload(member))
+
+
+def _voice_target(world: World, guild: Guild, member: Member, raw: typing.Any) -> Channel | None:
+    """`channel_id` of a member edit: a voice channel to move them to (MOVE_MEMBERS, and the
+    bot must be able to connect there), or null to disconnect them (MOVE_MEMBERS)."""
+    _require(world, guild, Permission.MOVE_MEMBERS, member)
+    if raw is None:
+        return None
+    channel = guild.channels.get(int(raw)) if str(raw).isdigit() else None
+    if channel is None or channel.type is not ChannelType.GUILD_VOICE:
+        raise form_error("channel_id", "CHANNEL_TYPE_INVALID", "Not a voice channel.")
+    needed = Permission.VIEW_CHANNEL | Permission.CONNECT
+    if channel_permissions(guild, channel, bot_member(world, guild)) & needed != needed:
+        raise DiscordError.missing_permissions()
+    return channel
 
 
 def _require(

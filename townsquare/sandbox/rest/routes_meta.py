@@ -6,7 +6,7 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.rest.common import PRINCIPAL, snowflake
+from townsquare.sandbox.rest.common import PRINCIPAL, json_body, snowflake
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.permissions import guild_permissions
@@ -74,6 +74,26 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
             body.append(entry)
         return json_response(body)
 
+    async def get_my_member(request: web.Request) -> web.Response:
+        """The caller's member object in a guild (bearer `guilds.members.read`); 404 10004
+        Unknown Guild when they are not in it."""
+        user_id = request[PRINCIPAL].user_id
+        guild = world.guilds.get(snowflake(request, "guild_id"))
+        if guild is None or user_id not in guild.members:
+            raise DiscordError.unknown(ErrorCode.UNKNOWN_GUILD, "Guild")
+        return json_response(world.member_payload(guild.members[user_id]))
+
+    async def open_dm(request: web.Request) -> web.Response:
+        """`{"recipient_id"}`: the bot's DM channel with that user (the same one every time)."""
+        body = await json_body(request)
+        raw = body.get("recipient_id")
+        if not isinstance(raw, (str, int)) or not str(raw).isdigit():
+            raise form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required")
+        user = world.users.get(int(raw))
+        if user is None:
+            raise DiscordError.unknown(ErrorCode.UNKNOWN_USER, "User")
+        return json_response(world.channel_payload(world.open_dm(user)))
+
     async def get_user(request: web.Request) -> web.Response:
         user = world.users.get(snowflake(request, "user_id"))
         if user is None:
@@ -90,7 +110,9 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
         web.get("/api/v10/gateway/bot", get_gateway_bot),
         web.get("/api/v10/users/@me", get_me),
         web.get("/api/v10/users/@me/guilds", list_my_guilds),
+        web.get("/api/v10/users/@me/guilds/{guild_id}/member", get_my_member),
         web.get("/api/v10/users/{user_id}", get_user),
+        web.post("/api/v10/users/@me/channels", open_dm),
         web.get("/api/v10/oauth2/applications/@me", get_my_application),
     ]
 

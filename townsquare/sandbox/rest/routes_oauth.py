@@ -1,7 +1,9 @@
-"""`POST /api/v10/oauth2/token`: exchange a code, or refresh, for a bearer token.
+"""The OAuth2 REST routes: the token endpoint, revocation, and the current authorization.
 
-Form-encoded, as on Discord. The client authenticates with HTTP Basic
-(`client_id:client_secret`) or with `client_id` and `client_secret` in the form.
+`POST /oauth2/token` exchanges a code, or refreshes, for a bearer token; `POST
+/oauth2/token/revoke` ends a token pair. Both are form-encoded, as on Discord, and the client
+authenticates with HTTP Basic (`client_id:client_secret`) or with `client_id` and
+`client_secret` in the form. `GET /oauth2/@me` describes a bearer token's authorization.
 """
 
 from __future__ import annotations
@@ -13,18 +15,23 @@ import typing
 from aiohttp import web
 
 from townsquare.sandbox.oauth import OAuthError
-from townsquare.sandbox.rest.errors import json_response
+from townsquare.sandbox.rest.common import PRINCIPAL
+from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, json_response
+from townsquare.sandbox.world import payloads
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.oauth import AccessToken, OAuthStore
+    from townsquare.sandbox.world import World
+    from townsquare.sandbox.world.models import Application
 
-__all__ = ["TOKEN_ROUTE", "routes"]
+__all__ = ["REVOKE_ROUTE", "TOKEN_ROUTE", "routes"]
 
 TOKEN_ROUTE: typing.Final[str] = "/api/v10/oauth2/token"  # noqa: S105 - a path
+REVOKE_ROUTE: typing.Final[str] = TOKEN_ROUTE + "/revoke"
 _FORM_TYPES: typing.Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-def routes(store: OAuthStore) -> list[web.RouteDef]:
+def routes(world: World, store: OAuthStore) -> list[web.RouteDef]:
     async def token(request: web.Request) -> web.Response:
         try:
             form = await _form(request)
@@ -35,7 +42,52 @@ def routes(store: OAuthStore) -> list[web.RouteDef]:
             return json_response(error.body(), error.status)
         return json_response(granted.response(store.clock()))
 
-    return [web.post(TOKEN_ROUTE, token)]
+    async def revoke(request: web.Request) -> web.Response:
+        """`token` (access or refresh; `token_type_hint` is accepted and not needed): the pair
+        stops working. An unknown token is not an error (RFC 7009)."""
+        try:
+            form = await _form(request)
+            store.check_client(*_client_credentials(request, form))
+            store.revoke(_required(form, "token"))
+        except OAuthError as error:
+            return json_response(error.body(), error.status)
+        return json_response({})
+
+    async def my_authorization(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL]
+        granted = None if principal.access_token is None else store.bearer(principal.access_token)
+        if granted is None:  # a bot token: this route describes user authorizations only
+            raise DiscordError(401, ErrorCode.GENERAL, "401: Unauthorized")
+        body: dict[str, typing.Any] = {
+            "application": application_payload(world.application),
+            "scopes": list(granted.scopes),
+            "expires": payloads.iso(granted.expires_at),
+        }
+        if "identify" in granted.scopes:
+            body["user"] = payloads.user_payload(world.users[granted.user_id])
+        return json_response(body)
+
+    return [
+        web.post(TOKEN_ROUTE, token),
+        web.post(REVOKE_ROUTE, revoke),
+        web.get("/api/v10/oauth2/@me", my_authorization),
+    ]
+
+
+def application_payload(application: Application) -> dict[str, typing.Any]:
+    """`ApplicationResponse`: the public face of the application."""
+    return {
+        "id": str(application.id),
+        "name": application.name,
+        "icon": None,
+        "description": application.description,
+        "type": None,
+        "verify_key": application.verify_key,
+        "flags": application.flags,
+        "flags_new": str(application.flags),
+        "bot_public": True,
+        "bot_require_code_grant": False,
+    }
 
 
 def _grant(store: OAuthStore, form: dict[str, str]) -> AccessToken:

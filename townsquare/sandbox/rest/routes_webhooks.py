@@ -13,10 +13,11 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.rest.common import json_body, snowflake
+from townsquare.sandbox.rest.common import snowflake
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, json_response
 from townsquare.sandbox.rest.routes_channels import allowed_mentions_field, message_fields
 from townsquare.sandbox.rest.routes_interactions import EPHEMERAL, response_message_type
+from townsquare.sandbox.rest.uploads import attachments_for, message_body
 from townsquare.sandbox.world.interactions import TOKEN_LIFETIME
 
 if typing.TYPE_CHECKING:
@@ -59,10 +60,11 @@ def routes(world: World) -> list[web.RouteDef]:
         interaction = interaction_of(request)
         if interaction.response_type is None:
             raise DiscordError.unknown(ErrorCode.UNKNOWN_WEBHOOK, "Webhook")
-        body = await json_body(request)
+        body, uploads = await message_body(request)
         content, embeds, components = message_fields(body)
-        if not content and not embeds and not components:
+        if not content and not embeds and not components and not uploads:
             raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
+        mentions = allowed_mentions_field(body)
         message = world.create_message(
             world.guilds[interaction.guild_id].channels[interaction.channel_id],
             world.application.bot_user_id,
@@ -70,7 +72,8 @@ def routes(world: World) -> list[web.RouteDef]:
             embeds=embeds,
             components=components,
             flags=int(body.get("flags") or 0) & EPHEMERAL,
-            allowed_mentions=allowed_mentions_field(body),
+            allowed_mentions=mentions,
+            attachments=attachments_for(world, interaction.channel_id, body, uploads),
         )
         interaction.followup_message_ids.append(message.id)
         if request.query.get("wait", "").lower() != "true":
@@ -83,7 +86,7 @@ def routes(world: World) -> list[web.RouteDef]:
 
     async def edit_message(request: web.Request) -> web.Response:
         interaction = interaction_of(request)
-        body = await json_body(request)
+        body, uploads = await message_body(request)
         content, embeds, components = message_fields(body)
         mentions = allowed_mentions_field(body)
         original = request.match_info.get("message_id", "@original") == "@original"
@@ -101,6 +104,7 @@ def routes(world: World) -> list[web.RouteDef]:
                 message_type=response_message_type(interaction),
                 flags=int((interaction.response_data or {}).get("flags") or 0) & EPHEMERAL,
                 allowed_mentions=mentions,
+                attachments=attachments_for(world, interaction.channel_id, body, uploads),
             )
             interaction.response_message_id = message.id
         else:
@@ -111,6 +115,9 @@ def routes(world: World) -> list[web.RouteDef]:
                 embeds=embeds,
                 components=components,
                 allowed_mentions=mentions,
+                attachments=attachments_for(
+                    world, message.channel_id, body, uploads, message.attachments
+                ),
             )
         return json_response(world.message_payload(message))
 

@@ -13,6 +13,7 @@ import typing
 
 from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.commands import find_command
+from townsquare.sandbox.world.entitlements import active_entitlements, entitlement_payload
 from townsquare.sandbox.world.models import Interaction
 from townsquare.sandbox.world.permissions import channel_permissions, guild_permissions
 from townsquare.sandbox.world.state import Dispatch
@@ -23,9 +24,12 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "APPLICATION_COMMAND",
+    "AUTOCOMPLETE",
     "INITIAL_RESPONSE_DEADLINE",
     "MESSAGE_COMPONENT",
+    "MODAL_SUBMIT",
     "TOKEN_LIFETIME",
+    "announce",
     "create_command_interaction",
     "create_component_interaction",
     "find_component",
@@ -34,6 +38,8 @@ __all__ = [
 
 APPLICATION_COMMAND: typing.Final[int] = 2
 MESSAGE_COMPONENT: typing.Final[int] = 3
+AUTOCOMPLETE: typing.Final[int] = 4
+MODAL_SUBMIT: typing.Final[int] = 5
 CHAT_INPUT: typing.Final[int] = 1
 INITIAL_RESPONSE_DEADLINE: typing.Final = datetime.timedelta(seconds=3)
 TOKEN_LIFETIME: typing.Final = datetime.timedelta(minutes=15)
@@ -53,8 +59,10 @@ def create_command_interaction(
     user_id: int,
     name: str,
     options: list[payloads.JSON],
+    autocomplete: bool = False,
 ) -> Interaction:
-    """A member uses `/name` in `channel`; emits INTERACTION_CREATE (no intent needed)."""
+    """A member uses `/name` in `channel` (or, with `autocomplete`, is typing its focused
+    option); emits INTERACTION_CREATE (no intent needed)."""
     interaction = Interaction(
         id=world.snowflakes.next(),
         token=secrets.token_urlsafe(48),
@@ -62,13 +70,13 @@ def create_command_interaction(
         channel_id=channel.id,
         user_id=user_id,
         created_at=world.clock(),
-        type=APPLICATION_COMMAND,
+        type=AUTOCOMPLETE if autocomplete else APPLICATION_COMMAND,
         command_name=name,
         options=options,
     )
     if find_command(world, guild.id, name) is None:
         world.command_ids.setdefault(name, world.snowflakes.next())
-    return _announce(world, interaction)
+    return announce(world, interaction)
 
 
 def create_component_interaction(
@@ -94,7 +102,7 @@ def create_component_interaction(
         values=values or [],
         message_id=message.id,
     )
-    return _announce(world, interaction)
+    return announce(world, interaction)
 
 
 def find_component(message: Message, custom_id: str) -> payloads.JSON | None:
@@ -107,7 +115,8 @@ def find_component(message: Message, custom_id: str) -> payloads.JSON | None:
     return None
 
 
-def _announce(world: World, interaction: Interaction) -> Interaction:
+def announce(world: World, interaction: Interaction) -> Interaction:
+    """Record the interaction and emit its INTERACTION_CREATE (no intent needed)."""
     world.interactions[interaction.id] = interaction
     data = interaction_payload(world, interaction)
     world.emit(Dispatch("INTERACTION_CREATE", interaction.guild_id, 0, data))
@@ -134,12 +143,19 @@ def interaction_payload(world: World, interaction: Interaction) -> payloads.JSON
         "app_permissions": str(channel_permissions(guild, channel, bot)),
         "locale": "en-US",
         "guild_locale": "en-US",
-        "entitlements": [],
+        "entitlements": [
+            entitlement_payload(world, e)
+            for e in active_entitlements(world, user_id=member.user_id, guild_id=guild.id)
+        ],
         "authorizing_integration_owners": {"0": str(guild.id)},
         "context": 0,
         "attachment_size_limit": _ATTACHMENT_SIZE_LIMIT,
     }
-    if interaction.type == MESSAGE_COMPONENT:
+    if interaction.type == MODAL_SUBMIT:
+        payload["data"] = {"custom_id": interaction.custom_id, "components": interaction.submitted}
+        if interaction.message_id is not None and interaction.message_id in world.messages:
+            payload["message"] = world.message_payload(world.messages[interaction.message_id])
+    elif interaction.type == MESSAGE_COMPONENT:
         assert interaction.message_id is not None
         payload["message"] = world.message_payload(world.messages[interaction.message_id])
         payload["data"] = {

@@ -17,7 +17,7 @@ from townsquare.sandbox.world.state import Dispatch
 from townsquare.sandbox.world.voice import set_voice_state
 
 if typing.TYPE_CHECKING:
-    from townsquare.sandbox.world.models import Guild, User
+    from townsquare.sandbox.world.models import Guild, Message, User
     from townsquare.sandbox.world.state import World
 
 __all__ = ["UNSET", "Unset", "ban", "join_guild", "leave_guild", "unban", "update_member"]
@@ -94,17 +94,11 @@ def ban(
             for m in world.messages.values()
             if m.guild_id == guild.id and m.author_id == user.id and m.timestamp >= since
         ]
-        by_channel: dict[int, list[int]] = {}
+        by_channel: dict[int, list[Message]] = {}
         for message in doomed:
-            del world.messages[message.id]
-            by_channel.setdefault(message.channel_id, []).append(message.id)
-        for channel_id, ids in by_channel.items():
-            bulk = {
-                "ids": [str(i) for i in ids],
-                "channel_id": str(channel_id),
-                "guild_id": str(guild.id),
-            }
-            world.emit(Dispatch("MESSAGE_DELETE_BULK", guild.id, Intent.GUILD_MESSAGES, bulk))
+            by_channel.setdefault(message.channel_id, []).append(message)
+        for channel_id, messages in by_channel.items():
+            world.delete_messages(guild.channels[channel_id], messages)
 
 
 def unban(world: World, guild: Guild, user: User) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "Ban",
     "Channel",
     "ChannelType",
+    "Entitlement",
     "Guild",
     "Interaction",
     "Member",
@@ -122,6 +123,8 @@ class Message:
     type: int = 0
     allowed_mentions: dict[str, typing.Any] | None = None
     """As the author sent it; None: every mention pings."""
+    attachments: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
+    """Attachment payloads (id, filename, size, url, ...); the bytes live in the world."""
 
     @property
     def ephemeral(self) -> bool:
@@ -185,6 +188,26 @@ class Application:
     privileged_intents: int
     redirect_uris: tuple[str, ...] = ()
     """OAuth2 redirect URIs the consent page accepts; empty accepts any http(s) URI."""
+    sku_id: int = 0
+    """The application's one SKU (its premium subscription), for entitlements."""
+
+
+@dataclasses.dataclass(slots=True)
+class Entitlement:
+    """Access to a SKU, for a user or (with `guild_id`) a guild. `type` is Discord's:
+    1 purchase, 4 test-mode purchase, 8 application subscription, ..."""
+
+    id: int
+    sku_id: int
+    user_id: int
+    guild_id: int | None
+    type: int = 8
+    starts_at: datetime.datetime | None = None
+    ends_at: datetime.datetime | None = None
+    deleted: bool = False
+    consumed: bool = False
+    test: bool = False
+    """Made with the test-entitlement route: no period, and deletable."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -192,7 +215,9 @@ class Interaction:
     """A slash command use or a component click, awaiting (or holding) the bot's response.
 
     `type` is Discord's interaction type: 2 application command (`command_name`, `options`),
-    3 message component (`custom_id`, `component_type`, `values` on the bot's `message_id`).
+    3 message component (`custom_id`, `component_type`, `values` on the bot's `message_id`),
+    5 modal submit (the modal's `custom_id`, the `submitted` rows; `message_id` when the
+    modal was opened from a component).
     """
 
     id: int
@@ -212,3 +237,5 @@ class Interaction:
     response_data: dict[str, typing.Any] | None = None
     response_message_id: int | None = None
     followup_message_ids: list[int] = dataclasses.field(default_factory=list)
+    submitted: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
+    """A modal submission's rows of filled text inputs (type 5)."""

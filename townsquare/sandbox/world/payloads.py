@@ -239,7 +239,7 @@ def message_payload(message: Message, author: User, mentions: list[User]) -> JSO
         "content": message.content,
         "mentions": [user_payload(u) for u in mentions],
         "mention_roles": [str(r) for r in message.mention_role_ids],
-        "attachments": [],
+        "attachments": message.attachments,
         "embeds": message.embeds,
         "timestamp": iso(message.timestamp),
         "edited_timestamp": iso(message.edited_timestamp),

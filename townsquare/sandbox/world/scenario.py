@@ -185,6 +185,7 @@ def build_world(scenario: Scenario, *, clock: Callable[[], datetime.datetime]) -
         flags=flags,
         privileged_intents=privileged,
         redirect_uris=tuple(spec.redirect_uris),
+        sku_id=seeding.next(),  # made last, so every other seeded id stays as it was
     )
     return World(
         application=application,

@@ -30,7 +30,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.sandbox.snowflakes import SnowflakeFactory
     from townsquare.sandbox.world.commands import Command
-    from townsquare.sandbox.world.models import Application, Role
+    from townsquare.sandbox.world.models import Application, Entitlement, Role
 
 __all__ = ["Dispatch", "World", "number_components"]
 
@@ -74,6 +74,11 @@ class World:
         self.commands: dict[int | None, dict[tuple[int, str], Command]] = {}
         """Registered application commands by scope (guild id, None for global)."""
         self.dm_channels: dict[int, Channel] = {}
+        self.entitlements: dict[int, Entitlement] = {}
+        self.attachment_files: dict[int, tuple[str, bytes]] = {}
+        """Attachment id -> (content type, bytes), served under `cdn_base`."""
+        self.cdn_base = ""
+        """The server's base URL, for attachment URLs; set once the server is bound."""
         self.snowflakes = snowflakes
         self.clock = clock
         self._listeners: list[Callable[[Dispatch], None]] = []
@@ -158,6 +163,7 @@ class World:
         message_type: int = 0,
         flags: int = 0,
         allowed_mentions: payloads.JSON | None = None,
+        attachments: list[payloads.JSON] | None = None,
     ) -> Message:
         """A new message; an EPHEMERAL one (flag 64) is kept for its interaction but, as on
         Discord, neither announced nor listed in the channel."""
@@ -176,6 +182,7 @@ class World:
             type=message_type,
             flags=flags,
             allowed_mentions=allowed_mentions,
+            attachments=attachments or [],
         )
         self._resolve_mentions(message, guild)
         self.messages[message.id] = message
@@ -192,6 +199,7 @@ class World:
         embeds: list[payloads.JSON] | None = None,
         components: list[payloads.JSON] | None = None,
         allowed_mentions: payloads.JSON | None = None,
+        attachments: list[payloads.JSON] | None = None,
     ) -> Message:
         """Change what is given; mentions are parsed again with the edit's `allowed_mentions`
         (or, without one, the message's)."""
@@ -204,6 +212,8 @@ class World:
             message.embeds = embeds
         if components is not None:
             message.components = number_components(components)
+        if attachments is not None:
+            message.attachments = attachments
         message.edited_timestamp = self.clock()
         if not message.ephemeral:
             self._emit_message("MESSAGE_UPDATE", message)
@@ -217,6 +227,22 @@ class World:
         if message.guild_id is not None:
             data["guild_id"] = str(message.guild_id)
         self.emit(Dispatch("MESSAGE_DELETE", message.guild_id, _message_intent(message), data))
+
+    def delete_messages(self, channel: Channel, messages: list[Message]) -> None:
+        """Delete several messages of one channel: one MESSAGE_DELETE_BULK, as on Discord."""
+        for message in messages:
+            del self.messages[message.id]
+        shown = [m for m in messages if not m.ephemeral]
+        if not shown:
+            return
+        data: payloads.JSON = {
+            "ids": [str(m.id) for m in shown],
+            "channel_id": str(channel.id),
+        }
+        if channel.guild_id is not None:
+            data["guild_id"] = str(channel.guild_id)
+        intent = _message_intent(shown[0])
+        self.emit(Dispatch("MESSAGE_DELETE_BULK", channel.guild_id, intent, data))
 
     def _emit_message(self, name: str, message: Message) -> None:
         self.emit(

@@ -19,10 +19,12 @@ import socket
 import typing
 import uuid
 
+import orjson
 import structlog
 from redis.asyncio import Redis
 from taskiq import AckableMessage
 from taskiq.kicker import AsyncKicker
+from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
 from townsquare.tasks.brokers import scripts
@@ -105,6 +107,9 @@ class PipelineBroker(RedisStreamBroker):
             xread_count=settings.max_concurrent_tasks,
             max_connection_pool_size=settings.max_concurrent_tasks + 8,
         )
+        # orjson instead of taskiq's default stdlib JSON: the same JSON, at a fraction of the
+        # CPU (decoding job messages was a seventh of a busy xp worker's time).
+        self.serializer = ORJSONSerializer(option=orjson.OPT_NON_STR_KEYS)
         self.pipeline: Pipeline = pipeline
         self.settings = settings
         self.reclaim_interval = tasks.reclaim_interval_seconds

@@ -1,0 +1,224 @@
+"""The whole dashboard flow in a real browser (flow 9).
+
+Debian's chromium, driven by Playwright, logs in through a real sandbox's OAuth2 consent page
+against the HTTP service served by hypercorn (`run_http` in a child process, as `townsquare
+http` runs it), changes the XP cooldown in the dashboard's form, and then the database row,
+the Redis config cache and the bot's behaviour (two messages closer than the old cooldown but
+farther apart than the new one both earn XP) have all changed.
+
+CI installs chromium (`.ci/run`), so this test never skips there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import typing
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import async_playwright
+
+from townsquare.core.config.cache import get_config
+from townsquare.core.config.models import GuildConfigRecord
+from townsquare.core.discord import write_sandbox_info
+from townsquare.core.events import MessageRecord
+from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.settings import load_settings
+from townsquare.core.xp.award import award_messages
+from townsquare.sandbox import Sandbox
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
+
+CHROMIUM: typing.Final = "/usr/bin/chromium"
+CHROMIUM_FLAGS: typing.Final = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""From the machine docs; Playwright adds `--headless` and a fresh profile directory itself."""
+ROOT: typing.Final = Path(__file__).resolve().parents[2]
+SIGNING_KEY: typing.Final = "browser-test-signing-key-0123456789abcdef"
+NEW_COOLDOWN: typing.Final = 5
+GAP_SECONDS: typing.Final = 20
+"""Between the two messages: more than the new cooldown, less than the old one."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    server = Sandbox()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def environ(tmp_path: Path, keyspace: Keyspace, sandbox: Sandbox) -> dict[str, str]:
+    write_sandbox_info(tmp_path / "sandbox.json", sandbox.info.as_json())
+    port = _free_port()
+    return {
+        "TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path),
+        "TOWNSQUARE__REDIS__NAMESPACE": keyspace.namespace,
+        "TOWNSQUARE__HTTP__JWT_SIGNING_KEY": SIGNING_KEY,
+        "TOWNSQUARE__HTTP__HOST": "127.0.0.1",
+        "TOWNSQUARE__HTTP__PORT": str(port),
+        "TOWNSQUARE__HTTP__PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+
+
+@pytest.fixture
+async def http_service(
+    environ: dict[str, str], tmp_path: Path, redis_url: str, database_url: str, orm: None
+) -> AsyncIterator[str]:
+    """`run_http` under hypercorn in a child process; yields its base URL."""
+    log_path = tmp_path / "http.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.browser._serve",
+            redis_url,
+            database_url,
+            cwd=ROOT,
+            env=os.environ | environ,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    base = environ["TOWNSQUARE__HTTP__PUBLIC_URL"]
+    try:
+        await _wait_ready(base, process, log_path)
+        yield base
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        sys.stdout.write(log_path.read_text(errors="replace")[-4000:])
+
+
+async def _wait_ready(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as client:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                pytest.fail(f"the HTTP service exited (its log is printed below, from {log})")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with client.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    pytest.fail("the HTTP service did not answer /healthz within 30 s")
+
+
+def _messages(guild_id: int, author_id: int, first_message_id: int) -> list[MessageRecord]:
+    """Two messages by one member, GAP_SECONDS apart, both within the lateness window."""
+    now_ms = int(time.time() * 1000)
+    return [
+        MessageRecord(
+            guild_id=guild_id,
+            channel_id=1,
+            author_id=author_id,
+            message_id=first_message_id + n,
+            timestamp_ms=now_ms - (2 - n) * GAP_SECONDS * 1000,
+            role_ids=(),
+            length=40,
+            mention_count=0,
+            link_count=0,
+        )
+        for n in range(2)
+    ]
+
+
+async def _awarded(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, author_id: int, first_id: int
+) -> int:
+    """How many of the two messages earn XP under the config the bot reads (the cache)."""
+    defaults = load_settings(environ={}, env_file=None).guild_defaults
+    config = (await get_config(redis, keyspace, guild_id, defaults)).config
+    outcome = await award_messages(
+        redis, keyspace, guild_id, config.xp, _messages(guild_id, author_id, first_id)
+    )
+    assert outcome.counted[author_id] == 2
+    return int(await redis.zcard(keyspace.key("xp_awarded", guild_id, author_id)))
+
+
+async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
+    sandbox: Sandbox,
+    http_service: str,
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+) -> None:
+    guild_id = next(iter(sandbox.world.guilds))
+    await ensure_guild(guild_id, name="Town Square Demo")
+    sheriff = next(u.id for u in sandbox.world.users.values() if u.username == "sheriff")
+    old_cooldown = load_settings(environ={}, env_file=None).guild_defaults.xp.cooldown_seconds
+    assert old_cooldown > GAP_SECONDS > NEW_COOLDOWN
+    # Before: the second message falls inside the cooldown and earns nothing.
+    assert await _awarded(redis, keyspace, guild_id, 501, 9_000) == 1
+
+    xp_page = f"{http_service}/dashboard/guilds/{guild_id}/xp"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(xp_page)
+            # Not logged in: the app sends the browser to the sandbox's consent page.
+            await page.wait_for_url("**/oauth2/authorize**")
+            assert page.url.startswith(sandbox.info.rest_url.split("/api/")[0])
+            await page.click(f'button[name="user_id"][value="{sheriff}"]')
+            # Back through /auth/callback to the page asked for, signed in.
+            await page.wait_for_url(xp_page)
+            assert await page.locator("h1").inner_text() == "Town Square Demo"
+            cookies = {c["name"]: c for c in await page.context.cookies()}
+            assert cookies["ts_session"]["httpOnly"]
+            assert cookies["ts_session"]["sameSite"] == "Lax"
+
+            cooldown = page.locator("#f-cooldown_seconds")
+            assert await cooldown.input_value() == str(old_cooldown)
+            await cooldown.fill(str(NEW_COOLDOWN))
+            await page.click('form[action$="/xp"] button[type="submit"]')
+            await page.wait_for_url(f"{xp_page}?saved=1")
+            assert "Saved." in await page.locator("p.success").inner_text()
+            assert await page.locator("#f-cooldown_seconds").input_value() == str(NEW_COOLDOWN)
+        finally:
+            await browser.close()
+
+    row = await GuildConfigRecord.get(guild_id=guild_id)
+    assert row.version == 2
+    assert row.document["xp"]["cooldown_seconds"] == NEW_COOLDOWN
+    cached = await redis.get(keyspace.key("guild_config", guild_id))
+    assert cached is not None
+    cached_doc = json.loads(cached)
+    assert cached_doc["version"] == 2
+    assert cached_doc["config"]["xp"]["cooldown_seconds"] == NEW_COOLDOWN
+    # After: the same two messages by another member both earn.
+    assert await _awarded(redis, keyspace, guild_id, 502, 9_100) == 2

@@ -1,0 +1,108 @@
+"""Admitting one public API request in one Redis call: the key, its rate limit, a cached body.
+
+:func:`admit` runs a Lua script that reads the key's cached entry (`api_key`), checks the
+token's hash, counts the request in the key's fixed window (`api_rate`: INCR, EXPIRE on the
+first request of a window) and, when admitted, returns the cached response body asked for. So
+a request for a cached page costs one round trip to Redis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import typing
+
+from redis.exceptions import NoScriptError
+
+from townsquare.core.apikeys.service import CACHE_FAMILY
+
+if typing.TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
+
+__all__ = ["RATE_FAMILY", "Admission", "Outcome", "RateLimit", "admit"]
+
+RATE_FAMILY: typing.Final = "api_rate"
+
+# KEYS: the key's entry, its rate counter, optionally a cached body.
+# ARGV: the token's SHA-256 (hex), the limit, the window in seconds.
+_ADMIT = """
+local entry = redis.call('GET', KEYS[1])
+if not entry then return {'miss'} end
+local ok, doc = pcall(cjson.decode, entry)
+if not ok or type(doc) ~= 'table' or doc['hash'] ~= ARGV[1] then return {'invalid'} end
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+if count > tonumber(ARGV[2]) then
+  local ttl = redis.call('TTL', KEYS[2])
+  if ttl < 0 then
+    redis.call('EXPIRE', KEYS[2], ARGV[3])
+    ttl = tonumber(ARGV[3])
+  end
+  return {'limited', tostring(ttl)}
+end
+local body = ''
+if #KEYS >= 3 then body = redis.call('GET', KEYS[3]) or '' end
+return {'ok', doc['guild'], body}
+"""
+_ADMIT_SHA: typing.Final = hashlib.sha1(_ADMIT.encode(), usedforsecurity=False).hexdigest()
+
+
+class Outcome(enum.StrEnum):
+    MISS = "miss"
+    """No cached entry for the prefix: load it (:func:`load_cache_entry`) and ask again."""
+    INVALID = "invalid"
+    """Unknown, revoked, or the secret does not match."""
+    LIMITED = "limited"
+    OK = "ok"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateLimit:
+    requests: int
+    """Requests admitted per key and window."""
+    window_seconds: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Admission:
+    outcome: Outcome
+    guild_id: int = 0
+    """The key's guild (OK only)."""
+    retry_after: int = 0
+    """Seconds until the window ends (LIMITED only)."""
+    cached: bytes = b""
+    """The cached body asked for, or empty (OK only)."""
+
+
+async def admit(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    prefix: str,
+    token_hash: str,
+    limit: RateLimit,
+    *,
+    cached_key: str | None = None,
+) -> Admission:
+    keys = [keyspace.key(CACHE_FAMILY, prefix), keyspace.key(RATE_FAMILY, prefix)]
+    if cached_key is not None:
+        keys.append(cached_key)
+    args = (token_hash, limit.requests, limit.window_seconds)
+    try:
+        reply = await redis.evalsha(_ADMIT_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        reply = await redis.eval(_ADMIT, len(keys), *keys, *args)
+    outcome = Outcome(_text(reply[0]))
+    if outcome is Outcome.LIMITED:
+        return Admission(outcome, retry_after=max(1, int(_text(reply[1]))))
+    if outcome is Outcome.OK:
+        body = reply[2]
+        cached = body if isinstance(body, bytes) else str(body).encode()
+        return Admission(outcome, guild_id=int(_text(reply[1])), cached=cached)
+    return Admission(outcome)
+
+
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,280 @@
+"""The shards' client of the HTTP service's internal API (`/internal/v1`, flow 2).
+
+Every call carries the service token. A 5xx answer, a timeout or a connection error is
+retried with exponential backoff (tenacity), bounded by `http.internal_retry_attempts` and
+`http.internal_retry_max_seconds` so that a deferred command still answers. A call that
+still fails counts towards the :class:`CircuitBreaker`: after `http.internal_breaker_failures`
+failed calls in a row it opens and calls fail at once with :class:`ServiceUnavailableError`
+until `http.internal_breaker_reset_seconds` have passed; then one trial call goes through
+(half-open) and closes it again on success. A 4xx answer is the service's considered refusal:
+:class:`APIRefusedError`, never retried and never counted against the service.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import typing
+
+import aiohttp
+import structlog
+import tenacity
+
+from townsquare.core.commands_api import (
+    PREFIX,
+    ConfigShown,
+    GuildReset,
+    LeaderboardPage,
+    MemberRank,
+    XPChanged,
+    service_token,
+)
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from townsquare.core.settings import Settings
+
+__all__ = [
+    "APIRefusedError",
+    "BreakerState",
+    "CircuitBreaker",
+    "InternalAPIClient",
+    "ServiceUnavailableError",
+]
+
+_log = structlog.get_logger(__name__)
+
+type Operation = typing.Literal["add", "remove", "set"]
+
+
+class ServiceUnavailableError(Exception):
+    """The internal API could not answer: down, failing, or the breaker is open."""
+
+
+class APIRefusedError(Exception):
+    """The internal API answered 4xx: `status`, its error `code`, and the whole JSON body."""
+
+    def __init__(self, status: int, code: str, body: dict[str, typing.Any]) -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.body = body
+
+
+class _TransientError(Exception):
+    """A failure worth retrying: a 5xx answer, a timeout, a connection error."""
+
+
+class BreakerState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Counts failed calls in a row; opens after `failures`, half-opens after `reset_seconds`.
+
+    While half-open, one trial call is let through at a time; its success closes the breaker,
+    its failure opens it for another `reset_seconds`.
+    """
+
+    def __init__(
+        self,
+        *,
+        failures: int,
+        reset_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures = failures
+        self.reset_seconds = reset_seconds
+        self._clock = clock
+        self._failed = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self.reset_seconds:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def before_call(self) -> None:
+        """Raise :class:`ServiceUnavailableError` if the call must fail fast."""
+        current = self.state
+        if current is BreakerState.OPEN or (
+            current is BreakerState.HALF_OPEN and self._trial_running
+        ):
+            raise ServiceUnavailableError("the internal API's circuit breaker is open")
+        if current is BreakerState.HALF_OPEN:
+            self._trial_running = True
+
+    def succeeded(self) -> None:
+        self._failed = 0
+        self._opened_at = None
+        self._trial_running = False
+
+    def failed(self) -> None:
+        self._failed += 1
+        trial = self._trial_running
+        self._trial_running = False
+        if trial or self._failed >= self.failures:
+            if self._opened_at is None or trial:
+                _log.warning("internal_api_breaker_open", failures=self._failed)
+            self._opened_at = self._clock()
+
+    def released(self) -> None:
+        """A trial call ended without a verdict on the service (e.g. a 4xx): allow another."""
+        self._trial_running = False
+
+
+class InternalAPIClient:
+    """Typed calls to `/internal/v1`; see the module docs for retries and the breaker."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_seconds: float = 2.0,
+        attempts: int = 3,
+        retry_max_seconds: float = 5.0,
+        backoff_seconds: float = 0.1,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + PREFIX
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.attempts = attempts
+        self.retry_max_seconds = retry_max_seconds
+        self.backoff_seconds = backoff_seconds
+        self.breaker = breaker or CircuitBreaker(failures=5, reset_seconds=30.0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InternalAPIClient:
+        http = settings.http
+        return cls(
+            http.internal_url,
+            service_token(settings),
+            timeout_seconds=http.internal_timeout_seconds,
+            attempts=http.internal_retry_attempts,
+            retry_max_seconds=http.internal_retry_max_seconds,
+            breaker=CircuitBreaker(
+                failures=http.internal_breaker_failures,
+                reset_seconds=http.internal_breaker_reset_seconds,
+            ),
+        )
+
+    def __repr__(self) -> str:  # never the token
+        return f"InternalAPIClient({self.base_url!r}, breaker={self.breaker.state.value})"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, typing.Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, typing.Any]:
+        """The JSON answer of a 2xx; :class:`APIRefusedError` on 4xx; otherwise unavailable."""
+        self.breaker.before_call()
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.attempts)
+            | tenacity.stop_after_delay(self.retry_max_seconds),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=2.0),
+            retry=tenacity.retry_if_exception_type(_TransientError),
+            reraise=True,
+        )
+        try:
+            body: dict[str, typing.Any] = await retrying(self._once, method, path, json, params)
+        except _TransientError as error:
+            self.breaker.failed()
+            _log.warning("internal_api_unavailable", method=method, path=path, error=str(error))
+            raise ServiceUnavailableError(str(error)) from error
+        except APIRefusedError:
+            self.breaker.released()
+            raise
+        self.breaker.succeeded()
+        return body
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, typing.Any] | None,
+        params: dict[str, str] | None,
+    ) -> dict[str, typing.Any]:
+        # One short-lived session per call: commands are rare, and nothing is left to close
+        # when the bot stops.
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=self._timeout, headers=self._headers) as session,
+                session.request(method, self.base_url + path, json=json, params=params) as answer,
+            ):
+                status = answer.status
+                if status >= 500:
+                    raise _TransientError(f"{method} {path}: {status}")
+                try:
+                    body: object = await answer.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise _TransientError(f"{method} {path}: {error!r}") from error
+        if status >= 400:
+            details = body if isinstance(body, dict) else {}
+            error_body = details.get("error")
+            code = str(error_body.get("code", "error")) if isinstance(error_body, dict) else "error"
+            raise APIRefusedError(status, code, details)
+        if not isinstance(body, dict):
+            raise _TransientError(f"{method} {path}: the answer is not a JSON object")
+        return body
+
+    async def leaderboard(self, guild_id: int, page: int) -> LeaderboardPage:
+        body = await self.request(
+            "GET", f"/guilds/{guild_id}/leaderboard", params={"page": str(page)}
+        )
+        return LeaderboardPage.model_validate(body)
+
+    async def member_rank(self, guild_id: int, user_id: int) -> MemberRank:
+        body = await self.request("GET", f"/guilds/{guild_id}/members/{user_id}/rank")
+        return MemberRank.model_validate(body)
+
+    async def change_xp(
+        self,
+        operation: Operation,
+        guild_id: int,
+        user_id: int,
+        amount: int,
+        *,
+        actor_id: int,
+        actor_name: str,
+    ) -> XPChanged:
+        body = await self.request(
+            "POST",
+            f"/guilds/{guild_id}/members/{user_id}/xp/{operation}",
+            json={"amount": amount, "actor_id": actor_id, "actor_name": actor_name},
+        )
+        return XPChanged.model_validate(body)
+
+    async def reset_member(
+        self, guild_id: int, user_id: int, *, actor_id: int, actor_name: str
+    ) -> None:
+        await self.request(
+            "POST",
+            f"/guilds/{guild_id}/members/{user_id}/xp/reset",
+            json={"actor_id": actor_id, "actor_name": actor_name},
+        )
+
+    async def reset_guild(self, guild_id: int, *, actor_id: int, actor_name: str) -> GuildReset:
+        body = await self.request(
+            "POST",
+            f"/guilds/{guild_id}/xp/reset",
+            json={"actor_id": actor_id, "actor_name": actor_name},
+        )
+        return GuildReset.model_validate(body)
+
+    async def config(self, guild_id: int) -> ConfigShown:
+        body = await self.request("GET", f"/guilds/{guild_id}/config")
+        return ConfigShown.model_validate(body)

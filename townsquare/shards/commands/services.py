@@ -1,0 +1,198 @@
+"""What the command handlers share: Redis, the internal API client, and reply helpers.
+
+A command checks Discord permissions, then whether its feature is on (the guild's configuration
+from the Redis config cache; on a miss the internal API loads it, which refills the cache),
+then asks the HTTP service's internal API (`InternalAPIClient`) for the data or the change. The
+shard itself never touches PostgreSQL for a command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import typing
+
+import arc
+import hikari
+import structlog
+from pydantic import ValidationError
+
+from townsquare.core.config.cache import FAMILY as CONFIG_FAMILY
+from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.xp.curve import curve_for
+from townsquare.shards.api_client import (
+    APIRefusedError,
+    InternalAPIClient,
+    ServiceUnavailableError,
+)
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Sequence
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.config.schemas import XPSection
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.xp.curve import Curve
+
+__all__ = [
+    "CONFIRM_SECONDS",
+    "DEFER_AFTER_SECONDS",
+    "INJECTED",
+    "UNAVAILABLE",
+    "CommandServices",
+    "Refusal",
+    "Reply",
+    "answer",
+    "can_manage_guild",
+    "refused_reason",
+]
+
+DEFER_AFTER_SECONDS: typing.Final = 1.5
+"""A command whose answer is not ready by then is deferred (Discord allows 3 s)."""
+CONFIRM_SECONDS: typing.Final = 60.0
+"""How long a confirmation button can be pressed."""
+UNAVAILABLE: typing.Final = (
+    "The service is unavailable right now, so nothing was read or changed. "
+    "Please try again shortly."
+)
+XP_OFF: typing.Final = "XP is turned off on this server, so there are no levels to show or change."
+
+_log = structlog.get_logger(__name__)
+
+
+INJECTED: typing.Final[typing.Any] = arc.inject()
+"""The default of a handler parameter that arc injects (by its annotation); one shared,
+read-only marker, so no call sits in every signature."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommandServices:
+    """Handed to every command through arc's dependency injection."""
+
+    redis: aioredis.Redis
+    keyspace: Keyspace
+    guild_defaults: GuildConfig
+    attachments: bool
+    """Whether replies may carry files (the sandbox takes no multipart bodies)."""
+    fetch_avatars: bool
+    """Whether avatars are downloaded from Discord's CDN for rank cards."""
+    confirm_seconds: float = CONFIRM_SECONDS
+    defer_after_seconds: float = DEFER_AFTER_SECONDS
+    api: InternalAPIClient | None = None
+    """The internal API; None builds one from the process's settings at first use."""
+
+    def client(self) -> InternalAPIClient:
+        """The internal API client (see :attr:`api`)."""
+        if self.api is None:
+            from townsquare.core.settings import load_settings
+
+            # The frozen dataclass keeps the client it built, so the breaker is shared.
+            object.__setattr__(self, "api", InternalAPIClient.from_settings(load_settings()))
+        assert self.api is not None
+        return self.api
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        """The guild's configuration: Redis's cached copy, else the internal API's."""
+        raw = await self.redis.get(self.keyspace.key(CONFIG_FAMILY, guild_id))
+        if raw is not None:
+            try:
+                return GuildConfig.model_validate(json.loads(raw)["config"])
+            except (ValueError, ValidationError, KeyError, TypeError):
+                _log.warning("config_cache_unreadable", guild_id=guild_id)
+        shown = await self.client().config(guild_id)  # loads it and refills the cache
+        return GuildConfig.model_validate(shown.config)
+
+    async def xp_section(self, guild_id: int) -> XPSection:
+        return (await self.guild_config(guild_id)).xp
+
+    async def xp_curve(self, guild_id: int) -> Curve:
+        """The guild's level curve; refuses when XP is turned off in the guild."""
+        section = await self.xp_section(guild_id)
+        if not section.enabled:
+            raise Refusal(XP_OFF)
+        return curve_for(section)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reply:
+    """A command's answer, sent as the initial response or into the deferred one."""
+
+    content: str | None = None
+    embed: hikari.Embed | None = None
+    attachment: hikari.Resourceish | None = None
+    components: Sequence[hikari.api.ComponentBuilder] | None = None
+    ephemeral: bool = False
+
+
+class Refusal(Exception):
+    """Raised by a handler to refuse: the reason goes to the invoker only (ephemeral)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def can_manage_guild(member: hikari.InteractionMember | None) -> bool:
+    """Whether the invoker has MANAGE_GUILD (ADMINISTRATOR includes it) where they used it."""
+    if member is None:
+        return False
+    wanted = hikari.Permissions.MANAGE_GUILD | hikari.Permissions.ADMINISTRATOR
+    return bool(member.permissions & wanted)
+
+
+def _undefined[T](value: T | None) -> T | hikari.UndefinedType:
+    return hikari.UNDEFINED if value is None else value
+
+
+async def answer(
+    ctx: arc.GatewayContext, work: Awaitable[Reply], *, defer_after: float = DEFER_AFTER_SECONDS
+) -> Reply:
+    """Send `work`'s reply in Discord's 3-second window, deferring if it is not ready in time.
+
+    A :class:`Refusal` becomes an ephemeral reply. If the command had to be deferred (the
+    deferral is public), an ephemeral reply is sent as an ephemeral follow-up instead and the
+    deferred placeholder is removed.
+    """
+    task: asyncio.Future[Reply] = asyncio.ensure_future(_refusals_as_replies(work))
+    done, _ = await asyncio.wait({task}, timeout=defer_after)
+    if not done:
+        await ctx.defer()
+    reply = await task
+    fields: dict[str, typing.Any] = {
+        "content": _undefined(reply.content),
+        "embed": _undefined(reply.embed),
+        "attachment": _undefined(reply.attachment),
+        "components": _undefined(reply.components),
+    }
+    if not ctx.issued_response:
+        flags = hikari.MessageFlag.EPHEMERAL if reply.ephemeral else hikari.UNDEFINED
+        await ctx.respond(**fields, flags=flags)
+    elif reply.ephemeral:
+        with contextlib.suppress(hikari.NotFoundError):
+            await ctx.interaction.delete_initial_response()
+        await ctx.respond(**fields, flags=hikari.MessageFlag.EPHEMERAL)
+    else:
+        await ctx.edit_initial_response(**fields)
+    return reply
+
+
+async def _refusals_as_replies(work: Awaitable[Reply]) -> Reply:
+    try:
+        return await work
+    except Refusal as refusal:
+        return Reply(content=refusal.reason, ephemeral=True)
+    except ServiceUnavailableError:
+        return Reply(content=UNAVAILABLE, ephemeral=True)
+    except APIRefusedError as refused:
+        return Reply(content=refused_reason(refused), ephemeral=True)
+
+
+def refused_reason(refused: APIRefusedError) -> str:
+    """Words for the invoker when the internal API refused a request."""
+    if refused.code == "xp_disabled":
+        return XP_OFF
+    _log.warning("internal_api_refused", status=refused.status, code=refused.code)
+    return "The service refused this request; it has been logged. Please try again later."

@@ -1,0 +1,195 @@
+"""`/xp add|remove|set|reset|reset-guild`: XP administration for members with Manage Server.
+
+Each change is a request to the internal API (the HTTP service runs `townsquare.core.xp.admin`,
+which moves the Redis totals, queues level changes and writes the audit entry with the invoker
+as the actor). Resetting the whole guild asks first, with buttons
+only the invoker can press.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+
+import arc
+import hikari
+import structlog
+
+from townsquare.core.commands_api import MAX_AMOUNT
+from townsquare.shards.api_client import APIRefusedError, ServiceUnavailableError
+from townsquare.shards.commands.confirm import Buttons, Confirmation
+from townsquare.shards.commands.services import (
+    INJECTED,
+    UNAVAILABLE,
+    CommandServices,
+    Refusal,
+    Reply,
+    answer,
+    can_manage_guild,
+    refused_reason,
+)
+
+__all__ = ["MAX_AMOUNT", "plugin"]
+
+_log = structlog.get_logger(__name__)
+
+plugin = arc.GatewayPlugin("xp-admin")
+
+xp = plugin.include_slash_group(
+    "xp",
+    "Change members' XP (needs Manage Server).",
+    default_permissions=hikari.Permissions.MANAGE_GUILD,
+)
+
+type MemberOption = typing.Annotated[hikari.User, arc.UserParams("The member whose XP changes.")]
+type AmountOption = typing.Annotated[int, arc.IntParams("How much XP.", min=0, max=MAX_AMOUNT)]
+
+
+def _guarded(ctx: arc.GatewayContext) -> int:
+    """The guild id, if the invoker may manage it; otherwise a refusal that says why."""
+    if ctx.guild_id is None:
+        raise Refusal("XP belongs to servers: use this command in one.")
+    if not can_manage_guild(ctx.member):
+        raise Refusal(
+            "Only members with the Manage Server permission can change XP, "
+            "and you do not have it here."
+        )
+    return int(ctx.guild_id)
+
+
+def _amount(amount: int) -> int:
+    if not 0 <= amount <= MAX_AMOUNT:
+        raise Refusal(f"The amount must be between 0 and {MAX_AMOUNT:,}; {amount:,} is not.")
+    return amount
+
+
+async def _change(
+    ctx: arc.GatewayContext,
+    services: CommandServices,
+    operation: typing.Literal["add", "remove", "set"],
+    user: hikari.User,
+    amount: int,
+) -> None:
+    async def work() -> Reply:
+        guild_id = _guarded(ctx)
+        value = _amount(amount)
+        await services.xp_curve(guild_id)  # refuses when XP is off
+        changed = await services.client().change_xp(
+            operation,
+            guild_id,
+            int(user.id),
+            value,
+            actor_id=int(ctx.user.id),
+            actor_name=ctx.user.username,
+        )
+        total = changed.xp
+        verb = {"add": "Gave", "remove": "Took", "set": "Set"}[operation]
+        done = {
+            "add": f"{verb} {value:,} XP to <@{user.id}>",
+            "remove": f"{verb} {value:,} XP from <@{user.id}>",
+            "set": f"{verb} <@{user.id}>'s XP to {value:,}",
+        }[operation]
+        return Reply(content=f"{done}: now {total:,} XP, level {changed.level}.", ephemeral=True)
+
+    await answer(ctx, work(), defer_after=services.defer_after_seconds)
+
+
+@xp.include
+@arc.slash_subcommand("add", "Give a member XP.")
+async def xp_add(
+    ctx: arc.GatewayContext,
+    member: MemberOption,
+    amount: AmountOption,
+    services: CommandServices = INJECTED,
+) -> None:
+    await _change(ctx, services, "add", member, amount)
+
+
+@xp.include
+@arc.slash_subcommand("remove", "Take XP from a member (not below 0).")
+async def xp_remove(
+    ctx: arc.GatewayContext,
+    member: MemberOption,
+    amount: AmountOption,
+    services: CommandServices = INJECTED,
+) -> None:
+    await _change(ctx, services, "remove", member, amount)
+
+
+@xp.include
+@arc.slash_subcommand("set", "Set a member's XP total.")
+async def xp_set(
+    ctx: arc.GatewayContext,
+    member: MemberOption,
+    amount: AmountOption,
+    services: CommandServices = INJECTED,
+) -> None:
+    await _change(ctx, services, "set", member, amount)
+
+
+@xp.include
+@arc.slash_subcommand("reset", "Reset a member's XP, messages and voice minutes to 0.")
+async def xp_reset(
+    ctx: arc.GatewayContext,
+    member: MemberOption,
+    services: CommandServices = INJECTED,
+) -> None:
+    async def work() -> Reply:
+        guild_id = _guarded(ctx)
+        await services.xp_curve(guild_id)  # refuses when XP is off
+        await services.client().reset_member(
+            guild_id, int(member.id), actor_id=int(ctx.user.id), actor_name=ctx.user.username
+        )
+        return Reply(content=f"Reset <@{member.id}>: 0 XP, level 0.", ephemeral=True)
+
+    await answer(ctx, work(), defer_after=services.defer_after_seconds)
+
+
+async def _reset_everyone(ctx: arc.GatewayContext, services: CommandServices, guild_id: int) -> str:
+    try:
+        reset = await services.client().reset_guild(
+            guild_id, actor_id=int(ctx.user.id), actor_name=ctx.user.username
+        )
+    except ServiceUnavailableError:
+        return UNAVAILABLE
+    except APIRefusedError as refused:
+        return refused_reason(refused)
+    count = reset.members
+    members = "member" if count == 1 else "members"
+    return f"Reset the whole server: {count:,} {members} back to 0 XP."
+
+
+@xp.include
+@arc.slash_subcommand("reset-guild", "Reset every member's XP on this server (asks first).")
+async def xp_reset_guild(
+    ctx: arc.GatewayContext,
+    services: CommandServices = INJECTED,
+    buttons: Buttons = INJECTED,
+) -> None:
+    async def expired() -> None:
+        try:
+            await ctx.edit_initial_response("Expired: nothing was changed.", components=[])
+        except hikari.HikariError as error:  # the question may be gone; nothing to undo
+            _log.info("confirmation_expiry_not_shown", error=repr(error))
+
+    async def work() -> Reply:
+        guild_id = _guarded(ctx)
+        await services.xp_curve(guild_id)  # refuses when XP is off
+        view = Confirmation(
+            int(ctx.user.id),
+            functools.partial(_reset_everyone, ctx, services, guild_id),
+            expired,
+            seconds=services.confirm_seconds,
+        )
+        return Reply(
+            content=(
+                "Reset **every** member of this server to 0 XP, level 0? Reward roles go too, "
+                f"and this cannot be undone. The buttons work for {round(view.timeout or 0)} s."
+            ),
+            components=view,
+            ephemeral=True,
+        )
+
+    reply = await answer(ctx, work(), defer_after=services.defer_after_seconds)
+    if isinstance(reply.components, Confirmation):
+        buttons.start(reply.components)
