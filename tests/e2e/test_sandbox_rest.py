@@ -124,6 +124,24 @@ async def test_embed_limits(
         assert response.status == 200
 
 
+async def test_component_custom_ids_are_at_most_100_characters(
+    http: aiohttp.ClientSession, sandbox: Sandbox, info: SandboxInfo
+) -> None:
+    url = f"{info.rest_url}/channels/{general_id(sandbox)}/messages"
+
+    def button(custom_id: str) -> dict[str, typing.Any]:
+        row = {"type": 2, "style": 1, "label": "ok", "custom_id": custom_id}
+        return {"content": "pick", "components": [{"type": 1, "components": [row]}]}
+
+    async with http.post(url, headers=auth(info), json=button("x" * 101)) as response:
+        assert response.status == 400
+        body = await response.json()
+    error = body["errors"]["components"]["0"]["components"]["0"]["custom_id"]["_errors"][0]
+    assert error["code"] == "BASE_TYPE_BAD_LENGTH"
+    async with http.post(url, headers=auth(info), json=button("x" * 100)) as response:
+        assert response.status == 200
+
+
 async def test_exceeding_a_bucket_answers_429() -> None:
     settings = SandboxSettings(rate_limits=RateLimitSettings(default=Bucket(2, 60.0)))
     async with Sandbox(settings=settings) as info, aiohttp.ClientSession() as http:

@@ -13,7 +13,7 @@ from townsquare.sandbox.rest.common import (
     json_body,
     require_channel_permissions,
 )
-from townsquare.sandbox.rest.embeds import check_embeds
+from townsquare.sandbox.rest.embeds import check_components, check_embeds
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.rest.uploads import attachments_for, message_body
 from townsquare.sandbox.snowflakes import snowflake_time
@@ -179,6 +179,8 @@ def message_fields(
     components = body.get("components")
     if components is not None and not isinstance(components, list):
         raise form_error("components", "BASE_TYPE_LIST", "Must be a list.")
+    if components:
+        check_components(components)
     return content, embeds, components
 
 
