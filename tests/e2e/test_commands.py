@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import re
 import socket
 import typing
 
+import PIL.Image
 import pytest
 
 from tests.e2e.test_shards import WAIT, channel_named, demo_guild, shards_running, target_of
@@ -26,6 +28,7 @@ from tests.integration.test_tasks_support import wait_until
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.commands_api import MAX_AMOUNT
 from townsquare.core.settings import load_settings
+from townsquare.core.xp.rank_card import RankCard, render_rank_card
 from townsquare.http import create_app
 from townsquare.shards.api_client import InternalAPIClient
 from townsquare.shards.cluster import ShardCluster
@@ -282,18 +285,23 @@ async def test_rank_for_the_invoker_and_for_a_named_member(
         newcomer_id = await use(http, info, sandbox, "alder", "rank")
         _, newcomer = await answer_of(sandbox, newcomer_id)
 
-    # The sandbox takes no multipart bodies, so the card's facts come as an embed.
-    fields = {field["name"]: field["value"] for field in own.embeds[0]["fields"]}
-    assert fields == {"Rank": "#2", "Level": "2", "XP": "300"}  # ties with iris, lower id
-    assert own.embeds[0]["title"] == "Ada"
-    assert mentioned_ids(own.embeds[0]["description"]) == [ada]
-    # Level 2 runs from 255 to 475 XP on the default (MEE6) curve.
-    assert own.embeds[0]["description"].endswith("\n45 / 220 XP to level 3")
-    fields = {field["name"]: field["value"] for field in named.embeds[0]["fields"]}
-    assert fields == {"Rank": "#1", "Level": "5", "XP": "1,500"}
-    assert named.embeds[0]["title"] == "Harper"
-    fields = {field["name"]: field["value"] for field in newcomer.embeds[0]["fields"]}
-    assert fields == {"Rank": "unranked", "Level": "0", "XP": "0"}
+    # Each answer carries the card: a PNG rendered with Pillow, uploaded as a file.
+    cards = [card_of(sandbox, message) for message in (own, named, newcomer)]
+    for card in cards:
+        assert card.format == "PNG"
+        assert card.size == (934, 282)
+    assert len({card.tobytes() for card in cards}) == 3, "each member gets their own card"
+    # The same facts, rendered: the card of `own` is the card core renders for them.
+    expected = render_rank_card(RankCard("Ada", 2, 300, 255, 475, 2), None)
+    assert cards[0].tobytes() == PIL.Image.open(io.BytesIO(expected)).tobytes()
+
+
+def card_of(sandbox: Sandbox, message: Message) -> PIL.Image.Image:
+    [attachment] = message.attachments
+    assert attachment["filename"] == "rank.png"
+    content_type, data = sandbox.world.attachment_files[int(attachment["id"])]
+    assert content_type == "image/png"
+    return PIL.Image.open(io.BytesIO(data))
 
 
 async def test_xp_set_by_a_manager_changes_the_total_and_is_audited(

@@ -231,5 +231,49 @@ async def test_the_notice_lands_once_in_the_configured_place_without_role_or_eve
     assert mentions.get("parse", []) == []
     assert mentions.get("roles", []) == []
     assert mentions["users"] == [str(cedar)]
-    # (The sandbox's world parses pings from the content and does not apply allowed_mentions
-    # yet, docs/sandbox.md; what Discord honours is the body checked above.)
+    # The sandbox's world applies allowed_mentions as Discord does (docs/sandbox.md): only
+    # cedar is pinged although the text names @everyone, @here and a role.
+    [posted] = [m for m in sandbox.world.messages.values() if m.channel_id == target]
+    assert posted.mention_ids == [cedar]
+    assert posted.mention_role_ids == []
+    assert not posted.mention_everyone
+
+
+async def test_a_dm_notice_reaches_the_member_in_their_dm_channel(
+    sandbox: Sandbox,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keyspace: Keyspace,
+    orm: None,
+    tmp_path: Path,
+) -> None:
+    guild = demo_guild(sandbox)
+    general = channel_named(guild, "general")
+    await setup_guild(
+        sandbox,
+        mode="stack",
+        notice={"mode": "dm", "channel_id": None, "template": "{user} reached level {level}!"},
+        rewards={},
+    )
+    dahlia = user_named(sandbox, "dahlia")
+    bot = sandbox.world.application.bot_user_id
+
+    def dm_notices() -> list[tuple[int, str]]:
+        dms = {c.id for c in sandbox.world.dm_channels.values() if dahlia in c.recipient_ids}
+        return [
+            (m.author_id, m.content) for m in sandbox.world.messages.values() if m.channel_id in dms
+        ]
+
+    async with running_worker(
+        settings_for(sandbox, tmp_path), redis_url, keyspace, load_tasks(), ("xp", "jobs")
+    ):
+        await chat(redis, keyspace, guild, dahlia, general, 3)  # level 2
+        await settle(redis, keyspace)
+        await wait_until(lambda: len(dm_notices()) == 1, within=WITHIN, what="the DM notice")
+    assert dm_notices() == [(bot, f"<@{dahlia}> reached level 2!")]
+    [dm] = [c for c in sandbox.world.dm_channels.values() if dahlia in c.recipient_ids]
+    assert sorted(dm.recipient_ids) == sorted([bot, dahlia])
+    assert not [
+        m for m in sandbox.world.messages.values() if m.guild_id is not None and m.author_id == bot
+    ]
+    assert not await redis.xlen(keyspace.key("alerts"))

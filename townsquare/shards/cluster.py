@@ -166,8 +166,9 @@ class ShardCluster:
                 self.redis,
                 keyspace,
                 settings.guild_defaults,
-                # The sandbox takes no multipart bodies and serves no avatars.
-                attachments=not target.is_sandbox,
+                # The sandbox takes files (the card is a real PNG there too) but serves no
+                # avatars, so cards show the placeholder.
+                attachments=True,
                 fetch_avatars=not target.is_sandbox,
                 api=InternalAPIClient.from_settings(settings),
             )
