@@ -102,3 +102,13 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+async def test_a_crash_becomes_an_operator_alert(redis, redis_url, keyspace) -> None:
+    from townsquare.supervisor import crash_alerts
+
+    await crash_alerts(redis_url, keyspace)("worker", 3, 2.0)
+    [(_, fields)] = await redis.xrange(keyspace.key("alerts"))
+    assert fields[b"source"] == b"up/worker"
+    assert fields[b"level"] == b"error"
+    assert fields[b"message"] == b"worker exited with code 3; restarting in 2 s"
