@@ -123,6 +123,36 @@ async def _total(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_
     return int(await redis.hget(keyspace.key("xp", guild_id), str(user_id)) or 0)
 
 
+async def _change_member(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    user_id: int,
+    change: tuple[int, int | None, int | None],
+    *,
+    mode: typing.Literal["add", "set"],
+    action: str,
+    curve: Curve,
+    actor: Actor,
+    notify: bool = True,
+) -> int:
+    """Apply one member's (xp, messages, voice minutes) change and audit it; the new total."""
+    before = await _total(redis, keyspace, guild_id, user_id)
+    totals = await adjust_totals(
+        redis, keyspace, guild_id, [(user_id, *change)], mode=mode, curve=curve, notify=notify
+    )
+    after = totals[user_id]
+    await audit_xp_change(
+        action,
+        actor,
+        guild_id=guild_id,
+        user_id=user_id,
+        before={"xp": before},
+        after={"xp": after},
+    )
+    return after
+
+
 async def add_xp(
     redis: aioredis.Redis,
     keyspace: Keyspace,
@@ -134,19 +164,17 @@ async def add_xp(
     actor: Actor,
 ) -> int:
     """Give the member `amount` XP (negative takes it, down to 0); returns the new total."""
-    before = await _total(redis, keyspace, guild_id, user_id)
-    totals = await adjust_totals(
-        redis, keyspace, guild_id, [(user_id, amount, None, None)], mode="add", curve=curve
+    return await _change_member(
+        redis,
+        keyspace,
+        guild_id,
+        user_id,
+        (amount, None, None),
+        mode="add",
+        action="xp.add",
+        curve=curve,
+        actor=actor,
     )
-    await audit_xp_change(
-        "xp.add",
-        actor,
-        guild_id=guild_id,
-        user_id=user_id,
-        before={"xp": before},
-        after={"xp": totals[user_id]},
-    )
-    return totals[user_id]
 
 
 async def remove_xp(
@@ -162,19 +190,17 @@ async def remove_xp(
     """Take `amount` XP from the member (not below 0); returns the new total."""
     if amount < 0:
         raise ValueError(f"amount to remove must not be negative, got {amount}")
-    before = await _total(redis, keyspace, guild_id, user_id)
-    totals = await adjust_totals(
-        redis, keyspace, guild_id, [(user_id, -amount, None, None)], mode="add", curve=curve
+    return await _change_member(
+        redis,
+        keyspace,
+        guild_id,
+        user_id,
+        (-amount, None, None),
+        mode="add",
+        action="xp.remove",
+        curve=curve,
+        actor=actor,
     )
-    await audit_xp_change(
-        "xp.remove",
-        actor,
-        guild_id=guild_id,
-        user_id=user_id,
-        before={"xp": before},
-        after={"xp": totals[user_id]},
-    )
-    return totals[user_id]
 
 
 async def set_xp(
@@ -190,19 +216,17 @@ async def set_xp(
     """Set the member's XP total; returns it."""
     if total < 0:
         raise ValueError(f"an XP total must not be negative, got {total}")
-    before = await _total(redis, keyspace, guild_id, user_id)
-    totals = await adjust_totals(
-        redis, keyspace, guild_id, [(user_id, total, None, None)], mode="set", curve=curve
+    return await _change_member(
+        redis,
+        keyspace,
+        guild_id,
+        user_id,
+        (total, None, None),
+        mode="set",
+        action="xp.set",
+        curve=curve,
+        actor=actor,
     )
-    await audit_xp_change(
-        "xp.set",
-        actor,
-        guild_id=guild_id,
-        user_id=user_id,
-        before={"xp": before},
-        after={"xp": total},
-    )
-    return totals[user_id]
 
 
 async def reset_member(
@@ -215,17 +239,17 @@ async def reset_member(
     actor: Actor,
 ) -> None:
     """Zero the member's XP, message count and voice minutes; their reward roles go."""
-    before = await _total(redis, keyspace, guild_id, user_id)
-    await adjust_totals(
-        redis, keyspace, guild_id, [(user_id, 0, 0, 0)], mode="set", curve=curve, notify=False
-    )
-    await audit_xp_change(
-        "xp.reset_member",
-        actor,
-        guild_id=guild_id,
-        user_id=user_id,
-        before={"xp": before},
-        after={"xp": 0},
+    await _change_member(
+        redis,
+        keyspace,
+        guild_id,
+        user_id,
+        (0, 0, 0),
+        mode="set",
+        action="xp.reset_member",
+        curve=curve,
+        actor=actor,
+        notify=False,
     )
 
 
