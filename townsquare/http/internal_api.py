@@ -30,15 +30,14 @@ from townsquare.core.commands_api import (
     service_token,
 )
 from townsquare.core.commands_api import Actor as ActorBody
-from townsquare.core.config.cache import get_config
 from townsquare.core.xp import admin, leaderboard
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.rank_card import rank_card_for
+from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
-    from townsquare.core.config.service import VersionedConfig
     from townsquare.core.xp.curve import Curve
 
 __all__ = ["blueprint"]
@@ -73,15 +72,8 @@ def _snowflake(value: int, field: str) -> int:
     return value
 
 
-async def _config(guild_id: int) -> VersionedConfig:
-    app_state = state()
-    return await get_config(
-        app_state.require_redis(), app_state.keyspace, guild_id, app_state.defaults
-    )
-
-
 async def _xp_curve(guild_id: int) -> Curve:
-    section = (await _config(guild_id)).config.xp
+    section = (await read_config(guild_id)).config.xp
     if not section.enabled:
         raise APIError(409, "xp_disabled", "XP is turned off in this guild")
     return curve_for(section)
@@ -221,7 +213,7 @@ async def xp_reset_guild(guild_id: int, data: ActorBody) -> dict[str, typing.Any
 @hide
 async def config_show(guild_id: int) -> dict[str, typing.Any]:
     _snowflake(guild_id, "guild_id")
-    versioned = await _config(guild_id)
+    versioned = await read_config(guild_id)
     return ConfigShown(
         guild_id=guild_id,
         version=versioned.version,

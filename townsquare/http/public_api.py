@@ -33,7 +33,6 @@ from quart_schema import (
 
 from townsquare.core.apikeys.gate import Admission, Outcome, RateLimit, admit
 from townsquare.core.apikeys.service import hash_token, load_cache_entry, parse_token
-from townsquare.core.config.cache import get_config
 from townsquare.core.keyspace import SNOWFLAKE_MAX
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.leaderboard import (
@@ -42,6 +41,7 @@ from townsquare.core.xp.leaderboard import (
     member_standing,
 )
 from townsquare.core.xp.rank_card import rank_card_for, render_rank_card
+from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.state import state
 
@@ -204,11 +204,7 @@ async def _error(error: APIError) -> Response:
 
 
 async def _curve(guild_id: int) -> Curve:
-    app_state = state()
-    versioned = await get_config(
-        app_state.require_redis(), app_state.keyspace, guild_id, app_state.defaults
-    )
-    return curve_for(versioned.config.xp)
+    return curve_for((await read_config(guild_id)).config.xp)
 
 
 @blueprint.get("/guilds/<int:guild>/leaderboard")

@@ -24,7 +24,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["FAMILY", "drop_config", "get_config", "store_config"]
+__all__ = ["FAMILY", "cached_config", "drop_config", "get_config", "store_config"]
 
 FAMILY: typing.Final = "guild_config"
 
@@ -49,17 +49,27 @@ async def get_config(
     redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, defaults: GuildConfig
 ) -> VersionedConfig:
     """The guild's configuration: the cached copy, or PostgreSQL's (then cached) on a miss."""
-    key = keyspace.key(FAMILY, guild_id)
-    raw = await redis.get(key)
-    if raw is not None:
-        try:
-            return _decode(raw)
-        except (ValueError, ValidationError, KeyError, TypeError):
-            # A copy from an older schema or a broken write: the database has the truth.
-            log.warning("config_cache_unreadable", guild_id=guild_id)
+    cached = await cached_config(redis, keyspace, guild_id)
+    if cached is not None:
+        return cached
     versioned = await load_guild_config(guild_id, defaults)
     await store_config(redis, keyspace, guild_id, versioned)
     return versioned
+
+
+async def cached_config(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int
+) -> VersionedConfig | None:
+    """The cached copy only (no database): None on a miss or an unreadable copy."""
+    raw = await redis.get(keyspace.key(FAMILY, guild_id))
+    if raw is None:
+        return None
+    try:
+        return _decode(raw)
+    except (ValueError, ValidationError, KeyError, TypeError):
+        # A copy from an older schema or a broken write: the database has the truth.
+        log.warning("config_cache_unreadable", guild_id=guild_id)
+        return None
 
 
 async def store_config(

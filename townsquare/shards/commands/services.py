@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import typing
 
 import arc
 import hikari
 import structlog
-from pydantic import ValidationError
 
-from townsquare.core.config.cache import FAMILY as CONFIG_FAMILY
+from townsquare.core.config.cache import cached_config
 from townsquare.core.config.schemas import GuildConfig
 from townsquare.core.xp.curve import curve_for
 from townsquare.shards.api_client import (
@@ -96,12 +94,9 @@ class CommandServices:
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
         """The guild's configuration: Redis's cached copy, else the internal API's."""
-        raw = await self.redis.get(self.keyspace.key(CONFIG_FAMILY, guild_id))
-        if raw is not None:
-            try:
-                return GuildConfig.model_validate(json.loads(raw)["config"])
-            except (ValueError, ValidationError, KeyError, TypeError):
-                _log.warning("config_cache_unreadable", guild_id=guild_id)
+        cached = await cached_config(self.redis, self.keyspace, guild_id)
+        if cached is not None:
+            return cached.config
         shown = await self.client().config(guild_id)  # loads it and refills the cache
         return GuildConfig.model_validate(shown.config)
 
