@@ -19,17 +19,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from townsquare.core.processes import process_alive
+
 DEADLINE_SECONDS = 90
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # A zombie is gone for our purposes; /proc says so.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] == "Z"
 
 
 def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +150,7 @@ def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_the
     assert process.returncode == 0, "".join(lines)
     assert "stopped" in "".join(lines)
     for pid in [record["pid"] for record in records.values()] + children:
-        _wait_for(lambda pid=pid: _process_gone(pid), f"process {pid} to exit")
+        _wait_for(lambda pid=pid: not process_alive(pid), f"process {pid} to exit")
     assert not (tmp_path / "var" / "sandbox.json").exists()
     assert not any(_port_open(port) for port in ports), "a port was left open"
     assert {"sandbox.log", "shards.log", "worker.log", "scheduler.log", "http.log"} <= {
