@@ -26,7 +26,11 @@ import pytest
 from tests.e2e.test_shards import WAIT, channel_named, demo_guild, shards_running, target_of
 from tests.integration.test_tasks_support import wait_until
 from townsquare.core.audit.models import AuditEntry
+from townsquare.core.audit.service import Actor
 from townsquare.core.commands_api import MAX_AMOUNT
+from townsquare.core.config.cache import get_config, store_config
+from townsquare.core.config.schemas import CommandsSection
+from townsquare.core.config.service import update_guild_config
 from townsquare.core.settings import load_settings
 from townsquare.core.xp.rank_card import RankCard, render_rank_card
 from townsquare.http import create_app
@@ -408,12 +412,68 @@ async def test_members_without_manage_server_are_refused_privately(
         assert interaction.response_type != DEFERRED
         assert message.ephemeral
         assert message.content == (
-            "Only members with the Manage Server permission can change XP, "
-            "and you do not have it here."
+            "Only members with the Manage Server permission or one of this server's "
+            "bot manager roles can change XP, and you have neither here."
         )
         assert not message.components
     assert await total(redis, keyspace, guild.id, alder) == 40
     assert await AuditEntry.filter(guild_id=guild.id).count() == 0
+
+
+async def set_manager_roles(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, role_ids: list[int]
+) -> None:
+    """Change the guild's manager roles as the dashboard does: database, audit, Redis cache."""
+    current = await get_config(redis, keyspace, guild_id, SETTINGS.guild_defaults)
+    changed = current.config.model_copy(
+        update={"commands": CommandsSection(manager_role_ids=role_ids)}
+    )
+    saved = await update_guild_config(
+        guild_id,
+        changed,
+        expected_version=current.version,
+        actor=Actor.system(),
+        defaults=SETTINGS.guild_defaults,
+    )
+    assert await store_config(redis, keyspace, guild_id, saved)
+
+
+async def test_members_with_a_configured_manager_role_may_manage(
+    sandbox: Sandbox,
+    info: SandboxInfo,
+    http: aiohttp.ClientSession,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keyspace: Keyspace,
+    internal_url: str,
+) -> None:
+    guild = demo_guild(sandbox)
+    alder, ada = user_id(sandbox, "alder"), user_id(sandbox, "ada")
+    [moderator] = [role.id for role in guild.roles.values() if role.name == "Moderator"]
+    await set_manager_roles(redis, keyspace, guild.id, [moderator])
+    set_9000 = subcommand("set", member=(USER, str(alder)), amount=(INTEGER, 9000))
+    set_5 = subcommand("set", member=(USER, str(alder)), amount=(INTEGER, 5))
+
+    async with bot_running(sandbox, info, redis_url, keyspace, internal_url):
+        # ada is a Moderator (no Manage Server); alder has no staff role.
+        _, changed = await answer_of(sandbox, await use(http, info, sandbox, "ada", "xp", set_9000))
+        _, shown = await answer_of(
+            sandbox, await use(http, info, sandbox, "ada", "config", subcommand("show"))
+        )
+        _, plain = await answer_of(sandbox, await use(http, info, sandbox, "alder", "xp", set_5))
+        # The role is taken off the list: the next command sees the change.
+        await set_manager_roles(redis, keyspace, guild.id, [])
+        _, later = await answer_of(sandbox, await use(http, info, sandbox, "ada", "xp", set_5))
+
+    assert changed.content == f"Set <@{alder}>'s XP to 9,000: now 9,000 XP, level 13."
+    assert shown.ephemeral
+    assert f"<@&{moderator}>" in shown.embeds[0]["fields"][-1]["value"]
+    for refused in (plain, later):
+        assert refused.ephemeral
+        assert "bot manager roles can change XP, and you have neither here" in refused.content
+    assert await total(redis, keyspace, guild.id, alder) == 9000
+    entries = await AuditEntry.filter(guild_id=guild.id, action__startswith="xp.")
+    assert [(e.action, e.actor_id) for e in entries] == [("xp.set", ada)]
 
 
 def buttons_of(message: Message) -> dict[str, str]:
@@ -604,6 +664,7 @@ async def test_run_shards_answers_through_the_internal_api_without_a_database(
     assert embed["footer"]["text"].startswith("Version 1")
     assert refused.ephemeral
     assert refused.content.startswith("Only members with the Manage Server permission")
+    assert "can see the configuration" in refused.content
 
 
 async def test_an_unreachable_service_is_refused_privately_and_changes_nothing(

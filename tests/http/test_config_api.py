@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import typing
 
 import pytest
@@ -203,12 +204,13 @@ def _guild_routes(app: Quart) -> list[tuple[str, str]]:
     return routes
 
 
-def _url(rule: str, guild_id: int) -> str:
-    return (
-        rule.replace("<int:guild_id>", str(guild_id))
-        .replace("<any(xp, levels):page>", "xp")
-        .replace("<int:reward_id>", "1")
-    )
+def _urls(rule: str, guild_id: int) -> list[str]:
+    """The rule's URLs for `guild_id`: one per page of an `<any(...):page>` part."""
+    url = rule.replace("<int:guild_id>", str(guild_id)).replace("<int:reward_id>", "1")
+    pages = re.search(r"<any\(([^)]*)\):page>", url)
+    if pages is None:
+        return [url]
+    return [url.replace(pages.group(0), page.strip()) for page in pages.group(1).split(",")]
 
 
 async def test_every_guild_route_refuses_another_guild(
@@ -218,8 +220,7 @@ async def test_every_guild_route_refuses_another_guild(
     await ensure_guild(OTHER_GUILD, name="Not yours")
     routes = _guild_routes(app)
     assert len(routes) >= 4, routes  # the API and the dashboard pages
-    for method, rule in routes:
-        url = _url(rule, OTHER_GUILD)
+    for method, url in [(m, url) for m, rule in routes for url in _urls(rule, OTHER_GUILD)]:
         response = await client.open(
             url,
             method=method,
@@ -233,14 +234,11 @@ async def test_every_guild_route_refuses_another_guild(
     # (after the short Discord re-check cache).
     await Guild.filter(id=bot_in_demo).update(left_at=datetime.datetime.now(datetime.UTC))
     await _forget_guild_cache(app)
-    for method, rule in routes:
+    for method, url in [(m, url) for m, rule in routes for url in _urls(rule, bot_in_demo)]:
         response = await client.open(
-            _url(rule, bot_in_demo),
-            method=method,
-            json={"expected_version": 1},
-            headers={"X-CSRF-Token": admin},
+            url, method=method, json={"expected_version": 1}, headers={"X-CSRF-Token": admin}
         )
-        assert response.status_code == 403, (method, rule)
+        assert response.status_code == 403, (method, url)
 
 
 async def test_guild_routes_need_a_session(
@@ -249,8 +247,9 @@ async def test_guild_routes_need_a_session(
     for method, rule in _guild_routes(app):
         if not rule.startswith("/api/"):
             continue
-        response = await client.open(_url(rule, bot_in_demo), method=method, json={})
-        assert response.status_code == 401, (method, rule)
+        for url in _urls(rule, bot_in_demo):
+            response = await client.open(url, method=method, json={})
+            assert response.status_code == 401, (method, url)
 
 
 async def test_a_plain_member_manages_nothing(

@@ -129,6 +129,50 @@ async def test_invalid_values_are_shown_beside_their_field(
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
 
 
+async def test_command_access_page_sets_manager_roles(
+    client: QuartClient,
+    browser: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    bot_in_demo: int,
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/commands"
+    form = _form_values(await _page(client, url))
+    assert form["manager_role_ids"] == ""
+    form["manager_role_ids"] = "222, 111\n"
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 303
+    page = await _page(client, response.headers["Location"])
+    assert 'name="manager_role_ids" value="222 111"' in page
+
+    row = await GuildConfigRecord.get(guild_id=bot_in_demo)
+    assert row.document["commands"] == {"manager_role_ids": [222, 111]}
+    cached = json.loads(await redis.get(keyspace.key("guild_config", bot_in_demo)))
+    assert cached["config"]["commands"]["manager_role_ids"] == [222, 111]
+
+
+async def test_bad_manager_role_entries_are_named_beside_the_field(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    url = f"/dashboard/guilds/{bot_in_demo}/commands"
+    form = _form_values(await _page(client, url))
+    for typed, expected in (
+        ("111 moderators", r"entry 2: [^<]*valid integer"),
+        ("111 111", r"[^<]*a role is listed twice"),
+        ("0", r"entry 1: [^<]*greater than or equal to 1"),
+    ):
+        form["manager_role_ids"] = typed
+        response = await client.post(url, form=form, headers=HTML)
+        assert response.status_code == 400
+        page = await response.get_data(as_text=True)
+        assert re.search(rf'id="f-manager_role_ids-error">{expected}', page), page
+        assert f'value="{typed}"' in page  # what the user typed is kept
+    assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
+
+
 async def test_levels_page_changes_the_notice(
     client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
 ) -> None:

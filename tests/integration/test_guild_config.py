@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.config import GuildConfig
+from townsquare.core.config.cache import cached_config
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.config.service import (
     ConfigConflictError,
@@ -14,6 +17,11 @@ from townsquare.core.config.service import (
     update_guild_config,
 )
 from townsquare.core.settings import load_settings
+
+if typing.TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
 
 GUILD = 81_384_788_765_712_384
 ADMIN = Actor(ActorKind.USER, 80_351_110_224_678_912, "admin")
@@ -72,3 +80,42 @@ async def test_a_change_based_on_an_old_version_is_refused(defaults: GuildConfig
     assert record.version == 2
     assert record.document["xp"]["cooldown_seconds"] == 10
     assert await AuditEntry.filter(guild_id=GUILD).count() == 1
+
+
+def _version_1(config: GuildConfig) -> dict[str, object]:
+    """`config` as a document written before schema version 2 (no `commands` section)."""
+    document = config.model_dump(mode="json")
+    del document["commands"]
+    return document | {"schema_version": 1}
+
+
+@pytest.mark.usefixtures("orm")
+async def test_a_stored_version_1_document_is_read_and_rewritten_forward(
+    defaults: GuildConfig,
+) -> None:
+    await load_guild_config(GUILD, defaults)
+    old = _version_1(_with_cooldown(defaults, 42))
+    await GuildConfigRecord.filter(guild_id=GUILD).update(document=old, schema_version=1)
+
+    loaded = await load_guild_config(GUILD, defaults)
+    assert loaded.config.xp.cooldown_seconds == 42
+    assert loaded.config.commands.manager_role_ids == []
+
+    await update_guild_config(
+        GUILD, loaded.config, expected_version=loaded.version, actor=ADMIN, defaults=defaults
+    )
+    record = await GuildConfigRecord.get(guild_id=GUILD)
+    assert record.schema_version == 2
+    assert record.document["commands"] == {"manager_role_ids": []}
+
+
+async def test_a_cached_version_1_copy_is_still_used(
+    redis: aioredis.Redis, keyspace: Keyspace, defaults: GuildConfig
+) -> None:
+    payload = {"version": 3, "config": _version_1(_with_cooldown(defaults, 42))}
+    await redis.set(keyspace.key("guild_config", GUILD), json.dumps(payload))
+    cached = await cached_config(redis, keyspace, GUILD)
+    assert cached is not None
+    assert cached.version == 3
+    assert cached.config.xp.cooldown_seconds == 42
+    assert cached.config.schema_version == 2

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from townsquare.core.config import GuildConfig
+from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, MAX_MANAGER_ROLES
 from townsquare.core.settings import load_settings
 
 
@@ -65,5 +66,25 @@ def test_timeouts_are_capped_at_28_days(document: dict[str, Any]) -> None:
 
 
 def test_unknown_schema_version_is_rejected(document: dict[str, Any]) -> None:
-    document["schema_version"] = 2
+    document["schema_version"] = CURRENT_SCHEMA_VERSION + 1
     assert "schema_version" in _error_for(document)
+
+
+def test_a_version_1_document_is_brought_forward(document: dict[str, Any]) -> None:
+    old = {key: value for key, value in document.items() if key != "commands"}
+    old["schema_version"] = 1
+    old["xp"]["cooldown_seconds"] = 7
+    upgraded = GuildConfig.model_validate(old)
+    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 2
+    assert upgraded.commands.manager_role_ids == []
+    assert upgraded.xp.cooldown_seconds == 7
+    assert "commands" not in old  # the caller's document is left as it was
+    assert old["schema_version"] == 1
+
+
+def test_manager_roles_are_distinct_and_few(document: dict[str, Any]) -> None:
+    document["commands"]["manager_role_ids"] = [5, 5]
+    error = _error_for(document)
+    assert "commands.manager_role_ids" in error and "a role is listed twice" in error
+    document["commands"]["manager_role_ids"] = list(range(1, MAX_MANAGER_ROLES + 2))
+    assert "commands.manager_role_ids" in _error_for(document)

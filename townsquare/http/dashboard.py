@@ -1,4 +1,5 @@
-"""The server-rendered dashboard: guild picker, XP settings, level-up notices (flow 9).
+"""The server-rendered dashboard: guild picker, XP settings, level-up notices, command access
+(flow 9).
 
 Plain HTML forms that work without JavaScript. Each guild page posts back to itself with the
 config version it showed and the session's CSRF token; a valid change is saved through
@@ -10,6 +11,7 @@ beside the field (400); a change based on an older version is refused with the r
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 
 from pydantic import ValidationError
@@ -30,7 +32,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.config.service import VersionedConfig
     from townsquare.http.access import Session
 
-__all__ = ["LEVELS_FORM", "XP_FORM", "FormField", "blueprint"]
+__all__ = ["COMMANDS_FORM", "LEVELS_FORM", "XP_FORM", "FormField", "blueprint"]
 
 blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -41,7 +43,7 @@ class FormField:
 
     name: str
     label: str
-    kind: typing.Literal["int", "bool", "choice", "text", "textarea", "optional_int"]
+    kind: typing.Literal["int", "bool", "choice", "text", "textarea", "optional_int", "id_list"]
     choices: tuple[str, ...] = ()
     help: str = ""
 
@@ -88,10 +90,25 @@ LEVELS_FORM: typing.Final = (
         help="{user}, {level} and {guild} are replaced; roles are never pinged",
     ),
 )
+COMMANDS_FORM: typing.Final = (
+    FormField(
+        "manager_role_ids",
+        "Bot manager role ids",
+        "id_list",
+        help=(
+            "members with any of these roles may use /xp and /config show, besides members "
+            "with Manage Server; separate ids with spaces or commas (in Discord: Server "
+            "Settings, Roles, right-click a role, Copy Role ID)"
+        ),
+    ),
+)
 PAGES: typing.Final = {
     "xp": ("XP settings", "xp", XP_FORM),
     "levels": ("Level rewards and notices", "levels", LEVELS_FORM),
+    "commands": ("Command access", "commands", COMMANDS_FORM),
 }
+_ID_SEPARATORS: typing.Final = re.compile(r"[\s,]+")
+_LIST_ENTRY: typing.Final = re.compile(r"^(?P<field>.+)\.(?P<index>\d+)$")
 
 
 @blueprint.before_request
@@ -120,7 +137,7 @@ async def picker() -> str:
     return await render_template("guilds.html", user=session, guilds=guilds)
 
 
-@blueprint.get("/guilds/<int:guild_id>/<any(xp, levels):page>")
+@blueprint.get("/guilds/<int:guild_id>/<any(xp, levels, commands):page>")
 @hide
 async def show(guild_id: int, page: str) -> str:
     versioned = await read_config(guild_id)
@@ -129,7 +146,7 @@ async def show(guild_id: int, page: str) -> str:
     return await _render(guild_id, page, versioned.version, values, {}, saved=saved)
 
 
-@blueprint.post("/guilds/<int:guild_id>/<any(xp, levels):page>")
+@blueprint.post("/guilds/<int:guild_id>/<any(xp, levels, commands):page>")
 @hide
 async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     form = await request.form
@@ -152,7 +169,8 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     try:
         new = _apply_form(current, section, fields, form)
     except ValidationError as error:
-        return await _render(guild_id, page, expected, submitted, field_errors(error, strip=1)), 400
+        errors = _entries_to_fields(field_errors(error, strip=1))
+        return await _render(guild_id, page, expected, submitted, errors), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
     except APIError as error:
@@ -209,6 +227,8 @@ def _values(config: GuildConfig, page: str) -> dict[str, str]:
             node = node[part]
         if field.kind == "bool":
             values[field.name] = "on" if node else ""
+        elif field.kind == "id_list":
+            values[field.name] = " ".join(str(entry) for entry in node)
         else:
             values[field.name] = "" if node is None else str(node)
     return values
@@ -228,9 +248,26 @@ def _apply_form(
             node[leaf] = bool(raw)
         elif field.kind == "optional_int":
             node[leaf] = raw.strip() or None
+        elif field.kind == "id_list":
+            node[leaf] = [entry for entry in _ID_SEPARATORS.split(raw) if entry]
         else:
             node[leaf] = raw.strip() if field.kind != "textarea" else raw
     return GuildConfig.model_validate(document)
+
+
+def _entries_to_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """An error about one entry of a list field (`name.2`) shown beside the field itself."""
+    shown: dict[str, list[str]] = {}
+    for name, messages in errors.items():
+        entry = _LIST_ENTRY.match(name)
+        if entry is None:
+            shown.setdefault(name, []).extend(messages)
+        else:
+            position = int(entry["index"]) + 1
+            shown.setdefault(entry["field"], []).extend(
+                f"entry {position}: {message}" for message in messages
+            )
+    return shown
 
 
 @blueprint.post("/guilds/<int:guild_id>/rewards")

@@ -2,21 +2,28 @@
 
 Every section is strict: unknown keys are errors and every field is required, because the
 defaults live in one place (`guild_defaults` in settings.yaml) and are validated by these same
-models when the settings load. A stored document carries `schema_version` so that a later
-schema can migrate older documents forward instead of guessing.
+models when the settings load. A stored document carries `schema_version`, and an older
+document is brought forward when it is read (:data:`UPGRADES`), so stored rows, cached copies and
+settings files written for an earlier schema keep working.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
+    "MAX_MANAGER_ROLES",
+    "UPGRADES",
     "AISection",
     "AlertsSection",
     "AutomodSection",
+    "CommandsSection",
     "EscalationStep",
     "GiveawaysSection",
     "GuildConfig",
@@ -29,7 +36,7 @@ __all__ = [
     "XPSection",
 ]
 
-CURRENT_SCHEMA_VERSION = 1
+CURRENT_SCHEMA_VERSION = 2
 
 Snowflake = Annotated[int, Field(ge=1, le=2**64 - 1)]
 """A Discord id: a positive 64-bit integer."""
@@ -216,12 +223,39 @@ class AISection(_Section):
     """Longest answer, in model tokens."""
 
 
+MAX_MANAGER_ROLES = 25
+
+
+class CommandsSection(_Section):
+    """Who may use the bot's management commands (`/xp ...`, `/config show`)."""
+
+    manager_role_ids: Annotated[list[Snowflake], Field(max_length=MAX_MANAGER_ROLES)]
+    """Members with any of these roles may use them, besides members with Manage Server or
+    Administrator (and the owner), who always may."""
+
+    @field_validator("manager_role_ids")
+    @classmethod
+    def _no_repeats(cls, role_ids: list[int]) -> list[int]:
+        if len(set(role_ids)) != len(role_ids):
+            raise ValueError("a role is listed twice")
+        return role_ids
+
+
+def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added the `commands` section; nobody had manager roles before."""
+    return {**document, "commands": {"manager_role_ids": []}}
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_version_1}
+"""From each older schema version to the next one."""
+
+
 class GuildConfig(BaseModel):
     """A guild's whole configuration document."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     """The version of this schema the document was written with."""
     xp: XPSection
     levels: LevelsSection
@@ -229,3 +263,16 @@ class GuildConfig(BaseModel):
     giveaways: GiveawaysSection
     alerts: AlertsSection
     ai: AISection
+    commands: CommandsSection
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Bring a document written for an older schema version forward, one step at a time."""
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version")
+        while isinstance(version, int) and version in UPGRADES:
+            data = UPGRADES[version](data) | {"schema_version": version + 1}
+            version += 1
+        return data

@@ -1,4 +1,7 @@
-"""`/config show`: a summary of the server's configuration, for members with Manage Server.
+"""`/config show`: a summary of the server's configuration, for the server's managers.
+
+Managers are members with Manage Server (or Administrator) and members with one of the
+configured manager roles, as for `/xp`.
 
 The document comes from the internal API (the HTTP service reads it through the Redis config
 cache); the answer is ephemeral, since settings such as banned words are not for everyone.
@@ -13,10 +16,8 @@ from townsquare.core.config.schemas import GuildConfig
 from townsquare.shards.commands.services import (
     INJECTED,
     CommandServices,
-    Refusal,
     Reply,
     answer,
-    can_manage_guild,
 )
 
 __all__ = ["config_embed", "plugin"]
@@ -24,9 +25,7 @@ __all__ = ["config_embed", "plugin"]
 plugin = arc.GatewayPlugin("config")
 
 config = plugin.include_slash_group(
-    "config",
-    "This server's bot configuration (needs Manage Server).",
-    default_permissions=hikari.Permissions.MANAGE_GUILD,
+    "config", "This server's bot configuration (needs Manage Server or a manager role)."
 )
 
 
@@ -51,6 +50,8 @@ def config_embed(document: GuildConfig, version: int) -> hikari.Embed:
         f"{len(moderation.escalation)} escalation steps",
     )
     embed.add_field("AI", _on(document.ai.enabled))
+    managers = " ".join(f"<@&{role_id}>" for role_id in document.commands.manager_role_ids)
+    embed.add_field("Manager roles", managers or "none: Manage Server only")
     return embed.set_footer(f"Version {version} · change it on the dashboard")
 
 
@@ -58,14 +59,8 @@ def config_embed(document: GuildConfig, version: int) -> hikari.Embed:
 @arc.slash_subcommand("show", "Show this server's configuration (only to you).")
 async def config_show(ctx: arc.GatewayContext, services: CommandServices = INJECTED) -> None:
     async def work() -> Reply:
-        if ctx.guild_id is None:
-            raise Refusal("Configuration belongs to servers: use this command in one.")
-        if not can_manage_guild(ctx.member):
-            raise Refusal(
-                "Only members with the Manage Server permission can see the configuration, "
-                "and you do not have it here."
-            )
-        shown = await services.client().config(int(ctx.guild_id))
+        guild_id, _ = await services.managed_guild(ctx, "see the configuration")
+        shown = await services.client().config(guild_id)
         document = GuildConfig.model_validate(shown.config)
         return Reply(embed=config_embed(document, shown.version), ephemeral=True)
 

@@ -1,7 +1,8 @@
 """What the command handlers share: Redis, the internal API client, and reply helpers.
 
-A command checks Discord permissions, then whether its feature is on (the guild's configuration
-from the Redis config cache; on a miss the internal API loads it, which refills the cache),
+A command reads the guild's configuration (the Redis config cache; on a miss the internal API
+loads it, which refills the cache), checks the invoker's right (Discord permissions, or one of
+the guild's configured manager roles, for management commands), then whether its feature is on,
 then asks the HTTP service's internal API (`InternalAPIClient`) for the data or the change. The
 shard itself never touches PostgreSQL for a command.
 """
@@ -31,7 +32,7 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from townsquare.core.config.schemas import XPSection
+    from townsquare.core.config.schemas import CommandsSection, XPSection
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.xp.curve import Curve
 
@@ -46,6 +47,7 @@ __all__ = [
     "answer",
     "can_manage_guild",
     "refused_reason",
+    "xp_curve",
 ]
 
 DEFER_AFTER_SECONDS: typing.Final = 1.5
@@ -105,10 +107,30 @@ class CommandServices:
 
     async def xp_curve(self, guild_id: int) -> Curve:
         """The guild's level curve; refuses when XP is turned off in the guild."""
-        section = await self.xp_section(guild_id)
-        if not section.enabled:
-            raise Refusal(XP_OFF)
-        return curve_for(section)
+        return xp_curve(await self.xp_section(guild_id))
+
+    async def managed_guild(self, ctx: arc.GatewayContext, doing: str) -> tuple[int, GuildConfig]:
+        """The guild and its configuration, if the invoker may use management commands there.
+
+        Otherwise a refusal that says why; `doing` completes "Only members with ... can".
+        """
+        if ctx.guild_id is None:
+            raise Refusal("This command works in servers only: use it in one.")
+        guild_id = int(ctx.guild_id)
+        config = await self.guild_config(guild_id)
+        if not can_manage_guild(ctx.member, config.commands):
+            raise Refusal(
+                f"Only members with the Manage Server permission or one of this server's "
+                f"bot manager roles can {doing}, and you have neither here."
+            )
+        return guild_id, config
+
+
+def xp_curve(section: XPSection) -> Curve:
+    """The level curve of `section`; refuses when XP is turned off."""
+    if not section.enabled:
+        raise Refusal(XP_OFF)
+    return curve_for(section)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,12 +152,19 @@ class Refusal(Exception):
         self.reason = reason
 
 
-def can_manage_guild(member: hikari.InteractionMember | None) -> bool:
-    """Whether the invoker has MANAGE_GUILD (ADMINISTRATOR includes it) where they used it."""
+def can_manage_guild(member: hikari.InteractionMember | None, commands: CommandsSection) -> bool:
+    """Whether the invoker may use management commands where they used one.
+
+    Manage Server or Administrator (Discord gives the owner every permission in an
+    interaction), or any of the guild's configured manager roles.
+    """
     if member is None:
         return False
     wanted = hikari.Permissions.MANAGE_GUILD | hikari.Permissions.ADMINISTRATOR
-    return bool(member.permissions & wanted)
+    if member.permissions & wanted:
+        return True
+    managers = set(commands.manager_role_ids)
+    return any(int(role_id) in managers for role_id in member.role_ids)
 
 
 def _undefined[T](value: T | None) -> T | hikari.UndefinedType:

@@ -1,4 +1,8 @@
-"""`/xp add|remove|set|reset|reset-guild`: XP administration for members with Manage Server.
+"""`/xp add|remove|set|reset|reset-guild`: XP administration for the server's managers.
+
+Managers are members with Manage Server (or Administrator) and members with one of the guild's
+configured manager roles (`commands.manager_role_ids`); the group has no Discord default
+permission, so members with a manager role see the commands too, and everyone else is refused.
 
 Each change is a request to the internal API (the HTTP service runs `townsquare.core.xp.admin`,
 which moves the Redis totals, queues level changes and writes the audit entry with the invoker
@@ -25,8 +29,8 @@ from townsquare.shards.commands.services import (
     Refusal,
     Reply,
     answer,
-    can_manage_guild,
     refused_reason,
+    xp_curve,
 )
 
 __all__ = ["MAX_AMOUNT", "plugin"]
@@ -35,26 +39,17 @@ _log = structlog.get_logger(__name__)
 
 plugin = arc.GatewayPlugin("xp-admin")
 
-xp = plugin.include_slash_group(
-    "xp",
-    "Change members' XP (needs Manage Server).",
-    default_permissions=hikari.Permissions.MANAGE_GUILD,
-)
+xp = plugin.include_slash_group("xp", "Change members' XP (needs Manage Server or a manager role).")
 
 type MemberOption = typing.Annotated[hikari.User, arc.UserParams("The member whose XP changes.")]
 type AmountOption = typing.Annotated[int, arc.IntParams("How much XP.", min=0, max=MAX_AMOUNT)]
 
 
-def _guarded(ctx: arc.GatewayContext) -> int:
-    """The guild id, if the invoker may manage it; otherwise a refusal that says why."""
-    if ctx.guild_id is None:
-        raise Refusal("XP belongs to servers: use this command in one.")
-    if not can_manage_guild(ctx.member):
-        raise Refusal(
-            "Only members with the Manage Server permission can change XP, "
-            "and you do not have it here."
-        )
-    return int(ctx.guild_id)
+async def _guarded(ctx: arc.GatewayContext, services: CommandServices) -> int:
+    """The guild id, if the invoker may change XP there and XP is on; otherwise a refusal."""
+    guild_id, config = await services.managed_guild(ctx, "change XP")
+    xp_curve(config.xp)  # refuses when XP is off
+    return guild_id
 
 
 def _amount(amount: int) -> int:
@@ -71,9 +66,8 @@ async def _change(
     amount: int,
 ) -> None:
     async def work() -> Reply:
-        guild_id = _guarded(ctx)
+        guild_id = await _guarded(ctx, services)
         value = _amount(amount)
-        await services.xp_curve(guild_id)  # refuses when XP is off
         changed = await services.client().change_xp(
             operation,
             guild_id,
@@ -135,8 +129,7 @@ async def xp_reset(
     services: CommandServices = INJECTED,
 ) -> None:
     async def work() -> Reply:
-        guild_id = _guarded(ctx)
-        await services.xp_curve(guild_id)  # refuses when XP is off
+        guild_id = await _guarded(ctx, services)
         await services.client().reset_member(
             guild_id, int(member.id), actor_id=int(ctx.user.id), actor_name=ctx.user.username
         )
@@ -173,8 +166,7 @@ async def xp_reset_guild(
             _log.info("confirmation_expiry_not_shown", error=repr(error))
 
     async def work() -> Reply:
-        guild_id = _guarded(ctx)
-        await services.xp_curve(guild_id)  # refuses when XP is off
+        guild_id = await _guarded(ctx, services)
         view = Confirmation(
             int(ctx.user.id),
             functools.partial(_reset_everyone, ctx, services, guild_id),
