@@ -6,7 +6,8 @@ the `xp` stream as `xp.process_batch` jobs the way a shard publishes them, BATCH
 job. The rate is N over the time from the first XADD to the stream being drained, and the
 totals are checked exact at the end. Baseline, same run, same worker settings: the same
 messages as one job each. The guild's configuration is put in the Redis config cache first,
-so the run needs Redis only: `TOWNSQUARE_BENCH_REDIS_URL` (or `TOWNSQUARE_TEST_REDIS_URL`),
+and its XP marked loaded (docs/xp.md), so the run needs Redis only:
+`TOWNSQUARE_BENCH_REDIS_URL` (or `TOWNSQUARE_TEST_REDIS_URL`),
 else an embedded Valkey in a temporary directory.
 """
 
@@ -78,6 +79,8 @@ async def run(redis_url: str, batch: int, count: int, seed: int) -> float:
     keyspace = Keyspace(f"b{uuid.uuid4().hex[:12]}")
     redis = aioredis.Redis.from_url(redis_url)
     await store_config(redis, keyspace, GUILD, VersionedConfig(1, settings.guild_defaults))
+    # No PostgreSQL to load the guild's XP from: it counts as loaded, with no members yet.
+    await redis.set(keyspace.key("xp_loaded", GUILD), 1)
     records = make_records(count, int(time.time() * 1000), seed)
     stream = keyspace.key("stream", "xp")
     stop = asyncio.Event()

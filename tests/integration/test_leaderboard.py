@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from tests.integration.test_xp_support import SETTINGS
+from tests.integration.test_xp_support import SETTINGS, mark_loaded
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.leaderboard import (
     PageOutOfRangeError,
@@ -24,6 +24,12 @@ pytestmark = pytest.mark.integration
 
 GUILD = 930_000_000_000_000_002
 CURVE = curve_for(SETTINGS.guild_defaults.xp)
+
+
+@pytest.fixture(autouse=True)
+async def loaded(redis: aioredis.Redis, keyspace: Keyspace) -> None:
+    """These tests put totals in Redis directly, for a guild that counts as loaded."""
+    await mark_loaded(redis, keyspace, GUILD)
 
 
 async def put_totals(redis: aioredis.Redis, keyspace: Keyspace, totals: dict[int, int]) -> None:

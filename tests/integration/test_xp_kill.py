@@ -22,6 +22,7 @@ from tests.integration.test_tasks_support import running_worker, settings_with, 
 from tests.integration.test_xp_support import (
     SETTINGS,
     drained,
+    mark_loaded,
     message,
     reference_levels,
     reference_totals,
@@ -76,6 +77,7 @@ async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
     ]
     expected = {m: t for m, t in reference_totals(records, SETTINGS.guild_defaults).items() if t}
     await send_batch(redis, keyspace, records)
+    await mark_loaded(redis, keyspace, GUILD)  # the doomed worker has no PostgreSQL to load from
     with (tmp_path / "doomed-worker.log").open("wb") as stderr:
         doomed = await asyncio.create_subprocess_exec(
             sys.executable,

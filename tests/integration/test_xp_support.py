@@ -26,6 +26,7 @@ __all__ = [
     "SETTINGS",
     "configure",
     "drained",
+    "mark_loaded",
     "message",
     "reference_levels",
     "reference_totals",
@@ -137,3 +138,9 @@ async def drained(redis: aioredis.Redis, keyspace: Keyspace, pipeline: str) -> b
     group = groups[0]
     last = info["last-generated-id"]
     return bool(group["pending"] == 0 and group["last-delivered-id"] == last)
+
+
+async def mark_loaded(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> None:
+    """Set the guild's `xp_loaded` marker, as a load would: for tests without PostgreSQL, or
+    whose guild must count as loaded before its XP is written (docs/xp.md)."""
+    await redis.set(keyspace.key("xp_loaded", guild_id), 1)

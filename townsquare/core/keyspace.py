@@ -300,6 +300,15 @@ for _family in (
         "Per guild: member id -> level last applied (reward roles and notice queued).",
     ),
     Family(
+        "xp_loaded",
+        RedisType.STRING,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("lost only with the XP hashes it vouches for"),
+        "whoever first writes or reads the guild's XP, after loading it from PostgreSQL",
+        "Per guild: present once the `member_xp` rows are in the XP hashes; the XP scripts "
+        "refuse to write without it.",
+    ),
+    Family(
         "xp_voice",
         RedisType.HASH,
         (Part.SNOWFLAKE,),

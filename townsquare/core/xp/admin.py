@@ -11,6 +11,7 @@ import typing
 
 from townsquare.core.audit.service import record
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.xp.hydrate import ensure_guild_xp, require_loaded, run_loaded
 from townsquare.core.xp.levels import sync_levels
 from townsquare.core.xp.models import MemberXP
 
@@ -33,10 +34,12 @@ __all__ = [
     "set_xp",
 ]
 
-# KEYS: xp, xp_messages, xp_voice_minutes, xp_dirty, xp_dirty_guilds.
+# KEYS: xp, xp_messages, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded.
 # ARGV: guild, mode ('add' or 'set'), then per member: id, xp, messages, voice minutes
 # ('' leaves that counter alone). Returns the members' new XP totals.
-_ADJUST_SCRIPT: typing.Final = """
+_ADJUST_SCRIPT: typing.Final = (
+    require_loaded("KEYS[6]")
+    + """
 local out = {}
 for k = 3, #ARGV, 4 do
   local m = ARGV[k]
@@ -58,6 +61,7 @@ for k = 3, #ARGV, 4 do
 end
 return out
 """
+)
 
 Change = tuple[int, int | None, int | None, int | None]
 """A member id and new (or added) XP, message count and voice minutes; None keeps one."""
@@ -81,16 +85,15 @@ async def adjust_totals(
     for member, xp, messages, minutes in changes:
         args += [member, *("" if value is None else value for value in (xp, messages, minutes))]
     script = redis.register_script(_ADJUST_SCRIPT)
-    raw = await script(
-        keys=[
-            keyspace.key("xp", guild_id),
-            keyspace.key("xp_messages", guild_id),
-            keyspace.key("xp_voice_minutes", guild_id),
-            keyspace.key("xp_dirty", guild_id),
-            keyspace.key("xp_dirty_guilds"),
-        ],
-        args=args,
-    )
+    keys = [
+        keyspace.key("xp", guild_id),
+        keyspace.key("xp_messages", guild_id),
+        keyspace.key("xp_voice_minutes", guild_id),
+        keyspace.key("xp_dirty", guild_id),
+        keyspace.key("xp_dirty_guilds"),
+        keyspace.key("xp_loaded", guild_id),
+    ]
+    raw = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
     totals = {change[0]: int(total) for change, total in zip(changes, raw, strict=True)}
     await sync_levels(
         redis, keyspace, guild_id, curve, totals, notify=notify, jobs_maxlen=jobs_maxlen
@@ -120,6 +123,7 @@ async def audit_xp_change(
 
 
 async def _total(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_id: int) -> int:
+    await ensure_guild_xp(redis, keyspace, guild_id)
     return int(await redis.hget(keyspace.key("xp", guild_id), str(user_id)) or 0)
 
 
@@ -262,7 +266,12 @@ async def reset_guild(
     actor: Actor,
     chunk: int = 1000,
 ) -> int:
-    """Zero every member of the guild known to Redis; returns how many were reset."""
+    """Zero every member of the guild; returns how many were reset.
+
+    The guild is loaded first, so members known only to PostgreSQL lose their reward roles
+    too. The `xp_loaded` marker stays: zeroed totals are loaded totals.
+    """
+    await ensure_guild_xp(redis, keyspace, guild_id)
     members: set[int] = set()
     for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels"):
         members.update(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from townsquare.core.xp.hydrate import require_loaded, run_loaded
 from townsquare.core.xp.rules import message_amount
 
 if typing.TYPE_CHECKING:
@@ -44,11 +45,14 @@ RETENTION_MARGIN_MS: typing.Final = 300_000
 """Extra life of the per-member sets beyond window + cooldown, for clock skew."""
 
 # KEYS: xp, xp_messages, xp_dirty, xp_dirty_guilds, xp_levels, then per member i (1-based):
-#   KEYS[4 + 2i] = xp_seen, KEYS[5 + 2i] = xp_awarded; members of both are "<id>/<amount>".
+#   KEYS[4 + 2i] = xp_seen, KEYS[5 + 2i] = xp_awarded; members of both are "<id>/<amount>";
+#   last, KEYS[#KEYS] = xp_loaded (without it the script refuses: see hydrate.py).
 # ARGV: guild, cooldown ms, window ms, retention ms, member count n, n member ids,
 #   then per record: member index, message id, timestamp ms, amount.
 # Returns per member: total XP, net XP change now, messages counted now, level applied.
-AWARD_SCRIPT: typing.Final = """
+AWARD_SCRIPT: typing.Final = (
+    require_loaded("KEYS[#KEYS]")
+    + """
 local function fmt(x) return string.format('%d', x) end
 local function before(ts_a, id_a, ts_b, id_b)
   if ts_a ~= ts_b then return ts_a < ts_b end
@@ -177,6 +181,7 @@ end
 if dirty then redis.call('SADD', KEYS[4], ARGV[1]) end
 return out
 """
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -226,6 +231,7 @@ async def award_messages(
     for member in members:
         keys.append(keyspace.key("xp_seen", guild_id, member))
         keys.append(keyspace.key("xp_awarded", guild_id, member))
+    keys.append(keyspace.key("xp_loaded", guild_id))
     args: list[int | str] = [
         guild_id,
         cooldown_ms,
@@ -242,7 +248,7 @@ async def award_messages(
             message_amount(section, record),
         ]
     script = redis.register_script(AWARD_SCRIPT)
-    raw = await script(keys=keys, args=args)
+    raw = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
     totals: dict[int, int] = {}
     gained: dict[int, int] = {}
     counted: dict[int, int] = {}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from townsquare.core.xp.hydrate import ensure_guild_xp
+
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
@@ -83,6 +85,8 @@ async def _totals(
 ) -> list[tuple[int, int]]:
     # HSCAN in chunks rather than one HGETALL: parsing a reply costs the process about 10 us
     # per member, and chunks let the event loop (the shard's gateway) run in between.
+    # After a Redis loss the guild is loaded from PostgreSQL first, rather than read empty.
+    await ensure_guild_xp(redis, keyspace, guild_id)
     totals: dict[int, int] = {}
     async for member, xp in redis.hscan_iter(keyspace.key("xp", guild_id), count=SCAN_CHUNK):
         totals[int(member)] = int(xp)  # a member HSCAN returns twice keeps one entry

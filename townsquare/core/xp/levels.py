@@ -15,6 +15,7 @@ import dataclasses
 import typing
 
 from townsquare.core.events import encode_job
+from townsquare.core.xp.hydrate import ensure_guild_xp, require_loaded, run_loaded
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -38,10 +39,12 @@ APPLY_LEVEL_TASK: typing.Final = "xp.apply_level"
 """The job that sets reward roles and sends the notice (registered by `townsquare.tasks.xp`)."""
 
 
-# KEYS: xp, xp_levels, the jobs stream. ARGV: stream maxlen (0: none), then per member:
-# id, the total the level was computed from, level, job. A member whose total moved on
-# meanwhile is skipped: whoever moved it syncs it next, with the newer total.
-_SYNC_SCRIPT: typing.Final = """
+# KEYS: xp, xp_levels, the jobs stream, xp_loaded. ARGV: stream maxlen (0: none), then per
+# member: id, the total the level was computed from, level, job. A member whose total moved
+# on meanwhile is skipped: whoever moved it syncs it next, with the newer total.
+_SYNC_SCRIPT: typing.Final = (
+    require_loaded("KEYS[4]")
+    + """
 local maxlen = tonumber(ARGV[1])
 local queued = {}
 for k = 2, #ARGV, 4 do
@@ -59,6 +62,7 @@ for k = 2, #ARGV, 4 do
 end
 return queued
 """
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -114,10 +118,15 @@ async def sync_levels(
         )
         args += [change.user_id, totals[change.user_id], change.level, job]
     script = redis.register_script(_SYNC_SCRIPT)
-    queued = await script(
-        keys=[keyspace.key("xp", guild_id), levels_key, keyspace.key("stream", "jobs")],
-        args=args,
-    )
+    keys = [
+        keyspace.key("xp", guild_id),
+        levels_key,
+        keyspace.key("stream", "jobs"),
+        keyspace.key("xp_loaded", guild_id),
+    ]
+    # Refused only if Redis lost the guild after the totals were computed; once it is loaded
+    # the script's own comparison skips every member whose total is not the one given.
+    queued = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
     done = {int(member) for member in queued}
     return [change for change in changes if change.user_id in done]
 
@@ -126,6 +135,7 @@ async def applied_level(
     redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_id: int
 ) -> int:
     """The level last applied to the member (0 when none was)."""
+    await ensure_guild_xp(redis, keyspace, guild_id)
     value = await redis.hget(keyspace.key("xp_levels", guild_id), str(user_id))
     return int(value or 0)
 

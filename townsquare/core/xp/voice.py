@@ -17,6 +17,8 @@ import dataclasses
 import json
 import typing
 
+from townsquare.core.xp.hydrate import require_loaded, run_loaded
+
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -66,10 +68,13 @@ end
 return 1
 """
 
-# KEYS: done marker, xp, xp_voice_minutes, xp_dirty, xp_dirty_guilds.
+# KEYS: done marker, xp, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded.
 # ARGV: guild, xp per minute, marker ttl, member ids. Returns the members' totals, or
-# nothing when this minute was already awarded.
-_TICK_SCRIPT: typing.Final = """
+# nothing when this minute was already awarded. The load check comes before the done
+# marker is set: a refused tick pays in full when it runs again after the load.
+_TICK_SCRIPT: typing.Final = (
+    require_loaded("KEYS[6]")
+    + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
   return false
 end
@@ -83,6 +88,7 @@ for k = 4, #ARGV do
 end
 return out
 """
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -237,17 +243,16 @@ async def award_voice_minute(
 ) -> Mapping[int, int] | None:
     """Award one minute to `members`; None when minute `minute` was already awarded here."""
     script = redis.register_script(_TICK_SCRIPT)
-    marker = keyspace.key("done", "xp_voice", f"{guild_id}/{minute}")
-    raw = await script(
-        keys=[
-            marker,
-            keyspace.key("xp", guild_id),
-            keyspace.key("xp_voice_minutes", guild_id),
-            keyspace.key("xp_dirty", guild_id),
-            keyspace.key("xp_dirty_guilds"),
-        ],
-        args=[guild_id, xp_per_minute, TICK_DONE_TTL_SECONDS, *members],
-    )
+    keys = [
+        keyspace.key("done", "xp_voice", f"{guild_id}/{minute}"),
+        keyspace.key("xp", guild_id),
+        keyspace.key("xp_voice_minutes", guild_id),
+        keyspace.key("xp_dirty", guild_id),
+        keyspace.key("xp_dirty_guilds"),
+        keyspace.key("xp_loaded", guild_id),
+    ]
+    args = [guild_id, xp_per_minute, TICK_DONE_TTL_SECONDS, *members]
+    raw = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
     if raw is None:
         return None
     return {member: int(total) for member, total in zip(members, raw, strict=True)}

@@ -1,0 +1,135 @@
+"""A guild's XP is loaded before it is written or read.
+
+Redis holds the hot totals and PostgreSQL (`member_xp`) what the flush last wrote. If Redis
+loses its data, an award would start a member from 0 and the next flush would overwrite the
+member's row with that small total; `xp_levels` would be gone too, so members would be told
+again of levels they reached long ago. Hence the rule:
+
+- the guild's `xp_loaded` marker says its `member_xp` rows are in the hashes `xp`,
+  `xp_messages`, `xp_voice_minutes` and `xp_levels`;
+- every Lua script that writes those hashes first checks the marker and refuses with
+  `XP_NOT_LOADED` without it (:func:`require_loaded`), so no write can slip in between a
+  check in Python and the script;
+- callers run the script through :func:`run_loaded`, which loads the guild and runs it once
+  more; readers call :func:`ensure_guild_xp` first.
+
+The load uses HSETNX: a value already in Redis wins. Where Redis has one it is the newer: a
+deployment upgraded with data but no marker yet holds the changes since the last flush, and
+a load racing an award that followed another worker's load must not undo that award. So
+loads are idempotent and several workers may run one at once.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from redis.exceptions import ResponseError
+from tortoise import Tortoise
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import redis.asyncio as aioredis
+
+    from townsquare.core.keyspace import Keyspace
+
+__all__ = [
+    "LOAD_CHUNK",
+    "NOT_LOADED",
+    "ensure_guild_xp",
+    "load_guild_xp",
+    "require_loaded",
+    "run_loaded",
+]
+
+LOAD_CHUNK: typing.Final = 1000
+"""Members per PostgreSQL page and per Lua call."""
+NOT_LOADED: typing.Final = "XP_NOT_LOADED"
+"""The error a gated script replies with when the guild's marker is missing."""
+
+
+def require_loaded(marker: str) -> str:
+    """The Lua statement every script writing the XP hashes starts with.
+
+    `marker` is the Lua expression naming the guild's `xp_loaded` key, e.g. `KEYS[#KEYS]`.
+    """
+    return (
+        f"if redis.call('EXISTS', {marker}) == 0 then "
+        f"return redis.error_reply('{NOT_LOADED}') end\n"
+    )
+
+
+# KEYS: xp, xp_messages, xp_voice_minutes, xp_levels. ARGV: per member: id, xp, messages,
+# voice minutes, level. A 0 is not written (an absent field reads as 0 everywhere).
+# Returns how many members got at least one value from PostgreSQL.
+_LOAD_SCRIPT: typing.Final = """
+local restored = 0
+for k = 1, #ARGV, 5 do
+  local set = 0
+  for offset = 1, 4 do
+    if ARGV[k + offset] ~= '0' then
+      set = set + redis.call('HSETNX', KEYS[offset], ARGV[k], ARGV[k + offset])
+    end
+  end
+  if set > 0 then restored = restored + 1 end
+end
+return restored
+"""
+
+_PAGE = """
+SELECT user_id, xp, message_count, voice_minutes, level FROM member_xp
+WHERE guild_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3
+"""
+
+
+async def load_guild_xp(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, *, chunk: int = LOAD_CHUNK
+) -> int:
+    """Copy the guild's `member_xp` rows into Redis where Redis has no value; set the marker.
+
+    Returns the members that got a value from PostgreSQL (0 when Redis had them all).
+    """
+    load = redis.register_script(_LOAD_SCRIPT)
+    keys = [
+        keyspace.key(family, guild_id)
+        for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels")
+    ]
+    connection = Tortoise.get_connection("default")
+    restored, after = 0, 0
+    while True:
+        rows = await connection.execute_query_dict(_PAGE, [guild_id, after, chunk])
+        if not rows:
+            break
+        args: list[int] = []
+        for row in rows:
+            args += [row["user_id"], row["xp"], row["message_count"], row["voice_minutes"]]
+            args.append(row["level"])
+        restored += int(await load(keys=keys, args=args))
+        if len(rows) < chunk:
+            break
+        after = rows[-1]["user_id"]
+    await redis.set(keyspace.key("xp_loaded", guild_id), 1)
+    return restored
+
+
+async def ensure_guild_xp(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> None:
+    """Load the guild's XP unless its marker says it is loaded (readers call this first)."""
+    if not await redis.exists(keyspace.key("xp_loaded", guild_id)):
+        await load_guild_xp(redis, keyspace, guild_id)
+
+
+async def run_loaded[T](
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, call: Callable[[], Awaitable[T]]
+) -> T:
+    """`await call()`; if its script refused with `XP_NOT_LOADED`, load the guild and retry once.
+
+    Trying first costs nothing in the usual case (the guild is loaded); the script's own check
+    is what makes the rule hold, whatever happens between a load and a write.
+    """
+    try:
+        return await call()
+    except ResponseError as error:
+        if str(error) != NOT_LOADED:
+            raise
+    await load_guild_xp(redis, keyspace, guild_id)
+    return await call()
