@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
 import typing
 
 import structlog
 
+from townsquare.core.logs import configure_logging
 from townsquare.http import create_app
 
 if typing.TYPE_CHECKING:
@@ -118,11 +121,12 @@ async def test_unknown_routes_and_methods_are_json_errors(client: QuartClient) -
 async def test_request_id_is_returned_and_on_every_log_line(
     app: Quart, client: QuartClient
 ) -> None:
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.testing.LogCapture()],
-        cache_logger_on_first_use=False,
-    )
-    capture = structlog.get_config()["processors"][-1]
+    # The service's own logging, into a string: a new configuration reaches every logger,
+    # also those that earlier tests already used (townsquare.core.logs).
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
     try:
         response = await client.get("/readyz", headers={"X-Request-ID": "trace-abc-123"})
         assert response.headers["X-Request-ID"] == "trace-abc-123"
@@ -130,14 +134,14 @@ async def test_request_id_is_returned_and_on_every_log_line(
         assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
     finally:
         structlog.reset_defaults()
-    lines = [entry for entry in capture.entries if entry["event"] == "request"]
+        root.handlers[:], root.level = handlers, level
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = [entry for entry in entries if entry["event"] == "request"]
     assert {entry["request_id"] for entry in lines} == {
         "trace-abc-123",
         generated.headers["X-Request-ID"],
     }
-    assert all("request_id" in entry for entry in capture.entries), json.dumps(
-        capture.entries, default=str
-    )
+    assert all("request_id" in entry for entry in entries), json.dumps(entries)
 
 
 async def test_run_http_serves_with_hypercorn_until_shutdown(

@@ -61,3 +61,32 @@ def test_console_format_is_readable() -> None:
     configure_logging(fmt="console", stream=stream)
     structlog.get_logger("x").info("hello", who="world")
     assert "hello" in stream.getvalue() and "who=world" in stream.getvalue()
+
+
+def test_level_filter_and_exceptions_in_json_lines() -> None:
+    stream = _Pipe()
+    configure_logging(level="warning", fmt="json", stream=stream)
+    log = structlog.get_logger("filtered")
+    log.info("dropped")
+    logging.getLogger("library").info("dropped too")
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        log.exception("failed", big=2**70)
+    (line,) = _lines(stream)
+    assert line["event"] == "failed" and line["level"] == "error"
+    assert line["logger"] == "filtered"
+    assert "ValueError: broken" in line["exception"]
+    assert line["big"] == 2**70  # beyond orjson's 64-bit integers: stdlib json writes it
+
+
+def test_a_new_configuration_applies_to_loggers_already_used() -> None:
+    first, second = _Pipe(), _Pipe()
+    configure_logging(level="info", fmt="json", stream=first)
+    log = structlog.get_logger("early")  # a module-level logger, cached on first use
+    log.info("one")
+    configure_logging(level="warning", fmt="json", secrets=["s3cr3t-value"], stream=second)
+    log.info("dropped now")
+    log.warning("two s3cr3t-value")
+    assert [line["event"] for line in _lines(first)] == ["one"]
+    assert [line["event"] for line in _lines(second)] == ["two **********"]

@@ -9,6 +9,7 @@ all (browsers refuse cross-origin reads). :func:`run_http` serves it until `shut
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import typing
@@ -17,7 +18,7 @@ import uuid
 import aiohttp
 import redis.asyncio as aioredis
 import structlog
-from quart import Quart, Response, g, redirect, render_template, request
+from quart import Quart, redirect, render_template
 from quart_schema import QuartSchema, hide
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -35,18 +36,29 @@ from townsquare.http.access import optional_session
 from townsquare.http.errors import register_error_handlers
 from townsquare.http.metrics import Metrics
 from townsquare.http.sessions import SessionSigner
-from townsquare.http.state import EXTENSION, HTTPState, state
+from townsquare.http.state import EXTENSION, HTTPState, state, state_of
 
 if typing.TYPE_CHECKING:
     import asyncio
+    from collections.abc import Iterable
 
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
+    from quart.ctx import AppContext
+    from quart.typing import ResponseReturnValue, ResponseTypes
+    from quart.wrappers import Request
     from werkzeug.wrappers.response import Response as BaseResponse
 
     from townsquare.core.discord import DiscordTarget
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
 
-__all__ = ["CONTENT_SECURITY_POLICY", "create_app", "run_http"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "REQUEST_ID_HEADER",
+    "TownsquareQuart",
+    "create_app",
+    "run_http",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +69,14 @@ CONTENT_SECURITY_POLICY: typing.Final = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 _NO_STORE_PREFIXES: typing.Final = ("/auth", "/dashboard", "/api")
+_SECURITY_HEADERS: typing.Final = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
 
 
 def create_app(
@@ -72,7 +92,7 @@ def create_app(
     `discord` is where dashboard logins go; None resolves it at each login (against the
     sandbox, from `<var_dir>/sandbox.json`, so the service may start before the sandbox).
     """
-    app = Quart(__name__)
+    app = TownsquareQuart(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.http.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.http.max_body_bytes,
@@ -104,7 +124,6 @@ def create_app(
     for module in (health, auth, dashboard, api_guilds, api_docs, api_keys, public_api):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(internal_api.blueprint)  # the shards' commands (flow 2)
-    _add_request_hooks(app)
     _add_lifecycle(app)
 
     @app.get("/")
@@ -135,59 +154,104 @@ def _add_lifecycle(app: Quart) -> None:
             app_state.redis = None
 
 
-def _add_request_hooks(app: Quart) -> None:
-    @app.before_request
-    async def _start() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _CLIENT_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        g.ts_request_id = request_id
-        g.ts_started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        length = request.content_length
-        if length is not None and length > state().settings.http.max_body_bytes:
-            raise RequestEntityTooLarge()
+class TownsquareQuart(Quart):
+    """Quart with what every answer of the service gets, in overrides instead of hooks.
 
-    @app.after_request
-    async def _finish(response: Response) -> Response:
-        renewed = g.get("ts_renewed_access")
-        if renewed:
-            state().signer.set_cookie(response, "access", renewed)
-        _security_headers(response)
-        response.headers[REQUEST_ID_HEADER] = g.get("ts_request_id", "")
+    - :meth:`asgi_app` wraps the request from the first byte to the last: it picks the request
+      id and binds it to every log line of the request, and writes the security headers,
+      `Cache-Control: no-store` (under `/auth`, `/dashboard`, `/api`) and `X-Request-ID` into
+      the answer's head as it is sent, taking out any `Access-Control-*` header. So every
+      answer has them, errors and 500s included.
+    - :meth:`handle_request` counts the answer in Prometheus and logs the one `request` line
+      (method, route template, status, milliseconds).
+    - :meth:`preprocess_request` refuses a body over `http.max_body_bytes` (413) from its
+      `Content-Length` before any `before_request` hook runs.
+    - :meth:`process_response` sets the access cookie a dashboard page renewed (it needs `g`).
+
+    App-wide `before_request` / `after_request` / `teardown_request` hooks did this work before,
+    but Quart dispatches every hook with a context-local lookup and `ensure_async` per request,
+    the hooks read the request through its context-local proxy each time, and werkzeug checks
+    every header it sets: together about a third of the app's own time per request
+    (docs/performance.md, HTTP). The head is written as bytes here, once per answer.
+    """
+
+    async def asgi_app(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] != "http":
+            await super().asgi_app(scope, receive, send)
+            return
+        request_id = _request_id(scope["headers"])
+        ours = self._envelope_headers
+        if scope["path"].startswith(_NO_STORE_PREFIXES):
+            ours = (*ours, (b"cache-control", b"no-store"))
+        ours = (*ours, (b"x-request-id", request_id.encode()))
+        replaced = {name for name, _ in ours}
+
+        async def send_with_headers(message: ASGISendEvent) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (name, value)
+                    for name, value in message["headers"]
+                    # CORS stays closed: no Access-Control-Allow-* header is ever sent.
+                    if name.lower() not in replaced
+                    and not name.lower().startswith(b"access-control-")
+                ]
+                message = {**message, "headers": [*kept, *ours]}
+            await send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await super().asgi_app(scope, receive, send_with_headers)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+    @functools.cached_property
+    def _envelope_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        headers = [(name.lower().encode(), value.encode()) for name, value in _SECURITY_HEADERS]
+        if state_of(self).signer.secure_cookies:
+            headers.append((b"strict-transport-security", b"max-age=31536000"))
+        return tuple(headers)
+
+    async def handle_request(self, request: Request) -> ResponseTypes:
+        started = time.perf_counter()
+        response = await super().handle_request(request)
+        elapsed = time.perf_counter() - started
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        elapsed = time.perf_counter() - g.get("ts_started", time.perf_counter())
-        metrics = state().metrics
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(elapsed)
+        status = response.status_code
+        state_of(self).metrics.observe_request(route, request.method, status, elapsed)
         log.info(
             "request",
             method=request.method,
             route=route,
-            status=response.status_code,
+            status=status,
             ms=round(elapsed * 1000, 1),
         )
         return response
 
-    @app.teardown_request
-    async def _unbind(_error: BaseException | None) -> None:
-        structlog.contextvars.unbind_contextvars("request_id")
+    async def preprocess_request(self, ctx: AppContext) -> ResponseReturnValue | None:
+        length = ctx.request.content_length
+        if length is not None and length > state_of(self).settings.http.max_body_bytes:
+            raise RequestEntityTooLarge()
+        return await super().preprocess_request(ctx)
+
+    async def process_response(self, ctx: AppContext, response: ResponseTypes) -> ResponseTypes:
+        response = await super().process_response(ctx, response)
+        renewed = ctx.g.get("ts_renewed_access")
+        if renewed:
+            state_of(self).signer.set_cookie(response, "access", renewed)
+        return response
 
 
-def _security_headers(response: Response) -> None:
-    headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    if state().signer.secure_cookies:
-        headers["Strict-Transport-Security"] = "max-age=31536000"
-    if request.path.startswith(_NO_STORE_PREFIXES):
-        headers["Cache-Control"] = "no-store"
-    # CORS stays closed: no Access-Control-Allow-* header is ever sent.
-    for name in [name for name, _ in headers.items() if name.lower().startswith("access-control-")]:
-        del headers[name]
+def _request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's `X-Request-ID` when it is 8-64 characters of `[A-Za-z0-9._-]`, else new."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if _CLIENT_REQUEST_ID.fullmatch(incoming):
+                return incoming
+            break
+    return uuid.uuid4().hex
 
 
 async def run_http(

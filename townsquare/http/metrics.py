@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 __all__ = ["Metrics"]
+
+if typing.TYPE_CHECKING:
+    _RequestChildren = tuple[Counter, Histogram]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -15,6 +19,11 @@ class Metrics:
     requests: Counter
     latency: Histogram
     config_changes: Counter
+    _children: dict[tuple[str, str, int], _RequestChildren] = dataclasses.field(
+        default_factory=dict
+    )
+    """The labelled children per (route, method, status): `.labels()` builds a tuple key, takes
+    a lock and validates on every call; a few dozen combinations ever occur."""
 
     @classmethod
     def create(cls) -> Metrics:
@@ -40,6 +49,19 @@ class Metrics:
                 registry=registry,
             ),
         )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its time (route: the URL rule's template)."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

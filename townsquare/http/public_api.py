@@ -46,6 +46,7 @@ from townsquare.http.errors import APIError, field_errors
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
+    from quart.wrappers import Request
     from quart_schema.extension import SecuritySchemeInput
 
     from townsquare.core.xp.curve import Curve
@@ -139,14 +140,15 @@ def _rate_limit() -> RateLimit:
     )
 
 
-def _leaderboard_query() -> LeaderboardQuery | None:
+def _leaderboard_query(request_: Request) -> LeaderboardQuery | None:
     """The leaderboard's paging when this is a valid leaderboard request (validated once)."""
-    if request.endpoint != "public.leaderboard":
+    if request_.endpoint != "public.leaderboard":
         return None
-    if not request.args:
+    args = request_.args
+    if not args:
         return _DEFAULT_QUERY
     try:
-        query = LeaderboardQuery.model_validate(dict(request.args.items()))
+        query = LeaderboardQuery.model_validate(dict(args.items()))
     except ValidationError as error:
         g.ts_query_error = error
         return None
@@ -155,26 +157,28 @@ def _leaderboard_query() -> LeaderboardQuery | None:
 
 @blueprint.before_request
 async def _authenticate() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    prefix = parse_token(token.strip()) if scheme.lower() == "bearer" else None
+    request_ = request._get_current_object()  # one context lookup, not one per attribute
+    scheme, _, token = request_.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    prefix = parse_token(token) if scheme.lower() == "bearer" else None
     if prefix is None:
         raise APIError(401, "api_key_invalid", "send an API key: Authorization: Bearer tsk_...")
     app_state = state()
     redis = app_state.require_redis()
-    token_hash = hash_token(token.strip())
-    query = g.ts_leaderboard_query = _leaderboard_query()
-    guild = (request.view_args or {}).get("guild", 0)
+    token_hash = hash_token(token)
+    query = g.ts_leaderboard_query = _leaderboard_query(request_)
+    guild = (request_.view_args or {}).get("guild", 0)
     cached_key = None
     if query is not None and 1 <= guild <= SNOWFLAKE_MAX:  # else no key's guild: 403 below
         cached_key = app_state.keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
+    limit = _rate_limit()
     admission = await admit(
-        redis, app_state.keyspace, prefix, token_hash, _rate_limit(), cached_key=cached_key
+        redis, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
     )
     if admission.outcome is Outcome.MISS:
         await load_cache_entry(redis, app_state.keyspace, prefix)
         admission = await admit(
-            redis, app_state.keyspace, prefix, token_hash, _rate_limit(), cached_key=cached_key
+            redis, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
         )
     match admission.outcome:
         case Outcome.OK:
@@ -188,16 +192,11 @@ async def _authenticate() -> None:
     g.ts_admission = admission
 
 
-@blueprint.after_request
-async def _headers(response: Response) -> Response:
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="townsquare"'
-    return response
-
-
 @blueprint.errorhandler(APIError)
 async def _error(error: APIError) -> Response:
     response = Response(json.dumps(error.body()), status=error.status, content_type=_JSON)
+    if error.status == 401:  # every 401 of these routes is an APIError handled here
+        response.headers["WWW-Authenticate"] = 'Bearer realm="townsquare"'
     if isinstance(error, RateLimitedError):
         response.headers["Retry-After"] = str(error.retry_after)
     return response

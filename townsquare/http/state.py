@@ -15,6 +15,7 @@ from quart import current_app
 if typing.TYPE_CHECKING:
     import aiohttp
     import redis.asyncio as aioredis
+    from quart import Quart
 
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.discord import DiscordTarget
@@ -23,7 +24,7 @@ if typing.TYPE_CHECKING:
     from townsquare.http.metrics import Metrics
     from townsquare.http.sessions import SessionSigner
 
-__all__ = ["EXTENSION", "HTTPState", "state"]
+__all__ = ["EXTENSION", "HTTPState", "state", "state_of"]
 
 EXTENSION: typing.Final = "townsquare"
 
@@ -60,3 +61,8 @@ class HTTPState:
 
 def state() -> HTTPState:
     return typing.cast("HTTPState", current_app.extensions[EXTENSION])
+
+
+def state_of(app: Quart) -> HTTPState:
+    """The state of `app`, outside a request (or without the context-local proxy)."""
+    return typing.cast("HTTPState", app.extensions[EXTENSION])
