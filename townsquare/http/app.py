@@ -22,6 +22,7 @@ from quart import Quart, redirect, render_template
 from quart_schema import QuartSchema, hide
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from townsquare.core.redis_batch import CommandBatcher
 from townsquare.http import (
     api_docs,
     api_guilds,
@@ -141,6 +142,7 @@ def _add_lifecycle(app: Quart) -> None:
     async def _open() -> None:
         app_state = state()
         app_state.redis = aioredis.Redis.from_url(app_state.redis_url)
+        app_state.batcher = CommandBatcher(app_state.redis)
         app_state.client = aiohttp.ClientSession()
 
     @app.after_serving
@@ -149,6 +151,9 @@ def _add_lifecycle(app: Quart) -> None:
         if app_state.client is not None:
             await app_state.client.close()
             app_state.client = None
+        if app_state.batcher is not None:
+            await app_state.batcher.wait_sent()
+            app_state.batcher = None
         if app_state.redis is not None:
             await app_state.redis.aclose()
             app_state.redis = None

@@ -172,13 +172,14 @@ async def _authenticate() -> None:
     if query is not None and 1 <= guild <= SNOWFLAKE_MAX:  # else no key's guild: 403 below
         cached_key = app_state.keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
     limit = _rate_limit()
+    batcher = app_state.require_batcher()  # requests arriving together share the round trip
     admission = await admit(
-        redis, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
+        batcher, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
     )
     if admission.outcome is Outcome.MISS:
         await load_cache_entry(redis, app_state.keyspace, prefix)
         admission = await admit(
-            redis, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
+            batcher, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
         )
     match admission.outcome:
         case Outcome.OK:

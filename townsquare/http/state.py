@@ -20,6 +20,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.discord import DiscordTarget
     from townsquare.core.keyspace import Keyspace
+    from townsquare.core.redis_batch import CommandBatcher
     from townsquare.core.settings import Settings
     from townsquare.http.metrics import Metrics
     from townsquare.http.sessions import SessionSigner
@@ -40,6 +41,8 @@ class HTTPState:
     signer: SessionSigner
     metrics: Metrics
     redis: aioredis.Redis | None = None
+    batcher: CommandBatcher | None = None
+    """Shares Redis round trips between requests (the public API's admission call)."""
     client: aiohttp.ClientSession | None = None
 
     @property
@@ -51,6 +54,12 @@ class HTTPState:
             msg = "the app is not serving (Redis opens in before_serving)"
             raise RuntimeError(msg)
         return self.redis
+
+    def require_batcher(self) -> CommandBatcher:
+        if self.batcher is None:
+            msg = "the app is not serving (Redis opens in before_serving)"
+            raise RuntimeError(msg)
+        return self.batcher
 
     def require_client(self) -> aiohttp.ClientSession:
         if self.client is None:

@@ -3,7 +3,8 @@
 :func:`admit` runs a Lua script that reads the key's cached entry (`api_key`), checks the
 token's hash, counts the request in the key's fixed window (`api_rate`: INCR, EXPIRE on the
 first request of a window) and, when admitted, returns the cached response body asked for. So
-a request for a cached page costs one round trip to Redis.
+a request for a cached page costs one round trip to Redis, which requests arriving together
+share when the caller passes a :class:`~townsquare.core.redis_batch.CommandBatcher`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from redis.exceptions import NoScriptError
 from townsquare.core.apikeys.service import CACHE_FAMILY
 
 if typing.TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["RATE_FAMILY", "Admission", "Outcome", "RateLimit", "admit"]
+__all__ = ["RATE_FAMILY", "Admission", "Commands", "Outcome", "RateLimit", "admit"]
 
 RATE_FAMILY: typing.Final = "api_rate"
 
@@ -59,6 +58,12 @@ class Outcome(enum.StrEnum):
     OK = "ok"
 
 
+class Commands(typing.Protocol):
+    """What :func:`admit` sends its script through: a redis-py client or a batcher."""
+
+    async def execute_command(self, *args: typing.Any) -> typing.Any: ...
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RateLimit:
     requests: int
@@ -78,7 +83,7 @@ class Admission:
 
 
 async def admit(
-    redis: aioredis.Redis,
+    redis: Commands,
     keyspace: Keyspace,
     prefix: str,
     token_hash: str,
@@ -91,9 +96,9 @@ async def admit(
         keys.append(cached_key)
     args = (token_hash, limit.requests, limit.window_seconds)
     try:
-        reply = await redis.evalsha(_ADMIT_SHA, len(keys), *keys, *args)
+        reply = await redis.execute_command("EVALSHA", _ADMIT_SHA, len(keys), *keys, *args)
     except NoScriptError:
-        reply = await redis.eval(_ADMIT, len(keys), *keys, *args)
+        reply = await redis.execute_command("EVAL", _ADMIT, len(keys), *keys, *args)
     outcome = Outcome(_text(reply[0]))
     if outcome is Outcome.LIMITED:
         return Admission(outcome, retry_after=max(1, int(_text(reply[1]))))

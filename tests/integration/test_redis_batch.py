@@ -1,0 +1,82 @@
+"""`CommandBatcher` against real Redis: shared round trips, each caller's own reply or error."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import typing
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from townsquare.core.apikeys.gate import RATE_FAMILY
+from townsquare.core.redis_batch import CommandBatcher
+
+if typing.TYPE_CHECKING:
+    from townsquare.core.keyspace import Keyspace
+
+pytestmark = pytest.mark.integration
+
+
+async def test_commands_of_one_loop_turn_share_a_pipeline_and_keep_their_order(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    batcher = CommandBatcher(redis)
+    counter = keyspace.key(RATE_FAMILY, "counter")
+    replies = await asyncio.gather(*(batcher.execute_command("INCR", counter) for _ in range(50)))
+    assert replies == list(range(1, 51))  # issued in this order, run in this order
+    assert batcher.pipelines_sent == 1
+    assert int(await redis.get(counter)) == 50
+
+
+async def test_each_caller_gets_its_own_error(redis: aioredis.Redis, keyspace: Keyspace) -> None:
+    batcher = CommandBatcher(redis)
+    text, number = keyspace.key(RATE_FAMILY, "text"), keyspace.key(RATE_FAMILY, "number")
+    await redis.set(text, "not a number")
+    results = await asyncio.gather(
+        batcher.execute_command("INCR", number),
+        batcher.execute_command("INCR", text),  # WRONGTYPE-like: not an integer
+        batcher.execute_command("GET", text),
+        return_exceptions=True,
+    )
+    assert results[0] == 1
+    assert isinstance(results[1], ResponseError)
+    assert "not an integer" in str(results[1])
+    assert results[2] == b"not a number"
+
+
+async def test_more_than_a_batch_is_split_and_all_answered(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    batcher = CommandBatcher(redis, max_batch=8)
+    counter = keyspace.key(RATE_FAMILY, "split")
+    replies = await asyncio.gather(*(batcher.execute_command("INCR", counter) for _ in range(20)))
+    assert sorted(replies) == list(range(1, 21))
+    assert batcher.pipelines_sent == 3
+
+
+async def test_commands_in_later_turns_go_in_later_pipelines(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    batcher = CommandBatcher(redis)
+    counter = keyspace.key(RATE_FAMILY, "sequential")
+    for expected in range(1, 4):
+        assert await batcher.execute_command("INCR", counter) == expected
+    assert batcher.pipelines_sent == 3
+
+
+async def test_a_failed_connection_reaches_every_caller() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    batcher = CommandBatcher(client)
+    try:
+        results = await asyncio.gather(
+            *(batcher.execute_command("PING") for _ in range(3)), return_exceptions=True
+        )
+    finally:
+        await client.aclose()
+    assert all(isinstance(result, RedisConnectionError) for result in results), results
