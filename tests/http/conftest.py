@@ -71,17 +71,22 @@ def discord_target(sandbox: Sandbox) -> DiscordTarget:
 
 
 @pytest.fixture
-async def app(
+def unstarted_app(
     settings: Settings,
     redis_url: str,
     database_url: str,
     keyspace: Keyspace,
     discord_target: DiscordTarget,
     orm: None,
-) -> AsyncIterator[Quart]:
-    quart_app = create_app(settings, redis_url, database_url, keyspace, discord=discord_target)
-    async with quart_app.test_app():
-        yield quart_app
+) -> Quart:
+    """The service's app, not yet serving: a test may add routes before it starts."""
+    return create_app(settings, redis_url, database_url, keyspace, discord=discord_target)
+
+
+@pytest.fixture
+async def app(unstarted_app: Quart) -> AsyncIterator[Quart]:
+    async with unstarted_app.test_app():
+        yield unstarted_app
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import structlog
 from quart import Response
 
 from townsquare.core.logs import configure_logging
-from townsquare.http import create_app
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -21,8 +20,6 @@ if typing.TYPE_CHECKING:
     from quart import Quart
     from quart.testing import QuartClient
 
-    from townsquare.core.discord import DiscordTarget
-    from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
 
 
@@ -32,15 +29,8 @@ class _Pipe(io.StringIO):
 
 
 @pytest.fixture
-async def envelope_app(
-    settings: Settings,
-    redis_url: str,
-    database_url: str,
-    keyspace: Keyspace,
-    discord_target: DiscordTarget,
-    orm: None,
-) -> AsyncIterator[Quart]:
-    app = create_app(settings, redis_url, database_url, keyspace, discord=discord_target)
+async def envelope_app(unstarted_app: Quart) -> AsyncIterator[Quart]:
+    app = unstarted_app
 
     @app.get("/boom")
     async def boom() -> str:

@@ -182,14 +182,9 @@ async def test_run_http_serves_with_hypercorn_until_shutdown(
 
 
 async def test_an_unexpected_error_is_a_bare_500_with_the_request_id(
-    settings: Settings,
-    redis_url: str,
-    database_url: str,
-    keyspace: Keyspace,
-    discord_target: DiscordTarget,
-    orm: None,
+    unstarted_app: Quart,
 ) -> None:
-    app = create_app(settings, redis_url, database_url, keyspace, discord=discord_target)
+    app = unstarted_app
 
     @app.get("/boom")
     async def boom() -> str:
