@@ -15,6 +15,7 @@ import typing
 
 from redis.exceptions import ResponseError
 
+from townsquare.core.replies import as_text
 from townsquare.core.settings import PipelineSettings, TasksSettings
 from townsquare.core.shard_health import HEALTH_FIELDS
 
@@ -58,9 +59,7 @@ _CONNECTED_STATES = frozenset({"connected", "ready", "resumed", "running", "onli
 
 
 def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
+    return as_text(value, errors="replace")
 
 
 def _number(value: str | None) -> float | None:

@@ -28,6 +28,7 @@ import typing
 from taskiq.labels import prepare_label
 
 from townsquare.core.audit.service import record
+from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,8 +53,8 @@ ATTEMPT_LABEL: typing.Final = "attempt"
 _REPLAY_BATCH = 100
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
+def _text(value: bytes | str | None) -> str:
+    return as_text(value, errors="replace")
 
 
 def with_attempt(payload: dict[str, typing.Any], attempt: int | None) -> bytes:

@@ -17,6 +17,7 @@ import typing
 from redis.exceptions import NoScriptError
 
 from townsquare.core.apikeys.service import CACHE_FAMILY
+from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
@@ -99,15 +100,11 @@ async def admit(
         reply = await redis.execute_command("EVALSHA", _ADMIT_SHA, len(keys), *keys, *args)
     except NoScriptError:
         reply = await redis.execute_command("EVAL", _ADMIT, len(keys), *keys, *args)
-    outcome = Outcome(_text(reply[0]))
+    outcome = Outcome(as_text(reply[0]))
     if outcome is Outcome.LIMITED:
-        return Admission(outcome, retry_after=max(1, int(_text(reply[1]))))
+        return Admission(outcome, retry_after=max(1, int(as_text(reply[1]))))
     if outcome is Outcome.OK:
         body = reply[2]
         cached = body if isinstance(body, bytes) else str(body).encode()
-        return Admission(outcome, guild_id=int(_text(reply[1])), cached=cached)
+        return Admission(outcome, guild_id=int(as_text(reply[1])), cached=cached)
     return Admission(outcome)
-
-
-def _text(value: bytes | str | int) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -27,6 +27,7 @@ from taskiq.kicker import AsyncKicker
 from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
+from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
 from townsquare.tasks.dead_letters import dead_letter_fields
 from townsquare.tasks.delivery import StreamAck
@@ -56,10 +57,6 @@ _Entry = tuple[bytes, "Mapping[bytes, bytes] | None"]
 _ReadReply = list[tuple[bytes, list[_Entry]]] | None
 
 logger = structlog.get_logger(__name__)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _json_object(data: bytes | None) -> dict[str, typing.Any]:
@@ -221,7 +218,7 @@ class PipelineBroker(RedisStreamBroker):
             if delivered <= self.settings.max_attempts or fields is None:
                 runnable.append((entry_id, fields))
                 continue
-            message_id = _text(entry_id)
+            message_id = as_text(entry_id)
             payload = _json_object(fields.get(b"data"))
             error = AbandonedJobError(
                 f"delivered {delivered} times; every worker running it stopped without "
@@ -244,7 +241,7 @@ class PipelineBroker(RedisStreamBroker):
         messages: list[AckableMessage] = []
         unreadable: list[str] = []
         for entry_id, fields in entries:
-            message_id = _text(entry_id)
+            message_id = as_text(entry_id)
             data = None if fields is None else fields.get(b"data")
             if data is None:
                 unreadable.append(message_id)

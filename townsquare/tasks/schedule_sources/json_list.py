@@ -25,6 +25,8 @@ from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import ListRedisScheduleSource
 
+from townsquare.core.replies import as_text
+
 if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
 
@@ -63,16 +65,12 @@ class JsonListScheduleSource(ListRedisScheduleSource):
             ids = await redis.lrange(self._get_time_key(minute), 0, -1)
             if not ids:
                 return []
-            raw = await redis.mget([self._get_data_key(_text(item)) for item in ids])
+            raw = await redis.mget([self._get_data_key(as_text(item)) for item in ids])
         return [
             ScheduledTask.model_validate(self._serializer.loadb(_bytes(item)))
             for item in raw
             if item
         ]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _bytes(value: bytes | str) -> bytes:
