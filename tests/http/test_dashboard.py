@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
+import socket
 import typing
+import urllib.parse
 
 import yarl
 
 from tests.http.conftest import consent, log_in, user_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
+from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
     import aiohttp
     import redis.asyncio as aioredis
+    from quart import Quart
     from quart.testing import QuartClient
 
     from townsquare.core.keyspace import Keyspace
@@ -129,7 +134,26 @@ async def test_invalid_values_are_shown_beside_their_field(
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
 
 
-async def test_command_access_page_sets_manager_roles(
+def _role_ids(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
+    return {role.name: role.id for role in sandbox.world.guilds[guild_id].roles.values()}
+
+
+async def _post_roles(
+    client: QuartClient, url: str, page: str, role_ids: list[str]
+) -> tuple[int, str]:
+    """Post the command access form with `role_ids` ticked (or typed), as a browser would."""
+    form = _form_values(page)
+    fields = [(k, v) for k, v in form.items() if k != "manager_role_ids"]
+    fields += [("manager_role_ids", role_id) for role_id in role_ids]
+    response = await client.post(
+        url,
+        data=urllib.parse.urlencode(fields),
+        headers={**HTML, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return response.status_code, await response.get_data(as_text=True)
+
+
+async def test_command_access_page_picks_manager_roles_from_the_guilds_roles(
     client: QuartClient,
     browser: aiohttp.ClientSession,
     sandbox: Sandbox,
@@ -137,40 +161,75 @@ async def test_command_access_page_sets_manager_roles(
     redis: aioredis.Redis,
     keyspace: Keyspace,
 ) -> None:
+    roles = _role_ids(sandbox, bot_in_demo)
     await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
-    form = _form_values(await _page(client, url))
-    assert form["manager_role_ids"] == ""
-    form["manager_role_ids"] = "222, 111\n"
-    response = await client.post(url, form=form, headers=HTML)
-    assert response.status_code == 303
-    page = await _page(client, response.headers["Location"])
-    assert 'name="manager_role_ids" value="222 111"' in page
+    page = await _page(client, url)
+    offered = re.findall(r'name="manager_role_ids" value="(\d+)">\s*([^<]+?)\s*</label>', page)
+    names = [name for _, name in offered]
+    # Highest first; not @everyone, not the bot's own (managed) role.
+    assert names[:3] == ["Admin", "Moderator", "Streamer"], names
+    assert "@everyone" not in names and "Townsquare" not in names
+    assert {int(role_id) for role_id, _ in offered} <= set(roles.values())
 
+    status, _ = await _post_roles(
+        client, url, page, [str(roles["Moderator"]), str(roles["Streamer"])]
+    )
+    assert status == 303
     row = await GuildConfigRecord.get(guild_id=bot_in_demo)
-    assert row.document["commands"] == {"manager_role_ids": [222, 111]}
+    assert row.document["commands"] == {"manager_role_ids": [roles["Moderator"], roles["Streamer"]]}
     cached = json.loads(await redis.get(keyspace.key("guild_config", bot_in_demo)))
-    assert cached["config"]["commands"]["manager_role_ids"] == [222, 111]
+    assert cached["config"]["commands"] == row.document["commands"]
+    page = await _page(client, url)
+    assert f'value="{roles["Moderator"]}" checked>' in page
+    assert f'value="{roles["Admin"]}">' in page  # not ticked
 
 
-async def test_bad_manager_role_entries_are_named_beside_the_field(
+async def test_a_role_not_of_the_guild_is_refused_beside_the_field(
     client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
 ) -> None:
+    roles = _role_ids(sandbox, bot_in_demo)
     await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
-    form = _form_values(await _page(client, url))
-    for typed, expected in (
-        ("111 moderators", r"entry 2: [^<]*valid integer"),
-        ("111 111", r"[^<]*a role is listed twice"),
-        ("0", r"entry 1: [^<]*greater than or equal to 1"),
+    page = await _page(client, url)
+    for ticked, expected in (
+        (["222"], r"222 is not a role of this server"),
+        ([str(roles["Townsquare"])], rf"{roles['Townsquare']} is not a role of this server"),
+        (["moderators"], r"entry 1: [^<]*valid integer"),
+        ([str(roles["Admin"])] * 2, r"[^<]*a role is listed twice"),
     ):
-        form["manager_role_ids"] = typed
-        response = await client.post(url, form=form, headers=HTML)
-        assert response.status_code == 400
-        page = await response.get_data(as_text=True)
-        assert re.search(rf'id="f-manager_role_ids-error">{expected}', page), page
-        assert f'value="{typed}"' in page  # what the user typed is kept
+        status, answer = await _post_roles(client, url, page, ticked)
+        assert status == 400
+        assert re.search(rf'class="field-error" id="f-manager_role_ids-error">{expected}', answer)
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
+
+
+async def test_without_discord_the_roles_are_typed_as_ids(
+    app: Quart,
+    client: QuartClient,
+    browser: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    bot_in_demo: int,
+) -> None:
+    await log_in(client, browser, sandbox, "sheriff")
+    await _page(client, "/dashboard")  # the manage check is cached for the session
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once it is closed
+    app_state = state_of(app)
+    assert app_state.discord is not None
+    app_state.discord = dataclasses.replace(
+        app_state.discord, rest_url=f"http://127.0.0.1:{port}/api/v10"
+    )
+    url = f"/dashboard/guilds/{bot_in_demo}/commands"
+    page = await _page(client, url)
+    assert "Discord could not be asked for this server's roles" in page
+    form = _form_values(page)
+    form["manager_role_ids"] = "222, 111"
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 303  # typed ids are taken as they are
+    row = await GuildConfigRecord.get(guild_id=bot_in_demo)
+    assert row.document["commands"] == {"manager_role_ids": [222, 111]}
 
 
 async def test_levels_page_changes_the_notice(
@@ -256,12 +315,14 @@ async def test_level_rewards_are_added_and_removed_with_audit(
     csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
     assert csrf is not None
     add = f"/dashboard/guilds/{bot_in_demo}/rewards"
-    role = 1191168914227331999
+    role = _role_ids(sandbox, bot_in_demo)["Level 5 · Newcomer"]
+    # The role is picked from the guild's roles by name.
+    assert f'<option value="{role}">Level 5 · Newcomer</option>' in page
     form = {"csrf_token": csrf.group(1), "level": "5", "role_id": str(role)}
     response = await client.post(add, form=form, headers=HTML)
     assert response.status_code == 303
     page = await _page(client, url)
-    assert f"<td>{role}</td>" in page
+    assert "<td>5</td><td>Level 5 · Newcomer</td>" in page
     [reward] = await LevelReward.filter(guild_id=bot_in_demo)
     assert (reward.level, reward.role_id) == (5, role)
 
@@ -272,6 +333,10 @@ async def test_level_rewards_are_added_and_removed_with_audit(
     assert bad.status_code == 400
     text = await bad.get_data(as_text=True)
     assert 'id="r-role_id-error"' in text
+    foreign = await client.post(add, form=form | {"role_id": "222"}, headers=HTML)
+    assert foreign.status_code == 400
+    assert "222 is not a role of this server" in await foreign.get_data(as_text=True)
+    assert await LevelReward.filter(guild_id=bot_in_demo).count() == 1
 
     remove = f"/dashboard/guilds/{bot_in_demo}/rewards/{reward.id}/delete"
     response = await client.post(remove, form={"csrf_token": csrf.group(1)}, headers=HTML)

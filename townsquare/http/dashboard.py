@@ -22,6 +22,7 @@ from townsquare.core.config.schemas import GuildConfig
 from townsquare.http.access import check_manager, managed_guilds, optional_session
 from townsquare.http.config_changes import apply_change, read_config
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.guild_roles import guild_roles
 from townsquare.http.level_rewards import NewReward, add_reward, list_rewards, remove_reward
 from townsquare.http.state import state
 
@@ -43,7 +44,9 @@ class FormField:
 
     name: str
     label: str
-    kind: typing.Literal["int", "bool", "choice", "text", "textarea", "optional_int", "id_list"]
+    kind: typing.Literal[
+        "int", "bool", "choice", "text", "textarea", "optional_int", "id_list", "role_list"
+    ]
     choices: tuple[str, ...] = ()
     help: str = ""
 
@@ -93,12 +96,11 @@ LEVELS_FORM: typing.Final = (
 COMMANDS_FORM: typing.Final = (
     FormField(
         "manager_role_ids",
-        "Bot manager role ids",
-        "id_list",
+        "Bot manager roles",
+        "role_list",
         help=(
             "members with any of these roles may use /xp and /config show, besides members "
-            "with Manage Server; separate ids with spaces or commas (in Discord: Server "
-            "Settings, Roles, right-click a role, Copy Role ID)"
+            "with Manage Server"
         ),
     ),
 )
@@ -152,10 +154,7 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     form = await request.form
     current = await read_config(guild_id)
     _, section, fields = PAGES[page]
-    submitted = {field.name: form.get(field.name, "") for field in fields if field.kind != "bool"}
-    submitted |= {
-        field.name: "on" if form.get(field.name) else "" for field in fields if field.kind == "bool"
-    }
+    submitted = {field.name: _submitted(field, form) for field in fields}
     try:
         expected = int(form.get("expected_version", ""))
     except ValueError:
@@ -170,6 +169,8 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
         new = _apply_form(current, section, fields, form)
     except ValidationError as error:
         errors = _entries_to_fields(field_errors(error, strip=1))
+        return await _render(guild_id, page, expected, submitted, errors), 400
+    if errors := await _unknown_roles(guild_id, new, section, fields):
         return await _render(guild_id, page, expected, submitted, errors), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
@@ -197,6 +198,7 @@ async def _render(
 ) -> str:
     title, _, fields = PAGES[page]
     guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
+    pickers = page == "levels" or any(field.kind == "role_list" for field in fields)
     return await render_template(
         "config_page.html",
         user=g.ts_session,
@@ -214,6 +216,7 @@ async def _render(
         rewards=await list_rewards(guild_id) if page == "levels" else [],
         reward_errors=reward_errors or {},
         reward_values=reward_values or {},
+        roles=await guild_roles(guild_id) if pickers else None,
     )
 
 
@@ -227,7 +230,7 @@ def _values(config: GuildConfig, page: str) -> dict[str, str]:
             node = node[part]
         if field.kind == "bool":
             values[field.name] = "on" if node else ""
-        elif field.kind == "id_list":
+        elif field.kind in {"id_list", "role_list"}:
             values[field.name] = " ".join(str(entry) for entry in node)
         else:
             values[field.name] = "" if node is None else str(node)
@@ -243,16 +246,48 @@ def _apply_form(
         node = document[section]
         for part in parents:
             node = node[part]
-        raw = form.get(field.name, "")
+        raw = _submitted(field, form)
         if field.kind == "bool":
             node[leaf] = bool(raw)
         elif field.kind == "optional_int":
             node[leaf] = raw.strip() or None
-        elif field.kind == "id_list":
+        elif field.kind in {"id_list", "role_list"}:
             node[leaf] = [entry for entry in _ID_SEPARATORS.split(raw) if entry]
         else:
             node[leaf] = raw.strip() if field.kind != "textarea" else raw
     return GuildConfig.model_validate(document)
+
+
+def _submitted(field: FormField, form: MultiDict[str, str]) -> str:
+    """What the form sent for `field`, as the page shows it again."""
+    if field.kind == "bool":
+        return "on" if form.get(field.name) else ""
+    if field.kind == "role_list":  # one value per ticked role, or one typed list of ids
+        return " ".join(form.getlist(field.name))
+    return form.get(field.name, "")
+
+
+async def _unknown_roles(
+    guild_id: int, new: GuildConfig, section: str, fields: tuple[FormField, ...]
+) -> dict[str, list[str]]:
+    """Errors for picked role ids that are not (or no longer) roles of the guild."""
+    pickers = [field for field in fields if field.kind == "role_list"]
+    if not pickers:
+        return {}
+    roles = await guild_roles(guild_id)
+    if roles is None:  # Discord can't say: the typed ids are taken as they are
+        return {}
+    known = {role.id for role in roles}
+    errors: dict[str, list[str]] = {}
+    data = new.model_dump(mode="json")[section]
+    for field in pickers:
+        for role_id in data[field.name]:
+            if role_id not in known:
+                errors.setdefault(field.name, []).append(
+                    f"{role_id} is not a role of this server that members can be given "
+                    "(deleted in Discord, or a bot's own role?); untick it"
+                )
+    return errors
 
 
 def _entries_to_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -279,6 +314,19 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     status, errors = 400, {}
     try:
         new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
+        roles = await guild_roles(guild_id)
+        if roles is not None and new.role_id not in {role.id for role in roles}:
+            raise APIError(
+                400,
+                "invalid_body",
+                "not a role members can be given",
+                fields={
+                    "role_id": [
+                        f"{new.role_id} is not a role of this server that members can be "
+                        "given (deleted in Discord, or a bot's own role?)"
+                    ]
+                },
+            )
         await add_reward(guild_id, new, current.config.xp.max_level, g.ts_session)
     except ValidationError as error:
         errors = field_errors(error)
