@@ -235,15 +235,28 @@ async def test_without_discord_the_roles_are_typed_as_ids(
 async def test_levels_page_changes_the_notice(
     client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
 ) -> None:
+    channels = {c.name: c.id for c in sandbox.world.guilds[bot_in_demo].channels.values()}
     await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/levels"
-    form = _form_values(await _page(client, url))
+    page = await _page(client, url)
+    offered = re.findall(r'<option value="(\d+)">(#[^<]+)</option>', page)
+    names = [name for _, name in offered]
+    # Text channels only (no category or voice channel), in Discord's order.
+    assert names[:4] == ["#welcome", "#rules", "#announcements", "#general"], names
+    assert "#Lounge" not in names and "#Information" not in names
+    form = _form_values(page)
     form["notice.mode"] = "channel"
     form["notice.channel_id"] = ""
     response = await client.post(url, form=form, headers=HTML)
     assert response.status_code == 400
     assert "needs a channel_id" in await response.get_data(as_text=True)
-    form["notice.channel_id"] = "1191168914227332000"
+    form["notice.channel_id"] = str(channels["Lounge"])  # a voice channel
+    response = await client.post(url, form=form, headers=HTML)
+    assert response.status_code == 400
+    assert f"{channels['Lounge']} is not a text channel of this server" in (
+        await response.get_data(as_text=True)
+    )
+    form["notice.channel_id"] = str(channels["general"])
     form["notice.template"] = "GG {user}, level {level}!"
     form["reward_mode"] = "replace"
     response = await client.post(url, form=form, headers=HTML)
@@ -253,7 +266,7 @@ async def test_levels_page_changes_the_notice(
         "reward_mode": "replace",
         "notice": {
             "mode": "channel",
-            "channel_id": 1191168914227332000,
+            "channel_id": channels["general"],
             "template": "GG {user}, level {level}!",
         },
     }

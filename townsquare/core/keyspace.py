@@ -212,6 +212,14 @@ for _family in (
         "Per dashboard session id: the guilds the user may manage (JSON), a short cache.",
     ),
     Family(
+        "guild_channels",
+        RedisType.STRING,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.fixed(60, "a channel made in Discord shows on the dashboard within a minute"),
+        "the HTTP service, from Discord's `GET /guilds/{id}/channels` (bot token)",
+        "Per guild: the text channels the dashboard's channel pickers offer (JSON), a short cache.",
+    ),
+    Family(
         "guild_roles",
         RedisType.STRING,
         (Part.SNOWFLAKE,),

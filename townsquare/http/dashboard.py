@@ -22,7 +22,7 @@ from townsquare.core.config.schemas import GuildConfig
 from townsquare.http.access import check_manager, managed_guilds, optional_session
 from townsquare.http.config_changes import apply_change, read_config
 from townsquare.http.errors import APIError, field_errors
-from townsquare.http.guild_roles import guild_roles
+from townsquare.http.guild_lookups import Option, guild_roles, guild_text_channels
 from townsquare.http.level_rewards import NewReward, add_reward, list_rewards, remove_reward
 from townsquare.http.state import state
 
@@ -45,7 +45,15 @@ class FormField:
     name: str
     label: str
     kind: typing.Literal[
-        "int", "bool", "choice", "text", "textarea", "optional_int", "id_list", "role_list"
+        "int",
+        "bool",
+        "choice",
+        "text",
+        "textarea",
+        "optional_int",
+        "id_list",
+        "role_list",
+        "channel",
     ]
     choices: tuple[str, ...] = ()
     help: str = ""
@@ -82,8 +90,8 @@ LEVELS_FORM: typing.Final = (
     ),
     FormField(
         "notice.channel_id",
-        "Notice channel id",
-        "optional_int",
+        "Notice channel",
+        "channel",
         help="needed when the notice goes to a channel",
     ),
     FormField(
@@ -170,7 +178,7 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     except ValidationError as error:
         errors = _entries_to_fields(field_errors(error, strip=1))
         return await _render(guild_id, page, expected, submitted, errors), 400
-    if errors := await _unknown_roles(guild_id, new, section, fields):
+    if errors := await _unknown_picks(guild_id, new, section, fields):
         return await _render(guild_id, page, expected, submitted, errors), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
@@ -198,7 +206,9 @@ async def _render(
 ) -> str:
     title, _, fields = PAGES[page]
     guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
-    pickers = page == "levels" or any(field.kind == "role_list" for field in fields)
+    kinds = {field.kind for field in fields}
+    roles = await guild_roles(guild_id) if page == "levels" or "role_list" in kinds else None
+    channels = await guild_text_channels(guild_id) if "channel" in kinds else None
     return await render_template(
         "config_page.html",
         user=g.ts_session,
@@ -216,7 +226,8 @@ async def _render(
         rewards=await list_rewards(guild_id) if page == "levels" else [],
         reward_errors=reward_errors or {},
         reward_values=reward_values or {},
-        roles=await guild_roles(guild_id) if pickers else None,
+        roles=roles,
+        channels=channels,
     )
 
 
@@ -249,7 +260,7 @@ def _apply_form(
         raw = _submitted(field, form)
         if field.kind == "bool":
             node[leaf] = bool(raw)
-        elif field.kind == "optional_int":
+        elif field.kind in {"optional_int", "channel"}:
             node[leaf] = raw.strip() or None
         elif field.kind in {"id_list", "role_list"}:
             node[leaf] = [entry for entry in _ID_SEPARATORS.split(raw) if entry]
@@ -267,27 +278,45 @@ def _submitted(field: FormField, form: MultiDict[str, str]) -> str:
     return form.get(field.name, "")
 
 
-async def _unknown_roles(
+async def _unknown_picks(
     guild_id: int, new: GuildConfig, section: str, fields: tuple[FormField, ...]
 ) -> dict[str, list[str]]:
-    """Errors for picked role ids that are not (or no longer) roles of the guild."""
-    pickers = [field for field in fields if field.kind == "role_list"]
-    if not pickers:
-        return {}
-    roles = await guild_roles(guild_id)
-    if roles is None:  # Discord can't say: the typed ids are taken as they are
-        return {}
-    known = {role.id for role in roles}
-    errors: dict[str, list[str]] = {}
+    """Errors for picked roles and channels that are not (or no longer) the guild's.
+
+    Only where Discord could say what the guild has: typed ids are taken as they are.
+    """
     data = new.model_dump(mode="json")[section]
-    for field in pickers:
-        for role_id in data[field.name]:
-            if role_id not in known:
-                errors.setdefault(field.name, []).append(
-                    f"{role_id} is not a role of this server that members can be given "
-                    "(deleted in Discord, or a bot's own role?); untick it"
-                )
+    errors: dict[str, list[str]] = {}
+    for field in fields:
+        if field.kind not in {"role_list", "channel"}:
+            continue
+        node: typing.Any = data
+        for part in field.name.split("."):
+            node = node[part]
+        picked = [node] if field.kind == "channel" and node is not None else node or []
+        known = await _known_ids(guild_id, field.kind) if picked else None
+        if known is None:
+            continue
+        for item in picked:
+            if item not in known:
+                errors.setdefault(field.name, []).append(_NOT_THE_GUILDS[field.kind].format(item))
     return errors
+
+
+_NOT_THE_GUILDS: typing.Final = {
+    "role_list": (
+        "{} is not a role of this server that members can be given "
+        "(deleted in Discord, or a bot's own role?); untick it"
+    ),
+    "channel": "{} is not a text channel of this server (deleted in Discord?); pick another",
+}
+
+
+async def _known_ids(guild_id: int, kind: str) -> set[int] | None:
+    options: list[Option] | None = (
+        await guild_roles(guild_id) if kind == "role_list" else await guild_text_channels(guild_id)
+    )
+    return None if options is None else {option.id for option in options}
 
 
 def _entries_to_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
