@@ -7,20 +7,24 @@ aiohttp, as a browser would) -> `/auth/callback` on the app's test client.
 
 from __future__ import annotations
 
+import io
+import logging
 import typing
 
 import aiohttp
 import pytest
+import structlog
 import yarl
 
 from townsquare.core.discord import DiscordTarget, write_sandbox_info
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.logs import configure_logging
 from townsquare.core.settings import load_settings
 from townsquare.http import create_app
 from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from quart import Quart
@@ -166,3 +170,26 @@ async def csrf_token(client: QuartClient) -> str:
     response = await client.get("/api/v1/me")
     assert response.status_code == 200, await response.get_data(as_text=True)
     return str((await response.get_json())["csrf_token"])
+
+
+class _Pipe(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Everything the service logs at debug and above, ours and libraries', as JSON lines.
+
+    Our lines do not pass through stdlib logging (townsquare.core.logs), so `caplog` does not
+    see them; this does. The previous configuration is restored afterwards.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = _Pipe()
+    configure_logging(level="debug", fmt="json", stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = handlers, level

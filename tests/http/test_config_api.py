@@ -110,6 +110,9 @@ BAD_BODIES: typing.Final = {
     "negative": {"expected_version": 1, "config": {"xp": {"max_level": -1}}},
     "bad-snowflake": {"expected_version": 1, "config": {"alerts": {"channel_id": 0}}},
     "null-body": None,
+    # A change written against an older schema would drop what the newer one added.
+    "older-schema": {"expected_version": 1, "config": {"schema_version": 1}},
+    "newer-schema": {"expected_version": 1, "config": {"schema_version": 3}},
 }
 
 

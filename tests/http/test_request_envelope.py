@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import typing
 
@@ -12,20 +11,13 @@ import pytest
 import structlog
 from quart import Response
 
-from townsquare.core.logs import configure_logging
-
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
     from quart import Quart
     from quart.testing import QuartClient
 
     from townsquare.core.settings import Settings
-
-
-class _Pipe(io.StringIO):
-    def isatty(self) -> bool:
-        return False
 
 
 @pytest.fixture
@@ -46,22 +38,6 @@ async def envelope_app(unstarted_app: Quart) -> AsyncIterator[Quart]:
 
     async with app.test_app():
         yield app
-
-
-@pytest.fixture
-def json_log() -> Iterator[_Pipe]:
-    """The service's logging (JSON lines at info) into a string, restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = _Pipe()
-    configure_logging(level="info", fmt="json", stream=stream)
-    # Module-level loggers must not keep this test's stream once it is over.
-    structlog.configure(cache_logger_on_first_use=False)
-    try:
-        yield stream
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
 
 
 def _assert_envelope(response: typing.Any) -> None:
@@ -115,7 +91,7 @@ async def test_no_store_only_under_auth_dashboard_and_api(client: QuartClient) -
 
 
 async def test_one_json_access_line_and_metrics_per_request(
-    envelope_app: Quart, json_log: _Pipe
+    envelope_app: Quart, json_log: io.StringIO
 ) -> None:
     client = envelope_app.test_client()
     ok = await client.get("/healthz", headers={"X-Request-ID": "trace-envelope-1"})
@@ -143,7 +119,7 @@ async def test_one_json_access_line_and_metrics_per_request(
 
 
 async def test_log_lines_of_a_request_carry_its_id_and_none_leak_after(
-    envelope_app: Quart, json_log: _Pipe
+    envelope_app: Quart, json_log: io.StringIO
 ) -> None:
     await envelope_app.test_client().get("/boom", headers={"X-Request-ID": "trace-boom-12"})
     structlog.get_logger("after").info("outside")

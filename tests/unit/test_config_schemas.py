@@ -88,3 +88,16 @@ def test_manager_roles_are_distinct_and_few(document: dict[str, Any]) -> None:
     assert "commands.manager_role_ids" in error and "a role is listed twice" in error
     document["commands"]["manager_role_ids"] = list(range(1, MAX_MANAGER_ROLES + 2))
     assert "commands.manager_role_ids" in _error_for(document)
+
+
+def test_a_version_1_document_with_a_version_2_section_is_refused(
+    document: dict[str, Any],
+) -> None:
+    document["schema_version"] = 1
+    assert "a version 1 document has no 'commands' section" in _error_for(document)
+
+
+def test_true_is_not_a_schema_version(document: dict[str, Any]) -> None:
+    del document["commands"]
+    document["schema_version"] = True
+    assert "schema_version" in _error_for(document)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 from pathlib import Path
 
+import pytest
 import structlog
 
 from townsquare.core.logs import SecretRedactor, configure_logging, secret_values
@@ -90,3 +92,35 @@ def test_a_new_configuration_applies_to_loggers_already_used() -> None:
     log.warning("two s3cr3t-value")
     assert [line["event"] for line in _lines(first)] == ["one"]
     assert [line["event"] for line in _lines(second)] == ["two **********"]
+
+
+class _Unprintable:
+    def __repr__(self) -> str:
+        raise ZeroDivisionError("no repr")
+
+
+def test_a_line_that_cannot_be_rendered_never_fails_the_caller(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream = _Pipe()
+    configure_logging(level="info", fmt="json", stream=stream)
+    log = structlog.get_logger("careless")
+    log.info("broken", value=_Unprintable())  # would raise in the caller if not caught
+    log.info("fine")
+    assert [line["event"] for line in _lines(stream)] == ["fine"]
+    assert "ZeroDivisionError: no repr" in capsys.readouterr().err
+
+
+@dataclasses.dataclass
+class _Credentials:
+    user: str
+    password: str = dataclasses.field(repr=False)
+
+
+def test_dataclasses_are_written_as_their_repr_so_hidden_fields_stay_hidden() -> None:
+    stream = _Pipe()
+    configure_logging(level="info", fmt="json", stream=stream)
+    structlog.get_logger("login").info("login", who=_Credentials("ada", "hunter2"))
+    (line,) = _lines(stream)
+    assert line["who"] == "_Credentials(user='ada')"
+    assert "hunter2" not in stream.getvalue()

@@ -80,8 +80,16 @@ class _Output:
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
         if _LEVELS.get(method_name, logging.INFO) < self.level:
             raise structlog.DropEvent
-        for processor in self.processors:
-            event_dict = processor(logger, method_name, event_dict)
+        try:
+            for processor in self.processors:
+                event_dict = processor(logger, method_name, event_dict)
+        except Exception:
+            # As logging.Handler.handleError: a line that cannot be rendered (a value whose
+            # repr raises, say) is reported on stderr and dropped; it never fails the caller.
+            if logging.raiseExceptions:
+                print("--- Logging error ---", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+            raise structlog.DropEvent from None
         return event_dict
 
     def write(self, line: str) -> None:
@@ -136,9 +144,14 @@ def _line_logger(*args: Any) -> LineLogger:
 
 
 def _json_line(event_dict: Any, **_kw: Any) -> str:
-    """orjson for speed; stdlib json for what orjson refuses (integers beyond 64 bits)."""
+    """orjson for speed; stdlib json for what orjson refuses (integers beyond 64 bits).
+
+    Dataclasses go through `repr` as with stdlib json, so a field declared `repr=False` (a
+    secret, say) is not written out field by field.
+    """
+    options = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
     try:
-        return orjson.dumps(event_dict, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(event_dict, default=repr, option=options).decode()
     except orjson.JSONEncodeError:
         return json.dumps(event_dict, default=repr)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import typing
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import Blueprint, Response, g, request
 from quart_schema import validate_request, validate_response
 
-from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, GuildConfig
 from townsquare.http.access import current_session, managed_guilds, require_manager
 from townsquare.http.config_changes import apply_change, read_config
 from townsquare.http.level_rewards import (
@@ -69,6 +69,22 @@ class ConfigPut(BaseModel):
     expected_version: typing.Annotated[int, Field(ge=1)]
     """The version the change was based on; a newer stored version refuses it (409)."""
     config: GuildConfig
+    """A whole document of the current schema version, as `GET .../config` returns it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_schema_only(cls, data: typing.Any) -> typing.Any:
+        # Stored documents of an older schema are brought forward when read, but a change
+        # written against an older schema would lose what the newer one added (the manager
+        # roles, say): it is refused rather than filled in with defaults.
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):
+            version = data["config"].get("schema_version")
+            if version != CURRENT_SCHEMA_VERSION:
+                raise ValueError(
+                    f"config.schema_version must be {CURRENT_SCHEMA_VERSION}, not {version!r}: "
+                    "GET the configuration and change that document"
+                )
+        return data
 
 
 @blueprint.before_request

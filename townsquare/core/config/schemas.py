@@ -243,6 +243,8 @@ class CommandsSection(_Section):
 
 def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
     """Version 2 added the `commands` section; nobody had manager roles before."""
+    if "commands" in document:
+        raise ValueError("a version 1 document has no 'commands' section (that is version 2)")
     return {**document, "commands": {"manager_role_ids": []}}
 
 
@@ -272,7 +274,7 @@ class GuildConfig(BaseModel):
         if not isinstance(data, dict):
             return data
         version = data.get("schema_version")
-        while isinstance(version, int) and version in UPGRADES:
+        while type(version) is int and version in UPGRADES:  # not True, which is 1 too
             data = UPGRADES[version](data) | {"schema_version": version + 1}
             version += 1
         return data
