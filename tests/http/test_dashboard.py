@@ -15,6 +15,7 @@ import yarl
 from tests.http.conftest import consent, log_in, user_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
+from townsquare.http.guild_lookups import FAILURE_SECONDS
 from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
@@ -210,6 +211,8 @@ async def test_without_discord_the_roles_are_typed_as_ids(
     browser: aiohttp.ClientSession,
     sandbox: Sandbox,
     bot_in_demo: int,
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
 ) -> None:
     await log_in(client, browser, sandbox, "sheriff")
     await _page(client, "/dashboard")  # the manage check is cached for the session
@@ -217,13 +220,18 @@ async def test_without_discord_the_roles_are_typed_as_ids(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens there once it is closed
     app_state = state_of(app)
-    assert app_state.discord is not None
-    app_state.discord = dataclasses.replace(
-        app_state.discord, rest_url=f"http://127.0.0.1:{port}/api/v10"
-    )
+    working = app_state.discord
+    assert working is not None
+    app_state.discord = dataclasses.replace(working, rest_url=f"http://127.0.0.1:{port}/api/v10")
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
     page = await _page(client, url)
     assert "Discord could not be asked for this server's roles" in page
+    # The failure is remembered for a few seconds: pages do not wait on Discord each time.
+    app_state.discord = working
+    assert "Discord could not be asked" in await _page(client, url)
+    remembered = keyspace.key("guild_roles", bot_in_demo)
+    assert await redis.get(remembered) == b"null"
+    assert 0 < await redis.ttl(remembered) <= FAILURE_SECONDS
     form = _form_values(page)
     form["manager_role_ids"] = "222, 111"
     response = await client.post(url, form=form, headers=HTML)

@@ -62,6 +62,17 @@ async def test_metrics_count_requests(client: QuartClient) -> None:
     ), text
 
 
+async def test_metrics_keep_client_chosen_methods_to_one_label(client: QuartClient) -> None:
+    for method in ("BREW", "WHEN", "BREW"):
+        await client.open("/healthz", method=method)
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert re.search(
+        r'townsquare_http_requests_total\{method="other",route="unmatched",status="405"\} 3\.0',
+        text,
+    ), text
+    assert "BREW" not in text
+
+
 async def test_openapi_describes_the_api_and_the_docs_page_loads_nothing_external(
     client: QuartClient,
 ) -> None:

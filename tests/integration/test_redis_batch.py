@@ -9,7 +9,7 @@ import typing
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from townsquare.core.apikeys.gate import RATE_FAMILY
 from townsquare.core.redis_batch import CommandBatcher
@@ -45,6 +45,22 @@ async def test_each_caller_gets_its_own_error(redis: aioredis.Redis, keyspace: K
     assert isinstance(results[1], ResponseError)
     assert "not an integer" in str(results[1])
     assert results[2] == b"not a number"
+
+
+async def test_arguments_that_cannot_be_sent_fail_only_their_caller(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    batcher = CommandBatcher(redis)
+    counter = keyspace.key(RATE_FAMILY, "mixed")
+    results = await asyncio.gather(
+        batcher.execute_command("INCR", counter),
+        batcher.execute_command("SET", counter, None),
+        batcher.execute_command("INCR", counter),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 2
+    assert isinstance(results[1], DataError)
+    assert batcher.pipelines_sent == 1
 
 
 async def test_more_than_a_batch_is_split_and_all_answered(

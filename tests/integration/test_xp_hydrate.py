@@ -295,3 +295,32 @@ async def test_a_loaded_guild_is_not_loaded_again(
     await redis.hdel(keyspace.key("xp", GUILD), "81")  # the marker says Redis knows best
     await ensure_guild_xp(redis, keyspace, GUILD)
     assert (await hashes(redis, keyspace))["xp"] == {}
+
+
+@pytest.mark.usefixtures("orm")
+async def test_a_loss_during_a_load_starts_it_over_instead_of_vouching_for_half(
+    redis: aioredis.Redis, keyspace: Keyspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totals = {100 + n: (50 * (n + 1), n + 1, n) for n in range(5)}
+    await seed(redis, keyspace, totals)
+    await lose_redis(redis, keyspace)
+    # Redis loses everything again after the load has written its first page of two rows.
+    connection = hydrate.Tortoise.get_connection("default")
+    query = connection.execute_query_dict
+    pages = 0
+
+    async def page_then_lose(sql: str, values: list[typing.Any]) -> list[dict[str, typing.Any]]:
+        nonlocal pages
+        pages += 1
+        if pages == 2:
+            await lose_redis(redis, keyspace)
+        return await query(sql, values)
+
+    monkeypatch.setattr(connection, "execute_query_dict", page_then_lose)
+    await load_guild_xp(redis, keyspace, GUILD, chunk=2)
+
+    # The interrupted load did not set the marker over the last rows only: it started over.
+    assert pages > 3
+    assert await redis.exists(keyspace.key("xp_loaded", GUILD))
+    assert (await hashes(redis, keyspace))["xp"] == {m: xp for m, (xp, _, _) in totals.items()}
+    assert not [key async for key in redis.scan_iter(match=keyspace.pattern("xp_loading"))]

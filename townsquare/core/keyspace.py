@@ -215,7 +215,10 @@ for _family in (
         "guild_channels",
         RedisType.STRING,
         (Part.SNOWFLAKE,),
-        TTLPolicy.fixed(60, "a channel made in Discord shows on the dashboard within a minute"),
+        TTLPolicy.by_writer(
+            "60 s for an answer (a channel made in Discord shows within a minute), "
+            "10 s for a failure"
+        ),
         "the HTTP service, from Discord's `GET /guilds/{id}/channels` (bot token)",
         "Per guild: the text channels the dashboard's channel pickers offer (JSON), a short cache.",
     ),
@@ -223,7 +226,9 @@ for _family in (
         "guild_roles",
         RedisType.STRING,
         (Part.SNOWFLAKE,),
-        TTLPolicy.fixed(60, "a role made in Discord shows on the dashboard within a minute"),
+        TTLPolicy.by_writer(
+            "60 s for an answer (a role made in Discord shows within a minute), 10 s for a failure"
+        ),
         "the HTTP service, from Discord's `GET /guilds/{id}/roles` (bot token)",
         "Per guild: the roles the dashboard's role pickers offer (JSON), a short cache.",
     ),
@@ -316,10 +321,19 @@ for _family in (
         "Per guild: member id -> level last applied (reward roles and notice queued).",
     ),
     Family(
+        "xp_loading",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.NAME),
+        TTLPolicy.fixed(600, "a load that dies leaves nothing behind for long"),
+        "a load of the guild's XP from PostgreSQL, at its start",
+        "Per guild and load: proves Redis kept its data while the load ran; the marker is set "
+        "only if it is still there.",
+    ),
+    Family(
         "xp_loaded",
         RedisType.STRING,
         (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("lost only with the XP hashes it vouches for"),
+        TTLPolicy.persistent("lost only with the XP hashes it vouches for (no eviction)"),
         "whoever first writes or reads the guild's XP, after loading it from PostgreSQL",
         "Per guild: present once the `member_xp` rows are in the XP hashes; the XP scripts "
         "refuse to write without it.",

@@ -10,7 +10,9 @@ turn; each caller gets its own reply or its own error. A lone command waits for 
 that one loop turn. The same technique is called auto-pipelining in other Redis clients.
 
 Each command still runs on its own in Redis (a script stays atomic); only the round trip is
-shared. Commands are sent in the order they were issued.
+shared. Within a pipeline, commands run in the order they were issued; more than
+:data:`MAX_BATCH` at once are split into pipelines sent side by side. A command whose
+arguments cannot be sent (None, say) fails for its caller alone, before it joins a pipeline.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class CommandBatcher:
 
     def __init__(self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH) -> None:
         self._redis = redis
+        self._encoder = redis.connection_pool.get_encoder()  # type: ignore[no-untyped-call]
         self._max_batch = max_batch
         self._pending: list[_Pending] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -42,9 +45,10 @@ class CommandBatcher:
 
     async def execute_command(self, *args: typing.Any) -> typing.Any:
         """Send `args` (a command and its arguments) with the others of this loop turn."""
+        encoded = tuple(self._encoder.encode(arg) for arg in args)  # DataError: this caller's
         loop = asyncio.get_running_loop()
         future: asyncio.Future[typing.Any] = loop.create_future()
-        self._pending.append((args, future))
+        self._pending.append((encoded, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
         return await future

@@ -10,6 +10,7 @@ beside the field (400); a change based on an older version is refused with the r
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import typing
@@ -206,9 +207,7 @@ async def _render(
 ) -> str:
     title, _, fields = PAGES[page]
     guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
-    kinds = {field.kind for field in fields}
-    roles = await guild_roles(guild_id) if page == "levels" or "role_list" in kinds else None
-    channels = await guild_text_channels(guild_id) if "channel" in kinds else None
+    roles, channels = await _pickers(guild_id, page, fields)
     return await render_template(
         "config_page.html",
         user=g.ts_session,
@@ -228,6 +227,21 @@ async def _render(
         reward_values=reward_values or {},
         roles=roles,
         channels=channels,
+    )
+
+
+async def _pickers(
+    guild_id: int, page: str, fields: tuple[FormField, ...]
+) -> tuple[list[Option] | None, list[Option] | None]:
+    """The guild's roles and text channels, where the page picks them (asked side by side)."""
+    kinds = {field.kind for field in fields}
+
+    async def nothing() -> None:
+        return None
+
+    return await asyncio.gather(
+        guild_roles(guild_id) if page == "levels" or "role_list" in kinds else nothing(),
+        guild_text_channels(guild_id) if "channel" in kinds else nothing(),
     )
 
 

@@ -6,13 +6,14 @@ channel of the guild. The pickers offer what a setting can use:
 - roles a member can be given: not `@everyone` (its id is the guild's) and not managed ones (a
   bot's or an integration's own role, which Discord gives and takes itself), highest first, as
   in Discord's role list;
-- channels the bot can post a notice in: text and announcement channels, in Discord's order
-  (by category, then position).
+- channels a notice can go to: text and announcement channels, in Discord's order (by
+  category, then position). The bot's permissions in them are not checked here.
 
 Each answer is cached in Redis for 60 s (`guild_roles`, `guild_channels`), so something made in
 Discord shows within a minute and a page view costs Discord nothing most of the time. When
 Discord cannot be asked (unreachable, an error, the bot not in the guild), the result is None
-and the pages let the admin type ids instead: nothing is refused for it.
+and the pages let the admin type ids instead: nothing is refused for it. That failure is cached
+too, for :data:`FAILURE_SECONDS`, so pages do not wait for an unreachable Discord each time.
 """
 
 from __future__ import annotations
@@ -27,9 +28,21 @@ import structlog
 from townsquare.core.discord import DiscordTargetError, resolve_discord_target
 from townsquare.http.state import state
 
-__all__ = ["LOOKUP_TIMEOUT", "Option", "guild_roles", "guild_text_channels"]
+__all__ = [
+    "ANSWER_SECONDS",
+    "FAILURE_SECONDS",
+    "LOOKUP_TIMEOUT",
+    "Option",
+    "guild_roles",
+    "guild_text_channels",
+]
 
-LOOKUP_TIMEOUT: typing.Final = aiohttp.ClientTimeout(total=5)
+LOOKUP_TIMEOUT: typing.Final = aiohttp.ClientTimeout(total=3)
+ANSWER_SECONDS: typing.Final = 60
+"""How long Discord's answer is used before it is asked again."""
+FAILURE_SECONDS: typing.Final = 10
+"""How long a failed lookup is remembered before Discord is asked again."""
+_FAILED: typing.Final = b"null"
 _TEXT_CHANNEL_TYPES: typing.Final = frozenset({0, 5})  # GUILD_TEXT, GUILD_ANNOUNCEMENT
 _CATEGORY: typing.Final = 4
 
@@ -64,14 +77,17 @@ async def _cached(
     redis = app_state.require_redis()
     cache_key = app_state.keyspace.key(family, guild_id)
     cached = await redis.get(cache_key)
+    if cached == _FAILED:
+        return None
     if cached is not None:
         return [Option(**entry) for entry in json.loads(cached)]
     raw = await _fetch(guild_id, path)
     if raw is None:
+        await redis.set(cache_key, _FAILED, ex=FAILURE_SECONDS)
         return None
     options = pick(raw, guild_id)
     payload = json.dumps([dataclasses.asdict(option) for option in options])
-    await redis.set(cache_key, payload, ex=app_state.keyspace.ttl(family))
+    await redis.set(cache_key, payload, ex=ANSWER_SECONDS)
     return options
 
 

@@ -13,6 +13,11 @@ if typing.TYPE_CHECKING:
     _RequestChildren = tuple[Counter, Histogram]
 
 
+_METHODS: typing.Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Metrics:
     registry: CollectorRegistry
@@ -51,7 +56,13 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its time (route: the URL rule's template)."""
+        """Count one answered request and its time (route: the URL rule's template).
+
+        A method outside HTTP's usual ones counts as `other`: the client chooses it, and each
+        label value is a series Prometheus keeps.
+        """
+        if method not in _METHODS:
+            method = "other"
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:

@@ -13,6 +13,13 @@ again of levels they reached long ago. Hence the rule:
 - callers run the script through :func:`run_loaded`, which loads the guild and runs it once
   more; readers call :func:`ensure_guild_xp` first.
 
+A load proves that Redis kept its data while it ran: it starts by setting a key of its own
+(`xp_loading`, per guild and load), every page checks that key first and the marker is set only
+if it is still there, in the same script. Had Redis lost its data during the load (or during
+another worker's load), that key is gone too: the load starts again instead of vouching for
+half the rows. (Redis must not evict keys: `maxmemory-policy noeviction`, which the streams
+need as well.)
+
 The load uses HSETNX: a value already in Redis wins. Where Redis has one it is the newer: a
 deployment upgraded with data but no marker yet holds the changes since the last flush, and
 a load racing an award that followed another worker's load must not undo that award. So
@@ -22,6 +29,7 @@ loads are idempotent and several workers may run one at once.
 from __future__ import annotations
 
 import typing
+import uuid
 
 from redis.exceptions import ResponseError
 from tortoise import Tortoise
@@ -34,8 +42,10 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
 
 __all__ = [
+    "LOAD_ATTEMPTS",
     "LOAD_CHUNK",
     "NOT_LOADED",
+    "LoadInterruptedError",
     "ensure_guild_xp",
     "load_guild_xp",
     "require_loaded",
@@ -46,6 +56,13 @@ LOAD_CHUNK: typing.Final = 1000
 """Members per PostgreSQL page and per Lua call."""
 NOT_LOADED: typing.Final = "XP_NOT_LOADED"
 """The error a gated script replies with when the guild's marker is missing."""
+LOAD_ATTEMPTS: typing.Final = 3
+"""Loads started over (Redis lost its data meanwhile) before giving up."""
+_INTERRUPTED: typing.Final = "XP_LOAD_INTERRUPTED"
+
+
+class LoadInterruptedError(RuntimeError):
+    """Redis lost its data during every attempt to load a guild."""
 
 
 def require_loaded(marker: str) -> str:
@@ -59,10 +76,11 @@ def require_loaded(marker: str) -> str:
     )
 
 
-# KEYS: xp, xp_messages, xp_voice_minutes, xp_levels. ARGV: per member: id, xp, messages,
-# voice minutes, level. A 0 is not written (an absent field reads as 0 everywhere).
-# Returns how many members got at least one value from PostgreSQL.
-_LOAD_SCRIPT: typing.Final = """
+# KEYS: xp, xp_messages, xp_voice_minutes, xp_levels, this load's xp_loading key.
+# ARGV: per member: id, xp, messages, voice minutes, level. A 0 is not written (an absent
+# field reads as 0 everywhere). Returns how many members got a value from PostgreSQL.
+_LOAD_SCRIPT: typing.Final = f"""
+if redis.call('EXISTS', KEYS[5]) == 0 then return redis.error_reply('{_INTERRUPTED}') end
 local restored = 0
 for k = 1, #ARGV, 5 do
   local set = 0
@@ -76,6 +94,13 @@ end
 return restored
 """
 
+# KEYS: this load's xp_loading key, xp_loaded. Sets the marker only if the load's key survived.
+_FINISH_SCRIPT: typing.Final = f"""
+if redis.call('DEL', KEYS[1]) == 0 then return redis.error_reply('{_INTERRUPTED}') end
+redis.call('SET', KEYS[2], '1')
+return 1
+"""
+
 _PAGE = """
 SELECT user_id, xp, message_count, voice_minutes, level FROM member_xp
 WHERE guild_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3
@@ -87,12 +112,30 @@ async def load_guild_xp(
 ) -> int:
     """Copy the guild's `member_xp` rows into Redis where Redis has no value; set the marker.
 
-    Returns the members that got a value from PostgreSQL (0 when Redis had them all).
+    Returns the members that got a value from PostgreSQL (0 when Redis had them all). Starts
+    over if Redis loses its data meanwhile; :class:`LoadInterruptedError` after
+    :data:`LOAD_ATTEMPTS` such losses.
     """
+    for _ in range(LOAD_ATTEMPTS):
+        try:
+            return await _load_once(redis, keyspace, guild_id, chunk)
+        except ResponseError as error:
+            if str(error) != _INTERRUPTED:
+                raise
+    raise LoadInterruptedError(f"Redis lost its data during {LOAD_ATTEMPTS} loads of {guild_id}")
+
+
+async def _load_once(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, chunk: int) -> int:
     load = redis.register_script(_LOAD_SCRIPT)
+    finish = redis.register_script(_FINISH_SCRIPT)
+    token = keyspace.key("xp_loading", guild_id, uuid.uuid4().hex)
+    await redis.set(token, 1, ex=keyspace.ttl("xp_loading"))
     keys = [
-        keyspace.key(family, guild_id)
-        for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels")
+        *(
+            keyspace.key(family, guild_id)
+            for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels")
+        ),
+        token,
     ]
     connection = Tortoise.get_connection("default")
     restored, after = 0, 0
@@ -108,7 +151,7 @@ async def load_guild_xp(
         if len(rows) < chunk:
             break
         after = rows[-1]["user_id"]
-    await redis.set(keyspace.key("xp_loaded", guild_id), 1)
+    await finish(keys=[token, keyspace.key("xp_loaded", guild_id)])
     return restored
 
 
