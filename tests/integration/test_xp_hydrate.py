@@ -324,3 +324,27 @@ async def test_a_loss_during_a_load_starts_it_over_instead_of_vouching_for_half(
     assert await redis.exists(keyspace.key("xp_loaded", GUILD))
     assert (await hashes(redis, keyspace))["xp"] == {m: xp for m, (xp, _, _) in totals.items()}
     assert not [key async for key in redis.scan_iter(match=keyspace.pattern("xp_loading"))]
+
+
+@pytest.mark.usefixtures("orm")
+async def test_callers_of_one_process_share_one_load_after_a_loss(
+    redis: aioredis.Redis, keyspace: Keyspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totals = {200 + n: (30 * (n + 1), 1, 0) for n in range(5)}
+    await seed(redis, keyspace, totals)
+    await lose_redis(redis, keyspace)
+    connection = hydrate.Tortoise.get_connection("default")
+    query = connection.execute_query_dict
+    pages = 0
+
+    async def counted(sql: str, values: list[typing.Any]) -> list[dict[str, typing.Any]]:
+        nonlocal pages
+        pages += 1
+        return await query(sql, values)
+
+    monkeypatch.setattr(connection, "execute_query_dict", counted)
+    readers = [ensure_guild_xp(redis, keyspace, GUILD) for _ in range(20)]
+    standings = [member_standing(redis, keyspace, GUILD, 200, curve=CURVE) for _ in range(5)]
+    await asyncio.gather(*readers, *standings)
+    assert pages == 1  # one load (one page of five rows) for all 25 callers
+    assert (await hashes(redis, keyspace))["xp"] == {m: xp for m, (xp, _, _) in totals.items()}

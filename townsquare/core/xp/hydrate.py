@@ -28,6 +28,7 @@ loads are idempotent and several workers may run one at once.
 
 from __future__ import annotations
 
+import asyncio
 import typing
 import uuid
 
@@ -155,10 +156,35 @@ async def _load_once(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, c
     return restored
 
 
+_IN_FLIGHT: dict[tuple[str, int], asyncio.Task[int]] = {}
+"""This process's running loads, by namespace and guild (see :func:`_shared_load`)."""
+
+
+async def _shared_load(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> int:
+    """:func:`load_guild_xp`, run once for every caller of this process that needs it meanwhile.
+
+    After a loss, every request and batch of a busy guild finds the marker missing at once;
+    one load serves them all instead of one each. A caller that is cancelled does not cancel
+    the load the others wait for.
+    """
+    key = (keyspace.namespace, guild_id)
+    task = _IN_FLIGHT.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.ensure_future(load_guild_xp(redis, keyspace, guild_id))
+        _IN_FLIGHT[key] = task
+
+        def forget(done: asyncio.Task[int]) -> None:
+            if _IN_FLIGHT.get(key) is done:
+                del _IN_FLIGHT[key]
+
+        task.add_done_callback(forget)
+    return await asyncio.shield(task)
+
+
 async def ensure_guild_xp(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> None:
     """Load the guild's XP unless its marker says it is loaded (readers call this first)."""
     if not await redis.exists(keyspace.key("xp_loaded", guild_id)):
-        await load_guild_xp(redis, keyspace, guild_id)
+        await _shared_load(redis, keyspace, guild_id)
 
 
 async def run_loaded[T](
@@ -174,5 +200,5 @@ async def run_loaded[T](
     except ResponseError as error:
         if str(error) != NOT_LOADED:
             raise
-    await load_guild_xp(redis, keyspace, guild_id)
+    await _shared_load(redis, keyspace, guild_id)
     return await call()
