@@ -297,6 +297,24 @@ async def test_a_loaded_guild_is_not_loaded_again(
     assert (await hashes(redis, keyspace))["xp"] == {}
 
 
+def watch_pages(
+    monkeypatch: pytest.MonkeyPatch, before: Callable[[int], Awaitable[None]] | None = None
+) -> list[int]:
+    """Counts the loads' PostgreSQL pages (one query each) in `[0]`; `before(n)` runs first."""
+    connection = hydrate.Tortoise.get_connection("default")
+    query = connection.execute_query_dict
+    pages = [0]
+
+    async def counted(sql: str, values: list[typing.Any]) -> list[dict[str, typing.Any]]:
+        pages[0] += 1
+        if before is not None:
+            await before(pages[0])
+        return await query(sql, values)
+
+    monkeypatch.setattr(connection, "execute_query_dict", counted)
+    return pages
+
+
 @pytest.mark.usefixtures("orm")
 async def test_a_loss_during_a_load_starts_it_over_instead_of_vouching_for_half(
     redis: aioredis.Redis, keyspace: Keyspace, monkeypatch: pytest.MonkeyPatch
@@ -305,22 +323,16 @@ async def test_a_loss_during_a_load_starts_it_over_instead_of_vouching_for_half(
     await seed(redis, keyspace, totals)
     await lose_redis(redis, keyspace)
     # Redis loses everything again after the load has written its first page of two rows.
-    connection = hydrate.Tortoise.get_connection("default")
-    query = connection.execute_query_dict
-    pages = 0
 
-    async def page_then_lose(sql: str, values: list[typing.Any]) -> list[dict[str, typing.Any]]:
-        nonlocal pages
-        pages += 1
-        if pages == 2:
+    async def lose_before_the_second(page: int) -> None:
+        if page == 2:
             await lose_redis(redis, keyspace)
-        return await query(sql, values)
 
-    monkeypatch.setattr(connection, "execute_query_dict", page_then_lose)
+    pages = watch_pages(monkeypatch, lose_before_the_second)
     await load_guild_xp(redis, keyspace, GUILD, chunk=2)
 
     # The interrupted load did not set the marker over the last rows only: it started over.
-    assert pages > 3
+    assert pages[0] > 3
     assert await redis.exists(keyspace.key("xp_loaded", GUILD))
     assert (await hashes(redis, keyspace))["xp"] == {m: xp for m, (xp, _, _) in totals.items()}
     assert not [key async for key in redis.scan_iter(match=keyspace.pattern("xp_loading"))]
@@ -333,18 +345,9 @@ async def test_callers_of_one_process_share_one_load_after_a_loss(
     totals = {200 + n: (30 * (n + 1), 1, 0) for n in range(5)}
     await seed(redis, keyspace, totals)
     await lose_redis(redis, keyspace)
-    connection = hydrate.Tortoise.get_connection("default")
-    query = connection.execute_query_dict
-    pages = 0
-
-    async def counted(sql: str, values: list[typing.Any]) -> list[dict[str, typing.Any]]:
-        nonlocal pages
-        pages += 1
-        return await query(sql, values)
-
-    monkeypatch.setattr(connection, "execute_query_dict", counted)
+    pages = watch_pages(monkeypatch)
     readers = [ensure_guild_xp(redis, keyspace, GUILD) for _ in range(20)]
     standings = [member_standing(redis, keyspace, GUILD, 200, curve=CURVE) for _ in range(5)]
     await asyncio.gather(*readers, *standings)
-    assert pages == 1  # one load (one page of five rows) for all 25 callers
+    assert pages[0] == 1  # one load (one page of five rows) for all 25 callers
     assert (await hashes(redis, keyspace))["xp"] == {m: xp for m, (xp, _, _) in totals.items()}
