@@ -2,9 +2,10 @@
 
 Debian's chromium, driven by Playwright, logs in through a real sandbox's OAuth2 consent page
 against the HTTP service served by hypercorn (`run_http` in a child process, as `townsquare
-http` runs it), changes the XP cooldown in the dashboard's form, and then the database row,
-the Redis config cache and the bot's behaviour (two messages closer than the old cooldown but
-farther apart than the new one both earn XP) have all changed.
+http` runs it), changes the XP cooldown in the dashboard's form and picks a bot manager role
+by name, and then the database row, the Redis config cache and the bot's behaviour (two
+messages closer than the old cooldown but farther apart than the new one both earn XP) have
+all changed.
 
 CI installs chromium (`.ci/run`), so this test never skips there.
 """
@@ -178,6 +179,9 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     guild_id = next(iter(sandbox.world.guilds))
     await ensure_guild(guild_id, name="Town Square Demo")
     sheriff = next(u.id for u in sandbox.world.users.values() if u.username == "sheriff")
+    moderator = next(
+        r.id for r in sandbox.world.guilds[guild_id].roles.values() if r.name == "Moderator"
+    )
     old_cooldown = load_settings(environ={}, env_file=None).guild_defaults.xp.cooldown_seconds
     assert old_cooldown > GAP_SECONDS > NEW_COOLDOWN
     # Before: the second message falls inside the cooldown and earns nothing.
@@ -209,16 +213,28 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
             await page.wait_for_url(f"{xp_page}?saved=1")
             assert "Saved." in await page.locator("p.success").inner_text()
             assert await page.locator("#f-cooldown_seconds").input_value() == str(NEW_COOLDOWN)
+
+            # Command access: a manager role picked by its name.
+            commands_page = f"{http_service}/dashboard/guilds/{guild_id}/commands"
+            await page.goto(commands_page)
+            await page.check('fieldset.roles label:has-text("Moderator") input')
+            await page.click('main form button[type="submit"]')
+            await page.wait_for_url(f"{commands_page}?saved=1")
+            ticked = page.locator('fieldset.roles input[type="checkbox"]:checked')
+            assert await ticked.count() == 1
+            assert await ticked.get_attribute("value") == str(moderator)
         finally:
             await browser.close()
 
     row = await GuildConfigRecord.get(guild_id=guild_id)
-    assert row.version == 2
+    assert row.version == 3
     assert row.document["xp"]["cooldown_seconds"] == NEW_COOLDOWN
+    assert row.document["commands"]["manager_role_ids"] == [moderator]
     cached = await redis.get(keyspace.key("guild_config", guild_id))
     assert cached is not None
     cached_doc = json.loads(cached)
-    assert cached_doc["version"] == 2
+    assert cached_doc["version"] == 3
     assert cached_doc["config"]["xp"]["cooldown_seconds"] == NEW_COOLDOWN
+    assert cached_doc["config"]["commands"]["manager_role_ids"] == [moderator]
     # After: the same two messages by another member both earn.
     assert await _awarded(redis, keyspace, guild_id, 502, 9_100) == 2
