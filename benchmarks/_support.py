@@ -6,7 +6,7 @@
 - :func:`fresh_database`: a new database with every migration, dropped afterwards;
 - :func:`configure_guild`, :func:`new_keyspace`, :func:`clear_keyspace`, :func:`wait_for`;
 - :func:`reference_totals`: message XP computed from the documented formula, independently of
-  `townsquare.core.xp`.
+  `townsquare.features.xp.domain`.
 
 The child processes (the sandbox with its injector, the shard) are in `_support_processes`.
 """

@@ -47,7 +47,7 @@ from townsquare.core.db import connect
 from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.logs import configure_logging
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.models import LevelReward
+from townsquare.features.xp.domain.models import LevelReward
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.worker import run_worker
 

@@ -35,7 +35,7 @@ from townsquare.core.settings import load_settings
 from townsquare.sandbox.world import build_world, load_scenario
 from townsquare.shards.normaliser import message_record, message_record_from_payload
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
-from townsquare.shards.routes import DEFAULT_ROUTES, route_record
+from townsquare.shards.routes import feature_routes, route_record
 
 EVENTS = 50_000
 DISTINCT = 2_000
@@ -92,12 +92,13 @@ async def ours(
         batch_ms=settings.shards.batch_ms,
         buffer_limit=settings.shards.buffer_limit,
     )
+    routes = feature_routes()
     runner = asyncio.create_task(publisher.run())
     started = time.perf_counter()
     for index in range(EVENTS):
         record = message_record_from_payload(events[index % DISTINCT])
         assert record is not None
-        for pipeline, data in route_record(record, DEFAULT_ROUTES):
+        for pipeline, data in route_record(record, routes):
             publisher.submit(pipeline, data)
         if index % CHUNK == CHUNK - 1:
             await asyncio.sleep(0)

@@ -31,7 +31,7 @@ from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.rules import message_amount
+from townsquare.features.xp.domain.rules import message_amount
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.worker import run_worker
 

@@ -26,9 +26,9 @@ from tortoise import Tortoise
 from townsquare.core.db import connect, migrate
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.admin import adjust_totals
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.flush import flush_guild
+from townsquare.features.xp.domain.admin import adjust_totals
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.flush import flush_guild
 
 ROWS = 20_000
 BASELINE_ROWS = 2_000

@@ -22,14 +22,18 @@ import yaml
 from townsquare.core.embedded import EmbeddedServiceError, embedded_services
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.logs import configure_logging, secret_values
-from townsquare.core.settings import Settings, SettingsError, load_settings, masked_dump
+from townsquare.core.settings import (
+    PIPELINES,
+    Settings,
+    SettingsError,
+    load_settings,
+    masked_dump,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = ["app", "main"]
-
-PIPELINES = ("xp", "automod", "ai", "jobs")
 
 app = typer.Typer(
     name="townsquare",
@@ -134,8 +138,8 @@ def xp_import_mee6(
     from townsquare.core.audit.models import ActorKind
     from townsquare.core.audit.service import Actor
     from townsquare.core.config.cache import get_config
-    from townsquare.core.xp.curve import curve_for
-    from townsquare.core.xp.mee6 import Mee6ImportError, import_mee6
+    from townsquare.features.xp.domain.curve import curve_for
+    from townsquare.features.xp.domain.mee6 import Mee6ImportError, import_mee6
 
     settings = _settings(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
@@ -203,7 +207,7 @@ def migrate(
 def worker(
     settings_file: SettingsOption = None,
     pipelines: Annotated[
-        str, typer.Option(help="Comma-separated pipelines to consume: xp, automod, ai, jobs.")
+        str, typer.Option(help=f"Comma-separated pipelines to consume: {', '.join(PIPELINES)}.")
     ] = ",".join(PIPELINES),
 ) -> None:
     """Run task consumers for the chosen pipelines."""
@@ -226,19 +230,19 @@ def worker(
 @app.command()
 def scheduler(settings_file: SettingsOption = None) -> None:
     """Run the scheduler that fires timed work (one is active; others stand by)."""
-    from townsquare.tasks.schedule_sources import make_schedule_source
+    from townsquare.core.features import enabled_features
+    from townsquare.tasks.schedule_sources import install_feature_schedules, make_schedule_source
     from townsquare.tasks.scheduler import run_scheduler
-    from townsquare.tasks.xp import install_xp_schedules
 
     settings = _settings(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
     with _services(settings) as (redis_url, _):
 
         async def schedule(stop: asyncio.Event) -> None:
-            # The platform's recurring work; fixed ids, so installing again replaces it.
+            # The features' recurring work; fixed ids, so installing again replaces it.
             source = make_schedule_source(redis_url, keyspace)
             try:
-                await install_xp_schedules(source)
+                await install_feature_schedules(source, enabled_features())
             finally:
                 await source.shutdown()
             await run_scheduler(settings, redis_url, keyspace, shutdown=stop)

@@ -33,7 +33,7 @@ from townsquare.core.discord import write_sandbox_info
 from townsquare.core.events import MessageRecord
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.award import award_messages
+from townsquare.features.xp.domain.award import award_messages
 from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:

@@ -27,12 +27,12 @@ from tests.e2e.test_shards import WAIT, channel_named, demo_guild, shards_runnin
 from tests.integration.test_tasks_support import wait_until
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.audit.service import Actor
-from townsquare.core.commands_api import MAX_AMOUNT
 from townsquare.core.config.cache import get_config, store_config
 from townsquare.core.config.schemas import CommandsSection
 from townsquare.core.config.service import update_guild_config
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.rank_card import RankCard, render_rank_card
+from townsquare.features.xp.domain.rank_card import RankCard, render_rank_card
+from townsquare.features.xp.domain.wire import MAX_AMOUNT
 from townsquare.http import create_app
 from townsquare.shards.api_client import InternalAPIClient
 from townsquare.shards.cluster import ShardCluster

@@ -7,7 +7,7 @@ clock it was given (`Sandbox(clock=...)`), and the shard takes `timestamp_ms` fr
 snowflake. The tests give it a `SteppedClock` set to the chosen time before each message is
 created in the sandbox's world, so every message carries exactly that time (checked).
 
-Expected XP is computed independently of `townsquare.core.xp` by `reference_totals` (the
+Expected XP is computed independently of `townsquare.features.xp.domain` by `reference_totals` (the
 documented formula: sha256 of the message id, decimal multipliers, cooldown on message times)
 and `reference_levels` (walking MEE6's 5L^2 + 50L + 100).
 """
@@ -36,11 +36,11 @@ from tests.integration.test_xp_support import (
 from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.xp.models import LevelReward, MemberXP
+from townsquare.features.xp.domain.models import LevelReward, MemberXP
+from townsquare.features.xp.tasks import FLUSH_TASK
 from townsquare.sandbox import Sandbox
 from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.xp import FLUSH_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -216,7 +216,6 @@ async def configure_guild(
 ) -> GuildConfig:
     """Multipliers, a no-XP channel and role, the MEE6 curve, rewards stacked, notices to a
     channel (with a template that tries to ping everyone and a role)."""
-    forget_cached_configs()
     await ensure_guild(guild.id)
     config = await configure(
         guild.id,

@@ -43,7 +43,6 @@ from townsquare.core.keyspace import Keyspace
 from townsquare.sandbox import Sandbox
 from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -148,7 +147,6 @@ async def _published_by_the_shard(
 ) -> tuple[list[MessageRecord], GuildConfig]:
     """Chat injected at the sandbox, every message in the xp stream (no worker running yet)."""
     guild = the_guild(sandbox)
-    forget_cached_configs()
     await ensure_guild(guild.id)
     config = await configure(guild.id)
     bot = sandbox.world.application.bot_user_id

@@ -16,9 +16,9 @@ from tests.e2e.test_xp_levels import channel_named, settings_for, user_named
 from tests.integration.test_tasks_support import wait_until
 from tests.integration.test_xp_support import configure, drained
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.features.xp.tasks import VOICE_TICK_TASK
 from townsquare.sandbox.world.members import join_guild
 from townsquare.sandbox.world.voice import set_voice_state
-from townsquare.tasks.xp import VOICE_TICK_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,7 +57,6 @@ async def test_voice_xp_follows_every_anti_afk_rule(
     tmp_path: Path,
 ) -> None:
     world, guild = sandbox.world, the_guild(sandbox)
-    forget_cached_configs()
     await ensure_guild(guild.id)
     await configure(guild.id)  # defaults: 10 XP a minute, self-muted members do not earn
     lounge, gaming, music, afk = (

@@ -15,11 +15,10 @@ from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.events import GuildRecord
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.admin import set_xp
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.models import LevelReward
+from townsquare.features.xp.domain.admin import set_xp
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.models import LevelReward
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
     from pathlib import Path
@@ -63,7 +62,6 @@ def settings_for(sandbox: Sandbox, tmp_path: Path) -> Settings:
 async def setup_guild(
     sandbox: Sandbox, *, mode: str, notice: dict[str, object], rewards: dict[int, int]
 ) -> Guild:
-    forget_cached_configs()
     guild = demo_guild(sandbox)
     await ensure_guild(guild.id)
     await configure(

@@ -328,7 +328,7 @@ async def test_pages_have_no_external_resources(
 async def test_level_rewards_are_added_and_removed_with_audit(
     client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
 ) -> None:
-    from townsquare.core.xp.models import LevelReward
+    from townsquare.features.xp.domain.models import LevelReward
 
     await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/levels"

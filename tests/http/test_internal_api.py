@@ -12,8 +12,9 @@ import pytest
 
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
-from townsquare.core.commands_api import DEV_SERVICE_FILE, MAX_AMOUNT, service_token
+from townsquare.core.commands_api import DEV_SERVICE_FILE, service_token
 from townsquare.core.config.service import update_guild_config
+from townsquare.features.xp.domain.wire import MAX_AMOUNT
 
 if typing.TYPE_CHECKING:
     import io

@@ -7,8 +7,8 @@ import typing
 import pytest
 
 from tests.integration.test_xp_support import SETTINGS, mark_loaded
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.leaderboard import (
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.leaderboard import (
     PageOutOfRangeError,
     leaderboard_page,
     member_standing,

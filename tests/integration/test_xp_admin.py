@@ -11,11 +11,11 @@ from tests.integration.test_xp_support import SETTINGS
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.events.wire import DATA_FIELD
-from townsquare.core.xp.admin import add_xp, remove_xp, reset_guild, reset_member, set_xp
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.flush import flush_guild
-from townsquare.core.xp.mee6 import Mee6ImportError, import_mee6
-from townsquare.core.xp.models import MemberXP
+from townsquare.features.xp.domain.admin import add_xp, remove_xp, reset_guild, reset_member, set_xp
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.flush import flush_guild
+from townsquare.features.xp.domain.mee6 import Mee6ImportError, import_mee6
+from townsquare.features.xp.domain.models import MemberXP
 
 if typing.TYPE_CHECKING:
     from pathlib import Path

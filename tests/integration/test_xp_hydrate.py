@@ -20,16 +20,16 @@ from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.xp import hydrate
-from townsquare.core.xp.admin import add_xp, adjust_totals, reset_guild
-from townsquare.core.xp.award import award_messages
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.flush import flush_guild
-from townsquare.core.xp.hydrate import LOAD_CHUNK, ensure_guild_xp, load_guild_xp
-from townsquare.core.xp.leaderboard import leaderboard_page, member_standing
-from townsquare.core.xp.levels import sync_levels
-from townsquare.core.xp.models import MemberXP
-from townsquare.core.xp.voice import award_voice_minute
+from townsquare.features.xp.domain import hydrate
+from townsquare.features.xp.domain.admin import add_xp, adjust_totals, reset_guild
+from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.flush import flush_guild
+from townsquare.features.xp.domain.hydrate import LOAD_CHUNK, ensure_guild_xp, load_guild_xp
+from townsquare.features.xp.domain.leaderboard import leaderboard_page, member_standing
+from townsquare.features.xp.domain.levels import sync_levels
+from townsquare.features.xp.domain.models import MemberXP
+from townsquare.features.xp.domain.voice import award_voice_minute
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

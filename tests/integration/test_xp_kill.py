@@ -31,12 +31,11 @@ from tests.integration.test_xp_support import (
 from townsquare.core.events import MessageRecord, parse_records
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.keyspace import Keyspace
-from townsquare.core.xp.award import award_messages
+from townsquare.features.xp.domain.award import award_messages
 from townsquare.tasks import TaskRegistry
 from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.worker import run_worker
-from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -70,7 +69,6 @@ async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> None:
 async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
     redis: aioredis.Redis, redis_url: str, keyspace: Keyspace, orm: None, tmp_path: Path
 ) -> None:
-    forget_cached_configs()
     now = int(time.time() * 1000)
     records = [
         message(GUILD, 20 + n % 5, 50_000 + n, now - 1_000_000 + n * 7_000) for n in range(100)

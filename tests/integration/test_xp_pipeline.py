@@ -23,10 +23,10 @@ from tests.integration.test_xp_support import (
 )
 from townsquare.core.events import encode_job
 from townsquare.core.events.wire import DATA_FIELD
-from townsquare.core.xp.award import LATENESS_WINDOW_MS, award_messages
-from townsquare.core.xp.models import MemberXP
+from townsquare.features.xp.domain.award import LATENESS_WINDOW_MS, award_messages
+from townsquare.features.xp.domain.models import MemberXP
+from townsquare.features.xp.tasks import FLUSH_TASK
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.xp import FLUSH_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -61,7 +61,6 @@ def chosen_messages(now: int, count: int, seed: int) -> list[MessageRecord]:
 
 
 async def xp_config(guild: int = GUILD) -> GuildConfig:
-    forget_cached_configs()
     return await configure(
         guild,
         xp={
@@ -225,9 +224,9 @@ async def test_a_member_awarded_during_the_flush_stays_dirty(
 ) -> None:
     from tortoise import Tortoise
 
-    from townsquare.core.xp import flush as flush_module
-    from townsquare.core.xp.curve import curve_for
-    from townsquare.core.xp.flush import flush_guild
+    from townsquare.features.xp.domain import flush as flush_module
+    from townsquare.features.xp.domain.curve import curve_for
+    from townsquare.features.xp.domain.flush import flush_guild
 
     config = await xp_config()
     now = int(time.time() * 1000)

@@ -10,10 +10,10 @@ import pytest
 
 from tests.integration.test_tasks_support import settings_with, wait_until
 from townsquare.core.events.wire import DATA_FIELD
+from townsquare.features.xp.tasks import FLUSH_TASK, VOICE_TICK_TASK, install_xp_schedules
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.schedule_sources import make_schedule_source
 from townsquare.tasks.scheduler import run_scheduler
-from townsquare.tasks.xp import FLUSH_TASK, VOICE_TICK_TASK, install_xp_schedules
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis

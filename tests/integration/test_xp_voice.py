@@ -11,8 +11,8 @@ from tests.integration.test_tasks_support import running_worker, settings_with, 
 from tests.integration.test_xp_support import configure, drained
 from townsquare.core.events import GuildRecord, VoiceStateRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
+from townsquare.features.xp.tasks import PROCESS_BATCH_TASK, VOICE_TICK_TASK
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.xp import PROCESS_BATCH_TASK, VOICE_TICK_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -65,7 +65,6 @@ SCENARIOS: dict[str, tuple[list[tuple[int, int | None, dict[str, bool]]], bool, 
 async def test_voice_tick_follows_each_anti_afk_rule_and_pays_once_per_minute(
     redis: aioredis.Redis, redis_url: str, keyspace: Keyspace, orm: None
 ) -> None:
-    forget_cached_configs()
     now = int(time.time() * 1000)
     guilds = {name: 910_000_000_000_000_000 + n for n, name in enumerate(SCENARIOS)}
     for name, (_, counted, _) in SCENARIOS.items():
@@ -113,7 +112,6 @@ async def test_voice_tick_follows_each_anti_afk_rule_and_pays_once_per_minute(
 async def test_late_voice_records_never_undo_newer_ones_and_guild_records_replace_the_list(
     redis: aioredis.Redis, redis_url: str, keyspace: Keyspace, orm: None
 ) -> None:
-    forget_cached_configs()
     guild = 920_000_000_000_000_001
     now = int(time.time() * 1000)
     async with running_worker(settings_with(), redis_url, keyspace, load_tasks(), ("xp",)):

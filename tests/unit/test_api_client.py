@@ -10,6 +10,7 @@ import typing
 import pytest
 from aiohttp import web
 
+from townsquare.features.xp.commands.api import XPClient
 from townsquare.shards.api_client import (
     APIRefusedError,
     BreakerState,
@@ -105,7 +106,7 @@ async def test_4xx_is_a_refusal_and_never_retried(upstream: tuple[Upstream, str]
     _, url = upstream
     api = client(url, failures=1)
     with pytest.raises(APIRefusedError) as refused:
-        await api.leaderboard(1, 9)
+        await XPClient(api).leaderboard(1, 9)
     assert (refused.value.status, refused.value.code, refused.value.body["pages"]) == (
         404,
         "page_out_of_range",
@@ -113,7 +114,7 @@ async def test_4xx_is_a_refusal_and_never_retried(upstream: tuple[Upstream, str]
     )
     assert api.breaker.state is BreakerState.CLOSED
     with pytest.raises(APIRefusedError) as unknown:  # aiohttp's own text 404: not JSON
-        await api.member_rank(1, 2)
+        await XPClient(api).member_rank(1, 2)
     assert (unknown.value.status, unknown.value.code) == (404, "error")
     assert api.breaker.state is BreakerState.CLOSED
 

@@ -7,8 +7,8 @@ import io
 from PIL import Image, ImageChops
 
 from townsquare.core.config.schemas import LevelCurve
-from townsquare.core.xp.curve import Curve
-from townsquare.core.xp.rank_card import (
+from townsquare.features.xp.domain.curve import Curve
+from townsquare.features.xp.domain.rank_card import (
     AVATAR_BOX,
     BAR_BOX,
     CARD_SIZE,

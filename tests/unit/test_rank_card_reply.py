@@ -14,14 +14,14 @@ import typing
 import hikari
 from PIL import Image
 
-from townsquare.core.commands_api import MemberRank
-from townsquare.core.config.schemas import LevelCurve
+from townsquare.core.config.schemas import GuildConfig, LevelCurve
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.curve import Curve
-from townsquare.core.xp.rank_card import CARD_SIZE, rank_card_for
+from townsquare.features.xp.commands import rank
+from townsquare.features.xp.domain.curve import Curve
+from townsquare.features.xp.domain.rank_card import CARD_SIZE, rank_card_for
+from townsquare.features.xp.domain.wire import MemberRank
 from townsquare.shards.api_client import InternalAPIClient
-from townsquare.shards.commands import rank
 from townsquare.shards.commands.services import CommandServices
 
 CURVE = Curve(LevelCurve(kind="mee6", linear_step=100, table=[]), 100)
@@ -36,6 +36,11 @@ class FakeAPI(InternalAPIClient):
 
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:1", "unused")
+
+    async def request(self, method: str, path: str, **_: typing.Any) -> dict[str, typing.Any]:
+        assert method == "GET"
+        guild_id, user_id = (int(part) for part in path.split("/")[2::2])
+        return (await self.member_rank(guild_id, user_id)).model_dump(mode="json")
 
     async def member_rank(self, guild_id: int, user_id: int) -> MemberRank:
         assert guild_id == GUILD
@@ -90,9 +95,9 @@ class FakeContext:
 class FakeServices(CommandServices):
     __slots__ = ()
 
-    async def xp_curve(self, guild_id: int) -> Curve:
+    async def guild_config(self, guild_id: int) -> GuildConfig:
         assert guild_id == GUILD
-        return CURVE
+        return self.guild_defaults
 
 
 def services(*, attachments: bool) -> FakeServices:

@@ -11,6 +11,7 @@ import pytest
 from hikari.impl import EventFactoryImpl
 
 from townsquare.core.events import GuildRecord, MessageRecord, parse_records
+from townsquare.features.xp.domain.jobs import XP_ROUTE
 from townsquare.sandbox.gateway.handshake import guild_create
 from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.world import World, build_world, load_scenario
@@ -25,7 +26,7 @@ from townsquare.shards.normaliser import (
     snowflake_ms,
     voice_record,
 )
-from townsquare.shards.routes import XP_ROUTE, Route, route_record
+from townsquare.shards.routes import Route, route_record
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world.models import Channel, Guild

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from townsquare.core.config.schemas import LevelCurve
-from townsquare.core.xp.curve import Curve, level_cost
+from townsquare.features.xp.domain.curve import Curve, level_cost
 
 
 def mee6() -> LevelCurve:

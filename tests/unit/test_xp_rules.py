@@ -8,9 +8,9 @@ import pytest
 from townsquare.core.config.schemas import VoiceXPSection
 from townsquare.core.events import MessageRecord
 from townsquare.core.settings import load_settings
-from townsquare.core.xp.levels import plan_rewards, render_notice
-from townsquare.core.xp.rules import base_amount, message_amount, multiplier_for
-from townsquare.core.xp.voice import VoiceState, eligible_members
+from townsquare.features.xp.domain.levels import plan_rewards, render_notice
+from townsquare.features.xp.domain.rules import base_amount, message_amount, multiplier_for
+from townsquare.features.xp.domain.voice import VoiceState, eligible_members
 
 DEFAULTS = load_settings(environ={}, env_file=None).guild_defaults.xp
 

@@ -16,7 +16,7 @@ import typing
 from redis.exceptions import ResponseError
 
 from townsquare.core.replies import as_text
-from townsquare.core.settings import PipelineSettings, TasksSettings
+from townsquare.core.settings import PIPELINES
 from townsquare.core.shard_health import HEALTH_FIELDS
 
 if typing.TYPE_CHECKING:
@@ -42,12 +42,6 @@ __all__ = [
     "redis_now",
 ]
 
-PIPELINES: typing.Final[tuple[str, ...]] = tuple(
-    name
-    for name, field in TasksSettings.model_fields.items()
-    if field.annotation is PipelineSettings
-)
-"""The pipeline streams, in settings order: xp, automod, ai, jobs."""
 
 STALE_AFTER_SECONDS: typing.Final = 10.0
 """A shard whose last health report is older than this is shown as stale."""

@@ -1,5 +1,8 @@
 """PostgreSQL through tortoise-orm: one app, its model modules, and its migrations.
 
+The models are the kernel's and every enabled feature's (`Feature.models`), all in one
+`townsquare` app, so the central migrations cover them all.
+
 Migrations are tortoise's built-in ones, kept in the top-level `migrations` package. `migrate`
 applies what is missing and is a no-op when everything is applied, so it is safe to run on
 every start and from several processes in turn.
@@ -16,29 +19,37 @@ from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
+from townsquare.core.features import enabled_features
+
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 __all__ = [
     "APP_LABEL",
+    "KERNEL_MODEL_MODULES",
     "MIGRATIONS_MODULE",
-    "MODEL_MODULES",
     "connect",
     "make_migrations",
     "migrate",
+    "model_modules",
     "tortoise_config",
 ]
 
 APP_LABEL = "townsquare"
 MIGRATIONS_MODULE = "migrations"
-MODEL_MODULES = (
+KERNEL_MODEL_MODULES = (
     "townsquare.core.guilds.models",
     "townsquare.core.config.models",
-    "townsquare.core.xp.models",
     "townsquare.core.premium.models",
     "townsquare.core.audit.models",
     "townsquare.core.apikeys.models",
 )
+"""The kernel's model modules; each enabled feature adds its own (`Feature.models`)."""
+
+
+def model_modules() -> list[str]:
+    """Every model module of the one `townsquare` app: the kernel's, then the features'."""
+    return [*KERNEL_MODEL_MODULES, *(m for f in enabled_features() for m in f.models)]
 
 
 def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
@@ -53,7 +64,7 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
         },
         "apps": {
             APP_LABEL: {
-                "models": list(MODEL_MODULES),
+                "models": model_modules(),
                 "default_connection": "default",
                 "migrations": MIGRATIONS_MODULE,
             }

@@ -25,6 +25,7 @@ __all__ = [
     "RedisType",
     "TTLPolicy",
     "family_of",
+    "register_families",
 ]
 
 SNOWFLAKE_MAX = 2**64 - 1
@@ -98,6 +99,17 @@ def _register(family: Family) -> None:
     if not _NAME.match(family.name) or family.name in FAMILIES:
         raise KeyspaceError(f"bad or duplicate family name {family.name!r}")
     FAMILIES[family.name] = family
+
+
+def register_families(families: typing.Iterable[Family]) -> None:
+    """Register a feature's families; registering the same family again changes nothing.
+
+    The kernel's families are registered below; a feature's come from its declaration
+    (`townsquare.core.features`), when the feature is loaded.
+    """
+    for family in families:
+        if FAMILIES.get(family.name) != family:
+            _register(family)
 
 
 for _family in (
@@ -257,112 +269,6 @@ for _family in (
         "Per guild, page and page size: the `/public/v1` leaderboard response body (JSON).",
     ),
     Family(
-        "xp",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("hot XP totals; flushed to PostgreSQL, which stays the truth"),
-        "XP workers",
-        "Per guild: member id -> total XP.",
-    ),
-    Family(
-        "xp_messages",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("hot message counts; flushed to PostgreSQL with the XP totals"),
-        "XP workers",
-        "Per guild: member id -> messages counted (each message id once).",
-    ),
-    Family(
-        "xp_voice_minutes",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("hot voice minutes; flushed to PostgreSQL with the XP totals"),
-        "XP workers (voice tick)",
-        "Per guild: member id -> minutes that earned voice XP.",
-    ),
-    Family(
-        "xp_seen",
-        RedisType.SORTED_SET,
-        (Part.SNOWFLAKE, Part.SNOWFLAKE),
-        TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
-        "XP workers",
-        "Per guild and member: message ids already counted, scored by message time (ms).",
-    ),
-    Family(
-        "xp_awarded",
-        RedisType.SORTED_SET,
-        (Part.SNOWFLAKE, Part.SNOWFLAKE),
-        TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
-        "XP workers",
-        "Per guild and member: message ids that earned XP, scored by message time (ms).",
-    ),
-    Family(
-        "xp_dirty",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("fields leave when the flush has written them"),
-        "XP workers and admin operations; the flush removes",
-        "Per guild: member id -> change counter of members not yet flushed to PostgreSQL.",
-    ),
-    Family(
-        "xp_dirty_guilds",
-        RedisType.SET,
-        (),
-        TTLPolicy.persistent("a guild leaves when its last dirty member is flushed"),
-        "XP workers and admin operations; the flush removes",
-        "Guild ids with members waiting for the flush.",
-    ),
-    Family(
-        "xp_levels",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("the level whose rewards were last queued per member"),
-        "XP workers",
-        "Per guild: member id -> level last applied (reward roles and notice queued).",
-    ),
-    Family(
-        "xp_loading",
-        RedisType.STRING,
-        (Part.SNOWFLAKE, Part.NAME),
-        TTLPolicy.fixed(600, "a load that dies leaves nothing behind for long"),
-        "a load of the guild's XP from PostgreSQL, at its start",
-        "Per guild and load: proves Redis kept its data while the load ran; the marker is set "
-        "only if it is still there.",
-    ),
-    Family(
-        "xp_loaded",
-        RedisType.STRING,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("lost only with the XP hashes it vouches for (no eviction)"),
-        "whoever first writes or reads the guild's XP, after loading it from PostgreSQL",
-        "Per guild: present once the `member_xp` rows are in the XP hashes; the XP scripts "
-        "refuse to write without it.",
-    ),
-    Family(
-        "xp_voice",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("members leave the hash when they leave voice"),
-        "XP workers, from voice and guild records",
-        "Per guild: member id -> JSON voice state (channel, mute/deaf flags, bot, time).",
-    ),
-    Family(
-        "xp_voice_guilds",
-        RedisType.SET,
-        (),
-        TTLPolicy.persistent("a guild leaves when nobody is in voice there"),
-        "XP workers, from voice and guild records",
-        "Guild ids with members in voice, visited by the voice tick.",
-    ),
-    Family(
-        "xp_guild",
-        RedisType.HASH,
-        (Part.SNOWFLAKE,),
-        TTLPolicy.persistent("rewritten by every guild record"),
-        "XP workers, from guild records",
-        "Per guild: `name`, `afk_channel_id` and the record time `ts` the XP rules need.",
-    ),
-    Family(
         "timers",
         RedisType.SORTED_SET,
         (Part.NAME,),
@@ -426,10 +332,17 @@ class Keyspace:
 
 
 def family_of(name: str) -> Family:
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise KeyspaceError(f"unregistered key family {name!r}") from None
+    family = FAMILIES.get(name)
+    if family is None:
+        # A feature's family is registered when the feature is loaded; load the enabled ones
+        # once, so a process that builds a feature's key first still finds it.
+        from townsquare.core.features import enabled_features
+
+        enabled_features()
+        family = FAMILIES.get(name)
+    if family is None:
+        raise KeyspaceError(f"unregistered key family {name!r}")
+    return family
 
 
 def _render(family: str, kind: Part, value: int | str) -> str:

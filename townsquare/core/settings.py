@@ -34,6 +34,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "DEFAULTS_FILE",
     "ENV_PREFIX",
+    "PIPELINES",
     "SECRET_PATHS",
     "SETTINGS_FILE_ENV",
     "AISettings",
@@ -188,6 +189,23 @@ class TasksSettings(_Section):
     automod: PipelineSettings
     ai: PipelineSettings
     jobs: PipelineSettings
+
+    def pipeline(self, name: str) -> PipelineSettings:
+        """The settings of pipeline `name` (one of :data:`PIPELINES`)."""
+        if name not in PIPELINES:
+            raise KeyError(name)
+        settings: PipelineSettings = getattr(self, name)
+        return settings
+
+
+PIPELINES: typing.Final[tuple[str, ...]] = tuple(
+    name
+    for name, field in TasksSettings.model_fields.items()
+    if field.annotation is PipelineSettings
+)
+"""The pipelines, in settings order: the one place their names are written. A pipeline is
+deployment infrastructure (a stream with its own timeouts, retries and cap); a feature's
+declaration names the ones its tasks run on (`Feature.pipelines`), checked against these."""
 
 
 class ShardsSettings(_Section):

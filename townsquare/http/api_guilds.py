@@ -11,29 +11,20 @@ from __future__ import annotations
 import typing
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from quart import Blueprint, Response, g, request
+from quart import g
 from quart_schema import validate_request, validate_response
 
 from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, GuildConfig
-from townsquare.http.access import current_session, managed_guilds, require_manager
+from townsquare.http.access import managed_guilds
+from townsquare.http.blueprints import api_blueprint
 from townsquare.http.config_changes import apply_change, read_config
-from townsquare.http.level_rewards import (
-    NewReward,
-    RewardOut,
-    add_reward,
-    list_rewards,
-    remove_reward,
-)
-from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
     from townsquare.http.access import Session
 
 __all__ = ["blueprint"]
 
-blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-
-SAFE_METHODS: typing.Final = frozenset({"GET", "HEAD", "OPTIONS"})
+blueprint = api_blueprint("api", __name__)
 
 
 class ErrorBody(BaseModel):
@@ -87,19 +78,6 @@ class ConfigPut(BaseModel):
         return data
 
 
-@blueprint.before_request
-async def _authorize() -> None:
-    """Guild routes: session, then the right to manage the guild, then CSRF on writes."""
-    view_args = request.view_args or {}
-    guild_id = view_args.get("guild_id")
-    session: Session = (
-        await require_manager(int(guild_id)) if guild_id is not None else await current_session()
-    )
-    g.ts_session = session
-    if request.method not in SAFE_METHODS:
-        state().signer.check_csrf(session.session_id, request.headers.get("X-CSRF-Token"))
-
-
 @blueprint.get("/me")
 @validate_response(Me)
 async def me() -> Me:
@@ -133,30 +111,3 @@ async def put_config(guild_id: int, data: ConfigPut) -> ConfigOut:
     """Replace the configuration; 409 when `expected_version` is not the stored version."""
     versioned = await apply_change(guild_id, data.config, data.expected_version, g.ts_session)
     return ConfigOut(guild_id=str(guild_id), version=versioned.version, config=versioned.config)
-
-
-class RewardList(BaseModel):
-    rewards: list[RewardOut]
-
-
-@blueprint.get("/guilds/<int:guild_id>/level-rewards")
-@validate_response(RewardList)
-async def get_rewards(guild_id: int) -> RewardList:
-    """The guild's level-role rewards."""
-    return RewardList(rewards=await list_rewards(guild_id))
-
-
-@blueprint.post("/guilds/<int:guild_id>/level-rewards")
-@validate_request(NewReward)
-@validate_response(RewardOut, 201)
-async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
-    """Add a level-role reward; 409 when it exists."""
-    max_level = (await read_config(guild_id)).config.xp.max_level
-    return await add_reward(guild_id, data, max_level, g.ts_session), 201
-
-
-@blueprint.delete("/guilds/<int:guild_id>/level-rewards/<int:reward_id>")
-async def delete_reward(guild_id: int, reward_id: int) -> Response:
-    """Remove a level-role reward."""
-    await remove_reward(guild_id, reward_id, g.ts_session)
-    return Response(status=204)

@@ -1,6 +1,7 @@
 """The Quart app and its server (hypercorn).
 
-:func:`create_app` wires the blueprints (health, auth, dashboard, `/api/v1`, API docs), one
+:func:`create_app` wires the blueprints (health, auth, dashboard, `/api/v1`, API docs, and each
+enabled feature's, loaded by dotted path from its declaration), one
 error type (:class:`~townsquare.http.errors.APIError`) rendered as JSON, and what every answer
 gets: a request id bound to every log line of the request and returned as `X-Request-ID`, a
 body-size limit (`http.max_body_bytes`, 413 beyond), security headers, and no CORS headers at
@@ -10,18 +11,21 @@ all (browsers refuse cross-origin reads). :func:`run_http` serves it until `shut
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import time
 import typing
 import uuid
+from pathlib import Path
 
 import aiohttp
 import redis.asyncio as aioredis
 import structlog
-from quart import Quart, redirect, render_template
+from quart import Blueprint, Quart, redirect, render_template
 from quart_schema import QuartSchema, hide
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from townsquare.core.features import adapter_modules, enabled_features, feature_package
 from townsquare.core.redis_batch import CommandBatcher
 from townsquare.http import (
     api_docs,
@@ -125,6 +129,7 @@ def create_app(
     for module in (health, auth, dashboard, api_guilds, api_docs, api_keys, public_api):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(internal_api.blueprint)  # the shards' commands (flow 2)
+    _add_features(app)
     _add_lifecycle(app)
 
     @app.get("/")
@@ -135,6 +140,28 @@ def create_app(
         return await render_template("index.html", user=None)
 
     return app
+
+
+def _add_features(app: Quart) -> None:
+    """Each enabled feature's `web` module: its blueprints, its dashboard pages, and its
+    `templates/` folder (beside its `__init__.py`; name templates `<feature>/...`)."""
+    pages = state_of(app).pages
+    features = [feature for feature in enabled_features() if feature.web is not None]
+    for feature, module in zip(features, adapter_modules("web", features), strict=True):
+        folder = Path(importlib.import_module(feature_package(feature)).__file__ or "").parent
+        if (folder / "templates").is_dir():
+            app.register_blueprint(
+                Blueprint(
+                    f"{feature.name}_templates", __name__, template_folder=folder / "templates"
+                )
+            )
+        for blueprint in module.BLUEPRINTS:
+            app.register_blueprint(blueprint)
+        for page in getattr(module, "PAGES", ()):
+            if page.name in pages:
+                msg = f"two features have a dashboard page called {page.name!r}"
+                raise ValueError(msg)
+            pages[page.name] = page
 
 
 def _add_lifecycle(app: Quart) -> None:

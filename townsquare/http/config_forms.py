@@ -17,16 +17,15 @@ from townsquare.core.config.schemas import GuildConfig
 from townsquare.http.guild_lookups import Option, guild_roles, guild_text_channels
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from werkzeug.datastructures import MultiDict
 
     from townsquare.core.config.service import VersionedConfig
 
 __all__ = [
-    "COMMANDS_FORM",
-    "LEVELS_FORM",
     "NOT_THE_GUILDS",
-    "PAGES",
-    "XP_FORM",
+    "ConfigPage",
     "FormField",
     "apply_form",
     "entries_to_fields",
@@ -57,64 +56,29 @@ class FormField:
     help: str = ""
 
 
-XP_FORM: typing.Final = (
-    FormField("enabled", "Award XP for messages", "bool"),
-    FormField("per_message_min", "Smallest XP per message", "int"),
-    FormField("per_message_max", "Largest XP per message", "int"),
-    FormField(
-        "cooldown_seconds",
-        "Cooldown (seconds)",
-        "int",
-        help="messages after an award earn nothing for this long",
-    ),
-    FormField("max_level", "Highest level", "int"),
-    FormField("curve.kind", "Level curve", "choice", ("mee6", "linear", "table")),
-    FormField("curve.linear_step", "XP per level (linear curve)", "int"),
-    FormField("voice.enabled", "Award XP in voice channels", "bool"),
-    FormField("voice.xp_per_minute", "Voice XP per minute", "int"),
-    FormField("voice.count_self_muted", "Self-muted members earn voice XP", "bool"),
-    FormField("voice.min_members", "Members a voice channel needs", "int"),
-)
-LEVELS_FORM: typing.Final = (
-    FormField(
-        "reward_mode",
-        "Reward roles a member keeps",
-        "choice",
-        ("stack", "replace"),
-        "stack keeps every reward role; replace keeps only the highest",
-    ),
-    FormField(
-        "notice.mode", "Level-up notice", "choice", ("current_channel", "channel", "dm", "off")
-    ),
-    FormField(
-        "notice.channel_id",
-        "Notice channel",
-        "channel",
-        help="needed when the notice goes to a channel",
-    ),
-    FormField(
-        "notice.template",
-        "Notice text",
-        "textarea",
-        help="{user}, {level} and {guild} are replaced; roles are never pinged",
-    ),
-)
-COMMANDS_FORM: typing.Final = (
-    FormField(
-        "manager_role_ids",
-        "Bot manager roles",
-        "role_list",
-        help=(
-            "members with any of these roles may use /xp and /config show, besides members "
-            "with Manage Server"
-        ),
-    ),
-)
-PAGES: typing.Final = {
-    "xp": ("XP settings", "xp", XP_FORM),
-    "levels": ("Level rewards and notices", "levels", LEVELS_FORM),
-    "commands": ("Command access", "commands", COMMANDS_FORM),
-}
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigPage:
+    """A dashboard page that edits one section of a guild's configuration.
+
+    A feature's `web` module lists its pages in `PAGES`; the dashboard serves each at
+    `/dashboard/guilds/<guild_id>/<name>` and links them in its navigation, in feature order.
+    """
+
+    name: str
+    """The page's path segment and its key in the navigation."""
+    title: str
+    section: str
+    """The `GuildConfig` section the form edits."""
+    fields: tuple[FormField, ...]
+    extra_template: str | None = None
+    """A template rendered below the form (with :attr:`extra_context`'s values), e.g. a list
+    that lives beside the section, such as level rewards."""
+    extra_context: Callable[[int], Awaitable[dict[str, typing.Any]]] | None = None
+    """`guild id -> template values` for :attr:`extra_template`."""
+    picks_roles: bool = False
+    """Whether the extra part picks roles (the guild's roles are fetched for it)."""
+
+
 _ID_SEPARATORS: typing.Final = re.compile(r"[\s,]+")
 _LIST_ENTRY: typing.Final = re.compile(r"^(?P<field>.+)\.(?P<index>\d+)$")
 
@@ -126,12 +90,11 @@ def _leaf(data: typing.Any, dotted: str) -> typing.Any:
     return data
 
 
-def form_values(config: GuildConfig, page: str) -> dict[str, str]:
+def form_values(config: GuildConfig, page: ConfigPage) -> dict[str, str]:
     """What `page`'s form shows for `config`, by field name."""
-    _, section, fields = PAGES[page]
-    data = config.model_dump(mode="json")[section]
+    data = config.model_dump(mode="json")[page.section]
     values = {}
-    for field in fields:
+    for field in page.fields:
         node = _leaf(data, field.name)
         if field.kind == "bool":
             values[field.name] = "on" if node else ""

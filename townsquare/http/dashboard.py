@@ -1,5 +1,7 @@
-"""The server-rendered dashboard: guild picker, XP settings, level-up notices, command access
-(flow 9).
+"""The server-rendered dashboard: guild picker and the features' config pages (flow 9).
+
+The pages are the enabled features' (`PAGES` of their `web` modules, see
+:class:`~townsquare.http.config_forms.ConfigPage`); this module knows none by name.
 
 Plain HTML forms that work without JavaScript. Each guild page posts back to itself with the
 config version it showed and the session's CSRF token; a valid change is saved through
@@ -14,25 +16,22 @@ import asyncio
 import typing
 
 from pydantic import ValidationError
-from quart import Blueprint, g, redirect, render_template, request, url_for
+from quart import g, redirect, render_template, request, url_for
 from quart_schema import hide
 
-from townsquare.http.access import check_manager, managed_guilds, optional_session
+from townsquare.http.access import managed_guilds
+from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import apply_change, read_config
 from townsquare.http.config_forms import (
-    NOT_THE_GUILDS,
-    PAGES,
-    FormField,
+    ConfigPage,
     apply_form,
     entries_to_fields,
     form_values,
-    known_ids,
     submitted_value,
     unknown_picks,
 )
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.guild_lookups import guild_roles, guild_text_channels
-from townsquare.http.level_rewards import NewReward, add_reward, list_rewards, remove_reward
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
@@ -41,27 +40,22 @@ if typing.TYPE_CHECKING:
     from townsquare.http.access import Session
     from townsquare.http.guild_lookups import Option
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "config_page", "page_saved", "render_page"]
 
-blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+blueprint = dashboard_blueprint("dashboard", __name__)
 
 
-@blueprint.before_request
-async def _authorize() -> BaseResponse | None:
-    """Guild pages: the right to manage the guild; writes: the CSRF token."""
-    session = await optional_session(renew=True)
-    if session is None:
-        if request.method == "GET":
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        raise APIError(401, "not_logged_in", "log in with Discord first")
-    guild_id = (request.view_args or {}).get("guild_id")
-    if guild_id is not None:
-        await check_manager(session, int(guild_id))
-    g.ts_session = session
-    if request.method not in {"GET", "HEAD"}:
-        form = await request.form
-        state().signer.check_csrf(session.session_id, form.get("csrf_token"))
-    return None
+def config_page(name: str) -> ConfigPage:
+    """The enabled feature's page called `name`; 404 when there is none."""
+    page = state().pages.get(name)
+    if page is None:
+        raise APIError(404, "not_found", f"no dashboard page {name!r}")
+    return page
+
+
+def page_saved(guild_id: int, page: str) -> BaseResponse:
+    """The answer to a successful change: back to `page`, with its success message."""
+    return redirect(url_for("dashboard.show", guild_id=guild_id, page=page, saved="1"), 303)
 
 
 @blueprint.get("")
@@ -72,26 +66,28 @@ async def picker() -> str:
     return await render_template("guilds.html", user=session, guilds=guilds)
 
 
-@blueprint.get("/guilds/<int:guild_id>/<any(xp, levels, commands):page>")
+@blueprint.get("/guilds/<int:guild_id>/<page>")
 @hide
 async def show(guild_id: int, page: str) -> str:
+    spec = config_page(page)
     versioned = await read_config(guild_id)
-    values = form_values(versioned.config, page)
+    values = form_values(versioned.config, spec)
     saved = request.args.get("saved") == "1"
-    return await _render(guild_id, page, versioned.version, values, {}, saved=saved)
+    return await render_page(guild_id, page, versioned.version, values, {}, saved=saved)
 
 
-@blueprint.post("/guilds/<int:guild_id>/<any(xp, levels, commands):page>")
+@blueprint.post("/guilds/<int:guild_id>/<page>")
 @hide
 async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
+    spec = config_page(page)
     form = await request.form
     current = await read_config(guild_id)
-    _, section, fields = PAGES[page]
+    section, fields = spec.section, spec.fields
     submitted = {field.name: submitted_value(field, form) for field in fields}
     try:
         expected = int(form.get("expected_version", ""))
     except ValueError:
-        return await _render(
+        return await render_page(
             guild_id,
             page,
             current.version,
@@ -102,27 +98,27 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
         new = apply_form(current, section, fields, form)
     except ValidationError as error:
         errors = entries_to_fields(field_errors(error, strip=1))
-        return await _render(guild_id, page, expected, submitted, errors), 400
+        return await render_page(guild_id, page, expected, submitted, errors), 400
     if errors := await unknown_picks(guild_id, new, section, fields):
-        return await _render(guild_id, page, expected, submitted, errors), 400
+        return await render_page(guild_id, page, expected, submitted, errors), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
     except APIError as error:
         if error.code != "version_conflict":
             raise
         latest = await read_config(guild_id)
-        return await _render(
+        return await render_page(
             guild_id,
             page,
             latest.version,
-            form_values(latest.config, page),
+            form_values(latest.config, spec),
             {},
             conflict=error.message,
         ), 409
-    return redirect(url_for("dashboard.show", guild_id=guild_id, page=page, saved="1"), 303)
+    return page_saved(guild_id, page)
 
 
-async def _render(
+async def render_page(
     guild_id: int,
     page: str,
     version: int,
@@ -131,84 +127,50 @@ async def _render(
     *,
     saved: bool = False,
     conflict: str = "",
-    reward_errors: dict[str, list[str]] | None = None,
-    reward_values: dict[str, str] | None = None,
+    extra_errors: dict[str, list[str]] | None = None,
+    extra_values: dict[str, str] | None = None,
 ) -> str:
-    title, _, fields = PAGES[page]
+    """`page` of `guild_id` with `values` in its form and `errors` beside its fields.
+
+    `extra_errors` and `extra_values` go to the page's extra part (a feature's own form).
+    """
+    spec = config_page(page)
     guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
-    roles, channels = await _pickers(guild_id, page, fields)
+    roles, channels = await _pickers(guild_id, spec)
+    extra = await spec.extra_context(guild_id) if spec.extra_context is not None else {}
     return await render_template(
         "config_page.html",
         user=g.ts_session,
         guild_id=guild_id,
         guild_name=guild.name if guild else str(guild_id),
         page=page,
-        pages={name: spec[0] for name, spec in PAGES.items()},
-        title=title,
-        fields=fields,
+        pages={name: other.title for name, other in state().pages.items()},
+        title=spec.title,
+        fields=spec.fields,
         values=values,
         errors=errors,
         version=version,
         saved=saved,
         conflict=conflict,
-        rewards=await list_rewards(guild_id) if page == "levels" else [],
-        reward_errors=reward_errors or {},
-        reward_values=reward_values or {},
+        extra_template=spec.extra_template,
+        extra=extra,
+        extra_errors=extra_errors or {},
+        extra_values=extra_values or {},
         roles=roles,
         channels=channels,
     )
 
 
 async def _pickers(
-    guild_id: int, page: str, fields: tuple[FormField, ...]
+    guild_id: int, page: ConfigPage
 ) -> tuple[list[Option] | None, list[Option] | None]:
     """The guild's roles and text channels, where the page picks them (asked side by side)."""
-    kinds = {field.kind for field in fields}
+    kinds = {field.kind for field in page.fields}
 
     async def nothing() -> None:
         return None
 
     return await asyncio.gather(
-        guild_roles(guild_id) if page == "levels" or "role_list" in kinds else nothing(),
+        guild_roles(guild_id) if page.picks_roles or "role_list" in kinds else nothing(),
         guild_text_channels(guild_id) if "channel" in kinds else nothing(),
     )
-
-
-@blueprint.post("/guilds/<int:guild_id>/rewards")
-@hide
-async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
-    form = await request.form
-    submitted = {"level": form.get("level", ""), "role_id": form.get("role_id", "")}
-    current = await read_config(guild_id)
-    status, errors = 400, {}
-    try:
-        new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
-        roles = await known_ids(guild_id, "role_list")
-        if roles is not None and new.role_id not in roles:
-            message = NOT_THE_GUILDS["role_list"].format(new.role_id)
-            raise APIError(400, "invalid_body", message, fields={"role_id": [message]})
-        await add_reward(guild_id, new, current.config.xp.max_level, g.ts_session)
-    except ValidationError as error:
-        errors = field_errors(error)
-    except APIError as error:
-        status, errors = error.status, error.fields or {"_": [error.message]}
-    if errors:
-        values = form_values(current.config, "levels")
-        page = await _render(
-            guild_id,
-            "levels",
-            current.version,
-            values,
-            {},
-            reward_errors=errors,
-            reward_values=submitted,
-        )
-        return page, status
-    return redirect(url_for("dashboard.show", guild_id=guild_id, page="levels", saved="1"), 303)
-
-
-@blueprint.post("/guilds/<int:guild_id>/rewards/<int:reward_id>/delete")
-@hide
-async def delete_level_reward(guild_id: int, reward_id: int) -> BaseResponse:
-    await remove_reward(guild_id, reward_id, g.ts_session)
-    return redirect(url_for("dashboard.show", guild_id=guild_id, page="levels", saved="1"), 303)

@@ -34,13 +34,13 @@ from quart_schema import (
 from townsquare.core.apikeys.gate import Admission, Outcome, RateLimit, admit
 from townsquare.core.apikeys.service import hash_token, load_cache_entry, parse_token
 from townsquare.core.keyspace import SNOWFLAKE_MAX
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.leaderboard import (
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.leaderboard import (
     PageOutOfRangeError,
     leaderboard_page,
     member_standing,
 )
-from townsquare.core.xp.rank_card import rank_card_for, render_rank_card
+from townsquare.features.xp.domain.rank_card import rank_card_for, render_rank_card
 from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.state import state
@@ -49,7 +49,7 @@ if typing.TYPE_CHECKING:
     from quart.wrappers import Request
     from quart_schema.extension import SecuritySchemeInput
 
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = [
     "CACHE_FAMILY",

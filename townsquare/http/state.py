@@ -22,6 +22,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.redis_batch import CommandBatcher
     from townsquare.core.settings import Settings
+    from townsquare.http.config_forms import ConfigPage
     from townsquare.http.metrics import Metrics
     from townsquare.http.sessions import SessionSigner
 
@@ -44,6 +45,8 @@ class HTTPState:
     batcher: CommandBatcher | None = None
     """Shares Redis round trips between requests (the public API's admission call)."""
     client: aiohttp.ClientSession | None = None
+    pages: dict[str, ConfigPage] = dataclasses.field(default_factory=dict)
+    """The dashboard's config pages, by name: the enabled features' `PAGES`, in order."""
 
     @property
     def defaults(self) -> GuildConfig:

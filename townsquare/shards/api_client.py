@@ -20,15 +20,7 @@ import aiohttp
 import structlog
 import tenacity
 
-from townsquare.core.commands_api import (
-    PREFIX,
-    ConfigShown,
-    GuildReset,
-    LeaderboardPage,
-    MemberRank,
-    XPChanged,
-    service_token,
-)
+from townsquare.core.commands_api import PREFIX, ConfigShown, service_token
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,8 +36,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
-
-type Operation = typing.Literal["add", "remove", "set"]
 
 
 class ServiceUnavailableError(Exception):
@@ -131,7 +121,11 @@ class CircuitBreaker:
 
 
 class InternalAPIClient:
-    """Typed calls to `/internal/v1`; see the module docs for retries and the breaker."""
+    """Calls to `/internal/v1`; see the module docs for retries and the breaker.
+
+    :meth:`request` is what features' command modules build their typed calls on (e.g.
+    `townsquare.features.xp.commands.api`); :meth:`config` is the kernel's own call.
+    """
 
     def __init__(
         self,
@@ -230,50 +224,6 @@ class InternalAPIClient:
         if not isinstance(body, dict):
             raise _TransientError(f"{method} {path}: the answer is not a JSON object")
         return body
-
-    async def leaderboard(self, guild_id: int, page: int) -> LeaderboardPage:
-        body = await self.request(
-            "GET", f"/guilds/{guild_id}/leaderboard", params={"page": str(page)}
-        )
-        return LeaderboardPage.model_validate(body)
-
-    async def member_rank(self, guild_id: int, user_id: int) -> MemberRank:
-        body = await self.request("GET", f"/guilds/{guild_id}/members/{user_id}/rank")
-        return MemberRank.model_validate(body)
-
-    async def change_xp(
-        self,
-        operation: Operation,
-        guild_id: int,
-        user_id: int,
-        amount: int,
-        *,
-        actor_id: int,
-        actor_name: str,
-    ) -> XPChanged:
-        body = await self.request(
-            "POST",
-            f"/guilds/{guild_id}/members/{user_id}/xp/{operation}",
-            json={"amount": amount, "actor_id": actor_id, "actor_name": actor_name},
-        )
-        return XPChanged.model_validate(body)
-
-    async def reset_member(
-        self, guild_id: int, user_id: int, *, actor_id: int, actor_name: str
-    ) -> None:
-        await self.request(
-            "POST",
-            f"/guilds/{guild_id}/members/{user_id}/xp/reset",
-            json={"actor_id": actor_id, "actor_name": actor_name},
-        )
-
-    async def reset_guild(self, guild_id: int, *, actor_id: int, actor_name: str) -> GuildReset:
-        body = await self.request(
-            "POST",
-            f"/guilds/{guild_id}/xp/reset",
-            json={"actor_id": actor_id, "actor_name": actor_name},
-        )
-        return GuildReset.model_validate(body)
 
     async def config(self, guild_id: int) -> ConfigShown:
         body = await self.request("GET", f"/guilds/{guild_id}/config")

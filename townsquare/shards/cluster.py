@@ -23,7 +23,7 @@ from townsquare.shards.health import HealthWriter, ShardStats
 from townsquare.shards.intents import cache_settings, gateway_intents
 from townsquare.shards.normaliser import guild_record, message_record_from_payload, voice_record
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
-from townsquare.shards.routes import DEFAULT_ROUTES, Route, route_record
+from townsquare.shards.routes import Route, feature_routes, route_record
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -116,7 +116,7 @@ class ShardCluster:
         shard_count: int,
         *,
         cluster: int | None = None,
-        routes: Sequence[Route] = DEFAULT_ROUTES,
+        routes: Sequence[Route] | None = None,
         commands: bool = True,
     ) -> None:
         if not shard_ids:
@@ -124,7 +124,7 @@ class ShardCluster:
         self.settings = settings
         self.shard_ids = tuple(shard_ids)
         self.shard_count = shard_count
-        self.routes = tuple(routes)
+        self.routes = feature_routes() if routes is None else tuple(routes)
         self.target = target
         self.bot = make_gateway_bot(settings, target)
         # No client-side retries: the publisher retries with its own backoff and keeps the
@@ -136,11 +136,11 @@ class ShardCluster:
             retry=Retry(NoBackoff(), 0),
         )
         maxlens = {
-            route.pipeline: getattr(settings.tasks, route.pipeline).maxlen for route in routes
+            route.pipeline: getattr(settings.tasks, route.pipeline).maxlen for route in self.routes
         }
         self.publisher = BatchPublisher(
             RedisStreamTransport(self.redis, keyspace, maxlens),
-            task_names={route.pipeline: route.task_name for route in routes},
+            task_names={route.pipeline: route.task_name for route in self.routes},
             batch_size=settings.shards.batch_size,
             batch_ms=settings.shards.batch_ms,
             buffer_limit=settings.shards.buffer_limit,
@@ -156,7 +156,7 @@ class ShardCluster:
             publisher=self.publisher,
             cluster=cluster,
         )
-        self._with_content = any(route.with_content for route in routes)
+        self._with_content = any(route.with_content for route in self.routes)
         self._tasks: list[asyncio.Task[None]] = []
         self.command_services: CommandServices | None = None
         """The slash commands' services; None runs the shards without commands. Replace it

@@ -1,38 +1,29 @@
 """Which records go to which pipeline stream, with or without message content.
 
-A route is one pipeline's subscription: the record kinds it takes, the task that consumes its
-batches, and whether it reads message text. Only routes with `with_content` get `content`;
-every other stream carries `content: null`, so text reaches no more workers than need it.
+Each enabled feature declares its routes (:class:`~townsquare.core.events.routes.Route`):
+the record kinds its pipeline takes, the task that consumes the batches, and whether it reads
+message text. Only routes with `with_content` get `content`; every other stream carries
+`content: null`, so text reaches no more workers than need it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import typing
+
+from townsquare.core.events.routes import Route
+from townsquare.core.features import enabled_features
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable
 
     from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
 
-__all__ = ["DEFAULT_ROUTES", "XP_ROUTE", "Route", "route_record"]
+__all__ = ["Route", "feature_routes", "route_record"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Route:
-    pipeline: str
-    """The pipeline whose stream (`Keyspace.key("stream", pipeline)`) gets the batches."""
-    task_name: str
-    """The task a worker runs with each batch: `task_name(records: list[dict])`."""
-    kinds: frozenset[str]
-    """Record kinds (`message`, `voice`, `guild`) this pipeline takes."""
-    with_content: bool = False
-    """Whether message records keep their text on this stream."""
-
-
-XP_ROUTE: typing.Final = Route("xp", "xp.process_batch", frozenset({"message", "voice", "guild"}))
-DEFAULT_ROUTES: typing.Final[tuple[Route, ...]] = (XP_ROUTE,)
-"""What shards publish today. Automod and the assistant add their routes (`with_content`)."""
+def feature_routes() -> tuple[Route, ...]:
+    """The routes of the enabled features, in feature order (XP's today)."""
+    return tuple(route for feature in enabled_features() for route in feature.routes)
 
 
 def route_record(

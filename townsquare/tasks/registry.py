@@ -1,12 +1,11 @@
-"""Which tasks exist and which pipeline runs each: the one list the worker and scheduler read.
+"""Which tasks exist and which pipeline runs each: the registry the worker and scheduler read.
 
-Convention for features (see docs/tasks.md): a feature's tasks live in
-`townsquare/tasks/<feature>.py`, are plain `async def` functions decorated with
-`@REGISTRY.task("<pipeline>", "<feature>.<action>")`, and the module is listed in
-:data:`TASK_MODULES`. Nothing registers itself by being imported from somewhere else, so
-`grep TASK_MODULES` shows every task module a worker loads. Task names are part of the wire
-format (they travel in every queued message and in dead letters), so renaming a task strands
-messages already queued under the old name.
+Convention for features (see docs/tasks.md): a feature's tasks live in its `tasks.py`
+(`townsquare/features/<name>/tasks.py`, named by `FEATURE.tasks`), are plain `async def`
+functions decorated with `@REGISTRY.task("<pipeline>", "<feature>.<action>")`, and
+:func:`load_tasks` imports the kernel's task modules (:data:`KERNEL_TASK_MODULES`) and each
+enabled feature's. Task names are part of the wire format (they travel in every queued message
+and in dead letters), so renaming a task strands messages already queued under the old name.
 """
 
 from __future__ import annotations
@@ -17,13 +16,16 @@ import inspect
 import re
 import typing
 
+from townsquare.core.features import FeatureError, adapter_modules, enabled_features
+from townsquare.core.settings import PIPELINES
+
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = [
+    "KERNEL_TASK_MODULES",
     "PIPELINES",
     "REGISTRY",
-    "TASK_MODULES",
     "Pipeline",
     "TaskRegistry",
     "TaskSpec",
@@ -31,11 +33,11 @@ __all__ = [
     "validate_pipelines",
 ]
 
-Pipeline = typing.Literal["xp", "automod", "ai", "jobs"]
-PIPELINES: typing.Final[tuple[Pipeline, ...]] = typing.get_args(Pipeline)
+type Pipeline = str
+"""A pipeline name, one of :data:`~townsquare.core.settings.PIPELINES`."""
 
-TASK_MODULES: typing.Final[tuple[str, ...]] = ("townsquare.tasks.health", "townsquare.tasks.xp")
-"""Modules whose import registers tasks in :data:`REGISTRY`; add a feature's module here."""
+KERNEL_TASK_MODULES: typing.Final[tuple[str, ...]] = ("townsquare.tasks.health",)
+"""The kernel's own task modules; features' come from their declarations."""
 
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -113,9 +115,21 @@ REGISTRY: typing.Final = TaskRegistry()
 
 
 def load_tasks() -> TaskRegistry:
-    """Import every module in :data:`TASK_MODULES` and return the filled :data:`REGISTRY`."""
-    for module in TASK_MODULES:
+    """Import the kernel's and the enabled features' task modules; the filled :data:`REGISTRY`.
+
+    A feature declaring a pipeline that the settings do not have is a :class:`FeatureError`.
+    """
+    features = enabled_features()
+    for feature in features:
+        unknown = sorted(set(feature.pipelines) - set(PIPELINES))
+        if unknown:
+            raise FeatureError(
+                f"feature {feature.name!r} declares unknown pipeline(s) {', '.join(unknown)}; "
+                f"pipelines are {', '.join(PIPELINES)}"
+            )
+    for module in KERNEL_TASK_MODULES:
         importlib.import_module(module)
+    adapter_modules("tasks", features)
     return REGISTRY
 
 

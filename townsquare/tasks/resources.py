@@ -17,6 +17,8 @@ import hikari
 # hints of `TaskResources.__init__` when it builds a task's graph, and warns if it cannot.
 import redis.asyncio as aioredis  # noqa: TC002
 
+from townsquare.core.config.cache import LocalConfigCache
+from townsquare.core.config.schemas import GuildConfig  # noqa: TC001
 from townsquare.core.discord import DiscordTarget, resolve_discord_target
 from townsquare.core.keyspace import Keyspace  # noqa: TC001
 from townsquare.core.settings import Settings  # noqa: TC001
@@ -88,7 +90,15 @@ class TaskResources:
     """Where Discord REST is; None: resolved from the settings (or the sandbox's file) on use."""
     rest: DiscordRest = dataclasses.field(default_factory=DiscordRest)
     """The process's Discord REST client (closed by the worker at shutdown)."""
+    configs: LocalConfigCache = dataclasses.field(default_factory=LocalConfigCache)
+    """This worker's short-lived copies of guild configurations (in front of Redis's cache)."""
 
     async def discord_rest(self) -> hikari.api.RESTClient:
         """The bot's REST client for :attr:`discord` (or the resolved target)."""
         return await self.rest.client(self.discord or resolve_discord_target(self.settings))
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        """The guild's configuration, through this worker's :attr:`configs`."""
+        return await self.configs.get(
+            self.redis, self.keyspace, guild_id, self.settings.guild_defaults
+        )

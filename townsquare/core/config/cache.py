@@ -11,6 +11,7 @@ before an admin saved version 4 cannot put version 3 back (the comparison runs i
 from __future__ import annotations
 
 import json
+import time
 import typing
 
 import structlog
@@ -24,9 +25,19 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["FAMILY", "cached_config", "drop_config", "get_config", "store_config"]
+__all__ = [
+    "FAMILY",
+    "LOCAL_CACHE_SECONDS",
+    "LocalConfigCache",
+    "cached_config",
+    "drop_config",
+    "get_config",
+    "store_config",
+]
 
 FAMILY: typing.Final = "guild_config"
+LOCAL_CACHE_SECONDS: typing.Final = 5.0
+"""How long a process reuses a guild's configuration before asking the Redis cache again."""
 
 log = structlog.get_logger(__name__)
 
@@ -96,3 +107,38 @@ async def drop_config(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) 
 def _decode(raw: bytes | str) -> VersionedConfig:
     data = json.loads(raw)
     return VersionedConfig(int(data["version"]), GuildConfig.model_validate(data["config"]))
+
+
+class LocalConfigCache:
+    """One process's short-lived copies of guild configurations, in front of :func:`get_config`.
+
+    It lives on the process's resources object (a worker's `TaskResources`), never in a module
+    global, so two workers in one process (as in tests) and a restarted worker start empty.
+    """
+
+    __slots__ = ("_entries", "seconds")
+
+    def __init__(self, seconds: float = LOCAL_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[tuple[str, int], tuple[float, GuildConfig]] = {}
+
+    async def get(
+        self,
+        redis: aioredis.Redis,
+        keyspace: Keyspace,
+        guild_id: int,
+        defaults: GuildConfig,
+    ) -> GuildConfig:
+        """The guild's configuration, reused for :attr:`seconds` after each read."""
+        key = (keyspace.namespace, guild_id)
+        cached = self._entries.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        versioned = await get_config(redis, keyspace, guild_id, defaults)
+        self._entries[key] = (now + self.seconds, versioned.config)
+        return versioned.config
+
+    def clear(self) -> None:
+        """Forget every copy (the next read asks Redis)."""
+        self._entries.clear()

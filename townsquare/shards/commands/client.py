@@ -1,8 +1,9 @@
 """The command clients on a shard process's `GatewayBot`: hikari-arc and hikari-miru.
 
-Commands are registered by bulk overwrite when the bot has started, by the process that runs
-shard 0 only (every process answers the commands of its own shards: arc finds a command by
-name). Against the sandbox they are guild commands in every guild the bot is in (up to
+Each enabled feature's `commands` module brings its plugins (`PLUGINS`); this module knows no
+feature by name. Commands are registered by bulk overwrite when the bot has started, by the
+process that runs shard 0 only (every process answers the commands of its own shards: arc finds
+a command by name). Against the sandbox they are guild commands in every guild the bot is in (up to
 :data:`MAX_COMMAND_GUILDS`), so they appear at once; against Discord they are global.
 """
 
@@ -16,7 +17,7 @@ import hikari
 import miru
 import structlog
 
-from townsquare.shards.commands import config, leaderboard, rank, xp_admin
+from townsquare.core.features import adapter_modules
 from townsquare.shards.commands.confirm import Buttons
 from townsquare.shards.commands.services import CommandServices, Refusal
 
@@ -25,11 +26,16 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.discord import DiscordTarget
 
-__all__ = ["MAX_COMMAND_GUILDS", "CommandClients", "attach_commands", "command_guild_ids"]
+__all__ = [
+    "MAX_COMMAND_GUILDS",
+    "CommandClients",
+    "attach_commands",
+    "command_guild_ids",
+    "feature_plugins",
+]
 
 _log = structlog.get_logger(__name__)
 
-PLUGINS: typing.Final = (rank.plugin, leaderboard.plugin, xp_admin.plugin, config.plugin)
 MAX_COMMAND_GUILDS: typing.Final = 25
 """Up to this many guilds get guild commands against the sandbox; more get global ones."""
 
@@ -84,9 +90,14 @@ def attach_commands(
     client.set_type_dependency(CommandServices, services)
     client.set_type_dependency(Buttons, buttons)
     client.set_error_handler(_on_error)
-    for plugin in PLUGINS:
+    for plugin in feature_plugins():
         client.add_plugin(plugin)
     return CommandClients(client, buttons)
+
+
+def feature_plugins() -> list[arc.GatewayPlugin]:
+    """The arc plugins of the enabled features (their `commands` modules' `PLUGINS`)."""
+    return [plugin for module in adapter_modules("commands") for plugin in module.PLUGINS]
 
 
 async def _on_error(ctx: arc.GatewayContext, error: Exception) -> None:

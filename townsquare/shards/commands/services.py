@@ -20,7 +20,6 @@ import structlog
 
 from townsquare.core.config.cache import cached_config
 from townsquare.core.config.schemas import GuildConfig
-from townsquare.core.xp.curve import curve_for
 from townsquare.shards.api_client import (
     APIRefusedError,
     InternalAPIClient,
@@ -32,9 +31,8 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from townsquare.core.config.schemas import CommandsSection, XPSection
+    from townsquare.core.config.schemas import CommandsSection
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.xp.curve import Curve
 
 __all__ = [
     "CONFIRM_SECONDS",
@@ -47,7 +45,6 @@ __all__ = [
     "answer",
     "can_manage_guild",
     "refused_reason",
-    "xp_curve",
 ]
 
 DEFER_AFTER_SECONDS: typing.Final = 1.5
@@ -58,7 +55,6 @@ UNAVAILABLE: typing.Final = (
     "The service is unavailable right now, so nothing was read or changed. "
     "Please try again shortly."
 )
-XP_OFF: typing.Final = "XP is turned off on this server, so there are no levels to show or change."
 
 _log = structlog.get_logger(__name__)
 
@@ -102,13 +98,6 @@ class CommandServices:
         shown = await self.client().config(guild_id)  # loads it and refills the cache
         return GuildConfig.model_validate(shown.config)
 
-    async def xp_section(self, guild_id: int) -> XPSection:
-        return (await self.guild_config(guild_id)).xp
-
-    async def xp_curve(self, guild_id: int) -> Curve:
-        """The guild's level curve; refuses when XP is turned off in the guild."""
-        return xp_curve(await self.xp_section(guild_id))
-
     async def managed_guild(self, ctx: arc.GatewayContext, doing: str) -> tuple[int, GuildConfig]:
         """The guild and its configuration, if the invoker may use management commands there.
 
@@ -124,13 +113,6 @@ class CommandServices:
                 f"bot manager roles can {doing}, and you have neither here."
             )
         return guild_id, config
-
-
-def xp_curve(section: XPSection) -> Curve:
-    """The level curve of `section`; refuses when XP is turned off."""
-    if not section.enabled:
-        raise Refusal(XP_OFF)
-    return curve_for(section)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -215,8 +197,15 @@ async def _refusals_as_replies(work: Awaitable[Reply]) -> Reply:
 
 
 def refused_reason(refused: APIRefusedError) -> str:
-    """Words for the invoker when the internal API refused a request."""
-    if refused.code == "xp_disabled":
-        return XP_OFF
+    """Words for the invoker when the internal API refused a request.
+
+    A 409 is a refusal about the guild's state (a feature turned off, say): its message is
+    written for the invoker. Anything else is logged and answered in general words.
+    """
+    if refused.status == 409:
+        error = refused.body.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        if isinstance(message, str) and message:
+            return message
     _log.warning("internal_api_refused", status=refused.status, code=refused.code)
     return "The service refused this request; it has been logged. Please try again later."

@@ -9,6 +9,8 @@ cache); the answer is ephemeral, since settings such as banned words are not for
 
 from __future__ import annotations
 
+import typing
+
 import arc
 import hikari
 
@@ -20,7 +22,7 @@ from townsquare.shards.commands.services import (
     answer,
 )
 
-__all__ = ["config_embed", "plugin"]
+__all__ = ["PLUGINS", "config_embed", "plugin"]
 
 plugin = arc.GatewayPlugin("config")
 
@@ -65,3 +67,6 @@ async def config_show(ctx: arc.GatewayContext, services: CommandServices = INJEC
         return Reply(embed=config_embed(document, shown.version), ephemeral=True)
 
     await answer(ctx, work(), defer_after=services.defer_after_seconds)
+
+
+PLUGINS: typing.Final = (plugin,)

@@ -13,7 +13,9 @@ import arc
 import hikari
 import structlog
 
-from townsquare.core.xp.rank_card import RankCard, render_rank_card
+from townsquare.features.xp.commands._checks import guild_curve
+from townsquare.features.xp.commands.api import XPClient
+from townsquare.features.xp.domain.rank_card import RankCard, render_rank_card
 from townsquare.shards.commands.services import INJECTED, CommandServices, Refusal, Reply, answer
 
 __all__ = ["AVATAR_TIMEOUT_SECONDS", "fetch_avatar", "plugin", "rank_embed"]
@@ -78,8 +80,8 @@ async def rank_command(
     name = display if isinstance(display, str) and display else user.username
 
     async def work() -> Reply:
-        await services.xp_curve(guild_id)  # refuses when XP is off
-        standing = await services.client().member_rank(guild_id, int(user.id))
+        await guild_curve(services, guild_id)  # refuses when XP is off
+        standing = await XPClient(services.client()).member_rank(guild_id, int(user.id))
         card = RankCard(
             name,
             standing.level,

@@ -17,7 +17,7 @@ import typing
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 if typing.TYPE_CHECKING:
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = [
     "AVATAR_BOX",

@@ -1,7 +1,10 @@
 """Level-role rewards: the roles a member is given on reaching a level (`level_rewards` rows).
 
 Adding or removing one commits together with its audit entry. The XP workers read the rows
-when a member levels up, so a change applies from the next level-up on.
+when a member levels up, so a change applies from the next level-up on. The rules (the
+guild's highest level, at most :data:`MAX_REWARDS`, no duplicate) are checked here, whoever
+asks: a refusal is a :class:`~townsquare.features.xp.domain.errors.RewardError`, which the
+web adapter answers as an API error.
 """
 
 from __future__ import annotations
@@ -12,15 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from townsquare.core.audit.models import ActorKind
-from townsquare.core.audit.service import Actor, record
+from townsquare.core.audit.service import record
 from townsquare.core.config.schemas import Snowflake
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.xp.models import LevelReward
-from townsquare.http.errors import APIError
+from townsquare.features.xp.domain.errors import RewardError
+from townsquare.features.xp.domain.models import LevelReward
 
 if typing.TYPE_CHECKING:
-    from townsquare.http.access import Session
+    from townsquare.core.audit.service import Actor
 
 __all__ = ["MAX_REWARDS", "NewReward", "RewardOut", "add_reward", "list_rewards", "remove_reward"]
 
@@ -51,22 +53,21 @@ async def list_rewards(guild_id: int) -> list[RewardOut]:
     return [_out(row) for row in rows]
 
 
-async def add_reward(guild_id: int, new: NewReward, max_level: int, session: Session) -> RewardOut:
-    """Add a reward; 400 past the guild's highest level, 409 if it exists or the list is full."""
+async def add_reward(guild_id: int, new: NewReward, max_level: int, actor: Actor) -> RewardOut:
+    """Add a reward; refused past the guild's highest level, if it exists or the list is full."""
     if new.level > max_level:
-        raise APIError(
+        raise RewardError(
             400,
             "invalid_body",
-            "the level is above the server's highest level",
-            {"level": [f"must be at most {max_level} (the highest level)"]},
+            f"must be at most {max_level} (the highest level)",
+            "level",
         )
-    actor = Actor(ActorKind.USER, session.user_id, session.username)
     try:
         async with in_transaction() as connection:
             await ensure_guild(guild_id, using_db=connection)
             count = await LevelReward.filter(guild_id=guild_id).using_db(connection).count()
             if count >= MAX_REWARDS:
-                raise APIError(409, "too_many_rewards", f"a server has at most {MAX_REWARDS}")
+                raise RewardError(409, "too_many_rewards", f"a server has at most {MAX_REWARDS}")
             row = await LevelReward.create(
                 guild_id=guild_id, level=new.level, role_id=new.role_id, using_db=connection
             )
@@ -79,17 +80,14 @@ async def add_reward(guild_id: int, new: NewReward, max_level: int, session: Ses
                 using_db=connection,
             )
     except IntegrityError:
-        raise APIError(
-            409,
-            "reward_exists",
-            "that role is already a reward for that level",
-            {"role_id": ["already a reward for this level"]},
+        raise RewardError(
+            409, "reward_exists", "already a reward for this level", "role_id"
         ) from None
     return _out(row)
 
 
-async def remove_reward(guild_id: int, reward_id: int, session: Session) -> None:
-    actor = Actor(ActorKind.USER, session.user_id, session.username)
+async def remove_reward(guild_id: int, reward_id: int, actor: Actor) -> None:
+    """Remove a reward; refused (404) when the guild has no such reward."""
     async with in_transaction() as connection:
         row = (
             await LevelReward.filter(id=reward_id, guild_id=guild_id)
@@ -98,7 +96,7 @@ async def remove_reward(guild_id: int, reward_id: int, session: Session) -> None
             .first()
         )
         if row is None:
-            raise APIError(404, "reward_not_found", "no such reward in this server")
+            raise RewardError(404, "reward_not_found", "no such reward in this server")
         await row.delete(using_db=connection)
         await record(
             "level_reward.remove",

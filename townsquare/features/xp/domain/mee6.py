@@ -18,7 +18,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from townsquare.core.xp.admin import adjust_totals, audit_xp_change
+from townsquare.features.xp.domain.admin import adjust_totals, audit_xp_change
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,7 +28,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.audit.service import Actor
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = ["IMPORT_CHUNK", "Mee6ImportError", "import_mee6", "read_mee6_leaderboard"]
 

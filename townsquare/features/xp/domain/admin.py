@@ -11,9 +11,9 @@ import typing
 
 from townsquare.core.audit.service import record
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.xp.hydrate import ensure_guild_xp, require_loaded, run_loaded
-from townsquare.core.xp.levels import sync_levels
-from townsquare.core.xp.models import MemberXP
+from townsquare.features.xp.domain.hydrate import ensure_guild_xp, require_loaded, run_loaded
+from townsquare.features.xp.domain.levels import sync_levels
+from townsquare.features.xp.domain.models import MemberXP
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,7 +22,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.audit.service import Actor
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = [
     "add_xp",

@@ -4,10 +4,9 @@ Managers are members with Manage Server (or Administrator) and members with one 
 configured manager roles (`commands.manager_role_ids`); the group has no Discord default
 permission, so members with a manager role see the commands too, and everyone else is refused.
 
-Each change is a request to the internal API (the HTTP service runs `townsquare.core.xp.admin`,
-which moves the Redis totals, queues level changes and writes the audit entry with the invoker
-as the actor). Resetting the whole guild asks first, with buttons
-only the invoker can press.
+Each change is a request to the internal API (the HTTP service runs the domain's `admin`, which
+moves the Redis totals, queues level changes and writes the audit entry with the invoker as the
+actor). Resetting the whole guild asks first, with buttons only the invoker can press.
 """
 
 from __future__ import annotations
@@ -19,7 +18,9 @@ import arc
 import hikari
 import structlog
 
-from townsquare.core.commands_api import MAX_AMOUNT
+from townsquare.features.xp.commands._checks import section_curve
+from townsquare.features.xp.commands.api import XPClient
+from townsquare.features.xp.domain.wire import MAX_AMOUNT
 from townsquare.shards.api_client import APIRefusedError, ServiceUnavailableError
 from townsquare.shards.commands.confirm import Buttons, Confirmation
 from townsquare.shards.commands.services import (
@@ -30,7 +31,6 @@ from townsquare.shards.commands.services import (
     Reply,
     answer,
     refused_reason,
-    xp_curve,
 )
 
 __all__ = ["MAX_AMOUNT", "plugin"]
@@ -48,7 +48,7 @@ type AmountOption = typing.Annotated[int, arc.IntParams("How much XP.", min=0, m
 async def _guarded(ctx: arc.GatewayContext, services: CommandServices) -> int:
     """The guild id, if the invoker may change XP there and XP is on; otherwise a refusal."""
     guild_id, config = await services.managed_guild(ctx, "change XP")
-    xp_curve(config.xp)  # refuses when XP is off
+    section_curve(config.xp)  # refuses when XP is off
     return guild_id
 
 
@@ -68,7 +68,7 @@ async def _change(
     async def work() -> Reply:
         guild_id = await _guarded(ctx, services)
         value = _amount(amount)
-        changed = await services.client().change_xp(
+        changed = await XPClient(services.client()).change_xp(
             operation,
             guild_id,
             int(user.id),
@@ -130,7 +130,7 @@ async def xp_reset(
 ) -> None:
     async def work() -> Reply:
         guild_id = await _guarded(ctx, services)
-        await services.client().reset_member(
+        await XPClient(services.client()).reset_member(
             guild_id, int(member.id), actor_id=int(ctx.user.id), actor_name=ctx.user.username
         )
         return Reply(content=f"Reset <@{member.id}>: 0 XP, level 0.", ephemeral=True)
@@ -140,7 +140,7 @@ async def xp_reset(
 
 async def _reset_everyone(ctx: arc.GatewayContext, services: CommandServices, guild_id: int) -> str:
     try:
-        reset = await services.client().reset_guild(
+        reset = await XPClient(services.client()).reset_guild(
             guild_id, actor_id=int(ctx.user.id), actor_name=ctx.user.username
         )
     except ServiceUnavailableError:

@@ -1,6 +1,6 @@
 """XP tasks: award message batches, voice ticks, level rewards and notices, the flush.
 
-Thin adapters over `townsquare.core.xp` (docs/xp.md describes the rules):
+Thin adapters over `townsquare.features.xp.domain` (docs/xp.md describes the rules):
 
 - `xp.process_batch` (`xp` pipeline): a batch of records from the shards;
 - `xp.voice_tick` (`xp`): one minute of voice XP, fired every minute by the scheduler;
@@ -11,28 +11,33 @@ Thin adapters over `townsquare.core.xp` (docs/xp.md describes the rules):
 from __future__ import annotations
 
 import collections
-import time
 import typing
 
 import hikari
 import structlog
-from taskiq import ScheduledTask, TaskiqDepends
+from taskiq import TaskiqDepends
 
 from townsquare.core.alerts import raise_alert
-from townsquare.core.config.cache import get_config
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord, parse_records
-from townsquare.core.xp.award import award_messages
-from townsquare.core.xp.curve import curve_for
-from townsquare.core.xp.flush import flush_xp
-from townsquare.core.xp.levels import (
+from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.curve import curve_for
+from townsquare.features.xp.domain.flush import flush_xp
+from townsquare.features.xp.domain.jobs import (
     APPLY_LEVEL_TASK,
+    FLUSH_INTERVAL_SECONDS,
+    FLUSH_TASK,
+    PROCESS_BATCH_TASK,
+    VOICE_TICK_TASK,
+    xp_schedules,
+)
+from townsquare.features.xp.domain.levels import (
     applied_level,
     plan_rewards,
     render_notice,
     sync_levels,
 )
-from townsquare.core.xp.models import LevelReward
-from townsquare.core.xp.voice import (
+from townsquare.features.xp.domain.models import LevelReward
+from townsquare.features.xp.domain.voice import (
     apply_guild_record,
     apply_voice_records,
     award_voice_minute,
@@ -45,57 +50,33 @@ from townsquare.tasks.registry import REGISTRY
 
 # Needed at run time: taskiq resolves the annotation to inject the worker's resources.
 from townsquare.tasks.resources import TaskResources
+from townsquare.tasks.schedule_sources import install_schedules
 
 if typing.TYPE_CHECKING:
     from townsquare.core.config.schemas import GuildConfig
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
     from townsquare.tasks.schedule_sources import JsonListScheduleSource
 
 __all__ = [
-    "CONFIG_CACHE_SECONDS",
     "FLUSH_INTERVAL_SECONDS",
     "FLUSH_TASK",
     "PROCESS_BATCH_TASK",
     "VOICE_TICK_TASK",
     "apply_level",
     "flush",
-    "forget_cached_configs",
     "install_xp_schedules",
     "process_batch",
     "voice_tick",
 ]
 
-PROCESS_BATCH_TASK: typing.Final = "xp.process_batch"
-VOICE_TICK_TASK: typing.Final = "xp.voice_tick"
-FLUSH_TASK: typing.Final = "xp.flush"
-CONFIG_CACHE_SECONDS: typing.Final = 5.0
-"""How long a worker reuses a guild's configuration before asking the Redis cache again."""
-FLUSH_INTERVAL_SECONDS: typing.Final = 10
-"""How often the scheduler fires `xp.flush`: PostgreSQL lags Redis by at most about this."""
 
 _Resources = typing.Annotated[TaskResources, TaskiqDepends()]
 
 logger = structlog.get_logger(__name__)
 
-_configs: dict[tuple[str, int], tuple[float, GuildConfig]] = {}
-
-
-def forget_cached_configs() -> None:
-    """Drop this process's configuration cache (tests that change a guild's config)."""
-    _configs.clear()
-
 
 async def _config(resources: TaskResources, guild_id: int) -> GuildConfig:
-    key = (resources.keyspace.namespace, guild_id)
-    cached = _configs.get(key)
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    versioned = await get_config(
-        resources.redis, resources.keyspace, guild_id, resources.settings.guild_defaults
-    )
-    _configs[key] = (now + CONFIG_CACHE_SECONDS, versioned.config)
-    return versioned.config
+    return await resources.guild_config(guild_id)
 
 
 async def _curve(resources: TaskResources, guild_id: int) -> Curve:
@@ -347,27 +328,6 @@ async def _send_notice(
 async def install_xp_schedules(
     source: JsonListScheduleSource, *, flush_interval_seconds: int = FLUSH_INTERVAL_SECONDS
 ) -> None:
-    """Register the voice tick (every minute) and the flush (every `flush_interval_seconds`).
-
-    Fixed schedule ids: installing again replaces the schedules instead of adding copies.
-    """
-    for schedule in (
-        ScheduledTask(
-            task_name=VOICE_TICK_TASK,
-            labels={},
-            args=[],
-            kwargs={},
-            cron="* * * * *",
-            schedule_id="xp-voice-tick",
-        ),
-        ScheduledTask(
-            task_name=FLUSH_TASK,
-            labels={},
-            args=[],
-            kwargs={},
-            interval=flush_interval_seconds,
-            schedule_id="xp-flush",
-        ),
-    ):
-        await source.delete_schedule(schedule.schedule_id)
-        await source.add_schedule(schedule)
+    """Install the XP schedules with another flush interval (the scheduler installs the
+    declared ones, `FEATURE.schedules`, itself)."""
+    await install_schedules(source, xp_schedules(flush_interval_seconds))

@@ -15,7 +15,8 @@ import dataclasses
 import typing
 
 from townsquare.core.events import encode_job
-from townsquare.core.xp.hydrate import ensure_guild_xp, require_loaded, run_loaded
+from townsquare.features.xp.domain.hydrate import ensure_guild_xp, require_loaded, run_loaded
+from townsquare.features.xp.domain.jobs import APPLY_LEVEL_TASK
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = [
     "APPLY_LEVEL_TASK",
@@ -34,9 +35,6 @@ __all__ = [
     "render_notice",
     "sync_levels",
 ]
-
-APPLY_LEVEL_TASK: typing.Final = "xp.apply_level"
-"""The job that sets reward roles and sends the notice (registered by `townsquare.tasks.xp`)."""
 
 
 # KEYS: xp, xp_levels, the jobs stream, xp_loaded. ARGV: stream maxlen (0: none), then per

@@ -15,10 +15,12 @@ import bisect
 import functools
 import typing
 
+from townsquare.features.xp.domain.errors import XPDisabledError
+
 if typing.TYPE_CHECKING:
     from townsquare.core.config.schemas import LevelCurve, XPSection
 
-__all__ = ["Curve", "curve_for", "level_cost"]
+__all__ = ["Curve", "curve_for", "enabled_curve", "level_cost"]
 
 
 def level_cost(curve: LevelCurve, level: int) -> int:
@@ -70,3 +72,10 @@ def _cached(curve_json: str, max_level: int) -> Curve:
 def curve_for(section: XPSection) -> Curve:
     """The (cached) curve of a guild's XP section."""
     return _cached(section.curve.model_dump_json(), section.max_level)
+
+
+def enabled_curve(section: XPSection) -> Curve:
+    """The curve of `section`; :class:`XPDisabledError` when the guild has XP turned off."""
+    if not section.enabled:
+        raise XPDisabledError
+    return curve_for(section)

@@ -19,7 +19,7 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = ["FLUSH_CHUNK", "flush_guild", "flush_xp"]
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from townsquare.core.xp.hydrate import require_loaded, run_loaded
-from townsquare.core.xp.rules import message_amount
+from townsquare.features.xp.domain.hydrate import require_loaded, run_loaded
+from townsquare.features.xp.domain.rules import message_amount
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence

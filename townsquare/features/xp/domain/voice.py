@@ -17,7 +17,7 @@ import dataclasses
 import json
 import typing
 
-from townsquare.core.xp.hydrate import require_loaded, run_loaded
+from townsquare.features.xp.domain.hydrate import require_loaded, run_loaded
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

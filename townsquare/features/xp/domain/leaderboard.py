@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from townsquare.core.xp.hydrate import ensure_guild_xp
+from townsquare.features.xp.domain.hydrate import ensure_guild_xp
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.xp.curve import Curve
+    from townsquare.features.xp.domain.curve import Curve
 
 __all__ = [
     "PAGE_SIZE",

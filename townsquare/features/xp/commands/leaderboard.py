@@ -7,11 +7,13 @@ import typing
 import arc
 import hikari
 
+from townsquare.features.xp.commands._checks import guild_curve
+from townsquare.features.xp.commands.api import XPClient
 from townsquare.shards.api_client import APIRefusedError
 from townsquare.shards.commands.services import INJECTED, CommandServices, Refusal, Reply, answer
 
 if typing.TYPE_CHECKING:
-    from townsquare.core.commands_api import LeaderboardPage
+    from townsquare.features.xp.domain.wire import LeaderboardPage
 
 __all__ = ["leaderboard_embed", "plugin"]
 
@@ -48,9 +50,9 @@ async def leaderboard_command(
     guild_id = int(ctx.guild_id)
 
     async def work() -> Reply:
-        await services.xp_curve(guild_id)  # refuses when XP is off
+        await guild_curve(services, guild_id)  # refuses when XP is off
         try:
-            board = await services.client().leaderboard(guild_id, page)
+            board = await XPClient(services.client()).leaderboard(guild_id, page)
         except APIRefusedError as error:
             if error.code != "page_out_of_range":
                 raise

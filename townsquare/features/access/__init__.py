@@ -1,0 +1,21 @@
+"""Command access: who may use management commands, and `/config show` (docs/commands.md).
+
+Members with Manage Server (or Administrator) and members with one of the guild's manager
+roles (`commands.manager_role_ids`, set on the dashboard's "Command access" page) may use the
+management commands of every feature. The check itself belongs to the kernel's command
+infrastructure (`CommandServices.managed_guild`), since every feature's commands use it; this
+feature owns the setting, its page and `/config show`.
+"""
+
+from __future__ import annotations
+
+from townsquare.core.features import Feature
+
+__all__ = ["FEATURE"]
+
+FEATURE = Feature(
+    name="access",
+    config_sections=("commands",),
+    commands="townsquare.features.access.commands",
+    web="townsquare.features.access.web",
+)

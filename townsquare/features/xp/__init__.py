@@ -1,0 +1,28 @@
+"""XP and levels: message and voice XP, level curves, rewards, notices, ranks (docs/xp.md).
+
+- `domain/`: the rules and their Redis scripts, models, key families, level rewards;
+- `commands/`: `/rank`, `/leaderboard`, the `/xp` admin group (shards);
+- `tasks.py`: message batches, voice ticks, level jobs, the flush (workers, scheduler);
+- `web/`: the XP and levels dashboard pages, `/api/v1` level rewards, `/internal/v1` XP routes.
+"""
+
+from __future__ import annotations
+
+from townsquare.core.features import Feature
+from townsquare.features.xp.domain.jobs import XP_ROUTE, xp_schedules
+from townsquare.features.xp.domain.keys import XP_FAMILIES
+
+__all__ = ["FEATURE"]
+
+FEATURE = Feature(
+    name="xp",
+    models=("townsquare.features.xp.domain.models",),
+    key_families=XP_FAMILIES,
+    config_sections=("xp", "levels"),
+    pipelines=("xp", "jobs"),
+    routes=(XP_ROUTE,),
+    schedules=xp_schedules(),
+    commands="townsquare.features.xp.commands",
+    tasks="townsquare.features.xp.tasks",
+    web="townsquare.features.xp.web",
+)

@@ -1,0 +1,118 @@
+"""The XP feature's Redis key families (docs/redis-keys.md), registered when it is loaded."""
+
+from __future__ import annotations
+
+import typing
+
+from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+
+__all__ = ["XP_FAMILIES"]
+
+XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
+    Family(
+        "xp",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("hot XP totals; flushed to PostgreSQL, which stays the truth"),
+        "XP workers",
+        "Per guild: member id -> total XP.",
+    ),
+    Family(
+        "xp_messages",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("hot message counts; flushed to PostgreSQL with the XP totals"),
+        "XP workers",
+        "Per guild: member id -> messages counted (each message id once).",
+    ),
+    Family(
+        "xp_voice_minutes",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("hot voice minutes; flushed to PostgreSQL with the XP totals"),
+        "XP workers (voice tick)",
+        "Per guild: member id -> minutes that earned voice XP.",
+    ),
+    Family(
+        "xp_seen",
+        RedisType.SORTED_SET,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
+        "XP workers",
+        "Per guild and member: message ids already counted, scored by message time (ms).",
+    ),
+    Family(
+        "xp_awarded",
+        RedisType.SORTED_SET,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
+        "XP workers",
+        "Per guild and member: message ids that earned XP, scored by message time (ms).",
+    ),
+    Family(
+        "xp_dirty",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("fields leave when the flush has written them"),
+        "XP workers and admin operations; the flush removes",
+        "Per guild: member id -> change counter of members not yet flushed to PostgreSQL.",
+    ),
+    Family(
+        "xp_dirty_guilds",
+        RedisType.SET,
+        (),
+        TTLPolicy.persistent("a guild leaves when its last dirty member is flushed"),
+        "XP workers and admin operations; the flush removes",
+        "Guild ids with members waiting for the flush.",
+    ),
+    Family(
+        "xp_levels",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("the level whose rewards were last queued per member"),
+        "XP workers",
+        "Per guild: member id -> level last applied (reward roles and notice queued).",
+    ),
+    Family(
+        "xp_loading",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.NAME),
+        TTLPolicy.fixed(600, "a load that dies leaves nothing behind for long"),
+        "a load of the guild's XP from PostgreSQL, at its start",
+        "Per guild and load: proves Redis kept its data while the load ran; the marker is set "
+        "only if it is still there.",
+    ),
+    Family(
+        "xp_loaded",
+        RedisType.STRING,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("lost only with the XP hashes it vouches for (no eviction)"),
+        "whoever first writes or reads the guild's XP, after loading it from PostgreSQL",
+        "Per guild: present once the `member_xp` rows are in the XP hashes; the XP scripts "
+        "refuse to write without it.",
+    ),
+    Family(
+        "xp_voice",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("members leave the hash when they leave voice"),
+        "XP workers, from voice and guild records",
+        "Per guild: member id -> JSON voice state (channel, mute/deaf flags, bot, time).",
+    ),
+    Family(
+        "xp_voice_guilds",
+        RedisType.SET,
+        (),
+        TTLPolicy.persistent("a guild leaves when nobody is in voice there"),
+        "XP workers, from voice and guild records",
+        "Guild ids with members in voice, visited by the voice tick.",
+    ),
+    Family(
+        "xp_guild",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("rewritten by every guild record"),
+        "XP workers, from guild records",
+        "Per guild: `name`, `afk_channel_id` and the record time `ts` the XP rules need.",
+    ),
+)

@@ -1,0 +1,12 @@
+"""The XP feature's HTTP side: dashboard pages, `/api/v1` rewards, `/internal/v1` XP routes."""
+
+from __future__ import annotations
+
+import typing
+
+from townsquare.features.xp.web import api, dashboard, internal
+
+__all__ = ["BLUEPRINTS", "PAGES"]
+
+BLUEPRINTS: typing.Final = (dashboard.blueprint, api.blueprint, internal.blueprint)
+PAGES: typing.Final = (dashboard.XP_PAGE, dashboard.LEVELS_PAGE)
