@@ -10,7 +10,7 @@ from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 from townsquare.core.audit.models import ActorKind
-from townsquare.core.premium.models import PremiumSource, PremiumTier
+from townsquare.features.premium.domain.models import PremiumSource, PremiumTier
 
 
 class Migration(migrations.Migration):

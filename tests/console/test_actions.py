@@ -13,11 +13,16 @@ from textual.widgets import DataTable, Input, Static
 from tests.console.support import add_dead_letter, cells, column, until
 from tests.integration.test_tasks_support import running_worker, settings_with
 from townsquare.console import ConsoleApp
-from townsquare.console.modals import ConfirmScreen, GrantScreen, TextScreen
-from townsquare.console.panes import DeadLettersPane, PremiumPane
+from townsquare.console.modals import ConfirmScreen, TextScreen
+from townsquare.console.panes import DeadLettersPane
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.guilds.models import Guild
-from townsquare.core.premium.models import PremiumSource, PremiumSubscription, PremiumTier
+from townsquare.features.premium.console import GrantScreen, PremiumPane
+from townsquare.features.premium.domain.models import (
+    PremiumSource,
+    PremiumSubscription,
+    PremiumTier,
+)
 from townsquare.tasks import load_tasks
 from townsquare.tasks.health import PING_TASK
 

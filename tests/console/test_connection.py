@@ -27,7 +27,7 @@ async def test_without_a_connected_orm_the_console_connects_and_disconnects_itse
             assert app._database._owned is not None
             await until(
                 pilot,
-                lambda: app.snapshot is not None and app.snapshot.premium is not None,
+                lambda: app.snapshot is not None and "premium" in app.snapshot.features,
                 what="premium read through the console's own connection",
             )
         assert app._database._owned is None

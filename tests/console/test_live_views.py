@@ -17,10 +17,15 @@ from tests.console.support import (
     write_shard_health,
 )
 from townsquare.console import ConsoleApp
-from townsquare.console.panes import AlertsPane, PremiumPane, QueuesPane, ShardsPane
+from townsquare.console.panes import AlertsPane, QueuesPane, ShardsPane
 from townsquare.core.alerts import raise_alert
 from townsquare.core.guilds.models import Guild
-from townsquare.core.premium.models import PremiumSource, PremiumSubscription, PremiumTier
+from townsquare.features.premium.console import PremiumPane
+from townsquare.features.premium.domain.models import (
+    PremiumSource,
+    PremiumSubscription,
+    PremiumTier,
+)
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis

@@ -20,7 +20,11 @@ import pytest
 from tests.console.support import add_dead_letter, pending_stream, write_shard_health
 from townsquare.core.alerts import raise_alert
 from townsquare.core.guilds.models import Guild
-from townsquare.core.premium.models import PremiumSource, PremiumSubscription, PremiumTier
+from townsquare.features.premium.domain.models import (
+    PremiumSource,
+    PremiumSubscription,
+    PremiumTier,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Iterator

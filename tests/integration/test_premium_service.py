@@ -9,8 +9,12 @@ import pytest
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.guilds.models import Guild
-from townsquare.core.premium.models import PremiumSource, PremiumSubscription, PremiumTier
-from townsquare.core.premium.service import PremiumError, extend, grant, revoke, summary
+from townsquare.features.premium.domain.models import (
+    PremiumSource,
+    PremiumSubscription,
+    PremiumTier,
+)
+from townsquare.features.premium.domain.service import PremiumError, extend, grant, revoke, summary
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("orm")]
 

@@ -1,9 +1,12 @@
-"""The operator console: a live view of shards, queues, dead letters, premium and alerts.
+"""The operator console: a live view of shards, queues, dead letters, the features' panes
+(premium, ...) and alerts.
 
-One refresh worker reads everything every `refresh_seconds` (Redis with non-blocking commands,
-PostgreSQL for premium) and hands plain values to the panes; a tick that finds the previous
-reading still running skips instead of piling up. Writes happen only for confirmed operator
-actions, each in its own worker, and each is audited with the OS user as an `operator` actor.
+One refresh worker reads everything every `refresh_seconds` (Redis with non-blocking commands;
+each feature pane reads its own data, PostgreSQL for premium) and hands plain values to the
+panes; a tick that finds the previous reading still running skips instead of piling up. Writes
+happen only for confirmed operator actions, each in its own worker, and each is audited with
+the OS user as an `operator` actor. The feature panes are the enabled features' (`PANES` of
+their `console` modules, see :class:`~townsquare.console.panes.feature.FeaturePane`).
 """
 
 from __future__ import annotations
@@ -26,16 +29,15 @@ from townsquare.console.panes import (
     AlertsPane,
     DeadLetterAction,
     DeadLettersPane,
-    PremiumAction,
-    PremiumPane,
     QueuesPane,
     ShardsPane,
 )
+from townsquare.console.panes.feature import ConsoleContext, FeaturePane
 from townsquare.core import dead_letters
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
 from townsquare.core.db import tortoise_config
-from townsquare.core.premium import service as premium
+from townsquare.core.features import adapter_modules
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -72,7 +74,8 @@ class Snapshot:
     queues: list[data.QueueStats] = dataclasses.field(default_factory=list)
     dead_letters: list[dead_letters.DeadLetter] = dataclasses.field(default_factory=list)
     dead_letter_counts: dict[str, int] = dataclasses.field(default_factory=dict)
-    premium: premium.PremiumSummary | None = None
+    features: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
+    """Each feature pane's reading, by its tab id."""
     alerts: list[data.Alert] = dataclasses.field(default_factory=list)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -119,8 +122,7 @@ class ConsoleApp(App[None]):
         Binding("1", "show_tab('shards')", "Shards", show=False),
         Binding("2", "show_tab('queues')", "Queues", show=False),
         Binding("3", "show_tab('dead')", "Dead", show=False),
-        Binding("4", "show_tab('premium')", "Premium", show=False),
-        Binding("5", "show_tab('alerts')", "Alerts", show=False),
+        # 4 and on: the feature panes, then the alerts (bound in __init__).
         Binding("ctrl+r", "refresh_now", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
         # Operators expect Ctrl-C to stop `townsquare up`, whose foreground this app is.
@@ -153,6 +155,16 @@ class ConsoleApp(App[None]):
         self._refresh: Worker[None] | None = None
         self._trend = data.Trend()
         self._rates = data.RateMeter()
+        self.pane_types: list[type[FeaturePane[typing.Any]]] = [
+            pane for module in adapter_modules("console") for pane in module.PANES
+        ]
+        """The enabled features' panes, in feature order (tabs 4, 5, ...)."""
+        for number, (tab, title) in enumerate(self._feature_tabs(), start=4):
+            self.bind(str(number), f"show_tab('{tab}')", description=title, show=False)
+
+    def _feature_tabs(self) -> list[tuple[str, str]]:
+        """(tab id, title) of the feature panes and then the alerts, numbered from 4."""
+        return [(pane.TAB_ID, pane.TITLE) for pane in self.pane_types] + [("alerts", "Alerts")]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -163,11 +175,22 @@ class ConsoleApp(App[None]):
                 yield QueuesPane(id="queues-pane")
             with TabPane("3 Dead letters", id="dead"):
                 yield DeadLettersPane(id="dead-pane")
-            with TabPane("4 Premium", id="premium"):
-                yield PremiumPane(id="premium-pane")
-            with TabPane("5 Alerts", id="alerts"):
+            for number, pane in enumerate(self.pane_types, start=4):
+                with TabPane(f"{number} {pane.TITLE}", id=pane.TAB_ID):
+                    yield pane(id=f"{pane.TAB_ID}-pane")
+            with TabPane(f"{4 + len(self.pane_types)} Alerts", id="alerts"):
                 yield AlertsPane(id="alerts-pane")
         yield Footer()
+
+    @property
+    def context(self) -> ConsoleContext:
+        """What feature panes use: Redis, the keyspace, the operator, a refresh."""
+        assert self._redis is not None, "the console is not mounted"
+        return ConsoleContext(self._redis, self.keyspace, self.actor, self._tick)
+
+    def feature_panes(self) -> list[FeaturePane[typing.Any]]:
+        """The mounted feature panes, in tab order."""
+        return [self.query_one(f"#{pane.TAB_ID}-pane", pane) for pane in self.pane_types]
 
     async def on_mount(self) -> None:
         self.sub_title = f"{self.keyspace.namespace} as {self.actor.name}"
@@ -211,10 +234,12 @@ class ConsoleApp(App[None]):
             await self._read_redis(snapshot)
         except Exception as error:
             snapshot.errors["redis"] = f"Redis unreachable: {error}"
-        try:
-            snapshot.premium = await premium.summary(datetime.datetime.now(datetime.UTC))
-        except Exception as error:
-            snapshot.errors["premium"] = f"PostgreSQL read failed: {error}"
+        context = self.context
+        for pane in self.feature_panes():
+            try:
+                snapshot.features[pane.TAB_ID] = await pane.read(context)
+            except Exception as error:
+                snapshot.errors[pane.TAB_ID] = f"{pane.TITLE} read failed: {error}"
         return snapshot
 
     async def _read_redis(self, snapshot: Snapshot) -> None:
@@ -243,10 +268,11 @@ class ConsoleApp(App[None]):
             return
         if "redis" not in snapshot.errors:
             self._show_redis(snapshot)
-        if snapshot.premium is not None:
-            self.query_one(PremiumPane).show(snapshot.premium)
-        elif "premium" in snapshot.errors:
-            self.query_one(PremiumPane).show_error(snapshot.errors["premium"])
+        for pane in self.feature_panes():
+            if pane.TAB_ID in snapshot.features:
+                pane.show(snapshot.features[pane.TAB_ID])
+            elif pane.TAB_ID in snapshot.errors:
+                pane.show_error(snapshot.errors[pane.TAB_ID])
         self.sub_title = f"{self.keyspace.namespace} as {self.actor.name}" + (
             f"  {snapshot.errors['redis']}" if "redis" in snapshot.errors else ""
         )
@@ -282,9 +308,6 @@ class ConsoleApp(App[None]):
     def on_dead_letter_action(self, message: DeadLetterAction) -> None:
         self.run_dead_letter_action(message.kind, message.pipeline, message.entry_id)
 
-    def on_premium_action(self, message: PremiumAction) -> None:
-        self.run_premium_action(message)
-
     # Actions are not exclusive: a second action must never cancel a write in progress.
     @work(group="actions", exit_on_error=False)
     async def run_dead_letter_action(self, kind: str, pipeline: str, entry_id: str | None) -> None:
@@ -318,25 +341,6 @@ class ConsoleApp(App[None]):
                 )
         except Exception as error:
             self.notify(f"{kind} failed: {error}", severity="error", timeout=10)
-        self._tick()
-
-    @work(group="actions", exit_on_error=False)
-    async def run_premium_action(self, action: PremiumAction) -> None:
-        request = action.request
-        try:
-            if action.kind == "grant" and request is not None:
-                await premium.grant(action.guild_id, request.tier, request.days, self.actor)
-                self.notify(f"Granted {request.tier} to {action.guild_id}")
-            elif action.kind == "extend" and request is not None and request.days is not None:
-                await premium.extend(action.guild_id, request.days, self.actor)
-                self.notify(f"Extended {action.guild_id} by {request.days} days")
-            elif action.kind == "revoke":
-                await premium.revoke(action.guild_id, self.actor)
-                self.notify(f"Revoked {action.guild_id}'s manual premium")
-        except premium.PremiumError as error:
-            self.notify(str(error), severity="warning", timeout=10)
-        except Exception as error:
-            self.notify(f"{action.kind} failed: {error}", severity="error", timeout=10)
         self._tick()
 
 

@@ -40,7 +40,6 @@ MIGRATIONS_MODULE = "migrations"
 KERNEL_MODEL_MODULES = (
     "townsquare.core.guilds.models",
     "townsquare.core.config.models",
-    "townsquare.core.premium.models",
     "townsquare.core.audit.models",
     "townsquare.core.apikeys.models",
 )

@@ -15,4 +15,5 @@ __all__ = ["ENABLED"]
 ENABLED: typing.Final[tuple[str, ...]] = (
     "townsquare.features.xp",
     "townsquare.features.access",
+    "townsquare.features.premium",
 )

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from townsquare.console.modals import ConfirmScreen, TextScreen
-from townsquare.console.panes._tables import BAD, new_table, refill, selected_key
+from townsquare.console.panes.tables import BAD, new_table, refill, selected_key
 
 if typing.TYPE_CHECKING:
     from textual.app import ComposeResult

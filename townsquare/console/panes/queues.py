@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from townsquare.console import formatting as fmt
-from townsquare.console.panes._tables import BAD, WARN, new_table, refill, selected_key
+from townsquare.console.panes.tables import BAD, WARN, new_table, refill, selected_key
 
 if typing.TYPE_CHECKING:
     from textual.app import ComposeResult

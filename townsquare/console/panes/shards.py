@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Sparkline, Static
 
 from townsquare.console import formatting as fmt
 from townsquare.console.data import SHARD_FIELDS, STALE_AFTER_SECONDS, parse_time
-from townsquare.console.panes._tables import BAD, WARN, new_table, refill, selected_key
+from townsquare.console.panes.tables import BAD, WARN, new_table, refill, selected_key
 
 if typing.TYPE_CHECKING:
     from textual.app import ComposeResult

@@ -18,7 +18,11 @@ from tortoise.transactions import in_transaction
 from townsquare.core.audit.service import record
 from townsquare.core.guilds.models import Guild
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.premium.models import PremiumSource, PremiumSubscription, PremiumTier
+from townsquare.features.premium.domain.models import (
+    PremiumSource,
+    PremiumSubscription,
+    PremiumTier,
+)
 
 if typing.TYPE_CHECKING:
     from tortoise.backends.base.client import BaseDBAsyncClient

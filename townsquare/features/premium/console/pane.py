@@ -1,23 +1,32 @@
-"""Premium: guilds by tier, expiring, expired; grant, extend or revoke after confirmation."""
+"""Premium: guilds by tier, expiring, expired; grant, extend or revoke after confirmation.
+
+Reads the overview from PostgreSQL on every console tick; each change is confirmed in a modal,
+then made in a worker of the pane and audited with the operator as the actor.
+"""
 
 from __future__ import annotations
 
+import datetime
 import typing
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from townsquare.console import formatting as fmt
-from townsquare.console.modals import ConfirmScreen, GrantRequest, GrantScreen
-from townsquare.console.panes._tables import BAD, WARN, new_table, refill, selected_key
+from townsquare.console.modals import ConfirmScreen
+from townsquare.console.panes.feature import FeaturePane
+from townsquare.console.panes.tables import BAD, WARN, new_table, refill, selected_key
+from townsquare.features.premium.console.grant import GrantRequest, GrantScreen
+from townsquare.features.premium.domain import service as premium
 
 if typing.TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from townsquare.core.premium.service import PremiumGuild, PremiumSummary
+    from townsquare.console.panes.feature import ConsoleContext
+    from townsquare.features.premium.domain.service import PremiumGuild, PremiumSummary
 
 __all__ = ["PremiumAction", "PremiumPane"]
 
@@ -37,8 +46,11 @@ class PremiumAction(Message):
         self.request = request
 
 
-class PremiumPane(Vertical):
+class PremiumPane(FeaturePane["PremiumSummary"]):
     """Guilds by tier, expiring within 7 days, recently expired; grant, extend, revoke."""
+
+    TAB_ID: typing.ClassVar = "premium"
+    TITLE: typing.ClassVar = "Premium"
 
     BINDINGS: typing.ClassVar = [
         Binding("g", "grant", "Grant"),
@@ -56,7 +68,11 @@ class PremiumPane(Vertical):
             ("Guild", 19), ("Name", 14), ("Tier", 4), ("Source", 11), ("Ends", 11), ("Left", 8)
         )
 
-    def show(self, summary: PremiumSummary) -> None:
+    async def read(self, context: ConsoleContext) -> PremiumSummary:
+        return await premium.summary(datetime.datetime.now(datetime.UTC))
+
+    def show(self, reading: PremiumSummary) -> None:
+        summary = reading
         expiring = {guild.guild_id for guild in summary.expiring}
         rows = []
         self._guilds = {}
@@ -141,3 +157,28 @@ class PremiumPane(Vertical):
                 self.post_message(action)
 
         self.app.push_screen(ConfirmScreen(question), answered)
+
+    def on_premium_action(self, message: PremiumAction) -> None:
+        message.stop()
+        self.run_premium_action(message)
+
+    # Actions are not exclusive: a second action must never cancel a write in progress.
+    @work(group="actions", exit_on_error=False)
+    async def run_premium_action(self, action: PremiumAction) -> None:
+        context = self.context
+        request = action.request
+        try:
+            if action.kind == "grant" and request is not None:
+                await premium.grant(action.guild_id, request.tier, request.days, context.actor)
+                self.notify(f"Granted {request.tier} to {action.guild_id}")
+            elif action.kind == "extend" and request is not None and request.days is not None:
+                await premium.extend(action.guild_id, request.days, context.actor)
+                self.notify(f"Extended {action.guild_id} by {request.days} days")
+            elif action.kind == "revoke":
+                await premium.revoke(action.guild_id, context.actor)
+                self.notify(f"Revoked {action.guild_id}'s manual premium")
+        except premium.PremiumError as error:
+            self.notify(str(error), severity="warning", timeout=10)
+        except Exception as error:
+            self.notify(f"{action.kind} failed: {error}", severity="error", timeout=10)
+        context.refresh()
