@@ -112,12 +112,12 @@ async def _serve_baseline(port: int, body: bytes) -> None:
 async def _serve_ours(port: int, spec: dict[str, str]) -> None:
     from hypercorn.asyncio import serve
 
-    from townsquare.core.apikeys.gate import RateLimit
     from townsquare.core.db import connect
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import load_settings
+    from townsquare.features.apikeys.domain.gate import RateLimit
+    from townsquare.features.apikeys.web.gate import RATE_LIMIT_CONFIG
     from townsquare.http import create_app
-    from townsquare.http.public_api import RATE_LIMIT_CONFIG
 
     settings = load_settings(environ=json.loads(spec["environ"]), env_file=None)
     keyspace = Keyspace(spec["namespace"])
@@ -191,11 +191,11 @@ async def _prepare(redis_url: str, database_url: str, namespace: str) -> str:
     """A guild, its XP and an API key for it; returns the key."""
     import redis.asyncio as aioredis
 
-    from townsquare.core.apikeys.service import create_key
     from townsquare.core.audit.service import Actor
     from townsquare.core.db import connect, migrate
     from townsquare.core.guilds.service import ensure_guild
     from townsquare.core.keyspace import Keyspace
+    from townsquare.features.apikeys.domain.service import create_key
 
     await migrate(database_url)
     keyspace = Keyspace(namespace)

@@ -10,9 +10,9 @@ import typing
 import pytest
 
 from tests.http.conftest import log_in
-from townsquare.core.apikeys.models import ApiKey
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.features.apikeys.domain.models import ApiKey
 
 if typing.TYPE_CHECKING:
     import aiohttp
@@ -127,8 +127,8 @@ async def test_revoking_a_key_is_audited_and_immediate(
 async def test_another_guilds_key_cannot_be_revoked_from_this_guild(
     client: QuartClient, admin_page: str, bot_in_demo: int
 ) -> None:
-    from townsquare.core.apikeys.service import create_key
     from townsquare.core.audit.service import Actor
+    from townsquare.features.apikeys.domain.service import create_key
 
     await ensure_guild(OTHER_GUILD)
     other = await create_key(OTHER_GUILD, "theirs", Actor.system())
@@ -160,8 +160,8 @@ async def test_the_page_needs_a_login(client: QuartClient, bot_in_demo: int) -> 
 async def test_a_guild_has_at_most_so_many_active_keys(
     client: QuartClient, admin_page: str, bot_in_demo: int
 ) -> None:
-    from townsquare.core.apikeys.service import MAX_ACTIVE_KEYS, create_key
     from townsquare.core.audit.service import Actor
+    from townsquare.features.apikeys.domain.service import MAX_ACTIVE_KEYS, create_key
 
     for n in range(MAX_ACTIVE_KEYS):
         await create_key(bot_in_demo, f"key {n}", Actor.system())

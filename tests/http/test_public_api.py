@@ -9,11 +9,11 @@ import typing
 import pytest
 from PIL import Image
 
-from townsquare.core.apikeys.gate import RateLimit
-from townsquare.core.apikeys.service import create_key, revoke_key
 from townsquare.core.audit.service import Actor
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.http.public_api import RATE_LIMIT_CONFIG
+from townsquare.features.apikeys.domain.gate import RateLimit
+from townsquare.features.apikeys.domain.service import create_key, revoke_key
+from townsquare.features.apikeys.web.gate import RATE_LIMIT_CONFIG
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -94,7 +94,7 @@ async def test_a_revoked_key_is_refused_at_once(
 ) -> None:
     url = routes(bot_in_demo)[0]
     assert (await client.get(url, headers=bearer(token))).status_code == 200
-    from townsquare.core.apikeys.models import ApiKey
+    from townsquare.features.apikeys.domain.models import ApiKey
 
     row = await ApiKey.get(guild_id=bot_in_demo)
     assert await redis.exists(keyspace.key("api_key", row.prefix))  # the entry is cached

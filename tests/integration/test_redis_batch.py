@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, ResponseError
 
-from townsquare.core.apikeys.gate import RATE_FAMILY
 from townsquare.core.redis_batch import CommandBatcher
+from townsquare.features.apikeys.domain.gate import RATE_FAMILY
 
 if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from townsquare.core.features import enabled_features
 from townsquare.core.keyspace import FAMILIES, Keyspace, KeyspaceError, RedisType
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "redis-keys.md"
@@ -56,6 +57,7 @@ def test_fixed_ttls_are_exposed() -> None:
 
 
 def test_docs_list_every_family_with_its_type_and_ttl() -> None:
+    enabled_features()  # the features' families are registered when they are loaded
     text = DOCS.read_text()
     rows = {
         cells[0].strip("` "): cells

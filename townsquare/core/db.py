@@ -41,7 +41,6 @@ KERNEL_MODEL_MODULES = (
     "townsquare.core.guilds.models",
     "townsquare.core.config.models",
     "townsquare.core.audit.models",
-    "townsquare.core.apikeys.models",
 )
 """The kernel's model modules; each enabled feature adds its own (`Feature.models`)."""
 

@@ -16,4 +16,5 @@ ENABLED: typing.Final[tuple[str, ...]] = (
     "townsquare.features.xp",
     "townsquare.features.access",
     "townsquare.features.premium",
+    "townsquare.features.apikeys",
 )

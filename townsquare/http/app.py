@@ -30,16 +30,16 @@ from townsquare.core.redis_batch import CommandBatcher
 from townsquare.http import (
     api_docs,
     api_guilds,
-    api_keys,
     auth,
     dashboard,
     health,
     internal_api,
-    public_api,
 )
 from townsquare.http.access import optional_session
+from townsquare.http.config_forms import GuildLink
 from townsquare.http.errors import register_error_handlers
 from townsquare.http.metrics import Metrics
+from townsquare.http.public import SECURITY_SCHEMES
 from townsquare.http.sessions import SessionSigner
 from townsquare.http.state import EXTENSION, HTTPState, state, state_of
 
@@ -123,10 +123,10 @@ def create_app(
         scalar_ui_path=None,
         swagger_ui_path=None,
         info={"title": "Townsquare API", "version": "1"},
-        security_schemes=public_api.SECURITY_SCHEMES,
+        security_schemes=SECURITY_SCHEMES,
     )
     register_error_handlers(app)
-    for module in (health, auth, dashboard, api_guilds, api_docs, api_keys, public_api):
+    for module in (health, auth, dashboard, api_guilds, api_docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(internal_api.blueprint)  # the shards' commands (flow 2)
     _add_features(app)
@@ -145,7 +145,8 @@ def create_app(
 def _add_features(app: Quart) -> None:
     """Each enabled feature's `web` module: its blueprints, its dashboard pages, and its
     `templates/` folder (beside its `__init__.py`; name templates `<feature>/...`)."""
-    pages = state_of(app).pages
+    app_state = state_of(app)
+    pages, links = app_state.pages, app_state.links
     features = [feature for feature in enabled_features() if feature.web is not None]
     for feature, module in zip(features, adapter_modules("web", features), strict=True):
         folder = Path(importlib.import_module(feature_package(feature)).__file__ or "").parent
@@ -162,6 +163,18 @@ def _add_features(app: Quart) -> None:
                 msg = f"two features have a dashboard page called {page.name!r}"
                 raise ValueError(msg)
             pages[page.name] = page
+        links.extend(getattr(module, "GUILD_LINKS", ()))
+        gate = getattr(module, "PUBLIC_GATE", None)
+        if gate is not None:
+            if app_state.public_gate is not None:
+                msg = "two features have a PUBLIC_GATE; the public API takes one"
+                raise ValueError(msg)
+            app_state.public_gate = gate
+    app_state.links[:0] = [GuildLink(p.name, p.title, "dashboard.show") for p in pages.values()]
+
+    @app.context_processor
+    async def _guild_links() -> dict[str, typing.Any]:
+        return {"guild_links": app_state.links}
 
 
 def _add_lifecycle(app: Quart) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "NOT_THE_GUILDS",
     "ConfigPage",
     "FormField",
+    "GuildLink",
     "apply_form",
     "entries_to_fields",
     "form_values",
@@ -77,6 +78,18 @@ class ConfigPage:
     """`guild id -> template values` for :attr:`extra_template`."""
     picks_roles: bool = False
     """Whether the extra part picks roles (the guild's roles are fetched for it)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GuildLink:
+    """A guild page of a feature that is not a config page (e.g. API keys), for the navigation.
+
+    A feature's `web` module lists them in `GUILD_LINKS`; `endpoint` takes `guild_id`.
+    """
+
+    key: str
+    label: str
+    endpoint: str
 
 
 _ID_SEPARATORS: typing.Final = re.compile(r"[\s,]+")

@@ -144,7 +144,6 @@ async def render_page(
         guild_id=guild_id,
         guild_name=guild.name if guild else str(guild_id),
         page=page,
-        pages={name: other.title for name, other in state().pages.items()},
         title=spec.title,
         fields=spec.fields,
         values=values,

@@ -22,8 +22,9 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.redis_batch import CommandBatcher
     from townsquare.core.settings import Settings
-    from townsquare.http.config_forms import ConfigPage
+    from townsquare.http.config_forms import ConfigPage, GuildLink
     from townsquare.http.metrics import Metrics
+    from townsquare.http.public import PublicGate
     from townsquare.http.sessions import SessionSigner
 
 __all__ = ["EXTENSION", "HTTPState", "state", "state_of"]
@@ -47,6 +48,10 @@ class HTTPState:
     client: aiohttp.ClientSession | None = None
     pages: dict[str, ConfigPage] = dataclasses.field(default_factory=dict)
     """The dashboard's config pages, by name: the enabled features' `PAGES`, in order."""
+    links: list[GuildLink] = dataclasses.field(default_factory=list)
+    """Every guild page, for the navigation: the config pages, then features' `GUILD_LINKS`."""
+    public_gate: PublicGate | None = None
+    """What admits `/public/v1` requests: a feature's `PUBLIC_GATE` (API keys), if enabled."""
 
     @property
     def defaults(self) -> GuildConfig:

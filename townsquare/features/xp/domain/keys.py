@@ -115,4 +115,12 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "XP workers, from guild records",
         "Per guild: `name`, `afk_channel_id` and the record time `ts` the XP rules need.",
     ),
+    Family(
+        "public_leaderboard",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.INDEX, Part.INDEX),
+        TTLPolicy.fixed(10, "a short cache; the public leaderboard may lag the XP by that long"),
+        "the HTTP service, on a miss",
+        "Per guild, page and page size: the `/public/v1` leaderboard response body (JSON).",
+    ),
 )

@@ -11,10 +11,12 @@ from __future__ import annotations
 import typing
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Blueprint, g, redirect, render_template, request, url_for
+from quart import g, redirect, render_template, request, url_for
 from quart_schema import hide
 
-from townsquare.core.apikeys.service import (
+from townsquare.core.audit.models import ActorKind
+from townsquare.core.audit.service import Actor
+from townsquare.features.apikeys.domain.service import (
     MAX_ACTIVE_KEYS,
     ApiKeyError,
     CreatedKey,
@@ -22,10 +24,9 @@ from townsquare.core.apikeys.service import (
     list_keys,
     revoke_key,
 )
-from townsquare.core.audit.models import ActorKind
-from townsquare.core.audit.service import Actor
-from townsquare.http.access import check_manager, managed_guilds, optional_session
-from townsquare.http.errors import APIError, field_errors
+from townsquare.http.access import managed_guilds
+from townsquare.http.blueprints import dashboard_blueprint
+from townsquare.http.errors import field_errors
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
@@ -35,7 +36,9 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["NewKey", "blueprint"]
 
-blueprint = Blueprint("api_keys", __name__, url_prefix="/dashboard/guilds/<int:guild_id>/api-keys")
+blueprint = dashboard_blueprint(
+    "api_keys", __name__, url_prefix="/dashboard/guilds/<int:guild_id>/api-keys"
+)
 
 
 class NewKey(BaseModel):
@@ -43,22 +46,6 @@ class NewKey(BaseModel):
 
     name: typing.Annotated[str, Field(min_length=1, max_length=100)]
     """What the key is for, e.g. "website leaderboard"."""
-
-
-@blueprint.before_request
-async def _authorize() -> BaseResponse | None:
-    session = await optional_session(renew=True)
-    if session is None:
-        if request.method == "GET":
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        raise APIError(401, "not_logged_in", "log in with Discord first")
-    guild_id = int((request.view_args or {})["guild_id"])
-    await check_manager(session, guild_id)
-    g.ts_session = session
-    if request.method not in {"GET", "HEAD"}:
-        form = await request.form
-        state().signer.check_csrf(session.session_id, form.get("csrf_token"))
-    return None
 
 
 def _actor(session: Session) -> Actor:
@@ -76,7 +63,7 @@ async def _render(
     session: Session = g.ts_session
     guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
     return await render_template(
-        "api_keys.html",
+        "apikeys/api_keys.html",
         user=session,
         guild_id=guild_id,
         guild_name=guild.name if guild else str(guild_id),

@@ -20,9 +20,9 @@ import typing
 
 from tortoise.transactions import in_transaction
 
-from townsquare.core.apikeys.models import ApiKey
 from townsquare.core.audit.service import record
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.features.apikeys.domain.models import ApiKey
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis

@@ -1,38 +1,21 @@
-"""`/public/v1`: a guild's leaderboard, member ranks and rank cards, read with an API key.
+"""`/public/v1` XP routes: a guild's leaderboard, member ranks and rank cards, by API key.
 
 Every request carries `Authorization: Bearer tsk_...`, a key a guild admin created in the
-dashboard (:mod:`townsquare.http.api_keys`). Before the handler runs, one Redis call
-(:func:`townsquare.core.apikeys.gate.admit`) checks the key, counts the request against the
-key's rate limit and, for a leaderboard page, fetches its cached body:
-
-- no key, a malformed, unknown or revoked key: 401 `api_key_invalid`;
-- a key of another guild: 403 `guild_forbidden`;
-- past the key's limit: 429 `rate_limited` with `Retry-After` (seconds to the window's end);
-- then the query is validated (400 with field errors) and the answer given, from the cache
-  (`public_leaderboard`, 10 s) when it has it.
-
-The path variable is `guild`: these routes are authorised by API key, not by a dashboard
-session, so they stay out of the session authorization matrix that walks `guild_id` routes.
+dashboard; the public gate admits it before the handler runs
+(:func:`~townsquare.http.public.public_blueprint`: 401, 403 or 429 otherwise). For a
+leaderboard page, the gate fetches the cached body (`public_leaderboard`, 10 s) in the same
+Redis call; then the query is validated (400 with field errors) and the answer given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import typing
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Blueprint, Response, current_app, g, request
-from quart_schema import (
-    HttpSecurityScheme,
-    document_querystring,
-    document_response,
-    security_scheme_blueprint,
-    tag_blueprint,
-)
+from quart import Response, g
+from quart_schema import document_querystring, document_response
 
-from townsquare.core.apikeys.gate import Admission, Outcome, RateLimit, admit
-from townsquare.core.apikeys.service import hash_token, load_cache_entry, parse_token
 from townsquare.core.keyspace import SNOWFLAKE_MAX
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.leaderboard import (
@@ -43,36 +26,17 @@ from townsquare.features.xp.domain.leaderboard import (
 from townsquare.features.xp.domain.rank_card import rank_card_for, render_rank_card
 from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.public import admitted, public_blueprint
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
     from quart.wrappers import Request
-    from quart_schema.extension import SecuritySchemeInput
 
     from townsquare.features.xp.domain.curve import Curve
 
-__all__ = [
-    "CACHE_FAMILY",
-    "DEFAULT_RATE_LIMIT",
-    "RATE_LIMIT_CONFIG",
-    "SECURITY_SCHEMES",
-    "RateLimitedError",
-    "blueprint",
-]
-
-blueprint = Blueprint("public", __name__, url_prefix="/public/v1")
-SECURITY_SCHEMES: typing.Final[dict[str, SecuritySchemeInput]] = {
-    "apiKey": HttpSecurityScheme(type="http", scheme="bearer")
-}
-"""For QuartSchema(security_schemes=...): the bearer API key the routes below name."""
-security_scheme_blueprint(blueprint, [{"apiKey": []}])
-tag_blueprint(blueprint, ["public"])
+__all__ = ["CACHE_FAMILY", "blueprint"]
 
 CACHE_FAMILY: typing.Final = "public_leaderboard"
-RATE_LIMIT_CONFIG: typing.Final = "TOWNSQUARE_PUBLIC_RATE_LIMIT"
-"""`app.config` entry that overrides the settings' per-key :class:`RateLimit` (tests set it)."""
-DEFAULT_RATE_LIMIT: typing.Final = RateLimit(requests=60, window_seconds=60)
-"""Used only when an app runs without settings' `http.public_rate_*` (never in production)."""
 MAX_PER_PAGE: typing.Final = 100
 _JSON: typing.Final = "application/json"
 
@@ -120,87 +84,30 @@ class RankOut(BaseModel):
     """None at the guild's highest level."""
 
 
-class RateLimitedError(APIError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(429, "rate_limited", f"too many requests; retry in {retry_after} s")
-        self.retry_after = retry_after
-
-
 class PublicError(BaseModel):
     error: dict[str, typing.Any]
 
 
-def _rate_limit() -> RateLimit:
-    override = current_app.config.get(RATE_LIMIT_CONFIG)
-    if override is not None:
-        return typing.cast("RateLimit", override)
-    http = state().settings.http
-    return RateLimit(
-        requests=http.public_rate_requests, window_seconds=http.public_rate_window_seconds
-    )
-
-
-def _leaderboard_query(request_: Request) -> LeaderboardQuery | None:
-    """The leaderboard's paging when this is a valid leaderboard request (validated once)."""
+def _leaderboard_cache_key(request_: Request) -> str | None:
+    """The cached body's key when this is a valid leaderboard request (validated once here)."""
     if request_.endpoint != "public.leaderboard":
         return None
     args = request_.args
-    if not args:
-        return _DEFAULT_QUERY
-    try:
-        query = LeaderboardQuery.model_validate(dict(args.items()))
-    except ValidationError as error:
-        g.ts_query_error = error
-        return None
-    return query
-
-
-@blueprint.before_request
-async def _authenticate() -> None:
-    request_ = request._get_current_object()  # one context lookup, not one per attribute
-    scheme, _, token = request_.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    prefix = parse_token(token) if scheme.lower() == "bearer" else None
-    if prefix is None:
-        raise APIError(401, "api_key_invalid", "send an API key: Authorization: Bearer tsk_...")
-    app_state = state()
-    redis = app_state.require_redis()
-    token_hash = hash_token(token)
-    query = g.ts_leaderboard_query = _leaderboard_query(request_)
+    query: LeaderboardQuery | None = _DEFAULT_QUERY
+    if args:
+        try:
+            query = LeaderboardQuery.model_validate(dict(args.items()))
+        except ValidationError as error:
+            g.ts_query_error = error
+            query = None
+    g.ts_leaderboard_query = query
     guild = (request_.view_args or {}).get("guild", 0)
-    cached_key = None
-    if query is not None and 1 <= guild <= SNOWFLAKE_MAX:  # else no key's guild: 403 below
-        cached_key = app_state.keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
-    limit = _rate_limit()
-    batcher = app_state.require_batcher()  # requests arriving together share the round trip
-    admission = await admit(
-        batcher, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
-    )
-    if admission.outcome is Outcome.MISS:
-        await load_cache_entry(redis, app_state.keyspace, prefix)
-        admission = await admit(
-            batcher, app_state.keyspace, prefix, token_hash, limit, cached_key=cached_key
-        )
-    match admission.outcome:
-        case Outcome.OK:
-            pass
-        case Outcome.LIMITED:
-            raise RateLimitedError(admission.retry_after)
-        case _:
-            raise APIError(401, "api_key_invalid", "the API key is unknown or revoked")
-    if guild != admission.guild_id:
-        raise APIError(403, "guild_forbidden", "this API key belongs to another server")
-    g.ts_admission = admission
+    if query is None or not 1 <= guild <= SNOWFLAKE_MAX:  # no key's guild: the gate says 403
+        return None
+    return state().keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
 
 
-@blueprint.errorhandler(APIError)
-async def _error(error: APIError) -> Response:
-    response = Response(json.dumps(error.body()), status=error.status, content_type=_JSON)
-    if error.status == 401:  # every 401 of these routes is an APIError handled here
-        response.headers["WWW-Authenticate"] = 'Bearer realm="townsquare"'
-    if isinstance(error, RateLimitedError):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
+blueprint = public_blueprint("public", __name__, cached_key=_leaderboard_cache_key)
 
 
 async def _curve(guild_id: int) -> Curve:
@@ -216,9 +123,9 @@ async def _curve(guild_id: int) -> Curve:
 @document_response(PublicError, 429)
 async def leaderboard(guild: int) -> Response:
     """A page of the guild's leaderboard (cached for up to 10 seconds)."""
-    admission: Admission = g.ts_admission
-    if admission.cached:
-        return Response(admission.cached, content_type=_JSON)
+    cached = admitted().cached
+    if cached:
+        return Response(cached, content_type=_JSON)
     query_args: LeaderboardQuery | None = g.ts_leaderboard_query
     if query_args is None:
         raise APIError(

@@ -16,8 +16,8 @@ import typing
 
 from redis.exceptions import NoScriptError
 
-from townsquare.core.apikeys.service import CACHE_FAMILY
 from townsquare.core.replies import as_text
+from townsquare.features.apikeys.domain.service import CACHE_FAMILY
 
 if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
