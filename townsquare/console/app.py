@@ -220,7 +220,9 @@ class ConsoleApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         """Switch to `tab` and put the keyboard on its table, where its bindings work."""
         self.query_one(TabbedContent).active = tab
-        self.query_one(f"#{tab}", TabPane).query_one(DataTable).focus()
+        tables = self.query_one(f"#{tab}", TabPane).query(DataTable)
+        if tables:
+            tables.first().focus()
 
     @work(exclusive=True, group="refresh", exit_on_error=False)
     async def refresh_data(self) -> None:

@@ -25,8 +25,6 @@ import datetime
 import json
 import typing
 
-from taskiq.labels import prepare_label
-
 from townsquare.core.audit.service import record
 from townsquare.core.replies import as_text
 
@@ -51,6 +49,10 @@ __all__ = [
 
 ATTEMPT_LABEL: typing.Final = "attempt"
 _REPLAY_BATCH = 100
+_INT_LABEL_TYPE: typing.Final = 2
+"""`taskiq.labels.LabelType.INT`: how a taskiq message marks an int label. The kernel writes
+taskiq's wire format without importing taskiq (a replay from the console must not load it);
+tests/integration/test_dead_letters_core.py replays through a real worker."""
 
 
 def _text(value: bytes | str | None) -> str:
@@ -65,7 +67,7 @@ def with_attempt(payload: dict[str, typing.Any], attempt: int | None) -> bytes:
         labels.pop(ATTEMPT_LABEL, None)
         labels_types.pop(ATTEMPT_LABEL, None)
     else:
-        labels[ATTEMPT_LABEL], labels_types[ATTEMPT_LABEL] = prepare_label(attempt)
+        labels[ATTEMPT_LABEL], labels_types[ATTEMPT_LABEL] = str(attempt), _INT_LABEL_TYPE
     return json.dumps({**payload, "labels": labels, "labels_types": labels_types}).encode()
 
 

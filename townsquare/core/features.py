@@ -19,7 +19,7 @@ import dataclasses
 import importlib
 import typing
 
-from townsquare.core.keyspace import register_families
+from townsquare.core.keyspace import FAMILIES, register_families
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -142,13 +142,18 @@ def use_features(*extra: str, only: bool = False) -> Iterator[tuple[Feature, ...
     """Within the block, :func:`enabled_features` also (or, with `only`, just) lists `extra`.
 
     For tests: a feature living under `tests/` shows up in every runtime started in the block.
+    Key families registered in the block are forgotten after it (the enabled features' come
+    back when next needed).
     """
     paths = extra if only else (*_enabled_paths(), *extra)
+    before = set(FAMILIES)
     _override.append(tuple(paths))
     try:
         yield enabled_features()
     finally:
         _override.pop()
+        for name in set(FAMILIES) - before:
+            del FAMILIES[name]
 
 
 def adapter_modules(
