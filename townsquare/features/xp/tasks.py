@@ -255,13 +255,10 @@ async def _set_reward_roles(
                 await rest.remove_role_from_member(guild_id, user_id, role, reason=reason)
         except hikari.ForbiddenError as error:
             logger.warning("xp.reward_role_forbidden", guild_id=guild_id, role_id=role)
-            await raise_alert(
-                resources.redis,
-                resources.keyspace,
-                source="xp.apply_level",
-                level="warning",
-                guild_id=guild_id,
-                message=(
+            await _alert(
+                resources,
+                guild_id,
+                (
                     f"cannot {'give' if add else 'take'} level reward role {role} "
                     f"{'to' if add else 'from'} member {user_id}: {error.message or 'forbidden'} "
                     "(move the bot's role above it, or grant Manage Roles)"
@@ -315,14 +312,23 @@ async def _send_notice(
             mentions_reply=False,
         )
     except (hikari.ForbiddenError, hikari.NotFoundError) as error:
-        await raise_alert(
-            resources.redis,
-            resources.keyspace,
-            source="xp.apply_level",
-            level="warning",
-            guild_id=guild_id,
-            message=f"cannot post the level-up notice in channel {target}: {error.message}",
+        await _alert(
+            resources,
+            guild_id,
+            f"cannot post the level-up notice in channel {target}: {error.message}",
         )
+
+
+async def _alert(resources: TaskResources, guild_id: int, message: str) -> None:
+    """An operator alert from a level job: something the guild's admins must fix."""
+    await raise_alert(
+        resources.redis,
+        resources.keyspace,
+        source="xp.apply_level",
+        level="warning",
+        guild_id=guild_id,
+        message=message,
+    )
 
 
 async def install_xp_schedules(

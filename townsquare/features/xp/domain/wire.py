@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import typing
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from townsquare.core.commands_api import Actor, Body
+from townsquare.features.xp.domain.rank_card import rank_card_for
+
+if typing.TYPE_CHECKING:
+    from townsquare.features.xp.domain.curve import Curve
+    from townsquare.features.xp.domain.leaderboard import MemberStanding
 
 __all__ = [
     "MAX_AMOUNT",
@@ -15,6 +20,7 @@ __all__ = [
     "LeaderboardPage",
     "MemberRank",
     "MemberReset",
+    "RankFields",
     "XPChange",
     "XPChanged",
 ]
@@ -59,13 +65,34 @@ class LeaderboardPage(Body):
     entries: list[LeaderboardEntry]
 
 
-class MemberRank(Body):
-    """What a rank card shows, but the member's name (the shard knows it)."""
+class RankFields(BaseModel):
+    """What a rank card shows, but the member's name: the internal and the public answer."""
 
-    user_id: int
     xp: int
     level: int
     rank: int | None
+    """None for a member without XP."""
     ranked: int
     level_start_xp: int
     next_level_xp: int | None
+    """None at the guild's highest level."""
+
+    @classmethod
+    def of(cls, standing: MemberStanding, curve: Curve, **ids: int | str) -> typing.Self:
+        """The fields of `standing` on `curve`, with the answer's own ids."""
+        card = rank_card_for("", standing.xp, standing.rank, curve)
+        return cls(
+            xp=standing.xp,
+            level=standing.level,
+            rank=standing.rank,
+            ranked=standing.ranked,
+            level_start_xp=card.level_start_xp,
+            next_level_xp=card.next_level_xp,
+            **ids,
+        )
+
+
+class MemberRank(RankFields, Body):
+    """What `/rank` shows, but the member's name (the shard knows it)."""
+
+    user_id: int

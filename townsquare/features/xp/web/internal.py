@@ -18,7 +18,6 @@ from townsquare.core.commands_api import Actor as ActorBody
 from townsquare.features.xp.domain import admin, leaderboard
 from townsquare.features.xp.domain.curve import enabled_curve
 from townsquare.features.xp.domain.errors import XPDisabledError
-from townsquare.features.xp.domain.rank_card import rank_card_for
 from townsquare.features.xp.domain.wire import (
     GuildReset,
     LeaderboardEntry,
@@ -93,17 +92,7 @@ async def member_rank(guild_id: int, user_id: int) -> tuple[dict[str, typing.Any
     standing = await leaderboard.member_standing(
         app_state.require_redis(), app_state.keyspace, guild_id, user_id, curve=curve
     )
-    card = rank_card_for("", standing.xp, standing.rank, curve)
-    out = MemberRank(
-        user_id=user_id,
-        xp=standing.xp,
-        level=standing.level,
-        rank=standing.rank,
-        ranked=standing.ranked,
-        level_start_xp=card.level_start_xp,
-        next_level_xp=card.next_level_xp,
-    )
-    return out.model_dump(mode="json"), 200
+    return MemberRank.of(standing, curve, user_id=user_id).model_dump(mode="json"), 200
 
 
 async def _change(guild_id: int, user_id: int, operation: Operation, body: XPChange) -> XPChanged:

@@ -24,6 +24,7 @@ from townsquare.features.xp.domain.leaderboard import (
     member_standing,
 )
 from townsquare.features.xp.domain.rank_card import rank_card_for, render_rank_card
+from townsquare.features.xp.domain.wire import RankFields
 from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.public import admitted, public_blueprint
@@ -71,17 +72,9 @@ class LeaderboardOut(BaseModel):
     """XP descending, then user id ascending: equal XP always comes in the same order."""
 
 
-class RankOut(BaseModel):
+class RankOut(RankFields):
     guild_id: str
     user_id: str
-    xp: int
-    level: int
-    rank: int | None
-    """None for a member without XP."""
-    ranked: int
-    level_start_xp: int
-    next_level_xp: int | None
-    """None at the guild's highest level."""
 
 
 class PublicError(BaseModel):
@@ -171,18 +164,7 @@ async def _rank(guild: int, user_id: int) -> tuple[RankOut, Curve]:
     standing = await member_standing(
         app_state.require_redis(), app_state.keyspace, guild, user_id, curve=curve
     )
-    card = rank_card_for(str(user_id), standing.xp, standing.rank, curve)
-    out = RankOut(
-        guild_id=str(guild),
-        user_id=str(user_id),
-        xp=standing.xp,
-        level=standing.level,
-        rank=standing.rank,
-        ranked=standing.ranked,
-        level_start_xp=card.level_start_xp,
-        next_level_xp=card.next_level_xp,
-    )
-    return out, curve
+    return RankOut.of(standing, curve, guild_id=str(guild), user_id=str(user_id)), curve
 
 
 @blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank")
