@@ -74,7 +74,7 @@ class Feature:
     folders (`tests/<kind>/features/<name>/`)."""
     models: tuple[str, ...] = ()
     """Dotted paths of its tortoise model modules (one `townsquare` app for all features)."""
-    key_families: tuple[Family, ...] = ()
+    key_families: tuple[Family, ...] = dataclasses.field(default=(), repr=False)
     """Its Redis key families, registered in the keyspace when the feature is loaded."""
     config_sections: tuple[str, ...] = ()
     """The guild configuration sections it owns (fields of `GuildConfig`)."""

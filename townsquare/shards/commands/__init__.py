@@ -1,8 +1,8 @@
 """Slash commands and buttons on the shards' `GatewayBot` (hikari-arc and hikari-miru).
 
-`/rank`, `/leaderboard`, the `/xp` admin group and `/config show` check Discord permissions and
-whether the feature is on (the Redis config cache), then ask the HTTP service's internal API
-(`townsquare.shards.api_client`, flow 2). See `docs/commands.md`.
+The commands are the enabled features' (their `commands` modules' `PLUGINS`); this package is
+what they share: the clients, `CommandServices` (permission check, the Redis config cache, the
+internal API client, flow 2), `answer` and confirmations. See `docs/commands.md`.
 """
 
 from __future__ import annotations
