@@ -20,11 +20,10 @@ import typing
 
 import pytest
 
-from tests.e2e.test_pipeline_kill import xp_entries
-from tests.e2e.test_shards import channel_named, demo_guild
 from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
 from tests.integration.test_xp_support import configure, drained
 from townsquare.core.discord import SANDBOX_INFO_FILE, write_sandbox_info
+from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.sandbox import Sandbox
 from townsquare.tasks.registry import load_tasks
@@ -51,8 +50,8 @@ PACE_SECONDS = 0.05
 async def message_ids(redis: aioredis.Redis, keyspace: Keyspace) -> list[int]:
     """The message id of every message record in the xp stream, duplicates included."""
     ids = []
-    for job in await xp_entries(redis, keyspace):
-        (records,) = json.loads(job)["args"]
+    for _, fields in await redis.xrange(keyspace.key("stream", "xp")):
+        (records,) = json.loads(fields[DATA_FIELD.encode()])["args"]
         ids += [int(r["message_id"]) for r in records if r["kind"] == "message"]
     return ids
 
@@ -97,8 +96,8 @@ class ShardProcess:
 @contextlib.asynccontextmanager
 async def steady_flow(sandbox: Sandbox) -> AsyncIterator[list[int]]:
     """Posts `MESSAGES` messages from one member at a steady pace; yields their ids so far."""
-    guild = demo_guild(sandbox)
-    general = channel_named(guild, "general")
+    guild = next(iter(sandbox.world.guilds.values()))
+    general = next(c for c in guild.channels.values() if c.name == "general")
     author = next(m for m in guild.members if m != sandbox.world.application.bot_user_id)
     sent: list[int] = []
 
@@ -127,7 +126,7 @@ async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
 ) -> None:
     sandbox = Sandbox()
     async with sandbox as info:
-        guild = demo_guild(sandbox)
+        guild = next(iter(sandbox.world.guilds.values()))
         forget_cached_configs()
         await ensure_guild(guild.id)
         await configure(guild.id)

@@ -9,10 +9,13 @@ import typing
 
 import pytest
 
+from townsquare.shards.publisher import BatchPublisher, StreamEntry, StreamTransport
 from townsquare.shards.resume import GatewaySession
-from townsquare.shards.sessions import SessionStore, gateway_mark
+from townsquare.shards.sessions import SessionRecorder, SessionStore, gateway_mark
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
@@ -37,9 +40,40 @@ async def test_only_the_lease_holder_resumes_and_records_a_session(
     await first.release([0])
     assert await second.acquire([0], wait=0) == {0}
     assert await first.record({0: gateway_mark(moved)}) == set()  # the lease moved on
-    # A record made with another shard count is not a session of this shard.
+    # A record made with another shard count or identity is not a session of this shard.
     assert await SessionStore(redis, keyspace, shard_count=4).load(0) is None
+    other = SessionStore(redis, keyspace, shard_count=2, identity="another sandbox")
+    assert await other.load(0) is None
     assert await second.load(1) is None
+
+
+async def test_renewals_keep_a_quiet_shards_record_and_notice_a_lost_lease(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    store = SessionStore(redis, keyspace, shard_count=1, owner="a:1:x")
+    recorder = SessionRecorder(store, publisher(), [0])
+    await recorder.renew()
+    assert recorder.owned == {0}
+    assert await store.record({0: gateway_mark(SESSION)}) == {0}
+    session_key = keyspace.key("shard_session", 0)
+    await redis.expire(session_key, 5)
+    await recorder.renew()
+    assert await redis.ttl(session_key) > 5
+    assert not recorder.lease_lost.is_set()
+    thief = SessionStore(redis, keyspace, shard_count=1, owner="b:2:y")
+    assert await thief.claim(0, replacing="a:1:x") == ""
+    await recorder.renew()
+    assert recorder.lease_lost.is_set()
+    assert recorder.owned == set()
+
+
+class _Nowhere(StreamTransport):
+    async def send(self, entries: Sequence[StreamEntry]) -> None:
+        raise AssertionError("nothing is published here")
+
+
+def publisher() -> BatchPublisher:
+    return BatchPublisher(_Nowhere(), task_names={}, batch_size=1, batch_ms=1, buffer_limit=1)
 
 
 async def test_a_lease_of_a_process_gone_from_this_host_is_taken_over_at_once(

@@ -29,7 +29,12 @@ from townsquare.shards.normaliser import guild_record, message_record_from_paylo
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
 from townsquare.shards.resume import ResumableGatewayBot, ResumableShard
 from townsquare.shards.routes import DEFAULT_ROUTES, Route, route_record
-from townsquare.shards.sessions import SessionRecorder, SessionStore, gateway_mark
+from townsquare.shards.sessions import (
+    SessionRecorder,
+    SessionStore,
+    ShardLeaseLostError,
+    gateway_mark,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -173,8 +178,9 @@ class ShardCluster:
             publisher=self.publisher,
             cluster=cluster,
         )
+        identity = f"{target.rest_url} {target.application_id} {int(gateway_intents(settings))}"
         self.sessions = SessionRecorder(
-            SessionStore(self.redis, keyspace, shard_count=shard_count),
+            SessionStore(self.redis, keyspace, shard_count=shard_count, identity=identity),
             self.publisher,
             self.shard_ids,
         )
@@ -257,7 +263,18 @@ class ShardCluster:
             self.publisher.mark(shard, gateway_mark(session))
 
     async def join(self) -> None:
-        await self.bot.join()
+        """Return when the bot stops; raise what stopped it, or :class:`ShardLeaseLostError`
+        when another process took one of this process's shards."""
+        gateway = asyncio.ensure_future(self.bot.join())
+        lost = asyncio.ensure_future(self.sessions.lease_lost.wait())
+        try:
+            await asyncio.wait({gateway, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not gateway.done():
+            gateway.cancel()
+            raise ShardLeaseLostError("another process took the lease of a shard of this one")
+        gateway.result()
 
     async def close(self) -> None:
         """Stop, leaving every shard's session resumable, and record where each one is.

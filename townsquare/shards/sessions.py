@@ -9,11 +9,20 @@ Per shard id, two keys (docs/redis-keys.md):
   runs out within :data:`LEASE_SECONDS`; one on this host whose pid is gone is taken over at
   once), and if it is still held after that, a live process runs the shard: this one starts a
   new session without resuming or recording, and takes the lease when it is freed.
-- `shard_session:<id>`: the session to resume: `session_id`, `resume_url`, `seq`,
-  `shard_count`, `user_id`. `seq` is the newest sequence all of whose records the publisher has
-  delivered (`BatchPublisher.delivered_marks`), written after the delivery, never before: a
-  resume replays from there, so nothing is lost, and what was delivered but not yet recorded
-  (one round trip's worth, after a kill) arrives twice and is deduplicated downstream.
+- `shard_session:<id>`: the session to resume: `session_id`, `resume_url`, `seq`, `user_id`,
+  and what the session was identified with: `shard_count` and `identity` (the REST URL,
+  application id and intents). A record whose shard count or identity differs from this
+  process's is not resumed (a new sandbox on another port, changed intents). `seq` is the
+  newest sequence all of whose records the publisher has delivered
+  (`BatchPublisher.delivered_marks`), written after the delivery, never before: a resume
+  replays from there, so nothing is lost, and what was delivered but not yet recorded (one
+  round trip's worth, after a kill) arrives twice and is deduplicated downstream. Every lease
+  renewal also renews the record's TTL, so a quiet shard's record stays.
+
+A process that finds its lease held by another owner while it runs (its renewals failed for
+:data:`LEASE_SECONDS` and another process took the shard) sets `SessionRecorder.lease_lost`;
+the cluster then stops with :class:`ShardLeaseLostError`, so that the two never resume the
+same session in turn.
 
 Every script touches two keys: its cost does not grow with anything.
 """
@@ -44,6 +53,7 @@ __all__ = [
     "RENEW_SECONDS",
     "SessionRecorder",
     "SessionStore",
+    "ShardLeaseLostError",
     "gateway_mark",
 ]
 
@@ -56,12 +66,14 @@ RENEW_SECONDS: typing.Final = 3.0
 """How often the holder renews its leases (and retries a failed session write)."""
 SESSION_TTL_FALLBACK: typing.Final = 600
 
-# KEYS[1] lease; ARGV[1] owner, ARGV[2] lease ms, ARGV[3] a holder that may be replaced ("").
-# Returns "" when the lease is (now) the owner's, else its holder.
+# KEYS[1] lease, KEYS[2] session; ARGV[1] owner, ARGV[2] lease ms, ARGV[3] a holder that may
+# be replaced (""), ARGV[4] session TTL s. Returns "" when the lease is (now) the owner's (and
+# renews the session's TTL), else its holder.
 _CLAIM = """
 local holder = redis.call('GET', KEYS[1])
 if holder == false or holder == ARGV[1] or (ARGV[3] ~= '' and holder == ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
   return ''
 end
 return holder
@@ -81,6 +93,11 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class ShardLeaseLostError(RuntimeError):
+    """Another process took the lease of a shard this process runs."""
+
 
 GatewayMark = tuple[str, str, int, int]
 """What the shards hand the publisher per dispatch: session id, resume URL, seq, user id."""
@@ -120,11 +137,13 @@ class SessionStore:
         keyspace: Keyspace,
         *,
         shard_count: int,
+        identity: str = "",
         owner: str | None = None,
     ) -> None:
         self._redis = redis
         self._keyspace = keyspace
         self._shard_count = shard_count
+        self._identity = identity
         self._ttl = keyspace.ttl("shard_session") or SESSION_TTL_FALLBACK
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._claim = redis.register_script(_CLAIM)
@@ -140,8 +159,8 @@ class SessionStore:
     async def claim(self, shard_id: int, *, replacing: str = "") -> str:
         """Take or renew the lease of `shard_id`: "" if this process holds it, else the holder."""
         holder = await self._claim(
-            keys=[self._lease_key(shard_id)],
-            args=[self.owner, LEASE_SECONDS * 1000, replacing],
+            keys=[self._lease_key(shard_id), self._session_key(shard_id)],
+            args=[self.owner, LEASE_SECONDS * 1000, replacing, self._ttl],
         )
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
@@ -157,25 +176,35 @@ class SessionStore:
         deadline = loop.time() + wait
         claimed: set[int] = set()
         waiting = list(shard_ids)
+        logged = False
         while True:
+            holders = {}
             for shard_id in list(waiting):
                 holder = await self.claim(shard_id)
                 if holder and _process_gone(holder):
                     holder = await self.claim(shard_id, replacing=holder)
-                if not holder:
+                if holder:
+                    holders[shard_id] = holder
+                else:
                     claimed.add(shard_id)
                     waiting.remove(shard_id)
             if not waiting or loop.time() >= deadline:
                 return claimed
-            _log.info("waiting for shard leases held by another process", shards=waiting)
+            if not logged:
+                _log.info("waiting for shard leases held by other processes", holders=holders)
+                logged = True
             await asyncio.sleep(0.5)
 
     async def load(self, shard_id: int) -> GatewaySession | None:
-        """The recorded session of `shard_id` if it was recorded with this shard count."""
+        """The recorded session of `shard_id` if it was recorded with this shard count and
+        identity."""
         raw = await self._redis.hgetall(self._session_key(shard_id))
         fields = {_text(k): _text(v) for k, v in raw.items()}
         try:
-            if int(fields["shard_count"]) != self._shard_count:
+            if (
+                int(fields["shard_count"]) != self._shard_count
+                or fields["identity"] != self._identity
+            ):
                 return None
             return GatewaySession(
                 session_id=fields["session_id"],
@@ -196,6 +225,7 @@ class SessionStore:
                 fields: list[str | int] = [
                     *("session_id", session_id, "resume_url", resume_url, "seq", seq),
                     *("shard_count", self._shard_count, "user_id", user_id),
+                    *("identity", self._identity),
                 ]
                 await self._record(
                     keys=[self._lease_key(shard_id), self._session_key(shard_id)],
@@ -234,6 +264,8 @@ class SessionRecorder:
         """Shard ids whose lease this process holds."""
         self._written: dict[int, object] = {}
         self._failing = False
+        self.lease_lost = asyncio.Event()
+        """Set when another process took the lease of a shard this process held."""
 
     async def write(self) -> None:
         """Record every owned shard whose delivered mark changed since the last write."""
@@ -246,7 +278,7 @@ class SessionRecorder:
         written = await self.store.record(changed)
         for shard_id in written:
             self._written[shard_id] = changed[shard_id]
-        self.owned -= set(changed) - written  # the lease was lost meanwhile
+        # A shard not written has lost its lease: the next renewal finds out to whom.
 
     async def renew(self) -> None:
         for shard_id in self._shard_ids:
@@ -255,8 +287,9 @@ class SessionRecorder:
                     _log.info("shard lease taken", shard=shard_id)
                 self.owned.add(shard_id)
             elif shard_id in self.owned:
-                _log.warning("shard lease lost to another process", shard=shard_id)
+                _log.error("shard lease lost to another process", shard=shard_id)
                 self.owned.discard(shard_id)
+                self.lease_lost.set()
 
     async def run(self) -> None:
         """Write and renew until cancelled."""
