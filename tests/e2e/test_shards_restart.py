@@ -2,9 +2,10 @@
 the supervisor would: every message reaches the xp stream, and XP counts each exactly once.
 
 The sandbox (in this test's event loop), real Redis and PostgreSQL; the shard processes are
-the real CLI, `townsquare shards --shard-ids 0 --shard-count 1`, running the real hikari
-client against the sandbox. The restarted process must RESUME the first process's session
-(the sandbox keeps it for its resume window), so Discord replays the messages of the gap.
+the real CLI, `townsquare shards --shard-ids ... --shard-count N`, running the real hikari
+client against the sandbox: one shard, or two shards in one process with a guild on each. The
+restarted process must RESUME the first process's sessions (the sandbox keeps them for its
+resume window), so Discord replays the messages of the gap.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import signal
 import sys
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -30,12 +32,12 @@ from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
+    from collections.abc import AsyncIterator, Sequence
 
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
+    from townsquare.sandbox.world.models import Guild
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +47,8 @@ KILL_AFTER = 30
 """The signal lands once this many messages are in the stream."""
 PACE_SECONDS = 0.05
 """20 messages a second: the flow keeps going while the process stops and starts again."""
+FOUR_SHARDS = Path(__file__).parent / "scenarios" / "four_shards.yaml"
+"""Eight guilds, alternating between shards 0 and 1 of 2."""
 
 
 async def message_ids(redis: aioredis.Redis, keyspace: Keyspace) -> list[int]:
@@ -57,14 +61,16 @@ async def message_ids(redis: aioredis.Redis, keyspace: Keyspace) -> list[int]:
 
 
 class ShardProcess:
-    """`townsquare shards` for shard 0 of 1, as the supervisor starts it."""
+    """`townsquare shards` for every shard of `shard_count`, as the supervisor starts it."""
 
-    def __init__(self, environ: dict[str, str], log: Path) -> None:
+    def __init__(self, environ: dict[str, str], log: Path, shard_count: int) -> None:
         self._environ = environ
         self._log = log
+        self._shard_count = shard_count
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        ids = ",".join(str(n) for n in range(self._shard_count))
         with self._log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -72,9 +78,9 @@ class ShardProcess:
                 "townsquare.cli",
                 "shards",
                 "--shard-ids",
-                "0",
+                ids,
                 "--shard-count",
-                "1",
+                str(self._shard_count),
                 env=self._environ,
                 stdout=log,
                 stderr=log,
@@ -93,17 +99,29 @@ class ShardProcess:
             raise AssertionError(f"the shard process exited with {self.process.returncode}")
 
 
+def one_guild_per_shard(sandbox: Sandbox, shard_count: int) -> list[Guild]:
+    guilds = list(sandbox.world.guilds.values())
+    return [next(g for g in guilds if (g.id >> 22) % shard_count == n) for n in range(shard_count)]
+
+
 @contextlib.asynccontextmanager
-async def steady_flow(sandbox: Sandbox) -> AsyncIterator[list[int]]:
-    """Posts `MESSAGES` messages from one member at a steady pace; yields their ids so far."""
-    guild = next(iter(sandbox.world.guilds.values()))
-    general = next(c for c in guild.channels.values() if c.name == "general")
-    author = next(m for m in guild.members if m != sandbox.world.application.bot_user_id)
+async def steady_flow(sandbox: Sandbox, guilds: Sequence[Guild]) -> AsyncIterator[list[int]]:
+    """Posts `MESSAGES` messages at a steady pace, in turn in each guild's general channel by
+    one member; yields their ids so far."""
+    bot = sandbox.world.application.bot_user_id
+    places = [
+        (
+            next(c for c in guild.channels.values() if c.name == "general"),
+            next(m for m in guild.members if m != bot),
+        )
+        for guild in guilds
+    ]
     sent: list[int] = []
 
     async def post() -> None:
         for n in range(MESSAGES):
-            sent.append(sandbox.world.create_message(general, author, f"steady {n}").id)
+            channel, author = places[n % len(places)]
+            sent.append(sandbox.world.create_message(channel, author, f"steady {n}").id)
             await asyncio.sleep(PACE_SECONDS)  # the flow's pace, not a wait for anything
 
     task = asyncio.create_task(post())
@@ -114,9 +132,14 @@ async def steady_flow(sandbox: Sandbox) -> AsyncIterator[list[int]]:
         task.cancel()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+@pytest.mark.parametrize(
+    ("sig", "shard_count"),
+    [(signal.SIGKILL, 1), (signal.SIGTERM, 1), (signal.SIGKILL, 2)],
+    ids=["sigkill", "sigterm", "sigkill-two-shards"],
+)
 async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
     sig: signal.Signals,
+    shard_count: int,
     redis: aioredis.Redis,
     redis_url: str,
     keyspace: Keyspace,
@@ -124,12 +147,13 @@ async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
     orm: None,
     tmp_path: Path,
 ) -> None:
-    sandbox = Sandbox()
+    sandbox = Sandbox(scenario=FOUR_SHARDS if shard_count > 1 else "demo")
     async with sandbox as info:
-        guild = next(iter(sandbox.world.guilds.values()))
+        guilds = one_guild_per_shard(sandbox, shard_count)
         forget_cached_configs()
-        await ensure_guild(guild.id)
-        await configure(guild.id)
+        for guild in guilds:
+            await ensure_guild(guild.id)
+            await configure(guild.id)
         write_sandbox_info(tmp_path / SANDBOX_INFO_FILE, info.as_json())
         environ = os.environ | {
             "TOWNSQUARE__REDIS__URL": redis_url,
@@ -137,19 +161,22 @@ async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
             "TOWNSQUARE__DATABASE__URL": database_url,
             "TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path),
         }
-        shards = ShardProcess(environ, tmp_path / "shards.log")
-        session_key = keyspace.key("shard_session", 0)
+        shards = ShardProcess(environ, tmp_path / "shards.log", shard_count)
+        session_keys = [keyspace.key("shard_session", n) for n in range(shard_count)]
+
+        async def sessions() -> list[bytes | None]:
+            return [await redis.hget(key, "session_id") for key in session_keys]
 
         await shards.start()
 
         async def recorded() -> bool:  # READY and GUILD_CREATE are in the stream: recorded
             shards.check_alive()
-            return bool(await redis.hget(session_key, "session_id"))
+            return all(await sessions())
 
-        await wait_until(recorded, within=WITHIN, what="the first process's session recorded")
-        first_session = await redis.hget(session_key, "session_id")
+        await wait_until(recorded, within=WITHIN, what="the first process's sessions recorded")
+        first_sessions = await sessions()
 
-        async with steady_flow(sandbox) as sent:
+        async with steady_flow(sandbox, guilds) as sent:
 
             async def enough() -> bool:
                 shards.check_alive()
@@ -167,8 +194,8 @@ async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
 
         await wait_until(all_arrived, within=WITHIN, what="every message in the stream")
         assert await shards.stop(signal.SIGTERM) == 0
-        # The restarted process resumed the first session rather than identifying a new one.
-        assert await redis.hget(session_key, "session_id") == first_session
+        # The restarted process resumed the first sessions rather than identifying new ones.
+        assert await sessions() == first_sessions
 
     published = collections.Counter(await message_ids(redis, keyspace))
     assert set(published) == set(sent)
@@ -176,5 +203,7 @@ async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
         assert max(published.values()) == 1
     async with running_worker(settings_with(), redis_url, keyspace, load_tasks(), ("xp",)):
         await wait_until(lambda: drained(redis, keyspace, "xp"), within=WITHIN, what="drained")
-    counted = await redis.hvals(keyspace.key("xp_messages", guild.id))
-    assert sum(int(v) for v in counted) == MESSAGES
+    counted = 0
+    for guild in guilds:
+        counted += sum(int(v) for v in await redis.hvals(keyspace.key("xp_messages", guild.id)))
+    assert counted == MESSAGES
