@@ -34,6 +34,7 @@ from townsquare.shards.sessions import (
     SessionStore,
     ShardLeaseLostError,
     gateway_mark,
+    session_identity,
 )
 
 if typing.TYPE_CHECKING:
@@ -178,7 +179,9 @@ class ShardCluster:
             publisher=self.publisher,
             cluster=cluster,
         )
-        identity = f"{target.rest_url} {target.application_id} {int(gateway_intents(settings))}"
+        identity = session_identity(
+            target.rest_url, target.application_id, int(gateway_intents(settings))
+        )
         self.sessions = SessionRecorder(
             SessionStore(self.redis, keyspace, shard_count=shard_count, identity=identity),
             self.publisher,

@@ -55,6 +55,7 @@ __all__ = [
     "SessionStore",
     "ShardLeaseLostError",
     "gateway_mark",
+    "session_identity",
 ]
 
 _log = structlog.get_logger(__name__)
@@ -101,6 +102,12 @@ class ShardLeaseLostError(RuntimeError):
 
 GatewayMark = tuple[str, str, int, int]
 """What the shards hand the publisher per dispatch: session id, resume URL, seq, user id."""
+
+
+def session_identity(rest_url: str, application_id: int, intents: int) -> str:
+    """What a session was identified with, beside the shard: a record with another identity
+    (another Discord or sandbox, another application, other intents) is not resumed."""
+    return f"{rest_url} {application_id} {intents}"
 
 
 def gateway_mark(session: GatewaySession) -> GatewayMark:
