@@ -118,6 +118,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _process_label() -> str:
+    """`host:pid:token`, the value of a lease: which process holds it, and which run."""
+    host, pid, token = socket.gethostname(), os.getpid(), secrets.token_hex(4)
+    return f"{host}:{pid}:{token}"  # keyspace: not a key (a lease's value)
+
+
 def _process_gone(holder: str) -> bool:
     """Whether `holder` (`host:pid:token`) names a process of this host that no longer exists."""
     parts = holder.split(":")
@@ -152,7 +158,7 @@ class SessionStore:
         self._shard_count = shard_count
         self._identity = identity
         self._ttl = keyspace.ttl("shard_session") or SESSION_TTL_FALLBACK
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = owner or _process_label()
         self._claim = redis.register_script(_CLAIM)
         self._record = redis.register_script(_RECORD)
         self._release = redis.register_script(_RELEASE)
