@@ -228,10 +228,11 @@ async def test_marks_without_records_between_them_are_kept_once() -> None:
     pub.submit("xp", {"n": 0})
     for seq in range(1_000):
         pub.mark(0, seq)
-    assert len(pub._marks) == 1
+        pub.mark(1, -seq)
+    assert len(pub._marks) == 2
     clock.now += 1
     assert await pub.flush()
-    assert pub.delivered_marks == {0: 999}
+    assert pub.delivered_marks == {0: 999, 1: -999}
 
 
 async def test_marks_behind_dropped_records_pass_with_them() -> None:

@@ -33,7 +33,6 @@ from townsquare.shards.sessions import (
     SessionRecorder,
     SessionStore,
     ShardLeaseLostError,
-    gateway_mark,
     session_identity,
 )
 
@@ -188,7 +187,6 @@ class ShardCluster:
             self.shard_ids,
         )
         self._deferred_marks = dict.fromkeys(self.shard_ids, 0)
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._with_content = any(route.with_content for route in routes)
         self._tasks: list[asyncio.Task[None]] = []
         self.command_services: CommandServices | None = None
@@ -215,7 +213,6 @@ class ShardCluster:
         bot has started: as guild commands in the bot's guilds against the sandbox, so they
         appear at once, and as global commands against Discord (see `commands.client`).
         """
-        self._loop = asyncio.get_running_loop()
         await self._resume_recorded_sessions()
         self._tasks = [
             asyncio.create_task(self.publisher.run(), name="shards-publisher"),
@@ -262,8 +259,6 @@ class ShardCluster:
         self.bot.sessions = resumable
         for shard, session in resumable.items():
             self.stats[shard].session_id = session.session_id
-            # Its position is where the pipeline already is: mark it as delivered.
-            self.publisher.mark(shard, gateway_mark(session))
 
     async def join(self) -> None:
         """Return when the bot stops; raise what stopped it, or :class:`ShardLeaseLostError`
@@ -374,9 +369,8 @@ class ShardCluster:
             return
         mark = (session_id, resume_url, seq, user_id)
         if event_name in LISTENED_DISPATCHES or self._deferred_marks[shard.id]:
-            assert self._loop is not None
             self._deferred_marks[shard.id] += 1
-            self._loop.call_soon(self._deferred_mark, shard.id, mark)
+            asyncio.get_running_loop().call_soon(self._deferred_mark, shard.id, mark)
         else:
             self.publisher.mark(shard.id, mark)
 

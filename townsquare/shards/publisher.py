@@ -167,9 +167,15 @@ class BatchPublisher:
         if position == self._removed and not marks:
             self.delivered_marks[shard_id] = mark
             self.marks_changed.set()
-        elif marks and marks[-1][0] == position and marks[-1][1] == shard_id:
-            marks[-1] = (position, shard_id, mark)  # no record between: keep the newer only
         else:
+            # With no record between two marks of a shard, only the newer is kept: at most one
+            # mark per shard and position, so marks never outnumber records times shards.
+            index = len(marks) - 1
+            while index >= 0 and marks[index][0] == position:
+                if marks[index][1] == shard_id:
+                    marks[index] = (position, shard_id, mark)
+                    return
+                index -= 1
             marks.append((position, shard_id, mark))
 
     def _pass_marks(self) -> None:
