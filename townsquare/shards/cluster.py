@@ -357,22 +357,17 @@ class ShardCluster:
         scheduled with `call_soon` runs after them (asyncio runs ready callbacks in order). While
         such a mark is pending, later marks of the shard queue behind it, keeping them in order.
         """
-        if not isinstance(shard, ResumableShard) or shard.id not in self._deferred_marks:
+        if not isinstance(shard, ResumableShard) or (mark := shard.position()) is None:
             return
-        session_id, resume_url, seq, user_id = (
-            shard.session_id,
-            shard.resume_url,
-            shard.seq,
-            shard.user_id,
-        )
-        if session_id is None or resume_url is None or seq is None or user_id is None:
+        shard_id = shard.id
+        deferred = self._deferred_marks.get(shard_id)
+        if deferred is None:
             return
-        mark = (session_id, resume_url, seq, user_id)
-        if event_name in LISTENED_DISPATCHES or self._deferred_marks[shard.id]:
-            self._deferred_marks[shard.id] += 1
-            asyncio.get_running_loop().call_soon(self._deferred_mark, shard.id, mark)
+        if deferred or event_name in LISTENED_DISPATCHES:
+            self._deferred_marks[shard_id] = deferred + 1
+            asyncio.get_running_loop().call_soon(self._deferred_mark, shard_id, mark)
         else:
-            self.publisher.mark(shard.id, mark)
+            self.publisher.mark(shard_id, mark)
 
     def _deferred_mark(self, shard_id: int, mark: tuple[str, str, int, int]) -> None:
         self._deferred_marks[shard_id] -= 1

@@ -10,9 +10,9 @@ Discord. So, here and nowhere else:
 
 - :class:`ResumableShard`, a `GatewayShardImpl` subclass that adds no protocol behaviour:
   :meth:`~ResumableShard.seed` (before `start()`: the first connection RESUMEs), read-only
-  `session_id`, `resume_url`, `seq`, `user_id`, and :meth:`~ResumableShard.suspend` (stop
-  with close code 3000, hikari's own code for "disconnecting temporarily", so the session stays
-  resumable by the next process).
+  `session_id`, `resume_url`, `seq`, `user_id` and `position()` (the four at once), and
+  :meth:`~ResumableShard.suspend` (stop with close code 3000, hikari's own code for
+  "disconnecting temporarily", so the session stays resumable by the next process).
 - :class:`ResumableGatewayBot`, whose `_start_one_shard` is hikari 2.7.0's with
   `ResumableShard` in place of `GatewayShardImpl` and the seed applied.
 
@@ -72,6 +72,14 @@ class ResumableShard(shard_impl.GatewayShardImpl):
         # READY sets the bot's user id, and a resumed session has no READY; hikari needs it to
         # build guilds from GUILD_CREATE and GUILD_UPDATE.
         self._user_id = hikari.Snowflake(session.user_id)
+
+    def position(self) -> tuple[str, str, int, int] | None:
+        """`(session_id, resume_url, seq, user_id)` of the dispatch being (or last) handled;
+        None before the first READY. One call on the hot path, not four properties."""
+        if self._session_id is None or self._resume_gateway_url is None or self._seq is None:
+            return None
+        assert self._user_id is not None  # set with the session, by READY or `seed`
+        return (self._session_id, self._resume_gateway_url, self._seq, self._user_id)
 
     @property
     def session_id(self) -> str | None:
