@@ -47,6 +47,16 @@ async def test_only_the_lease_holder_resumes_and_records_a_session(
     assert await second.load(1) is None
 
 
+async def test_a_lease_left_by_a_killed_process_elsewhere_is_claimed_once_it_runs_out(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    # As a killed process on another host leaves it (a short lease, for the test's sake).
+    await redis.set(keyspace.key("shard_lease", 0), "elsewhere:1:x", px=300)
+    store = SessionStore(redis, keyspace, shard_count=1)
+    assert await store.acquire([0], wait=10) == {0}
+    assert await redis.get(keyspace.key("shard_lease", 0)) == store.owner.encode()
+
+
 async def test_renewals_keep_a_quiet_shards_record_and_notice_a_lost_lease(
     redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:

@@ -43,6 +43,7 @@ def test_a_seeded_shard_resumes_from_the_session() -> None:
         url="wss://gateway.example",
     )
     assert (new.session_id, new.seq, new.resume_url, new.user_id) == (None, None, None, None)
+    assert new.position() is None
     new.seed(GatewaySession("abc", "wss://resume.example", 42, 7))
     assert (new.session_id, new.seq, new.resume_url, new.user_id) == (
         "abc",
@@ -50,3 +51,4 @@ def test_a_seeded_shard_resumes_from_the_session() -> None:
         "wss://resume.example",
         7,
     )
+    assert new.position() == ("abc", "wss://resume.example", 42, 7)
