@@ -12,6 +12,7 @@ import contextlib
 import json
 import typing
 
+import pytest
 from pydantic import SecretStr
 
 from tests.integration.test_tasks_support import wait_until
@@ -22,7 +23,7 @@ from townsquare.sandbox import Sandbox
 from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.world import Dispatch
 from townsquare.sandbox.world.payloads import guild_payload
-from townsquare.shards import run_shards
+from townsquare.shards import ShardLeaseLostError, run_shards
 from townsquare.shards.intents import gateway_intents
 from townsquare.shards.resume import GatewaySession
 from townsquare.shards.sessions import SessionStore, gateway_mark, session_identity
@@ -154,3 +155,41 @@ async def test_a_recorded_session_the_gateway_no_longer_has_is_replaced(
                 return new not in {None, b"gone"} and bool(await guild_records(redis, keyspace))
 
             await wait_until(identified, within=WITHIN, what="a new session and its guild")
+
+
+async def test_a_process_whose_lease_another_took_stops_and_leaves_the_session_to_it(
+    redis: aioredis.Redis, redis_url: str, keyspace: Keyspace
+) -> None:
+    settings = load_settings(environ={}, env_file=None)
+    sandbox = Sandbox()
+    async with sandbox as info:
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_shards(settings, redis_url, keyspace, target_of(info), (0,), 1, shutdown=stop)
+        )
+        session_key = keyspace.key("shard_session", 0)
+
+        async def recorded() -> bool:
+            return bool(await redis.hget(session_key, "session_id"))
+
+        await wait_until(recorded, within=WITHIN, what="the session recorded")
+        lease = await redis.get(keyspace.key("shard_lease", 0))
+        assert lease is not None
+        # Another process takes the shard over (as after this one could not renew for 10 s).
+        identity = session_identity(
+            info.rest_url, info.application_id, int(gateway_intents(settings))
+        )
+        thief = SessionStore(
+            redis, keyspace, shard_count=1, identity=identity, owner="elsewhere:1:x"
+        )
+        assert await thief.claim(0, replacing=lease.decode()) == ""
+        with pytest.raises(ShardLeaseLostError):
+            async with asyncio.timeout(WITHIN):
+                await task
+        # It neither recorded over the new holder's record nor ended the session.
+        assert await redis.get(keyspace.key("shard_lease", 0)) == b"elsewhere:1:x"
+        recorded_session = await thief.load(0)
+        assert recorded_session is not None
+        [session] = sandbox.hub.sessions.values()
+        assert session.session_id == recorded_session.session_id
+        assert session.outbox is None  # resumable by the new holder

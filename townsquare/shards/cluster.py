@@ -285,7 +285,10 @@ class ShardCluster:
         if self.commands is not None:
             self.commands.close()
         shards = [s for s in self.bot.shards.values() if isinstance(s, ResumableShard)]
-        await asyncio.gather(*(s.suspend() for s in shards), return_exceptions=True)
+        outcomes = await asyncio.gather(*(s.suspend() for s in shards), return_exceptions=True)
+        for shard, outcome in zip(shards, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                _log.warning("shard not suspended cleanly", shard=shard.id, error=repr(outcome))
         if self.bot.is_alive:
             await self.bot.close()
         tasks, self._tasks = self._tasks, []
