@@ -9,7 +9,7 @@ until Ctrl-C or SIGTERM. Process packages are imported inside their command so t
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import importlib
 import signal
 import sys
 import typing
@@ -19,7 +19,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from townsquare.core.embedded import EmbeddedServiceError, embedded_services
+from townsquare.cli_support import SettingsOption, fail, services, settings_from
+from townsquare.core.features import enabled_features
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.logs import configure_logging, secret_values
 from townsquare.core.settings import (
@@ -31,7 +32,7 @@ from townsquare.core.settings import (
 )
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["app", "main"]
 
@@ -44,45 +45,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-xp_app = typer.Typer(help="XP administration.", no_args_is_help=True)
-app.add_typer(xp_app, name="xp")
-
-SettingsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--settings",
-        help="YAML file whose keys override settings.yaml (also TOWNSQUARE_SETTINGS_FILE).",
-        dir_okay=False,
-    ),
-]
-
-
-def _fail(message: str, code: int = 1) -> typing.NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-def _settings(path: Path | None) -> Settings:
-    try:
-        settings = load_settings(path)
-    except SettingsError as error:
-        lines = "\n".join(f"  {problem}" for problem in error.problems)
-        _fail(f"invalid configuration:\n{lines}", 2)
-    configure_logging(
-        level=settings.logging.level,
-        fmt=settings.logging.format,
-        secrets=secret_values(settings),
-    )
-    return settings
-
-
-@contextlib.contextmanager
-def _services(settings: Settings) -> Iterator[tuple[str, str]]:
-    try:
-        with embedded_services(settings) as urls:
-            yield urls.redis_url, urls.database_url
-    except EmbeddedServiceError as error:
-        _fail(f"could not start an embedded service: {error}")
 
 
 def _run_until_signal(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -116,63 +78,9 @@ def config_check(settings_file: SettingsOption = None) -> None:
         settings = load_settings(settings_file)
     except SettingsError as error:
         lines = "\n".join(f"  {problem}" for problem in error.problems)
-        _fail(f"invalid configuration:\n{lines}", 2)
+        fail(f"invalid configuration:\n{lines}", 2)
     typer.echo(yaml.safe_dump(masked_dump(settings), sort_keys=False).rstrip())
     typer.echo("# configuration is valid", err=True)
-
-
-@xp_app.command("import-mee6")
-def xp_import_mee6(
-    file: Annotated[
-        Path, typer.Argument(help="MEE6 leaderboard JSON (docs/xp.md).", dir_okay=False)
-    ],
-    guild: Annotated[int, typer.Option("--guild", help="Guild id to import into.", min=1)],
-    settings_file: SettingsOption = None,
-) -> None:
-    """Set a guild's XP totals from a MEE6-style leaderboard file, with a progress bar."""
-    import getpass
-
-    import redis.asyncio as aioredis
-
-    from townsquare.core import db
-    from townsquare.core.audit.models import ActorKind
-    from townsquare.core.audit.service import Actor
-    from townsquare.core.config.cache import get_config
-    from townsquare.features.xp.domain.curve import curve_for
-    from townsquare.features.xp.domain.mee6 import Mee6ImportError, import_mee6
-
-    settings = _settings(settings_file)
-    keyspace = Keyspace(settings.redis.namespace)
-    with _services(settings) as (redis_url, database_url):
-
-        async def run() -> int:
-            client = aioredis.Redis.from_url(redis_url)
-            try:
-                async with db.connect(database_url, pool_max=2):
-                    config = await get_config(client, keyspace, guild, settings.guild_defaults)
-                    with typer.progressbar(length=0, label="importing") as bar:
-
-                        def progress(done: int, total: int) -> None:
-                            bar.length = total
-                            bar.update(done - bar.pos)
-
-                        return await import_mee6(
-                            client,
-                            keyspace,
-                            file,
-                            guild,
-                            progress,
-                            curve=curve_for(config.config.xp),
-                            actor=Actor(ActorKind.OPERATOR, None, getpass.getuser()),
-                        )
-            finally:
-                await client.aclose()
-
-        try:
-            imported = asyncio.run(run())
-        except Mee6ImportError as error:
-            _fail(f"{file}: {error}", 2)
-    typer.echo(f"imported {imported} member(s) into guild {guild}")
 
 
 @app.command()
@@ -188,8 +96,8 @@ def migrate(
     """Apply database migrations (safe to run again: applies only what is missing)."""
     from townsquare.core import db
 
-    settings = _settings(settings_file)
-    with _services(settings) as (_, database_url):
+    settings = settings_from(settings_file)
+    with services(settings) as (_, database_url):
         if check or make:
             needed = asyncio.run(db.make_migrations(database_url, write=make))
             for name in needed:
@@ -215,9 +123,9 @@ def worker(
     from townsquare.tasks.worker import run_worker
 
     chosen = _parse_pipelines(pipelines)
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
-    with _services(settings) as (redis_url, database_url):
+    with services(settings) as (redis_url, database_url):
 
         async def work(stop: asyncio.Event) -> None:
             # Tasks read guild configuration and reward rows, and the flush writes XP rows.
@@ -234,9 +142,9 @@ def scheduler(settings_file: SettingsOption = None) -> None:
     from townsquare.tasks.schedule_sources import install_feature_schedules, make_schedule_source
     from townsquare.tasks.scheduler import run_scheduler
 
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
-    with _services(settings) as (redis_url, _):
+    with services(settings) as (redis_url, _):
 
         async def schedule(stop: asyncio.Event) -> None:
             # The features' recurring work; fixed ids, so installing again replaces it.
@@ -280,13 +188,13 @@ def up(
         platform_children,
     )
 
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
     var_dir = settings.paths.var_dir.resolve()
     with_console = not no_console and sys.stdin.isatty() and sys.stdout.isatty()
     if with_console:
         _log_to_file(settings, var_dir / "log" / "up.log")
-    with _services(settings) as (redis_url, database_url):
+    with services(settings) as (redis_url, database_url):
         applied = asyncio.run(db.migrate(database_url))
         typer.echo(f"database: {len(applied)} migration(s) applied")
         if settings.uses_sandbox:
@@ -315,7 +223,7 @@ def up(
                 except DiscordTargetError as error:
                     stop.set()
                     await running
-                    _fail(f"{error}; see {var_dir / 'log' / 'sandbox.log'}")
+                    fail(f"{error}; see {var_dir / 'log' / 'sandbox.log'}")
                 typer.echo(f"discord: the sandbox at {target.rest_url}")
             typer.echo(
                 f"dashboard: {settings.http.public_url} (log in with Discord"
@@ -379,19 +287,19 @@ def shards(
         )
     except ShardSelectionError as error:
         raise typer.BadParameter(str(error)) from None
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
     try:
         target = resolve_discord_target(settings, wait_seconds=30)
     except DiscordTargetError as error:
-        _fail(str(error))
-    with _services(settings) as (redis_url, _):
+        fail(str(error))
+    with services(settings) as (redis_url, _):
 
         async def serve(stop: asyncio.Event) -> None:
             try:
                 ids, count = await resolve_shard_selection(selection, settings, target)
             except ShardSelectionError as error:
-                _fail(f"invalid shard selection: {error}", 2)
+                fail(f"invalid shard selection: {error}", 2)
             # No database: commands reach PostgreSQL through the internal API (flow 2).
             await run_shards(settings, redis_url, keyspace, target, ids, count, shutdown=stop)
 
@@ -403,9 +311,9 @@ def http(settings_file: SettingsOption = None) -> None:
     """Serve the dashboard, the API and webhooks with hypercorn."""
     from townsquare.http import run_http
 
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
-    with _services(settings) as (redis_url, database_url):
+    with services(settings) as (redis_url, database_url):
         typer.echo(f"dashboard: {settings.http.public_url}")
         _run_until_signal(
             lambda stop: run_http(settings, redis_url, database_url, keyspace, shutdown=stop)
@@ -417,9 +325,9 @@ def console(settings_file: SettingsOption = None) -> None:
     """Open the operator console: shards, queues, dead letters, premium, alerts."""
     from townsquare.console import run_console
 
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
-    with _services(settings) as (redis_url, database_url):
+    with services(settings) as (redis_url, database_url):
         asyncio.run(run_console(settings, redis_url, database_url, keyspace))
 
 
@@ -448,7 +356,7 @@ def sandbox(
     from townsquare.core.discord import sandbox_info_path, write_sandbox_info
     from townsquare.sandbox.server import Sandbox
 
-    settings = _settings(settings_file)
+    settings = settings_from(settings_file)
     options = settings.sandbox
 
     async def serve(stop: asyncio.Event) -> None:
@@ -474,6 +382,16 @@ def sandbox(
             await sandbox.stop()
 
     _run_until_signal(serve)
+
+
+def _add_feature_commands() -> None:
+    """Each enabled feature's command group (`FEATURE.cli`: a module with `APP`), by its name."""
+    for feature in enabled_features():
+        if feature.cli is not None:
+            app.add_typer(importlib.import_module(feature.cli).APP, name=feature.name)
+
+
+_add_feature_commands()
 
 
 def main() -> None:

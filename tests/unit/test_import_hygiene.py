@@ -56,6 +56,12 @@ PROCESSES = {
         """,
         WEB + COMMANDS + WORKER,
     ),
+    "cli": (
+        """
+        import townsquare.cli
+        """,
+        WEB + UI + COMMANDS + WORKER + ("hikari",),
+    ),
     "migrate": (
         """
         from townsquare.core import db

@@ -47,7 +47,7 @@ FEATURES_LIST: typing.Final = "townsquare.features"
 KERNEL_PIPELINE: typing.Final = "jobs"
 """The pipeline of the kernel's own work (the ping, replays); features may use it too."""
 
-type AdapterKind = typing.Literal["commands", "tasks", "web", "console"]
+type AdapterKind = typing.Literal["commands", "tasks", "web", "console", "cli"]
 
 
 class FeatureError(Exception):
@@ -91,6 +91,9 @@ class Feature:
     """Dotted path of its HTTP module: exposes `BLUEPRINTS` and optionally `PAGES`."""
     console: str | None = None
     """Dotted path of its console module: exposes `PANES` (pane classes)."""
+    cli: str | None = None
+    """Dotted path of its command-line module: exposes `APP` (a typer app), which the
+    `townsquare` command adds as `townsquare <name> ...`. Keep its imports inside commands."""
 
     def adapter(self, kind: AdapterKind) -> str | None:
         """The dotted path of its adapter of `kind`, or None when it has none."""

@@ -3,7 +3,9 @@
 - `domain/`: the rules and their Redis scripts, models, key families, level rewards;
 - `commands/`: `/rank`, `/leaderboard`, the `/xp` admin group (shards);
 - `tasks.py`: message batches, voice ticks, level jobs, the flush (workers, scheduler);
-- `web/`: the XP and levels dashboard pages, `/api/v1` level rewards, `/internal/v1` XP routes.
+- `web/`: the XP and levels dashboard pages, `/api/v1` level rewards, `/internal/v1` and
+  `/public/v1` XP routes;
+- `cli.py`: `townsquare xp import-mee6`.
 """
 
 from __future__ import annotations
@@ -25,4 +27,5 @@ FEATURE = Feature(
     commands="townsquare.features.xp.commands",
     tasks="townsquare.features.xp.tasks",
     web="townsquare.features.xp.web",
+    cli="townsquare.features.xp.cli",
 )
