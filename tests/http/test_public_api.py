@@ -79,10 +79,11 @@ async def test_the_auth_matrix(
         refused = await client.get(url, headers=bearer(other_token))
         assert refused.status_code == 403, url
         assert (await refused.get_json())["error"]["code"] == "guild_forbidden"
-    # Ids no guild has are refused like any other guild (never a 500).
-    for guild in (0, 2**64, 10**30):
+    # Ids no guild can have (outside 1..2^63-1) match no route: 404, never a 500.
+    for guild in (0, 2**63, 2**64, 10**30):
         response = await client.get(f"/public/v1/guilds/{guild}/leaderboard", headers=bearer(token))
-        assert response.status_code == 403, guild
+        assert response.status_code == 404, guild
+        assert (await response.get_json())["error"]["code"] == "not_found"
     # The other guild's key works on its own guild.
     for url in routes(OTHER_GUILD):
         assert (await client.get(url, headers=bearer(other_token))).status_code == 200, url

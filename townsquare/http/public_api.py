@@ -33,7 +33,6 @@ from quart_schema import (
 
 from townsquare.core.apikeys.gate import Admission, Outcome, RateLimit, admit
 from townsquare.core.apikeys.service import hash_token, load_cache_entry, parse_token
-from townsquare.core.keyspace import SNOWFLAKE_MAX
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.leaderboard import (
     PageOutOfRangeError,
@@ -169,7 +168,7 @@ async def _authenticate() -> None:
     query = g.ts_leaderboard_query = _leaderboard_query(request_)
     guild = (request_.view_args or {}).get("guild", 0)
     cached_key = None
-    if query is not None and 1 <= guild <= SNOWFLAKE_MAX:  # else no key's guild: 403 below
+    if query is not None and guild:  # the route's <id:guild> is in 1..2^63-1
         cached_key = app_state.keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
     limit = _rate_limit()
     batcher = app_state.require_batcher()  # requests arriving together share the round trip
@@ -207,7 +206,7 @@ async def _curve(guild_id: int) -> Curve:
     return curve_for((await read_config(guild_id)).config.xp)
 
 
-@blueprint.get("/guilds/<int:guild>/leaderboard")
+@blueprint.get("/guilds/<id:guild>/leaderboard")
 @document_querystring(LeaderboardQuery)
 @document_response(LeaderboardOut, 200)
 @document_response(PublicError, 400)
@@ -278,7 +277,7 @@ async def _rank(guild: int, user_id: int) -> tuple[RankOut, Curve]:
     return out, curve
 
 
-@blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank")
+@blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank")
 @document_response(RankOut, 200)
 @document_response(PublicError, 401)
 @document_response(PublicError, 403)
@@ -289,7 +288,7 @@ async def member_rank(guild: int, user_id: int) -> Response:
     return Response(out.model_dump_json(), content_type=_JSON)
 
 
-@blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank-card.png")
+@blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank-card.png")
 @document_response(PublicError, 401)
 @document_response(PublicError, 403)
 @document_response(PublicError, 429)
