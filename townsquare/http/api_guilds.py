@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import Blueprint, Response, g, jsonify, request
 from quart_schema import (
     APIKeySecurityScheme,
-    security_scheme_blueprint,
+    security_scheme,
     validate_request,
     validate_response,
 )
@@ -56,7 +56,8 @@ SECURITY_SCHEMES: typing.Final[dict[str, SecuritySchemeInput]] = {
 }
 """The dashboard session's cookie (from logging in at `/auth/login`), and for writes the CSRF
 token of `GET /api/v1/me` in `X-CSRF-Token`."""
-security_scheme_blueprint(blueprint, [{"session": [], "csrf": []}])
+_READ: typing.Final = security_scheme([{"session": []}])
+_WRITE: typing.Final = security_scheme([{"session": [], "csrf": []}])
 
 SAFE_METHODS: typing.Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -130,8 +131,9 @@ async def _discord_unavailable(error: DiscordUnavailableError) -> Response:
 
 
 @blueprint.get("/me")
+@_READ
 @validate_response(Me)
-@errors(401)
+@errors(401, 502)
 async def me() -> Me:
     """The signed-in user and the CSRF token for writes."""
     session: Session = g.ts_session
@@ -139,8 +141,9 @@ async def me() -> Me:
 
 
 @blueprint.get("/guilds")
+@_READ
 @validate_response(GuildList)
-@errors(401)
+@errors(401, 502)
 async def guilds() -> GuildList:
     """Guilds the user may manage (owner, Administrator or Manage Server) and the bot is in."""
     found = await managed_guilds(g.ts_session)
@@ -150,8 +153,9 @@ async def guilds() -> GuildList:
 
 
 @blueprint.get("/guilds/<id:guild_id>/config")
+@_READ
 @validate_response(ConfigOut)
-@errors(401, 403, 404)
+@errors(401, 403, 404, 502)
 async def get_config(guild_id: int) -> ConfigOut:
     """The guild's configuration and its version."""
     versioned = await read_config(guild_id)
@@ -159,9 +163,10 @@ async def get_config(guild_id: int) -> ConfigOut:
 
 
 @blueprint.put("/guilds/<id:guild_id>/config")
+@_WRITE
 @validate_request(ConfigPut)
 @validate_response(ConfigOut)
-@errors(400, 401, 403, 404, 409, 413, 415, 503)
+@errors(400, 401, 403, 404, 409, 413, 415, 502, 503)
 async def put_config(guild_id: int, data: ConfigPut) -> ConfigOut:
     """Replace the configuration; 409 when `expected_version` is not the stored version.
 
@@ -188,17 +193,19 @@ class RewardList(BaseModel):
 
 
 @blueprint.get("/guilds/<id:guild_id>/level-rewards")
+@_READ
 @validate_response(RewardList)
-@errors(401, 403, 404)
+@errors(401, 403, 404, 502)
 async def get_rewards(guild_id: int) -> RewardList:
     """The guild's level-role rewards."""
     return RewardList(rewards=await list_rewards(guild_id))
 
 
 @blueprint.post("/guilds/<id:guild_id>/level-rewards")
+@_WRITE
 @validate_request(NewReward)
 @validate_response(RewardOut, 201)
-@errors(400, 401, 403, 404, 409, 413, 415, 503)
+@errors(400, 401, 403, 404, 409, 413, 415, 502, 503)
 async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
     """Add a level-role reward; 409 when it exists or the server has the most it may.
 
@@ -212,8 +219,9 @@ async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
 
 
 @blueprint.delete("/guilds/<id:guild_id>/level-rewards/<id:reward_id>")
+@_WRITE
 @non_json_response(204, "removed (no body)")
-@errors(401, 403, 404)
+@errors(401, 403, 404, 502)
 async def delete_reward(guild_id: int, reward_id: int) -> Response:
     """Remove a level-role reward."""
     await remove_reward(guild_id, reward_id, g.ts_session)

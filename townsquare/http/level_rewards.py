@@ -33,9 +33,11 @@ class NewReward(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     level: typing.Annotated[int, Field(ge=1, le=MAX_LEVEL)]
-    """The level that grants the role."""
+    """The level that grants the role: at most the server's `xp.max_level` (500 unless
+    changed; a higher level is refused with 400)."""
     role_id: Snowflake
-    """The Discord role given."""
+    """The Discord role given: a role of the server members can be given (not @everyone, not
+    managed), below the bot's highest role (else 400 with the reason)."""
 
 
 class RewardOut(BaseModel):

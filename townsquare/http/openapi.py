@@ -18,7 +18,7 @@ from quart_schema import document_response
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import IntegerConverter
 
-from townsquare.core.validation import ID_MAX
+from townsquare.core.validation import ID_MAX, SNOWFLAKE_KEY_PATTERN
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,7 +42,9 @@ _NON_JSON: typing.Final = "townsquare_non_json_responses"
 class IdConverter(IntegerConverter):
     """`<id:name>`: an id in 1..2^63-1 (a snowflake or a `bigint` row id); else no match."""
 
-    regex = r"\d{1,19}"  # longer never fits, and int() of a huge string costs
+    # Exactly the decimal numbers 1..2^63-1, so an id out of range matches no rule at all: with
+    # a looser regex werkzeug would see the path match another method's rule and say 405.
+    regex = SNOWFLAKE_KEY_PATTERN.removeprefix("^").removesuffix("$")
 
     def __init__(self, map: Map) -> None:
         super().__init__(map, min=1, max=ID_MAX)
@@ -72,6 +74,7 @@ ERROR_DESCRIPTIONS: typing.Final = {
     413: "the body is too large",
     415: "the body is not JSON",
     429: "rate limited (see Retry-After)",
+    502: "Discord answered with an error",
     503: "a service this answer needs is unavailable (see Retry-After)",
 }
 
@@ -108,6 +111,7 @@ class TownsquareOpenAPI(OpenAPIProvider):
         parameter = super().build_path_parameter(name, converter)
         if isinstance(converter, IdConverter):
             parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
+            parameter["description"] = "an id, 1..2^63-1 (decimal, no leading zeros)"
         return parameter
 
     def build_paths(self, rule: typing.Any) -> tuple[dict[str, typing.Any], dict[str, typing.Any]]:

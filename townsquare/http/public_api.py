@@ -42,6 +42,7 @@ from townsquare.core.xp.leaderboard import (
 from townsquare.core.xp.rank_card import rank_card_for, render_rank_card
 from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.openapi import errors, non_json_response
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
@@ -125,10 +126,6 @@ class RateLimitedError(APIError):
         self.retry_after = retry_after
 
 
-class PublicError(BaseModel):
-    error: dict[str, typing.Any]
-
-
 def _rate_limit() -> RateLimit:
     override = current_app.config.get(RATE_LIMIT_CONFIG)
     if override is not None:
@@ -209,10 +206,7 @@ async def _curve(guild_id: int) -> Curve:
 @blueprint.get("/guilds/<id:guild>/leaderboard")
 @document_querystring(LeaderboardQuery)
 @document_response(LeaderboardOut, 200)
-@document_response(PublicError, 400)
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@errors(400, 401, 403, 404, 429)
 async def leaderboard(guild: int) -> Response:
     """A page of the guild's leaderboard (cached for up to 10 seconds)."""
     admission: Admission = g.ts_admission
@@ -238,8 +232,12 @@ async def leaderboard(guild: int) -> Response:
             page_size=query_args.per_page,
         )
     except PageOutOfRangeError as error:
+        # A page past the last is a page that does not exist (valid as a query): 404.
         raise APIError(
-            400, "invalid_query", "no such page", {"page": [f"must be at most {error.pages}"]}
+            404,
+            "page_out_of_range",
+            f"no such page: the leaderboard has {error.pages}",
+            {"page": [f"must be at most {error.pages}"]},
         ) from None
     body = LeaderboardOut(
         guild_id=str(guild),
@@ -279,9 +277,7 @@ async def _rank(guild: int, user_id: int) -> tuple[RankOut, Curve]:
 
 @blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank")
 @document_response(RankOut, 200)
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@errors(401, 403, 404, 429)
 async def member_rank(guild: int, user_id: int) -> Response:
     """A member's XP, level and place on the leaderboard (`rank` null without XP)."""
     out, _ = await _rank(guild, user_id)
@@ -289,9 +285,8 @@ async def member_rank(guild: int, user_id: int) -> Response:
 
 
 @blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank-card.png")
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@non_json_response(200, "the rank card, 934x282", "image/png")
+@errors(401, 403, 404, 429)
 async def rank_card(guild: int, user_id: int) -> Response:
     """The member's rank card as a 934x282 PNG (the name is the user id; no avatar)."""
     out, curve = await _rank(guild, user_id)
