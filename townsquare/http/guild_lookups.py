@@ -13,9 +13,11 @@ highest one bounds what it may grant). The pickers offer what a setting can use:
 
 Each answer is cached in Redis for 60 s (`guild_roles`, `guild_channels`), so something made in
 Discord shows within a minute and a page view costs Discord nothing most of the time. When
-Discord cannot be asked (unreachable, an error, the bot not in the guild), the result is None
-and the pages let the admin type ids instead: nothing is refused for it. That failure is cached
-too, for :data:`FAILURE_SECONDS`, so pages do not wait for an unreachable Discord each time.
+Discord cannot be asked (unreachable, an error, the bot not in the guild), the result is None:
+the pages let the admin type ids instead and take them unchecked, the JSON API refuses changes
+that add roles or channels with 503 (`config_changes`). That failure is cached too, for
+:data:`FAILURE_SECONDS`, so pages do not wait for an unreachable Discord each time. The bot's
+user id (`GET /users/@me`) is asked once per process.
 """
 
 from __future__ import annotations
