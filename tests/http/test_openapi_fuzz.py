@@ -46,6 +46,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from quart import Quart
+    from quart.testing import QuartClient
 
     from townsquare.sandbox import Sandbox
 
@@ -196,3 +197,32 @@ async def test_every_route_conforms_to_its_openapi_description(
     elapsed = time.monotonic() - started
     print(f"schemathesis: {sent} cases in {elapsed:.1f} s")
     assert sent > 200
+
+
+async def test_the_description_has_the_answers_and_constraints_of_issue_10(
+    client: QuartClient,
+) -> None:
+    """Each gap item 6 names, looked up in the description."""
+    spec = await (await client.get("/openapi.json")).get_json()
+    paths = spec["paths"]
+    guild = "/api/v1/guilds/{guild_id}"
+    put = paths[f"{guild}/config"]["put"]
+    assert {"200", "400", "401", "403", "404", "409", "503"} <= set(put["responses"])
+    assert put["responses"]["400"]["content"]["application/json"]["schema"]["title"] == "ErrorBody"
+    delete = paths[f"{guild}/level-rewards/{{reward_id}}"]["delete"]
+    assert "204" in delete["responses"]
+    assert "content" not in delete["responses"]["204"]
+    reward_id = next(p for p in delete["parameters"] if p["name"] == "reward_id")
+    assert reward_id["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    card = paths["/public/v1/guilds/{guild}/members/{user_id}/rank-card.png"]["get"]
+    assert "image/png" in card["responses"]["200"]["content"]
+    schemas = spec["components"]["schemas"]
+    multipliers = schemas["XPSection"]["properties"]["channel_multipliers"]
+    assert multipliers["propertyNames"]["pattern"].startswith("^(?:[1-9]")
+    assert multipliers["maxProperties"] == 500
+    template = schemas["NoticeSection"]["properties"]["template"]
+    assert template["pattern"] == "^[^\\u0000]*$"
+    post = paths[f"{guild}/level-rewards"]["post"]
+    level = post["requestBody"]["content"]["application/json"]["schema"]["properties"]["level"]
+    assert level["maximum"] == 10_000
+    assert "xp.max_level" in level["description"]

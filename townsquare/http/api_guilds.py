@@ -86,7 +86,7 @@ class ConfigOut(BaseModel):
 
 
 class ConfigPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     expected_version: typing.Annotated[int, Field(ge=1)]
     """The version the change was based on; a newer stored version refuses it (409)."""

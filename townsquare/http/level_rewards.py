@@ -30,7 +30,7 @@ MAX_REWARDS: typing.Final = 100
 
 
 class NewReward(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     level: typing.Annotated[int, Field(ge=1, le=MAX_LEVEL)]
     """The level that grants the role: at most the server's `xp.max_level` (500 unless
