@@ -359,6 +359,11 @@ async def test_reward_roles_the_bot_cannot_give_are_refused_with_the_reason(
     ).get_data(as_text=True)
     match = CSRF.search(page)
     assert match
+    # The form offers only roles the bot can give; a forged form is refused all the same.
+    offered = page.split('<select id="r-role_id"', 1)[1].split("</select>", 1)[0]
+    assert f'value="{roles["Level 5 · Newcomer"]}"' in offered
+    assert f'value="{roles["Streamer"]}"' in offered
+    assert f'value="{roles["Moderator"]}"' not in offered
     response = await client.post(
         f"/dashboard/guilds/{bot_in_demo}/rewards",
         form={"csrf_token": match.group(1), "level": "10", "role_id": str(roles["Moderator"])},

@@ -50,8 +50,8 @@ if typing.TYPE_CHECKING:
 
     from townsquare.sandbox import Sandbox
 
-MAX_EXAMPLES: typing.Final = 25
-"""Per operation, per generation mode, per run (pinned and free): about 800 requests in all."""
+MAX_EXAMPLES: typing.Final = 20
+"""Per operation, per generation mode, per run (pinned and free): about 650 requests in all."""
 LOGOUT: typing.Final = ("POST", "/auth/logout")
 CONFIG: typing.Final = """
 [checks]

@@ -29,7 +29,12 @@ from townsquare.http.config_forms import (
     submitted_value,
 )
 from townsquare.http.errors import APIError, field_errors
-from townsquare.http.guild_lookups import guild_roles, guild_text_channels
+from townsquare.http.guild_lookups import (
+    Option,
+    guild_role_facts,
+    guild_roles,
+    guild_text_channels,
+)
 from townsquare.http.level_rewards import NewReward, add_reward, list_rewards, remove_reward
 from townsquare.http.state import state
 
@@ -37,7 +42,6 @@ if typing.TYPE_CHECKING:
     from werkzeug.wrappers.response import Response as BaseResponse
 
     from townsquare.http.access import Session
-    from townsquare.http.guild_lookups import Option
 
 __all__ = ["blueprint"]
 
@@ -154,6 +158,7 @@ async def _render(
         saved=saved,
         conflict=conflict,
         rewards=await list_rewards(guild_id) if page == "levels" else [],
+        reward_roles=await _reward_roles(guild_id) if page == "levels" else [],
         reward_errors=reward_errors or {},
         reward_values=reward_values or {},
         roles=roles,
@@ -174,6 +179,15 @@ async def _pickers(
         guild_roles(guild_id) if page == "levels" or "role_list" in kinds else nothing(),
         guild_text_channels(guild_id) if "channel" in kinds else nothing(),
     )
+
+
+async def _reward_roles(guild_id: int) -> list[Option]:
+    """The roles the reward form offers: those the bot can give (below its highest role)."""
+    facts = await guild_role_facts(guild_id)
+    if facts is None or facts.bot_top is None:
+        return []
+    top = facts.bot_top.position
+    return [Option(r.id, r.name) for r in facts.assignable() if r.position < top]
 
 
 @blueprint.post("/guilds/<id:guild_id>/rewards")

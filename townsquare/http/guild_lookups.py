@@ -128,12 +128,12 @@ async def _fetch_roles(guild_id: int) -> dict[str, typing.Any] | None:
         _fetch(f"guilds/{guild_id}/roles", guild_id),
         _fetch(f"guilds/{guild_id}/members/{bot_id}", guild_id),
     )
-    if not isinstance(raw, list):
+    # Without the bot's own roles, what it may grant is unknown: Discord "can't say".
+    if not isinstance(raw, list) or not isinstance(member, dict):
         return None
     roles = _roles(raw)
-    held = set()
-    if isinstance(member, dict) and isinstance(member.get("roles"), list):
-        held = {int(role_id) for role_id in member["roles"] if str(role_id).isdecimal()}
+    listed = member.get("roles")
+    held = {int(r) for r in listed if str(r).isdecimal()} if isinstance(listed, list) else set()
     mine = [role for role in roles if role.id in held]
     top = max(mine, key=lambda role: (role.position, -role.id), default=None)
     return {
