@@ -111,6 +111,17 @@ async def test_dashboard_ids_past_the_range_are_refused(
     )
     assert response.status_code == 404
     response = await client.post(
+        f"/dashboard/guilds/{bot_in_demo}/rewards",
+        form=form | {"level": "5", "role_id": "18446744073709551616"},
+        headers=HTML,
+    )
+    assert response.status_code == 400
+    assert re.search(
+        r'id="r-role_id-error">Input should be less than or equal to 9223372036854775807',
+        await response.get_data(as_text=True),
+    )
+    assert not await LevelReward.filter(guild_id=bot_in_demo).exists()
+    response = await client.post(
         f"/dashboard/guilds/{bot_in_demo}/api-keys/revoke",
         form=form | {"key_id": "99999999999999999999999"},
         headers=HTML,
