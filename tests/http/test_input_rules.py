@@ -87,7 +87,9 @@ async def test_ids_past_the_bigint_range_in_paths_are_404_not_500(
     for reward_id in (2**63, 2**64, 10**30, 0):
         response = await client.delete(f"{base}/{reward_id}", headers={"X-CSRF-Token": admin})
         assert response.status_code == 404, reward_id
-        assert (await response.get_json())["error"]["code"] == "not_found"
+        error = (await response.get_json())["error"]
+        assert error["code"] == "not_found"
+        assert "ids in paths are whole numbers from 1 to 9223372036854775807" in error["message"]
     # The largest id is a valid id that no reward has.
     response = await client.delete(f"{base}/{ID_MAX}", headers={"X-CSRF-Token": admin})
     assert response.status_code == 404

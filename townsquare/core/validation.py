@@ -25,6 +25,7 @@ __all__ = [
     "ID_MAX",
     "NUL_MESSAGE",
     "SNOWFLAKE_KEY_PATTERN",
+    "SURROGATE_MESSAGE",
     "TEXT_PATTERN",
     "RowId",
     "Snowflake",

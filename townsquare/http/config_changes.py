@@ -50,6 +50,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "DiscordUnavailableError",
+    "WhenUnknown",
     "apply_change",
     "read_config",
     "reference_problems",
