@@ -17,6 +17,8 @@ import typing
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from townsquare.core.validation import Snowflake, Text
+
 if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
 
@@ -31,7 +33,6 @@ __all__ = [
 
 PREFIX: typing.Final = "/internal/v1"
 DEV_SERVICE_FILE: typing.Final = "dev-service.token"
-Snowflake = typing.Annotated[int, Field(ge=1, lt=2**63)]
 
 
 def service_token(settings: Settings) -> str:
@@ -62,7 +63,7 @@ class Actor(Body):
     """The Discord user acting through a command, for the audit entry."""
 
     actor_id: Snowflake
-    actor_name: typing.Annotated[str, Field(min_length=1, max_length=100)]
+    actor_name: typing.Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class ConfigShown(Body):

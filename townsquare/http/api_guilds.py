@@ -3,7 +3,10 @@
 Every route under `/api/v1/guilds/<guild_id>/` passes :func:`require_manager` before anything
 else (401 without a valid session, 403 for a guild the user may not manage), and every
 state-changing request must carry the session's CSRF token in `X-CSRF-Token`; only then is
-the body validated (400 with field errors).
+the body validated (400 with field errors): the schema, then the roles and channels it names
+(the dashboard's checks, `config_changes.reference_problems`; 503 `discord_unavailable` with
+`Retry-After` when Discord cannot be asked about them). Every answer a route can give is in
+the OpenAPI description.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from quart_schema import validate_request, validate_response
 
 from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, GuildConfig
 from townsquare.http.access import managed_guilds
-from townsquare.http.blueprints import api_blueprint
-from townsquare.http.config_changes import apply_change, read_config
+from townsquare.http.blueprints import API_READ, API_WRITE, api_blueprint
+from townsquare.http.config_changes import apply_change, read_config, reference_problems
+from townsquare.http.errors import APIError
+from townsquare.http.openapi import errors
 
 if typing.TYPE_CHECKING:
     from townsquare.http.access import Session
@@ -25,10 +30,6 @@ if typing.TYPE_CHECKING:
 __all__ = ["blueprint"]
 
 blueprint = api_blueprint("api", __name__)
-
-
-class ErrorBody(BaseModel):
-    error: dict[str, typing.Any]
 
 
 class Me(BaseModel):
@@ -55,7 +56,7 @@ class ConfigOut(BaseModel):
 
 
 class ConfigPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     expected_version: typing.Annotated[int, Field(ge=1)]
     """The version the change was based on; a newer stored version refuses it (409)."""
@@ -79,7 +80,9 @@ class ConfigPut(BaseModel):
 
 
 @blueprint.get("/me")
+@API_READ
 @validate_response(Me)
+@errors(401, 502)
 async def me() -> Me:
     """The signed-in user and the CSRF token for writes."""
     session: Session = g.ts_session
@@ -87,7 +90,9 @@ async def me() -> Me:
 
 
 @blueprint.get("/guilds")
+@API_READ
 @validate_response(GuildList)
+@errors(401, 502)
 async def guilds() -> GuildList:
     """Guilds the user may manage (owner, Administrator or Manage Server) and the bot is in."""
     found = await managed_guilds(g.ts_session)
@@ -96,18 +101,37 @@ async def guilds() -> GuildList:
     )
 
 
-@blueprint.get("/guilds/<int:guild_id>/config")
+@blueprint.get("/guilds/<id:guild_id>/config")
+@API_READ
 @validate_response(ConfigOut)
+@errors(401, 403, 404, 502)
 async def get_config(guild_id: int) -> ConfigOut:
     """The guild's configuration and its version."""
     versioned = await read_config(guild_id)
     return ConfigOut(guild_id=str(guild_id), version=versioned.version, config=versioned.config)
 
 
-@blueprint.put("/guilds/<int:guild_id>/config")
+@blueprint.put("/guilds/<id:guild_id>/config")
+@API_WRITE
 @validate_request(ConfigPut)
 @validate_response(ConfigOut)
+@errors(400, 401, 403, 404, 409, 413, 415, 502, 503)
 async def put_config(guild_id: int, data: ConfigPut) -> ConfigOut:
-    """Replace the configuration; 409 when `expected_version` is not the stored version."""
+    """Replace the configuration; 409 when `expected_version` is not the stored version.
+
+    Roles and channels the change adds must be the server's (400 naming each one otherwise);
+    503 `discord_unavailable` when Discord cannot be asked about them.
+    """
+    current = await read_config(guild_id)
+    problems = await reference_problems(
+        guild_id, current.config, data.config, when_unknown="refuse"
+    )
+    if problems:
+        raise APIError(
+            400,
+            "invalid_body",
+            "the configuration names roles or channels it cannot use",
+            {f"config.{field}": messages for field, messages in problems.items()},
+        )
     versioned = await apply_change(guild_id, data.config, data.expected_version, g.ts_session)
     return ConfigOut(guild_id=str(guild_id), version=versioned.version, config=versioned.config)

@@ -4,7 +4,9 @@
   (a GET without one is sent to the login), the right to manage the route's `guild_id`, and
   the session's CSRF token (form field `csrf_token`) on every write.
 - :func:`api_blueprint`: JSON under `/api/v1`; a session (401), the right to manage the
-  route's `guild_id` (403), and the CSRF token in `X-CSRF-Token` on every write.
+  route's `guild_id` (403), and the CSRF token in `X-CSRF-Token` on every write; a 503
+  `discord_unavailable` carries `Retry-After`. Its routes say which of :data:`API_READ` and
+  :data:`API_WRITE` they need, for the OpenAPI description (:data:`API_SECURITY_SCHEMES`).
 - :func:`internal_blueprint`: `/internal/v1`, what the shards' commands ask for (flow 2);
   the service token as `Authorization: Bearer ...`, compared in constant time (401).
 
@@ -17,19 +19,26 @@ from __future__ import annotations
 import hmac
 import typing
 
-from quart import Blueprint, current_app, g, redirect, request, url_for
+from quart import Blueprint, Response, current_app, g, jsonify, redirect, request, url_for
+from quart_schema import APIKeySecurityScheme, security_scheme
 
 from townsquare.core.commands_api import PREFIX, service_token
 from townsquare.http.access import check_manager, current_session, optional_session, require_manager
+from townsquare.http.config_changes import DiscordUnavailableError
 from townsquare.http.errors import APIError
+from townsquare.http.sessions import ACCESS_COOKIE
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
+    from quart_schema.extension import SecuritySchemeInput
     from werkzeug.wrappers.response import Response as BaseResponse
 
     from townsquare.http.access import Session
 
 __all__ = [
+    "API_READ",
+    "API_SECURITY_SCHEMES",
+    "API_WRITE",
     "DASHBOARD_PREFIX",
     "SAFE_METHODS",
     "api_blueprint",
@@ -40,6 +49,14 @@ __all__ = [
 DASHBOARD_PREFIX: typing.Final = "/dashboard"
 API_PREFIX: typing.Final = "/api/v1"
 SAFE_METHODS: typing.Final = frozenset({"GET", "HEAD", "OPTIONS"})
+API_SECURITY_SCHEMES: typing.Final[dict[str, SecuritySchemeInput]] = {
+    "session": APIKeySecurityScheme(type="apiKey", in_="cookie", name=ACCESS_COOKIE),
+    "csrf": APIKeySecurityScheme(type="apiKey", in_="header", name="X-CSRF-Token"),
+}
+"""The dashboard session's cookie (from logging in at `/auth/login`), and for writes the CSRF
+token of `GET /api/v1/me` in `X-CSRF-Token`."""
+API_READ: typing.Final = security_scheme([{"session": []}])
+API_WRITE: typing.Final = security_scheme([{"session": [], "csrf": []}])
 _EXPECTED_TOKEN: typing.Final = "townsquare.internal"  # noqa: S105 - an extension key
 
 
@@ -59,6 +76,7 @@ def api_blueprint(name: str, import_name: str) -> Blueprint:
     """A blueprint of `/api/v1` routes (see the module docs)."""
     blueprint = Blueprint(name, import_name, url_prefix=API_PREFIX)
     blueprint.before_request(_authorize_api)
+    blueprint.register_error_handler(DiscordUnavailableError, _discord_unavailable)
     return blueprint
 
 
@@ -95,6 +113,13 @@ async def _authorize_api() -> None:
     g.ts_session = session
     if request.method not in SAFE_METHODS:
         state().signer.check_csrf(session.session_id, request.headers.get("X-CSRF-Token"))
+
+
+async def _discord_unavailable(error: DiscordUnavailableError) -> Response:
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _expected_token() -> bytes:

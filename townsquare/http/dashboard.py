@@ -21,14 +21,14 @@ from quart_schema import hide
 
 from townsquare.http.access import managed_guilds
 from townsquare.http.blueprints import dashboard_blueprint
-from townsquare.http.config_changes import apply_change, read_config
+from townsquare.http.config_changes import apply_change, read_config, reference_problems
 from townsquare.http.config_forms import (
     ConfigPage,
     apply_form,
     entries_to_fields,
     form_values,
+    page_errors,
     submitted_value,
-    unknown_picks,
 )
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.guild_lookups import guild_roles, guild_text_channels
@@ -66,7 +66,7 @@ async def picker() -> str:
     return await render_template("guilds.html", user=session, guilds=guilds)
 
 
-@blueprint.get("/guilds/<int:guild_id>/<page>")
+@blueprint.get("/guilds/<id:guild_id>/<page>")
 @hide
 async def show(guild_id: int, page: str) -> str:
     spec = config_page(page)
@@ -76,7 +76,7 @@ async def show(guild_id: int, page: str) -> str:
     return await render_page(guild_id, page, versioned.version, values, {}, saved=saved)
 
 
-@blueprint.post("/guilds/<int:guild_id>/<page>")
+@blueprint.post("/guilds/<id:guild_id>/<page>")
 @hide
 async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     spec = config_page(page)
@@ -99,8 +99,12 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     except ValidationError as error:
         errors = entries_to_fields(field_errors(error, strip=1))
         return await render_page(guild_id, page, expected, submitted, errors), 400
-    if errors := await unknown_picks(guild_id, new, section, fields):
-        return await render_page(guild_id, page, expected, submitted, errors), 400
+    # The API's checks, with its messages; typed ids are taken when Discord can't be asked.
+    problems = await reference_problems(guild_id, current.config, new, when_unknown="accept")
+    if problems:
+        return await render_page(
+            guild_id, page, expected, submitted, page_errors(problems, section)
+        ), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
     except APIError as error:

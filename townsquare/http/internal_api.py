@@ -15,26 +15,15 @@ from quart_schema import hide
 from townsquare.core.commands_api import ConfigShown
 from townsquare.http.blueprints import internal_blueprint
 from townsquare.http.config_changes import read_config
-from townsquare.http.errors import APIError
 
-__all__ = ["blueprint", "snowflake"]
+__all__ = ["blueprint"]
 
 blueprint = internal_blueprint("internal", __name__)
 
-_SNOWFLAKE_MAX: typing.Final = 2**63
 
-
-def snowflake(value: int, field: str) -> int:
-    """`value` if it is a Discord id; otherwise a 400 naming `field`."""
-    if not 1 <= value < _SNOWFLAKE_MAX:
-        raise APIError(400, "invalid_path", "not a Discord id", {field: ["not a Discord id"]})
-    return value
-
-
-@blueprint.get("/guilds/<int:guild_id>/config")
+@blueprint.get("/guilds/<id:guild_id>/config")
 @hide
 async def config_show(guild_id: int) -> dict[str, typing.Any]:
-    snowflake(guild_id, "guild_id")
     versioned = await read_config(guild_id)
     return ConfigShown(
         guild_id=guild_id,

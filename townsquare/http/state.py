@@ -46,6 +46,8 @@ class HTTPState:
     batcher: CommandBatcher | None = None
     """Shares Redis round trips between requests (the public API's admission call)."""
     client: aiohttp.ClientSession | None = None
+    bot_user_id: int | None = None
+    """The bot's Discord user id, asked once (`townsquare.http.guild_lookups`)."""
     pages: dict[str, ConfigPage] = dataclasses.field(default_factory=dict)
     """The dashboard's config pages, by name: the enabled features' `PAGES`, in order."""
     links: list[GuildLink] = dataclasses.field(default_factory=list)

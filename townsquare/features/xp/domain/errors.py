@@ -17,11 +17,14 @@ class XPDisabledError(Exception):
 
 
 class RewardError(Exception):
-    """A level reward that cannot be added or removed; `code` names why, `field` where."""
+    """A level reward that cannot be added or removed: `status` and `code` say why (HTTP's
+    words, which adapters reuse), `fields` what is wrong with each field of the request."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.field = field
+        self.fields = fields

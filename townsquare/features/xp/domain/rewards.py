@@ -16,8 +16,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from townsquare.core.audit.service import record
-from townsquare.core.config.schemas import Snowflake
+from townsquare.core.config.schemas import MAX_LEVEL
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.validation import Snowflake
 from townsquare.features.xp.domain.errors import RewardError
 from townsquare.features.xp.domain.models import LevelReward
 
@@ -30,12 +31,14 @@ MAX_REWARDS: typing.Final = 100
 
 
 class NewReward(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    level: typing.Annotated[int, Field(ge=1, le=10_000)]
-    """The level that grants the role."""
+    level: typing.Annotated[int, Field(ge=1, le=MAX_LEVEL)]
+    """The level that grants the role: at most the server's `xp.max_level` (500 unless
+    changed; a higher level is refused with 400)."""
     role_id: Snowflake
-    """The Discord role given."""
+    """The Discord role given: a role of the server members can be given (not @everyone, not
+    managed), below the bot's highest role (else 400 with the reason)."""
 
 
 class RewardOut(BaseModel):
@@ -53,15 +56,19 @@ async def list_rewards(guild_id: int) -> list[RewardOut]:
     return [_out(row) for row in rows]
 
 
-async def add_reward(guild_id: int, new: NewReward, max_level: int, actor: Actor) -> RewardOut:
-    """Add a reward; refused past the guild's highest level, if it exists or the list is full."""
+async def add_reward(
+    guild_id: int, new: NewReward, max_level: int, actor: Actor, *, role_problem: str | None
+) -> RewardOut:
+    """Add a reward; refused (400) past the guild's highest level or for a role the bot cannot
+    give (`role_problem`: what Discord's facts say is wrong with the role, found by the caller,
+    the dashboard and the API alike), 409 if it exists or the list is full."""
+    problems: dict[str, list[str]] = {}
     if new.level > max_level:
-        raise RewardError(
-            400,
-            "invalid_body",
-            f"must be at most {max_level} (the highest level)",
-            "level",
-        )
+        problems["level"] = [f"must be at most {max_level} (the highest level)"]
+    if role_problem:
+        problems["role_id"] = [role_problem]
+    if problems:
+        raise RewardError(400, "invalid_body", "the reward is not valid", problems)
     try:
         async with in_transaction() as connection:
             await ensure_guild(guild_id, using_db=connection)
@@ -81,7 +88,10 @@ async def add_reward(guild_id: int, new: NewReward, max_level: int, actor: Actor
             )
     except IntegrityError:
         raise RewardError(
-            409, "reward_exists", "already a reward for this level", "role_id"
+            409,
+            "reward_exists",
+            "that role is already a reward for that level",
+            {"role_id": ["already a reward for this level"]},
         ) from None
     return _out(row)
 

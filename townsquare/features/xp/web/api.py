@@ -1,7 +1,9 @@
 """`/api/v1` XP routes: a guild's level-role rewards (JSON), for its managers.
 
 Authorized like every `/api/v1` guild route (:func:`~townsquare.http.blueprints.api_blueprint`);
-the rules are the domain's, and a refused change is answered as an API error.
+the rules are the domain's (:mod:`..domain.rewards`), and a refused change is answered as an
+API error. The role is checked against Discord's facts first (503 `discord_unavailable` when
+Discord cannot be asked).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from townsquare.features.xp.domain.rewards import (
     remove_reward,
 )
 from townsquare.features.xp.web.dashboard import reward_api_error, session_actor
-from townsquare.http.blueprints import api_blueprint
-from townsquare.http.config_changes import read_config
+from townsquare.http.blueprints import API_READ, API_WRITE, api_blueprint
+from townsquare.http.config_changes import read_config, reward_role_problem
+from townsquare.http.openapi import errors, non_json_response
 
 __all__ = ["RewardList", "blueprint"]
 
@@ -31,26 +34,41 @@ class RewardList(BaseModel):
     rewards: list[RewardOut]
 
 
-@blueprint.get("/guilds/<int:guild_id>/level-rewards")
+@blueprint.get("/guilds/<id:guild_id>/level-rewards")
+@API_READ
 @validate_response(RewardList)
+@errors(401, 403, 404, 502)
 async def get_rewards(guild_id: int) -> RewardList:
     """The guild's level-role rewards."""
     return RewardList(rewards=await list_rewards(guild_id))
 
 
-@blueprint.post("/guilds/<int:guild_id>/level-rewards")
+@blueprint.post("/guilds/<id:guild_id>/level-rewards")
+@API_WRITE
 @validate_request(NewReward)
 @validate_response(RewardOut, 201)
+@errors(400, 401, 403, 404, 409, 413, 415, 502, 503)
 async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
-    """Add a level-role reward; 409 when it exists."""
+    """Add a level-role reward; 409 when it exists or the server has the most it may.
+
+    400 for a level above the server's `xp.max_level`, or a role the bot cannot give: not the
+    server's, @everyone, a managed role, or one not below the bot's highest role. 503
+    `discord_unavailable` when Discord cannot be asked about the role.
+    """
     max_level = (await read_config(guild_id)).config.xp.max_level
+    problem = await reward_role_problem(guild_id, data.role_id, when_unknown="refuse")
+    actor = session_actor(g.ts_session)
     try:
-        return await add_reward(guild_id, data, max_level, session_actor(g.ts_session)), 201
+        reward = await add_reward(guild_id, data, max_level, actor, role_problem=problem)
     except RewardError as refused:
         raise reward_api_error(refused) from None
+    return reward, 201
 
 
-@blueprint.delete("/guilds/<int:guild_id>/level-rewards/<int:reward_id>")
+@blueprint.delete("/guilds/<id:guild_id>/level-rewards/<id:reward_id>")
+@API_WRITE
+@non_json_response(204, "removed (no body)")
+@errors(401, 403, 404, 502)
 async def delete_reward(guild_id: int, reward_id: int) -> Response:
     """Remove a level-role reward."""
     try:

@@ -23,16 +23,11 @@ from townsquare.features.xp.domain.rewards import (
     remove_reward,
 )
 from townsquare.http.blueprints import dashboard_blueprint
-from townsquare.http.config_changes import read_config
-from townsquare.http.config_forms import (
-    NOT_THE_GUILDS,
-    ConfigPage,
-    FormField,
-    form_values,
-    known_ids,
-)
+from townsquare.http.config_changes import read_config, reward_role_problem
+from townsquare.http.config_forms import ConfigPage, FormField, form_values
 from townsquare.http.dashboard import config_page, page_saved, render_page
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.guild_lookups import Option, guild_role_facts
 
 if typing.TYPE_CHECKING:
     from werkzeug.wrappers.response import Response as BaseResponse
@@ -51,12 +46,20 @@ def session_actor(session: Session) -> Actor:
 
 def reward_api_error(error: RewardError) -> APIError:
     """The API's answer to a refused reward change."""
-    fields = {error.field: [error.message]} if error.field else None
-    return APIError(error.status, error.code, error.message, fields)
+    return APIError(error.status, error.code, error.message, error.fields)
 
 
 async def _rewards(guild_id: int) -> dict[str, typing.Any]:
-    return {"rewards": await list_rewards(guild_id)}
+    return {"rewards": await list_rewards(guild_id), "reward_roles": await _reward_roles(guild_id)}
+
+
+async def _reward_roles(guild_id: int) -> list[Option]:
+    """The roles the reward form offers: those the bot can give (below its highest role)."""
+    facts = await guild_role_facts(guild_id)
+    if facts is None or facts.bot_top is None:
+        return []
+    top = facts.bot_top.position
+    return [Option(r.id, r.name) for r in facts.assignable() if r.position < top]
 
 
 XP_PAGE: typing.Final = ConfigPage(
@@ -119,7 +122,7 @@ LEVELS_PAGE: typing.Final = ConfigPage(
 )
 
 
-@blueprint.post("/guilds/<int:guild_id>/rewards")
+@blueprint.post("/guilds/<id:guild_id>/rewards")
 @hide
 async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     form = await request.form
@@ -128,12 +131,9 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     status, errors = 400, {}
     try:
         new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
-        roles = await known_ids(guild_id, "role_list")
-        if roles is not None and new.role_id not in roles:
-            message = NOT_THE_GUILDS["role_list"].format(new.role_id)
-            raise APIError(400, "invalid_body", message, fields={"role_id": [message]})
+        problem = await reward_role_problem(guild_id, new.role_id, when_unknown="accept")
         actor = session_actor(g.ts_session)
-        await add_reward(guild_id, new, current.config.xp.max_level, actor)
+        await add_reward(guild_id, new, current.config.xp.max_level, actor, role_problem=problem)
     except ValidationError as invalid:
         errors = field_errors(invalid)
     except (RewardError, APIError) as refused:
@@ -154,7 +154,7 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     return page_saved(guild_id, LEVELS_PAGE.name)
 
 
-@blueprint.post("/guilds/<int:guild_id>/rewards/<int:reward_id>/delete")
+@blueprint.post("/guilds/<id:guild_id>/rewards/<id:reward_id>/delete")
 @hide
 async def delete_level_reward(guild_id: int, reward_id: int) -> BaseResponse:
     try:

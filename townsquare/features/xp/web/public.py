@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Response, g
 from quart_schema import document_querystring, document_response
 
-from townsquare.core.keyspace import SNOWFLAKE_MAX
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.leaderboard import (
     PageOutOfRangeError,
@@ -27,6 +26,7 @@ from townsquare.features.xp.domain.rank_card import rank_card_for, render_rank_c
 from townsquare.features.xp.domain.wire import RankFields
 from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.openapi import errors, non_json_response
 from townsquare.http.public import admitted, public_blueprint
 from townsquare.http.state import state
 
@@ -77,10 +77,6 @@ class RankOut(RankFields):
     user_id: str
 
 
-class PublicError(BaseModel):
-    error: dict[str, typing.Any]
-
-
 def _leaderboard_cache_key(request_: Request) -> str | None:
     """The cached body's key when this is a valid leaderboard request (validated once here)."""
     if request_.endpoint != "public.leaderboard":
@@ -95,7 +91,7 @@ def _leaderboard_cache_key(request_: Request) -> str | None:
             query = None
     g.ts_leaderboard_query = query
     guild = (request_.view_args or {}).get("guild", 0)
-    if query is None or not 1 <= guild <= SNOWFLAKE_MAX:  # no key's guild: the gate says 403
+    if query is None or not guild:  # the route's <id:guild> is in 1..2^63-1
         return None
     return state().keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
 
@@ -107,13 +103,10 @@ async def _curve(guild_id: int) -> Curve:
     return curve_for((await read_config(guild_id)).config.xp)
 
 
-@blueprint.get("/guilds/<int:guild>/leaderboard")
+@blueprint.get("/guilds/<id:guild>/leaderboard")
 @document_querystring(LeaderboardQuery)
 @document_response(LeaderboardOut, 200)
-@document_response(PublicError, 400)
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@errors(400, 401, 403, 404, 429)
 async def leaderboard(guild: int) -> Response:
     """A page of the guild's leaderboard (cached for up to 10 seconds)."""
     cached = admitted().cached
@@ -139,8 +132,12 @@ async def leaderboard(guild: int) -> Response:
             page_size=query_args.per_page,
         )
     except PageOutOfRangeError as error:
+        # A page past the last is a page that does not exist (valid as a query): 404.
         raise APIError(
-            400, "invalid_query", "no such page", {"page": [f"must be at most {error.pages}"]}
+            404,
+            "page_out_of_range",
+            f"no such page: the leaderboard has {error.pages}",
+            {"page": [f"must be at most {error.pages}"]},
         ) from None
     body = LeaderboardOut(
         guild_id=str(guild),
@@ -167,21 +164,18 @@ async def _rank(guild: int, user_id: int) -> tuple[RankOut, Curve]:
     return RankOut.of(standing, curve, guild_id=str(guild), user_id=str(user_id)), curve
 
 
-@blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank")
+@blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank")
 @document_response(RankOut, 200)
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@errors(401, 403, 404, 429)
 async def member_rank(guild: int, user_id: int) -> Response:
     """A member's XP, level and place on the leaderboard (`rank` null without XP)."""
     out, _ = await _rank(guild, user_id)
     return Response(out.model_dump_json(), content_type=_JSON)
 
 
-@blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank-card.png")
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank-card.png")
+@non_json_response(200, "the rank card, 934x282", "image/png")
+@errors(401, 403, 404, 429)
 async def rank_card(guild: int, user_id: int) -> Response:
     """The member's rank card as a 934x282 PNG (the name is the user id; no avatar)."""
     out, curve = await _rank(guild, user_id)
