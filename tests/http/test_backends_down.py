@@ -7,10 +7,16 @@ shared servers stay up for everyone else, and the app sees what it sees when a s
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
+import tempfile
 import typing
+from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
 from tortoise import Tortoise
 
 from tests.http.conftest import csrf_token, log_in
@@ -18,12 +24,13 @@ from tests.support.tcp_proxy import TCPProxy, proxied_url, tcp_proxy
 from townsquare.core.commands_api import service_token
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.db import connect
+from townsquare.core.embedded import start_or_attach_valkey
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.http import create_app
 from townsquare.http.errors import RETRY_AFTER_SECONDS
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     import aiohttp
     from quart import Quart
@@ -221,3 +228,57 @@ async def test_every_route_answers_503_with_retry_after_when_a_backend_is_down(
     assert response.status_code == 200, await response.get_data(as_text=True)
     assert (await response.get_json())["version"] == 1
     assert (await GuildConfigRecord.get(guild_id=demo_guild_id)).version == 1
+
+
+@pytest.fixture
+def private_valkey() -> Iterator[str]:
+    """A Valkey of this test's own: the test blocks it with a script, which the shared one
+    must never be."""
+    root = Path(tempfile.mkdtemp(prefix="townsquare-busy-"))
+    server = start_or_attach_valkey(root / "valkey")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_redis_blocked_by_a_long_script_is_a_503_too(
+    settings: Settings,
+    database_url: str,
+    keyspace: Keyspace,
+    discord_target: DiscordTarget,
+    orm: None,
+    private_valkey: str,
+) -> None:
+    """Issue 10 (1) saw every Redis client answered `BUSY` while a script ran for a minute;
+    the HTTP service then answered 500."""
+    probe = aioredis.Redis.from_url(private_valkey)
+    blocker = aioredis.Redis.from_url(private_valkey)
+    await probe.config_set("busy-reply-threshold", 10)  # ms before others get BUSY
+    script = asyncio.create_task(blocker.eval("while true do end", 0))
+    try:
+        while True:  # until the server says BUSY (each PING answers at once)
+            try:
+                await probe.ping()
+            except redis.exceptions.ResponseError as error:
+                assert str(error).startswith("BUSY"), error
+                break
+            await asyncio.sleep(0.01)
+        app = create_app(settings, private_valkey, database_url, keyspace, discord=discord_target)
+        async with app.test_app():
+            client = app.test_client()
+            response = await client.get("/auth/login")
+            assert response.status_code == 503, await response.get_data(as_text=True)
+            assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+            error = (await response.get_json())["error"]
+            assert error["code"] == "service_unavailable"
+            assert error["message"].startswith("Redis is unavailable")
+            ready = await client.get("/readyz")
+            assert (await ready.get_json())["failing"] == ["redis"]
+    finally:
+        await probe.script_kill()
+        with pytest.raises(redis.exceptions.ResponseError):
+            await script
+        await probe.aclose()
+        await blocker.aclose()
