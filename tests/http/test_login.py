@@ -379,3 +379,14 @@ def test_real_discord_endpoints_come_from_the_settings(tmp_path: Path, keyspace:
     url = yarl.URL(endpoints.authorize_redirect("s" * 32))
     assert url.query["scope"] == "identify guilds"
     assert SessionSigner.from_settings(settings).secure_cookies
+
+
+async def test_a_non_ascii_state_is_a_403_not_a_500(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
+) -> None:
+    authorize = await start_login(client)
+    callback = await consent(browser, authorize, user_named(sandbox, "sheriff"))
+    query = dict(callback.query) | {"state": "caf\u00e9"}
+    response = await client.get(callback.path, query_string=query)
+    assert response.status_code == 403, await response.get_data(as_text=True)
+    assert (await response.get_json())["error"]["code"] == "oauth_state_mismatch"

@@ -161,3 +161,21 @@ async def test_a_form_with_too_many_fields_is_refused(
     assert response.status_code == 400
     assert f"more than {MAX_FORM_FIELDS} fields" in (await response.get_json())["error"]["message"]
     await _nothing_stored(bot_in_demo)
+
+
+async def test_a_non_ascii_csrf_token_is_a_403_not_a_500(
+    client: QuartClient, admin: str, bot_in_demo: int
+) -> None:
+    """`hmac.compare_digest` raises TypeError on non-ASCII text; the tokens are compared as
+    bytes."""
+    body = b"csrf_token=caf%C3%A9&expected_version=1"
+    response = await client.post(f"/dashboard/guilds/{bot_in_demo}/xp", data=body, headers=FORM)
+    assert response.status_code == 403, await response.get_data(as_text=True)
+    assert (await response.get_json())["error"]["code"] == "csrf_failed"
+    response = await client.put(
+        f"/api/v1/guilds/{bot_in_demo}/config",
+        json={"expected_version": 1, "config": {}},
+        headers={"X-CSRF-Token": "caf\u00e9"},
+    )
+    assert response.status_code == 403, await response.get_data(as_text=True)
+    await _nothing_stored(bot_in_demo)

@@ -132,7 +132,12 @@ async def callback() -> BaseResponse:
     redis = app_state.require_redis()
     presented = request.args.get("state", "")
     cookie = request.cookies.get(STATE_COOKIE, "")
-    if not presented or not cookie or not secrets.compare_digest(presented, cookie):
+    # As bytes: compare_digest raises TypeError on text that is not ASCII (a 500).
+    if (
+        not presented
+        or not cookie
+        or not secrets.compare_digest(presented.encode(), cookie.encode())
+    ):
         raise APIError(403, "oauth_state_mismatch", "the login did not start here; try again")
     try:
         key = app_state.keyspace.key("oauth_state", presented)
