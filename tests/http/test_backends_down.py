@@ -89,8 +89,10 @@ async def proxied_app(
     keyspace: Keyspace,
     discord_target: DiscordTarget,
     backends: Backends,
+    redis: aioredis.Redis,
 ) -> AsyncIterator[Quart]:
     """The app, its ORM and its Redis client going through the proxies."""
+    del redis  # asked for its cleanup: it deletes this test's keys afterwards
     app = create_app(
         settings,
         proxied_url(redis_url, backends.redis),
