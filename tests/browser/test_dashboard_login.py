@@ -7,6 +7,8 @@ by name, and then the database row, the Redis config cache and the bot's behavio
 messages closer than the old cooldown but farther apart than the new one both earn XP) have
 all changed.
 
+A second test logs in with hostile `next` values (issue 10, item 3) and ends on our origin.
+
 CI installs chromium (`.ci/run`), so this test never skips there.
 """
 
