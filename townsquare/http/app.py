@@ -310,12 +310,10 @@ async def run_http(
 
     http = settings.http
     app = create_app(settings, redis_url, database_url, keyspace, discord=None)
-    servers: list[tuple[Framework, Config]] = [
-        (app, _hypercorn_config(f"{http.host}:{http.port}"))  # keyspace: not a key
-    ]
+    servers: list[tuple[Framework, Config]] = [(app, _hypercorn_config(http.host, http.port))]
     if http.metrics_port:
         metrics = metrics_app(state_of(app).metrics)
-        servers.append((metrics, _hypercorn_config(f"{http.metrics_host}:{http.metrics_port}")))
+        servers.append((metrics, _hypercorn_config(http.metrics_host, http.metrics_port)))
     # The ORM's context must be set in this task: hypercorn's request tasks inherit it.
     async with connect(database_url, pool_max=settings.database.pool_max):
         log.info(
@@ -330,11 +328,11 @@ async def run_http(
                 )
 
 
-def _hypercorn_config(bind: str) -> Config:
+def _hypercorn_config(host: str, port: int) -> Config:
     from hypercorn.config import Config
 
     config = Config()
-    config.bind = [bind]
+    config.bind = [f"{host}:{port}"]  # keyspace: not a key
     config.accesslog = None  # every request is logged once, with its request id, by the app
     config.graceful_timeout = 5.0
     config.include_server_header = False
