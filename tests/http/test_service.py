@@ -11,6 +11,7 @@ import logging
 import re
 import typing
 
+import pytest
 import structlog
 
 from townsquare.core.logs import configure_logging
@@ -259,6 +260,39 @@ async def test_run_http_serves_the_app_and_metrics_on_their_own_loopback_port(
     finally:
         shutdown.set()
         await asyncio.wait_for(server, 10)
+
+
+async def test_run_http_stops_when_the_metrics_port_is_taken(
+    tmp_path: Path, keyspace: Keyspace, redis_url: str, database_url: str, json_log: io.StringIO
+) -> None:
+    """Either listener failing to bind stops the service, saying which address."""
+    import asyncio
+    import socket
+
+    from tests.http.conftest import make_settings
+    from townsquare.core.processes import free_port
+    from townsquare.http import run_http
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics_port = taken.getsockname()[1]
+        settings = make_settings(
+            tmp_path,
+            keyspace,
+            TOWNSQUARE__HTTP__PORT=str(free_port()),
+            TOWNSQUARE__HTTP__METRICS_PORT=str(metrics_port),
+        )
+        with pytest.raises(ExceptionGroup) as failed:
+            await asyncio.wait_for(
+                run_http(settings, redis_url, database_url, keyspace, shutdown=asyncio.Event()),
+                30,
+            )
+    assert failed.group_contains(OSError)
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    assert [line["bind"] for line in lines if line["event"] == "http_listen_failed"] == [
+        f"127.0.0.1:{metrics_port}"
+    ]
 
 
 async def test_an_unexpected_error_is_a_bare_500_with_the_request_id(

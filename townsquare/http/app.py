@@ -304,8 +304,6 @@ async def run_http(
     `http.metrics_host`:`http.metrics_port` (loopback by default; port 0: none), never on the
     public port. Either bind failing stops both.
     """
-    from hypercorn.asyncio import serve
-
     from townsquare.core.db import connect
 
     http = settings.http
@@ -323,9 +321,18 @@ async def run_http(
         )
         async with asyncio.TaskGroup() as group:
             for served, config in servers:
-                group.create_task(
-                    serve(served, config, shutdown_trigger=shutdown.wait, mode="asgi")
-                )
+                group.create_task(_serve(served, config, shutdown))
+
+
+async def _serve(app: Framework, config: Config, shutdown: asyncio.Event) -> None:
+    """hypercorn's `serve`, with a failed bind logged with its address before it stops all."""
+    from hypercorn.asyncio import serve
+
+    try:
+        await serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
+    except OSError as error:
+        log.error("http_listen_failed", bind=config.bind[0], reason=str(error))
+        raise
 
 
 def _hypercorn_config(host: str, port: int) -> Config:
