@@ -70,6 +70,12 @@ BAD_JSON: typing.Final = {
         b'{"level": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}",
         f"deeper than {MAX_JSON_DEPTH}",
     ),
+    "huge-integer": (  # past Python's 4,300-digit limit for int()
+        "POST",
+        "level-rewards",
+        b'{"level": 1' + b"0" * 5000 + b', "role_id": "42"}',
+        "not valid JSON",
+    ),
     "malformed": ("PUT", "config", b'{"expected_version": 1,', "not valid JSON"),
 }
 
