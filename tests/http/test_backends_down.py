@@ -289,3 +289,21 @@ async def test_a_redis_blocked_by_a_long_script_is_a_503_too(
             await script
         await probe.aclose()
         await blocker.aclose()
+
+
+async def test_the_openapi_description_lists_the_503_on_every_operation(
+    client: QuartClient,
+) -> None:
+    description = await (await client.get("/openapi.json")).get_json()
+    operations = [
+        (method, path, operation)
+        for path, methods in description["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert operations
+    for method, path, operation in operations:
+        answer = operation["responses"].get("503")
+        assert answer is not None, (method, path)
+        assert "Retry-After" in answer["headers"], (method, path)
+        schema = answer["content"]["application/json"]["schema"]
+        assert schema["title"] == "ErrorBody", (method, path)
