@@ -124,7 +124,7 @@ def _routes(app: Quart, guild_id: int) -> list[tuple[str, str, str]]:
     routes = []
     for rule in app.url_map.iter_rules():
         template = re.sub(r"<(?:[a-z]+:)?(guild_id|guild)>", "{g}", rule.rule)
-        template = re.sub(r"<any\([^)]*\):page>", "xp", template)
+        template = re.sub(r"<(?:any\([^)]*\):)?page>", "xp", template)
         url = re.sub(r"<(?:[^:>]+:)?([a-z_]+)>", lambda m: values.get(m.group(1), "1"), rule.rule)
         url = re.sub(r"<any\([^)]*\):page>", "xp", url)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
