@@ -61,7 +61,7 @@ LATENESS_WINDOW_MS: typing.Final = 3_600_000
 """Records more than an hour older than the Redis server's clock earn and count nothing."""
 RETENTION_MARGIN_MS: typing.Final = 300_000
 """Extra life of the per-member sets beyond window + cooldown, for clock skew."""
-WALK_BUDGET: typing.Final = 1024
+WALK_BUDGET: typing.Final = 256
 """Re-decision steps one award call may take, over all its members (a step is three
 O(log n) lookups). One member's late batch needs at most window / cooldown + its own new
 awards + 3 steps, 63 + new awards with the default 60 s cooldown."""
@@ -128,42 +128,45 @@ end
 -- message), in time order, as if every message had come in order: each next award is the
 -- first earnable message at least the cooldown after the previous one, and an old award in
 -- between is displaced. Reads only; stops where the new chain meets an old award at or
--- after `last` (nothing after it changed). Returns the awards to add and to remove and the
--- steps taken, or nil past `most` steps.
+-- after `last` (nothing after it changed). Two lookups a step. Returns the awards to add and
+-- to remove and the steps taken, or nil past `most` steps.
 local function walk(earnable, awarded, first, last, most)
   local cur = award_before(awarded, first[1], first[2])
   local adds, removes, steps = {}, {}, 0
   while true do
     steps = steps + 1
     if steps > most then return nil end
-    local nxt
+    local nxt, was
     if cur == nil then
       nxt = redis.call('ZRANGE', earnable, 0, 0, 'WITHSCORES')
+      was = #nxt > 0 and redis.call('ZSCORE', awarded, nxt[1])
     else
       nxt = redis.call('ZRANGEBYSCORE', earnable, fmt(cur[1] + cooldown), '+inf', 'WITHSCORES',
         'LIMIT', 0, 1)
-    end
-    local n_ts, n_id = nil, nil
-    if #nxt > 0 then n_ts, n_id = tonumber(nxt[2]), split(nxt[1]) end
-    if cur ~= nil then
-      -- Old awards between cur and the next one all lie within the cooldown after cur, and
-      -- old awards are at least the cooldown apart: at most one besides cur itself.
-      local region = redis.call('ZRANGEBYSCORE', awarded, fmt(cur[1]),
-        '(' .. fmt(cur[1] + cooldown), 'WITHSCORES', 'LIMIT', 0, 3)
-      for j = 1, #region, 2 do
-        local a_id = split(region[j])
-        local a_ts = tonumber(region[j + 1])
-        if before(cur[1], cur[2], a_ts, a_id)
-            and (n_ts == nil or before(a_ts, a_id, n_ts, n_id)) then
-          removes[#removes + 1] = region[j]
+      -- Old awards are at least the cooldown apart, and the next award is the first earnable
+      -- message past the cooldown: at most one old award lies between cur and it, then comes
+      -- the next award itself or one after it (and perhaps cur, and one at cur's time
+      -- before it).
+      local olds = redis.call('ZRANGEBYSCORE', awarded, fmt(cur[1]), '+inf', 'WITHSCORES',
+        'LIMIT', 0, 4)
+      was = false
+      for j = 1, #olds, 2 do
+        local a_id = split(olds[j])
+        local a_ts = tonumber(olds[j + 1])
+        if before(cur[1], cur[2], a_ts, a_id) then
+          if #nxt > 0 and olds[j] == nxt[1] then
+            was = true
+          elseif #nxt == 0 or before(a_ts, a_id, tonumber(nxt[2]), (split(nxt[1]))) then
+            removes[#removes + 1] = olds[j]
+          end
         end
       end
     end
-    if n_ts == nil then break end
-    local was = redis.call('ZSCORE', awarded, nxt[1])
+    if #nxt == 0 then break end
+    local n_ts, n_id = tonumber(nxt[2]), split(nxt[1])
     if was and not before(n_ts, n_id, last[1], last[2]) then break end
     if not was then adds[#adds + 1] = {n_ts, nxt[1]} end
-    cur = {n_ts, n_id, nxt[1]}
+    cur = {n_ts, n_id}
   end
   return adds, removes, steps
 end
@@ -232,24 +235,31 @@ for i = 1, n do
       gained[i] = gained[i] + e[3]
     end
   else
-    local adds, removes, steps = nil, nil, 0
-    if budget > 0 then
-      adds, removes, steps = walk(earnable, awarded, list[1], list[#list], budget)
-    end
-    if adds ~= nil then
-      budget = budget - steps
+    local newest = redis.call('ZREVRANGE', awarded, 0, 0, 'WITHSCORES')
+    local top = nil
+    if #newest > 0 then top = {tonumber(newest[2]), (split(newest[1]))} end
+    local first, last = list[1], list[#list]
+    -- Steps a walk can take: one per old award after `first` (kept or displaced; every
+    -- message that newly earns displaces a distinct old award or is new) plus the new
+    -- awards among the batch's messages (at most one per cooldown of their span) plus 2.
+    -- Messages all after the newest award (the usual case) cost no budget.
+    local span = math.floor((last[1] - first[1]) / cooldown) + 1
+    if span > #list then span = #list end
+    local need = span + 2
+    local late = top ~= nil and before(first[1], first[2], top[1], top[2])
+    if late then need = need + redis.call('ZCOUNT', awarded, fmt(first[1]), '+inf') end
+    if not late or need <= budget then
+      local adds, removes, steps = walk(earnable, awarded, first, last, need)
+      if adds == nil then return redis.error_reply('XP_WALK_OVERRUN') end
+      if late then budget = budget - steps end
       gained[i] = gained[i] + apply(awarded, adds, removes)
     else
-      -- Over the batch's budget: messages before the member's newest award earn only where
+      -- Over the call's budget: messages before the member's newest award earn only where
       -- they fit (no award within the cooldown on either side) and displace nothing; the
       -- messages after it are decided in order as usual.
-      budget = 0
-      local newest = redis.call('ZREVRANGE', awarded, 0, 0, 'WITHSCORES')
-      local top = nil
-      if #newest > 0 then top = {tonumber(newest[2]), (split(newest[1]))} end
       local rest = {}
       for _, e in ipairs(list) do
-        if top ~= nil and before(e[1], e[2], top[1], top[2]) then
+        if before(e[1], e[2], top[1], top[2]) then
           local prev = award_before(awarded, e[1], e[2])
           local fits = prev == nil or e[1] - prev[1] >= cooldown
           if fits then
@@ -272,7 +282,7 @@ for i = 1, n do
       end
       if #rest > 0 then
         -- In order after the newest award: one step per award made, at most the batch.
-        adds, removes = walk(earnable, awarded, rest[1], rest[#rest], #rest + 2)
+        local adds, removes = walk(earnable, awarded, rest[1], rest[#rest], #rest + 2)
         if adds == nil then return redis.error_reply('XP_WALK_OVERRUN') end
         gained[i] = gained[i] + apply(awarded, adds, removes)
       end
