@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from townsquare.core.redis_health import CHECK_INTERVAL_SECONDS, RedisHealth, watch_redis
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.receiver import PipelineReceiver
@@ -66,12 +67,20 @@ async def run_worker(
     stop = shutdown if shutdown is not None else asyncio.Event()
     brokers = make_brokers(settings, redis_url, keyspace, chosen, registry=registry)
     redis = aioredis.Redis.from_url(redis_url)
+    # The watcher's own client times out, so a server that stopped answering is noticed.
+    watcher = aioredis.Redis.from_url(
+        redis_url,
+        socket_timeout=CHECK_INTERVAL_SECONDS,
+        socket_connect_timeout=CHECK_INTERVAL_SECONDS,
+    )
+    health = RedisHealth()
     resources = TaskResources(settings=settings, keyspace=keyspace, redis=redis)
     started: list[PipelineBroker] = []
     log = logger.bind(pipelines=list(chosen))
     try:
         for broker in brokers.values():
             broker.is_worker_process = True
+            broker.health = health
             broker.add_dependency_context({TaskResources: resources})
             await broker.startup()
             started.append(broker)
@@ -81,6 +90,7 @@ async def run_worker(
             consumers={name: broker.consumer_name for name, broker in brokers.items()},
         )
         async with asyncio.TaskGroup() as group:
+            group.create_task(watch_redis(watcher, keyspace, health, stop, source="tasks.worker"))
             for broker in brokers.values():
                 group.create_task(_receive(broker, stop))
                 group.create_task(_pump_retries(broker, stop))
@@ -90,6 +100,7 @@ async def run_worker(
             await broker.shutdown()
         await resources.rest.close()
         await redis.aclose()
+        await watcher.aclose()
         log.info("tasks.worker_stopped")
 
 
@@ -120,6 +131,7 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
         except Exception as error:
             if not _is_transient(error):
                 raise
+            broker.health.failed(error)
             logger.exception("tasks.receiver_failed", pipeline=broker.pipeline)
             if await wait_or_stop(stop, _RESTART_DELAY_SECONDS):
                 return
@@ -151,17 +163,28 @@ async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             next_due = await broker.move_due_retries()
-        except (RedisError, OSError):
+        except (RedisError, OSError) as error:
+            broker.health.failed(error)
             logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
             next_due = _RESTART_DELAY_SECONDS
         await wait_or_stop(stop, poll if next_due is None else min(poll, next_due))
 
 
 async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
-    """Every third of the idle timeout, renew the claim on messages still running here."""
+    """Every third of the idle timeout, renew the claim on messages still running here.
+
+    After a failed renewal it tries again every second: when Redis answers after an outage,
+    this worker's entries are renewed before any other worker would reclaim them (they wait
+    :meth:`~PipelineBroker.reclaim_quiet_seconds` after their own last failure).
+    """
     interval = broker.settings.idle_timeout_seconds / 3
-    while not await wait_or_stop(stop, interval):
+    wait = interval
+    while not await wait_or_stop(stop, wait):
         try:
             await broker.touch_in_flight()
-        except (RedisError, OSError):
+        except (RedisError, OSError) as error:
+            broker.health.failed(error)
             logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
+            wait = min(interval, _RESTART_DELAY_SECONDS)
+        else:
+            wait = interval
