@@ -22,19 +22,20 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from tests.integration.test_valkey_support import private_valkey
 from tests.integration.test_xp_support import SETTINGS, mark_loaded, message, reference_totals
-from townsquare.core.embedded import start_or_attach_valkey
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.xp.award import award_messages
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
-    from pathlib import Path
+    from collections.abc import AsyncIterator
 
     from townsquare.core.config.schemas import GuildConfig
+    from townsquare.core.embedded import EmbeddedServer
     from townsquare.core.events import MessageRecord
 
 pytestmark = pytest.mark.integration
+__all__ = ["private_valkey"]  # the fixture, used by name
 
 GUILD = 900_000_000_000_000_077
 MEMBER = 4242
@@ -51,20 +52,9 @@ def config_with(cooldown_seconds: int) -> GuildConfig:
     )
 
 
-@pytest.fixture(scope="module")
-def private_valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    directory: Path = tmp_path_factory.mktemp("valkey")
-    directory.chmod(0o755)
-    server = start_or_attach_valkey(directory / "valkey")
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-async def private_redis(private_valkey_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(private_valkey_url)
+async def private_redis(private_valkey: EmbeddedServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(private_valkey.url)
     try:
         yield client
     finally:

@@ -54,7 +54,7 @@ __all__ = [
 
 ALERT_AFTER_SECONDS: typing.Final = 3.0
 """An outage this long is logged at once and alerted once Redis answers."""
-CHECK_INTERVAL_SECONDS: typing.Final = 1.0
+CHECK_INTERVAL_SECONDS: typing.Final = 0.5
 """How often the watcher pings Redis (and its socket timeout)."""
 ALERT_CONDITION: typing.Final = "redis_unavailable"
 ALERT_DEDUP_SECONDS: typing.Final = 60

@@ -28,6 +28,7 @@ import typing
 
 import structlog
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import TaskiqMiddleware
 from taskiq.exceptions import NoResultError
 
@@ -35,7 +36,7 @@ from townsquare.core.redis_health import is_unavailable
 from townsquare.tasks.backoff import retry_delay
 from townsquare.tasks.dead_letters import dead_letter_fields, describe_error
 from townsquare.tasks.delivery import current_delivery
-from townsquare.tasks.errors import PermanentJobError
+from townsquare.tasks.errors import PermanentJobError, RedisTimeoutJobError
 from townsquare.tasks.messages import attempt_of, original_payload, with_attempt
 
 if typing.TYPE_CHECKING:
@@ -47,6 +48,19 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.brokers.pipeline_broker import PipelineBroker
 
 __all__ = ["RECORD_RETRY_MAX_SECONDS", "RetryMiddleware"]
+
+
+def _timed_out(error: RedisTimeoutError) -> RedisTimeoutJobError:
+    """`error` (the client stopped waiting for Redis) said as what really happened."""
+    wrapped = RedisTimeoutJobError(
+        f"Redis did not answer the job's command within the client's socket timeout ({error}); "
+        "it may have kept running on the server, and the worker kept the job until Redis "
+        "answered again"
+    )
+    wrapped.__cause__ = error
+    wrapped.__traceback__ = error.__traceback__
+    return wrapped
+
 
 RECORD_RETRY_MAX_SECONDS: typing.Final = 5.0
 """Longest pause between two tries to record a job's outcome while Redis does not answer."""
@@ -85,9 +99,18 @@ class RetryMiddleware(TaskiqMiddleware):
         payload = original_payload(message, delivery)
         permanent = isinstance(exception, PermanentJobError)
         # Only Redis's own errors: a REST call's refused connection is an ordinary failure.
-        unavailable = isinstance(exception, RedisError) and is_unavailable(exception)
-        if unavailable:
+        # A timeout is an attempt that counts: the command itself may be what keeps Redis
+        # busy (a script longer than the client's socket timeout), and running it again
+        # forever would block Redis forever.
+        unavailable = (
+            isinstance(exception, RedisError)
+            and is_unavailable(exception)
+            and not isinstance(exception, RedisTimeoutError)
+        )
+        if isinstance(exception, RedisError) and is_unavailable(exception):
             broker.health.failed(exception)
+        if isinstance(exception, RedisTimeoutError):
+            exception = _timed_out(exception)
         pause = _RECORD_RETRY_FIRST_SECONDS
         while True:
             try:
