@@ -61,7 +61,7 @@ LATENESS_WINDOW_MS: typing.Final = 3_600_000
 """Records more than an hour older than the Redis server's clock earn and count nothing."""
 RETENTION_MARGIN_MS: typing.Final = 300_000
 """Extra life of the per-member sets beyond window + cooldown, for clock skew."""
-WALK_BUDGET: typing.Final = 256
+WALK_BUDGET: typing.Final = 128
 """Re-decision steps one award call may take, over all its members (a step is three
 O(log n) lookups). One member's late batch needs at most window / cooldown + its own new
 awards + 3 steps, 63 + new awards with the default 60 s cooldown."""
