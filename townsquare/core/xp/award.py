@@ -62,9 +62,10 @@ LATENESS_WINDOW_MS: typing.Final = 3_600_000
 RETENTION_MARGIN_MS: typing.Final = 300_000
 """Extra life of the per-member sets beyond window + cooldown, for clock skew."""
 WALK_BUDGET: typing.Final = 128
-"""Re-decision steps one award call may take, over all its members (a step is three
-O(log n) lookups). One member's late batch needs at most window / cooldown + its own new
-awards + 3 steps, 63 + new awards with the default 60 s cooldown."""
+"""Re-decision steps one award call may take, over all its members (a step is two O(log n)
+lookups). A walk's steps are bounded before it starts by the old awards after the batch's
+earliest message, plus the batch's possible new awards, plus 2: at most 124 with the default
+60 s cooldown (an hour holds 61 awards). Walks past the budget take the "fits" rule."""
 SEEN_LIMIT: typing.Final = 100_000
 """Messages kept per member within the window; beyond it the oldest go, and records older
 than every message kept are refused (their duplicates may be among those that went)."""
