@@ -54,3 +54,21 @@ def test_an_outage_runs_from_the_first_failure_to_the_first_answer() -> None:
     message = outage_message(outage)
     assert message.startswith("Redis answered BUSY: a script ran too long")
     assert "for 4 s from 2026-12-02T10:00:00+00:00" in message
+
+
+def test_busy_seen_in_an_outage_is_what_it_reports_whatever_came_after() -> None:
+    clock = Clock()
+    health = RedisHealth(clock=clock)
+    health.failed(RedisTimeoutError("Timeout reading"))
+    clock.now += 1
+    health.failed(BUSY)
+    clock.now += 1
+    health.failed(RedisTimeoutError("Timeout reading"))  # a symptom of the same script
+    outage = health.answered()
+    assert outage is not None
+    assert outage.kind == "busy"
+    assert outage.error.startswith("ResponseError: BUSY")
+    health.failed(RedisConnectionError("Error 111"))  # a new outage starts afresh
+    later = health.answered()
+    assert later is not None
+    assert later.kind == "unreachable"

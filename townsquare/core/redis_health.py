@@ -75,6 +75,9 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+_RANK: typing.Final = {"unreachable": 0, "loading": 1, "busy": 2}
+
+
 def _kind(error: BaseException) -> str:
     if isinstance(error, ResponseError) and str(error).startswith("BUSY"):
         return "busy"
@@ -136,8 +139,12 @@ class RedisHealth:
             self._started, self._started_at = now, self._wall()
             self.logged = False
         self._last_failure = now
-        self._kind = _kind(error)
-        self._error = f"{type(error).__name__}: {error}"
+        kind = _kind(error)
+        # BUSY (or LOADING) explains the outage; timeouts and refusals during it are its
+        # symptoms, so the most specific kind seen in one outage is the one reported.
+        if self._started == now or _RANK[kind] >= _RANK[self._kind]:
+            self._kind = kind
+            self._error = f"{type(error).__name__}: {error}"
 
     def answered(self) -> Outage | None:
         """Note that Redis answered; returns the outage it ends, if any."""

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from townsquare.core.redis_health import CHECK_INTERVAL_SECONDS, RedisHealth, watch_redis
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
+from townsquare.tasks.brokers.pipeline_broker import RENEW_RETRY_SECONDS
 from townsquare.tasks.receiver import PipelineReceiver
 from townsquare.tasks.registry import PIPELINES, load_tasks, validate_pipelines
 from townsquare.tasks.resources import TaskResources
@@ -185,6 +186,6 @@ async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
         except (RedisError, OSError) as error:
             broker.health.failed(error)
             logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
-            wait = min(interval, _RESTART_DELAY_SECONDS)
+            wait = min(interval, RENEW_RETRY_SECONDS)
         else:
             wait = interval

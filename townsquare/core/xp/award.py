@@ -61,7 +61,7 @@ LATENESS_WINDOW_MS: typing.Final = 3_600_000
 """Records more than an hour older than the Redis server's clock earn and count nothing."""
 RETENTION_MARGIN_MS: typing.Final = 300_000
 """Extra life of the per-member sets beyond window + cooldown, for clock skew."""
-WALK_BUDGET: typing.Final = 128
+WALK_BUDGET: typing.Final = 256
 """Re-decision steps one award call may take, over all its members (a step is two O(log n)
 lookups). A walk's steps are bounded before it starts by the old awards after the batch's
 earliest message, plus the batch's possible new awards, plus 2: at most 124 with the default

@@ -28,7 +28,7 @@ from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
 from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields
-from townsquare.core.redis_health import RedisHealth
+from townsquare.core.redis_health import CHECK_INTERVAL_SECONDS, RedisHealth
 from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
 from townsquare.tasks.dead_letters import dead_letter_fields
@@ -45,10 +45,14 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import PipelineSettings, TasksSettings
     from townsquare.tasks.registry import Pipeline
 
-__all__ = ["CONSUMER_GROUP", "PipelineBroker"]
+__all__ = ["CONSUMER_GROUP", "RENEW_RETRY_SECONDS", "PipelineBroker"]
 
 CONSUMER_GROUP: typing.Final = "workers"
 """The one consumer group on every pipeline stream: each message goes to one worker."""
+
+RENEW_RETRY_SECONDS: typing.Final = 1.0
+"""After a failed claim renewal the worker tries again this soon (or at its usual interval
+when that is shorter)."""
 
 _XREAD_BLOCK_MS = 2000
 _RECLAIM_ROUNDS = 10
@@ -177,11 +181,19 @@ class PipelineBroker(RedisStreamBroker):
         """How long Redis must have answered this worker before it reclaims anything.
 
         During an outage (a BUSY script, a lost connection) no worker can renew its claims, so
-        every entry looks idle when Redis answers again. The owners renew within a second of
-        that (their renewal retries every second after a failure); until a renewal interval
-        has passed without a failure, an idle entry says nothing about its owner being gone.
+        every entry looks idle when Redis answers again. A live owner renews within a renewal
+        interval (a third of the idle timeout) of its last success, or within
+        :data:`RENEW_RETRY_SECONDS` of its last failure; this worker's last failure is at most
+        a health check (:data:`CHECK_INTERVAL_SECONDS`) before Redis answered. Until all that
+        and a reclaim interval have passed without a failure, an idle entry says nothing
+        about its owner being gone.
         """
-        return self.settings.idle_timeout_seconds / 3 + self.reclaim_interval
+        return (
+            self.settings.idle_timeout_seconds / 3
+            + RENEW_RETRY_SECONDS
+            + CHECK_INTERVAL_SECONDS
+            + self.reclaim_interval
+        )
 
     async def _reclaim(self, conn: Redis) -> list[_Entry]:
         if self.health.healthy_for() < self.reclaim_quiet_seconds():
