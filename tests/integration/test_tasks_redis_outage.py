@@ -113,8 +113,8 @@ async def test_a_job_refused_busy_on_a_live_worker_waits_for_redis_and_runs_once
     producer = make_brokers(settings, url, keyspace, ["jobs"])["jobs"]
     await producer.startup()
     blocker, counted = uuid.uuid4().hex, uuid.uuid4().hex
-    # A script that blocks the server for 5 s, longer than five idle timeouts, from a client
-    # that waits for it.
+    # A script that blocks the server for 8 s, eight idle timeouts, from a client that waits
+    # for it.
     patient = aioredis.Redis.from_url(url, socket_timeout=None)
     try:
         async with (
@@ -130,7 +130,7 @@ async def test_a_job_refused_busy_on_a_live_worker_waits_for_redis_and_runs_once
 
             await wait_until(taken, within=5, what="the job taken by a worker")
             blocking = asyncio.create_task(
-                patient.eval(_BLOCK, 1, keyspace.key("ping", blocker), 5_000)
+                patient.eval(_BLOCK, 1, keyspace.key("ping", blocker), 8_000)
             )
             await wait_until(lambda: answering(redis, busy=True), within=5, what="BUSY")
             GO.set()

@@ -45,6 +45,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "ALERT_AFTER_SECONDS",
     "CHECK_INTERVAL_SECONDS",
+    "CHECK_TIMEOUT_SECONDS",
     "Outage",
     "RedisHealth",
     "is_unavailable",
@@ -55,7 +56,11 @@ __all__ = [
 ALERT_AFTER_SECONDS: typing.Final = 3.0
 """An outage this long is logged at once and alerted once Redis answers."""
 CHECK_INTERVAL_SECONDS: typing.Final = 0.5
-"""How often the watcher pings Redis (and its socket timeout)."""
+"""How often the watcher pings Redis."""
+CHECK_TIMEOUT_SECONDS: typing.Final = 2.0
+"""The watcher's socket timeout: a server that does not answer a PING this long counts as
+unreachable. Longer than the interval, so a busy event loop on a loaded machine is not taken
+for an outage."""
 ALERT_CONDITION: typing.Final = "redis_unavailable"
 ALERT_DEDUP_SECONDS: typing.Final = 60
 

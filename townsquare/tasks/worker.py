@@ -15,9 +15,12 @@ import typing
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from townsquare.core.redis_health import CHECK_INTERVAL_SECONDS, RedisHealth, watch_redis
+from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth, watch_redis
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.brokers.pipeline_broker import RENEW_RETRY_SECONDS
@@ -38,6 +41,9 @@ __all__ = ["DRAIN_SECONDS", "run_worker"]
 DRAIN_SECONDS: typing.Final = 10.0
 """On shutdown, how long running tasks may finish; the rest stay pending and are reclaimed."""
 _RESTART_DELAY_SECONDS = 1.0
+_CLIENT_RETRIES = 3
+_CLIENT_RETRY_BASE = 0.1
+_CLIENT_RETRY_CAP = 1.0
 _PUMP_POLL_MAX_SECONDS = 1.0
 _PUMP_POLL_MIN_SECONDS = 0.01
 _GC_THRESHOLDS: typing.Final = (50_000, 20, 100)
@@ -67,12 +73,25 @@ async def run_worker(
     registry = registry if registry is not None else load_tasks()
     stop = shutdown if shutdown is not None else asyncio.Event()
     brokers = make_brokers(settings, redis_url, keyspace, chosen, registry=registry)
-    redis = aioredis.Redis.from_url(redis_url)
+    # redis-py retries a command that timed out (5 s by default) up to three times on its
+    # own; for a script that outlived the timeout that means running it again, while it may
+    # still be running, and again. Tasks get a client that retries only refused or lost
+    # connections; a timeout ends the attempt (RedisTimeoutJobError), and the retry policy
+    # re-runs it once Redis answers.
+    redis = aioredis.Redis.from_url(
+        redis_url,
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
+            _CLIENT_RETRIES,
+            supported_errors=(RedisConnectionError,),
+        ),
+    )
     # The watcher's own client times out, so a server that stopped answering is noticed.
     watcher = aioredis.Redis.from_url(
         redis_url,
-        socket_timeout=CHECK_INTERVAL_SECONDS,
-        socket_connect_timeout=CHECK_INTERVAL_SECONDS,
+        socket_timeout=CHECK_TIMEOUT_SECONDS,
+        socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # each failed check is a failure, not a retry
     )
     health = RedisHealth()
     resources = TaskResources(settings=settings, keyspace=keyspace, redis=redis)

@@ -28,7 +28,7 @@ from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
 from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields
-from townsquare.core.redis_health import CHECK_INTERVAL_SECONDS, RedisHealth
+from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth
 from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
 from townsquare.tasks.dead_letters import dead_letter_fields
@@ -184,14 +184,14 @@ class PipelineBroker(RedisStreamBroker):
         every entry looks idle when Redis answers again. A live owner renews within a renewal
         interval (a third of the idle timeout) of its last success, or within
         :data:`RENEW_RETRY_SECONDS` of its last failure; this worker's last failure is at most
-        a health check (:data:`CHECK_INTERVAL_SECONDS`) before Redis answered. Until all that
+        a health check (:data:`CHECK_TIMEOUT_SECONDS`) before Redis answered. Until all that
         and a reclaim interval have passed without a failure, an idle entry says nothing
         about its owner being gone.
         """
         return (
             self.settings.idle_timeout_seconds / 3
             + RENEW_RETRY_SECONDS
-            + CHECK_INTERVAL_SECONDS
+            + CHECK_TIMEOUT_SECONDS
             + self.reclaim_interval
         )
 
