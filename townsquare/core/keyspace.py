@@ -287,6 +287,14 @@ for _family in (
         "every process, on conditions an operator should see",
         "Operator alerts and errors.",
     ),
+    Family(
+        "alert_once",
+        RedisType.STRING,
+        (Part.NAME,),
+        TTLPolicy.by_writer("the span within which one alert covers every process's report"),
+        "every process raising an alert that several processes see at once",
+        "Per condition (`redis_unavailable`): set NX by the process that raises its alert.",
+    ),
 ):
     _register(_family)
 

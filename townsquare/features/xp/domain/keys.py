@@ -50,6 +50,14 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "Per guild and member: message ids that earned XP, scored by message time (ms).",
     ),
     Family(
+        "xp_earnable",
+        RedisType.SORTED_SET,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
+        "XP workers",
+        "Per guild and member: counted messages worth XP (candidates), scored by message time.",
+    ),
+    Family(
         "xp_dirty",
         RedisType.HASH,
         (Part.SNOWFLAKE,),
