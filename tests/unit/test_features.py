@@ -68,3 +68,20 @@ def test_a_feature_on_an_unknown_pipeline_is_refused(fake_feature: types.ModuleT
     fake_feature.FEATURE = Feature(name="fake", pipelines=("mail",))  # type: ignore[attr-defined]
     with use_features(fake_feature.__name__), pytest.raises(FeatureError, match="mail"):
         load_tasks()
+
+
+def test_a_config_section_is_claimed_by_one_feature_and_exists(
+    fake_feature: types.ModuleType,
+) -> None:
+    fake_feature.FEATURE = Feature(name="fake", config_sections=("xp",))  # type: ignore[attr-defined]
+    with (
+        pytest.raises(FeatureError, match="claimed by 'xp' and 'fake'"),
+        use_features(fake_feature.__name__),
+    ):
+        pass
+    fake_feature.FEATURE = Feature(name="fake", config_sections=("nope",))  # type: ignore[attr-defined]
+    with (
+        pytest.raises(FeatureError, match="no config section 'nope'"),
+        use_features(fake_feature.__name__),
+    ):
+        pass

@@ -19,6 +19,7 @@ import dataclasses
 import importlib
 import typing
 
+from townsquare.core.config.schemas import GuildConfig
 from townsquare.core.keyspace import FAMILIES, register_families
 
 if typing.TYPE_CHECKING:
@@ -132,7 +133,23 @@ def enabled_features() -> tuple[Feature, ...]:
     names = [feature.name for feature in features]
     if len(set(names)) != len(names):
         raise FeatureError(f"two enabled features share a name: {names}")
+    _check_sections(features)
     return features
+
+
+def _check_sections(features: Iterable[Feature]) -> None:
+    """Each configuration section a feature claims exists, and only one feature claims it."""
+    owners: dict[str, str] = {}
+    for feature in features:
+        for section in feature.config_sections:
+            if section not in GuildConfig.model_fields:
+                raise FeatureError(f"feature {feature.name!r}: no config section {section!r}")
+            if section in owners:
+                raise FeatureError(
+                    f"config section {section!r} is claimed by {owners[section]!r} "
+                    f"and {feature.name!r}"
+                )
+            owners[section] = feature.name
 
 
 def _enabled_paths() -> tuple[str, ...]:
