@@ -10,8 +10,8 @@ import uuid
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from tests.console.support import add_dead_letter, cells, column, until
-from tests.integration.test_tasks_support import running_worker, settings_with
+from tests.support.console import add_dead_letter, cells, column, until
+from tests.support.workers import running_worker, settings_with
 from townsquare.console import ConsoleApp
 from townsquare.console.modals import ConfirmScreen, GrantScreen, TextScreen
 from townsquare.console.panes import DeadLettersPane, PremiumPane
@@ -70,7 +70,7 @@ async def test_a_dead_letter_is_listed_and_inspected(
         detail = str(app.query_one("#dead-detail", Static).render())
         assert "args      [\n  42\n]" in detail
         assert "test_actions.py" not in detail  # the traceback is the support module's
-        assert "support.py" in detail
+        assert "support/console.py" in detail
 
         await pilot.press("i")
         await until(pilot, lambda: isinstance(app.screen, TextScreen), what="inspector")

@@ -9,13 +9,7 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Static, TabbedContent
 
-from tests.console.support import (
-    cells,
-    column,
-    pending_stream,
-    until,
-    write_shard_health,
-)
+from tests.support.console import cells, column, pending_stream, until, write_shard_health
 from townsquare.console import ConsoleApp
 from townsquare.console.panes import AlertsPane, PremiumPane, QueuesPane, ShardsPane
 from townsquare.core.alerts import raise_alert

@@ -15,67 +15,41 @@ and `reference_levels` (walking MEE6's 5L^2 + 50L + 100).
 from __future__ import annotations
 
 import collections
-import contextlib
-import dataclasses
-import datetime
-import random
-import time
 import typing
 
 import pytest
 
-from tests.e2e.test_shards import shards_running
-from tests.e2e.test_xp_levels import channel_named, role_named, settings_for, user_named
-from tests.integration.test_tasks_support import running_worker, wait_until
-from tests.integration.test_xp_support import (
-    configure,
-    drained,
-    reference_levels,
-    reference_totals,
+from tests.support.pipeline import (
+    WITHIN,
+    SteppedClock,
+    chat_plan,
+    create_posts,
+    enqueue,
+    int_hash,
+    pipeline_running,
+    settings_for,
+    settled,
 )
-from townsquare.core.events import MessageRecord, encode_job
-from townsquare.core.events.wire import DATA_FIELD
+from tests.support.waiting import wait_until
+from tests.support.world import channel_named, demo_guild, role_named, user_named
+from tests.support.xp import configure, drained, reference_levels, reference_totals
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.core.xp.models import LevelReward, MemberXP
 from townsquare.sandbox import Sandbox
-from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
-from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.xp import FLUSH_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
     import redis.asyncio as aioredis
 
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.settings import Settings
     from townsquare.sandbox.world.models import Guild, Message
 
 pytestmark = pytest.mark.integration
 
-WITHIN = 20.0
-"""Upper bound of every wait (notices may wait out the sandbox's 5-per-5-s channel limit)."""
 TEMPLATE = "{user} reached level {level} in {guild}! @everyone @here <@&{role}>"
-
-
-class SteppedClock:
-    """The sandbox's clock: whatever time the test set last.
-
-    It starts an hour back, before every chosen time: the sandbox's snowflakes never go
-    backwards, so an id made at the real time before the chat (a registered command, say)
-    would push every chosen time after it.
-    """
-
-    def __init__(self) -> None:
-        self.now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def set_ms(self, unix_ms: int) -> None:
-        self.now = datetime.datetime.fromtimestamp(unix_ms / 1000, tz=datetime.UTC)
 
 
 @pytest.fixture
@@ -84,131 +58,9 @@ def clock() -> SteppedClock:
 
 
 @pytest.fixture
-async def sandbox(clock: SteppedClock) -> AsyncIterator[Sandbox]:
-    server = Sandbox(clock=clock)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-def the_guild(sandbox: Sandbox) -> Guild:
-    return next(iter(sandbox.world.guilds.values()))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Post:
-    """One message to inject: when (Unix ms), who, where."""
-
-    ts: int
-    author: int
-    channel: int
-
-
-COOLDOWN_GAPS: typing.Final = (5_000, 30_000, 59_999, 60_000, 60_001, 90_000)
-"""Milliseconds between a member's messages: below, exactly at and above the 60 s cooldown."""
-
-
-def chat_plan(
-    authors: Sequence[int],
-    channels: Sequence[int],
-    *,
-    per_member: int,
-    seed: int,
-    gaps: Sequence[int] = COOLDOWN_GAPS,
-) -> list[Post]:
-    """Each member's messages at `gaps` (chosen at random) from 45 minutes ago, interleaved
-    in time order; keep `per_member` times the mean gap under 45 minutes (the lateness
-    window is an hour)."""
-    rng = random.Random(seed)
-    start = int(time.time() * 1000) - 45 * 60_000
-    posts = []
-    for index, author in enumerate(authors):
-        ts = start + index * 1_000
-        for _ in range(per_member):
-            posts.append(Post(ts, author, rng.choice(channels)))
-            ts += rng.choice(gaps)
-    return sorted(posts, key=lambda p: p.ts)
-
-
-def inject(sandbox: Sandbox, clock: SteppedClock, posts: Sequence[Post]) -> list[MessageRecord]:
-    """Create the messages in the sandbox's world at their chosen times; returns what each
-    should become, built from the sandbox's own view (not from the shard's records)."""
-    world, guild = sandbox.world, the_guild(sandbox)
-    expected = []
-    for number, post in enumerate(posts):
-        clock.set_ms(post.ts)
-        channel = world.channel(post.channel)
-        assert channel is not None
-        message = world.create_message(channel, post.author, f"chat line {number}")
-        assert (message.id >> 22) + DISCORD_EPOCH_MS == post.ts  # the chosen time, in the id
-        expected.append(
-            MessageRecord(
-                guild_id=guild.id,
-                channel_id=post.channel,
-                author_id=post.author,
-                message_id=message.id,
-                timestamp_ms=post.ts,
-                role_ids=tuple(guild.members[post.author].role_ids),
-                length=len(message.content),
-                mention_count=0,
-                link_count=0,
-            )
-        )
-    clock.now = datetime.datetime.now(datetime.UTC)
-    return expected
-
-
-@contextlib.asynccontextmanager
-async def pipeline_running(
-    sandbox: Sandbox,
-    settings: Settings,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    pipelines: Sequence[str] = ("xp", "jobs"),
-) -> AsyncIterator[None]:
-    """A worker and the shard, returning once the shard's guild record has been applied."""
-    guild = the_guild(sandbox)
-    async with (
-        running_worker(settings, redis_url, keyspace, load_tasks(), pipelines),
-        shards_running(settings, redis_url, keyspace, sandbox.info),
-    ):
-        await wait_until(
-            lambda: redis.hexists(keyspace.key("xp_guild", guild.id), "name"),
-            within=WITHIN,
-            what="the guild record applied",
-        )
-        yield
-
-
-async def settled(redis: aioredis.Redis, keyspace: Keyspace, guild: Guild, messages: int) -> None:
-    """Every message counted, then both pipelines drained (level jobs are queued by the
-    same script that records the level, so a drained `xp` stream has queued them all)."""
-    key = keyspace.key("xp_messages", guild.id)
-
-    async def counted() -> bool:
-        return sum(int(v) for v in await redis.hvals(key)) == messages
-
-    await wait_until(counted, within=WITHIN, what=f"{messages} messages counted")
-    for pipeline in ("xp", "jobs"):
-        await wait_until(
-            lambda p=pipeline: drained(redis, keyspace, p),
-            within=WITHIN,
-            what=f"{pipeline} drained",
-        )
-
-
-async def int_hash(redis: aioredis.Redis, key: str) -> dict[int, int]:
-    return {int(k): int(v) for k, v in (await redis.hgetall(key)).items()}
-
-
-async def enqueue(
-    redis: aioredis.Redis, keyspace: Keyspace, pipeline: str, task: str, **kwargs: typing.Any
-) -> None:
-    job = encode_job(task, **kwargs)
-    await redis.xadd(keyspace.key("stream", pipeline), {DATA_FIELD: job})
+def sandbox_options(clock: SteppedClock) -> dict[str, typing.Any]:
+    """The sandbox makes every message's id from the clock the test sets."""
+    return {"clock": clock}
 
 
 async def configure_guild(
@@ -252,14 +104,14 @@ async def test_messages_earn_exactly_the_reference_xp_in_redis_then_in_postgresq
     orm: None,
     tmp_path: Path,
 ) -> None:
-    guild = the_guild(sandbox)
+    guild = demo_guild(sandbox)
     config = await configure_guild(guild, {}, channel_named(guild, "bot-commands"))
     authors = [user_named(sandbox, n) for n in ("alder", "bryony", "cedar", "dorian", "thorn")]
     channels = [channel_named(guild, n) for n in ("general", "general", "media", "off-topic")]
     posts = chat_plan(authors, channels, per_member=32, seed=6)
     settings = settings_for(sandbox, tmp_path)
     async with pipeline_running(sandbox, settings, redis, redis_url, keyspace):
-        sent = inject(sandbox, clock, posts)
+        sent = create_posts(sandbox, clock, posts)
         await settled(redis, keyspace, guild, len(sent))
         await enqueue(redis, keyspace, "jobs", FLUSH_TASK)
         await wait_until(lambda: drained(redis, keyspace, "jobs"), within=WITHIN, what="flush")
@@ -291,7 +143,7 @@ async def test_level_roles_land_on_the_members_and_notices_in_the_configured_cha
     orm: None,
     tmp_path: Path,
 ) -> None:
-    guild = the_guild(sandbox)
+    guild = demo_guild(sandbox)
     rewards = {1: role_named(guild, "Level 5"), 2: role_named(guild, "Level 10")}
     notices_channel = channel_named(guild, "bot-commands")
     config = await configure_guild(guild, rewards, notices_channel)
@@ -302,7 +154,7 @@ async def test_level_roles_land_on_the_members_and_notices_in_the_configured_cha
     async with pipeline_running(
         sandbox, settings_for(sandbox, tmp_path), redis, redis_url, keyspace
     ):
-        sent = inject(sandbox, clock, posts)
+        sent = create_posts(sandbox, clock, posts)
         await settled(redis, keyspace, guild, len(sent))
         levels = reference_levels(reference_totals(sent, config))
         expected_roles = {

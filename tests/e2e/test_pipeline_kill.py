@@ -19,23 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_pipeline import (
-    WITHIN,
-    SteppedClock,
-    chat_plan,
-    inject,
-    int_hash,
-    the_guild,
-)
-from tests.e2e.test_shards import shards_running
-from tests.e2e.test_xp_levels import channel_named
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
-from tests.integration.test_xp_support import (
-    configure,
-    drained,
-    reference_levels,
-    reference_totals,
-)
+from tests.support.pipeline import WITHIN, SteppedClock, chat_plan, create_posts, int_hash
+from tests.support.shards import shards_running
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
+from tests.support.world import channel_named, demo_guild
+from tests.support.xp import configure, drained, reference_levels, reference_totals
 from townsquare.core.events import MessageRecord
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.guilds.service import ensure_guild
@@ -90,7 +79,7 @@ async def test_a_worker_killed_mid_work_and_a_replay_of_every_batch_leave_totals
     sandbox = Sandbox(clock=clock)
     async with sandbox:
         sent, config = await _published_by_the_shard(sandbox, clock, redis, redis_url, keyspace)
-    guild = the_guild(sandbox)
+    guild = demo_guild(sandbox)
     totals = reference_totals(sent, config)
     levels = {m: level for m, level in reference_levels(totals).items() if level}
     settings = settings_with(reclaim_interval_seconds=0.3, xp__idle_timeout_seconds=1)
@@ -147,7 +136,7 @@ async def _published_by_the_shard(
     keyspace: Keyspace,
 ) -> tuple[list[MessageRecord], GuildConfig]:
     """Chat injected at the sandbox, every message in the xp stream (no worker running yet)."""
-    guild = the_guild(sandbox)
+    guild = demo_guild(sandbox)
     forget_cached_configs()
     await ensure_guild(guild.id)
     config = await configure(guild.id)
@@ -161,7 +150,7 @@ async def _published_by_the_shard(
             return bool(await xp_entries(redis, keyspace))
 
         await wait_until(connected, within=WITHIN, what="the shard")
-        sent = inject(sandbox, clock, posts)
+        sent = create_posts(sandbox, clock, posts)
         await wait_until(
             lambda: _all_published(redis, keyspace, len(sent)),
             within=WITHIN,

@@ -11,10 +11,10 @@ import typing
 
 import pytest
 
-from tests.e2e.test_pipeline import WITHIN, enqueue, int_hash, pipeline_running, the_guild
-from tests.e2e.test_xp_levels import channel_named, settings_for, user_named
-from tests.integration.test_tasks_support import wait_until
-from tests.integration.test_xp_support import configure, drained
+from tests.support.pipeline import WITHIN, enqueue, int_hash, pipeline_running, settings_for
+from tests.support.waiting import wait_until
+from tests.support.world import channel_named, demo_guild, user_named
+from tests.support.xp import configure, drained
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.sandbox.world.members import join_guild
 from townsquare.sandbox.world.voice import set_voice_state
@@ -56,7 +56,7 @@ async def test_voice_xp_follows_every_anti_afk_rule(
     orm: None,
     tmp_path: Path,
 ) -> None:
-    world, guild = sandbox.world, the_guild(sandbox)
+    world, guild = sandbox.world, demo_guild(sandbox)
     forget_cached_configs()
     await ensure_guild(guild.id)
     await configure(guild.id)  # defaults: 10 XP a minute, self-muted members do not earn

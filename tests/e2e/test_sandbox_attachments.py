@@ -8,12 +8,13 @@ import typing
 import hikari
 import pytest
 
-from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, use_command, user_named
+from tests.support.sandbox import use_command
+from tests.support.world import channel_named, demo_guild, user_named
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
-    from tests.e2e.conftest import EventRecorder
+    from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
 
 CARD = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # a stand-in rank card

@@ -7,8 +7,8 @@ import typing
 import hikari
 import pytest
 
-from tests.e2e.conftest import RawGateway
-from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, user_named
+from tests.support.sandbox import RawGateway
+from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.sandbox.intents import Intent
 
 if typing.TYPE_CHECKING:
@@ -17,7 +17,7 @@ if typing.TYPE_CHECKING:
 
     import aiohttp
 
-    from tests.e2e.conftest import EventRecorder
+    from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
 
     type Connect = Callable[..., AbstractAsyncContextManager[RawGateway]]

@@ -9,20 +9,14 @@ import typing
 import hikari
 import pytest
 
-from tests.e2e.test_sandbox_community import control
-from tests.e2e.test_sandbox_hikari import (
-    channel_named,
-    demo_guild,
-    role_named,
-    use_command,
-    user_named,
-)
+from tests.support.sandbox import control, use_command
+from tests.support.world import channel_named, demo_guild, role_named, user_named
 from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
-    from tests.e2e.conftest import EventRecorder
+    from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import SandboxInfo
 
 

@@ -10,26 +10,14 @@ import typing
 
 import hikari
 
-from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, role_named, user_named
+from tests.support.sandbox import control
+from tests.support.world import channel_named, demo_guild, role_named, user_named
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
-    from tests.e2e.conftest import EventRecorder
+    from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
-
-
-async def control(
-    http: aiohttp.ClientSession,
-    info: SandboxInfo,
-    method: str,
-    path: str,
-    body: dict[str, typing.Any],
-    status: int = 200,
-) -> dict[str, typing.Any]:
-    async with http.request(method, f"{info.control_url}{path}", json=body) as response:
-        assert response.status == status, await response.text()
-        return typing.cast("dict[str, typing.Any]", await response.json())
 
 
 async def test_voice_join_mute_deafen_and_leave(

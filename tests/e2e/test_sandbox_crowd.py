@@ -6,8 +6,8 @@ import typing
 
 import hikari
 
-from tests.e2e.conftest import EventRecorder, make_bot
-from tests.e2e.test_sandbox_hikari import channel_named, demo_guild
+from tests.support.sandbox import EventRecorder, make_bot
+from tests.support.world import channel_named, demo_guild
 from townsquare.sandbox import Sandbox
 from townsquare.sandbox.crowd import BANNED_WORDS, WEIGHTS, Crowd
 

@@ -7,7 +7,7 @@ import typing
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import RawGateway
+from tests.support.sandbox import RawGateway
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.gateway import GatewaySettings
 from townsquare.sandbox.intents import Intent

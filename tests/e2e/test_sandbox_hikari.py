@@ -10,38 +10,14 @@ import hikari
 import pytest
 from hikari.impl import GatewayShardImpl
 
-from tests.e2e.conftest import EventRecorder, make_bot
+from tests.support.sandbox import EventRecorder, inject, make_bot, use_command
+from tests.support.world import channel_named, demo_guild, role_named, user_named
 from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
     from townsquare.sandbox import SandboxInfo
-    from townsquare.sandbox.world.models import Guild
-
-
-def demo_guild(sandbox: Sandbox) -> Guild:
-    return next(iter(sandbox.world.guilds.values()))
-
-
-def channel_named(guild: Guild, name: str) -> int:
-    return next(c.id for c in guild.channels.values() if c.name == name)
-
-
-def role_named(guild: Guild, name: str) -> int:
-    return next(r.id for r in guild.roles.values() if r.name == name)
-
-
-def user_named(sandbox: Sandbox, username: str) -> int:
-    return next(u.id for u in sandbox.world.users.values() if u.username == username)
-
-
-async def inject(
-    http: aiohttp.ClientSession, info: SandboxInfo, **body: object
-) -> dict[str, typing.Any]:
-    async with http.post(f"{info.control_url}/messages", json=body) as response:
-        assert response.status == 200, await response.text()
-        return typing.cast("dict[str, typing.Any]", await response.json())
 
 
 async def test_ready_and_guild_create_fill_the_cache(
@@ -292,14 +268,6 @@ async def test_invalid_session_not_resumable_makes_hikari_identify_again(
     assert first not in sandbox.hub.sessions
     assert len(sandbox.hub.sessions) == 1
     assert not recorder.of(hikari.ShardResumedEvent)
-
-
-async def use_command(
-    http: aiohttp.ClientSession, info: SandboxInfo, **body: object
-) -> dict[str, typing.Any]:
-    async with http.post(f"{info.control_url}/interactions", json=body) as response:
-        assert response.status == 200, await response.text()
-        return typing.cast("dict[str, typing.Any]", await response.json())
 
 
 async def test_slash_command_answered_in_time_posts_the_reply(

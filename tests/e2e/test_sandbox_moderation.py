@@ -8,12 +8,13 @@ import typing
 import hikari
 import pytest
 
-from tests.e2e.test_sandbox_hikari import channel_named, demo_guild, inject, role_named, user_named
+from tests.support.sandbox import inject
+from tests.support.world import channel_named, demo_guild, role_named, user_named
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
-    from tests.e2e.conftest import EventRecorder
+    from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
 
 

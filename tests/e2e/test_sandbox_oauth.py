@@ -11,14 +11,12 @@ import hikari
 import pytest
 import yarl
 
+from tests.support.world import user_named
+
 if typing.TYPE_CHECKING:
     from townsquare.sandbox import Sandbox, SandboxInfo
 
 REDIRECT = "http://127.0.0.1:9999/auth/callback"
-
-
-def user_named(sandbox: Sandbox, username: str) -> int:
-    return next(u.id for u in sandbox.world.users.values() if u.username == username)
 
 
 def authorize_query(info: SandboxInfo, **extra: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from townsquare.sandbox.gateway import GatewaySettings
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE / "scenarios" / "four_shards.yaml"
-WORKER = HERE / "shard_worker.py"
+WORKER = HERE.parent / "support" / "shard_worker.py"
 SHARD_COUNT = 4
 
 

@@ -8,13 +8,14 @@ import typing
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, wait_until
-from tests.integration.test_xp_support import configure, drained, message, send_batch
+from tests.support.pipeline import settings_for
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker
+from tests.support.world import channel_named, demo_guild, role_named, user_named
+from tests.support.xp import configure, drained, message, send_batch
 from townsquare.core.audit.service import Actor
-from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.events import GuildRecord
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.settings import load_settings
 from townsquare.core.xp.admin import set_xp
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.models import LevelReward
@@ -27,7 +28,6 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.settings import Settings
     from townsquare.sandbox import Sandbox
     from townsquare.sandbox.world.models import Guild
 
@@ -35,29 +35,6 @@ pytestmark = pytest.mark.integration
 
 WITHIN = 15.0
 TEMPLATE = "{user} reached level {level} in {guild}! @everyone @here <@&{role}>"
-
-
-def demo_guild(sandbox: Sandbox) -> Guild:
-    return next(iter(sandbox.world.guilds.values()))
-
-
-def role_named(guild: Guild, prefix: str) -> int:
-    return next(r.id for r in guild.roles.values() if r.name.startswith(prefix))
-
-
-def channel_named(guild: Guild, name: str) -> int:
-    return next(c.id for c in guild.channels.values() if c.name == name)
-
-
-def user_named(sandbox: Sandbox, name: str) -> int:
-    return next(u.id for u in sandbox.world.users.values() if u.username == name)
-
-
-def settings_for(sandbox: Sandbox, tmp_path: Path) -> Settings:
-    """Settings whose Discord is this sandbox (no token: it reads `var/sandbox.json`)."""
-    settings = load_settings(environ={"TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path)}, env_file=None)
-    write_sandbox_info(sandbox_info_path(settings), sandbox.info.as_json())
-    return settings
 
 
 async def setup_guild(

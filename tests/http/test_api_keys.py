@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from tests.http.conftest import log_in
+from tests.support.web import log_in
 from townsquare.core.apikeys.models import ApiKey
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.guilds.service import ensure_guild

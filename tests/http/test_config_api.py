@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from tests.http.conftest import csrf_token, log_in
+from tests.support.web import csrf_token, log_in
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.guilds.models import Guild

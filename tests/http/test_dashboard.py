@@ -12,7 +12,8 @@ import urllib.parse
 
 import yarl
 
-from tests.http.conftest import consent, log_in, user_named
+from tests.support.web import consent, log_in
+from tests.support.world import user_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.http.guild_lookups import FAILURE_SECONDS

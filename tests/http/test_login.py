@@ -11,7 +11,7 @@ import jwt
 import pytest
 import yarl
 
-from tests.http.conftest import (
+from tests.support.web import (
     SIGNING_KEY,
     consent,
     cookie,
@@ -19,8 +19,8 @@ from tests.http.conftest import (
     make_settings,
     set_cookie,
     start_login,
-    user_named,
 )
+from tests.support.world import user_named
 from townsquare.http.sessions import ACCESS_COOKIE, REFRESH_COOKIE, SessionSigner
 
 if typing.TYPE_CHECKING:

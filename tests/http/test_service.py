@@ -163,7 +163,7 @@ async def test_run_http_serves_with_hypercorn_until_shutdown(
 
     import aiohttp
 
-    from tests.http.conftest import make_settings
+    from tests.support.web import make_settings
     from townsquare.http import run_http
 
     with socket.socket() as probe:

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from tests.integration.test_xp_support import SETTINGS, mark_loaded
+from tests.support.xp import SETTINGS, mark_loaded
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.leaderboard import (
     PageOutOfRangeError,

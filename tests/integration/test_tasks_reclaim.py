@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
 from townsquare.core.keyspace import Keyspace
 from townsquare.tasks import TaskRegistry
 from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers

@@ -12,7 +12,8 @@ from collections import defaultdict
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
 from townsquare.tasks import PermanentJobError, TaskRegistry
 from townsquare.tasks.backoff import backoff_ceiling
 from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers

@@ -11,7 +11,8 @@ import pytest
 import structlog
 from taskiq import TaskiqDepends
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
 from townsquare.tasks import TaskRegistry, TaskResources, load_tasks
 from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
 from townsquare.tasks.dead_letters import replay_dead_letter

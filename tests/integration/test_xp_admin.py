@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from tests.integration.test_xp_support import SETTINGS
+from tests.support.xp import SETTINGS
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.events.wire import DATA_FIELD

@@ -15,7 +15,7 @@ import typing
 import pytest
 from redis.exceptions import ResponseError
 
-from tests.integration.test_xp_support import SETTINGS, message, reference_totals
+from tests.support.xp import SETTINGS, message, reference_totals
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.events.wire import DATA_FIELD

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
-from tests.integration.test_xp_support import (
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
+from tests.support.xp import (
     SETTINGS,
     drained,
     mark_loaded,

@@ -12,8 +12,9 @@ import typing
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
-from tests.integration.test_xp_support import (
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
+from tests.support.xp import (
     configure,
     drained,
     message,

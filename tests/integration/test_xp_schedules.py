@@ -8,7 +8,8 @@ import typing
 
 import pytest
 
-from tests.integration.test_tasks_support import settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import settings_with
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.schedule_sources import make_schedule_source

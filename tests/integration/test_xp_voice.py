@@ -7,8 +7,9 @@ import typing
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
-from tests.integration.test_xp_support import configure, drained
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
+from tests.support.xp import configure, drained
 from townsquare.core.events import GuildRecord, VoiceStateRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.tasks.registry import load_tasks

@@ -1,4 +1,4 @@
-"""`python -m tests.browser._serve REDIS_URL DATABASE_URL`: the HTTP service as `townsquare
+"""`python -m tests.support.serve_http REDIS_URL DATABASE_URL`: the HTTP service as `townsquare
 http` runs it (`run_http`, hypercorn), with settings from the environment, until SIGTERM."""
 
 from __future__ import annotations

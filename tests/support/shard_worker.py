@@ -1,6 +1,6 @@
-"""One bot process of a sharded deployment, for `test_sandbox_sharding.py`.
+"""One bot process of a sharded deployment, for `tests/sandbox/test_sandbox_sharding.py`.
 
-`python tests/e2e/shard_worker.py REST_URL TOKEN SHARD_COUNT SHARD_ID...` starts a real
+`python tests/support/shard_worker.py REST_URL TOKEN SHARD_COUNT SHARD_ID...` starts a real
 `hikari.GatewayBot` with those shard ids, waits until every guild its shards' READY listed has
 arrived as GUILD_CREATE (at most 30 s), prints one JSON line `{"ready": {shard: [guild ids]},
 "guild_creates": [[shard, guild id], ...]}` and exits.

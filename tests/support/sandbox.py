@@ -1,8 +1,11 @@
-"""Fixtures for end-to-end tests: a running sandbox, the real hikari client, raw gateway clients.
+"""Sandbox fixtures (a pytest plugin, loaded by tests/conftest.py): a running sandbox, the real
+hikari client, raw gateway clients, and the control API.
 
-Every test gets a fresh sandbox (a new world) on a free loopback port; starting one takes
-milliseconds. Waits are bounded and event-driven: `EventRecorder.wait_for` returns as soon as
-a matching event has arrived and fails after a timeout.
+Every test that asks for `sandbox` gets a fresh one (a new world) on a free loopback port;
+starting one takes milliseconds. A module wanting other constructor arguments (a clock, a
+scenario) overrides `sandbox_options`. Waits are bounded and event-driven:
+`EventRecorder.wait_for` returns as soon as a matching event has arrived and fails after a
+timeout.
 """
 
 from __future__ import annotations
@@ -16,10 +19,24 @@ import aiohttp
 import hikari
 import pytest
 
+from townsquare.core.discord import DiscordTarget
 from townsquare.sandbox import Sandbox, SandboxInfo
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+
+__all__ = [
+    "BOT_INTENTS",
+    "WAIT",
+    "EventRecorder",
+    "RawGateway",
+    "control",
+    "inject",
+    "make_bot",
+    "post_message",
+    "target_of",
+    "use_command",
+]
 
 WAIT: typing.Final[float] = 10.0
 """Upper bound of every wait; a passing test never comes close."""
@@ -30,8 +47,15 @@ BOT_INTENTS: typing.Final = (
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    server = Sandbox()
+def sandbox_options() -> dict[str, typing.Any]:
+    """Keyword arguments for `Sandbox(...)`; override in a module for a clock or a scenario."""
+    return {}
+
+
+@pytest.fixture
+async def sandbox(sandbox_options: dict[str, typing.Any]) -> AsyncIterator[Sandbox]:
+    """A started sandbox with a fresh world, stopped after the test."""
+    server = Sandbox(**sandbox_options)
     await server.start()
     try:
         yield server
@@ -156,3 +180,51 @@ def raw_gateway(
             yield RawGateway(ws, zlib_stream=compress == "zlib-stream")
 
     return connect
+
+
+async def control(
+    http: aiohttp.ClientSession,
+    info: SandboxInfo,
+    method: str,
+    path: str,
+    body: dict[str, typing.Any] | None = None,
+    status: int = 200,
+) -> dict[str, typing.Any]:
+    """Call the sandbox's control API (`/_sandbox/...`); checks the status, returns the JSON."""
+    async with http.request(method, f"{info.control_url}{path}", json=body) as response:
+        assert response.status == status, await response.text()
+        return typing.cast("dict[str, typing.Any]", await response.json())
+
+
+async def use_command(
+    http: aiohttp.ClientSession, info: SandboxInfo, **body: object
+) -> dict[str, typing.Any]:
+    """A member uses a slash command (`POST /interactions`): `{"id", "token"}`."""
+    return await control(http, info, "POST", "/interactions", body)
+
+
+async def inject(
+    http: aiohttp.ClientSession, info: SandboxInfo, **body: object
+) -> dict[str, typing.Any]:
+    """A member posts a message (`POST /messages`): the message's payload."""
+    return await control(http, info, "POST", "/messages", body)
+
+
+async def post_message(
+    http: aiohttp.ClientSession, info: SandboxInfo, channel_id: int, author_id: int, content: str
+) -> int:
+    """A member posts `content` in a channel; returns the message id."""
+    body = {"channel_id": str(channel_id), "author_id": str(author_id), "content": content}
+    return int((await inject(http, info, **body))["id"])
+
+
+def target_of(info: SandboxInfo) -> DiscordTarget:
+    """The product's view of this sandbox: where Discord's REST is, the bot's token."""
+    from pydantic import SecretStr
+
+    return DiscordTarget(
+        rest_url=info.rest_url,
+        token=SecretStr(info.bot_token),
+        application_id=info.application_id,
+        is_sandbox=True,
+    )

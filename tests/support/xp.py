@@ -1,5 +1,5 @@
-"""Helpers shared by the XP tests (no tests here): an independent reference model of message
-XP, record builders, guild configuration, and waiting for a pipeline to drain."""
+"""XP helpers: an independent reference model of message XP, record builders, guild
+configuration, waiting for a pipeline to drain, and members' totals in Redis."""
 
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ __all__ = [
     "drained",
     "mark_loaded",
     "message",
+    "put_totals",
     "reference_levels",
     "reference_totals",
     "send_batch",
+    "total_of",
+    "totals_of",
 ]
 
 SETTINGS = load_settings(environ={}, env_file=None)
@@ -144,3 +147,21 @@ async def mark_loaded(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) 
     """Set the guild's `xp_loaded` marker, as a load would: for tests without PostgreSQL, or
     whose guild must count as loaded before its XP is written (docs/xp.md)."""
     await redis.set(keyspace.key("xp_loaded", guild_id), 1)
+
+
+async def put_totals(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, totals: dict[int, int]
+) -> None:
+    """Write members' XP totals straight into the guild's Redis hash."""
+    await redis.hset(keyspace.key("xp", guild_id), mapping={str(m): x for m, x in totals.items()})
+
+
+async def total_of(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, member: int) -> int:
+    """A member's XP total in Redis (0 without one)."""
+    return int(await redis.hget(keyspace.key("xp", guild_id), str(member)) or 0)
+
+
+async def totals_of(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> dict[int, int]:
+    """Every member's XP total in the guild's Redis hash."""
+    raw = await redis.hgetall(keyspace.key("xp", guild_id))
+    return {int(member): int(xp) for member, xp in raw.items()}

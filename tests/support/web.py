@@ -1,0 +1,95 @@
+"""Dashboard and API helpers for the HTTP tests: settings for the app, and a login through the
+sandbox's OAuth2, following every redirect by hand: `/auth/login` -> the sandbox's consent page
+(posted with aiohttp, as a browser would) -> `/auth/callback` on the app's test client."""
+
+from __future__ import annotations
+
+import typing
+
+import yarl
+
+from tests.support.world import user_named
+from townsquare.core.settings import load_settings
+
+if typing.TYPE_CHECKING:
+    from pathlib import Path
+
+    import aiohttp
+    from quart.testing import QuartClient
+
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+    from townsquare.sandbox import Sandbox
+
+__all__ = [
+    "SIGNING_KEY",
+    "consent",
+    "cookie",
+    "csrf_token",
+    "log_in",
+    "make_settings",
+    "set_cookie",
+    "start_login",
+]
+
+SIGNING_KEY = "test-signing-key-that-is-long-enough-0123456789"
+
+
+def make_settings(var_dir: Path, keyspace: Keyspace, **env: str) -> Settings:
+    environ = {
+        "TOWNSQUARE__PATHS__VAR_DIR": str(var_dir),
+        "TOWNSQUARE__REDIS__NAMESPACE": keyspace.namespace,
+        "TOWNSQUARE__HTTP__JWT_SIGNING_KEY": SIGNING_KEY,
+    } | env
+    return load_settings(environ=environ, env_file=None)
+
+
+async def start_login(client: QuartClient, next_path: str | None = None) -> yarl.URL:
+    """GET /auth/login; the Discord authorize URL it redirects to."""
+    query = {"next": next_path} if next_path else None
+    response = await client.get("/auth/login", query_string=query)
+    assert response.status_code == 302, await response.get_data(as_text=True)
+    return yarl.URL(response.headers["Location"])
+
+
+async def consent(browser: aiohttp.ClientSession, authorize: yarl.URL, user_id: int) -> yarl.URL:
+    """Pick `user_id` on the sandbox's consent page; the callback URL Discord sends back."""
+    async with browser.get(authorize) as page:
+        assert page.status == 200, await page.text()
+        assert f'value="{user_id}"' in await page.text()
+    form = dict(authorize.query) | {"user_id": str(user_id)}
+    async with browser.post(
+        authorize.with_query(None), data=form, allow_redirects=False
+    ) as response:
+        assert response.status == 302, await response.text()
+        return yarl.URL(response.headers["Location"])
+
+
+async def log_in(
+    client: QuartClient,
+    browser: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    username: str,
+    next_path: str | None = None,
+) -> str:
+    """The whole login as `username`; returns where the app sends the user afterwards."""
+    authorize = await start_login(client, next_path)
+    callback = await consent(browser, authorize, user_named(sandbox, username))
+    response = await client.get(callback.path, query_string=dict(callback.query))
+    assert response.status_code == 302, await response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+def cookie(client: QuartClient, name: str) -> str | None:
+    assert client.cookie_jar is not None
+    return next((c.value for c in client.cookie_jar if c.name == name), None)
+
+
+def set_cookie(client: QuartClient, name: str, value: str, path: str = "/") -> None:
+    client.set_cookie("localhost", name, value, path=path)
+
+
+async def csrf_token(client: QuartClient) -> str:
+    response = await client.get("/api/v1/me")
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return str((await response.get_json())["csrf_token"])
