@@ -2,8 +2,8 @@
 and the acknowledgement) leaves every total exact and loses no level-up: another worker
 reclaims the batch, skips the awarding as a duplicate, and still queues the level changes.
 
-Run as a module (`python -m tests.integration.test_xp_kill URL NAMESPACE`), this file is the
-worker that gets killed: its `xp.process_batch` awards, announces it, and hangs.
+Run as a module (`python -m tests.integration.features.xp.test_xp_kill URL NAMESPACE`), this
+file is the worker that gets killed: its `xp.process_batch` awards, announces it, and hangs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import ROOT
 from tests.support.waiting import wait_until
 from tests.support.workers import running_worker, settings_with
 from tests.support.xp import (
@@ -44,7 +45,6 @@ if typing.TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 GUILD = 940_000_000_000_000_001
 DOOMED = TaskRegistry()
 
@@ -83,7 +83,7 @@ async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
         doomed = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.integration.test_xp_kill",
+            "tests.integration.features.xp.test_xp_kill",
             redis_url,
             keyspace.namespace,
             cwd=ROOT,

@@ -2,10 +2,11 @@
 replay of every batch: totals stay exact (checked against the independent reference model).
 
 The sandbox, the real hikari `GatewayBot` (`run_shards`) and Redis run in the test; the doomed
-worker is this module run as a process (`python -m tests.e2e.test_pipeline_kill REDIS_URL
-NAMESPACE DATABASE_URL`): the platform's unmodified `xp` tasks with PostgreSQL connected.
-Unlike `tests/integration/test_xp_kill.py` (which stops a doctored task at one exact point),
-the kill lands wherever the real worker happens to be, with several batches in flight.
+worker is this module run as a process (`python -m tests.e2e.features.xp.test_pipeline_kill
+REDIS_URL NAMESPACE DATABASE_URL`): the platform's unmodified `xp` tasks with PostgreSQL
+connected. Unlike `tests/integration/features/xp/test_xp_kill.py` (which stops a doctored task
+at one exact point), the kill lands wherever the real worker happens to be, with several
+batches in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import ROOT
 from tests.support.pipeline import WITHIN, SteppedClock, chat_plan, create_posts, int_hash
 from tests.support.shards import shards_running
 from tests.support.waiting import wait_until
@@ -41,7 +43,6 @@ if typing.TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 24
 PER_MEMBER = 250
 QUICK_GAPS = (1_000, 5_000, 10_000, 14_000)
@@ -88,7 +89,7 @@ async def test_a_worker_killed_mid_work_and_a_replay_of_every_batch_leave_totals
         doomed = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.e2e.test_pipeline_kill",
+            "tests.e2e.features.xp.test_pipeline_kill",
             redis_url,
             keyspace.namespace,
             database_url,
