@@ -25,7 +25,12 @@ from townsquare.core.keyspace import Keyspace
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-pytest_plugins = ("tests.support.sandbox", "tests.support.discord", "tests.support.bot")
+pytest_plugins = (
+    "tests.support.sandbox",
+    "tests.support.discord",
+    "tests.support.bot",
+    "tests.support.pipeline",
+)
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"
 DATABASE_URL_ENV = "TOWNSQUARE_TEST_DATABASE_URL"

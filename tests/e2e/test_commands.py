@@ -28,15 +28,12 @@ from tests.support.bot import (
 )
 from tests.support.services import free_port
 from tests.support.shards import shards_running
-from tests.support.world import demo_guild, user_named
-from tests.support.xp import put_totals, total_of
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.settings import load_settings
 
 if typing.TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from tests.support.discord import Discord
+    from tests.support.xp import Totals
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
 
@@ -44,15 +41,10 @@ pytestmark = pytest.mark.integration
 
 
 async def test_slow_answers_are_deferred_and_refusals_stay_private(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    ada = user_named(sandbox, "ada")
-    await put_totals(redis, keyspace, guild.id, {ada: 700})
+    ada = discord.user("ada")
+    await totals.put({ada: 700})
 
     # Every answer counts as slow: the command defers at once, then fills the response in.
     async with bot_running(defer_after_seconds=0.0):
@@ -86,8 +78,8 @@ async def test_run_shards_answers_through_the_internal_api_without_a_database(
         },
         env_file=None,
     )
-    guild = demo_guild(sandbox)
-    alder = user_named(sandbox, "alder")
+    guild = discord.guild
+    alder = discord.user("alder")
     async with shards_running(settings, redis_url, keyspace, sandbox.info):
         await commands_registered(sandbox)
         reply = await discord.run("mayor", "/xp add", member=alder, amount=75)
@@ -95,7 +87,7 @@ async def test_run_shards_answers_through_the_internal_api_without_a_database(
         refused = await discord.run("alder", "/config show")
     assert reply.content == f"Gave 75 XP to <@{alder}>: now 75 XP, level 0."
     entries = await AuditEntry.filter(guild_id=guild.id)
-    assert [(e.action, e.actor_id) for e in entries] == [("xp.add", user_named(sandbox, "mayor"))]
+    assert [(e.action, e.actor_id) for e in entries] == [("xp.add", discord.user("mayor"))]
     assert shown.ephemeral
     [embed] = shown.embeds
     assert embed["title"] == "Server configuration"
@@ -106,15 +98,11 @@ async def test_run_shards_answers_through_the_internal_api_without_a_database(
 
 
 async def test_an_unreachable_service_is_refused_privately_and_changes_nothing(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    internal_url: str,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, internal_url: str, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    alder = user_named(sandbox, "alder")
+    redis, keyspace = totals.redis, totals.keyspace
+    guild = discord.guild
+    alder = discord.user("alder")
     # The config is cached (the feature check passes), but nobody answers at this address.
     await redis.delete(keyspace.key("guild_config", guild.id))
     await api_client(internal_url).config(guild.id)  # fills the Redis config cache
@@ -122,4 +110,4 @@ async def test_an_unreachable_service_is_refused_privately_and_changes_nothing(
         reply = await discord.run("mayor", "/xp add", member=alder, amount=75)
     assert reply.ephemeral
     assert reply.content.startswith("The service is unavailable right now")
-    assert await total_of(redis, keyspace, guild.id, alder) == 0
+    assert await totals.of(alder) == 0

@@ -1,5 +1,5 @@
 """The bot as `run_shards` runs it, answering slash commands through the real HTTP service (a
-pytest plugin: fixtures `internal_url` and `bot_running`).
+pytest plugin: fixtures `internal_url`, `bot_running` and the demo guild's XP `totals`).
 
 `ShardCluster` runs the real hikari client with the hikari-arc commands attached, its command
 services pointed at the HTTP service (`create_app`, served by hypercorn on a free loopback
@@ -19,6 +19,7 @@ from tests.support.sandbox import WAIT, target_of
 from tests.support.services import serving
 from tests.support.waiting import wait_until
 from tests.support.world import demo_guild
+from tests.support.xp import Totals
 from townsquare.core.settings import load_settings
 from townsquare.http import create_app
 from townsquare.shards.api_client import InternalAPIClient
@@ -27,6 +28,8 @@ from townsquare.shards.cluster import ShardCluster
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
+
+    import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
@@ -106,6 +109,12 @@ def bot_running(
             await shards.close()
 
     return running
+
+
+@pytest.fixture
+def totals(sandbox: Sandbox, redis: aioredis.Redis, keyspace: Keyspace) -> Totals:
+    """The demo guild's XP totals in the test's Redis namespace."""
+    return Totals(redis, keyspace, demo_guild(sandbox).id)
 
 
 def mentioned_ids(text: str) -> list[int]:

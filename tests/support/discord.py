@@ -30,7 +30,7 @@ if typing.TYPE_CHECKING:
     import aiohttp
 
     from townsquare.sandbox import Sandbox
-    from townsquare.sandbox.world.models import Interaction, Message
+    from townsquare.sandbox.world.models import Guild, Interaction, Message
 
 __all__ = ["DEFERRED", "Answer", "Discord"]
 
@@ -102,6 +102,15 @@ class Discord:
         self.sandbox = sandbox
         self.http = http
         self.channel_id = channel_named(demo_guild(sandbox), channel)
+
+    @property
+    def guild(self) -> Guild:
+        """The demo guild, where the members use the commands."""
+        return demo_guild(self.sandbox)
+
+    def user(self, username: str) -> int:
+        """The id of the member with that username."""
+        return user_named(self.sandbox, username)
 
     async def run(self, user: str, command: str, /, **options: object) -> Answer:
         """`user` uses `command` ("/xp set") with `options`; the bot's answer."""

@@ -1,8 +1,10 @@
-"""The whole XP pipeline in the test: a shard on the sandbox, a worker, and messages created in
-the sandbox's world at chosen times (`SteppedClock`), with what each should become."""
+"""The whole XP pipeline in the test (a pytest plugin: fixture `stack`): a shard on the
+sandbox, a worker, and messages created in the sandbox's world at chosen times
+(`SteppedClock`), with what each should become."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime
@@ -10,11 +12,13 @@ import random
 import time
 import typing
 
+import pytest
+
 from tests.support.shards import shards_running
 from tests.support.waiting import wait_until
 from tests.support.workers import running_worker
 from tests.support.world import demo_guild
-from tests.support.xp import drained
+from tests.support.xp import wait_drained
 from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
@@ -37,6 +41,7 @@ __all__ = [
     "COOLDOWN_GAPS",
     "WITHIN",
     "Post",
+    "Stack",
     "SteppedClock",
     "chat_plan",
     "create_posts",
@@ -166,12 +171,7 @@ async def settled(redis: aioredis.Redis, keyspace: Keyspace, guild: Guild, messa
         return sum(int(v) for v in await redis.hvals(key)) == messages
 
     await wait_until(counted, within=WITHIN, what=f"{messages} messages counted")
-    for pipeline in ("xp", "jobs"):
-        await wait_until(
-            lambda p=pipeline: drained(redis, keyspace, p),
-            within=WITHIN,
-            what=f"{pipeline} drained",
-        )
+    await wait_drained(redis, keyspace, "xp", "jobs", within=WITHIN)
 
 
 async def int_hash(redis: aioredis.Redis, key: str) -> dict[int, int]:
@@ -190,3 +190,50 @@ def settings_for(sandbox: Sandbox, tmp_path: Path) -> Settings:
     settings = load_settings(environ={"TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path)}, env_file=None)
     write_sandbox_info(sandbox_info_path(settings), sandbox.info.as_json())
     return settings
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stack:
+    """The product's processes around the test's sandbox: settings whose Discord is the
+    sandbox, the test's Redis namespace, and PostgreSQL connected (`orm`)."""
+
+    sandbox: Sandbox
+    redis: aioredis.Redis
+    redis_url: str
+    keyspace: Keyspace
+    settings: Settings
+
+    @property
+    def guild(self) -> Guild:
+        return demo_guild(self.sandbox)
+
+    def worker(
+        self, pipelines: Sequence[str] = ("xp", "jobs")
+    ) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+        """A real worker for `pipelines`, with every task, for a block."""
+        return running_worker(self.settings, self.redis_url, self.keyspace, load_tasks(), pipelines)
+
+    def pipeline(
+        self, pipelines: Sequence[str] = ("xp", "jobs")
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """A worker and the shard, for a block (`pipeline_running`)."""
+        return pipeline_running(
+            self.sandbox, self.settings, self.redis, self.redis_url, self.keyspace, pipelines
+        )
+
+    async def drained(self, *pipelines: str) -> None:
+        """Until each pipeline's stream is delivered and acknowledged."""
+        await wait_drained(self.redis, self.keyspace, *pipelines, within=WITHIN)
+
+
+@pytest.fixture
+def stack(
+    sandbox: Sandbox,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keyspace: Keyspace,
+    orm: None,
+    tmp_path: Path,
+) -> Stack:
+    """The test's `Stack`: its sandbox, Redis namespace and PostgreSQL."""
+    return Stack(sandbox, redis, redis_url, keyspace, settings_for(sandbox, tmp_path))

@@ -3,11 +3,13 @@ configuration, waiting for a pipeline to drain, and members' totals in Redis."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import typing
 from decimal import Decimal
 
+from tests.support.waiting import wait_until
 from townsquare.core.audit.service import Actor
 from townsquare.core.config.service import load_guild_config, update_guild_config
 from townsquare.core.events import MessageRecord, encode_job
@@ -24,16 +26,15 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "SETTINGS",
+    "Totals",
     "configure",
     "drained",
     "mark_loaded",
     "message",
-    "put_totals",
     "reference_levels",
     "reference_totals",
     "send_batch",
-    "total_of",
-    "totals_of",
+    "wait_drained",
 ]
 
 SETTINGS = load_settings(environ={}, env_file=None)
@@ -143,25 +144,42 @@ async def drained(redis: aioredis.Redis, keyspace: Keyspace, pipeline: str) -> b
     return bool(group["pending"] == 0 and group["last-delivered-id"] == last)
 
 
+async def wait_drained(
+    redis: aioredis.Redis, keyspace: Keyspace, *pipelines: str, within: float = 20.0
+) -> None:
+    """Until each pipeline is `drained`, in turn."""
+    for pipeline in pipelines:
+        await wait_until(
+            lambda p=pipeline: drained(redis, keyspace, p),
+            within=within,
+            what=f"{pipeline} drained",
+        )
+
+
 async def mark_loaded(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> None:
     """Set the guild's `xp_loaded` marker, as a load would: for tests without PostgreSQL, or
     whose guild must count as loaded before its XP is written (docs/xp.md)."""
     await redis.set(keyspace.key("xp_loaded", guild_id), 1)
 
 
-async def put_totals(
-    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, totals: dict[int, int]
-) -> None:
-    """Write members' XP totals straight into the guild's Redis hash."""
-    await redis.hset(keyspace.key("xp", guild_id), mapping={str(m): x for m, x in totals.items()})
+@dataclasses.dataclass(frozen=True, slots=True)
+class Totals:
+    """Members' XP totals of one guild, read and written straight in Redis."""
 
+    redis: aioredis.Redis
+    keyspace: Keyspace
+    guild_id: int
 
-async def total_of(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, member: int) -> int:
-    """A member's XP total in Redis (0 without one)."""
-    return int(await redis.hget(keyspace.key("xp", guild_id), str(member)) or 0)
+    async def put(self, totals: dict[int, int]) -> None:
+        """Write these members' totals."""
+        mapping = {str(m): x for m, x in totals.items()}
+        await self.redis.hset(self.keyspace.key("xp", self.guild_id), mapping=mapping)  # type: ignore[arg-type]
 
+    async def of(self, member: int) -> int:
+        """A member's total (0 without one)."""
+        return int(await self.redis.hget(self.keyspace.key("xp", self.guild_id), str(member)) or 0)
 
-async def totals_of(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> dict[int, int]:
-    """Every member's XP total in the guild's Redis hash."""
-    raw = await redis.hgetall(keyspace.key("xp", guild_id))
-    return {int(member): int(xp) for member, xp in raw.items()}
+    async def all(self) -> dict[int, int]:
+        """Every member's total."""
+        raw = await self.redis.hgetall(self.keyspace.key("xp", self.guild_id))
+        return {int(member): int(xp) for member, xp in raw.items()}

@@ -11,8 +11,7 @@ from tests.support.bot import (
     SETTINGS,
     BotRunning,
 )
-from tests.support.world import demo_guild, role_named, user_named
-from tests.support.xp import put_totals, total_of
+from tests.support.world import role_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.config.cache import get_config, store_config
@@ -23,22 +22,18 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from tests.support.discord import Discord
+    from tests.support.xp import Totals
     from townsquare.core.keyspace import Keyspace
-    from townsquare.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 
 
 async def test_members_without_manage_server_are_refused_privately(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    alder = user_named(sandbox, "alder")
-    await put_totals(redis, keyspace, guild.id, {alder: 40})
+    guild = discord.guild
+    alder = discord.user("alder")
+    await totals.put({alder: 40})
 
     async with bot_running():
         # A plain member, and a moderator (kick, ban, timeout, but not Manage Server).
@@ -55,7 +50,7 @@ async def test_members_without_manage_server_are_refused_privately(
             "bot manager roles can change XP, and you have neither here."
         )
         assert not answer.components
-    assert await total_of(redis, keyspace, guild.id, alder) == 40
+    assert await totals.of(alder) == 40
     assert await AuditEntry.filter(guild_id=guild.id).count() == 0
 
 
@@ -78,14 +73,14 @@ async def set_manager_roles(
 
 
 async def test_members_with_a_configured_manager_role_may_manage(
-    sandbox: Sandbox,
     discord: Discord,
+    totals: Totals,
     redis: aioredis.Redis,
     keyspace: Keyspace,
     bot_running: BotRunning,
 ) -> None:
-    guild = demo_guild(sandbox)
-    alder, ada = user_named(sandbox, "alder"), user_named(sandbox, "ada")
+    guild = discord.guild
+    alder, ada = discord.user("alder"), discord.user("ada")
     moderator = role_named(guild, "Moderator")
     await set_manager_roles(redis, keyspace, guild.id, [moderator])
 
@@ -104,6 +99,6 @@ async def test_members_with_a_configured_manager_role_may_manage(
     for refused in (plain, later):
         assert refused.ephemeral
         assert "bot manager roles can change XP, and you have neither here" in refused.content
-    assert await total_of(redis, keyspace, guild.id, alder) == 9000
+    assert await totals.of(alder) == 9000
     entries = await AuditEntry.filter(guild_id=guild.id, action__startswith="xp.")
     assert [(e.action, e.actor_id) for e in entries] == [("xp.set", ada)]

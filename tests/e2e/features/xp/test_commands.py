@@ -17,37 +17,27 @@ from tests.support.bot import (
 from tests.support.discord import Answer
 from tests.support.sandbox import WAIT
 from tests.support.waiting import wait_until
-from tests.support.world import demo_guild, user_named
-from tests.support.xp import put_totals, total_of
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.commands_api import MAX_AMOUNT
 from townsquare.core.xp.rank_card import RankCard, render_rank_card
 
 if typing.TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from tests.support.discord import Discord
-    from townsquare.core.keyspace import Keyspace
-    from townsquare.sandbox import Sandbox
+    from tests.support.xp import Totals
 
 pytestmark = pytest.mark.integration
 
 
 async def test_leaderboard_pages_in_order_with_ties_by_user_id(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
     names = ["ada", "basil", "clover", "dorian", "elsie", "fennel", "gideon", "harper"]
     names += ["iris", "jasper", "kestrel", "lark"]
-    ids = [user_named(sandbox, name) for name in names]
+    ids = [discord.user(name) for name in names]
     # Pairs tie: 1200, 1200, 1100, 1100, ...
-    totals = {member: 1200 - (index // 2) * 100 for index, member in enumerate(ids)}
-    await put_totals(redis, keyspace, guild.id, totals)
-    expected = sorted(totals, key=lambda member: (-totals[member], member))
+    xp = {member: 1200 - (index // 2) * 100 for index, member in enumerate(ids)}
+    await totals.put(xp)
+    expected = sorted(xp, key=lambda member: (-xp[member], member))
 
     async with bot_running():
         first = await discord.run("alder", "/leaderboard")
@@ -66,15 +56,10 @@ async def test_leaderboard_pages_in_order_with_ties_by_user_id(
 
 
 async def test_rank_for_the_invoker_and_for_a_named_member(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    ada, harper, iris = (user_named(sandbox, name) for name in ("ada", "harper", "iris"))
-    await put_totals(redis, keyspace, guild.id, {ada: 300, harper: 1500, iris: 300})
+    ada, harper, iris = (discord.user(name) for name in ("ada", "harper", "iris"))
+    await totals.put({ada: 300, harper: 1500, iris: 300})
 
     async with bot_running():
         own = await discord.run("ada", "/rank")
@@ -101,14 +86,10 @@ def card_of(answer: Answer) -> PIL.Image.Image:
 
 
 async def test_xp_set_by_a_manager_changes_the_total_and_is_audited(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    mayor, alder = user_named(sandbox, "mayor"), user_named(sandbox, "alder")
+    guild = discord.guild
+    mayor, alder = discord.user("mayor"), discord.user("alder")
 
     async with bot_running():
         reply = await discord.run("mayor", "/xp set", member=alder, amount=1150)
@@ -123,7 +104,7 @@ async def test_xp_set_by_a_manager_changes_the_total_and_is_audited(
     assert removed.content == f"Took 100 XP from <@{alder}>: now 1,100 XP, level 4."
     assert refused.ephemeral and "must be between 0 and 1,000,000,000" in refused.content
     assert reset.content == f"Reset <@{alder}>: 0 XP, level 0."
-    assert await total_of(redis, keyspace, guild.id, alder) == 0
+    assert await totals.of(alder) == 0
     entries = await AuditEntry.filter(guild_id=guild.id).order_by("id")
     assert [(e.action, e.actor_id, e.target, e.before, e.after) for e in entries] == [
         ("xp.set", mayor, f"member {alder}", {"xp": 0}, {"xp": 1150}),
@@ -135,31 +116,27 @@ async def test_xp_set_by_a_manager_changes_the_total_and_is_audited(
 
 
 async def test_reset_guild_waits_for_the_invokers_confirmation(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    members = [user_named(sandbox, name) for name in ("ada", "basil", "clover")]
-    await put_totals(redis, keyspace, guild.id, dict.fromkeys(members, 500))
+    guild = discord.guild
+    members = [discord.user(name) for name in ("ada", "basil", "clover")]
+    await totals.put(dict.fromkeys(members, 500))
 
     async with bot_running():
         question = await discord.run("mayor", "/xp reset-guild")
         assert question.ephemeral
         assert "Reset **every** member" in question.content
         assert set(question.buttons) == {"Confirm", "Cancel"}
-        assert [await total_of(redis, keyspace, guild.id, m) for m in members] == [500] * 3
+        assert [await totals.of(m) for m in members] == [500] * 3
 
         # Someone else's click is refused privately and changes nothing.
         refusal = await discord.press("sheriff", question, "Confirm")
         assert refusal.ephemeral
         assert (
             refusal.content
-            == f"Only <@{user_named(sandbox, 'mayor')}>, who asked for this, can answer it."
+            == f"Only <@{discord.user('mayor')}>, who asked for this, can answer it."
         )
-        assert [await total_of(redis, keyspace, guild.id, m) for m in members] == [500] * 3
+        assert [await totals.of(m) for m in members] == [500] * 3
 
         confirmed = await discord.press("mayor", question, "Confirm")
         assert confirmed.message.id == question.message.id  # the question is updated
@@ -171,21 +148,16 @@ async def test_reset_guild_waits_for_the_invokers_confirmation(
 
     assert question.content == "Reset the whole server: 3 members back to 0 XP."
     assert not question.components
-    assert [await total_of(redis, keyspace, guild.id, m) for m in members] == [0, 0, 0]
+    assert [await totals.of(m) for m in members] == [0, 0, 0]
     [entry] = await AuditEntry.filter(guild_id=guild.id, action="xp.reset_guild")
-    assert (entry.actor_id, entry.before) == (user_named(sandbox, "mayor"), {"members": 3})
+    assert (entry.actor_id, entry.before) == (discord.user("mayor"), {"members": 3})
 
 
 async def test_reset_guild_confirmation_expires(
-    sandbox: Sandbox,
-    discord: Discord,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    bot_running: BotRunning,
+    discord: Discord, totals: Totals, bot_running: BotRunning
 ) -> None:
-    guild = demo_guild(sandbox)
-    ada = user_named(sandbox, "ada")
-    await put_totals(redis, keyspace, guild.id, {ada: 500})
+    ada = discord.user("ada")
+    await totals.put({ada: 500})
     async with bot_running(confirm_seconds=1.0):
         question = await discord.run("mayor", "/xp reset-guild")
         assert "The buttons work for 1 s." in question.content
@@ -198,4 +170,4 @@ async def test_reset_guild_confirmation_expires(
         assert not question.components
         status, _ = await discord.click("mayor", question.message, confirm)
         assert status == 404  # the button is gone
-    assert await total_of(redis, keyspace, guild.id, ada) == 500
+    assert await totals.of(ada) == 500

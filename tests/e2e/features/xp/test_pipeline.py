@@ -26,8 +26,6 @@ from tests.support.pipeline import (
     create_posts,
     enqueue,
     int_hash,
-    pipeline_running,
-    settings_for,
     settled,
 )
 from tests.support.waiting import wait_until
@@ -35,16 +33,11 @@ from tests.support.world import channel_named, demo_guild, role_named, user_name
 from tests.support.xp import configure, drained, reference_levels, reference_totals
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.core.xp.models import LevelReward, MemberXP
-from townsquare.sandbox import Sandbox
 from townsquare.tasks.xp import FLUSH_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
-    from pathlib import Path
-
-    import redis.asyncio as aioredis
-
+    from tests.support.pipeline import Stack
     from townsquare.core.config.schemas import GuildConfig
-    from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox.world.models import Guild, Message
 
 pytestmark = pytest.mark.integration
@@ -96,21 +89,15 @@ async def configure_guild(
 
 
 async def test_messages_earn_exactly_the_reference_xp_in_redis_then_in_postgresql(
-    sandbox: Sandbox,
-    clock: SteppedClock,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
+    stack: Stack, clock: SteppedClock
 ) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     guild = demo_guild(sandbox)
     config = await configure_guild(guild, {}, channel_named(guild, "bot-commands"))
     authors = [user_named(sandbox, n) for n in ("alder", "bryony", "cedar", "dorian", "thorn")]
     channels = [channel_named(guild, n) for n in ("general", "general", "media", "off-topic")]
     posts = chat_plan(authors, channels, per_member=32, seed=6)
-    settings = settings_for(sandbox, tmp_path)
-    async with pipeline_running(sandbox, settings, redis, redis_url, keyspace):
+    async with stack.pipeline():
         sent = create_posts(sandbox, clock, posts)
         await settled(redis, keyspace, guild, len(sent))
         await enqueue(redis, keyspace, "jobs", FLUSH_TASK)
@@ -135,14 +122,9 @@ async def test_messages_earn_exactly_the_reference_xp_in_redis_then_in_postgresq
 
 
 async def test_level_roles_land_on_the_members_and_notices_in_the_configured_channel(
-    sandbox: Sandbox,
-    clock: SteppedClock,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
+    stack: Stack, clock: SteppedClock
 ) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     guild = demo_guild(sandbox)
     rewards = {1: role_named(guild, "Level 5"), 2: role_named(guild, "Level 10")}
     notices_channel = channel_named(guild, "bot-commands")
@@ -151,9 +133,7 @@ async def test_level_roles_land_on_the_members_and_notices_in_the_configured_cha
     before = {a: set(guild.members[a].role_ids) for a in authors}
     channels = [channel_named(guild, n) for n in ("general", "media")]
     posts = chat_plan(authors, channels, per_member=30, seed=11)
-    async with pipeline_running(
-        sandbox, settings_for(sandbox, tmp_path), redis, redis_url, keyspace
-    ):
+    async with stack.pipeline():
         sent = create_posts(sandbox, clock, posts)
         await settled(redis, keyspace, guild, len(sent))
         levels = reference_levels(reference_totals(sent, config))

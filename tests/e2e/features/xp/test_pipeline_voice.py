@@ -11,7 +11,7 @@ import typing
 
 import pytest
 
-from tests.support.pipeline import WITHIN, enqueue, int_hash, pipeline_running, settings_for
+from tests.support.pipeline import WITHIN, enqueue, int_hash
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, user_named
 from tests.support.xp import configure, drained
@@ -22,12 +22,11 @@ from townsquare.tasks.xp import VOICE_TICK_TASK, forget_cached_configs
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
-    from pathlib import Path
 
     import redis.asyncio as aioredis
 
+    from tests.support.pipeline import Stack
     from townsquare.core.keyspace import Keyspace
-    from townsquare.sandbox import Sandbox
     from townsquare.sandbox.world.models import Guild
 
 pytestmark = pytest.mark.integration
@@ -48,14 +47,8 @@ async def voice_states_stored(
     )
 
 
-async def test_voice_xp_follows_every_anti_afk_rule(
-    sandbox: Sandbox,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
-) -> None:
+async def test_voice_xp_follows_every_anti_afk_rule(stack: Stack) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     world, guild = sandbox.world, demo_guild(sandbox)
     forget_cached_configs()
     await ensure_guild(guild.id)
@@ -101,8 +94,7 @@ async def test_voice_xp_follows_every_anti_afk_rule(
         (who["flint"], lounge, {"self_deaf": True}),  # self-deafened: does not earn
         (who["garnet"], lounge, {}),  # earns with dorian; harper is self-muted
     ]
-    settings = settings_for(sandbox, tmp_path)
-    async with pipeline_running(sandbox, settings, redis, redis_url, keyspace, ("xp",)):
+    async with stack.pipeline(("xp",)):
         for user, channel, flags in moves:
             set_voice_state(world, guild, guild.members[user], world.channel(channel), **flags)
         placed = scenario | {

@@ -8,25 +8,21 @@ import typing
 
 import pytest
 
-from tests.support.pipeline import settings_for
 from tests.support.waiting import wait_until
-from tests.support.workers import running_worker
 from tests.support.world import channel_named, demo_guild, role_named, user_named
-from tests.support.xp import configure, drained, message, send_batch
+from tests.support.xp import configure, message, send_batch
 from townsquare.core.audit.service import Actor
 from townsquare.core.events import GuildRecord
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.core.xp.admin import set_xp
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.models import LevelReward
-from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
-    from pathlib import Path
-
     import redis.asyncio as aioredis
 
+    from tests.support.pipeline import Stack
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
     from townsquare.sandbox.world.models import Guild
@@ -72,28 +68,13 @@ async def chat(
     await send_batch(redis, keyspace, [header, *records])
 
 
-async def settle(redis: aioredis.Redis, keyspace: Keyspace) -> None:
-    for pipeline in ("xp", "jobs"):
-        await wait_until(
-            lambda p=pipeline: drained(redis, keyspace, p),
-            within=WITHIN,
-            what=f"{pipeline} drained",
-        )
-
-
 @pytest.mark.parametrize(
     ("mode", "expected"), [("stack", {"Level 5", "Level 10"}), ("replace", {"Level 10"})]
 )
 async def test_a_level_up_applies_reward_roles_in_the_sandbox(
-    sandbox: Sandbox,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
-    mode: str,
-    expected: set[str],
+    stack: Stack, mode: str, expected: set[str]
 ) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     guild = demo_guild(sandbox)
     level_5, level_10 = role_named(guild, "Level 5"), role_named(guild, "Level 10")
     await setup_guild(
@@ -105,10 +86,10 @@ async def test_a_level_up_applies_reward_roles_in_the_sandbox(
     alder = user_named(sandbox, "alder")
     general = channel_named(guild, "general")
     names = {role_named(guild, "Level 5"): "Level 5", role_named(guild, "Level 10"): "Level 10"}
-    settings = settings_for(sandbox, tmp_path)
-    async with running_worker(settings, redis_url, keyspace, load_tasks(), ("xp", "jobs")):
+    settings = stack.settings
+    async with stack.worker():
         await chat(redis, keyspace, guild, alder, general, 3)  # 300 XP: level 2
-        await settle(redis, keyspace)
+        await stack.drained("xp", "jobs")
         await wait_until(
             lambda: {names.get(r) for r in guild.members[alder].role_ids} == expected,
             within=WITHIN,
@@ -124,7 +105,7 @@ async def test_a_level_up_applies_reward_roles_in_the_sandbox(
             curve=curve_for(settings.guild_defaults.xp),
             actor=Actor.system(),
         )
-        await settle(redis, keyspace)
+        await stack.drained("xp", "jobs")
         await wait_until(
             lambda: not guild.members[alder].role_ids, within=WITHIN, what="roles removed"
         )
@@ -132,13 +113,9 @@ async def test_a_level_up_applies_reward_roles_in_the_sandbox(
 
 
 async def test_a_reward_role_above_the_bot_raises_an_alert_and_nothing_crashes(
-    sandbox: Sandbox,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
+    stack: Stack,
 ) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     guild = demo_guild(sandbox)
     level_5, moderator = role_named(guild, "Level 5"), role_named(guild, "Moderator")
     await setup_guild(
@@ -148,11 +125,9 @@ async def test_a_reward_role_above_the_bot_raises_an_alert_and_nothing_crashes(
         rewards={1: level_5, 2: moderator},
     )
     bryony = user_named(sandbox, "bryony")
-    async with running_worker(
-        settings_for(sandbox, tmp_path), redis_url, keyspace, load_tasks(), ("xp", "jobs")
-    ):
+    async with stack.worker():
         await chat(redis, keyspace, guild, bryony, channel_named(guild, "general"), 3)
-        await settle(redis, keyspace)
+        await stack.drained("xp", "jobs")
         await wait_until(lambda: redis.xlen(keyspace.key("alerts")), within=WITHIN, what="an alert")
     assert guild.members[bryony].role_ids == [level_5]
     [(_, alert)] = await redis.xrange(keyspace.key("alerts"))
@@ -164,14 +139,9 @@ async def test_a_reward_role_above_the_bot_raises_an_alert_and_nothing_crashes(
 
 @pytest.mark.parametrize("mode", ["channel", "current_channel"])
 async def test_the_notice_lands_once_in_the_configured_place_without_role_or_everyone_pings(
-    sandbox: Sandbox,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
-    mode: str,
+    stack: Stack, mode: str
 ) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     guild = demo_guild(sandbox)
     general, bot_commands = channel_named(guild, "general"), channel_named(guild, "bot-commands")
     streamer = role_named(guild, "Streamer")
@@ -187,13 +157,11 @@ async def test_the_notice_lands_once_in_the_configured_place_without_role_or_eve
     )
     cedar = user_named(sandbox, "cedar")
     target = bot_commands if mode == "channel" else general
-    async with running_worker(
-        settings_for(sandbox, tmp_path), redis_url, keyspace, load_tasks(), ("xp", "jobs")
-    ):
+    async with stack.worker():
         await chat(redis, keyspace, guild, cedar, general, 3)  # levels 1 and 2 in one batch
-        await settle(redis, keyspace)
+        await stack.drained("xp", "jobs")
         await chat(redis, keyspace, guild, cedar, general, 3)  # the same messages again
-        await settle(redis, keyspace)
+        await stack.drained("xp", "jobs")
 
         def notices() -> list[str]:
             return [m.content for m in sandbox.world.messages.values() if m.channel_id == target]
@@ -216,14 +184,8 @@ async def test_the_notice_lands_once_in_the_configured_place_without_role_or_eve
     assert not posted.mention_everyone
 
 
-async def test_a_dm_notice_reaches_the_member_in_their_dm_channel(
-    sandbox: Sandbox,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    orm: None,
-    tmp_path: Path,
-) -> None:
+async def test_a_dm_notice_reaches_the_member_in_their_dm_channel(stack: Stack) -> None:
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
     guild = demo_guild(sandbox)
     general = channel_named(guild, "general")
     await setup_guild(
@@ -241,11 +203,9 @@ async def test_a_dm_notice_reaches_the_member_in_their_dm_channel(
             (m.author_id, m.content) for m in sandbox.world.messages.values() if m.channel_id in dms
         ]
 
-    async with running_worker(
-        settings_for(sandbox, tmp_path), redis_url, keyspace, load_tasks(), ("xp", "jobs")
-    ):
+    async with stack.worker():
         await chat(redis, keyspace, guild, dahlia, general, 3)  # level 2
-        await settle(redis, keyspace)
+        await stack.drained("xp", "jobs")
         await wait_until(lambda: len(dm_notices()) == 1, within=WITHIN, what="the DM notice")
     assert dm_notices() == [(bot, f"<@{dahlia}> reached level 2!")]
     [dm] = [c for c in sandbox.world.dm_channels.values() if dahlia in c.recipient_ids]
