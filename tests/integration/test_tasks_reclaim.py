@@ -19,10 +19,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.waiting import wait_until
-from tests.support.workers import running_worker, settings_with
+from tests.support.workers import (
+    doomed_worker,
+    producing,
+    read_until,
+    running_worker,
+    settings_with,
+)
 from townsquare.core.keyspace import Keyspace
 from townsquare.tasks import TaskRegistry
-from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
+from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.worker import run_worker
 
 if typing.TYPE_CHECKING:
@@ -35,7 +41,6 @@ if typing.TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 IDLE_TIMEOUT = 1.0
 RECLAIM_INTERVAL = 1.0
 
@@ -79,24 +84,13 @@ def settings() -> Settings:
 async def producer(
     settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
 ) -> AsyncIterator[PipelineBroker]:
-    broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
-    await broker.startup()
-    try:
+    async with producing(settings, redis_url, keyspace) as broker:
         yield broker
-    finally:
-        await broker.shutdown()
 
 
 async def _pending(redis: aioredis.Redis, producer: PipelineBroker) -> int:
     summary = await redis.xpending(producer.queue_name, CONSUMER_GROUP)
     return int(summary["pending"])
-
-
-async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> None:
-    while line := await stream.readline():
-        if line.strip() == marker:
-            return
-    raise AssertionError(f"the worker exited before printing {marker!r}")
 
 
 async def test_a_killed_workers_message_is_processed_by_another_without_new_work(
@@ -109,23 +103,10 @@ async def test_a_killed_workers_message_is_processed_by_another_without_new_work
 ) -> None:
     key = uuid.uuid4().hex
     await producer.enqueue("tests.hold", key)
-    with (tmp_path / "doomed-worker.log").open("wb") as stderr:
-        doomed = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.integration.test_tasks_reclaim",
-            redis_url,
-            keyspace.namespace,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-        )
-        try:
-            assert doomed.stdout is not None
-            await asyncio.wait_for(_read_until(doomed.stdout, f"STARTED {key}".encode()), 30)
-        finally:
-            doomed.kill()  # SIGKILL: no cleanup, no acknowledgement
-            await doomed.communicate()
+    # Killed (SIGKILL) once it has started: no cleanup, no acknowledgement.
+    log = tmp_path / "doomed-worker.log"
+    async with doomed_worker(__name__, redis_url, keyspace.namespace, log=log) as doomed:
+        await read_until(doomed, f"STARTED {key}".encode())
     assert await _pending(redis, producer) == 1
     killed_at = asyncio.get_running_loop().time()
 

@@ -13,10 +13,14 @@ from collections import defaultdict
 import pytest
 
 from tests.support.waiting import wait_until
-from tests.support.workers import running_worker, settings_with
+from tests.support.workers import (
+    producing,
+    running_worker,
+    settings_with,
+)
 from townsquare.tasks import PermanentJobError, TaskRegistry
 from townsquare.tasks.backoff import backoff_ceiling
-from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
+from townsquare.tasks.brokers import CONSUMER_GROUP
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -70,12 +74,8 @@ def settings() -> Settings:
 async def producer(
     settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
 ) -> AsyncIterator[PipelineBroker]:
-    broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
-    await broker.startup()
-    try:
+    async with producing(settings, redis_url, keyspace) as broker:
         yield broker
-    finally:
-        await broker.shutdown()
 
 
 async def test_a_job_that_always_fails_is_dead_lettered_after_growing_delays(

@@ -1,22 +1,28 @@
-"""A real worker in the test's event loop, and settings for it."""
+"""Workers for the tests: a real worker in the test's event loop, settings for it, a producer
+for a pipeline, and a doomed worker in a child process that the test kills."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import typing
 
+from tests.support.paths import ROOT
 from townsquare.core.settings import load_settings
+from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.worker import run_worker
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from pathlib import Path
 
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
+    from townsquare.tasks.brokers import PipelineBroker
     from townsquare.tasks.registry import TaskRegistry
 
-__all__ = ["running_worker", "settings_with"]
+__all__ = ["doomed_worker", "producing", "read_until", "running_worker", "settings_with"]
 
 
 def settings_with(**overrides: object) -> Settings:
@@ -43,3 +49,53 @@ async def running_worker(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=15)
+
+
+@contextlib.asynccontextmanager
+async def producing(
+    settings: Settings, redis_url: str, keyspace: Keyspace, pipeline: str = "jobs"
+) -> AsyncIterator[PipelineBroker]:
+    """A started broker that queues jobs on `pipeline`, as a producer process has one."""
+    broker = make_brokers(settings, redis_url, keyspace, [pipeline])[pipeline]
+    await broker.startup()
+    try:
+        yield broker
+    finally:
+        await broker.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def doomed_worker(
+    module: str, *args: str, log: Path, stdout: int | None = asyncio.subprocess.PIPE
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m module args...` as a child process (stderr, and stdout unless piped, into
+    `log`), SIGKILLed when the block ends: no cleanup, no acknowledgement."""
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            *args,
+            cwd=ROOT,
+            stdout=output if stdout is None else stdout,
+            stderr=output,
+        )
+        try:
+            yield process
+        finally:
+            process.kill()
+            await process.communicate()
+
+
+async def read_until(process: asyncio.subprocess.Process, marker: bytes) -> None:
+    """Until the process prints the line `marker` on its stdout (at most 30 s)."""
+    assert process.stdout is not None
+
+    async def read() -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            if line.strip() == marker:
+                return
+        raise AssertionError(f"the worker exited before printing {marker!r}")
+
+    await asyncio.wait_for(read(), 30)

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 import typing
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT
 from tests.support.pipeline import WITHIN, SteppedClock, chat_plan, create_posts, int_hash
 from tests.support.shards import shards_running
 from tests.support.waiting import wait_until
-from tests.support.workers import running_worker, settings_with
+from tests.support.workers import (
+    doomed_worker,
+    running_worker,
+    settings_with,
+)
 from tests.support.world import channel_named, demo_guild
 from tests.support.xp import configure, drained, reference_levels, reference_totals
 from townsquare.core.events import MessageRecord
@@ -85,28 +87,15 @@ async def test_a_worker_killed_mid_work_and_a_replay_of_every_batch_leave_totals
     levels = {m: level for m, level in reference_levels(totals).items() if level}
     settings = settings_with(reclaim_interval_seconds=0.3, xp__idle_timeout_seconds=1)
 
-    with (tmp_path / "doomed-worker.log").open("wb") as log:
-        doomed = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.e2e.features.xp.test_pipeline_kill",
-            redis_url,
-            keyspace.namespace,
-            database_url,
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
+    args = (redis_url, keyspace.namespace, database_url)
+    log = tmp_path / "doomed-worker.log"
+    async with doomed_worker(__name__, *args, log=log, stdout=None) as doomed:
+        await wait_until(
+            lambda: _started(redis, keyspace, guild.id, doomed),
+            within=WITHIN,
+            interval=0.001,
+            what="the doomed worker awarding",
         )
-        try:
-            await wait_until(
-                lambda: _started(redis, keyspace, guild.id, doomed),
-                within=WITHIN,
-                interval=0.001,
-                what="the doomed worker awarding",
-            )
-        finally:
-            doomed.send_signal(signal.SIGKILL)
-            await doomed.wait()
     at_kill = await counted(redis, keyspace, guild.id)
     assert 0 < at_kill < len(sent), "the kill must land while the worker is busy"
     pending = await redis.xpending(keyspace.key("stream", "xp"), CONSUMER_GROUP)

@@ -18,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT
 from tests.support.waiting import wait_until
-from tests.support.workers import running_worker, settings_with
+from tests.support.workers import (
+    doomed_worker,
+    read_until,
+    running_worker,
+    settings_with,
+)
 from tests.support.xp import (
     SETTINGS,
     drained,
@@ -61,13 +65,6 @@ async def award_then_hang(records: list[dict[str, typing.Any]]) -> None:
     await asyncio.Event().wait()
 
 
-async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> None:
-    while line := await stream.readline():
-        if line.strip() == marker:
-            return
-    raise AssertionError(f"the worker exited before printing {marker!r}")
-
-
 async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
     redis: aioredis.Redis, redis_url: str, keyspace: Keyspace, orm: None, tmp_path: Path
 ) -> None:
@@ -79,23 +76,10 @@ async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
     expected = {m: t for m, t in reference_totals(records, SETTINGS.guild_defaults).items() if t}
     await send_batch(redis, keyspace, records)
     await mark_loaded(redis, keyspace, GUILD)  # the doomed worker has no PostgreSQL to load from
-    with (tmp_path / "doomed-worker.log").open("wb") as stderr:
-        doomed = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.integration.features.xp.test_xp_kill",
-            redis_url,
-            keyspace.namespace,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-        )
-        try:
-            assert doomed.stdout is not None
-            await asyncio.wait_for(_read_until(doomed.stdout, b"AWARDED"), 30)
-        finally:
-            doomed.kill()  # SIGKILL: no level check, no acknowledgement
-            await doomed.communicate()
+    # Killed (SIGKILL) after awarding: no level check, no acknowledgement.
+    log = tmp_path / "doomed-worker.log"
+    async with doomed_worker(__name__, redis_url, keyspace.namespace, log=log) as doomed:
+        await read_until(doomed, b"AWARDED")
     raw = await redis.hgetall(keyspace.key("xp", GUILD))
     assert {int(m): int(x) for m, x in raw.items()} == expected
     summary = await redis.xpending(keyspace.key("stream", "xp"), CONSUMER_GROUP)
