@@ -8,8 +8,8 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import use_command
-from tests.support.world import channel_named, demo_guild, user_named
+from tests.support.sandbox import Live, use_command
+from tests.support.world import channel_named, demo_guild
 
 if typing.TYPE_CHECKING:
     import aiohttp
@@ -54,16 +54,10 @@ async def test_message_with_files_edit_and_cdn(
     assert len(only_files.attachments) == 1
 
 
-async def test_interaction_reply_and_follow_up_with_files(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_interaction_reply_and_follow_up_with_files(live: Live) -> None:
+    guild = live.guild
     channel = channel_named(guild, "bot-commands")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     sent: list[hikari.Message] = []
 
     async def answer(event: hikari.InteractionCreateEvent) -> None:
@@ -75,9 +69,9 @@ async def test_interaction_reply_and_follow_up_with_files(
         sent.append(await interaction.fetch_initial_response())
         sent.append(await interaction.execute(attachment=hikari.Bytes(b"more", "more.txt")))
 
-    bot.subscribe(hikari.InteractionCreateEvent, answer)
-    await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="rank")
-    await recorder.wait_for(
+    live.bot.subscribe(hikari.InteractionCreateEvent, answer)
+    await use_command(live.http, live.info, channel_id=str(channel), user_id=str(wren), name="rank")
+    await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: len(sent) == 2 and e.message_id == sent[1].id
     )
     original, follow_up = sent

@@ -7,7 +7,7 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import RawGateway
+from tests.support.sandbox import Live, RawGateway
 from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.sandbox.intents import Intent
 
@@ -17,7 +17,6 @@ if typing.TYPE_CHECKING:
 
     import aiohttp
 
-    from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
 
     type Connect = Callable[..., AbstractAsyncContextManager[RawGateway]]
@@ -25,26 +24,20 @@ if typing.TYPE_CHECKING:
 INTENTS = int(Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.MESSAGE_CONTENT)
 
 
-async def test_bulk_messages_reach_hikari_in_order(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
-    await recorder.wait_for(hikari.GuildAvailableEvent)
+async def test_bulk_messages_reach_hikari_in_order(live: Live) -> None:
+    guild = live.guild
+    await live.recorder.wait_for(hikari.GuildAvailableEvent)
     body = {
         "channel_id": str(channel_named(guild, "general")),
-        "author_id": str(user_named(sandbox, "sage")),
+        "author_id": str(live.user("sage")),
         "content": "load",
         "count": 1500,
     }
-    async with http.post(f"{info.control_url}/messages/bulk", json=body) as response:
+    async with live.http.post(f"{live.info.control_url}/messages/bulk", json=body) as response:
         assert response.status == 200
         result = await response.json()
     assert result["created"] == 1500
-    events = await recorder.wait_for(hikari.GuildMessageCreateEvent, count=1500)
+    events = await live.recorder.wait_for(hikari.GuildMessageCreateEvent, count=1500)
     assert [e.content for e in events] == [f"load #{n}" for n in range(1500)]
     assert events[0].message_id == int(result["first_id"])
     assert events[-1].message_id == int(result["last_id"])

@@ -9,38 +9,29 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import control, use_command
+from tests.support.sandbox import Live, control, use_command
 from tests.support.world import channel_named, demo_guild, role_named, user_named
 from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:
     import aiohttp
 
-    from tests.support.sandbox import EventRecorder
-    from townsquare.sandbox import SandboxInfo
 
-
-async def test_bulk_overwrite_of_global_and_guild_commands(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
-    rest = bot.rest
+async def test_bulk_overwrite_of_global_and_guild_commands(live: Live) -> None:
+    guild = live.guild
+    rest = live.bot.rest
     rank = rest.slash_command_builder("rank", "Show a member's level").add_option(
         hikari.CommandOption(type=hikari.OptionType.USER, name="user", description="Whose rank")
     )
     first = await rest.set_application_commands(
-        info.application_id, [rank, rest.slash_command_builder("top", "The leaderboard")]
+        live.info.application_id, [rank, rest.slash_command_builder("top", "The leaderboard")]
     )
     assert {c.name for c in first} == {"rank", "top"}
     ids = {c.name: c.id for c in first}
     # Overwriting again keeps the id of a command that stays, drops the others.
-    again = await rest.set_application_commands(info.application_id, [rank])
+    again = await rest.set_application_commands(live.info.application_id, [rank])
     assert [(c.name, c.id) for c in again] == [("rank", ids["rank"])]
-    fetched = await rest.fetch_application_commands(info.application_id)
+    fetched = await rest.fetch_application_commands(live.info.application_id)
     assert [c.name for c in fetched] == ["rank"]
     [command] = fetched
     assert isinstance(command, hikari.SlashCommand)
@@ -48,42 +39,38 @@ async def test_bulk_overwrite_of_global_and_guild_commands(
 
     report = rest.context_menu_command_builder(hikari.CommandType.USER, "Report member")
     [guild_command] = await rest.set_application_commands(
-        info.application_id, [report], guild=guild.id
+        live.info.application_id, [report], guild=guild.id
     )
     assert guild_command.guild_id == guild.id
     assert guild_command.type is hikari.CommandType.USER
-    assert [c.id for c in await rest.fetch_application_commands(info.application_id, guild.id)] == [
-        guild_command.id
-    ]
+    assert [
+        c.id for c in await rest.fetch_application_commands(live.info.application_id, guild.id)
+    ] == [guild_command.id]
 
     # A used command carries the registered id.
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     channel = channel_named(guild, "bot-commands")
-    await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="rank")
-    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    await use_command(live.http, live.info, channel_id=str(channel), user_id=str(wren), name="rank")
+    [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert isinstance(event.interaction, hikari.CommandInteraction)
     assert event.interaction.command_id == ids["rank"]
 
     with pytest.raises(hikari.BadRequestError) as caught:
         await rest.set_application_commands(
-            info.application_id, [rest.slash_command_builder("Not Valid", "Upper case")]
+            live.info.application_id, [rest.slash_command_builder("Not Valid", "Upper case")]
         )
     assert caught.value.code == 50035
     with pytest.raises(hikari.BadRequestError):
-        await rest.set_application_commands(info.application_id, [rank, rank])
-    assert [c.name for c in await rest.fetch_application_commands(info.application_id)] == ["rank"]
+        await rest.set_application_commands(live.info.application_id, [rank, rank])
+    assert [c.name for c in await rest.fetch_application_commands(live.info.application_id)] == [
+        "rank"
+    ]
 
 
-async def test_deferred_response_follow_ups_and_original_edits(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_deferred_response_follow_ups_and_original_edits(live: Live) -> None:
+    guild = live.guild
     channel = channel_named(guild, "bot-commands")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     done: list[hikari.Message] = []
 
     async def answer(event: hikari.InteractionCreateEvent) -> None:
@@ -98,9 +85,9 @@ async def test_deferred_response_follow_ups_and_original_edits(
         await interaction.delete_initial_response()
         done.extend([original, follow_up, edited, fetched, hidden])
 
-    bot.subscribe(hikari.InteractionCreateEvent, answer)
-    await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="rank")
-    await recorder.wait_for(
+    live.bot.subscribe(hikari.InteractionCreateEvent, answer)
+    await use_command(live.http, live.info, channel_id=str(channel), user_id=str(wren), name="rank")
+    await live.recorder.wait_for(
         hikari.GuildMessageDeleteEvent, lambda e: bool(done) and e.message_id == done[0].id
     )
     original, follow_up, edited, fetched, hidden = done
@@ -109,12 +96,12 @@ async def test_deferred_response_follow_ups_and_original_edits(
     assert fetched.id == original.id
     assert edited.id == follow_up.id and edited.content == "Also: a 3-day streak"
     assert hidden.flags & hikari.MessageFlag.EPHEMERAL
-    created = {e.message_id for e in recorder.of(hikari.GuildMessageCreateEvent)}
+    created = {e.message_id for e in live.recorder.of(hikari.GuildMessageCreateEvent)}
     assert {original.id, follow_up.id} <= created
     assert hidden.id not in created  # ephemeral messages are not announced
-    assert original.id not in sandbox.world.messages
-    assert sandbox.world.messages[follow_up.id].content == "Also: a 3-day streak"
-    record = sandbox.world.interactions[next(iter(sandbox.world.interactions))]
+    assert original.id not in live.sandbox.world.messages
+    assert live.sandbox.world.messages[follow_up.id].content == "Also: a 3-day streak"
+    record = live.sandbox.world.interactions[next(iter(live.sandbox.world.interactions))]
     assert record.followup_message_ids == [follow_up.id, hidden.id]
 
 
@@ -148,18 +135,12 @@ async def test_interaction_token_expires_after_fifteen_minutes(http: aiohttp.Cli
             await rest_app.close()
 
 
-async def test_component_click_with_deferred_update(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
-    row = bot.rest.build_message_action_row().add_interactive_button(
+async def test_component_click_with_deferred_update(live: Live) -> None:
+    guild = live.guild
+    row = live.bot.rest.build_message_action_row().add_interactive_button(
         hikari.ButtonStyle.SUCCESS, "giveaway:enter", label="Enter"
     )
-    message = await bot.rest.create_message(
+    message = await live.bot.rest.create_message(
         channel_named(guild, "general"), "Giveaway!", component=row
     )
 
@@ -168,28 +149,22 @@ async def test_component_click_with_deferred_update(
         await event.interaction.create_initial_response(hikari.ResponseType.DEFERRED_MESSAGE_UPDATE)
         await event.interaction.edit_initial_response("Giveaway! 1 entry")
 
-    bot.subscribe(hikari.InteractionCreateEvent, answer)
+    live.bot.subscribe(hikari.InteractionCreateEvent, answer)
     body = {
         "message_id": str(message.id),
-        "user_id": str(user_named(sandbox, "wren")),
+        "user_id": str(live.user("wren")),
         "custom_id": "giveaway:enter",
     }
-    await control(http, info, "POST", "/interactions/components", body)
-    [update] = await recorder.wait_for(
+    await control(live.http, live.info, "POST", "/interactions/components", body)
+    [update] = await live.recorder.wait_for(
         hikari.GuildMessageUpdateEvent, lambda e: e.message_id == message.id
     )
     assert update.content == "Giveaway! 1 entry"
 
 
-async def test_slash_command_options_carry_resolved_entities(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
-    wren, general = user_named(sandbox, "wren"), channel_named(guild, "general")
+async def test_slash_command_options_carry_resolved_entities(live: Live) -> None:
+    guild = live.guild
+    wren, general = live.user("wren"), channel_named(guild, "general")
     level_5 = role_named(guild, "Level 5 · Newcomer")
     options = [
         {
@@ -203,9 +178,14 @@ async def test_slash_command_options_carry_resolved_entities(
         }
     ]
     await use_command(
-        http, info, channel_id=str(general), user_id=str(wren), name="reward", options=options
+        live.http,
+        live.info,
+        channel_id=str(general),
+        user_id=str(wren),
+        name="reward",
+        options=options,
     )
-    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     interaction = event.interaction
     assert isinstance(interaction, hikari.CommandInteraction)
     [sub] = interaction.options
@@ -221,22 +201,16 @@ async def test_slash_command_options_carry_resolved_entities(
     assert resolved.channels[general].type is hikari.ChannelType.GUILD_TEXT
 
 
-async def test_modal_opened_submitted_and_answered(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_modal_opened_submitted_and_answered(live: Live) -> None:
+    guild = live.guild
     channel = channel_named(guild, "bot-commands")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     modal_opened = asyncio.Event()
 
     async def answer(event: hikari.InteractionCreateEvent) -> None:
         interaction = event.interaction
         if isinstance(interaction, hikari.CommandInteraction):
-            row = bot.rest.build_modal_action_row().add_text_input(
+            row = live.bot.rest.build_modal_action_row().add_text_input(
                 "reason", "Why?", style=hikari.TextInputStyle.PARAGRAPH, max_length=200
             )
             await interaction.create_modal_response("Report a member", "report", component=row)
@@ -249,39 +223,37 @@ async def test_modal_opened_submitted_and_answered(
                 hikari.ResponseType.MESSAGE_CREATE, f"Report filed: {field.value}"
             )
 
-    bot.subscribe(hikari.InteractionCreateEvent, answer)
-    used = await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="report")
-    submit = f"{info.control_url}/interactions/modals"
+    live.bot.subscribe(hikari.InteractionCreateEvent, answer)
+    used = await use_command(
+        live.http, live.info, channel_id=str(channel), user_id=str(wren), name="report"
+    )
+    submit = f"{live.info.control_url}/interactions/modals"
     await asyncio.wait_for(modal_opened.wait(), timeout=10)
-    assert sandbox.world.interactions[int(used["id"])].response_type == 9
-    async with http.post(submit, json={"interaction_id": used["id"], "values": {}}) as response:
+    assert live.sandbox.world.interactions[int(used["id"])].response_type == 9
+    async with live.http.post(
+        submit, json={"interaction_id": used["id"], "values": {}}
+    ) as response:
         assert response.status == 400  # the reason is required
     body = {"interaction_id": used["id"], "values": {"reason": "spam links"}}
-    async with http.post(submit, json=body) as response:
+    async with live.http.post(submit, json=body) as response:
         assert response.status == 200, await response.text()
         submitted = await response.json()
-    [event] = await recorder.wait_for(
+    [event] = await live.recorder.wait_for(
         hikari.InteractionCreateEvent, lambda e: e.interaction.id == int(submitted["id"])
     )
     modal = event.interaction
     assert isinstance(modal, hikari.ModalInteraction)
     assert modal.custom_id == "report"
     assert modal.member is not None and modal.member.id == wren
-    await recorder.wait_for(
+    await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: e.content == "Report filed: spam links"
     )
 
 
-async def test_autocomplete_is_answered_with_choices(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_autocomplete_is_answered_with_choices(live: Live) -> None:
+    guild = live.guild
     channel = channel_named(guild, "bot-commands")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     answered = asyncio.Event()
 
     async def suggest(event: hikari.InteractionCreateEvent) -> None:
@@ -298,25 +270,25 @@ async def test_autocomplete_is_answered_with_choices(
         )
         answered.set()
 
-    bot.subscribe(hikari.InteractionCreateEvent, suggest)
+    live.bot.subscribe(hikari.InteractionCreateEvent, suggest)
     options = [{"name": "prize", "type": 3, "value": "pi", "focused": True}]
     used = await use_command(
-        http,
-        info,
+        live.http,
+        live.info,
         channel_id=str(channel),
         user_id=str(wren),
         name="giveaway",
         options=options,
         autocomplete=True,
     )
-    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert event.interaction.type is hikari.InteractionType.AUTOCOMPLETE
     await asyncio.wait_for(answered.wait(), timeout=10)
-    record = sandbox.world.interactions[int(used["id"])]
+    record = live.sandbox.world.interactions[int(used["id"])]
     assert record.response_type == 8
     assert record.response_data == {"choices": [{"name": "Pizza party", "value": "Pizza party"}]}
-    async with http.post(
-        f"{info.control_url}/interactions",
+    async with live.http.post(
+        f"{live.info.control_url}/interactions",
         json={"channel_id": str(channel), "user_id": str(wren), "name": "x", "autocomplete": True},
     ) as response:
         assert response.status == 400  # no focused option

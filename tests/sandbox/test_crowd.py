@@ -6,15 +6,13 @@ import typing
 
 import hikari
 
-from tests.support.sandbox import EventRecorder, make_bot
+from tests.support.sandbox import EventRecorder, Live, make_bot
 from tests.support.world import channel_named, demo_guild
 from townsquare.sandbox import Sandbox
 from townsquare.sandbox.crowd import BANNED_WORDS, WEIGHTS, Crowd
 
 if typing.TYPE_CHECKING:
     import aiohttp
-
-    from townsquare.sandbox import SandboxInfo
 
 
 def script_of(seed: int, steps: int) -> list[tuple[str, str, str]]:
@@ -52,26 +50,20 @@ def test_the_script_is_deterministic_for_a_seed_and_covers_every_kind() -> None:
     assert clicks == {"poll:yes"}
 
 
-async def test_crowd_steps_arrive_as_hikari_events(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    await recorder.wait_for(hikari.GuildAvailableEvent)
-    async with http.post(f"{info.control_url}/crowd", json={"steps": 300}) as response:
+async def test_crowd_steps_arrive_as_hikari_events(live: Live) -> None:
+    await live.recorder.wait_for(hikari.GuildAvailableEvent)
+    async with live.http.post(f"{live.info.control_url}/crowd", json={"steps": 300}) as response:
         assert response.status == 200
         played = (await response.json())["played"]
     kinds = [a["kind"] for a in played]
     posted = sum(kinds.count(k) for k in ("chat", "spam", "link", "banned_word"))
-    await recorder.wait_for(hikari.GuildMessageCreateEvent, count=posted)
-    await recorder.wait_for(hikari.InteractionCreateEvent, count=kinds.count("command"))
-    await recorder.wait_for(hikari.MemberCreateEvent, count=kinds.count("member_join"))
+    await live.recorder.wait_for(hikari.GuildMessageCreateEvent, count=posted)
+    await live.recorder.wait_for(hikari.InteractionCreateEvent, count=kinds.count("command"))
+    await live.recorder.wait_for(hikari.MemberCreateEvent, count=kinds.count("member_join"))
     voice = sum(kinds.count(k) for k in ("voice_join", "voice_mute", "voice_leave"))
     # Members leaving while in voice add a disconnect each.
-    assert len(await recorder.wait_for(hikari.VoiceStateUpdateEvent, count=voice)) >= voice
-    async with http.get(f"{info.control_url}/crowd") as response:
+    assert len(await live.recorder.wait_for(hikari.VoiceStateUpdateEvent, count=voice)) >= voice
+    async with live.http.get(f"{live.info.control_url}/crowd") as response:
         state = await response.json()
     assert sum(state["counts"].values()) == len(played)
     assert state["seed"] == 0

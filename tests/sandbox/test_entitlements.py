@@ -8,55 +8,49 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import control, use_command
-from tests.support.world import channel_named, demo_guild, user_named
+from tests.support.sandbox import Live, control, use_command
+from tests.support.world import channel_named, user_named
 
 if typing.TYPE_CHECKING:
-    import aiohttp
-
     from tests.support.sandbox import EventRecorder
     from townsquare.sandbox import Sandbox, SandboxInfo
 
 
-async def test_subscription_lifecycle_arrives_as_entitlement_events(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
-    wren = user_named(sandbox, "wren")
+async def test_subscription_lifecycle_arrives_as_entitlement_events(live: Live) -> None:
+    guild = live.guild
+    wren = live.user("wren")
     month = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
     body = {"user_id": str(wren), "guild_id": str(guild.id), "ends_at": month.isoformat()}
-    granted = await control(http, info, "POST", "/entitlements", body)
-    [created] = await recorder.wait_for(hikari.EntitlementCreateEvent)
+    granted = await control(live.http, live.info, "POST", "/entitlements", body)
+    [created] = await live.recorder.wait_for(hikari.EntitlementCreateEvent)
     entitlement = created.entitlement
     assert entitlement.id == int(granted["id"])
     assert (entitlement.user_id, entitlement.guild_id) == (wren, guild.id)
-    assert entitlement.sku_id == sandbox.world.application.sku_id
+    assert entitlement.sku_id == live.sandbox.world.application.sku_id
     assert entitlement.type is hikari.EntitlementType.APPLICATION_SUBSCRIPTION
     assert entitlement.subscription_id is None
 
     # An interaction in that guild carries the guild's live entitlements.
     channel = channel_named(guild, "bot-commands")
-    await use_command(http, info, channel_id=str(channel), user_id=str(wren), name="premium")
-    [used] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    await use_command(
+        live.http, live.info, channel_id=str(channel), user_id=str(wren), name="premium"
+    )
+    [used] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert isinstance(used.interaction, hikari.CommandInteraction)
     assert [e.id for e in used.interaction.entitlements] == [entitlement.id]
 
     renewed = month + datetime.timedelta(days=30)
     path = f"/entitlements/{entitlement.id}"
-    await control(http, info, "PATCH", path, {"ends_at": renewed.isoformat()})
-    [updated] = await recorder.wait_for(hikari.EntitlementUpdateEvent)
+    await control(live.http, live.info, "PATCH", path, {"ends_at": renewed.isoformat()})
+    [updated] = await live.recorder.wait_for(hikari.EntitlementUpdateEvent)
     assert updated.entitlement.ends_at == renewed
 
-    listed = await bot.rest.fetch_entitlements(info.application_id, user=wren)
+    listed = await live.bot.rest.fetch_entitlements(live.info.application_id, user=wren)
     assert [e.id for e in listed] == [entitlement.id]
-    await control(http, info, "DELETE", path, {})
-    [deleted] = await recorder.wait_for(hikari.EntitlementDeleteEvent)
+    await control(live.http, live.info, "DELETE", path, {})
+    [deleted] = await live.recorder.wait_for(hikari.EntitlementDeleteEvent)
     assert deleted.entitlement.id == entitlement.id
-    assert await bot.rest.fetch_entitlements(info.application_id, user=wren) == []
+    assert await live.bot.rest.fetch_entitlements(live.info.application_id, user=wren) == []
 
 
 async def test_test_entitlements_through_hikari_rest(

@@ -10,7 +10,7 @@ import hikari
 import pytest
 from hikari.impl import GatewayShardImpl
 
-from tests.support.sandbox import EventRecorder, inject, make_bot, use_command
+from tests.support.sandbox import EventRecorder, Live, inject, make_bot, use_command
 from tests.support.world import channel_named, demo_guild, role_named, user_named
 from townsquare.sandbox import Sandbox
 
@@ -54,21 +54,15 @@ async def test_ready_and_guild_create_fill_the_cache(
     assert len(bot.cache.get_members_view_for_guild(guild.id)) == len(guild.members)
 
 
-async def test_injected_message_arrives_as_guild_message_create_event(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_injected_message_arrives_as_guild_message_create_event(live: Live) -> None:
+    guild = live.guild
     general = channel_named(guild, "general")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     sent = await inject(
-        http, info, channel_id=str(general), author_id=str(wren), content="hello, town"
+        live.http, live.info, channel_id=str(general), author_id=str(wren), content="hello, town"
     )
 
-    [event] = await recorder.wait_for(
+    [event] = await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: e.message_id == int(sent["id"])
     )
     assert event.guild_id == guild.id
@@ -205,37 +199,39 @@ async def test_gateway_refusals_raise_in_hikari(
     assert not caught.value.can_reconnect
 
 
-async def test_resume_after_drop_delivers_missed_events_exactly_once(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_resume_after_drop_delivers_missed_events_exactly_once(live: Live) -> None:
+    guild = live.guild
     general = channel_named(guild, "general")
-    author = str(user_named(sandbox, "sage"))
-    before = await inject(http, info, channel_id=str(general), author_id=author, content="before")
-    await recorder.wait_for(
+    author = str(live.user("sage"))
+    before = await inject(
+        live.http, live.info, channel_id=str(general), author_id=author, content="before"
+    )
+    await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: e.message_id == int(before["id"])
     )
 
-    async with http.post(f"{info.control_url}/gateway/drop", json={"shard_id": 0}) as response:
+    async with live.http.post(
+        f"{live.info.control_url}/gateway/drop", json={"shard_id": 0}
+    ) as response:
         assert (await response.json()) == {"dropped": 1}
     missed = [
-        await inject(http, info, channel_id=str(general), author_id=author, content=f"missed {n}")
+        await inject(
+            live.http, live.info, channel_id=str(general), author_id=author, content=f"missed {n}"
+        )
         for n in range(3)
     ]
-    await recorder.wait_for(hikari.ShardResumedEvent)
-    after = await inject(http, info, channel_id=str(general), author_id=author, content="after")
-    await recorder.wait_for(
+    await live.recorder.wait_for(hikari.ShardResumedEvent)
+    after = await inject(
+        live.http, live.info, channel_id=str(general), author_id=author, content="after"
+    )
+    await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: e.message_id == int(after["id"])
     )
 
-    received = [(e.message_id, e.content) for e in recorder.of(hikari.GuildMessageCreateEvent)]
+    received = [(e.message_id, e.content) for e in live.recorder.of(hikari.GuildMessageCreateEvent)]
     assert received == [(int(m["id"]), m["content"]) for m in (before, *missed, after)]
-    assert len(recorder.of(hikari.ShardReadyEvent)) == 1
-    assert len(sandbox.hub.sessions) == 1
+    assert len(live.recorder.of(hikari.ShardReadyEvent)) == 1
+    assert len(live.sandbox.hub.sessions) == 1
 
 
 async def test_reconnect_and_resumable_invalid_session_are_resumed(
@@ -252,34 +248,22 @@ async def test_reconnect_and_resumable_invalid_session_are_resumed(
     assert len(recorder.of(hikari.ShardReadyEvent)) == 1
 
 
-async def test_invalid_session_not_resumable_makes_hikari_identify_again(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    [first] = sandbox.hub.sessions
-    async with http.post(
-        f"{info.control_url}/gateway/invalid-session", json={"resumable": False}
+async def test_invalid_session_not_resumable_makes_hikari_identify_again(live: Live) -> None:
+    [first] = live.sandbox.hub.sessions
+    async with live.http.post(
+        f"{live.info.control_url}/gateway/invalid-session", json={"resumable": False}
     ) as response:
         assert (await response.json()) == {"sent": 1}
-    await recorder.wait_for(hikari.ShardReadyEvent, count=2)
-    assert first not in sandbox.hub.sessions
-    assert len(sandbox.hub.sessions) == 1
-    assert not recorder.of(hikari.ShardResumedEvent)
+    await live.recorder.wait_for(hikari.ShardReadyEvent, count=2)
+    assert first not in live.sandbox.hub.sessions
+    assert len(live.sandbox.hub.sessions) == 1
+    assert not live.recorder.of(hikari.ShardResumedEvent)
 
 
-async def test_slash_command_answered_in_time_posts_the_reply(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_slash_command_answered_in_time_posts_the_reply(live: Live) -> None:
+    guild = live.guild
     channel = channel_named(guild, "bot-commands")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
 
     async def answer(event: hikari.InteractionCreateEvent) -> None:
         assert isinstance(event.interaction, hikari.CommandInteraction)
@@ -287,13 +271,18 @@ async def test_slash_command_answered_in_time_posts_the_reply(
             hikari.ResponseType.MESSAGE_CREATE, f"pong, {event.interaction.user.username}"
         )
 
-    bot.subscribe(hikari.InteractionCreateEvent, answer)
+    live.bot.subscribe(hikari.InteractionCreateEvent, answer)
     options = [{"name": "user", "type": 6, "value": str(wren)}]
     used = await use_command(
-        http, info, channel_id=str(channel), user_id=str(wren), name="rank", options=options
+        live.http,
+        live.info,
+        channel_id=str(channel),
+        user_id=str(wren),
+        name="rank",
+        options=options,
     )
 
-    [event] = await recorder.wait_for(hikari.InteractionCreateEvent)
+    [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     interaction = event.interaction
     assert isinstance(interaction, hikari.CommandInteraction)
     assert interaction.id == int(used["id"])
@@ -304,11 +293,11 @@ async def test_slash_command_answered_in_time_posts_the_reply(
     assert interaction.member.id == wren
     assert interaction.options[0].name == "user"
     assert interaction.options[0].value == wren
-    [reply] = await recorder.wait_for(
+    [reply] = await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: e.content == "pong, wren"
     )
     assert reply.message.type is hikari.MessageType.CHAT_INPUT
-    record = sandbox.world.interactions[interaction.id]
+    record = live.sandbox.world.interactions[interaction.id]
     assert record.response_type == 4
     assert record.response_message_id == reply.message_id
 

@@ -8,14 +8,12 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import inject
+from tests.support.sandbox import Live, inject
 from tests.support.world import channel_named, demo_guild, role_named, user_named
 
 if typing.TYPE_CHECKING:
-    import aiohttp
-
     from tests.support.sandbox import EventRecorder
-    from townsquare.sandbox import Sandbox, SandboxInfo
+    from townsquare.sandbox import Sandbox
 
 
 def soon(**delta: float) -> datetime.datetime:
@@ -77,40 +75,40 @@ async def test_member_edit_refusals(
     assert (member.nick, member.communication_disabled_until) == (None, None)
 
 
-async def test_ban_removes_member_and_messages_then_unban(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_ban_removes_member_and_messages_then_unban(live: Live) -> None:
+    guild = live.guild
     general = channel_named(guild, "general")
-    wren = user_named(sandbox, "wren")
+    wren = live.user("wren")
     spam = [
-        await inject(http, info, channel_id=str(general), author_id=str(wren), content=f"spam {n}")
+        await inject(
+            live.http, live.info, channel_id=str(general), author_id=str(wren), content=f"spam {n}"
+        )
         for n in range(2)
     ]
-    await recorder.wait_for(hikari.GuildMessageCreateEvent, lambda e: e.author_id == wren, count=2)
+    await live.recorder.wait_for(
+        hikari.GuildMessageCreateEvent, lambda e: e.author_id == wren, count=2
+    )
 
-    await bot.rest.ban_user(guild.id, wren, delete_message_seconds=3600, reason="spam links")
-    [banned] = await recorder.wait_for(hikari.BanCreateEvent)
+    await live.bot.rest.ban_user(guild.id, wren, delete_message_seconds=3600, reason="spam links")
+    [banned] = await live.recorder.wait_for(hikari.BanCreateEvent)
     assert (banned.guild_id, banned.user.id) == (guild.id, wren)
-    await recorder.wait_for(hikari.MemberDeleteEvent, lambda e: e.user_id == wren)
-    [bulk] = await recorder.wait_for(hikari.GuildBulkMessageDeleteEvent)
+    await live.recorder.wait_for(hikari.MemberDeleteEvent, lambda e: e.user_id == wren)
+    [bulk] = await live.recorder.wait_for(hikari.GuildBulkMessageDeleteEvent)
     assert set(bulk.message_ids) == {int(m["id"]) for m in spam}
     assert wren not in guild.members
-    ban = await bot.rest.fetch_ban(guild.id, wren)
+    ban = await live.bot.rest.fetch_ban(guild.id, wren)
     assert (ban.user.id, ban.reason) == (wren, "spam links")
-    assert [b.user.id async for b in bot.rest.fetch_bans(guild.id)] == [wren]
-    async with http.post(f"{info.control_url}/members", json={"user_id": str(wren)}) as response:
+    assert [b.user.id async for b in live.bot.rest.fetch_bans(guild.id)] == [wren]
+    async with live.http.post(
+        f"{live.info.control_url}/members", json={"user_id": str(wren)}
+    ) as response:
         assert response.status == 403  # banned people cannot rejoin
 
-    await bot.rest.unban_user(guild.id, wren)
-    [unbanned] = await recorder.wait_for(hikari.BanDeleteEvent)
+    await live.bot.rest.unban_user(guild.id, wren)
+    [unbanned] = await live.recorder.wait_for(hikari.BanDeleteEvent)
     assert unbanned.user.id == wren
     with pytest.raises(hikari.NotFoundError) as caught:
-        await bot.rest.fetch_ban(guild.id, wren)
+        await live.bot.rest.fetch_ban(guild.id, wren)
     assert caught.value.code == 10026
 
 
@@ -220,30 +218,26 @@ async def test_voice_moderation_mute_move_and_disconnect(
         )
 
 
-async def test_bulk_delete_purges_recent_messages(
-    bot: hikari.GatewayBot,
-    sandbox: Sandbox,
-    info: SandboxInfo,
-    recorder: EventRecorder,
-    http: aiohttp.ClientSession,
-) -> None:
-    guild = demo_guild(sandbox)
+async def test_bulk_delete_purges_recent_messages(live: Live) -> None:
+    guild = live.guild
     general = channel_named(guild, "general")
-    author = str(user_named(sandbox, "thorn"))
+    author = str(live.user("thorn"))
     spam = [
         int(
-            (await inject(http, info, channel_id=str(general), author_id=author, content="buy"))[
-                "id"
-            ]
+            (
+                await inject(
+                    live.http, live.info, channel_id=str(general), author_id=author, content="buy"
+                )
+            )["id"]
         )
         for _ in range(3)
     ]
-    await bot.rest.delete_messages(general, spam)
-    [purged] = await recorder.wait_for(hikari.GuildBulkMessageDeleteEvent)
+    await live.bot.rest.delete_messages(general, spam)
+    [purged] = await live.recorder.wait_for(hikari.GuildBulkMessageDeleteEvent)
     assert set(purged.message_ids) == set(spam)
-    assert not set(spam) & set(sandbox.world.messages)
+    assert not set(spam) & set(live.sandbox.world.messages)
     with pytest.raises(hikari.BulkDeleteError) as caught:  # snowflakes from 2024: too old
-        await bot.rest.delete_messages(general, [guild.id, guild.id + 1])
+        await live.bot.rest.delete_messages(general, [guild.id, guild.id + 1])
     cause = caught.value.__cause__
     assert isinstance(cause, hikari.BadRequestError)
     assert cause.code == 50034

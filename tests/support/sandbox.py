@@ -19,16 +19,20 @@ import aiohttp
 import hikari
 import pytest
 
+from tests.support.world import channel_named, demo_guild, role_named, user_named
 from townsquare.core.discord import DiscordTarget
 from townsquare.sandbox import Sandbox, SandboxInfo
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from townsquare.sandbox.world.models import Guild
+
 __all__ = [
     "BOT_INTENTS",
     "WAIT",
     "EventRecorder",
+    "Live",
     "RawGateway",
     "control",
     "inject",
@@ -122,6 +126,51 @@ async def bot(info: SandboxInfo, recorder: EventRecorder) -> AsyncIterator[hikar
         yield client
     finally:
         await client.close()
+
+
+class Live(typing.NamedTuple):
+    """A started `hikari.GatewayBot` on the test's sandbox, the events it recorded, and a client
+    for the control API: what a sandbox test asks for in one fixture, `live`."""
+
+    bot: hikari.GatewayBot
+    sandbox: Sandbox
+    recorder: EventRecorder
+    http: aiohttp.ClientSession
+
+    @property
+    def info(self) -> SandboxInfo:
+        return self.sandbox.info
+
+    @property
+    def guild(self) -> Guild:
+        """The demo guild."""
+        return demo_guild(self.sandbox)
+
+    def channel(self, name: str) -> int:
+        return channel_named(self.guild, name)
+
+    def role(self, name: str) -> int:
+        return role_named(self.guild, name)
+
+    def user(self, username: str) -> int:
+        return user_named(self.sandbox, username)
+
+    async def use(
+        self, user: str, name: str, channel: str = "bot-commands", **body: object
+    ) -> dict[str, typing.Any]:
+        """`user` uses `/name` in `channel` (`POST /interactions`): `{"id", "token"}`."""
+        where = {"channel_id": str(self.channel(channel)), "user_id": str(self.user(user))}
+        return await use_command(self.http, self.info, name=name, **where, **body)
+
+
+@pytest.fixture
+async def live(
+    bot: hikari.GatewayBot,
+    sandbox: Sandbox,
+    recorder: EventRecorder,
+    http: aiohttp.ClientSession,
+) -> Live:
+    return Live(bot, sandbox, recorder, http)
 
 
 @pytest.fixture
