@@ -25,8 +25,12 @@ from townsquare.core.keyspace import Keyspace
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+# The support package's asserts explain their failures, as the tests' own do.
+pytest.register_assert_rewrite("tests.support")
+
 pytest_plugins = (
     "tests.support.sandbox",
+    "tests.support.workers",
     "tests.support.discord",
     "tests.support.bot",
     "tests.support.pipeline",

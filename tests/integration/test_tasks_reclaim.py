@@ -21,7 +21,6 @@ import pytest
 from tests.support.waiting import wait_until
 from tests.support.workers import (
     doomed_worker,
-    producing,
     read_until,
     running_worker,
     settings_with,
@@ -32,8 +31,6 @@ from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.worker import run_worker
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.settings import Settings
@@ -78,14 +75,6 @@ def settings() -> Settings:
     return settings_with(
         reclaim_interval_seconds=RECLAIM_INTERVAL, jobs__idle_timeout_seconds=IDLE_TIMEOUT
     )
-
-
-@pytest.fixture
-async def producer(
-    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[PipelineBroker]:
-    async with producing(settings, redis_url, keyspace) as broker:
-        yield broker
 
 
 async def _pending(redis: aioredis.Redis, producer: PipelineBroker) -> int:

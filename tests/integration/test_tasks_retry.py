@@ -14,7 +14,6 @@ import pytest
 
 from tests.support.waiting import wait_until
 from tests.support.workers import (
-    producing,
     running_worker,
     settings_with,
 )
@@ -23,8 +22,6 @@ from townsquare.tasks.backoff import backoff_ceiling
 from townsquare.tasks.brokers import CONSUMER_GROUP
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
@@ -68,14 +65,6 @@ def settings() -> Settings:
         jobs__backoff_base_seconds=BASE,
         jobs__backoff_max_seconds=MAXIMUM,
     )
-
-
-@pytest.fixture
-async def producer(
-    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[PipelineBroker]:
-    async with producing(settings, redis_url, keyspace) as broker:
-        yield broker
 
 
 async def test_a_job_that_always_fails_is_dead_lettered_after_growing_delays(

@@ -1,5 +1,6 @@
-"""Workers for the tests: a real worker in the test's event loop, settings for it, a producer
-for a pipeline, and a doomed worker in a child process that the test kills."""
+"""Workers for the tests (a pytest plugin: fixture `producer`): a real worker in the test's
+event loop, settings for it, a producer for a pipeline, and a doomed worker in a child process
+that the test kills."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import contextlib
 import sys
 import typing
+
+import pytest
 
 from tests.support.paths import ROOT
 from townsquare.core.settings import load_settings
@@ -16,6 +19,8 @@ from townsquare.tasks.worker import run_worker
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
+
+    import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
@@ -62,6 +67,15 @@ async def producing(
         yield broker
     finally:
         await broker.shutdown()
+
+
+@pytest.fixture
+async def producer(
+    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
+) -> AsyncIterator[PipelineBroker]:
+    """A started `jobs` broker built from the test module's `settings` fixture."""
+    async with producing(settings, redis_url, keyspace) as broker:
+        yield broker
 
 
 @contextlib.asynccontextmanager
