@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from tests.support.sandbox import target_of
-from tests.support.web import make_settings
+from tests.support.web import log_in, make_settings
 from tests.support.world import demo_guild
 from townsquare.core.discord import DiscordTarget, write_sandbox_info
 from townsquare.core.guilds.service import ensure_guild
@@ -86,6 +86,16 @@ async def bot_in_demo(demo_guild_id: int, orm: None) -> int:
     """The bot is in the demo guild: it has a guild row without `left_at`."""
     await ensure_guild(demo_guild_id, name="Town Square Demo")
     return demo_guild_id
+
+
+@pytest.fixture
+async def sheriff(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+) -> QuartClient:
+    """The test client, logged in as sheriff (Manage Server in the demo guild, where the bot
+    is)."""
+    await log_in(client, browser, sandbox, "sheriff")
+    return client
 
 
 class _Pipe(io.StringIO):

@@ -82,24 +82,18 @@ async def test_picker_lists_the_guilds_the_user_may_manage(
 
 
 async def test_xp_change_saves_to_db_audit_and_cache_then_says_so(
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    bot_in_demo: int,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
+    sheriff: QuartClient, bot_in_demo: int, redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/xp"
-    form = _form_values(await _page(client, url))
+    form = _form_values(await _page(sheriff, url))
     assert form["cooldown_seconds"] == "60"
     assert form["expected_version"] == "1"
     form["cooldown_seconds"] = "12"
     form.pop("voice.enabled", None)  # untick a checkbox
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 303
     assert response.headers["Location"] == f"{url}?saved=1"
-    page = await _page(client, response.headers["Location"])
+    page = await _page(sheriff, response.headers["Location"])
     assert "Saved." in page
     assert 'name="expected_version" value="2"' in page
 
@@ -114,14 +108,13 @@ async def test_xp_change_saves_to_db_audit_and_cache_then_says_so(
 
 
 async def test_invalid_values_are_shown_beside_their_field(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/xp"
-    form = _form_values(await _page(client, url))
+    form = _form_values(await _page(sheriff, url))
     form["cooldown_seconds"] = "soon"
     form["voice.min_members"] = "1"
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 400
     page = await response.get_data(as_text=True)
     assert re.search(r'id="f-cooldown_seconds-error">[^<]*valid integer', page), page
@@ -130,7 +123,7 @@ async def test_invalid_values_are_shown_beside_their_field(
     form["cooldown_seconds"] = "30"
     form["voice.min_members"] = "2"
     form["per_message_min"] = "90"
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 400
     assert "per_message_min must not be larger" in await response.get_data(as_text=True)
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
@@ -156,17 +149,15 @@ async def _post_roles(
 
 
 async def test_command_access_page_picks_manager_roles_from_the_guilds_roles(
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
+    sheriff: QuartClient,
     sandbox: Sandbox,
     bot_in_demo: int,
     redis: aioredis.Redis,
     keyspace: Keyspace,
 ) -> None:
     roles = _role_ids(sandbox, bot_in_demo)
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     offered = re.findall(r'name="manager_role_ids" value="(\d+)">\s*([^<]+?)\s*</label>', page)
     names = [name for _, name in offered]
     # Highest first; not @everyone, not the bot's own (managed) role.
@@ -175,48 +166,40 @@ async def test_command_access_page_picks_manager_roles_from_the_guilds_roles(
     assert {int(role_id) for role_id, _ in offered} <= set(roles.values())
 
     status, _ = await _post_roles(
-        client, url, page, [str(roles["Moderator"]), str(roles["Streamer"])]
+        sheriff, url, page, [str(roles["Moderator"]), str(roles["Streamer"])]
     )
     assert status == 303
     row = await GuildConfigRecord.get(guild_id=bot_in_demo)
     assert row.document["commands"] == {"manager_role_ids": [roles["Moderator"], roles["Streamer"]]}
     cached = json.loads(await redis.get(keyspace.key("guild_config", bot_in_demo)))
     assert cached["config"]["commands"] == row.document["commands"]
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     assert f'value="{roles["Moderator"]}" checked>' in page
     assert f'value="{roles["Admin"]}">' in page  # not ticked
 
 
 async def test_a_role_not_of_the_guild_is_refused_beside_the_field(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, sandbox: Sandbox, bot_in_demo: int
 ) -> None:
     roles = _role_ids(sandbox, bot_in_demo)
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     for ticked, expected in (
         (["222"], r"222 is not a role of this server"),
         ([str(roles["Townsquare"])], rf"{roles['Townsquare']} is not a role of this server"),
         (["moderators"], r"entry 1: [^<]*valid integer"),
         ([str(roles["Admin"])] * 2, r"[^<]*a role is listed twice"),
     ):
-        status, answer = await _post_roles(client, url, page, ticked)
+        status, answer = await _post_roles(sheriff, url, page, ticked)
         assert status == 400
         assert re.search(rf'class="field-error" id="f-manager_role_ids-error">{expected}', answer)
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
 
 
 async def test_without_discord_the_roles_are_typed_as_ids(
-    app: Quart,
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    bot_in_demo: int,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
+    app: Quart, sheriff: QuartClient, bot_in_demo: int, redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
-    await _page(client, "/dashboard")  # the manage check is cached for the session
+    await _page(sheriff, "/dashboard")  # the manage check is cached for the session
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens there once it is closed
@@ -225,29 +208,28 @@ async def test_without_discord_the_roles_are_typed_as_ids(
     assert working is not None
     app_state.discord = dataclasses.replace(working, rest_url=f"http://127.0.0.1:{port}/api/v10")
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     assert "Discord could not be asked for this server's roles" in page
     # The failure is remembered for a few seconds: pages do not wait on Discord each time.
     app_state.discord = working
-    assert "Discord could not be asked" in await _page(client, url)
+    assert "Discord could not be asked" in await _page(sheriff, url)
     remembered = keyspace.key("guild_roles", bot_in_demo)
     assert await redis.get(remembered) == b"null"
     assert 0 < await redis.ttl(remembered) <= FAILURE_SECONDS
     form = _form_values(page)
     form["manager_role_ids"] = "222, 111"
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 303  # typed ids are taken as they are
     row = await GuildConfigRecord.get(guild_id=bot_in_demo)
     assert row.document["commands"] == {"manager_role_ids": [222, 111]}
 
 
 async def test_levels_page_changes_the_notice(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, sandbox: Sandbox, bot_in_demo: int
 ) -> None:
     channels = {c.name: c.id for c in sandbox.world.guilds[bot_in_demo].channels.values()}
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/levels"
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     offered = re.findall(r'<option value="(\d+)">(#[^<]+)</option>', page)
     names = [name for _, name in offered]
     # Text channels only (no category or voice channel), in Discord's order.
@@ -256,11 +238,11 @@ async def test_levels_page_changes_the_notice(
     form = _form_values(page)
     form["notice.mode"] = "channel"
     form["notice.channel_id"] = ""
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 400
     assert "needs a channel_id" in await response.get_data(as_text=True)
     form["notice.channel_id"] = str(channels["Lounge"])  # a voice channel
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 400
     assert f"{channels['Lounge']} is not a text channel of this server" in (
         await response.get_data(as_text=True)
@@ -268,7 +250,7 @@ async def test_levels_page_changes_the_notice(
     form["notice.channel_id"] = str(channels["general"])
     form["notice.template"] = "GG {user}, level {level}!"
     form["reward_mode"] = "replace"
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 303
     document = (await GuildConfigRecord.get(guild_id=bot_in_demo)).document
     assert document["levels"] == {
@@ -282,16 +264,15 @@ async def test_levels_page_changes_the_notice(
 
 
 async def test_a_stale_form_is_refused_with_a_clear_message(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/xp"
-    first_tab = _form_values(await _page(client, url))
+    first_tab = _form_values(await _page(sheriff, url))
     second_tab = dict(first_tab)
     first_tab["cooldown_seconds"] = "11"
-    assert (await client.post(url, form=first_tab, headers=HTML)).status_code == 303
+    assert (await sheriff.post(url, form=first_tab, headers=HTML)).status_code == 303
     second_tab["cooldown_seconds"] = "22"
-    response = await client.post(url, form=second_tab, headers=HTML)
+    response = await sheriff.post(url, form=second_tab, headers=HTML)
     assert response.status_code == 409
     page = await response.get_data(as_text=True)
     assert "the configuration changed since you loaded it" in page
@@ -302,38 +283,33 @@ async def test_a_stale_form_is_refused_with_a_clear_message(
 
 
 async def test_a_form_without_its_csrf_token_is_refused(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/xp"
-    form = _form_values(await _page(client, url))
+    form = _form_values(await _page(sheriff, url))
     form.pop("csrf_token")
-    response = await client.post(url, form=form, headers=HTML)
+    response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 403
     assert "CSRF" in await response.get_data(as_text=True)
     form["csrf_token"] = "f" * 64
-    assert (await client.post(url, form=form)).status_code == 403
+    assert (await sheriff.post(url, form=form)).status_code == 403
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
 
 
-async def test_pages_have_no_external_resources(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
-) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
+async def test_pages_have_no_external_resources(sheriff: QuartClient, bot_in_demo: int) -> None:
     for url in ("/dashboard", f"/dashboard/guilds/{bot_in_demo}/xp"):
-        page = await _page(client, url)
+        page = await _page(sheriff, url)
         assert not re.search(r"(src|href|action)=\"(https?:)?//", page)
         assert "<script" not in page  # the forms work without JavaScript
 
 
 async def test_level_rewards_are_added_and_removed_with_audit(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, sandbox: Sandbox, bot_in_demo: int
 ) -> None:
     from townsquare.core.xp.models import LevelReward
 
-    await log_in(client, browser, sandbox, "sheriff")
     url = f"/dashboard/guilds/{bot_in_demo}/levels"
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
     assert csrf is not None
     add = f"/dashboard/guilds/{bot_in_demo}/rewards"
@@ -341,27 +317,27 @@ async def test_level_rewards_are_added_and_removed_with_audit(
     # The role is picked from the guild's roles by name.
     assert f'<option value="{role}">Level 5 · Newcomer</option>' in page
     form = {"csrf_token": csrf.group(1), "level": "5", "role_id": str(role)}
-    response = await client.post(add, form=form, headers=HTML)
+    response = await sheriff.post(add, form=form, headers=HTML)
     assert response.status_code == 303
-    page = await _page(client, url)
+    page = await _page(sheriff, url)
     assert "<td>5</td><td>Level 5 · Newcomer</td>" in page
     [reward] = await LevelReward.filter(guild_id=bot_in_demo)
     assert (reward.level, reward.role_id) == (5, role)
 
-    duplicate = await client.post(add, form=form, headers=HTML)
+    duplicate = await sheriff.post(add, form=form, headers=HTML)
     assert duplicate.status_code == 409
     assert "already a reward" in await duplicate.get_data(as_text=True)
-    bad = await client.post(add, form=form | {"level": "501", "role_id": "x"}, headers=HTML)
+    bad = await sheriff.post(add, form=form | {"level": "501", "role_id": "x"}, headers=HTML)
     assert bad.status_code == 400
     text = await bad.get_data(as_text=True)
     assert 'id="r-role_id-error"' in text
-    foreign = await client.post(add, form=form | {"role_id": "222"}, headers=HTML)
+    foreign = await sheriff.post(add, form=form | {"role_id": "222"}, headers=HTML)
     assert foreign.status_code == 400
     assert "222 is not a role of this server" in await foreign.get_data(as_text=True)
     assert await LevelReward.filter(guild_id=bot_in_demo).count() == 1
 
     remove = f"/dashboard/guilds/{bot_in_demo}/rewards/{reward.id}/delete"
-    response = await client.post(remove, form={"csrf_token": csrf.group(1)}, headers=HTML)
+    response = await sheriff.post(remove, form={"csrf_token": csrf.group(1)}, headers=HTML)
     assert response.status_code == 303
     assert not await LevelReward.filter(guild_id=bot_in_demo).exists()
     actions = (
