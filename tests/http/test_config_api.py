@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from tests.support.web import csrf_token, log_in
+from tests.support.web import csrf_token, error_code, log_in
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.guilds.models import Guild
@@ -178,7 +178,7 @@ async def test_oversized_body_gives_413(client: QuartClient, admin: str, bot_in_
         headers={"X-CSRF-Token": admin, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert (await response.get_json())["error"]["code"] == "request_entity_too_large"
+    assert await error_code(response) == "request_entity_too_large"
 
 
 async def test_missing_or_wrong_csrf_token_gives_403(
@@ -190,7 +190,7 @@ async def test_missing_or_wrong_csrf_token_gives_403(
     for headers in ({}, {"X-CSRF-Token": "0" * 64}):
         response = await client.put(url, json=body, headers=headers)
         assert response.status_code == 403
-        assert (await response.get_json())["error"]["code"] == "csrf_failed"
+        assert await error_code(response) == "csrf_failed"
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
 
 

@@ -12,7 +12,7 @@ import urllib.parse
 
 import yarl
 
-from tests.support.web import consent, log_in
+from tests.support.web import consent, follow, log_in
 from tests.support.world import user_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
@@ -360,6 +360,6 @@ async def test_guild_pages_redirect_to_login_and_come_back(
     callback = await consent(
         browser, yarl.URL(authorize.headers["Location"]), user_named(sandbox, "sheriff")
     )
-    back = await client.get(callback.path, query_string=dict(callback.query))
+    back = await follow(client, callback)
     assert back.headers["Location"] == url
     assert "XP settings" in await _page(client, url)

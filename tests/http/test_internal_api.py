@@ -10,6 +10,7 @@ import typing
 
 import pytest
 
+from tests.support.web import error_code
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.commands_api import DEV_SERVICE_FILE, MAX_AMOUNT, service_token
@@ -60,7 +61,7 @@ async def test_without_the_service_token_every_route_is_401(
     ]:
         response = await client.open(path, method=method, headers=headers, json={})
         assert response.status_code == 401, path
-        assert (await response.get_json())["error"]["code"] == "unauthorized"
+        assert await error_code(response) == "unauthorized"
 
 
 async def test_the_token_is_never_logged(
@@ -205,7 +206,7 @@ async def test_xp_routes_refuse_when_xp_is_off_and_config_shows_it(
         headers=bearer(settings),
     )
     assert response.status_code == 409
-    assert (await response.get_json())["error"]["code"] == "xp_disabled"
+    assert await error_code(response) == "xp_disabled"
     shown = await client.get(f"/internal/v1/guilds/{GUILD}/config", headers=bearer(settings))
     body = await shown.get_json()
     assert (body["guild_id"], body["version"], body["config"]["xp"]["enabled"]) == (

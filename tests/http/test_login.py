@@ -15,6 +15,8 @@ from tests.support.web import (
     SIGNING_KEY,
     consent,
     cookie,
+    error_code,
+    follow,
     log_in,
     make_settings,
     set_cookie,
@@ -48,7 +50,7 @@ async def test_login_through_the_sandbox_oauth_sets_a_session(
 
     callback = await consent(browser, authorize, user_named(sandbox, "sheriff"))
     assert callback.query["state"] == state
-    response = await client.get(callback.path, query_string=dict(callback.query))
+    response = await follow(client, callback)
     assert response.status_code == 302
     assert response.headers["Location"] == "/dashboard/guilds/1/xp"
     set_cookies = response.headers.getlist("Set-Cookie")
@@ -66,9 +68,9 @@ async def test_login_through_the_sandbox_oauth_sets_a_session(
     assert body["id"] == str(user_named(sandbox, "sheriff"))
 
     # The callback cannot be replayed: the state was spent.
-    again = await client.get(callback.path, query_string=dict(callback.query))
+    again = await follow(client, callback)
     assert again.status_code == 403
-    assert (await again.get_json())["error"]["code"] == "oauth_state_mismatch"
+    assert await error_code(again) == "oauth_state_mismatch"
 
 
 async def test_callback_with_a_foreign_state_is_refused(
@@ -77,7 +79,7 @@ async def test_callback_with_a_foreign_state_is_refused(
     authorize = await start_login(client)
     forged = authorize.update_query(state="0" * 32)
     callback = await consent(browser, forged, user_named(sandbox, "sheriff"))
-    response = await client.get(callback.path, query_string=dict(callback.query))
+    response = await follow(client, callback)
     assert response.status_code == 403
     assert cookie(client, ACCESS_COOKIE) is None
 
@@ -91,9 +93,9 @@ async def test_cancelled_login_is_refused(
         authorize.with_query(None), data=form, allow_redirects=False
     ) as response:
         callback = yarl.URL(response.headers["Location"])
-    result = await client.get(callback.path, query_string=dict(callback.query))
+    result = await follow(client, callback)
     assert result.status_code == 403
-    assert (await result.get_json())["error"]["code"] == "oauth_denied"
+    assert await error_code(result) == "oauth_denied"
 
 
 async def test_next_cannot_leave_the_site(
@@ -117,7 +119,7 @@ async def test_tampered_expired_or_missing_tokens_give_401(
     set_cookie(client, ACCESS_COOKIE, f"{header}.{payload}.{signature[::-1]}")
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_invalid"
+    assert await error_code(response) == "session_invalid"
 
     # Claims changed, signed with another key.
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -140,7 +142,7 @@ async def test_tampered_expired_or_missing_tokens_give_401(
     set_cookie(client, ACCESS_COOKIE, expired)
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_expired"
+    assert await error_code(response) == "session_expired"
 
     # A refresh token is not an access token.
     refresh = cookie(client, REFRESH_COOKIE)
@@ -189,7 +191,7 @@ async def test_logout_revokes_the_session(
     set_cookie(client, REFRESH_COOKIE, refresh, path="/auth")
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_revoked"
+    assert await error_code(response) == "session_revoked"
     assert (await client.post("/auth/refresh")).status_code == 401
 
 
@@ -278,7 +280,7 @@ async def test_a_grant_discord_no_longer_honours_ends_the_session(
     await _write_record(app, key, record | {"access_token": "revoked-at-discord"})
     response = await client.get(f"/api/v1/guilds/{bot_in_demo}/config")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_revoked"
+    assert await error_code(response) == "session_revoked"
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
@@ -292,7 +294,7 @@ async def test_login_without_a_running_sandbox_is_a_clear_503(
     async with app.test_app():
         response = await app.test_client().get("/auth/login")
     assert response.status_code == 503
-    assert (await response.get_json())["error"]["code"] == "sandbox_unavailable"
+    assert await error_code(response) == "sandbox_unavailable"
 
 
 def test_real_discord_endpoints_come_from_the_settings(tmp_path: Path, keyspace: Keyspace) -> None:

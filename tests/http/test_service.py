@@ -10,6 +10,7 @@ import typing
 
 import structlog
 
+from tests.support.web import error_code
 from townsquare.core.logs import configure_logging
 from townsquare.http import create_app
 
@@ -123,7 +124,7 @@ async def test_index_page_renders_a_login_link(client: QuartClient) -> None:
 async def test_unknown_routes_and_methods_are_json_errors(client: QuartClient) -> None:
     response = await client.get("/nope")
     assert response.status_code == 404
-    assert (await response.get_json())["error"]["code"] == "not_found"
+    assert await error_code(response) == "not_found"
     response = await client.delete("/healthz")
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]

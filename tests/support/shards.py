@@ -9,9 +9,9 @@ import json
 import typing
 
 from tests.support.sandbox import target_of
+from tests.support.settings import settings_in
 from tests.support.waiting import wait_until
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord, parse_records
-from townsquare.core.settings import load_settings
 from townsquare.shards import run_shards
 
 if typing.TYPE_CHECKING:
@@ -40,8 +40,8 @@ Record = MessageRecord | VoiceStateRecord | GuildRecord
 
 
 def shard_settings(**shards: object) -> Settings:
-    environ = {f"TOWNSQUARE__SHARDS__{key.upper()}": str(value) for key, value in shards.items()}
-    return load_settings(environ=environ, env_file=None)
+    """Default settings with `shards` keys overridden, e.g. `batch_size=5`."""
+    return settings_in("shards", **shards)
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ if typing.TYPE_CHECKING:
     from pathlib import Path
 
     import aiohttp
+    from quart import Response
     from quart.testing import QuartClient
 
     from townsquare.core.keyspace import Keyspace
@@ -26,6 +27,8 @@ __all__ = [
     "consent",
     "cookie",
     "csrf_token",
+    "error_code",
+    "follow",
     "log_in",
     "make_settings",
     "set_cookie",
@@ -42,6 +45,16 @@ def make_settings(var_dir: Path, keyspace: Keyspace, **env: str) -> Settings:
         "TOWNSQUARE__HTTP__JWT_SIGNING_KEY": SIGNING_KEY,
     } | env
     return load_settings(environ=environ, env_file=None)
+
+
+async def follow(client: QuartClient, url: yarl.URL) -> Response:
+    """GET `url`'s path and query on the app's test client (a redirect back to the app)."""
+    return await client.get(url.path, query_string=dict(url.query))
+
+
+async def error_code(response: Response) -> str:
+    """The `error.code` of an API error answer."""
+    return str((await response.get_json())["error"]["code"])
 
 
 async def start_login(client: QuartClient, next_path: str | None = None) -> yarl.URL:
@@ -75,7 +88,7 @@ async def log_in(
     """The whole login as `username`; returns where the app sends the user afterwards."""
     authorize = await start_login(client, next_path)
     callback = await consent(browser, authorize, user_named(sandbox, username))
-    response = await client.get(callback.path, query_string=dict(callback.query))
+    response = await follow(client, callback)
     assert response.status_code == 302, await response.get_data(as_text=True)
     return response.headers["Location"]
 

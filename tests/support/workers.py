@@ -12,7 +12,7 @@ import typing
 import pytest
 
 from tests.support.paths import ROOT
-from townsquare.core.settings import load_settings
+from tests.support.settings import settings_in
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.worker import run_worker
 
@@ -32,8 +32,7 @@ __all__ = ["doomed_worker", "producing", "read_until", "running_worker", "settin
 
 def settings_with(**overrides: object) -> Settings:
     """Default settings with `tasks` keys overridden, e.g. `jobs__max_attempts=4`."""
-    environ = {f"TOWNSQUARE__TASKS__{key.upper()}": str(value) for key, value in overrides.items()}
-    return load_settings(environ=environ, env_file=None)
+    return settings_in("tasks", **overrides)
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ import typing
 import pytest
 from PIL import Image
 
+from tests.support.web import error_code
 from townsquare.core.apikeys.gate import RateLimit
 from townsquare.core.apikeys.service import create_key, revoke_key
 from townsquare.core.audit.service import Actor
@@ -75,10 +76,10 @@ async def test_the_auth_matrix(
             response = await client.get(url, headers=headers)
             assert response.status_code == 401, (url, headers)
             assert response.headers["WWW-Authenticate"] == 'Bearer realm="townsquare"'
-            assert (await response.get_json())["error"]["code"] == "api_key_invalid"
+            assert await error_code(response) == "api_key_invalid"
         refused = await client.get(url, headers=bearer(other_token))
         assert refused.status_code == 403, url
-        assert (await refused.get_json())["error"]["code"] == "guild_forbidden"
+        assert await error_code(refused) == "guild_forbidden"
     # Ids no guild has are refused like any other guild (never a 500).
     for guild in (0, 2**64, 10**30):
         response = await client.get(f"/public/v1/guilds/{guild}/leaderboard", headers=bearer(token))
@@ -117,7 +118,7 @@ async def test_the_rate_limit_answers_429_with_retry_after(
     limited = await client.get(url, headers=bearer(token))
     assert limited.status_code == 429
     assert 1 <= int(limited.headers["Retry-After"]) <= 30
-    assert (await limited.get_json())["error"]["code"] == "rate_limited"
+    assert await error_code(limited) == "rate_limited"
     # Counted per key: another key of the same guild is not limited...
     assert (await client.get(url, headers=bearer(second))).status_code == 200
     # ...and an invalid key is refused before it is counted against anyone.
