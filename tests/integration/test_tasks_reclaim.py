@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.waiting import wait_until
 from tests.support.workers import (
+    Worker,
     doomed_worker,
     read_until,
     running_worker,
@@ -83,12 +84,12 @@ async def _pending(redis: aioredis.Redis, producer: PipelineBroker) -> int:
 
 
 async def test_a_killed_workers_message_is_processed_by_another_without_new_work(
-    settings: Settings,
     redis_url: str,
     keyspace: Keyspace,
     redis: aioredis.Redis,
     producer: PipelineBroker,
     tmp_path: Path,
+    worker: Worker,
 ) -> None:
     key = uuid.uuid4().hex
     await producer.enqueue("tests.hold", key)
@@ -99,7 +100,7 @@ async def test_a_killed_workers_message_is_processed_by_another_without_new_work
     assert await _pending(redis, producer) == 1
     killed_at = asyncio.get_running_loop().time()
 
-    async with running_worker(settings, redis_url, keyspace, SURVIVOR):
+    async with worker(SURVIVOR):
         await wait_until(
             lambda: key in COMPLETED,
             within=IDLE_TIMEOUT + RECLAIM_INTERVAL + 5,

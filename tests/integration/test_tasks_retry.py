@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.waiting import wait_until
 from tests.support.workers import (
-    running_worker,
+    Worker,
     settings_with,
 )
 from townsquare.tasks import PermanentJobError, TaskRegistry
@@ -68,15 +68,11 @@ def settings() -> Settings:
 
 
 async def test_a_job_that_always_fails_is_dead_lettered_after_growing_delays(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producer: PipelineBroker,
+    keyspace: Keyspace, redis: aioredis.Redis, producer: PipelineBroker, worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     dead_letters = keyspace.key("dead_letter", "jobs")
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         job_id = await producer.enqueue("tests.always_fails", key, payload={"n": 1})
 
         async def dead_lettered() -> bool:
@@ -120,14 +116,10 @@ async def test_a_job_that_always_fails_is_dead_lettered_after_growing_delays(
 
 
 async def test_a_job_that_fails_twice_runs_three_times_and_leaves_no_dead_letter(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producer: PipelineBroker,
+    keyspace: Keyspace, redis: aioredis.Redis, producer: PipelineBroker, worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         await producer.enqueue("tests.fails_twice", key)
         await wait_until(lambda: len(RUNS[key]) == 3, within=10, what="third attempt")
 
@@ -143,15 +135,11 @@ async def test_a_job_that_fails_twice_runs_three_times_and_leaves_no_dead_letter
 
 
 async def test_a_permanent_error_skips_the_remaining_attempts(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producer: PipelineBroker,
+    keyspace: Keyspace, redis: aioredis.Redis, producer: PipelineBroker, worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     dead_letters = keyspace.key("dead_letter", "jobs")
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         await producer.enqueue("tests.bad_input", key)
 
         async def dead_lettered() -> bool:

@@ -1,6 +1,7 @@
-"""Workers for the tests (a pytest plugin: fixture `producer`): a real worker in the test's
-event loop, settings for it, a producer for a pipeline, and a doomed worker in a child process
-that the test kills."""
+"""Workers for the tests (a pytest plugin: fixtures `worker`, `producers` and `producer`, built
+from the test module's `settings` fixture): a real worker in the test's event loop, settings
+for it, producers for the pipelines, and a doomed worker in a child process that the test
+kills."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.worker import run_worker
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from pathlib import Path
 
     import redis.asyncio as aioredis
@@ -27,7 +28,16 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.brokers import PipelineBroker
     from townsquare.tasks.registry import TaskRegistry
 
-__all__ = ["doomed_worker", "producing", "read_until", "running_worker", "settings_with"]
+__all__ = [
+    "Worker",
+    "doomed_worker",
+    "producing",
+    "read_until",
+    "running_worker",
+    "settings_with",
+]
+
+type Worker = Callable[..., contextlib.AbstractAsyncContextManager[asyncio.Task[None]]]
 
 
 def settings_with(**overrides: object) -> Settings:
@@ -69,12 +79,33 @@ async def producing(
 
 
 @pytest.fixture
-async def producer(
+def worker(settings: Settings, redis_url: str, keyspace: Keyspace) -> Worker:
+    """`worker(registry, pipelines=("jobs",))`: `running_worker` with the module's settings."""
+
+    def start(
+        registry: TaskRegistry, pipelines: Sequence[str] = ("jobs",)
+    ) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+        return running_worker(settings, redis_url, keyspace, registry, pipelines)
+
+    return start
+
+
+@pytest.fixture
+async def producers(
     settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[PipelineBroker]:
-    """A started `jobs` broker built from the test module's `settings` fixture."""
-    async with producing(settings, redis_url, keyspace) as broker:
-        yield broker
+) -> AsyncIterator[dict[str, PipelineBroker]]:
+    """Started brokers for `jobs` and `xp`, built from the module's `settings` fixture."""
+    async with (
+        producing(settings, redis_url, keyspace, "jobs") as jobs,
+        producing(settings, redis_url, keyspace, "xp") as xp,
+    ):
+        yield {"jobs": jobs, "xp": xp}
+
+
+@pytest.fixture
+def producer(producers: dict[str, PipelineBroker]) -> PipelineBroker:
+    """The started `jobs` broker."""
+    return producers["jobs"]
 
 
 @contextlib.asynccontextmanager
