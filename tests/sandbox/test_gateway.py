@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from tests.support.sandbox import RawGateway
+from tests.support.waiting import wait_until
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.gateway import GatewaySettings
 from townsquare.sandbox.intents import Intent
@@ -217,3 +218,76 @@ async def test_identify_concurrency_is_honoured_per_bucket(http: aiohttp.ClientS
         finally:
             for ws in opened:
                 await ws.close()
+
+
+async def _session_after_its_connection_went(
+    http: aiohttp.ClientSession, sandbox: Sandbox, *, close_code: int
+) -> tuple[str, int]:
+    """Identify on a connection, read READY and GUILD_CREATE, close it with `close_code`, and
+    wait until the sandbox has seen it go; returns the session id and the last seq read."""
+    info = sandbox.info
+    async with http.ws_connect(info.gateway_url, params={"v": "10", "encoding": "json"}) as ws:
+        gateway = RawGateway(ws, zlib_stream=False)
+        assert (await gateway.receive())["op"] == 10
+        await gateway.identify(info.bot_token, UNPRIVILEGED)
+        ready = await gateway.receive()
+        assert (await gateway.receive())["t"] == "GUILD_CREATE"
+        await ws.close(code=close_code)
+    session_id = ready["d"]["session_id"]
+
+    def detached() -> bool:
+        session = sandbox.hub.sessions.get(session_id)
+        return session is None or session.outbox is None
+
+    await wait_until(detached, within=10, what="the sandbox seeing the connection go")
+    return session_id, 2
+
+
+async def _resume(
+    http: aiohttp.ClientSession, info: SandboxInfo, session_id: str, seq: int, count: int
+) -> list[dict[str, typing.Any]]:
+    """RESUME on a new connection; the first `count` payloads after HELLO."""
+    async with http.ws_connect(info.gateway_url, params={"v": "10", "encoding": "json"}) as ws:
+        gateway = RawGateway(ws, zlib_stream=False)
+        assert (await gateway.receive())["op"] == 10
+        resume = {"token": info.bot_token, "session_id": session_id, "seq": seq}
+        await gateway.send({"op": 6, "d": resume})
+        return [await gateway.receive() for _ in range(count)]
+
+
+async def test_a_new_connection_resumes_a_dropped_session_within_the_window(
+    http: aiohttp.ClientSession, sandbox: Sandbox
+) -> None:
+    # 4000: any close but 1000/1001 leaves the session resumable, as does a dropped connection.
+    session_id, seq = await _session_after_its_connection_went(http, sandbox, close_code=4000)
+    guild = next(iter(sandbox.world.guilds.values()))
+    general = next(c for c in guild.channels.values() if c.name == "general")
+    author = next(m for m in guild.members if m != sandbox.world.application.bot_user_id)
+    missed = [sandbox.world.create_message(general, author, f"missed {n}") for n in range(3)]
+
+    replayed = await _resume(http, sandbox.info, session_id, seq, 4)
+    assert [(p["t"], p["s"]) for p in replayed] == [
+        ("MESSAGE_CREATE", 3),
+        ("MESSAGE_CREATE", 4),
+        ("MESSAGE_CREATE", 5),
+        ("RESUMED", 6),
+    ]
+    assert [p["d"]["id"] for p in replayed[:3]] == [str(m.id) for m in missed]
+
+
+@pytest.mark.parametrize(
+    ("resume_window", "close_code"),
+    [(0.0, 4000), (120.0, 1000), (120.0, 1001)],
+    ids=["window-passed", "closed-1000", "closed-1001"],
+)
+async def test_a_session_past_its_window_or_closed_normally_is_invalid(
+    http: aiohttp.ClientSession, resume_window: float, close_code: int
+) -> None:
+    settings = SandboxSettings(gateway=GatewaySettings(resume_window=resume_window))
+    sandbox = Sandbox(settings=settings)
+    async with sandbox as info:
+        session_id, seq = await _session_after_its_connection_went(
+            http, sandbox, close_code=close_code
+        )
+        [invalid] = await _resume(http, info, session_id, seq, 1)
+    assert (invalid["op"], invalid["d"]) == (9, False)

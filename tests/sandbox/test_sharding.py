@@ -8,11 +8,12 @@ import sys
 import typing
 from pathlib import Path
 
+from tests.support.paths import SCENARIOS
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.gateway import GatewaySettings
 
 HERE = Path(__file__).resolve().parent
-SCENARIO = HERE / "scenarios" / "four_shards.yaml"
+SCENARIO = SCENARIOS / "four_shards.yaml"
 WORKER = HERE.parent / "support" / "shard_worker.py"
 SHARD_COUNT = 4
 

@@ -12,6 +12,7 @@ from tests.support.sandbox import target_of
 from tests.support.settings import settings_in
 from tests.support.waiting import wait_until
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord, parse_records
+from townsquare.core.events.wire import DATA_FIELD
 from townsquare.shards import run_shards
 
 if typing.TYPE_CHECKING:
@@ -26,9 +27,11 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "WAIT",
     "Record",
+    "message_ids",
     "of_kind",
     "shard_settings",
     "shards_running",
+    "stream_records",
     "wait_for_records",
     "xp_batches",
     "xp_records",
@@ -77,6 +80,21 @@ async def xp_batches(redis: aioredis.Redis, keyspace: Keyspace) -> list[list[Rec
         (records,) = job["args"]
         batches.append(parse_records(records))
     return batches
+
+
+async def stream_records(redis: aioredis.Redis, keyspace: Keyspace) -> list[dict[str, typing.Any]]:
+    """Every record in the xp stream as the shard wrote it (JSON objects), in order."""
+    found = []
+    for _, fields in await redis.xrange(keyspace.key("stream", "xp")):
+        (batch,) = json.loads(fields[DATA_FIELD.encode()])["args"]
+        found += batch
+    return found
+
+
+async def message_ids(redis: aioredis.Redis, keyspace: Keyspace) -> list[int]:
+    """The message id of every message record in the xp stream, duplicates included."""
+    records = await stream_records(redis, keyspace)
+    return [int(r["message_id"]) for r in records if r["kind"] == "message"]
 
 
 async def xp_records(redis: aioredis.Redis, keyspace: Keyspace) -> list[Record]:

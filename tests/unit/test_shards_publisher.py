@@ -196,3 +196,55 @@ async def test_run_retries_until_redis_returns() -> None:
         await runner
     assert transport.records() == [{"n": 1}]
     assert (pub.backlog, pub.drops, pub.failures) == (0, 0, 0)
+
+
+async def test_a_mark_passes_only_once_every_earlier_record_is_delivered() -> None:
+    transport, clock = MemoryTransport(), Clock()
+    pub = publisher(transport, clock, size=2, limit=100)
+    pub.mark(0, "seq 1")  # nothing waiting: delivered at once
+    assert pub.delivered_marks == {0: "seq 1"}
+    assert pub.marks_changed.is_set()
+    pub.marks_changed.clear()
+    for n in range(3):
+        pub.submit("xp", {"n": n})
+        pub.mark(0, f"seq {n + 2}")
+    pub.mark(1, "other shard")
+    assert pub.delivered_marks == {0: "seq 1"}
+    assert await pub.flush()  # one full batch: records 0 and 1; record 2 waits
+    assert pub.delivered_marks == {0: "seq 3"}
+    assert pub.marks_changed.is_set()
+    transport.down = True
+    clock.now += 1
+    assert not await pub.flush()  # a failed round trip passes no mark
+    assert pub.delivered_marks == {0: "seq 3"}
+    transport.down = False
+    assert await pub.flush()
+    assert pub.delivered_marks == {0: "seq 4", 1: "other shard"}
+
+
+async def test_marks_without_records_between_them_are_kept_once() -> None:
+    transport, clock = MemoryTransport(), Clock()
+    pub = publisher(transport, clock, size=10, limit=100)
+    pub.submit("xp", {"n": 0})
+    for seq in range(1_000):
+        pub.mark(0, seq)
+        pub.mark(1, -seq)
+    assert len(pub._marks) == 2
+    clock.now += 1
+    assert await pub.flush()
+    assert pub.delivered_marks == {0: 999, 1: -999}
+
+
+async def test_marks_behind_dropped_records_pass_with_them() -> None:
+    transport, clock = MemoryTransport(), Clock()
+    transport.down = True
+    pub = publisher(transport, clock, size=10, limit=2)
+    for n in range(3):
+        pub.submit("xp", {"n": n})
+        pub.mark(0, n)
+    # Record 0 was dropped for record 2: the mark after it passes, the later ones wait.
+    assert pub.delivered_marks == {0: 0}
+    transport.down = False
+    clock.now += 1
+    assert await pub.flush()
+    assert pub.delivered_marks == {0: 2}

@@ -379,6 +379,25 @@ for _family in (
         "Per shard id: state, latency, guilds, events/s, session id, resume counts.",
     ),
     Family(
+        "shard_session",
+        RedisType.HASH,
+        (Part.INDEX,),
+        TTLPolicy.fixed(
+            600, "renewed with every write; older than Discord's resume window is worthless"
+        ),
+        "shards, after each delivery to the streams, while holding the shard's lease",
+        "Per shard id: the gateway session to RESUME after a restart (session id, resume URL, "
+        "last sequence whose records are in the streams, shard count, bot user id).",
+    ),
+    Family(
+        "shard_lease",
+        RedisType.STRING,
+        (Part.INDEX,),
+        TTLPolicy.fixed(10, "renewed every 3 s by the process running the shard"),
+        "shards",
+        "Per shard id: the process (`host:pid:token`) that may resume and record its session.",
+    ),
+    Family(
         "alerts",
         RedisType.STREAM,
         (),

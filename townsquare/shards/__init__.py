@@ -21,9 +21,11 @@ from townsquare.shards.selection import (
     parse_shard_selection,
     resolve_shard_selection,
 )
+from townsquare.shards.sessions import ShardLeaseLostError
 
 __all__ = [
     "ShardCluster",
+    "ShardLeaseLostError",
     "ShardSelection",
     "ShardSelectionError",
     "cache_settings",

@@ -2,6 +2,10 @@
 
 The event handlers only normalise and hand records to the publisher's buffer, so nothing in
 them waits on Redis; hikari's heartbeats run in their own tasks and never wait on us either.
+
+After each dispatch the shard's gateway position is marked in the publisher; the session
+recorder writes a position to Redis once every record before it is in the streams, and a
+restarted process resumes from there (`sessions.py`, `resume.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from townsquare.shards.health import HealthWriter, ShardStats
 from townsquare.shards.intents import cache_settings, gateway_intents
 from townsquare.shards.normaliser import guild_record, message_record_from_payload, voice_record
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
+from townsquare.shards.resume import ResumableGatewayBot, ResumableShard
 from townsquare.shards.routes import DEFAULT_ROUTES, Route, route_record
+from townsquare.shards.sessions import (
+    SessionRecorder,
+    SessionStore,
+    ShardLeaseLostError,
+    session_identity,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -42,11 +53,17 @@ DRAIN_SECONDS: typing.Final = 5.0
 """On shutdown, how long the publisher may keep trying to deliver its backlog."""
 REDIS_CONNECT_TIMEOUT: typing.Final = 2.0
 REDIS_COMMAND_TIMEOUT: typing.Final = 5.0
+LISTENED_DISPATCHES: typing.Final = frozenset(
+    {"VOICE_STATE_UPDATE", "GUILD_CREATE", "GUILD_UPDATE"}
+)
+"""Dispatches whose records come from hikari listeners, which run as tasks after the dispatch
+(see `ShardCluster._after_dispatch`)."""
 
 
-def make_gateway_bot(settings: Settings, target: DiscordTarget) -> hikari.GatewayBot:
-    """A hikari bot for `target` with the trimmed intents and cache (see `intents`)."""
-    return hikari.GatewayBot(
+def make_gateway_bot(settings: Settings, target: DiscordTarget) -> ResumableGatewayBot:
+    """A hikari bot for `target` with the trimmed intents and cache (see `intents`), whose
+    shards can start on a recorded session (`resume.py`)."""
+    return ResumableGatewayBot(
         target.token.get_secret_value(),
         rest_url=target.rest_url,
         intents=gateway_intents(settings),
@@ -59,9 +76,12 @@ def make_gateway_bot(settings: Settings, target: DiscordTarget) -> hikari.Gatewa
 
 
 def _consume_messages_raw(
-    bot: hikari.GatewayBot, handler: Callable[[int, Mapping[str, typing.Any]], None]
+    bot: hikari.GatewayBot,
+    handler: Callable[[int, Mapping[str, typing.Any]], None],
+    after_dispatch: Callable[[hikari.api.GatewayShard, str], None] | None = None,
 ) -> None:
-    """Call `handler(shard_id, payload)` for every MESSAGE_CREATE, inside hikari's dispatch.
+    """Call `handler(shard_id, payload)` for every MESSAGE_CREATE, inside hikari's dispatch,
+    and `after_dispatch(shard, event_name)` after hikari has consumed any dispatch.
 
     hikari's `ShardPayloadEvent` would give the same payloads, but as an event: an object and
     an asyncio task per gateway event, about a quarter of a busy shard's CPU. Instead the
@@ -90,6 +110,8 @@ def _consume_messages_raw(
                 except Exception:
                     _log.exception("message payload not normalised", shard=shard.id)
             super().consume_raw_event(event_name, shard, payload)
+            if after_dispatch is not None:
+                after_dispatch(shard, event_name)
 
     manager.__class__ = _RawMessages
 
@@ -156,6 +178,15 @@ class ShardCluster:
             publisher=self.publisher,
             cluster=cluster,
         )
+        identity = session_identity(
+            target.rest_url, target.application_id, int(gateway_intents(settings))
+        )
+        self.sessions = SessionRecorder(
+            SessionStore(self.redis, keyspace, shard_count=shard_count, identity=identity),
+            self.publisher,
+            self.shard_ids,
+        )
+        self._deferred_marks = dict.fromkeys(self.shard_ids, 0)
         self._with_content = any(route.with_content for route in routes)
         self._tasks: list[asyncio.Task[None]] = []
         self.command_services: CommandServices | None = None
@@ -182,12 +213,14 @@ class ShardCluster:
         bot has started: as guild commands in the bot's guilds against the sandbox, so they
         appear at once, and as global commands against Discord (see `commands.client`).
         """
+        await self._resume_recorded_sessions()
         self._tasks = [
             asyncio.create_task(self.publisher.run(), name="shards-publisher"),
             asyncio.create_task(
                 self.health.run(self.settings.shards.health_interval_seconds),
                 name="shards-health",
             ),
+            asyncio.create_task(self.sessions.run(), name="shards-sessions"),
         ]
         try:
             if self.command_services is not None and self.commands is None:
@@ -207,12 +240,55 @@ class ShardCluster:
             await self.close()
             raise
 
+    async def _resume_recorded_sessions(self) -> None:
+        """Claim the shards' leases and hand the bot the sessions recorded for them."""
+        store = self.sessions.store
+        try:
+            owned = await store.acquire(self.shard_ids)
+            recorded = {shard: await store.load(shard) for shard in sorted(owned)}
+        except Exception as error:  # Redis away: start new sessions; leases are retried
+            _log.warning("gateway sessions not loaded; identifying", error=str(error))
+            return
+        self.sessions.owned = owned
+        if others := set(self.shard_ids) - owned:
+            _log.warning(
+                "shards run by another process: starting new sessions without resuming",
+                shards=sorted(others),
+            )
+        resumable = {shard: session for shard, session in recorded.items() if session}
+        self.bot.sessions = resumable
+        for shard, session in resumable.items():
+            self.stats[shard].session_id = session.session_id
+
     async def join(self) -> None:
-        await self.bot.join()
+        """Return when the bot stops; raise what stopped it, or :class:`ShardLeaseLostError`
+        when another process took one of this process's shards."""
+        gateway = asyncio.ensure_future(self.bot.join())
+        lost = asyncio.ensure_future(self.sessions.lease_lost.wait())
+        try:
+            await asyncio.wait({gateway, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not gateway.done():
+            gateway.cancel()
+            raise ShardLeaseLostError("another process took the lease of a shard of this one")
+        gateway.result()
 
     async def close(self) -> None:
+        """Stop, leaving every shard's session resumable, and record where each one is.
+
+        The shards stop reading first (`ResumableShard.suspend`: no close code that ends the
+        session), then the publisher delivers its backlog, then the delivered positions are
+        recorded and the leases released, so the next process resumes at once from exactly
+        what reached the streams and Discord replays the rest.
+        """
         if self.commands is not None:
             self.commands.close()
+        shards = [s for s in self.bot.shards.values() if isinstance(s, ResumableShard)]
+        outcomes = await asyncio.gather(*(s.suspend() for s in shards), return_exceptions=True)
+        for shard, outcome in zip(shards, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                _log.warning("shard not suspended cleanly", shard=shard.id, error=repr(outcome))
         if self.bot.is_alive:
             await self.bot.close()
         tasks, self._tasks = self._tasks, []
@@ -230,6 +306,11 @@ class ShardCluster:
                 await task
         if self.publisher.backlog:
             _log.warning("records not delivered at shutdown", records=self.publisher.backlog)
+        try:
+            await self.sessions.write()
+            await self.sessions.store.release(self.sessions.owned)
+        except Exception as error:  # Redis away: the leases run out by themselves
+            _log.warning("gateway sessions not recorded at shutdown", error=str(error))
         await self.health.write(stopped=True)
         await self.redis.aclose()
 
@@ -240,7 +321,7 @@ class ShardCluster:
         # Messages come raw: with no listener for hikari's message events and no message
         # cache, hikari skips building `Message` objects (its consumers only run for events
         # someone listens to or caches), and the record is read from the JSON payload.
-        _consume_messages_raw(bot, self._on_message_payload)
+        _consume_messages_raw(bot, self._on_message_payload, self._after_dispatch)
         bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
         bot.subscribe(hikari.GuildAvailableEvent, self._on_guild_received)
         bot.subscribe(hikari.GuildJoinEvent, self._on_guild_received)
@@ -270,6 +351,31 @@ class ShardCluster:
         if record is not None:
             self._publish(record)
 
+    def _after_dispatch(self, shard: hikari.api.GatewayShard, event_name: str) -> None:
+        """Mark the shard's position once every record of this dispatch has been submitted.
+
+        Message records are submitted synchronously, inside the dispatch. Voice and guild
+        records come from hikari listeners: hikari has created their tasks by now, and each
+        listener submits its record in its first step (no await before `_publish`), so a mark
+        scheduled with `call_soon` runs after them (asyncio runs ready callbacks in order). While
+        such a mark is pending, later marks of the shard queue behind it, keeping them in order.
+        """
+        if not isinstance(shard, ResumableShard) or (mark := shard.position()) is None:
+            return
+        shard_id = shard.id
+        deferred = self._deferred_marks.get(shard_id)
+        if deferred is None:
+            return
+        if deferred or event_name in LISTENED_DISPATCHES:
+            self._deferred_marks[shard_id] = deferred + 1
+            asyncio.get_running_loop().call_soon(self._deferred_mark, shard_id, mark)
+        else:
+            self.publisher.mark(shard_id, mark)
+
+    def _deferred_mark(self, shard_id: int, mark: tuple[str, str, int, int]) -> None:
+        self._deferred_marks[shard_id] -= 1
+        self.publisher.mark(shard_id, mark)
+
     async def _on_voice_state(self, event: hikari.VoiceStateUpdateEvent) -> None:
         self._publish(voice_record(event.state, self._saw(event)))
 
@@ -282,6 +388,10 @@ class ShardCluster:
 
     async def _on_guild_update(self, event: hikari.GuildUpdateEvent) -> None:
         now = self._saw(event)
+        if event.guild_id not in self.stats[event.shard.id].guild_ids:
+            # Not received by this process (a session resumed from another): its voice states
+            # are unknown here, and a guild record replaces the pipeline's with the record's.
+            return
         voice_states = self.bot.cache.get_voice_states_view_for_guild(event.guild_id).values()
         self._publish(guild_record(event.guild, voice_states, now))
 

@@ -13,6 +13,13 @@ counted (`drops`). Records of a batch that was in flight when they were pushed o
 dropped only if that batch then failed; if it was delivered, they were not lost. Delivery is
 at least once: a round trip that fails after Redis applied it is sent again, and workers
 deduplicate (by message id).
+
+Marks tell the gateway how far it is safe to resume from: :meth:`BatchPublisher.mark` notes
+"every record of shard S's dispatches up to this one has been submitted", at the buffer's
+current end; once every record before that point has left the buffer (delivered, or dropped
+while Redis was away), `delivered_marks[S]` becomes that mark and `marks_changed` is set. A
+mark never passes a record still waiting, so a sequence recorded from `delivered_marks` never
+runs ahead of the streams.
 """
 
 from __future__ import annotations
@@ -35,12 +42,16 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["BatchPublisher", "RedisStreamTransport", "StreamEntry", "StreamTransport"]
+__all__ = ["BatchPublisher", "Mark", "RedisStreamTransport", "StreamEntry", "StreamTransport"]
 
 _log = structlog.get_logger(__name__)
 
 StreamEntry = tuple[str, bytes]
 """`(pipeline, job)`: one XADD into the pipeline's stream."""
+
+Mark = typing.Hashable
+"""What :meth:`BatchPublisher.mark` is given; opaque to the publisher (the shards pass a
+gateway position: session id, resume URL, sequence)."""
 
 MAX_BATCHES_PER_ROUND_TRIP: typing.Final = 20
 """Caps a flush when a backlog drains, so one round trip stays a bounded size."""
@@ -106,6 +117,14 @@ class BatchPublisher:
         )
         self._in_flight = 0
         self._dropped_in_flight = 0
+        self._removed = 0
+        """Records that have left the buffer (delivered or dropped) since the start."""
+        # (buffer position, shard id, mark): position = records submitted before the mark.
+        self._marks: collections.deque[tuple[int, int, Mark]] = collections.deque()
+        self.delivered_marks: dict[int, Mark] = {}
+        """Per shard id, the newest mark all of whose records have left the buffer."""
+        self.marks_changed = asyncio.Event()
+        """Set whenever `delivered_marks` changes; the reader clears it."""
         self._wakeup = asyncio.Event()
         self._closing = False
         self._closed = asyncio.Event()
@@ -131,9 +150,42 @@ class BatchPublisher:
                 self._dropped_in_flight += 1
             else:
                 self.drops += 1
+            self._removed += 1
+            self._pass_marks()
         buffer.append((self._clock(), pipeline, record))
         if len(buffer) - self._in_flight in {1, self._batch_size}:
             self._wakeup.set()
+
+    def mark(self, shard_id: int, mark: Mark) -> None:
+        """Note that every record of `shard_id` up to `mark` has been submitted.
+
+        `mark` becomes `delivered_marks[shard_id]` once every record submitted so far has left
+        the buffer: at once if it is empty.
+        """
+        position = self._removed + len(self._buffer)
+        marks = self._marks
+        if position == self._removed and not marks:
+            self.delivered_marks[shard_id] = mark
+            self.marks_changed.set()
+        else:
+            # With no record between two marks of a shard, only the newer is kept: at most one
+            # mark per shard and position, so marks never outnumber records times shards.
+            index = len(marks) - 1
+            while index >= 0 and marks[index][0] == position:
+                if marks[index][1] == shard_id:
+                    marks[index] = (position, shard_id, mark)
+                    return
+                index -= 1
+            marks.append((position, shard_id, mark))
+
+    def _pass_marks(self) -> None:
+        marks = self._marks
+        if not marks or marks[0][0] > self._removed:
+            return
+        while marks and marks[0][0] <= self._removed:
+            _, shard_id, mark = marks.popleft()
+            self.delivered_marks[shard_id] = mark
+        self.marks_changed.set()
 
     def due_in(self) -> float | None:
         """Seconds until a batch is due (0: now), or None when nothing is waiting."""
@@ -176,6 +228,8 @@ class BatchPublisher:
         if delivered:
             for _ in range(self._in_flight):
                 self._buffer.popleft()
+            self._removed += self._in_flight
+            self._pass_marks()
             self.published += self._in_flight + self._dropped_in_flight
             self.failures = 0
         else:

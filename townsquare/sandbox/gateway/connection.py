@@ -144,8 +144,10 @@ class GatewayConnection:
         if session is None or session.outbox is not self:
             return
         session.outbox = None
-        # Discord ends a session when the client closes with 1000 or 1001.
-        if self._ws.close_code in {1000, 1001}:
+        session.detached_at = asyncio.get_running_loop().time()
+        # Discord ends a session when the client closes with 1000 or 1001; any other close,
+        # or a dropped connection, leaves it resumable for the hub's resume window.
+        if self._ws.close_code in {1000, 1001} or self.hub.settings.resume_window <= 0:
             self.hub.close_session(session)
 
     async def _write(self) -> None:
@@ -246,7 +248,8 @@ class GatewayConnection:
             self.send({"op": 9, "s": None, "t": None, "d": False})
             return
         large_threshold = min(max(int(data.get("large_threshold", 50)), 50), 250)
-        session = self.hub.open_session(shard[0], shard[1], intents)
+        now = asyncio.get_running_loop().time()
+        session = self.hub.open_session(shard[0], shard[1], intents, now)
         session.outbox = self
         self.session = session
         session.dispatch("READY", handshake.ready(world, session, self._gateway_url))
@@ -262,7 +265,8 @@ class GatewayConnection:
         if not isinstance(data, dict) or data.get("token") != self.hub.world.application.bot_token:
             self.close(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
             return
-        session = self.hub.sessions.get(str(data.get("session_id")))
+        now = asyncio.get_running_loop().time()
+        session = self.hub.resumable_session(str(data.get("session_id")), now)
         seq = data.get("seq")
         previous = session.outbox if session is not None else None
         if session is None or not isinstance(seq, int) or not session.replay_after(seq, self):

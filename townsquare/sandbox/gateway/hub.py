@@ -23,6 +23,11 @@ class GatewaySettings:
     4009 (the first heartbeat counts from HELLO)."""
     backlog: int = 10_000
     """Dispatches kept per session for RESUME."""
+    resume_window: float = 120.0
+    """Seconds a session stays resumable after its connection dropped (or closed with a code
+    other than 1000/1001). Discord keeps a dropped session for a while and does not document
+    how long; a RESUME after the window gets INVALID_SESSION (false), as an expired session
+    does on Discord. 0 ends a session as soon as its connection goes."""
     send_limit: int = 120
     """Client payloads allowed per `send_window` seconds before close 4008."""
     send_window: float = 60.0
@@ -48,7 +53,10 @@ class GatewayHub:
         """Identify bucket -> when its last IDENTIFY was accepted (loop time)."""
         world.subscribe(self._fan_out)
 
-    def open_session(self, shard_id: int, shard_count: int, intents: int) -> GatewaySession:
+    def open_session(
+        self, shard_id: int, shard_count: int, intents: int, now: float
+    ) -> GatewaySession:
+        self._end_expired(now)
         session = GatewaySession(
             shard_id=shard_id,
             shard_count=shard_count,
@@ -72,6 +80,24 @@ class GatewayHub:
 
     def close_session(self, session: GatewaySession) -> None:
         self.sessions.pop(session.session_id, None)
+
+    def resumable_session(self, session_id: str, now: float) -> GatewaySession | None:
+        """The session `session_id` if a RESUME may take it over at `now` (loop time).
+
+        A session whose connection went more than `resume_window` seconds ago is ended here
+        (sessions are swept lazily: on every RESUME and IDENTIFY)."""
+        self._end_expired(now)
+        return self.sessions.get(session_id)
+
+    def _end_expired(self, now: float) -> None:
+        window = self.settings.resume_window
+        expired = [
+            session
+            for session in self.sessions.values()
+            if session.detached_at is not None and now - session.detached_at >= window
+        ]
+        for session in expired:
+            self.close_session(session)
 
     def _fan_out(self, dispatch: Dispatch) -> None:
         for session in self.sessions.values():

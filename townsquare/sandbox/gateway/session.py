@@ -1,9 +1,10 @@
 """Gateway sessions: what a shard has been sent, so that a RESUME can replay it.
 
-A session outlives its websocket. Every dispatch for the session's shard gets the next
-sequence number and goes into a bounded backlog; if a connection is attached it is also sent.
-A RESUME with sequence `s` replays the backlog after `s` on the new connection, in order, before
-anything newer, so each event reaches the client exactly once.
+A session outlives its websocket for the hub's resume window, as on Discord: a RESUME on a new
+connection within that window takes the session over. Every dispatch for the session's shard
+gets the next sequence number and goes into a bounded backlog; if a connection is attached it
+is also sent. A RESUME with sequence `s` replays the backlog after `s` on the new connection,
+in order, before anything newer, so each event reaches the client exactly once.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class GatewaySession:
         self.seq = 0
         self._sees_content = bool(self.intents & Intent.MESSAGE_CONTENT)
         self.outbox: Outbox | None = None
+        self.detached_at: float | None = None
+        """Loop time at which the session's connection went; None while one is attached. The
+        hub ends the session once it has been detached for `resume_window` seconds."""
         self._bot_id = bot_id
         self._backlog: collections.deque[JSON] = collections.deque(maxlen=backlog)
 
@@ -86,6 +90,7 @@ class GatewaySession:
         if seq > self.seq or (self._backlog and self._backlog[0]["s"] > seq + 1):
             return False
         self.outbox = outbox
+        self.detached_at = None
         for payload in self._backlog:
             if payload["s"] > seq:
                 outbox.send(payload)
