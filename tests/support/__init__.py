@@ -1,13 +1,19 @@
 """What the tests share: fixtures (as pytest plugins) and helpers. No tests live here, and no
 test module imports another test module: a helper two tests need belongs in this package.
 
-- `sandbox`: the loopback Discord fixtures (`sandbox`, `info`, `bot`, `recorder`, `http`,
-  `raw_gateway`) and the control API helper (`control`).
-- `world`: lookups in the sandbox's world (`demo_guild`, `channel_named`, `role_named`,
-  `user_named`).
-- `discord`: the slash-command driver (`Discord`, fixture `discord`).
-- `waiting`, `workers`, `shards`, `pipeline`, `services`: polling, a running worker, a running
-  shard, the whole XP pipeline, the HTTP service on a port.
-- `xp`, `console`, `web`: XP records and reference model, console data, dashboard logins.
-- `serve_http`, `shard_worker`: scripts that tests run as child processes.
+Plugins (loaded by `pytest_plugins` in tests/conftest.py, so every test may ask for their
+fixtures by name):
+
+- `sandbox`: the loopback Discord (`sandbox`, `info`, `bot`, `recorder`, `http`, `raw_gateway`,
+  `live`) and the control API (`control`, `use_command`, `inject`, `post_message`).
+- `workers`: `worker`, `producers`, `producer`; `running_worker`, `doomed_worker`.
+- `discord`: the slash-command driver (`Discord`, `Answer`, fixture `discord`).
+- `bot`: the bot answering commands through the HTTP service (`internal_url`, `bot_running`,
+  `totals`).
+- `pipeline`: the whole XP pipeline around the sandbox (`stack`, `SteppedClock`, chat plans).
+
+Helpers: `world` (`demo_guild`, `channel_named`, `role_named`, `user_named`), `waiting`
+(`wait_until`), `shards`, `settings`, `services`, `xp`, `console`, `web`, `paths`.
+Scripts that tests run as child processes: `serve_http`, `shard_worker`. Shared sandbox
+scenarios: `scenarios/`. docs/development.md describes the layout.
 """
