@@ -209,7 +209,7 @@ def _guild_routes(app: Quart) -> list[tuple[str, str]]:
 
 def _urls(rule: str, guild_id: int) -> list[str]:
     """The rule's URLs for `guild_id`: one per page of an `<any(...):page>` part."""
-    url = rule.replace("<int:guild_id>", str(guild_id)).replace("<int:reward_id>", "1")
+    url = rule.replace("<id:guild_id>", str(guild_id)).replace("<id:reward_id>", "1")
     pages = re.search(r"<any\(([^)]*)\):page>", url)
     if pages is None:
         return [url]
@@ -282,16 +282,22 @@ async def _forget_guild_cache(app: Quart) -> None:
         await redis.delete(key)
 
 
-async def test_level_rewards_api(client: QuartClient, admin: str, bot_in_demo: int) -> None:
+async def test_level_rewards_api(
+    client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
+) -> None:
     url = f"/api/v1/guilds/{bot_in_demo}/level-rewards"
     headers = {"X-CSRF-Token": admin}
-    created = await client.post(url, json={"level": 10, "role_id": "42"}, headers=headers)
+    roles = {r.name: r.id for r in sandbox.world.guilds[bot_in_demo].roles.values()}
+    role = roles["Level 10 · Familiar Face"]
+    created = await client.post(url, json={"level": 10, "role_id": role}, headers=headers)
     assert created.status_code == 201, await created.get_data(as_text=True)
     reward = await created.get_json()
-    assert (reward["level"], reward["role_id"]) == (10, "42")
+    assert (reward["level"], reward["role_id"]) == (10, str(role))
     listed = await (await client.get(url)).get_json()
     assert listed == {"rewards": [reward]}
-    too_high = await client.post(url, json={"level": 9999, "role_id": 43}, headers=headers)
+    too_high = await client.post(
+        url, json={"level": 1052, "role_id": roles["Level 5 · Newcomer"]}, headers=headers
+    )
     assert too_high.status_code == 400
     assert "level" in (await too_high.get_json())["error"]["fields"]
     bad = await client.post(url, json={"level": "ten", "role_id": -1}, headers=headers)

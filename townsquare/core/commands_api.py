@@ -15,6 +15,8 @@ import typing
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from townsquare.core.validation import Snowflake, Text
+
 if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
 
@@ -38,8 +40,6 @@ PREFIX: typing.Final = "/internal/v1"
 DEV_SERVICE_FILE: typing.Final = "dev-service.token"
 MAX_AMOUNT: typing.Final = 1_000_000_000
 """The most XP one admin command may add, remove or set."""
-
-Snowflake = typing.Annotated[int, Field(ge=1, lt=2**63)]
 
 
 def service_token(settings: Settings) -> str:
@@ -68,7 +68,7 @@ class Actor(_Body):
     """The Discord user acting through a command, for the audit entry."""
 
     actor_id: Snowflake
-    actor_name: typing.Annotated[str, Field(min_length=1, max_length=100)]
+    actor_name: typing.Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class XPChange(Actor):

@@ -24,6 +24,7 @@ from townsquare.core.apikeys.service import (
 )
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
+from townsquare.core.validation import Text, parse_id
 from townsquare.http.access import check_manager, managed_guilds, optional_session
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.state import state
@@ -35,13 +36,13 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["NewKey", "blueprint"]
 
-blueprint = Blueprint("api_keys", __name__, url_prefix="/dashboard/guilds/<int:guild_id>/api-keys")
+blueprint = Blueprint("api_keys", __name__, url_prefix="/dashboard/guilds/<id:guild_id>/api-keys")
 
 
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    name: typing.Annotated[str, Field(min_length=1, max_length=100)]
+    name: typing.Annotated[Text, Field(min_length=1, max_length=100)]
     """What the key is for, e.g. "website leaderboard"."""
 
 
@@ -119,12 +120,14 @@ async def create(guild_id: int) -> tuple[str, int]:
 @hide
 async def revoke(guild_id: int) -> BaseResponse | tuple[str, int]:
     form = await request.form
-    try:
-        key_id = int(form.get("key_id", ""))
-    except ValueError:
+    raw = form.get("key_id", "").strip()
+    if not raw.isascii() or not raw.isdecimal():
         return await _render(
             guild_id, errors={"_": ["the form names no key; reload the page"]}
         ), 400
+    key_id = parse_id(raw)
+    if key_id is None:  # a number no key can have (past 2^63-1): as an unknown key
+        return await _render(guild_id, errors={"_": ["no such API key in this server"]}), 404
     app_state = state()
     try:
         await revoke_key(

@@ -36,6 +36,7 @@ from townsquare.http import (
 from townsquare.http.access import optional_session
 from townsquare.http.errors import register_error_handlers
 from townsquare.http.metrics import Metrics
+from townsquare.http.openapi import IdConverter, TownsquareOpenAPI
 from townsquare.http.sessions import SessionSigner
 from townsquare.http.state import EXTENSION, HTTPState, state, state_of
 
@@ -94,6 +95,7 @@ def create_app(
     sandbox, from `<var_dir>/sandbox.json`, so the service may start before the sandbox).
     """
     app = TownsquareQuart(__name__)
+    app.url_map.converters["id"] = IdConverter  # before any route: every id in a path
     app.config.update(
         MAX_CONTENT_LENGTH=settings.http.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.http.max_body_bytes,
@@ -119,7 +121,8 @@ def create_app(
         scalar_ui_path=None,
         swagger_ui_path=None,
         info={"title": "Townsquare API", "version": "1"},
-        security_schemes=public_api.SECURITY_SCHEMES,
+        security_schemes=public_api.SECURITY_SCHEMES | api_guilds.SECURITY_SCHEMES,
+        openapi_provider_class=TownsquareOpenAPI,
     )
     register_error_handlers(app)
     for module in (health, auth, dashboard, api_guilds, api_docs, api_keys, public_api):

@@ -11,11 +11,14 @@ import secrets
 import typing
 
 import structlog
+from pydantic import BaseModel
 from quart import Blueprint, Response, redirect, request
+from quart_schema import document_querystring
 
 from townsquare.http.access import current_session, discord_tokens_from
 from townsquare.http.errors import APIError
 from townsquare.http.oauth import oauth_endpoints
+from townsquare.http.openapi import errors, non_json_response
 from townsquare.http.sessions import (
     REFRESH_COOKIE,
     REFRESH_PATH,
@@ -44,7 +47,20 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+class LoginQuery(BaseModel):
+    next: str | None = None
+    """Where to go after logging in: a path on this site (anything else: the dashboard)."""
+
+
+class CallbackQuery(BaseModel):
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+
+
 @blueprint.get("/login")
+@document_querystring(LoginQuery)
+@non_json_response(302, "to Discord's consent page", headers=("Location",))
 async def login() -> BaseResponse:
     """Start a Discord login: redirect to the OAuth2 consent page with a fresh `state`."""
     app_state = state()
@@ -70,6 +86,9 @@ async def login() -> BaseResponse:
 
 
 @blueprint.get("/callback")
+@document_querystring(CallbackQuery)
+@non_json_response(302, "signed in: to the `next` path of the login", headers=("Location",))
+@errors(400, 401, 403, 502)
 async def callback() -> BaseResponse:
     """Discord sends the user back here: check `state`, exchange the code, start a session."""
     app_state = state()
@@ -117,6 +136,8 @@ async def callback() -> BaseResponse:
 
 
 @blueprint.post("/refresh")
+@non_json_response(204, "a new access cookie is set (no body)")
+@errors(401)
 async def refresh() -> Response:
     """A new access token from the refresh cookie (for API clients; pages renew by themselves)."""
     app_state = state()
@@ -136,6 +157,8 @@ async def refresh() -> Response:
 
 
 @blueprint.post("/logout")
+@non_json_response(303, "logged out: to the home page", headers=("Location",))
+@errors(401, 403)
 async def logout() -> BaseResponse:
     """Revoke the session (needs the CSRF token) and clear its cookies."""
     app_state = state()

@@ -1,8 +1,15 @@
 """A configuration change as the dashboard and the API make it (flow 9).
 
-Validation happened before this point (pydantic); here: the database update with its audit
-entry in one transaction (:func:`update_guild_config`, refused when the version moved on), then
-the Redis cache, so the bot sees the change on its next read.
+Both check a new document the same way: the schema (pydantic), then :func:`reference_problems`
+(the roles and channels it adds, against what Discord says the guild has, by the rules of
+`townsquare.core.config.references`). Then :func:`apply_change`: the database update with its
+audit entry in one transaction (:func:`update_guild_config`, refused when the version moved
+on), then the Redis cache, so the bot sees the change on its next read.
+
+When Discord cannot be asked, the two differ on purpose: the dashboard takes typed ids as they
+are (the admin typed them, the page said Discord could not be asked), the API refuses a change
+that adds references with 503 `discord_unavailable` and `Retry-After`, so a program never stores
+an unchecked id without knowing.
 """
 
 from __future__ import annotations
@@ -16,12 +23,24 @@ from redis.exceptions import RedisError
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
 from townsquare.core.config.cache import drop_config, get_config, store_config
+from townsquare.core.config.references import (
+    added_references,
+    needs_channels,
+    needs_roles,
+    reference_errors,
+    reward_role_error,
+)
 from townsquare.core.config.service import (
     ConfigConflictError,
     load_guild_config,
     update_guild_config,
 )
 from townsquare.http.errors import APIError
+from townsquare.http.guild_lookups import (
+    FAILURE_SECONDS,
+    guild_channel_facts,
+    guild_role_facts,
+)
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
@@ -29,9 +48,62 @@ if typing.TYPE_CHECKING:
     from townsquare.core.config.service import VersionedConfig
     from townsquare.http.access import Session
 
-__all__ = ["apply_change", "read_config"]
+__all__ = [
+    "DiscordUnavailableError",
+    "WhenUnknown",
+    "apply_change",
+    "read_config",
+    "reference_problems",
+    "reward_role_problem",
+]
 
 log = structlog.get_logger(__name__)
+
+type WhenUnknown = typing.Literal["accept", "refuse"]
+"""What to do with a reference Discord could not be asked about (see the module docs)."""
+
+
+class DiscordUnavailableError(APIError):
+    """503: the change names roles or channels and Discord could not be asked about them."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "discord_unavailable",
+            "Discord could not be asked whether this server has the roles and channels named; "
+            "try again shortly",
+        )
+        self.retry_after = FAILURE_SECONDS
+
+
+async def reference_problems(
+    guild_id: int, current: GuildConfig, new: GuildConfig, *, when_unknown: WhenUnknown
+) -> dict[str, list[str]]:
+    """Per field (dotted path in the document), what is wrong with the roles and channels `new`
+    adds to `current`; empty when nothing is."""
+    added = added_references(current, new)
+    if not added:
+        return {}
+    kinds = list(added.values())
+    roles = await guild_role_facts(guild_id) if needs_roles(kinds) else None
+    channels = await guild_channel_facts(guild_id) if needs_channels(kinds) else None
+    unknown = (needs_roles(kinds) and roles is None) or (needs_channels(kinds) and channels is None)
+    if unknown and when_unknown == "refuse":
+        raise DiscordUnavailableError
+    return reference_errors(added, roles, channels)
+
+
+async def reward_role_problem(
+    guild_id: int, role_id: int, *, when_unknown: WhenUnknown
+) -> str | None:
+    """Why `role_id` cannot be a level-role reward here, or None (see
+    :func:`townsquare.core.config.references.reward_role_error`)."""
+    roles = await guild_role_facts(guild_id)
+    if roles is None:
+        if when_unknown == "refuse":
+            raise DiscordUnavailableError
+        return None
+    return reward_role_error(role_id, roles)
 
 
 async def read_config(guild_id: int) -> VersionedConfig:

@@ -3,8 +3,9 @@
 A page edits one section of the guild's configuration (`GuildConfig`); each :class:`FormField`
 names a dotted path inside it. :func:`form_values` turns the document into what the form
 shows, :func:`apply_form` a posted form back into a whole new document (validated by the
-schema), and :func:`unknown_picks` checks picked roles and channels against what Discord says
-the guild has (`guild_lookups`).
+schema); the picked roles and channels are then checked as the API checks them
+(`config_changes.reference_problems`), and :func:`page_errors` puts those errors beside the
+fields.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 import typing
 
 from townsquare.core.config.schemas import GuildConfig
-from townsquare.http.guild_lookups import Option, guild_roles, guild_text_channels
 
 if typing.TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -24,16 +24,14 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "COMMANDS_FORM",
     "LEVELS_FORM",
-    "NOT_THE_GUILDS",
     "PAGES",
     "XP_FORM",
     "FormField",
     "apply_form",
     "entries_to_fields",
     "form_values",
-    "known_ids",
+    "page_errors",
     "submitted_value",
-    "unknown_picks",
 ]
 
 
@@ -171,44 +169,14 @@ def submitted_value(field: FormField, form: MultiDict[str, str]) -> str:
     return form.get(field.name, "")
 
 
-async def unknown_picks(
-    guild_id: int, new: GuildConfig, section: str, fields: tuple[FormField, ...]
-) -> dict[str, list[str]]:
-    """Errors for picked roles and channels that are not (or no longer) the guild's.
-
-    Only where Discord could say what the guild has: typed ids are taken as they are.
-    """
-    data = new.model_dump(mode="json")[section]
-    errors: dict[str, list[str]] = {}
-    for field in fields:
-        if field.kind not in {"role_list", "channel"}:
-            continue
-        node = _leaf(data, field.name)
-        picked = [node] if field.kind == "channel" and node is not None else node or []
-        known = await known_ids(guild_id, field.kind) if picked else None
-        if known is None:
-            continue
-        for item in picked:
-            if item not in known:
-                errors.setdefault(field.name, []).append(NOT_THE_GUILDS[field.kind].format(item))
-    return errors
-
-
-NOT_THE_GUILDS: typing.Final = {
-    "role_list": (
-        "{} is not a role of this server that members can be given "
-        "(deleted in Discord, or a bot's own role?)"
-    ),
-    "channel": "{} is not a text channel of this server (deleted in Discord?); pick another",
-}
-
-
-async def known_ids(guild_id: int, kind: str) -> set[int] | None:
-    """The ids a `role_list` or `channel` field may hold; None when Discord can't say."""
-    options: list[Option] | None = (
-        await guild_roles(guild_id) if kind == "role_list" else await guild_text_channels(guild_id)
-    )
-    return None if options is None else {option.id for option in options}
+def page_errors(errors: dict[str, list[str]], section: str) -> dict[str, list[str]]:
+    """Errors keyed by dotted path in the document, keyed as the page of `section` names its
+    fields (anything outside the section, which the page cannot have changed, under `_`)."""
+    shown: dict[str, list[str]] = {}
+    for dotted, messages in errors.items():
+        head, _, rest = dotted.partition(".")
+        shown.setdefault(rest if head == section and rest else "_", []).extend(messages)
+    return shown
 
 
 def entries_to_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:

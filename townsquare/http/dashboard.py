@@ -18,20 +18,23 @@ from quart import Blueprint, g, redirect, render_template, request, url_for
 from quart_schema import hide
 
 from townsquare.http.access import check_manager, managed_guilds, optional_session
-from townsquare.http.config_changes import apply_change, read_config
+from townsquare.http.config_changes import apply_change, read_config, reference_problems
 from townsquare.http.config_forms import (
-    NOT_THE_GUILDS,
     PAGES,
     FormField,
     apply_form,
     entries_to_fields,
     form_values,
-    known_ids,
+    page_errors,
     submitted_value,
-    unknown_picks,
 )
 from townsquare.http.errors import APIError, field_errors
-from townsquare.http.guild_lookups import guild_roles, guild_text_channels
+from townsquare.http.guild_lookups import (
+    Option,
+    guild_role_facts,
+    guild_roles,
+    guild_text_channels,
+)
 from townsquare.http.level_rewards import NewReward, add_reward, list_rewards, remove_reward
 from townsquare.http.state import state
 
@@ -39,7 +42,6 @@ if typing.TYPE_CHECKING:
     from werkzeug.wrappers.response import Response as BaseResponse
 
     from townsquare.http.access import Session
-    from townsquare.http.guild_lookups import Option
 
 __all__ = ["blueprint"]
 
@@ -72,7 +74,7 @@ async def picker() -> str:
     return await render_template("guilds.html", user=session, guilds=guilds)
 
 
-@blueprint.get("/guilds/<int:guild_id>/<any(xp, levels, commands):page>")
+@blueprint.get("/guilds/<id:guild_id>/<any(xp, levels, commands):page>")
 @hide
 async def show(guild_id: int, page: str) -> str:
     versioned = await read_config(guild_id)
@@ -81,7 +83,7 @@ async def show(guild_id: int, page: str) -> str:
     return await _render(guild_id, page, versioned.version, values, {}, saved=saved)
 
 
-@blueprint.post("/guilds/<int:guild_id>/<any(xp, levels, commands):page>")
+@blueprint.post("/guilds/<id:guild_id>/<any(xp, levels, commands):page>")
 @hide
 async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     form = await request.form
@@ -103,8 +105,12 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
     except ValidationError as error:
         errors = entries_to_fields(field_errors(error, strip=1))
         return await _render(guild_id, page, expected, submitted, errors), 400
-    if errors := await unknown_picks(guild_id, new, section, fields):
-        return await _render(guild_id, page, expected, submitted, errors), 400
+    # The API's checks, with its messages; typed ids are taken when Discord can't be asked.
+    problems = await reference_problems(guild_id, current.config, new, when_unknown="accept")
+    if problems:
+        return await _render(
+            guild_id, page, expected, submitted, page_errors(problems, section)
+        ), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
     except APIError as error:
@@ -152,6 +158,7 @@ async def _render(
         saved=saved,
         conflict=conflict,
         rewards=await list_rewards(guild_id) if page == "levels" else [],
+        reward_roles=await _reward_roles(guild_id) if page == "levels" else [],
         reward_errors=reward_errors or {},
         reward_values=reward_values or {},
         roles=roles,
@@ -174,7 +181,16 @@ async def _pickers(
     )
 
 
-@blueprint.post("/guilds/<int:guild_id>/rewards")
+async def _reward_roles(guild_id: int) -> list[Option]:
+    """The roles the reward form offers: those the bot can give (below its highest role)."""
+    facts = await guild_role_facts(guild_id)
+    if facts is None or facts.bot_top is None:
+        return []
+    top = facts.bot_top.position
+    return [Option(r.id, r.name) for r in facts.assignable() if r.position < top]
+
+
+@blueprint.post("/guilds/<id:guild_id>/rewards")
 @hide
 async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     form = await request.form
@@ -183,11 +199,9 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     status, errors = 400, {}
     try:
         new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
-        roles = await known_ids(guild_id, "role_list")
-        if roles is not None and new.role_id not in roles:
-            message = NOT_THE_GUILDS["role_list"].format(new.role_id)
-            raise APIError(400, "invalid_body", message, fields={"role_id": [message]})
-        await add_reward(guild_id, new, current.config.xp.max_level, g.ts_session)
+        await add_reward(
+            guild_id, new, current.config.xp.max_level, g.ts_session, when_unknown="accept"
+        )
     except ValidationError as error:
         errors = field_errors(error)
     except APIError as error:
@@ -207,7 +221,7 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     return redirect(url_for("dashboard.show", guild_id=guild_id, page="levels", saved="1"), 303)
 
 
-@blueprint.post("/guilds/<int:guild_id>/rewards/<int:reward_id>/delete")
+@blueprint.post("/guilds/<id:guild_id>/rewards/<id:reward_id>/delete")
 @hide
 async def delete_level_reward(guild_id: int, reward_id: int) -> BaseResponse:
     await remove_reward(guild_id, reward_id, g.ts_session)

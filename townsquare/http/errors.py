@@ -93,7 +93,7 @@ def register_error_handlers(app: Quart) -> None:
         code = (error.name or "error").lower().replace(" ", "_")
         messages = {
             400: "the request is malformed",
-            404: "no such route",
+            404: "no such route (ids in paths are whole numbers from 1 to 9223372036854775807)",
             405: "method not allowed on this route",
             413: "the request body is too large",
             415: "the body must be JSON (Content-Type: application/json)",

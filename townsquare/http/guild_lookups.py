@@ -1,7 +1,9 @@
-"""A guild's roles and text channels for the dashboard's pickers, asked of Discord as the bot.
+"""A guild's roles and channels, asked of Discord as the bot: for the dashboard's pickers and
+for the checks every saved reference passes (`townsquare.core.config.references`).
 
 `GET /guilds/{id}/roles` and `GET /guilds/{id}/channels` (bot token) answer with every role and
-channel of the guild. The pickers offer what a setting can use:
+channel of the guild, and `GET /guilds/{id}/members/{bot id}` with the bot's own roles (its
+highest one bounds what it may grant). The pickers offer what a setting can use:
 
 - roles a member can be given: not `@everyone` (its id is the guild's) and not managed ones (a
   bot's or an integration's own role, which Discord gives and takes itself), highest first, as
@@ -11,13 +13,16 @@ channel of the guild. The pickers offer what a setting can use:
 
 Each answer is cached in Redis for 60 s (`guild_roles`, `guild_channels`), so something made in
 Discord shows within a minute and a page view costs Discord nothing most of the time. When
-Discord cannot be asked (unreachable, an error, the bot not in the guild), the result is None
-and the pages let the admin type ids instead: nothing is refused for it. That failure is cached
-too, for :data:`FAILURE_SECONDS`, so pages do not wait for an unreachable Discord each time.
+Discord cannot be asked (unreachable, an error, the bot not in the guild), the result is None:
+the pages let the admin type ids instead and take them unchecked, the JSON API refuses changes
+that add roles or channels with 503 (`config_changes`). That failure is cached too, for
+:data:`FAILURE_SECONDS`, so pages do not wait for an unreachable Discord each time. The bot's
+user id (`GET /users/@me`) is asked once per process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import typing
@@ -25,6 +30,7 @@ import typing
 import aiohttp
 import structlog
 
+from townsquare.core.config.references import GuildChannel, GuildChannels, GuildRole, GuildRoles
 from townsquare.core.discord import DiscordTargetError, resolve_discord_target
 from townsquare.http.state import state
 
@@ -33,6 +39,8 @@ __all__ = [
     "FAILURE_SECONDS",
     "LOOKUP_TIMEOUT",
     "Option",
+    "guild_channel_facts",
+    "guild_role_facts",
     "guild_roles",
     "guild_text_channels",
 ]
@@ -43,8 +51,6 @@ ANSWER_SECONDS: typing.Final = 60
 FAILURE_SECONDS: typing.Final = 10
 """How long a failed lookup is remembered before Discord is asked again."""
 _FAILED: typing.Final = b"null"
-_TEXT_CHANNEL_TYPES: typing.Final = frozenset({0, 5})  # GUILD_TEXT, GUILD_ANNOUNCEMENT
-_CATEGORY: typing.Final = 4
 
 log = structlog.get_logger(__name__)
 
@@ -59,20 +65,43 @@ class Option:
 
 async def guild_roles(guild_id: int) -> list[Option] | None:
     """The roles a picker offers for `guild_id`, highest first; None when Discord can't say."""
-    return await _cached(guild_id, "guild_roles", "roles", _assignable_roles)
+    facts = await guild_role_facts(guild_id)
+    if facts is None:
+        return None
+    return [Option(role.id, role.name) for role in facts.assignable()]
 
 
 async def guild_text_channels(guild_id: int) -> list[Option] | None:
     """The text channels a picker offers (names with `#`); None when Discord can't say."""
-    return await _cached(guild_id, "guild_channels", "channels", _text_channels)
+    facts = await guild_channel_facts(guild_id)
+    if facts is None:
+        return None
+    return [Option(channel.id, f"#{channel.name}") for channel in facts.text()]
+
+
+async def guild_role_facts(guild_id: int) -> GuildRoles | None:
+    """Every role of the guild and the bot's highest; None when Discord can't say."""
+    cached = await _cached(guild_id, "guild_roles", _fetch_roles)
+    if cached is None:
+        return None
+    roles = tuple(GuildRole(**entry) for entry in cached["roles"])
+    top = next((role for role in roles if role.id == cached["bot_top"]), None)
+    return GuildRoles(guild_id, roles, top)
+
+
+async def guild_channel_facts(guild_id: int) -> GuildChannels | None:
+    """Every channel of the guild; None when Discord can't say."""
+    cached = await _cached(guild_id, "guild_channels", _fetch_channels)
+    if cached is None:
+        return None
+    return GuildChannels(tuple(GuildChannel(**entry) for entry in cached["channels"]))
 
 
 async def _cached(
     guild_id: int,
     family: str,
-    path: str,
-    pick: typing.Callable[[list[typing.Any], int], list[Option]],
-) -> list[Option] | None:
+    fetch: typing.Callable[[int], typing.Awaitable[dict[str, typing.Any] | None]],
+) -> dict[str, typing.Any] | None:
     app_state = state()
     redis = app_state.require_redis()
     cache_key = app_state.keyspace.key(family, guild_id)
@@ -80,24 +109,64 @@ async def _cached(
     if cached == _FAILED:
         return None
     if cached is not None:
-        return [Option(**entry) for entry in json.loads(cached)]
-    raw = await _fetch(guild_id, path)
-    if raw is None:
+        found = json.loads(cached)
+        if isinstance(found, dict):  # else written by an older version: ask again
+            return found
+    facts = await fetch(guild_id)
+    if facts is None:
         await redis.set(cache_key, _FAILED, ex=FAILURE_SECONDS)
         return None
-    options = pick(raw, guild_id)
-    payload = json.dumps([dataclasses.asdict(option) for option in options])
-    await redis.set(cache_key, payload, ex=ANSWER_SECONDS)
-    return options
+    await redis.set(cache_key, json.dumps(facts), ex=ANSWER_SECONDS)
+    return facts
 
 
-async def _fetch(guild_id: int, path: str) -> list[typing.Any] | None:
+async def _fetch_roles(guild_id: int) -> dict[str, typing.Any] | None:
+    bot_id = await _bot_user_id()
+    if bot_id is None:
+        return None
+    raw, member = await asyncio.gather(
+        _fetch(f"guilds/{guild_id}/roles", guild_id),
+        _fetch(f"guilds/{guild_id}/members/{bot_id}", guild_id),
+    )
+    # Without the bot's own roles, what it may grant is unknown: Discord "can't say".
+    if not isinstance(raw, list) or not isinstance(member, dict):
+        return None
+    roles = _roles(raw)
+    listed = member.get("roles")
+    held = {int(r) for r in listed if str(r).isdecimal()} if isinstance(listed, list) else set()
+    mine = [role for role in roles if role.id in held]
+    top = max(mine, key=lambda role: (role.position, -role.id), default=None)
+    return {
+        "roles": [dataclasses.asdict(role) for role in roles],
+        "bot_top": top.id if top is not None else None,
+    }
+
+
+async def _fetch_channels(guild_id: int) -> dict[str, typing.Any] | None:
+    raw = await _fetch(f"guilds/{guild_id}/channels", guild_id)
+    if not isinstance(raw, list):
+        return None
+    return {"channels": [dataclasses.asdict(channel) for channel in _channels(raw)]}
+
+
+async def _bot_user_id() -> int | None:
+    """The bot's user id (`GET /users/@me`), asked once per process."""
+    app_state = state()
+    if app_state.bot_user_id is None:
+        me = await _fetch("users/@me", None)
+        if isinstance(me, dict) and str(me.get("id", "")).isdecimal():
+            app_state.bot_user_id = int(me["id"])
+    return app_state.bot_user_id
+
+
+async def _fetch(path: str, guild_id: int | None) -> typing.Any:
+    """Discord's JSON answer to `GET <rest base>/<path>` with the bot token; None on failure."""
     app_state = state()
     try:
         target = app_state.discord or resolve_discord_target(app_state.settings)
     except DiscordTargetError:
         return None
-    url = f"{target.rest_url.rstrip('/')}/guilds/{guild_id}/{path}"
+    url = f"{target.rest_url.rstrip('/')}/{path}"
     headers = {"Authorization": f"Bot {target.token.get_secret_value()}"}
     try:
         async with app_state.require_client().get(
@@ -108,44 +177,44 @@ async def _fetch(guild_id: int, path: str) -> list[typing.Any] | None:
                     "guild_lookup_refused", path=path, guild_id=guild_id, status=reply.status
                 )
                 return None
-            body = await reply.json(content_type=None)
+            return await reply.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         log.warning(
             "guild_lookup_unreachable", path=path, guild_id=guild_id, error=type(error).__name__
         )
         return None
-    return body if isinstance(body, list) else None
 
 
-def _assignable_roles(raw: list[typing.Any], guild_id: int) -> list[Option]:
-    ranked: list[tuple[int, Option]] = []
+def _roles(raw: list[typing.Any]) -> list[GuildRole]:
+    roles = []
     for entry in raw:
         try:
-            role_id = int(entry["id"])
-            if role_id == guild_id or entry.get("managed"):
-                continue
-            ranked.append((int(entry.get("position", 0)), Option(role_id, str(entry["name"]))))
+            roles.append(
+                GuildRole(
+                    id=int(entry["id"]),
+                    name=str(entry["name"]),
+                    position=int(entry.get("position", 0)),
+                    managed=bool(entry.get("managed")),
+                )
+            )
         except (KeyError, TypeError, ValueError):
-            continue  # a role Discord described in a way we do not know: not offered
-    ranked.sort(key=lambda pair: (-pair[0], pair[1].id))
-    return [option for _, option in ranked]
+            continue  # a role Discord described in a way we do not know: left out
+    return roles
 
 
-def _text_channels(raw: list[typing.Any], _guild_id: int) -> list[Option]:
-    categories: dict[int, int] = {}
-    channels: list[tuple[int, int, int, Option]] = []
+def _channels(raw: list[typing.Any]) -> list[GuildChannel]:
+    channels = []
     for entry in raw:
         try:
-            kind, channel_id = int(entry["type"]), int(entry["id"])
-            position = int(entry.get("position", 0))
-            if kind == _CATEGORY:
-                categories[channel_id] = position
-            elif kind in _TEXT_CHANNEL_TYPES:
-                parent = int(entry.get("parent_id") or 0)
-                option = Option(channel_id, f"#{entry['name']}")
-                channels.append((parent, position, channel_id, option))
+            channels.append(
+                GuildChannel(
+                    id=int(entry["id"]),
+                    name=str(entry["name"]),
+                    type=int(entry["type"]),
+                    parent_id=int(entry.get("parent_id") or 0),
+                    position=int(entry.get("position", 0)),
+                )
+            )
         except (KeyError, TypeError, ValueError):
-            continue  # a channel Discord described in a way we do not know: not offered
-    # Discord's order: channels outside a category first, then by category, then position.
-    channels.sort(key=lambda c: (-1 if c[0] == 0 else categories.get(c[0], 0), c[1], c[2]))
-    return [option for *_, option in channels]
+            continue  # a channel Discord described in a way we do not know: left out
+    return channels

@@ -45,7 +45,6 @@ __all__ = ["blueprint"]
 blueprint = Blueprint("internal", __name__, url_prefix=PREFIX)
 
 _EXPECTED_EXTENSION: typing.Final = "townsquare.internal"
-_SNOWFLAKE_MAX: typing.Final = 2**63
 type Operation = typing.Literal["add", "remove", "set"]
 
 
@@ -66,12 +65,6 @@ async def _authenticate() -> None:
         raise APIError(401, "unauthorized", "a valid service token is required")
 
 
-def _snowflake(value: int, field: str) -> int:
-    if not 1 <= value < _SNOWFLAKE_MAX:
-        raise APIError(400, "invalid_path", "not a Discord id", {field: ["not a Discord id"]})
-    return value
-
-
 async def _xp_curve(guild_id: int) -> Curve:
     section = (await read_config(guild_id)).config.xp
     if not section.enabled:
@@ -83,10 +76,9 @@ def _audit_actor(body: ActorBody) -> AuditActor:
     return AuditActor(ActorKind.USER, body.actor_id, body.actor_name)
 
 
-@blueprint.get("/guilds/<int:guild_id>/leaderboard")
+@blueprint.get("/guilds/<id:guild_id>/leaderboard")
 @hide
 async def leaderboard_page(guild_id: int) -> tuple[dict[str, typing.Any], int]:
-    _snowflake(guild_id, "guild_id")
     raw_page = request.args.get("page", "1")
     if not raw_page.isdecimal() or int(raw_page) < 1:
         raise APIError(400, "invalid_query", "bad page", {"page": ["a whole number from 1"]})
@@ -111,11 +103,9 @@ async def leaderboard_page(guild_id: int) -> tuple[dict[str, typing.Any], int]:
     return out.model_dump(mode="json"), 200
 
 
-@blueprint.get("/guilds/<int:guild_id>/members/<int:user_id>/rank")
+@blueprint.get("/guilds/<id:guild_id>/members/<id:user_id>/rank")
 @hide
 async def member_rank(guild_id: int, user_id: int) -> tuple[dict[str, typing.Any], int]:
-    _snowflake(guild_id, "guild_id")
-    _snowflake(user_id, "user_id")
     curve = await _xp_curve(guild_id)
     app_state = state()
     standing = await leaderboard.member_standing(
@@ -135,8 +125,6 @@ async def member_rank(guild_id: int, user_id: int) -> tuple[dict[str, typing.Any
 
 
 async def _change(guild_id: int, user_id: int, operation: Operation, body: XPChange) -> XPChanged:
-    _snowflake(guild_id, "guild_id")
-    _snowflake(user_id, "user_id")
     curve = await _xp_curve(guild_id)
     change = {"add": admin.add_xp, "remove": admin.remove_xp, "set": admin.set_xp}[operation]
     app_state = state()
@@ -152,33 +140,31 @@ async def _change(guild_id: int, user_id: int, operation: Operation, body: XPCha
     return XPChanged(user_id=user_id, xp=total, level=curve.level_for(total))
 
 
-@blueprint.post("/guilds/<int:guild_id>/members/<int:user_id>/xp/add")
+@blueprint.post("/guilds/<id:guild_id>/members/<id:user_id>/xp/add")
 @hide
 @validate_request(XPChange)
 async def xp_add(guild_id: int, user_id: int, data: XPChange) -> dict[str, typing.Any]:
     return (await _change(guild_id, user_id, "add", data)).model_dump(mode="json")
 
 
-@blueprint.post("/guilds/<int:guild_id>/members/<int:user_id>/xp/remove")
+@blueprint.post("/guilds/<id:guild_id>/members/<id:user_id>/xp/remove")
 @hide
 @validate_request(XPChange)
 async def xp_remove(guild_id: int, user_id: int, data: XPChange) -> dict[str, typing.Any]:
     return (await _change(guild_id, user_id, "remove", data)).model_dump(mode="json")
 
 
-@blueprint.post("/guilds/<int:guild_id>/members/<int:user_id>/xp/set")
+@blueprint.post("/guilds/<id:guild_id>/members/<id:user_id>/xp/set")
 @hide
 @validate_request(XPChange)
 async def xp_set(guild_id: int, user_id: int, data: XPChange) -> dict[str, typing.Any]:
     return (await _change(guild_id, user_id, "set", data)).model_dump(mode="json")
 
 
-@blueprint.post("/guilds/<int:guild_id>/members/<int:user_id>/xp/reset")
+@blueprint.post("/guilds/<id:guild_id>/members/<id:user_id>/xp/reset")
 @hide
 @validate_request(ActorBody)
 async def xp_reset_member(guild_id: int, user_id: int, data: ActorBody) -> dict[str, typing.Any]:
-    _snowflake(guild_id, "guild_id")
-    _snowflake(user_id, "user_id")
     curve = await _xp_curve(guild_id)
     app_state = state()
     await admin.reset_member(
@@ -192,11 +178,10 @@ async def xp_reset_member(guild_id: int, user_id: int, data: ActorBody) -> dict[
     return MemberReset(user_id=user_id).model_dump(mode="json")
 
 
-@blueprint.post("/guilds/<int:guild_id>/xp/reset")
+@blueprint.post("/guilds/<id:guild_id>/xp/reset")
 @hide
 @validate_request(ActorBody)
 async def xp_reset_guild(guild_id: int, data: ActorBody) -> dict[str, typing.Any]:
-    _snowflake(guild_id, "guild_id")
     curve = await _xp_curve(guild_id)
     app_state = state()
     count = await admin.reset_guild(
@@ -209,10 +194,9 @@ async def xp_reset_guild(guild_id: int, data: ActorBody) -> dict[str, typing.Any
     return GuildReset(members=count).model_dump(mode="json")
 
 
-@blueprint.get("/guilds/<int:guild_id>/config")
+@blueprint.get("/guilds/<id:guild_id>/config")
 @hide
 async def config_show(guild_id: int) -> dict[str, typing.Any]:
-    _snowflake(guild_id, "guild_id")
     versioned = await read_config(guild_id)
     return ConfigShown(
         guild_id=guild_id,

@@ -14,9 +14,11 @@ from tortoise.transactions import in_transaction
 
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor, record
-from townsquare.core.config.schemas import Snowflake
+from townsquare.core.config.schemas import MAX_LEVEL
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.validation import Snowflake
 from townsquare.core.xp.models import LevelReward
+from townsquare.http.config_changes import WhenUnknown, reward_role_problem
 from townsquare.http.errors import APIError
 
 if typing.TYPE_CHECKING:
@@ -28,12 +30,14 @@ MAX_REWARDS: typing.Final = 100
 
 
 class NewReward(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    level: typing.Annotated[int, Field(ge=1, le=10_000)]
-    """The level that grants the role."""
+    level: typing.Annotated[int, Field(ge=1, le=MAX_LEVEL)]
+    """The level that grants the role: at most the server's `xp.max_level` (500 unless
+    changed; a higher level is refused with 400)."""
     role_id: Snowflake
-    """The Discord role given."""
+    """The Discord role given: a role of the server members can be given (not @everyone, not
+    managed), below the bot's highest role (else 400 with the reason)."""
 
 
 class RewardOut(BaseModel):
@@ -51,15 +55,18 @@ async def list_rewards(guild_id: int) -> list[RewardOut]:
     return [_out(row) for row in rows]
 
 
-async def add_reward(guild_id: int, new: NewReward, max_level: int, session: Session) -> RewardOut:
-    """Add a reward; 400 past the guild's highest level, 409 if it exists or the list is full."""
+async def add_reward(
+    guild_id: int, new: NewReward, max_level: int, session: Session, *, when_unknown: WhenUnknown
+) -> RewardOut:
+    """Add a reward; 400 past the guild's highest level or for a role the bot cannot give (the
+    dashboard and the API alike), 409 if it exists or the list is full."""
+    problems: dict[str, list[str]] = {}
     if new.level > max_level:
-        raise APIError(
-            400,
-            "invalid_body",
-            "the level is above the server's highest level",
-            {"level": [f"must be at most {max_level} (the highest level)"]},
-        )
+        problems["level"] = [f"must be at most {max_level} (the highest level)"]
+    if role_problem := await reward_role_problem(guild_id, new.role_id, when_unknown=when_unknown):
+        problems["role_id"] = [role_problem]
+    if problems:
+        raise APIError(400, "invalid_body", "the reward is not valid", problems)
     actor = Actor(ActorKind.USER, session.user_id, session.username)
     try:
         async with in_transaction() as connection:

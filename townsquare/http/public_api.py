@@ -33,7 +33,6 @@ from quart_schema import (
 
 from townsquare.core.apikeys.gate import Admission, Outcome, RateLimit, admit
 from townsquare.core.apikeys.service import hash_token, load_cache_entry, parse_token
-from townsquare.core.keyspace import SNOWFLAKE_MAX
 from townsquare.core.xp.curve import curve_for
 from townsquare.core.xp.leaderboard import (
     PageOutOfRangeError,
@@ -43,6 +42,7 @@ from townsquare.core.xp.leaderboard import (
 from townsquare.core.xp.rank_card import rank_card_for, render_rank_card
 from townsquare.http.config_changes import read_config
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.openapi import errors, non_json_response
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
@@ -126,10 +126,6 @@ class RateLimitedError(APIError):
         self.retry_after = retry_after
 
 
-class PublicError(BaseModel):
-    error: dict[str, typing.Any]
-
-
 def _rate_limit() -> RateLimit:
     override = current_app.config.get(RATE_LIMIT_CONFIG)
     if override is not None:
@@ -169,7 +165,7 @@ async def _authenticate() -> None:
     query = g.ts_leaderboard_query = _leaderboard_query(request_)
     guild = (request_.view_args or {}).get("guild", 0)
     cached_key = None
-    if query is not None and 1 <= guild <= SNOWFLAKE_MAX:  # else no key's guild: 403 below
+    if query is not None and guild:  # the route's <id:guild> is in 1..2^63-1
         cached_key = app_state.keyspace.key(CACHE_FAMILY, guild, query.page, query.per_page)
     limit = _rate_limit()
     batcher = app_state.require_batcher()  # requests arriving together share the round trip
@@ -207,13 +203,10 @@ async def _curve(guild_id: int) -> Curve:
     return curve_for((await read_config(guild_id)).config.xp)
 
 
-@blueprint.get("/guilds/<int:guild>/leaderboard")
+@blueprint.get("/guilds/<id:guild>/leaderboard")
 @document_querystring(LeaderboardQuery)
 @document_response(LeaderboardOut, 200)
-@document_response(PublicError, 400)
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@errors(400, 401, 403, 404, 429)
 async def leaderboard(guild: int) -> Response:
     """A page of the guild's leaderboard (cached for up to 10 seconds)."""
     admission: Admission = g.ts_admission
@@ -239,8 +232,12 @@ async def leaderboard(guild: int) -> Response:
             page_size=query_args.per_page,
         )
     except PageOutOfRangeError as error:
+        # A page past the last is a page that does not exist (valid as a query): 404.
         raise APIError(
-            400, "invalid_query", "no such page", {"page": [f"must be at most {error.pages}"]}
+            404,
+            "page_out_of_range",
+            f"no such page: the leaderboard has {error.pages}",
+            {"page": [f"must be at most {error.pages}"]},
         ) from None
     body = LeaderboardOut(
         guild_id=str(guild),
@@ -278,21 +275,18 @@ async def _rank(guild: int, user_id: int) -> tuple[RankOut, Curve]:
     return out, curve
 
 
-@blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank")
+@blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank")
 @document_response(RankOut, 200)
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@errors(401, 403, 404, 429)
 async def member_rank(guild: int, user_id: int) -> Response:
     """A member's XP, level and place on the leaderboard (`rank` null without XP)."""
     out, _ = await _rank(guild, user_id)
     return Response(out.model_dump_json(), content_type=_JSON)
 
 
-@blueprint.get("/guilds/<int:guild>/members/<int:user_id>/rank-card.png")
-@document_response(PublicError, 401)
-@document_response(PublicError, 403)
-@document_response(PublicError, 429)
+@blueprint.get("/guilds/<id:guild>/members/<id:user_id>/rank-card.png")
+@non_json_response(200, "the rank card, 934x282", "image/png")
+@errors(401, 403, 404, 429)
 async def rank_card(guild: int, user_id: int) -> Response:
     """The member's rank card as a 934x282 PNG (the name is the user id; no avatar)."""
     out, curve = await _rank(guild, user_id)

@@ -44,6 +44,8 @@ class HTTPState:
     batcher: CommandBatcher | None = None
     """Shares Redis round trips between requests (the public API's admission call)."""
     client: aiohttp.ClientSession | None = None
+    bot_user_id: int | None = None
+    """The bot's Discord user id, asked once (`townsquare.http.guild_lookups`)."""
 
     @property
     def defaults(self) -> GuildConfig:

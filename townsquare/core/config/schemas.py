@@ -9,16 +9,24 @@ settings files written for an earlier schema keep working.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from townsquare.core.validation import SNOWFLAKE_KEY_PATTERN, Snowflake, SnowflakeKey, Text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
+    "MAX_BANNED_WORDS",
+    "MAX_CHANNEL_IDS",
+    "MAX_CURVE_TABLE",
+    "MAX_ESCALATION_STEPS",
+    "MAX_LEVEL",
     "MAX_MANAGER_ROLES",
+    "MAX_ROLE_IDS",
     "UPGRADES",
     "AISection",
     "AlertsSection",
@@ -38,14 +46,36 @@ __all__ = [
 
 CURRENT_SCHEMA_VERSION = 2
 
-Snowflake = Annotated[int, Field(ge=1, le=2**64 - 1)]
-"""A Discord id: a positive 64-bit integer."""
-
 Multiplier = Annotated[float, Field(ge=0.0, le=10.0)]
+
+MAX_LEVEL: Final = 10_000
+"""The highest `xp.max_level` a guild may set."""
+MAX_ROLE_IDS: Final = 250
+"""Every list or map of roles: Discord's own limit of roles in a guild."""
+MAX_CHANNEL_IDS: Final = 500
+"""Every list or map of channels: Discord's own limit of channels in a guild."""
+MAX_BANNED_WORDS: Final = 1000
+"""Automod's banned words (each at most 100 characters, so at most ~100 KB)."""
+MAX_CURVE_TABLE: Final = 1000
+"""A `table` level curve's entries (the last one repeats for every higher level)."""
+MAX_ESCALATION_STEPS: Final = 20
+"""Rungs of the moderation escalation ladder."""
+MAX_MANAGER_ROLES: Final = 25
+"""Bot manager roles (the command access page lists them as checkboxes)."""
+
+RoleIds = Annotated[list[Snowflake], Field(max_length=MAX_ROLE_IDS)]
+ChannelIds = Annotated[list[Snowflake], Field(max_length=MAX_CHANNEL_IDS)]
+
+
+def _keyed(limit: int) -> Any:
+    """A map from ids to multipliers: JSON keys are decimal ids (the schema says so)."""
+    return Field(
+        max_length=limit, json_schema_extra={"propertyNames": {"pattern": SNOWFLAKE_KEY_PATTERN}}
+    )
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class LevelCurve(_Section):
@@ -54,9 +84,11 @@ class LevelCurve(_Section):
     kind: Literal["mee6", "linear", "table"]
     """`mee6`: 5L^2 + 50L + 100 from level L to L+1; `linear`: `linear_step` per level;
     `table`: `table[L]` from level L to L+1."""
-    linear_step: Annotated[int, Field(ge=1)]
+    linear_step: Annotated[int, Field(ge=1, le=10**12)]
     """XP per level when `kind` is `linear`."""
-    table: list[Annotated[int, Field(ge=1)]]
+    table: Annotated[
+        list[Annotated[int, Field(ge=1, le=10**12)]], Field(max_length=MAX_CURVE_TABLE)
+    ]
     """XP from level L to L+1 when `kind` is `table`; the last entry repeats."""
 
     @model_validator(mode="after")
@@ -90,17 +122,17 @@ class XPSection(_Section):
     """Largest XP one message can award."""
     cooldown_seconds: Annotated[int, Field(ge=0, le=86_400)]
     """Seconds after an awarded message during which a member's messages earn nothing."""
-    no_xp_channel_ids: list[Snowflake]
+    no_xp_channel_ids: ChannelIds
     """Channels where messages earn nothing."""
-    no_xp_role_ids: list[Snowflake]
+    no_xp_role_ids: RoleIds
     """Members with any of these roles earn nothing."""
-    role_multipliers: dict[Snowflake, Multiplier]
+    role_multipliers: Annotated[dict[SnowflakeKey, Multiplier], _keyed(MAX_ROLE_IDS)]
     """XP multiplier per role; the largest of a member's roles applies."""
-    channel_multipliers: dict[Snowflake, Multiplier]
+    channel_multipliers: Annotated[dict[SnowflakeKey, Multiplier], _keyed(MAX_CHANNEL_IDS)]
     """XP multiplier per channel."""
     curve: LevelCurve
     """How much each level costs."""
-    max_level: Annotated[int, Field(ge=1, le=10_000)]
+    max_level: Annotated[int, Field(ge=1, le=MAX_LEVEL)]
     """Levels stop here; XP keeps counting."""
     voice: VoiceXPSection
     """Voice XP."""
@@ -119,7 +151,7 @@ class NoticeSection(_Section):
     """Announce in the channel of the message, a fixed channel, by DM, or not at all."""
     channel_id: Snowflake | None
     """The fixed channel when `mode` is `channel`."""
-    template: Annotated[str, Field(min_length=1, max_length=1500)]
+    template: Annotated[Text, Field(min_length=1, max_length=1500)]
     """Message text; `{user}`, `{level}` and `{guild}` are replaced. Never pings roles."""
 
     @model_validator(mode="after")
@@ -154,11 +186,14 @@ class AutomodSection(_Section):
 
     enabled: bool
     """Run automod at all."""
-    banned_words: list[Annotated[str, Field(min_length=1, max_length=100)]]
+    banned_words: Annotated[
+        list[Annotated[Text, Field(min_length=1, max_length=100)]],
+        Field(max_length=MAX_BANNED_WORDS),
+    ]
     """Words that are an offense, matched case-insensitively as whole words."""
     block_links: bool
     """Whether links are an offense (except in `link_allowed_channel_ids`)."""
-    link_allowed_channel_ids: list[Snowflake]
+    link_allowed_channel_ids: ChannelIds
     """Channels where links are fine."""
     max_mentions: Annotated[int, Field(ge=1, le=100)]
     """More user or role mentions than this in one message is an offense."""
@@ -166,7 +201,7 @@ class AutomodSection(_Section):
     """This many messages ..."""
     spam_window_seconds: Annotated[int, Field(ge=1, le=600)]
     """... within this many seconds is spam."""
-    exempt_role_ids: list[Snowflake]
+    exempt_role_ids: RoleIds
     """Members with any of these roles are never checked."""
 
 
@@ -179,7 +214,7 @@ class ModerationSection(_Section):
     """DM the member about every action taken against them."""
     offense_expiry_days: Annotated[int, Field(ge=1, le=3650)]
     """Offenses older than this no longer count towards escalation."""
-    escalation: list[EscalationStep]
+    escalation: Annotated[list[EscalationStep], Field(max_length=MAX_ESCALATION_STEPS)]
     """The ladder, by ascending `offenses`."""
     automod: AutomodSection
     """Automatic checks."""
@@ -215,15 +250,12 @@ class AISection(_Section):
 
     enabled: bool
     """Answer questions in this guild at all."""
-    channel_ids: list[Snowflake]
+    channel_ids: ChannelIds
     """Channels where the assistant answers mentions; empty means every channel."""
     requests_per_member_per_hour: Annotated[int, Field(ge=1, le=1000)]
     """Rate limit per member."""
     max_output_tokens: Annotated[int, Field(ge=16, le=8192)]
     """Longest answer, in model tokens."""
-
-
-MAX_MANAGER_ROLES = 25
 
 
 class CommandsSection(_Section):
@@ -255,7 +287,7 @@ UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_vers
 class GuildConfig(BaseModel):
     """A guild's whole configuration document."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     schema_version: Literal[2]
     """The version of this schema the document was written with."""

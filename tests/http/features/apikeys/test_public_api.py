@@ -80,10 +80,11 @@ async def test_the_auth_matrix(
         refused = await client.get(url, headers=bearer(other_token))
         assert refused.status_code == 403, url
         assert await error_code(refused) == "guild_forbidden"
-    # Ids no guild has are refused like any other guild (never a 500).
-    for guild in (0, 2**64, 10**30):
+    # Ids no guild can have (outside 1..2^63-1) match no route: 404, never a 500.
+    for guild in (0, 2**63, 2**64, 10**30):
         response = await client.get(f"/public/v1/guilds/{guild}/leaderboard", headers=bearer(token))
-        assert response.status_code == 403, guild
+        assert response.status_code == 404, guild
+        assert await error_code(response) == "not_found"
     # The other guild's key works on its own guild.
     for url in routes(OTHER_GUILD):
         assert (await client.get(url, headers=bearer(other_token))).status_code == 200, url
@@ -189,7 +190,6 @@ async def test_the_leaderboard_is_cached_briefly(
         ({"per_page": "1000"}, {"per_page"}),
         ({"per_page": "0", "page": "-1"}, {"page", "per_page"}),
         ({"sort": "xp"}, {"sort"}),
-        ({"page": "2"}, {"page"}),  # past the last page of an empty leaderboard
     ],
 )
 async def test_bad_parameters_give_400_with_field_errors(
@@ -198,6 +198,19 @@ async def test_bad_parameters_give_400_with_field_errors(
     response = await client.get(routes(bot_in_demo)[0], query_string=query, headers=bearer(token))
     assert response.status_code == 400, await response.get_data(as_text=True)
     assert set((await response.get_json())["error"]["fields"]) == fields
+
+
+async def test_a_page_past_the_last_is_404(
+    client: QuartClient, token: str, bot_in_demo: int
+) -> None:
+    """A valid query for a page that does not exist (the empty leaderboard has 1 page)."""
+    response = await client.get(
+        routes(bot_in_demo)[0], query_string={"page": "2"}, headers=bearer(token)
+    )
+    assert response.status_code == 404, await response.get_data(as_text=True)
+    body = await response.get_json()
+    assert body["error"]["code"] == "page_out_of_range"
+    assert body["error"]["fields"] == {"page": ["must be at most 1"]}
 
 
 async def test_the_rank_card_is_a_png(
