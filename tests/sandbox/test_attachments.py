@@ -8,7 +8,7 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import Live, use_command
+from tests.support.sandbox import Live
 from tests.support.world import channel_named, demo_guild
 
 if typing.TYPE_CHECKING:
@@ -70,7 +70,7 @@ async def test_interaction_reply_and_follow_up_with_files(live: Live) -> None:
         sent.append(await interaction.execute(attachment=hikari.Bytes(b"more", "more.txt")))
 
     live.bot.subscribe(hikari.InteractionCreateEvent, answer)
-    await use_command(live.http, live.info, channel_id=str(channel), user_id=str(wren), name="rank")
+    await live.use(wren, "rank", channel)
     await live.recorder.wait_for(
         hikari.GuildMessageCreateEvent, lambda e: len(sent) == 2 and e.message_id == sent[1].id
     )

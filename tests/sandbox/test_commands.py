@@ -50,7 +50,7 @@ async def test_bulk_overwrite_of_global_and_guild_commands(live: Live) -> None:
     # A used command carries the registered id.
     wren = live.user("wren")
     channel = channel_named(guild, "bot-commands")
-    await use_command(live.http, live.info, channel_id=str(channel), user_id=str(wren), name="rank")
+    await live.use(wren, "rank", channel)
     [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert isinstance(event.interaction, hikari.CommandInteraction)
     assert event.interaction.command_id == ids["rank"]
@@ -86,7 +86,7 @@ async def test_deferred_response_follow_ups_and_original_edits(live: Live) -> No
         done.extend([original, follow_up, edited, fetched, hidden])
 
     live.bot.subscribe(hikari.InteractionCreateEvent, answer)
-    await use_command(live.http, live.info, channel_id=str(channel), user_id=str(wren), name="rank")
+    await live.use(wren, "rank", channel)
     await live.recorder.wait_for(
         hikari.GuildMessageDeleteEvent, lambda e: bool(done) and e.message_id == done[0].id
     )
@@ -177,14 +177,7 @@ async def test_slash_command_options_carry_resolved_entities(live: Live) -> None
             ],
         }
     ]
-    await use_command(
-        live.http,
-        live.info,
-        channel_id=str(general),
-        user_id=str(wren),
-        name="reward",
-        options=options,
-    )
+    await live.use(wren, "reward", general, options=options)
     [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     interaction = event.interaction
     assert isinstance(interaction, hikari.CommandInteraction)
@@ -224,9 +217,7 @@ async def test_modal_opened_submitted_and_answered(live: Live) -> None:
             )
 
     live.bot.subscribe(hikari.InteractionCreateEvent, answer)
-    used = await use_command(
-        live.http, live.info, channel_id=str(channel), user_id=str(wren), name="report"
-    )
+    used = await live.use(wren, "report", channel)
     submit = f"{live.info.control_url}/interactions/modals"
     await asyncio.wait_for(modal_opened.wait(), timeout=10)
     assert live.sandbox.world.interactions[int(used["id"])].response_type == 9
@@ -272,15 +263,7 @@ async def test_autocomplete_is_answered_with_choices(live: Live) -> None:
 
     live.bot.subscribe(hikari.InteractionCreateEvent, suggest)
     options = [{"name": "prize", "type": 3, "value": "pi", "focused": True}]
-    used = await use_command(
-        live.http,
-        live.info,
-        channel_id=str(channel),
-        user_id=str(wren),
-        name="giveaway",
-        options=options,
-        autocomplete=True,
-    )
+    used = await live.use(wren, "giveaway", channel, options=options, autocomplete=True)
     [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert event.interaction.type is hikari.InteractionType.AUTOCOMPLETE
     await asyncio.wait_for(answered.wait(), timeout=10)

@@ -8,7 +8,7 @@ import typing
 import hikari
 import pytest
 
-from tests.support.sandbox import Live, control, use_command
+from tests.support.sandbox import Live, control
 from tests.support.world import channel_named, user_named
 
 if typing.TYPE_CHECKING:
@@ -32,9 +32,7 @@ async def test_subscription_lifecycle_arrives_as_entitlement_events(live: Live) 
 
     # An interaction in that guild carries the guild's live entitlements.
     channel = channel_named(guild, "bot-commands")
-    await use_command(
-        live.http, live.info, channel_id=str(channel), user_id=str(wren), name="premium"
-    )
+    await live.use(wren, "premium", channel)
     [used] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert isinstance(used.interaction, hikari.CommandInteraction)
     assert [e.id for e in used.interaction.entitlements] == [entitlement.id]

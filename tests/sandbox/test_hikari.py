@@ -273,14 +273,7 @@ async def test_slash_command_answered_in_time_posts_the_reply(live: Live) -> Non
 
     live.bot.subscribe(hikari.InteractionCreateEvent, answer)
     options = [{"name": "user", "type": 6, "value": str(wren)}]
-    used = await use_command(
-        live.http,
-        live.info,
-        channel_id=str(channel),
-        user_id=str(wren),
-        name="rank",
-        options=options,
-    )
+    used = await live.use(wren, "rank", channel, options=options)
 
     [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     interaction = event.interaction

@@ -156,10 +156,11 @@ class Live(typing.NamedTuple):
         return user_named(self.sandbox, username)
 
     async def use(
-        self, user: str, name: str, channel: str = "bot-commands", **body: object
+        self, user: int, name: str, channel: int, **body: object
     ) -> dict[str, typing.Any]:
-        """`user` uses `/name` in `channel` (`POST /interactions`): `{"id", "token"}`."""
-        where = {"channel_id": str(self.channel(channel)), "user_id": str(self.user(user))}
+        """The member `user` uses `/name` in `channel` (`POST /interactions`); `body` adds
+        `options` or `autocomplete`. Returns `{"id", "token"}`."""
+        where = {"channel_id": str(channel), "user_id": str(user)}
         return await use_command(self.http, self.info, name=name, **where, **body)
 
 
