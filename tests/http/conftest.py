@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from tests.support.sandbox import target_of
-from tests.support.web import log_in, make_settings
+from tests.support.web import csrf_token, log_in, make_settings
 from tests.support.world import demo_guild
 from townsquare.core.discord import DiscordTarget, write_sandbox_info
 from townsquare.core.guilds.service import ensure_guild
@@ -96,6 +96,12 @@ async def sheriff(
     is)."""
     await log_in(client, browser, sandbox, "sheriff")
     return client
+
+
+@pytest.fixture
+async def admin(sheriff: QuartClient) -> str:
+    """Logged in as the demo guild's admin (sheriff); returns the session's CSRF token."""
+    return await csrf_token(sheriff)
 
 
 class _Pipe(io.StringIO):

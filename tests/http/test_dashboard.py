@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import re
-import socket
 import typing
 import urllib.parse
 
 import yarl
 
-from tests.support.web import consent, follow, log_in
+from tests.support.web import consent, cut_off_discord, follow, log_in
 from tests.support.world import user_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
@@ -200,18 +198,12 @@ async def test_without_discord_the_roles_are_typed_as_ids(
     app: Quart, sheriff: QuartClient, bot_in_demo: int, redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:
     await _page(sheriff, "/dashboard")  # the manage check is cached for the session
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once it is closed
-    app_state = state_of(app)
-    working = app_state.discord
-    assert working is not None
-    app_state.discord = dataclasses.replace(working, rest_url=f"http://127.0.0.1:{port}/api/v10")
+    working = cut_off_discord(app)
     url = f"/dashboard/guilds/{bot_in_demo}/commands"
     page = await _page(sheriff, url)
     assert "Discord could not be asked for this server's roles" in page
     # The failure is remembered for a few seconds: pages do not wait on Discord each time.
-    app_state.discord = working
+    state_of(app).discord = working
     assert "Discord could not be asked" in await _page(sheriff, url)
     remembered = keyspace.key("guild_roles", bot_in_demo)
     assert await redis.get(remembered) == b"null"

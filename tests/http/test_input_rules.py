@@ -7,20 +7,15 @@ every refusal.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import socket
 import typing
 
-import pytest
-
-from tests.support.web import csrf_token, error_code
+from tests.support.web import cut_off_discord, error_code, guild_config
 from townsquare.core.apikeys.models import ApiKey
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.config.schemas import MAX_BANNED_WORDS, MAX_CHANNEL_IDS
 from townsquare.core.validation import ID_MAX
 from townsquare.core.xp.models import LevelReward
-from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -34,12 +29,6 @@ HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture
-async def admin(sheriff: QuartClient) -> str:
-    """Logged in as the demo guild's admin; returns the CSRF token."""
-    return await csrf_token(sheriff)
-
-
 def roles_of(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
     return {role.name: role.id for role in sandbox.world.guilds[guild_id].roles.values()}
 
@@ -48,16 +37,10 @@ def channels_of(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
     return {c.name: c.id for c in sandbox.world.guilds[guild_id].channels.values()}
 
 
-async def _config(client: QuartClient, guild_id: int) -> dict[str, typing.Any]:
-    response = await client.get(f"/api/v1/guilds/{guild_id}/config")
-    assert response.status_code == 200, await response.get_data(as_text=True)
-    return typing.cast("dict[str, typing.Any]", await response.get_json())
-
-
 async def _put(
     client: QuartClient, guild_id: int, csrf: str, change: typing.Callable[[dict], None]
 ) -> tuple[int, dict[str, typing.Any]]:
-    current = await _config(client, guild_id)
+    current = await guild_config(client, guild_id)
     document = current["config"]
     change(document)
     response = await client.put(
@@ -411,14 +394,8 @@ async def test_lists_have_caps(client: QuartClient, admin: str, bot_in_demo: int
 async def test_without_discord_the_api_refuses_new_references_with_503(
     app: Quart, client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    await _config(client, bot_in_demo)  # the manage check is cached for the session
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once it is closed
-    app_state = state_of(app)
-    working = app_state.discord
-    assert working is not None
-    app_state.discord = dataclasses.replace(working, rest_url=f"http://127.0.0.1:{port}/api/v10")
+    await guild_config(client, bot_in_demo)  # the manage check is cached for the session
+    cut_off_discord(app)
     moderator = roles_of(sandbox, bot_in_demo)["Moderator"]
     status, body = await _put(
         client,

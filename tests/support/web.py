@@ -4,20 +4,24 @@ sandbox's OAuth2, following every redirect by hand: `/auth/login` -> the sandbox
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 
 import yarl
 
+from tests.support.services import free_port
 from tests.support.world import user_named
 from townsquare.core.settings import load_settings
+from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
     from pathlib import Path
 
     import aiohttp
-    from quart import Response
+    from quart import Quart, Response
     from quart.testing import QuartClient
 
+    from townsquare.core.discord import DiscordTarget
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
     from townsquare.sandbox import Sandbox
@@ -27,8 +31,10 @@ __all__ = [
     "consent",
     "cookie",
     "csrf_token",
+    "cut_off_discord",
     "error_code",
     "follow",
+    "guild_config",
     "log_in",
     "make_settings",
     "set_cookie",
@@ -45,6 +51,24 @@ def make_settings(var_dir: Path, keyspace: Keyspace, **env: str) -> Settings:
         "TOWNSQUARE__HTTP__JWT_SIGNING_KEY": SIGNING_KEY,
     } | env
     return load_settings(environ=environ, env_file=None)
+
+
+def cut_off_discord(app: Quart) -> DiscordTarget:
+    """Point the app's Discord REST at a loopback port nothing listens on: every call to
+    Discord fails to connect from now on. Returns the working target, to put back."""
+    app_state = state_of(app)
+    working = app_state.discord
+    assert working is not None
+    dead = f"http://127.0.0.1:{free_port()}/api/v10"
+    app_state.discord = dataclasses.replace(working, rest_url=dead)
+    return working
+
+
+async def guild_config(client: QuartClient, guild_id: int) -> dict[str, typing.Any]:
+    """`GET /api/v1/guilds/<id>/config` (must answer 200): `{"version", "config", ...}`."""
+    response = await client.get(f"/api/v1/guilds/{guild_id}/config")
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return typing.cast("dict[str, typing.Any]", await response.get_json())
 
 
 async def follow(client: QuartClient, url: yarl.URL) -> Response:
