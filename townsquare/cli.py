@@ -317,6 +317,7 @@ def up(
                 f"dashboard: {settings.http.public_url} (log in with Discord"
                 f"{', as a sandbox user' if settings.uses_sandbox else ''})"
             )
+            typer.echo(f"metrics: {_metrics_url(settings)} (Prometheus, not on the public port)")
             typer.echo(
                 f"running {', '.join(child.name for child in children)}; logs in "
                 f"{var_dir / 'log'}; Ctrl-C stops everything."
@@ -331,6 +332,14 @@ def up(
 
         _run_until_signal(everything)
     typer.echo("stopped")
+
+
+def _metrics_url(settings: Settings) -> str:
+    """Where the HTTP service serves its Prometheus metrics (`http.metrics_*`), or "off"."""
+    http = settings.http
+    if not http.metrics_port:
+        return "off (http.metrics_port is 0)"
+    return f"http://{http.metrics_host}:{http.metrics_port}/metrics"
 
 
 def _log_to_file(settings: Settings, path: Path) -> None:
@@ -403,6 +412,7 @@ def http(settings_file: SettingsOption = None) -> None:
     keyspace = Keyspace(settings.redis.namespace)
     with _services(settings) as (redis_url, database_url):
         typer.echo(f"dashboard: {settings.http.public_url}")
+        typer.echo(f"metrics: {_metrics_url(settings)}")
         _run_until_signal(
             lambda stop: run_http(settings, redis_url, database_url, keyspace, shutdown=stop)
         )

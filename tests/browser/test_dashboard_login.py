@@ -7,6 +7,8 @@ by name, and then the database row, the Redis config cache and the bot's behavio
 messages closer than the old cooldown but farther apart than the new one both earn XP) have
 all changed.
 
+A second test logs in with hostile `next` values (issue 10, item 3) and ends on our origin.
+
 CI installs chromium (`.ci/run`), so this test never skips there.
 """
 
@@ -26,13 +28,13 @@ import aiohttp
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.support.services import free_port
 from tests.support.world import demo_guild, role_named, user_named
 from townsquare.core.config.cache import get_config
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.discord import write_sandbox_info
 from townsquare.core.events import MessageRecord
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.processes import free_port
 from townsquare.core.settings import load_settings
 from townsquare.core.xp.award import award_messages
 
@@ -65,7 +67,7 @@ GAP_SECONDS: typing.Final = 20
 @pytest.fixture
 def environ(tmp_path: Path, keyspace: Keyspace, sandbox: Sandbox) -> dict[str, str]:
     write_sandbox_info(tmp_path / "sandbox.json", sandbox.info.as_json())
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     return {
         "TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path),
         "TOWNSQUARE__REDIS__NAMESPACE": keyspace.namespace,
@@ -73,6 +75,7 @@ def environ(tmp_path: Path, keyspace: Keyspace, sandbox: Sandbox) -> dict[str, s
         "TOWNSQUARE__HTTP__HOST": "127.0.0.1",
         "TOWNSQUARE__HTTP__PORT": str(port),
         "TOWNSQUARE__HTTP__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TOWNSQUARE__HTTP__METRICS_PORT": str(metrics_port),
     }
 
 
@@ -222,3 +225,42 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     assert cached_doc["config"]["commands"]["manager_role_ids"] == [moderator]
     # After: the same two messages by another member both earn.
     assert await _awarded(redis, keyspace, guild_id, 502, 9_100) == 2
+
+
+HOSTILE_NEXT: typing.Final = (
+    "/%09/evil.example/",  # issue 10's reproduction: Location "/\t/evil.example/"
+    "/%5C/evil.example/",
+    "/%0D%0A/evil.example/",
+    "%20//evil.example/",
+)
+"""Raw query values of `/auth/login?next=` that a browser, unguarded, would follow off-site."""
+
+
+async def test_a_hostile_next_after_login_ends_on_our_origin(
+    sandbox: Sandbox, http_service: str
+) -> None:
+    """Chromium logs in with each hostile `next` and lands on our dashboard, not elsewhere.
+
+    Before the fix the first one ended at http://evil.example/ (chromium drops the tab).
+    """
+    sheriff = next(u.id for u in sandbox.world.users.values() if u.username == "sheriff")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = await browser.new_page()
+            visited: list[str] = []
+            page.on("framenavigated", lambda frame: visited.append(frame.url))
+            for hostile in HOSTILE_NEXT:
+                await page.goto(f"{http_service}/auth/login?next={hostile}")
+                await page.wait_for_url("**/oauth2/authorize**")
+                await page.click(f'button[name="user_id"][value="{sheriff}"]')
+                # Wherever the callback's redirect leads, once it has been followed:
+                await page.wait_for_url(
+                    lambda url: "/oauth2/authorize" not in url and "/auth/callback" not in url
+                )
+                assert page.url == f"{http_service}/dashboard", (hostile, page.url)
+            assert not [url for url in visited if "evil.example" in url], visited
+        finally:
+            await browser.close()

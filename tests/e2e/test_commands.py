@@ -26,9 +26,9 @@ from tests.support.bot import (
     commands_registered,
     mentioned_ids,
 )
-from tests.support.services import free_port
 from tests.support.shards import shards_running
 from townsquare.core.audit.models import AuditEntry
+from townsquare.core.processes import free_port
 from townsquare.core.settings import load_settings
 
 if typing.TYPE_CHECKING:

@@ -23,6 +23,7 @@ from tests.support.web import (
     start_login,
 )
 from tests.support.world import user_named
+from townsquare.http.auth import DEFAULT_NEXT, safe_next
 from townsquare.http.sessions import ACCESS_COOKIE, REFRESH_COOKIE, SessionSigner
 
 if typing.TYPE_CHECKING:
@@ -98,12 +99,73 @@ async def test_cancelled_login_is_refused(
     assert await error_code(result) == "oauth_denied"
 
 
+HOSTILE_NEXT: typing.Final = {
+    "absolute": "https://evil.example/",
+    "scheme-relative": "//evil.example/x",
+    "backslash-slash": "/\\evil.example",
+    "slash-backslash-path": "/\\/evil.example/",
+    "leading-backslash": "\\/evil.example/",
+    "backslash-later": "/dashboard\\..\\x",
+    "tab-between-slashes": "/\t/evil.example/",  # browsers drop the tab: //evil.example/
+    "newline-between-slashes": "/\n/evil.example/",
+    "cr-between-slashes": "/\r/evil.example/",
+    "leading-space": " //evil.example/",
+    "leading-control": "\x01//evil.example/",
+    "encoded-slash": "/%2F/evil.example/",
+    "encoded-backslash": "/%5Cevil.example/",
+    "encoded-tab": "/%09/evil.example/",
+    "javascript": "javascript:alert(document.cookie)",
+    "javascript-with-slash": "/javascript:alert(1)//\\x",
+    "scheme-without-slashes": "https:evil.example",
+    "data": "data:text/html,<script>alert(1)</script>",
+    "nul": "/dashboard\x00",
+    "too-long": "/" + "a" * 5000,
+}
+"""`next` values that must not survive the login (`/auth/login?next=...`)."""
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_NEXT.values(), ids=HOSTILE_NEXT.keys())
+def test_safe_next_refuses_what_a_browser_reads_as_another_site(hostile: str) -> None:
+    assert safe_next(hostile) == DEFAULT_NEXT
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent"),
+    [
+        ("/dashboard/guilds/1/xp", "/dashboard/guilds/1/xp"),
+        ("/dashboard/guilds/1/xp?saved=1", "/dashboard/guilds/1/xp?saved=1"),
+        ("/dashboard/x\r\nSet-Cookie: a=b", "/dashboard/xSet-Cookie:%20a=b"),  # as browsers read it
+        ("/dashboard/caf\u00e9", "/dashboard/caf%C3%A9"),
+        (None, DEFAULT_NEXT),
+        ("", DEFAULT_NEXT),
+    ],
+)
+def test_safe_next_keeps_our_paths_and_sends_them_header_safe(asked: str | None, sent: str) -> None:
+    assert safe_next(asked) == sent
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_NEXT.values(), ids=HOSTILE_NEXT.keys())
 async def test_next_cannot_leave_the_site(
+    client: QuartClient,
+    browser: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    app: object,
+    hostile: str,
+) -> None:
+    """The whole login with a hostile `next`: the callback sends the user to the dashboard."""
+    location = await log_in(client, browser, sandbox, "sheriff", hostile)
+    assert location == "/dashboard"
+
+
+async def test_next_with_cr_lf_is_not_a_500_and_injects_no_header(
     client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
 ) -> None:
-    for hostile in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
-        location = await log_in(client, browser, sandbox, "sheriff", hostile)
-        assert location == "/dashboard"
+    authorize = await start_login(client, "/dashboard\r\nSet-Cookie: owned=1")
+    callback = await consent(browser, authorize, user_named(sandbox, "sheriff"))
+    response = await client.get(callback.path, query_string=dict(callback.query))
+    assert response.status_code == 302, await response.get_data(as_text=True)
+    assert response.headers["Location"] == "/dashboardSet-Cookie:%20owned=1"
+    assert not any("owned" in value for value in response.headers.getlist("Set-Cookie"))
 
 
 async def test_tampered_expired_or_missing_tokens_give_401(
@@ -319,3 +381,14 @@ def test_real_discord_endpoints_come_from_the_settings(tmp_path: Path, keyspace:
     url = yarl.URL(endpoints.authorize_redirect("s" * 32))
     assert url.query["scope"] == "identify guilds"
     assert SessionSigner.from_settings(settings).secure_cookies
+
+
+async def test_a_non_ascii_state_is_a_403_not_a_500(
+    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
+) -> None:
+    authorize = await start_login(client)
+    callback = await consent(browser, authorize, user_named(sandbox, "sheriff"))
+    query = dict(callback.query) | {"state": "caf\u00e9"}
+    response = await client.get(callback.path, query_string=query)
+    assert response.status_code == 403, await response.get_data(as_text=True)
+    assert (await response.get_json())["error"]["code"] == "oauth_state_mismatch"

@@ -31,7 +31,7 @@ import yarl
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
@@ -117,18 +117,6 @@ async def _owner_session(base: str, sandbox: Sandbox) -> tuple[dict[str, str], s
     return {name: cookies[name] for name in ("ts_session", "ts_refresh")}, csrf
 
 
-def _pending_transport_fix(case: typing.Any) -> bool:
-    """A body that is not UTF-8: a 500 until the fix-http-transport branch lands (issue 10,
-    item 4, not this branch's part). Remove this filter when it has."""
-    body = case.body
-    if isinstance(body, bytes):
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            return True
-    return False
-
-
 def _fuzz(
     schema: typing.Any,
     base: str,
@@ -167,7 +155,6 @@ def _fuzz(
                 @given(case=strategy)
                 def check(case: typing.Any) -> None:
                     nonlocal sent
-                    assume(not _pending_transport_fix(case))
                     case.call_and_validate(base_url=base, session=session)
                     sent += 1
 

@@ -12,6 +12,7 @@ import structlog
 from quart import Response
 
 from tests.support.web import error_code
+from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -114,7 +115,7 @@ async def test_one_json_access_line_and_metrics_per_request(
         assert line["logger"] == "townsquare.http.app"
         assert isinstance(line["ms"], float) and line["ms"] >= 0
         assert "timestamp" in line
-    text = await (await client.get("/metrics")).get_data(as_text=True)
+    text = state_of(envelope_app).metrics.render().decode()  # served on their own listener
     assert 'townsquare_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
     assert 'townsquare_http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
     assert 'townsquare_http_request_seconds_count{route="/healthz"} 1.0' in text

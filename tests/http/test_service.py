@@ -1,18 +1,26 @@
-"""What every answer of the HTTP service has: health, metrics, OpenAPI, headers, request ids."""
+"""What every answer of the HTTP service has: health, metrics, OpenAPI, headers, request ids.
+
+Metrics are read here as their listener serves them (`metrics_app`); that the public app does
+not serve them and `run_http` does, on its own port, is checked with hypercorn below."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
 import re
 import typing
+import warnings
 
+import pytest
 import structlog
 
 from tests.support.web import error_code
 from townsquare.core.logs import configure_logging
 from townsquare.http import create_app
+from townsquare.http.metrics import metrics_app
+from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
     from pathlib import Path
@@ -52,21 +60,47 @@ async def test_readyz_names_what_is_unreachable(
     assert body["checks"]["postgresql"] == "ok"
 
 
-async def test_metrics_count_requests(client: QuartClient) -> None:
+async def _scrape(app: Quart) -> str:
+    """GET /metrics from the app's metrics listener (its ASGI app, called directly)."""
+    sent: list[dict[str, typing.Any]] = []
+
+    async def receive() -> dict[str, typing.Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: typing.Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": []}
+    await metrics_app(state_of(app).metrics)(typing.cast("typing.Any", scope), receive, send)
+    start, body = sent
+    assert start["status"] == 200
+    assert dict(start["headers"])[b"content-type"].startswith(b"text/plain")
+    return bytes(body["body"]).decode()
+
+
+async def test_the_public_app_does_not_serve_metrics(client: QuartClient) -> None:
+    """They list every route, /internal/v1 included, with its request counts (issue 10, 7)."""
     await client.get("/healthz")
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    text = await response.get_data(as_text=True)
-    assert response.content_type.startswith("text/plain")
+    for method in ("GET", "HEAD", "POST"):
+        response = await client.open("/metrics", method=method)
+        assert response.status_code in {404, 405}, (method, response.status_code)
+        assert b"townsquare_http" not in await response.get_data()
+
+
+async def test_metrics_count_requests(app: Quart, client: QuartClient) -> None:
+    await client.get("/healthz")
+    text = await _scrape(app)
     assert re.search(
         r'townsquare_http_requests_total\{method="GET",route="/healthz",status="200"\} 1\.0', text
     ), text
 
 
-async def test_metrics_keep_client_chosen_methods_to_one_label(client: QuartClient) -> None:
+async def test_metrics_keep_client_chosen_methods_to_one_label(
+    app: Quart, client: QuartClient
+) -> None:
     for method in ("BREW", "WHEN", "BREW"):
         await client.open("/healthz", method=method)
-    text = await (await client.get("/metrics")).get_data(as_text=True)
+    text = await _scrape(app)
     assert re.search(
         r'townsquare_http_requests_total\{method="other",route="unmatched",status="405"\} 3\.0',
         text,
@@ -156,30 +190,38 @@ async def test_request_id_is_returned_and_on_every_log_line(
     assert all("request_id" in entry for entry in entries), json.dumps(entries)
 
 
-async def test_run_http_serves_with_hypercorn_until_shutdown(
+async def test_run_http_serves_the_app_and_metrics_on_their_own_loopback_port(
     tmp_path: Path, keyspace: Keyspace, redis_url: str, database_url: str
 ) -> None:
+    """`townsquare http` (run_http): the app on `http.port`, metrics on `http.metrics_port`
+    only; a streamed body over the limit is a 413 there too."""
     import asyncio
-    import socket
 
     import aiohttp
 
     from tests.support.web import make_settings
+    from townsquare.core.commands_api import service_token
+    from townsquare.core.processes import free_port
     from townsquare.http import run_http
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings = make_settings(tmp_path, keyspace, TOWNSQUARE__HTTP__PORT=str(port))
+    port, metrics_port = free_port(), free_port()
+    settings = make_settings(
+        tmp_path,
+        keyspace,
+        TOWNSQUARE__HTTP__PORT=str(port),
+        TOWNSQUARE__HTTP__METRICS_PORT=str(metrics_port),
+    )
+    assert settings.http.metrics_host == "127.0.0.1"  # the default: loopback only
     shutdown = asyncio.Event()
     server = asyncio.create_task(
         run_http(settings, redis_url, database_url, keyspace, shutdown=shutdown)
     )
+    app_url, metrics_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
     try:
         async with aiohttp.ClientSession() as http:
             for _ in range(100):
                 try:
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    async with http.get(f"{app_url}/readyz") as response:
                         assert response.status == 200, await response.text()
                         assert response.headers["X-Request-ID"]
                         assert "server" not in {name.lower() for name in response.headers}
@@ -188,9 +230,78 @@ async def test_run_http_serves_with_hypercorn_until_shutdown(
                     await asyncio.sleep(0.05)
             else:
                 raise AssertionError("hypercorn did not start")
+
+            async with http.get(f"{app_url}/metrics") as response:
+                assert response.status == 404
+            async with http.get(f"{metrics_url}/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+            assert re.search(
+                r'townsquare_http_requests_total\{method="GET",route="/readyz",status="200"\} 1\.0',
+                text,
+            ), text
+            assert 'route="unmatched",status="404"' in text  # the public /metrics above
+            async with http.get(f"{metrics_url}/readyz") as response:
+                assert response.status == 404  # the listener serves metrics and nothing else
+
+            async def chunks() -> typing.AsyncIterator[bytes]:
+                for _ in range(settings.http.max_body_bytes // 65536 + 2):
+                    yield b"x" * 65536
+
+            async with http.post(
+                f"{app_url}/internal/v1/guilds/1/members/1/xp/add",
+                data=chunks(),
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {service_token(settings)}",
+                },
+            ) as response:
+                assert "Content-Length" not in response.request_info.headers
+                assert response.status == 413, await response.text()
+                assert (await response.json())["error"]["code"] == "request_entity_too_large"
     finally:
         shutdown.set()
         await asyncio.wait_for(server, 10)
+
+
+async def test_run_http_stops_when_the_metrics_port_is_taken(
+    tmp_path: Path, keyspace: Keyspace, redis_url: str, database_url: str, json_log: io.StringIO
+) -> None:
+    """Either listener failing to bind stops the service, saying which address."""
+    import asyncio
+    import socket
+
+    from tests.support.web import make_settings
+    from townsquare.core.processes import free_port
+    from townsquare.http import run_http
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics_port = taken.getsockname()[1]
+        settings = make_settings(
+            tmp_path,
+            keyspace,
+            TOWNSQUARE__HTTP__PORT=str(free_port()),
+            TOWNSQUARE__HTTP__METRICS_PORT=str(metrics_port),
+        )
+        with pytest.raises(ExceptionGroup) as failed:
+            await asyncio.wait_for(
+                run_http(settings, redis_url, database_url, keyspace, shutdown=asyncio.Event()),
+                30,
+            )
+    assert failed.group_contains(OSError)
+    # hypercorn leaves the socket it could not bind unclosed (it dies with the process); it is
+    # collected here, its ResourceWarning ignored, not in whichever test runs next.
+    del failed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    assert [line["bind"] for line in lines if line["event"] == "http_listen_failed"] == [
+        f"127.0.0.1:{metrics_port}"
+    ]
 
 
 async def test_an_unexpected_error_is_a_bare_500_with_the_request_id(

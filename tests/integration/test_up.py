@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,6 +81,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -98,13 +108,14 @@ def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_the
     var_root: Path,
 ) -> None:
     tmp_path = var_root
-    sandbox_port, http_port = _free_port(), _free_port()
+    sandbox_port, http_port, metrics_port = _free_port(), _free_port(), _free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("TOWNSQUARE")}
     env["TOWNSQUARE__PATHS__VAR_DIR"] = str(tmp_path / "var")
     env["TOWNSQUARE__LOGGING__FORMAT"] = "json"
     env["TOWNSQUARE__SANDBOX__PORT"] = str(sandbox_port)
     env["TOWNSQUARE__SANDBOX__CROWD_RATE"] = "40"
     env["TOWNSQUARE__HTTP__PORT"] = str(http_port)
+    env["TOWNSQUARE__HTTP__METRICS_PORT"] = str(metrics_port)
     process = subprocess.Popen(
         [sys.executable, "-m", "townsquare.cli", "up", "--no-console"],
         cwd=tmp_path,
@@ -141,8 +152,21 @@ def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_the
         # The crowd chats in the sandbox; shards publish, workers award, the flush writes.
         database_url = f"postgres://postgres@127.0.0.1:{records['postgres']['port']}/postgres"
         _wait_for(lambda: asyncio.run(_xp_rows(database_url)) > 0, "crowd XP rows in PostgreSQL")
-        ports = [sandbox_port, http_port, records["valkey"]["port"], records["postgres"]["port"]]
+        ports = [
+            sandbox_port,
+            http_port,
+            metrics_port,
+            records["valkey"]["port"],
+            records["postgres"]["port"],
+        ]
         assert all(_port_open(port) for port in ports)
+        # Metrics on their own loopback port, not on the public one.
+        assert f"metrics: http://127.0.0.1:{metrics_port}/metrics" in "".join(lines)
+        assert _get(f"http://127.0.0.1:{metrics_port}/metrics")[0] == 200
+        assert (
+            "townsquare_http_requests_total" in _get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
+        )
+        assert _get(f"http://127.0.0.1:{http_port}/metrics")[0] == 404
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

@@ -13,7 +13,8 @@ fixtures by name):
 - `pipeline`: the whole XP pipeline around the sandbox (`stack`, `SteppedClock`, chat plans).
 
 Helpers: `world` (`demo_guild`, `channel_named`, `role_named`, `user_named`), `waiting`
-(`wait_until`), `shards`, `settings`, `services`, `xp`, `console`, `web`, `paths`.
+(`wait_until`), `shards`, `settings`, `services`, `xp`, `console`, `web`, `paths`,
+`tcp_proxy` (a loopback proxy a test can cut, for a backend that goes away).
 Scripts that tests run as child processes: `serve_http`, `shard_worker`. Shared sandbox
 scenarios: `scenarios/`. docs/development.md describes the layout.
 """

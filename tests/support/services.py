@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import typing
 
 from tests.support.sandbox import WAIT
+from townsquare.core.processes import free_port
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from quart import Quart
 
-__all__ = ["free_port", "serving", "wait_port"]
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (right now)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["serving", "wait_port"]
 
 
 async def wait_port(port: int) -> None:

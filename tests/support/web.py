@@ -9,8 +9,8 @@ import typing
 
 import yarl
 
-from tests.support.services import free_port
 from tests.support.world import user_named
+from townsquare.core.processes import free_port
 from townsquare.core.settings import load_settings
 from townsquare.http.state import state_of
 

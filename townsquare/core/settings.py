@@ -160,6 +160,10 @@ class HTTPSettings(_Section):
     """Length of the public API's fixed rate-limit window."""
     manage_check_seconds: Annotated[int, Field(ge=0, le=3600)]
     """How long Discord's answer to "may this user manage that guild" is trusted."""
+    metrics_host: str = "127.0.0.1"
+    """Address the Prometheus metrics listener binds (loopback: only this machine scrapes)."""
+    metrics_port: Annotated[int, Field(ge=0, le=65_535)] = 9464
+    """Port of the metrics listener (`GET /metrics`), apart from the public port; 0: none."""
 
 
 class PipelineSettings(_Section):

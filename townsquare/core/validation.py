@@ -56,7 +56,8 @@ def decimal_at_most(limit: int) -> str:
             tail = f"[0-9]{{{rest}}}" if rest else ""
             same_length.append(f"{head}[{low}-{int(digit) - 1}]{tail}")
     same_length.append(digits)
-    return "^(?:" + "|".join(filter(None, [shorter, *same_length])) + ")$"
+    alternatives = "|".join(filter(None, [shorter, *same_length]))
+    return "^(?:" + alternatives + ")$"  # keyspace: not a key (a regex)
 
 
 SNOWFLAKE_KEY_PATTERN: Final = decimal_at_most(ID_MAX)

@@ -9,6 +9,7 @@ all (browsers refuse cross-origin reads). :func:`run_http` serves it until `shut
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import time
@@ -20,6 +21,8 @@ import redis.asyncio as aioredis
 import structlog
 from quart import Quart, redirect, render_template
 from quart_schema import QuartSchema, hide
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from townsquare.core.redis_batch import CommandBatcher
@@ -34,17 +37,24 @@ from townsquare.http import (
     public_api,
 )
 from townsquare.http.access import optional_session
+from townsquare.http.bodies import TownsquareRequest
 from townsquare.http.errors import register_error_handlers
-from townsquare.http.metrics import Metrics
+from townsquare.http.metrics import Metrics, metrics_app
 from townsquare.http.openapi import IdConverter, TownsquareOpenAPI
 from townsquare.http.sessions import SessionSigner
 from townsquare.http.state import EXTENSION, HTTPState, state, state_of
 
 if typing.TYPE_CHECKING:
-    import asyncio
     from collections.abc import Iterable
 
-    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
+    from hypercorn.config import Config
+    from hypercorn.typing import (
+        ASGIReceiveCallable,
+        ASGISendCallable,
+        ASGISendEvent,
+        Framework,
+        Scope,
+    )
     from quart.ctx import AppContext
     from quart.typing import ResponseReturnValue, ResponseTypes
     from quart.wrappers import Request
@@ -70,6 +80,12 @@ CONTENT_SECURITY_POLICY: typing.Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+REDIS_CONNECT_TIMEOUT: typing.Final = 2.0
+"""Seconds to open a connection to Redis: an unreachable host fails a request with a 503
+after this, not after the system's TCP timeout (minutes)."""
+REDIS_RETRIES: typing.Final = 2
+"""Retries of a Redis command on a connection error (redis-py's default, 10 spread over about
+three seconds, would keep a user waiting that long before the 503 when Redis is down)."""
 _NO_STORE_PREFIXES: typing.Final = ("/auth", "/dashboard", "/api")
 _SECURITY_HEADERS: typing.Final = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
@@ -144,7 +160,15 @@ def _add_lifecycle(app: Quart) -> None:
     @app.before_serving
     async def _open() -> None:
         app_state = state()
-        app_state.redis = aioredis.Redis.from_url(app_state.redis_url)
+        app_state.redis = aioredis.Redis.from_url(
+            app_state.redis_url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), REDIS_RETRIES),
+            # Python 3.13.0's asyncio raises AttributeError when redis-py writes to a connection
+            # the server reset (cpython#136234, fixed in later 3.13 releases): retried, the
+            # command reconnects, and then succeeds or fails as ConnectionError (a 503).
+            retry_on_error=[AttributeError],
+        )
         app_state.batcher = CommandBatcher(app_state.redis)
         app_state.client = aiohttp.ClientSession()
 
@@ -175,6 +199,8 @@ class TownsquareQuart(Quart):
     - :meth:`preprocess_request` refuses a body over `http.max_body_bytes` (413) from its
       `Content-Length` before any `before_request` hook runs.
     - :meth:`process_response` sets the access cookie a dashboard page renewed (it needs `g`).
+    - Its requests are :class:`~townsquare.http.bodies.TownsquareRequest`: a body that is not
+      UTF-8, JSON nested too deep, or a form with bad escapes is a 400, not a 500.
 
     App-wide `before_request` / `after_request` / `teardown_request` hooks did this work before,
     but Quart dispatches every hook with a context-local lookup and `ensure_async` per request,
@@ -182,6 +208,8 @@ class TownsquareQuart(Quart):
     every header it sets: together about a third of the app's own time per request
     (docs/performance.md, HTTP). The head is written as bytes here, once per answer.
     """
+
+    request_class = TownsquareRequest
 
     async def asgi_app(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -270,20 +298,49 @@ async def run_http(
     *,
     shutdown: asyncio.Event,
 ) -> None:
-    """Serve the app with hypercorn on `http.host`:`http.port` until `shutdown` is set."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
+    """Serve the app with hypercorn on `http.host`:`http.port` until `shutdown` is set.
 
+    The app's Prometheus metrics are served on a listener of their own,
+    `http.metrics_host`:`http.metrics_port` (loopback by default; port 0: none), never on the
+    public port. Either bind failing stops both.
+    """
     from townsquare.core.db import connect
 
+    http = settings.http
+    app = create_app(settings, redis_url, database_url, keyspace, discord=None)
+    servers: list[tuple[Framework, Config]] = [(app, _hypercorn_config(http.host, http.port))]
+    if http.metrics_port:
+        metrics = metrics_app(state_of(app).metrics)
+        servers.append((metrics, _hypercorn_config(http.metrics_host, http.metrics_port)))
+    # The ORM's context must be set in this task: hypercorn's request tasks inherit it.
+    async with connect(database_url, pool_max=settings.database.pool_max):
+        log.info(
+            "http_serving",
+            bind=servers[0][1].bind[0],
+            metrics=servers[1][1].bind[0] if len(servers) > 1 else None,
+        )
+        async with asyncio.TaskGroup() as group:
+            for served, config in servers:
+                group.create_task(_serve(served, config, shutdown))
+
+
+async def _serve(app: Framework, config: Config, shutdown: asyncio.Event) -> None:
+    """hypercorn's `serve`, with a failed bind logged with its address before it stops all."""
+    from hypercorn.asyncio import serve
+
+    try:
+        await serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
+    except OSError as error:
+        log.error("http_listen_failed", bind=config.bind[0], reason=str(error))
+        raise
+
+
+def _hypercorn_config(host: str, port: int) -> Config:
+    from hypercorn.config import Config
+
     config = Config()
-    address = f"{settings.http.host}:{settings.http.port}"  # keyspace: not a key
-    config.bind = [address]
+    config.bind = [f"{host}:{port}"]  # keyspace: not a key
     config.accesslog = None  # every request is logged once, with its request id, by the app
     config.graceful_timeout = 5.0
     config.include_server_header = False
-    app = create_app(settings, redis_url, database_url, keyspace, discord=None)
-    # The ORM's context must be set in this task: hypercorn's request tasks inherit it.
-    async with connect(database_url, pool_max=settings.database.pool_max):
-        log.info("http_serving", bind=config.bind[0])
-        await serve(app, config, shutdown_trigger=shutdown.wait)
+    return config

@@ -2,6 +2,9 @@
 
 Login CSRF: `/auth/login` makes a random `state`, stores it in Redis (spent once, ten minutes)
 and in an HttpOnly cookie; the callback accepts only a `state` that matches both.
+
+Where the user goes after the login (`next`) is a path on this site, checked as a browser would
+read it (:func:`safe_next`), so the login cannot be used to send people elsewhere.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime
 import secrets
 import typing
+from urllib.parse import quote, unquote
 
 import structlog
 from pydantic import BaseModel
@@ -31,20 +35,53 @@ from townsquare.http.state import state
 if typing.TYPE_CHECKING:
     from werkzeug.wrappers.response import Response as BaseResponse
 
-__all__ = ["blueprint", "safe_next"]
+__all__ = ["DEFAULT_NEXT", "MAX_NEXT_LENGTH", "blueprint", "safe_next"]
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 log = structlog.get_logger(__name__)
 
 STATE_COOKIE: typing.Final = "ts_oauth_state"
 DEFAULT_NEXT: typing.Final = "/dashboard"
+"""Where a login ends when `next` is missing or not a path on this site."""
+MAX_NEXT_LENGTH: typing.Final = 2048
+"""A longer `next` is not one of our pages (it is kept in Redis until the callback)."""
+
+_DROPPED_BY_BROWSERS: typing.Final = str.maketrans("", "", "\t\n\r")
+"""What the URL standard removes from anywhere in a URL before parsing it."""
+_TRIMMED_BY_BROWSERS: typing.Final = "".join(map(chr, range(0x21)))
+"""What it strips from both ends: C0 controls and space."""
+_KEPT_IN_LOCATION: typing.Final = "!#$%&'()*+,/:;=?@[]~"
+"""Characters left as they are in the `Location` we send; others are percent-encoded."""
 
 
 def safe_next(value: str | None) -> str:
-    """A same-site path to return to; anything else (other hosts, schemes) becomes the default."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    r"""`value` when it is a path on this site as a browser reads it, else :data:`DEFAULT_NEXT`.
+
+    Browsers drop tabs and newlines anywhere in a URL, trim controls and spaces at its ends,
+    read `\` as `/`, and take a URL starting with two slashes as another host's
+    (`/<TAB>/evil.example` is `//evil.example`). So `value` is first normalised the same way,
+    then accepted only when it starts with one `/` followed by anything but `/` or `\`, has
+    no backslash and no control character at all, and the same holds once percent-decoded
+    (`/%2F/evil.example`, `/%09/...`: no page of ours has such a path, and a proxy or a
+    framework that decodes once would see the hostile form). Schemes (`javascript:`,
+    `https://...`) do not start with `/`. The result carries no CR/LF (no header injection)
+    and is ASCII: anything else is percent-encoded.
+    """
+    if not value or len(value) > MAX_NEXT_LENGTH:
         return DEFAULT_NEXT
-    return value
+    path = value.translate(_DROPPED_BY_BROWSERS).strip(_TRIMMED_BY_BROWSERS)
+    if not (_is_local_path(path) and _is_local_path(unquote(path))):
+        return DEFAULT_NEXT
+    return quote(path, safe=_KEPT_IN_LOCATION)
+
+
+def _is_local_path(path: str) -> bool:
+    return (
+        path.startswith("/")
+        and not path.startswith("//")
+        and "\\" not in path
+        and not any(ord(char) < 0x20 or ord(char) == 0x7F for char in path)
+    )
 
 
 class LoginQuery(BaseModel):
@@ -95,7 +132,12 @@ async def callback() -> BaseResponse:
     redis = app_state.require_redis()
     presented = request.args.get("state", "")
     cookie = request.cookies.get(STATE_COOKIE, "")
-    if not presented or not cookie or not secrets.compare_digest(presented, cookie):
+    # As bytes: compare_digest raises TypeError on text that is not ASCII (a 500).
+    if (
+        not presented
+        or not cookie
+        or not secrets.compare_digest(presented.encode(), cookie.encode())
+    ):
         raise APIError(403, "oauth_state_mismatch", "the login did not start here; try again")
     try:
         key = app_state.keyspace.key("oauth_state", presented)

@@ -2,15 +2,20 @@
 
 Handlers raise :class:`APIError`; pydantic and quart-schema validation failures become a 400
 with one entry per field, and any other HTTP error keeps its status with a JSON body. An
-unexpected exception is logged with the request id and answered with a 500 that says nothing
-about its cause.
+exception that says Redis or PostgreSQL cannot answer right now (:func:`unavailable_backend`)
+becomes a 503 `service_unavailable` with `Retry-After`, wherever it was raised: one mapping
+here, not one per route. Any other unexpected exception is logged with the request id and
+answered with a 500 that says nothing about its cause.
 """
 
 from __future__ import annotations
 
 import typing
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception classes
+import redis.exceptions
 import structlog
+import tortoise.exceptions
 from pydantic import ValidationError
 from quart import Response, jsonify, render_template, request
 from quart_schema import RequestSchemaValidationError
@@ -19,9 +24,78 @@ from werkzeug.exceptions import HTTPException
 if typing.TYPE_CHECKING:
     from quart import Quart
 
-__all__ = ["APIError", "field_errors", "register_error_handlers"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "APIError",
+    "field_errors",
+    "register_error_handlers",
+    "unavailable_backend",
+]
 
 log = structlog.get_logger(__name__)
+
+RETRY_AFTER_SECONDS: typing.Final = 5
+"""`Retry-After` of a 503 when Redis or PostgreSQL is unavailable: long enough not to add load
+while a server restarts, short enough that a client retrying by it notices the recovery."""
+
+_REDIS_UNAVAILABLE: typing.Final = (
+    redis.exceptions.ConnectionError,  # refused, reset, DNS; LOADING (BusyLoadingError)
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,  # a replica during failover
+    redis.exceptions.TryAgainError,
+)
+_REDIS_BUSY_REPLIES: typing.Final = ("BUSY ", "MASTERDOWN ")
+"""Error replies redis-py has no class for: a script running past its time limit blocks every
+client with `BUSY` until it ends; a replica without its master answers `MASTERDOWN`."""
+_POSTGRES_UNAVAILABLE: typing.Final = (
+    tortoise.exceptions.DBConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08: connection lost, refused by the server
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.InterfaceError,  # the pool is closing, or the connection was closed under us
+)
+_POSTGRES_MODULES: typing.Final = ("asyncpg", "tortoise")
+"""An `OSError` or `TimeoutError` raised in these (connecting the pool) means PostgreSQL."""
+
+
+def unavailable_backend(error: BaseException) -> str | None:
+    """`"redis"` or `"postgresql"` when `error` (or one it was raised from, or one of a group)
+    says that server cannot answer right now; None for anything else.
+
+    Connecting asyncpg's pool raises plain `OSError` (refused) and `TimeoutError`; those count
+    as PostgreSQL's only when raised inside asyncpg or tortoise, so an unreachable Discord
+    (aiohttp's errors are `OSError` too) is not reported as a database outage.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _REDIS_UNAVAILABLE) or (
+            isinstance(current, redis.exceptions.ResponseError)
+            and str(current).startswith(_REDIS_BUSY_REPLIES)
+        ):
+            return "redis"
+        if isinstance(current, _POSTGRES_UNAVAILABLE) or (
+            isinstance(current, (OSError, TimeoutError)) and _raised_in(current, _POSTGRES_MODULES)
+        ):
+            return "postgresql"
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(cause for cause in (current.__cause__, current.__context__) if cause)
+    return None
+
+
+def _raised_in(error: BaseException, modules: tuple[str, ...]) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None:
+        module = traceback.tb_frame.f_globals.get("__name__", "")
+        if module.split(".", 1)[0] in modules:
+            return True
+        traceback = traceback.tb_next
+    return False
 
 
 class APIError(Exception):
@@ -73,6 +147,12 @@ async def _render(error: APIError) -> Response:
     return response
 
 
+def _unavailable(backend: str) -> APIError:
+    names = {"redis": "Redis", "postgresql": "PostgreSQL"}
+    message = f"{names[backend]} is unavailable; try again in a few seconds"
+    return APIError(503, "service_unavailable", message)
+
+
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(APIError)
     async def _api_error(error: APIError) -> Response:
@@ -106,5 +186,12 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
+        if backend := unavailable_backend(error):
+            # Expected while a server restarts; /readyz says the same. No traceback: the
+            # type is enough, and the message of a driver's error may carry its URL.
+            log.warning("backend_unavailable", backend=backend, error_type=type(error).__name__)
+            response = await _render(_unavailable(backend))
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         log.error("unhandled_error", error_type=type(error).__name__, exc_info=error)
         return await _render(APIError(500, "internal_error", "something went wrong on our side"))

@@ -1,11 +1,13 @@
-"""`/healthz` (the process answers), `/readyz` (PostgreSQL and Redis answer), `/metrics`."""
+"""`/healthz` (the process answers), `/readyz` (PostgreSQL and Redis answer).
+
+`/metrics` is not here: it has a listener of its own (townsquare.http.metrics).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import typing
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, jsonify
 from quart_schema import hide
 from tortoise import Tortoise
@@ -45,12 +47,6 @@ async def readyz() -> Response:
     )
     response.status_code = 200 if not failing else 503
     return response
-
-
-@blueprint.get("/metrics")
-@hide
-async def metrics() -> Response:
-    return Response(state().metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
 
 async def _check(probe: typing.Awaitable[object]) -> bool:

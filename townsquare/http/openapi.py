@@ -27,6 +27,7 @@ if typing.TYPE_CHECKING:
     from werkzeug.routing.converters import BaseConverter
 
 __all__ = [
+    "APP_WIDE_ERRORS",
     "ERROR_DESCRIPTIONS",
     "ErrorBody",
     "ErrorDetail",
@@ -77,6 +78,11 @@ ERROR_DESCRIPTIONS: typing.Final = {
     502: "Discord answered with an error",
     503: "a service this answer needs is unavailable (see Retry-After)",
 }
+
+
+APP_WIDE_ERRORS: typing.Final = (503,)
+"""Statuses every route may answer whatever it does: errors.py maps Redis or PostgreSQL being
+unavailable to a 503 with `Retry-After`, wherever it is raised (docs/http.md)."""
 
 
 def errors[F: Callable[..., typing.Any]](*statuses: int) -> Callable[[F], F]:
@@ -132,8 +138,19 @@ class TownsquareOpenAPI(OpenAPIProvider):
                             header: {"schema": {"type": "string"}} for header in headers
                         }
                     responses[str(status)] = answer
+                for status in APP_WIDE_ERRORS:
+                    answer = responses.setdefault(str(status), _error_answer(components))
+                    answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
                 for status, answer in responses.items():
                     if int(status) in ERROR_DESCRIPTIONS:
                         answer["description"] = ERROR_DESCRIPTIONS[int(status)]
                 operation["responses"] = responses
         return paths, components
+
+
+def _error_answer(components: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """An :class:`ErrorBody` answer, as `document_response` writes one (its nested models added
+    to `components`, the route's share of `#/components/schemas`)."""
+    schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(schema.pop("$defs", {}))
+    return {"description": "", "content": {"application/json": {"schema": schema}}}

@@ -175,7 +175,9 @@ class SessionSigner:
         return hmac.new(self._csrf_key, session_id.encode(), hashlib.sha256).hexdigest()
 
     def check_csrf(self, session_id: str, presented: str | None) -> None:
-        if not presented or not hmac.compare_digest(presented, self.csrf_token(session_id)):
+        # As bytes: compare_digest raises TypeError on text that is not ASCII (a 500).
+        expected = self.csrf_token(session_id).encode()
+        if not presented or not hmac.compare_digest(presented.encode(), expected):
             raise APIError(403, "csrf_failed", "the form is missing its CSRF token or it is wrong")
 
     def set_cookie(
