@@ -213,11 +213,8 @@ async def test_tampered_expired_or_missing_tokens_give_401(
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
-async def test_refresh_renews_an_expired_access_token(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
-) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
-    token = cookie(client, ACCESS_COOKIE)
+async def test_refresh_renews_an_expired_access_token(app: object, sheriff: QuartClient) -> None:
+    token = cookie(sheriff, ACCESS_COOKIE)
     assert token is not None
     claims = jwt.decode(token, options={"verify_signature": False})
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)
@@ -226,35 +223,32 @@ async def test_refresh_renews_an_expired_access_token(
         SIGNING_KEY,
         algorithm="HS256",
     )
-    set_cookie(client, ACCESS_COOKIE, expired)
-    assert (await client.get("/api/v1/me")).status_code == 401
-    response = await client.post("/auth/refresh")
+    set_cookie(sheriff, ACCESS_COOKIE, expired)
+    assert (await sheriff.get("/api/v1/me")).status_code == 401
+    response = await sheriff.post("/auth/refresh")
     assert response.status_code == 204
-    assert (await client.get("/api/v1/me")).status_code == 200
+    assert (await sheriff.get("/api/v1/me")).status_code == 200
 
 
-async def test_logout_revokes_the_session(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
-) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
-    access, refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+async def test_logout_revokes_the_session(app: object, sheriff: QuartClient) -> None:
+    access, refresh = cookie(sheriff, ACCESS_COOKIE), cookie(sheriff, REFRESH_COOKIE)
     assert access is not None
     assert refresh is not None
-    me = await (await client.get("/api/v1/me")).get_json()
+    me = await (await sheriff.get("/api/v1/me")).get_json()
 
-    no_csrf = await client.post("/auth/logout", form={})
+    no_csrf = await sheriff.post("/auth/logout", form={})
     assert no_csrf.status_code == 403
-    response = await client.post("/auth/logout", form={"csrf_token": me["csrf_token"]})
+    response = await sheriff.post("/auth/logout", form={"csrf_token": me["csrf_token"]})
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
 
     # Put the old cookies back, as a thief who copied them would: both are dead.
-    set_cookie(client, ACCESS_COOKIE, access)
-    set_cookie(client, REFRESH_COOKIE, refresh, path="/auth")
-    response = await client.get("/api/v1/me")
+    set_cookie(sheriff, ACCESS_COOKIE, access)
+    set_cookie(sheriff, REFRESH_COOKIE, refresh, path="/auth")
+    response = await sheriff.get("/api/v1/me")
     assert response.status_code == 401
     assert await error_code(response) == "session_revoked"
-    assert (await client.post("/auth/refresh")).status_code == 401
+    assert (await sheriff.post("/auth/refresh")).status_code == 401
 
 
 def test_sandbox_mode_without_a_key_keeps_a_generated_one(
@@ -312,16 +306,11 @@ async def _write_record(app: Quart, key: str, record: dict[str, typing.Any]) -> 
 
 
 async def test_the_users_discord_token_is_refreshed_when_it_expired(
-    app: Quart,
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    bot_in_demo: int,
+    app: Quart, sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     key, record = await _session_record(app)
     await _write_record(app, key, record | {"expires_at": 0})
-    response = await client.get("/api/v1/guilds")
+    response = await sheriff.get("/api/v1/guilds")
     assert response.status_code == 200
     assert [g["id"] for g in (await response.get_json())["guilds"]] == [str(bot_in_demo)]
     _, refreshed = await _session_record(app)
@@ -331,19 +320,14 @@ async def test_the_users_discord_token_is_refreshed_when_it_expired(
 
 
 async def test_a_grant_discord_no_longer_honours_ends_the_session(
-    app: Quart,
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    bot_in_demo: int,
+    app: Quart, sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     key, record = await _session_record(app)
     await _write_record(app, key, record | {"access_token": "revoked-at-discord"})
-    response = await client.get(f"/api/v1/guilds/{bot_in_demo}/config")
+    response = await sheriff.get(f"/api/v1/guilds/{bot_in_demo}/config")
     assert response.status_code == 401
     assert await error_code(response) == "session_revoked"
-    assert (await client.get("/api/v1/me")).status_code == 401
+    assert (await sheriff.get("/api/v1/me")).status_code == 401
 
 
 async def test_login_without_a_running_sandbox_is_a_clear_503(
