@@ -33,8 +33,15 @@ WITHIN = 15.0
 TEMPLATE = "{user} reached level {level} in {guild}! @everyone @here <@&{role}>"
 
 
+NO_NOTICE: typing.Final = {"mode": "off", "channel_id": None, "template": "x"}
+
+
 async def setup_guild(
-    sandbox: Sandbox, *, mode: str, notice: dict[str, object], rewards: dict[int, int]
+    sandbox: Sandbox,
+    *,
+    mode: str,
+    rewards: dict[int, int],
+    notice: dict[str, object] = NO_NOTICE,
 ) -> Guild:
     forget_cached_configs()
     guild = demo_guild(sandbox)
@@ -80,7 +87,6 @@ async def test_a_level_up_applies_reward_roles_in_the_sandbox(
     await setup_guild(
         sandbox,
         mode=mode,
-        notice={"mode": "off", "channel_id": None, "template": "x"},
         rewards={1: level_5, 2: level_10},
     )
     alder = user_named(sandbox, "alder")
@@ -121,7 +127,6 @@ async def test_a_reward_role_above_the_bot_raises_an_alert_and_nothing_crashes(
     await setup_guild(
         sandbox,
         mode="stack",
-        notice={"mode": "off", "channel_id": None, "template": "x"},
         rewards={1: level_5, 2: moderator},
     )
     bryony = user_named(sandbox, "bryony")
