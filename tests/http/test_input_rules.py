@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import typing
 
-from tests.support.web import cut_off_discord, error_code, guild_config
+from tests.support.web import HTML, cut_off_discord, error_code, guild_config
+from tests.support.world import channels_by_name, roles_by_name
 from townsquare.core.apikeys.models import ApiKey
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.config.schemas import MAX_BANNED_WORDS, MAX_CHANNEL_IDS
@@ -25,16 +26,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
 
-HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def roles_of(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
-    return {role.name: role.id for role in sandbox.world.guilds[guild_id].roles.values()}
-
-
-def channels_of(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
-    return {c.name: c.id for c in sandbox.world.guilds[guild_id].channels.values()}
 
 
 async def _put(
@@ -141,7 +133,7 @@ async def test_ids_past_the_range_in_bodies_are_400_with_the_field(
 async def test_map_keys_must_be_plain_decimal_ids(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    general = channels_of(sandbox, bot_in_demo)["general"]
+    general = channels_by_name(sandbox, bot_in_demo)["general"]
     for key in (f" {general}", f"+{general}", f"{general}.0", "0", str(2**63)):
         status, body = await _put(
             client,
@@ -226,7 +218,7 @@ async def test_nul_in_the_dashboard_forms_is_shown_beside_the_field(
 async def test_api_refuses_a_manager_role_the_guild_does_not_have_with_the_dashboards_words(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    roles = roles_of(sandbox, bot_in_demo)
+    roles = roles_by_name(sandbox, bot_in_demo)
     for role_id in (1, roles["Townsquare"], bot_in_demo):  # unknown, the bot's, @everyone
         status, body = await _put(
             client,
@@ -271,7 +263,7 @@ async def test_api_refuses_a_manager_role_the_guild_does_not_have_with_the_dashb
 async def test_api_refuses_a_notice_channel_that_is_not_the_guilds(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    channels = channels_of(sandbox, bot_in_demo)
+    channels = channels_by_name(sandbox, bot_in_demo)
 
     def notice_in(channel_id: int) -> typing.Callable[[dict], None]:
         def change(doc: dict) -> None:
@@ -302,7 +294,7 @@ async def test_references_already_stored_are_kept_when_something_else_changes(
     keyspace: Keyspace,
 ) -> None:
     """A role deleted in Discord after it was saved does not block an unrelated change."""
-    moderator = roles_of(sandbox, bot_in_demo)["Moderator"]
+    moderator = roles_by_name(sandbox, bot_in_demo)["Moderator"]
     status, _ = await _put(
         client,
         bot_in_demo,
@@ -324,7 +316,7 @@ async def test_references_already_stored_are_kept_when_something_else_changes(
 async def test_reward_roles_the_bot_cannot_give_are_refused_with_the_reason(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    roles = roles_of(sandbox, bot_in_demo)
+    roles = roles_by_name(sandbox, bot_in_demo)
     url = f"/api/v1/guilds/{bot_in_demo}/level-rewards"
     headers = {"X-CSRF-Token": admin}
     expected = {
@@ -396,7 +388,7 @@ async def test_without_discord_the_api_refuses_new_references_with_503(
 ) -> None:
     await guild_config(client, bot_in_demo)  # the manage check is cached for the session
     cut_off_discord(app)
-    moderator = roles_of(sandbox, bot_in_demo)["Moderator"]
+    moderator = roles_by_name(sandbox, bot_in_demo)["Moderator"]
     status, body = await _put(
         client,
         bot_in_demo,

@@ -5,6 +5,8 @@ sandbox's OAuth2, following every redirect by hand: `/auth/login` -> the sandbox
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 import typing
 
 import yarl
@@ -27,6 +29,7 @@ if typing.TYPE_CHECKING:
     from townsquare.sandbox import Sandbox
 
 __all__ = [
+    "HTML",
     "SIGNING_KEY",
     "consent",
     "cookie",
@@ -34,9 +37,11 @@ __all__ = [
     "cut_off_discord",
     "error_code",
     "follow",
+    "form_values",
     "guild_config",
     "log_in",
     "make_settings",
+    "page_text",
     "set_cookie",
     "start_login",
 ]
@@ -130,3 +135,38 @@ async def csrf_token(client: QuartClient) -> str:
     response = await client.get("/api/v1/me")
     assert response.status_code == 200, await response.get_data(as_text=True)
     return str((await response.get_json())["csrf_token"])
+
+
+HTML: typing.Final = {"Accept": "text/html"}
+"""Headers of a browser asking for a page."""
+
+
+def form_values(page: str) -> dict[str, str]:
+    """What a browser would submit from the page's config form, unchanged."""
+    form = page.split('<form method="post" action="/dashboard/guilds/', 1)[1].split(
+        "</form>", maxsplit=1
+    )[0]
+    values: dict[str, str] = {}
+    for tag in re.findall(r"<input[^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        if name is None:
+            continue
+        if 'type="checkbox"' in tag:
+            if " checked" in tag:
+                values[name.group(1)] = "on"
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        values[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        selected = re.search(r'<option value="([^"]+)" selected>', options)
+        values[name] = selected.group(1) if selected else ""
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[name] = html.unescape(text)
+    return values
+
+
+async def page_text(client: QuartClient, url: str) -> str:
+    """The page at `url` as HTML (must answer 200)."""
+    response = await client.get(url, headers=HTML)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return await response.get_data(as_text=True)

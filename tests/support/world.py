@@ -8,7 +8,14 @@ if typing.TYPE_CHECKING:
     from townsquare.sandbox import Sandbox
     from townsquare.sandbox.world.models import Guild
 
-__all__ = ["channel_named", "demo_guild", "role_named", "user_named"]
+__all__ = [
+    "channel_named",
+    "channels_by_name",
+    "demo_guild",
+    "role_named",
+    "roles_by_name",
+    "user_named",
+]
 
 
 def demo_guild(sandbox: Sandbox) -> Guild:
@@ -34,3 +41,13 @@ def user_named(sandbox: Sandbox, username: str) -> int:
     user = sandbox.world.user_named(username)
     assert user is not None, f"no user {username!r} in the sandbox's world"
     return user.id
+
+
+def roles_by_name(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
+    """Name -> id of every role of the guild."""
+    return {role.name: role.id for role in sandbox.world.guilds[guild_id].roles.values()}
+
+
+def channels_by_name(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
+    """Name -> id of every channel of the guild."""
+    return {c.name: c.id for c in sandbox.world.guilds[guild_id].channels.values()}
