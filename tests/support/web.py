@@ -12,6 +12,7 @@ import typing
 import yarl
 
 from tests.support.world import user_named
+from townsquare.core.commands_api import service_token
 from townsquare.core.processes import free_port
 from townsquare.core.settings import load_settings
 from townsquare.http.state import state_of
@@ -42,6 +43,7 @@ __all__ = [
     "log_in",
     "make_settings",
     "page_text",
+    "service_bearer",
     "set_cookie",
     "start_login",
 ]
@@ -74,6 +76,11 @@ async def guild_config(client: QuartClient, guild_id: int) -> dict[str, typing.A
     response = await client.get(f"/api/v1/guilds/{guild_id}/config")
     assert response.status_code == 200, await response.get_data(as_text=True)
     return typing.cast("dict[str, typing.Any]", await response.get_json())
+
+
+def service_bearer(settings: Settings) -> dict[str, str]:
+    """The headers of a shard calling `/internal/v1` with the service token of `settings`."""
+    return {"Authorization": f"Bearer {service_token(settings)}"}
 
 
 async def follow(client: QuartClient, url: yarl.URL) -> Response:
