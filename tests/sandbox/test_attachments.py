@@ -55,8 +55,7 @@ async def test_message_with_files_edit_and_cdn(
 
 
 async def test_interaction_reply_and_follow_up_with_files(live: Live) -> None:
-    guild = live.guild
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     wren = live.user("wren")
     sent: list[hikari.Message] = []
 

@@ -25,10 +25,9 @@ INTENTS = int(Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.MESSAGE_CONTENT)
 
 
 async def test_bulk_messages_reach_hikari_in_order(live: Live) -> None:
-    guild = live.guild
     await live.recorder.wait_for(hikari.GuildAvailableEvent)
     body = {
-        "channel_id": str(channel_named(guild, "general")),
+        "channel_id": str(live.channel("general")),
         "author_id": str(live.user("sage")),
         "content": "load",
         "count": 1500,

@@ -10,7 +10,7 @@ import hikari
 import pytest
 
 from tests.support.sandbox import Live, control, use_command
-from tests.support.world import channel_named, demo_guild, role_named, user_named
+from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def test_bulk_overwrite_of_global_and_guild_commands(live: Live) -> None:
 
     # A used command carries the registered id.
     wren = live.user("wren")
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     await live.use(wren, "rank", channel)
     [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert isinstance(event.interaction, hikari.CommandInteraction)
@@ -68,8 +68,7 @@ async def test_bulk_overwrite_of_global_and_guild_commands(live: Live) -> None:
 
 
 async def test_deferred_response_follow_ups_and_original_edits(live: Live) -> None:
-    guild = live.guild
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     wren = live.user("wren")
     done: list[hikari.Message] = []
 
@@ -136,12 +135,11 @@ async def test_interaction_token_expires_after_fifteen_minutes(http: aiohttp.Cli
 
 
 async def test_component_click_with_deferred_update(live: Live) -> None:
-    guild = live.guild
     row = live.bot.rest.build_message_action_row().add_interactive_button(
         hikari.ButtonStyle.SUCCESS, "giveaway:enter", label="Enter"
     )
     message = await live.bot.rest.create_message(
-        channel_named(guild, "general"), "Giveaway!", component=row
+        live.channel("general"), "Giveaway!", component=row
     )
 
     async def answer(event: hikari.InteractionCreateEvent) -> None:
@@ -163,9 +161,8 @@ async def test_component_click_with_deferred_update(live: Live) -> None:
 
 
 async def test_slash_command_options_carry_resolved_entities(live: Live) -> None:
-    guild = live.guild
-    wren, general = live.user("wren"), channel_named(guild, "general")
-    level_5 = role_named(guild, "Level 5 · Newcomer")
+    wren, general = live.user("wren"), live.channel("general")
+    level_5 = live.role("Level 5 · Newcomer")
     options = [
         {
             "name": "give",
@@ -195,8 +192,7 @@ async def test_slash_command_options_carry_resolved_entities(live: Live) -> None
 
 
 async def test_modal_opened_submitted_and_answered(live: Live) -> None:
-    guild = live.guild
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     wren = live.user("wren")
     modal_opened = asyncio.Event()
 
@@ -242,8 +238,7 @@ async def test_modal_opened_submitted_and_answered(live: Live) -> None:
 
 
 async def test_autocomplete_is_answered_with_choices(live: Live) -> None:
-    guild = live.guild
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     wren = live.user("wren")
     answered = asyncio.Event()
 

@@ -11,7 +11,7 @@ import typing
 import hikari
 
 from tests.support.sandbox import Live, control
-from tests.support.world import channel_named, demo_guild, role_named, user_named
+from tests.support.world import channel_named, demo_guild, user_named
 
 if typing.TYPE_CHECKING:
     import aiohttp
@@ -23,8 +23,8 @@ if typing.TYPE_CHECKING:
 async def test_voice_join_mute_deafen_and_leave(live: Live) -> None:
     guild = live.guild
     await live.recorder.wait_for(hikari.GuildAvailableEvent)
-    wren, lounge = live.user("wren"), channel_named(guild, "Lounge")
-    music = channel_named(guild, "Music")
+    wren, lounge = live.user("wren"), live.channel("Lounge")
+    music = live.channel("Music")
 
     def of_wren(event: hikari.VoiceStateUpdateEvent) -> bool:
         return event.state.user_id == wren
@@ -90,7 +90,7 @@ async def test_member_join_and_leave(live: Live) -> None:
     assert live.bot.cache.get_member(guild.id, newcomer) is not None
     await control(live.http, live.info, "POST", "/members", {"username": "newcomer"}, 409)
 
-    lounge = str(channel_named(guild, "Lounge"))
+    lounge = str(live.channel("Lounge"))
     await control(
         live.http, live.info, "POST", "/voice", {"user_id": str(newcomer), "channel_id": lounge}
     )
@@ -114,7 +114,7 @@ async def test_member_join_and_leave(live: Live) -> None:
 async def test_roles_created_changed_and_deleted(live: Live) -> None:
     guild = live.guild
     await live.recorder.wait_for(hikari.GuildAvailableEvent)
-    muted_position = guild.roles[role_named(guild, "Muted")].position
+    muted_position = guild.roles[live.role("Muted")].position
     body = {"name": "Event Host", "permissions": ["MANAGE_MESSAGES"], "color": 0x00FF00}
     created = await control(live.http, live.info, "POST", "/roles", body)
     role_id = int(created["id"])
@@ -126,7 +126,7 @@ async def test_roles_created_changed_and_deleted(live: Live) -> None:
     assert event.role.color == hikari.Color(0x00FF00)
     # Roles at or above the new one moved up, and were announced.
     [moved] = await live.recorder.wait_for(
-        hikari.RoleUpdateEvent, lambda e: e.role_id == role_named(guild, "Muted")
+        hikari.RoleUpdateEvent, lambda e: e.role_id == live.role("Muted")
     )
     assert moved.role.position == muted_position + 1
 
@@ -141,13 +141,13 @@ async def test_roles_created_changed_and_deleted(live: Live) -> None:
     [deleted] = await live.recorder.wait_for(hikari.RoleDeleteEvent, lambda e: e.role_id == role_id)
     assert deleted.guild_id == guild.id
     assert live.bot.cache.get_role(role_id) is None
-    townsquare = role_named(guild, "Townsquare")
+    townsquare = live.role("Townsquare")
     await control(live.http, live.info, "DELETE", f"/roles/{townsquare}", {}, 400)
 
 
 async def test_button_click_arrives_and_updates_the_message(live: Live) -> None:
     guild = live.guild
-    general = channel_named(guild, "general")
+    general = live.channel("general")
     wren = live.user("wren")
     row = live.bot.rest.build_message_action_row()
     row.add_interactive_button(hikari.ButtonStyle.PRIMARY, "poll:yes", label="Yes")

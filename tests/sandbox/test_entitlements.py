@@ -9,7 +9,7 @@ import hikari
 import pytest
 
 from tests.support.sandbox import Live, control
-from tests.support.world import channel_named, user_named
+from tests.support.world import user_named
 
 if typing.TYPE_CHECKING:
     from tests.support.sandbox import EventRecorder
@@ -31,7 +31,7 @@ async def test_subscription_lifecycle_arrives_as_entitlement_events(live: Live) 
     assert entitlement.subscription_id is None
 
     # An interaction in that guild carries the guild's live entitlements.
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     await live.use(wren, "premium", channel)
     [used] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
     assert isinstance(used.interaction, hikari.CommandInteraction)

@@ -56,7 +56,7 @@ async def test_ready_and_guild_create_fill_the_cache(
 
 async def test_injected_message_arrives_as_guild_message_create_event(live: Live) -> None:
     guild = live.guild
-    general = channel_named(guild, "general")
+    general = live.channel("general")
     wren = live.user("wren")
     sent = await inject(
         live.http, live.info, channel_id=str(general), author_id=str(wren), content="hello, town"
@@ -71,7 +71,7 @@ async def test_injected_message_arrives_as_guild_message_create_event(live: Live
     assert event.author.username == "wren"
     assert event.content == "hello, town"
     assert event.member is not None
-    assert role_named(guild, "Level 5 · Newcomer") in event.member.role_ids
+    assert live.role("Level 5 · Newcomer") in event.member.role_ids
 
 
 async def test_rest_message_changes_the_world_and_emits_events(
@@ -200,8 +200,7 @@ async def test_gateway_refusals_raise_in_hikari(
 
 
 async def test_resume_after_drop_delivers_missed_events_exactly_once(live: Live) -> None:
-    guild = live.guild
-    general = channel_named(guild, "general")
+    general = live.channel("general")
     author = str(live.user("sage"))
     before = await inject(
         live.http, live.info, channel_id=str(general), author_id=author, content="before"
@@ -262,7 +261,7 @@ async def test_invalid_session_not_resumable_makes_hikari_identify_again(live: L
 
 async def test_slash_command_answered_in_time_posts_the_reply(live: Live) -> None:
     guild = live.guild
-    channel = channel_named(guild, "bot-commands")
+    channel = live.channel("bot-commands")
     wren = live.user("wren")
 
     async def answer(event: hikari.InteractionCreateEvent) -> None:

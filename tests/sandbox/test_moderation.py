@@ -77,7 +77,7 @@ async def test_member_edit_refusals(
 
 async def test_ban_removes_member_and_messages_then_unban(live: Live) -> None:
     guild = live.guild
-    general = channel_named(guild, "general")
+    general = live.channel("general")
     wren = live.user("wren")
     spam = [
         await inject(
@@ -220,7 +220,7 @@ async def test_voice_moderation_mute_move_and_disconnect(
 
 async def test_bulk_delete_purges_recent_messages(live: Live) -> None:
     guild = live.guild
-    general = channel_named(guild, "general")
+    general = live.channel("general")
     author = str(live.user("thorn"))
     spam = [
         int(
