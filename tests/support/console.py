@@ -6,6 +6,8 @@ import asyncio
 import time
 import typing
 
+from textual.widgets import DataTable
+
 from townsquare.core.events import encode_job
 from townsquare.tasks.dead_letters import dead_letter_fields
 
@@ -14,7 +16,7 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
     from textual.pilot import Pilot
-    from textual.widgets import DataTable
+    from textual.widget import Widget
 
     from townsquare.core.keyspace import Keyspace
 
@@ -23,6 +25,7 @@ __all__ = [
     "add_dead_letter",
     "cells",
     "column",
+    "open_table",
     "pending_stream",
     "until",
     "write_shard_health",
@@ -130,6 +133,16 @@ async def add_dead_letter(
         fields = dead_letter_fields(payload, pipeline=pipeline, error=raised, attempts=attempts)
     entry_id = await redis.xadd(keyspace.key("dead_letter", pipeline), fields)  # type: ignore[arg-type]
     return entry_id.decode()
+
+
+async def open_table(
+    pilot: Pilot[typing.Any], key: str, pane: type[Widget], *, rows: int, what: str
+) -> DataTable[typing.Any]:
+    """Press `key` to open `pane` and wait until its table has `rows` rows; the table."""
+    await pilot.press(key)
+    table: DataTable[typing.Any] = pilot.app.query_one(pane).query_one(DataTable)
+    await until(pilot, lambda: table.row_count == rows, what=what)
+    return table
 
 
 def cells(table: DataTable[typing.Any]) -> list[list[str]]:
