@@ -34,6 +34,7 @@ pytest_plugins = (
     "tests.support.discord",
     "tests.support.bot",
     "tests.support.pipeline",
+    "tests.support.valkey",
 )
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"

@@ -11,6 +11,7 @@ fixtures by name):
 - `bot`: the bot answering commands through the HTTP service (`internal_url`, `bot_running`,
   `totals`).
 - `pipeline`: the whole XP pipeline around the sandbox (`stack`, `SteppedClock`, chat plans).
+- `valkey`: `private_valkey`, a server of the module's own.
 
 Helpers: `world` (`demo_guild`, `channel_named`, `role_named`, `user_named`), `waiting`
 (`wait_until`), `shards`, `settings`, `services`, `xp`, `console`, `web`, `paths`,

@@ -131,15 +131,20 @@ async def doomed_worker(
             await process.communicate()
 
 
-async def read_until(process: asyncio.subprocess.Process, marker: bytes) -> None:
-    """Until the process prints the line `marker` on its stdout (at most 30 s)."""
+async def read_until(
+    process: asyncio.subprocess.Process, marker: bytes, *, times: int = 1, within: float = 30
+) -> None:
+    """Until the process has printed the line `marker` on its stdout `times` times."""
     assert process.stdout is not None
 
     async def read() -> None:
         assert process.stdout is not None
+        seen = 0
         while line := await process.stdout.readline():
             if line.strip() == marker:
-                return
-        raise AssertionError(f"the worker exited before printing {marker!r}")
+                seen += 1
+                if seen == times:
+                    return
+        raise AssertionError(f"the worker exited after printing {marker!r} {seen} times")
 
-    await asyncio.wait_for(read(), 30)
+    await asyncio.wait_for(read(), within)

@@ -297,6 +297,14 @@ for _family in (
         "Per guild and member: message ids that earned XP, scored by message time (ms).",
     ),
     Family(
+        "xp_earnable",
+        RedisType.SORTED_SET,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
+        "XP workers",
+        "Per guild and member: counted messages worth XP (candidates), scored by message time.",
+    ),
+    Family(
         "xp_dirty",
         RedisType.HASH,
         (Part.SNOWFLAKE,),
@@ -404,6 +412,14 @@ for _family in (
         TTLPolicy.persistent("capped by MAXLEN; the console shows the newest"),
         "every process, on conditions an operator should see",
         "Operator alerts and errors.",
+    ),
+    Family(
+        "alert_once",
+        RedisType.STRING,
+        (Part.NAME,),
+        TTLPolicy.by_writer("the span within which one alert covers every process's report"),
+        "every process raising an alert that several processes see at once",
+        "Per condition (`redis_unavailable`): set NX by the process that raises its alert.",
     ),
 ):
     _register(_family)

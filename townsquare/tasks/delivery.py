@@ -10,15 +10,25 @@ message runs in its own asyncio task, so the variable never leaks from one job t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import dataclasses
 import typing
 
+import structlog
+
+from townsquare.core.redis_health import is_unavailable
+
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
-__all__ = ["Delivery", "StreamAck", "current_delivery", "delivering"]
+__all__ = ["ACK_RETRY_MAX_SECONDS", "Delivery", "StreamAck", "current_delivery", "delivering"]
+
+ACK_RETRY_MAX_SECONDS: typing.Final = 5.0
+"""Longest pause between two tries of an acknowledgement while Redis does not answer."""
+
+logger = structlog.get_logger(__name__)
 
 
 class StreamAck:
@@ -44,10 +54,25 @@ class StreamAck:
         self._on_settled = on_settled
 
     async def __call__(self) -> None:
+        """Acknowledge the entry. While Redis does not answer, try again (pausing up to
+        :data:`ACK_RETRY_MAX_SECONDS`) with the entry still in flight, so its claim is renewed
+        and no other worker runs the finished job again; a stopping worker is cancelled here
+        and the entry is reclaimed elsewhere."""
         if self.settled:
             return
-        self.settle()
-        await self._ack(self.message_id)
+        pause = 0.1
+        while True:
+            try:
+                await self._ack(self.message_id)
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                logger.warning("tasks.ack_failed", entry_id=self.message_id, retry_in_seconds=pause)
+                await asyncio.sleep(pause)
+                pause = min(ACK_RETRY_MAX_SECONDS, pause * 2)
+            else:
+                self.settle()
+                return
 
     def settle(self) -> None:
         """Mark the entry as dealt with elsewhere; later calls acknowledge nothing."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AbandonedJobError", "PermanentJobError", "UnknownTaskError"]
+__all__ = ["AbandonedJobError", "PermanentJobError", "RedisTimeoutJobError", "UnknownTaskError"]
 
 
 class PermanentJobError(Exception):
@@ -19,3 +19,10 @@ class AbandonedJobError(Exception):
 class UnknownTaskError(Exception):
     """Recorded in a dead letter: no worker of the pipeline knows the task (or the message
     was not a task message at all), so it is kept for an operator instead of dropped."""
+
+
+class RedisTimeoutJobError(Exception):
+    """Recorded in a dead letter: an attempt ended because Redis did not answer the job's
+    command within the client's socket timeout. The command may have kept running on the
+    server (a long script blocks every client until it ends), so the worker kept the job and
+    recorded this only once Redis answered again."""

@@ -15,10 +15,15 @@ import typing
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth, watch_redis
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
+from townsquare.tasks.brokers.pipeline_broker import RENEW_RETRY_SECONDS
 from townsquare.tasks.receiver import PipelineReceiver
 from townsquare.tasks.registry import PIPELINES, load_tasks, validate_pipelines
 from townsquare.tasks.resources import TaskResources
@@ -36,6 +41,9 @@ __all__ = ["DRAIN_SECONDS", "run_worker"]
 DRAIN_SECONDS: typing.Final = 10.0
 """On shutdown, how long running tasks may finish; the rest stay pending and are reclaimed."""
 _RESTART_DELAY_SECONDS = 1.0
+_CLIENT_RETRIES = 3
+_CLIENT_RETRY_BASE = 0.1
+_CLIENT_RETRY_CAP = 1.0
 _PUMP_POLL_MAX_SECONDS = 1.0
 _PUMP_POLL_MIN_SECONDS = 0.01
 _GC_THRESHOLDS: typing.Final = (50_000, 20, 100)
@@ -65,13 +73,34 @@ async def run_worker(
     registry = registry if registry is not None else load_tasks()
     stop = shutdown if shutdown is not None else asyncio.Event()
     brokers = make_brokers(settings, redis_url, keyspace, chosen, registry=registry)
-    redis = aioredis.Redis.from_url(redis_url)
+    # redis-py retries a command that timed out (5 s by default) up to three times on its
+    # own; for a script that outlived the timeout that means running it again, while it may
+    # still be running, and again. Tasks get a client that retries only refused or lost
+    # connections; a timeout ends the attempt (RedisTimeoutJobError), and the retry policy
+    # re-runs it once Redis answers.
+    redis = aioredis.Redis.from_url(
+        redis_url,
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
+            _CLIENT_RETRIES,
+            supported_errors=(RedisConnectionError,),
+        ),
+    )
+    # The watcher's own client times out, so a server that stopped answering is noticed.
+    watcher = aioredis.Redis.from_url(
+        redis_url,
+        socket_timeout=CHECK_TIMEOUT_SECONDS,
+        socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # each failed check is a failure, not a retry
+    )
+    health = RedisHealth()
     resources = TaskResources(settings=settings, keyspace=keyspace, redis=redis)
     started: list[PipelineBroker] = []
     log = logger.bind(pipelines=list(chosen))
     try:
         for broker in brokers.values():
             broker.is_worker_process = True
+            broker.health = health
             broker.add_dependency_context({TaskResources: resources})
             await broker.startup()
             started.append(broker)
@@ -81,6 +110,7 @@ async def run_worker(
             consumers={name: broker.consumer_name for name, broker in brokers.items()},
         )
         async with asyncio.TaskGroup() as group:
+            group.create_task(watch_redis(watcher, keyspace, health, stop, source="tasks.worker"))
             for broker in brokers.values():
                 group.create_task(_receive(broker, stop))
                 group.create_task(_pump_retries(broker, stop))
@@ -90,6 +120,7 @@ async def run_worker(
             await broker.shutdown()
         await resources.rest.close()
         await redis.aclose()
+        await watcher.aclose()
         log.info("tasks.worker_stopped")
 
 
@@ -120,6 +151,7 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
         except Exception as error:
             if not _is_transient(error):
                 raise
+            broker.health.failed(error)
             logger.exception("tasks.receiver_failed", pipeline=broker.pipeline)
             if await wait_or_stop(stop, _RESTART_DELAY_SECONDS):
                 return
@@ -151,17 +183,28 @@ async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             next_due = await broker.move_due_retries()
-        except (RedisError, OSError):
+        except (RedisError, OSError) as error:
+            broker.health.failed(error)
             logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
             next_due = _RESTART_DELAY_SECONDS
         await wait_or_stop(stop, poll if next_due is None else min(poll, next_due))
 
 
 async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
-    """Every third of the idle timeout, renew the claim on messages still running here."""
+    """Every third of the idle timeout, renew the claim on messages still running here.
+
+    After a failed renewal it tries again every second: when Redis answers after an outage,
+    this worker's entries are renewed before any other worker would reclaim them (they wait
+    :meth:`~PipelineBroker.reclaim_quiet_seconds` after their own last failure).
+    """
     interval = broker.settings.idle_timeout_seconds / 3
-    while not await wait_or_stop(stop, interval):
+    wait = interval
+    while not await wait_or_stop(stop, wait):
         try:
             await broker.touch_in_flight()
-        except (RedisError, OSError):
+        except (RedisError, OSError) as error:
+            broker.health.failed(error)
             logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
+            wait = min(interval, RENEW_RETRY_SECONDS)
+        else:
+            wait = interval

@@ -40,21 +40,10 @@ __all__ = [
 
 TICK_DONE_TTL_SECONDS: typing.Final = 86_400
 
-# KEYS: xp_voice, xp_voice_guilds. ARGV: guild, replace-before ts (-1: keep others),
-# then per member: id, ts, state JSON.
+# KEYS: xp_voice, xp_voice_guilds. ARGV: guild, then per member: id, ts, state JSON.
+# A state is replaced only by one at least as new.
 _SYNC_SCRIPT: typing.Final = """
-local replace = tonumber(ARGV[2])
-if replace >= 0 then
-  local given = {}
-  for k = 3, #ARGV, 3 do given[ARGV[k]] = true end
-  local all = redis.call('HGETALL', KEYS[1])
-  for j = 1, #all, 2 do
-    if not given[all[j]] and cjson.decode(all[j + 1]).ts <= replace then
-      redis.call('HDEL', KEYS[1], all[j])
-    end
-  end
-end
-for k = 3, #ARGV, 3 do
+for k = 2, #ARGV, 3 do
   local old = redis.call('HGET', KEYS[1], ARGV[k])
   if (not old) or cjson.decode(old).ts <= tonumber(ARGV[k + 1]) then
     redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 2])
@@ -67,6 +56,28 @@ else
 end
 return 1
 """
+
+# KEYS: xp_voice, xp_voice_guilds. ARGV: guild, replace-before ts, then members read by one
+# HSCAN page. Drops each whose state is no newer than the guild record (a member the record
+# does not list). Bounded by the page, never by the hash: the caller walks the hash page by
+# page (a member written meanwhile is newer than the record and stays).
+_DROP_SCRIPT: typing.Final = """
+local replace = tonumber(ARGV[2])
+for k = 3, #ARGV do
+  local old = redis.call('HGET', KEYS[1], ARGV[k])
+  if old and cjson.decode(old).ts <= replace then
+    redis.call('HDEL', KEYS[1], ARGV[k])
+  end
+end
+if redis.call('HLEN', KEYS[1]) > 0 then
+  redis.call('SADD', KEYS[2], ARGV[1])
+else
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return 1
+"""
+_DROP_PAGE: typing.Final = 500
+"""Members per HSCAN page and per drop call when a guild record replaces the states."""
 
 # KEYS: done marker, xp, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded.
 # ARGV: guild, xp per minute, marker ttl, member ids. Returns the members' totals, or
@@ -213,13 +224,25 @@ async def _sync(
     replace_before: int,
     states: Sequence[VoiceState],
 ) -> None:
-    args: list[int | str] = [guild_id, replace_before]
+    keys = [keyspace.key("xp_voice", guild_id), keyspace.key("xp_voice_guilds")]
+    args: list[int | str] = [guild_id]
     for state in states:
         args += [state.user_id, state.ts, state.to_json()]
-    script = redis.register_script(_SYNC_SCRIPT)
-    await script(
-        keys=[keyspace.key("xp_voice", guild_id), keyspace.key("xp_voice_guilds")], args=args
-    )
+    await redis.register_script(_SYNC_SCRIPT)(keys=keys, args=args)
+    if replace_before < 0:
+        return
+    given = {str(state.user_id) for state in states}
+    drop = redis.register_script(_DROP_SCRIPT)
+    page: list[str] = []
+    async for raw, _ in redis.hscan_iter(keys[0], count=_DROP_PAGE):
+        member = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if member not in given:
+            page.append(member)
+        if len(page) >= _DROP_PAGE:
+            await drop(keys=keys, args=[guild_id, replace_before, *page])
+            page = []
+    # The last call also runs with no page: it settles the guild's place in xp_voice_guilds.
+    await drop(keys=keys, args=[guild_id, replace_before, *page])
 
 
 async def read_voice_states(

@@ -27,6 +27,8 @@ from taskiq.kicker import AsyncKicker
 from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
+from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields
+from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth
 from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
 from townsquare.tasks.dead_letters import dead_letter_fields
@@ -43,10 +45,14 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import PipelineSettings, TasksSettings
     from townsquare.tasks.registry import Pipeline
 
-__all__ = ["CONSUMER_GROUP", "PipelineBroker"]
+__all__ = ["CONSUMER_GROUP", "RENEW_RETRY_SECONDS", "PipelineBroker"]
 
 CONSUMER_GROUP: typing.Final = "workers"
 """The one consumer group on every pipeline stream: each message goes to one worker."""
+
+RENEW_RETRY_SECONDS: typing.Final = 1.0
+"""After a failed claim renewal the worker tries again this soon (or at its usual interval
+when that is shorter)."""
 
 _XREAD_BLOCK_MS = 2000
 _RECLAIM_ROUNDS = 10
@@ -111,6 +117,9 @@ class PipelineBroker(RedisStreamBroker):
         self.settings = settings
         self.reclaim_interval = tasks.reclaim_interval_seconds
         self.dead_letter_key = keyspace.key("dead_letter", pipeline)
+        self.alerts_key = keyspace.key("alerts")
+        self.health = RedisHealth()
+        """What this process knows of Redis's availability (the worker shares one)."""
         self.dead_letter_maxlen = tasks.dead_letter_maxlen
         self.retry_key = keyspace.key("retry", pipeline)
         self._redis: Redis = Redis(connection_pool=self.connection_pool)
@@ -168,7 +177,27 @@ class PipelineBroker(RedisStreamBroker):
                 for message in await self._deliverables(entries):
                     yield message
 
+    def reclaim_quiet_seconds(self) -> float:
+        """How long Redis must have answered this worker before it reclaims anything.
+
+        During an outage (a BUSY script, a lost connection) no worker can renew its claims, so
+        every entry looks idle when Redis answers again. A live owner renews within a renewal
+        interval (a third of the idle timeout) of its last success, or within
+        :data:`RENEW_RETRY_SECONDS` of its last failure; this worker's last failure is at most
+        a health check (:data:`CHECK_TIMEOUT_SECONDS`) before Redis answered. Until all that
+        and a reclaim interval have passed without a failure, an idle entry says nothing
+        about its owner being gone.
+        """
+        return (
+            self.settings.idle_timeout_seconds / 3
+            + RENEW_RETRY_SECONDS
+            + CHECK_TIMEOUT_SECONDS
+            + self.reclaim_interval
+        )
+
     async def _reclaim(self, conn: Redis) -> list[_Entry]:
+        if self.health.healthy_for() < self.reclaim_quiet_seconds():
+            return []
         if not await self._reclaim_lease.acquire():
             return []
         claimed: list[_Entry] = []
@@ -221,8 +250,10 @@ class PipelineBroker(RedisStreamBroker):
             message_id = as_text(entry_id)
             payload = _json_object(fields.get(b"data"))
             error = AbandonedJobError(
-                f"delivered {delivered} times; every worker running it stopped without "
-                "finishing (killed, out of memory, crashed)"
+                f"delivered {delivered} times, and each time the worker holding it stopped "
+                f"renewing its claim for over {self.settings.idle_timeout_seconds:g} s while "
+                "Redis answered: killed, out of memory, crashed, its event loop blocked, or "
+                "cut off from Redis alone"
             )
             dead = dead_letter_fields(
                 payload, pipeline=self.pipeline, error=error, attempts=delivered - 1
@@ -297,7 +328,16 @@ class PipelineBroker(RedisStreamBroker):
             ack.settle()
 
     async def bury(self, fields: Mapping[str, str], ack: StreamAck | None) -> None:
-        """Append a dead letter and acknowledge the entry, in one transaction."""
+        """Append a dead letter and its operator alert and acknowledge the entry, in one
+        transaction: a dead letter is never written without its alert, nor twice."""
+        alert = alert_fields(
+            source=f"tasks.{self.pipeline}",
+            message=(
+                f"job {fields.get('task_name') or '?'} ({fields.get('task_id') or '?'}) "
+                f"dead-lettered after {fields.get('attempts', '?')} attempts: "
+                f"{fields.get('error', '')[:300]}; inspect and replay it from the console"
+            ),
+        )
         async with self._redis.pipeline(transaction=True) as tx:
             entry: dict[typing.Any, typing.Any] = dict(fields)
             tx.xadd(
@@ -306,6 +346,7 @@ class PipelineBroker(RedisStreamBroker):
                 maxlen=self.dead_letter_maxlen,
                 approximate=True,
             )
+            tx.xadd(self.alerts_key, dict(alert), maxlen=ALERTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
             if ack is not None:
                 tx.xack(self.queue_name, self.consumer_group_name, ack.message_id)
             await tx.execute()

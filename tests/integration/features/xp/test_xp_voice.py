@@ -143,3 +143,34 @@ async def test_late_voice_records_never_undo_newer_ones_and_guild_records_replac
         await wait_until(lambda: drained(redis, keyspace, "xp"), within=WITHIN, what="drained")
     # 1 (newer than the guild record), 4 (listed by it) earn; 2 left; 3 was dropped by it.
     assert await voice_xp(redis, keyspace, guild) == {1: 10, 4: 10}
+
+
+async def test_a_guild_record_drops_states_page_by_page_whatever_the_hash_holds(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    """A guild record's replacement is done in bounded pages (no script reads the whole
+    hash, which holds every member who left voice since the last guild record)."""
+    from townsquare.core.xp.voice import apply_guild_record, apply_voice_records
+
+    guild = 920_000_000_000_000_002
+    now = int(time.time() * 1000)
+    left = [voice(guild, 10_000 + n, None, now - 5_000) for n in range(1_234)]
+    newer = [voice(guild, 20_000 + n, LOUNGE, now + 1_000) for n in range(3)]
+    await apply_voice_records(redis, keyspace, left + newer)
+    record = GuildRecord(
+        guild_id=guild,
+        name="g",
+        owner_id=1,
+        afk_channel_id=None,
+        voice_states=(voice(guild, 10_000, LOUNGE, now), voice(guild, 1, LOUNGE, now)),
+        timestamp_ms=now,
+    )
+    await apply_guild_record(redis, keyspace, record)
+    stored = await redis.hkeys(keyspace.key("xp_voice", guild))
+    assert sorted(int(member) for member in stored) == [1, 10_000, 20_000, 20_001, 20_002]
+    assert await redis.sismember(keyspace.key("xp_voice_guilds"), str(guild))
+    # A record listing nobody, newer than every state: the guild leaves the voice list.
+    empty = record.model_copy(update={"voice_states": (), "timestamp_ms": now + 2_000})
+    await apply_guild_record(redis, keyspace, empty)
+    assert not await redis.exists(keyspace.key("xp_voice", guild))
+    assert not await redis.sismember(keyspace.key("xp_voice_guilds"), str(guild))
