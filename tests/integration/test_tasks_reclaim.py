@@ -11,7 +11,6 @@ the worker that gets killed: its `tests.hold` task announces itself and blocks f
 from __future__ import annotations
 
 import asyncio
-import sys
 import typing
 import uuid
 from pathlib import Path
@@ -23,13 +22,13 @@ from tests.support.workers import (
     Worker,
     doomed_worker,
     read_until,
+    run_doomed,
     running_worker,
     settings_with,
 )
 from townsquare.core.keyspace import Keyspace
 from townsquare.tasks import TaskRegistry
 from townsquare.tasks.brokers import CONSUMER_GROUP
-from townsquare.tasks.worker import run_worker
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -142,15 +141,8 @@ async def test_a_task_longer_than_the_idle_timeout_runs_once(
     assert STARTS.count(key) == 1
 
 
-def _main() -> None:
-    redis_url, namespace = sys.argv[1:3]
-    # Never reclaims while the test watches: the message it holds must stay pending.
-    settings = settings_with(reclaim_interval_seconds=600)
-    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), ["jobs"], registry=DOOMED))
-
-
 if __name__ == "__main__":
-    _main()
+    run_doomed(DOOMED, "jobs")
 
 
 async def test_a_job_that_keeps_killing_its_workers_is_dead_lettered(

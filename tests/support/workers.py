@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.paths import ROOT
 from tests.support.settings import settings_in
+from townsquare.core.keyspace import Keyspace
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.worker import run_worker
 
@@ -23,7 +24,6 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
     from townsquare.tasks.brokers import PipelineBroker
     from townsquare.tasks.registry import TaskRegistry
@@ -33,6 +33,7 @@ __all__ = [
     "doomed_worker",
     "producing",
     "read_until",
+    "run_doomed",
     "running_worker",
     "settings_with",
 ]
@@ -129,6 +130,15 @@ async def doomed_worker(
         finally:
             process.kill()
             await process.communicate()
+
+
+def run_doomed(registry: TaskRegistry, pipeline: str) -> None:
+    """The child's side of `doomed_worker`: `python -m MODULE REDIS_URL NAMESPACE` runs a
+    worker for `registry` on `pipeline` until it is killed. It never reclaims while the test
+    watches: what it holds must stay pending."""
+    redis_url, namespace = sys.argv[1:3]
+    settings = settings_with(reclaim_interval_seconds=600)
+    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), [pipeline], registry=registry))
 
 
 async def read_until(

@@ -22,6 +22,7 @@ from tests.support.waiting import wait_until
 from tests.support.workers import (
     doomed_worker,
     read_until,
+    run_doomed,
     running_worker,
     settings_with,
 )
@@ -41,7 +42,6 @@ from townsquare.core.xp.award import award_messages
 from townsquare.tasks import TaskRegistry
 from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.worker import run_worker
 from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
@@ -97,11 +97,5 @@ async def test_a_worker_killed_mid_batch_leaves_totals_exact_and_levels_queued(
     assert queued == collections.Counter(levels.items())
 
 
-def _main() -> None:
-    redis_url, namespace = sys.argv[1:3]
-    settings = settings_with(reclaim_interval_seconds=600)
-    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), ["xp"], registry=DOOMED))
-
-
 if __name__ == "__main__":
-    _main()
+    run_doomed(DOOMED, "xp")

@@ -15,7 +15,6 @@ batch and hangs, so the batches it took stay pending.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import typing
 import uuid
@@ -25,7 +24,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.waiting import wait_until
-from tests.support.workers import doomed_worker, read_until, running_worker, settings_with
+from tests.support.workers import (
+    doomed_worker,
+    read_until,
+    run_doomed,
+    running_worker,
+    settings_with,
+)
 from tests.support.xp import (
     SETTINGS,
     configure,
@@ -39,7 +44,6 @@ from townsquare.core.keyspace import Keyspace
 from townsquare.tasks import TaskRegistry
 from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.worker import run_worker
 from townsquare.tasks.xp import forget_cached_configs
 
 if typing.TYPE_CHECKING:
@@ -139,11 +143,5 @@ async def worker_idle(redis: aioredis.Redis, stream: str, held: int) -> bool:
     return int((await redis.xpending(stream, CONSUMER_GROUP))["pending"]) == held
 
 
-def _main() -> None:
-    redis_url, namespace = sys.argv[1:3]
-    settings = settings_with(reclaim_interval_seconds=600)
-    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), ["xp"], registry=DOOMED))
-
-
 if __name__ == "__main__":
-    _main()
+    run_doomed(DOOMED, "xp")
