@@ -1,4 +1,5 @@
-"""Shared fixtures: real Redis and PostgreSQL for every integration test.
+"""Shared fixtures: real Redis and PostgreSQL for every integration test; the sandbox's
+fixtures and the slash-command driver come in as plugins from `tests.support`.
 
 With `TOWNSQUARE_TEST_REDIS_URL` / `TOWNSQUARE_TEST_DATABASE_URL` set (CI sets both), tests use
 those servers; otherwise they start the embedded Valkey and PostgreSQL once per session in a
@@ -23,6 +24,18 @@ from townsquare.core.keyspace import Keyspace
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+# The support package's asserts explain their failures, as the tests' own do.
+pytest.register_assert_rewrite("tests.support")
+
+pytest_plugins = (
+    "tests.support.sandbox",
+    "tests.support.workers",
+    "tests.support.discord",
+    "tests.support.bot",
+    "tests.support.pipeline",
+    "tests.support.valkey",
+)
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"
 DATABASE_URL_ENV = "TOWNSQUARE_TEST_DATABASE_URL"
@@ -110,20 +123,32 @@ async def database_url(server_database_url: str) -> AsyncIterator[str]:
         yield url
 
 
+def model_tables() -> list[str]:
+    """Every table of every model the ORM has registered (with many-to-many tables)."""
+    from tortoise import Tortoise
+
+    tables = set()
+    for models in Tortoise.apps.values():
+        for model in models.values():
+            tables.add(model._meta.db_table)
+            for name in model._meta.m2m_fields:
+                tables.add(model._meta.fields_map[name].through)
+    return sorted(tables)
+
+
 @pytest.fixture
 async def orm(database_url: str) -> AsyncIterator[None]:
-    """Tortoise connected to the test run's database; tables emptied after the test."""
+    """Tortoise connected to the test run's database; after the test, every table of the
+    ORM's model registry is emptied (so a new model needs no edit here)."""
     from tortoise import Tortoise
 
     from townsquare.core.db import connect
 
     async with connect(database_url):
         yield
+        tables = ", ".join(f'"{table}"' for table in model_tables())
         connection = Tortoise.get_connection("default")
-        await connection.execute_script(
-            "TRUNCATE guilds, guild_configs, member_xp, level_rewards, premium_subscriptions, "
-            "audit_entries RESTART IDENTITY CASCADE"
-        )
+        await connection.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture

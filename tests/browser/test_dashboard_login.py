@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import typing
@@ -29,14 +28,15 @@ import aiohttp
 import pytest
 from playwright.async_api import async_playwright
 
+from tests.support.world import demo_guild, role_named, user_named
 from townsquare.core.config.cache import get_config
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.discord import write_sandbox_info
 from townsquare.core.events import MessageRecord
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.processes import free_port
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.domain.award import award_messages
-from townsquare.sandbox import Sandbox
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -44,6 +44,7 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
+    from townsquare.sandbox import Sandbox
 
 CHROMIUM: typing.Final = "/usr/bin/chromium"
 CHROMIUM_FLAGS: typing.Final = [
@@ -63,26 +64,10 @@ GAP_SECONDS: typing.Final = 20
 """Between the two messages: more than the new cooldown, less than the old one."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    server = Sandbox()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 @pytest.fixture
 def environ(tmp_path: Path, keyspace: Keyspace, sandbox: Sandbox) -> dict[str, str]:
     write_sandbox_info(tmp_path / "sandbox.json", sandbox.info.as_json())
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     return {
         "TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path),
         "TOWNSQUARE__REDIS__NAMESPACE": keyspace.namespace,
@@ -104,7 +89,7 @@ async def http_service(
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.browser._serve",
+            "tests.support.serve_http",
             redis_url,
             database_url,
             cwd=ROOT,
@@ -179,12 +164,11 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     redis: aioredis.Redis,
     keyspace: Keyspace,
 ) -> None:
-    guild_id = next(iter(sandbox.world.guilds))
+    guild = demo_guild(sandbox)
+    guild_id = guild.id
     await ensure_guild(guild_id, name="Town Square Demo")
-    sheriff = next(u.id for u in sandbox.world.users.values() if u.username == "sheriff")
-    moderator = next(
-        r.id for r in sandbox.world.guilds[guild_id].roles.values() if r.name == "Moderator"
-    )
+    sheriff = user_named(sandbox, "sheriff")
+    moderator = role_named(guild, "Moderator")
     old_cooldown = load_settings(environ={}, env_file=None).guild_defaults.xp.cooldown_seconds
     assert old_cooldown > GAP_SECONDS > NEW_COOLDOWN
     # Before: the second message falls inside the cooldown and earns nothing.

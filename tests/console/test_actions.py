@@ -10,8 +10,8 @@ import uuid
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from tests.console.support import add_dead_letter, cells, column, until
-from tests.integration.test_tasks_support import running_worker, settings_with
+from tests.support.console import add_dead_letter, cells, column, open_table, until
+from tests.support.workers import running_worker, settings_with
 from townsquare.console import ConsoleApp
 from townsquare.console.modals import ConfirmScreen, TextScreen
 from townsquare.console.panes import DeadLettersPane
@@ -43,10 +43,7 @@ def _app(redis_url: str, database_url: str, keyspace: Keyspace) -> ConsoleApp:
 
 
 async def _open_dead_letters(pilot: Pilot[typing.Any], rows: int) -> DataTable[typing.Any]:
-    await pilot.press("3")
-    table = pilot.app.query_one(DeadLettersPane).query_one(DataTable)
-    await until(pilot, lambda: table.row_count == rows, what=f"{rows} dead letters")
-    return table
+    return await open_table(pilot, "3", DeadLettersPane, rows=rows, what=f"{rows} dead letters")
 
 
 async def _answer(pilot: Pilot[typing.Any], key: str) -> None:
@@ -75,7 +72,7 @@ async def test_a_dead_letter_is_listed_and_inspected(
         detail = str(app.query_one("#dead-detail", Static).render())
         assert "args      [\n  42\n]" in detail
         assert "test_actions.py" not in detail  # the traceback is the support module's
-        assert "support.py" in detail
+        assert "support/console.py" in detail
 
         await pilot.press("i")
         await until(pilot, lambda: isinstance(app.screen, TextScreen), what="inspector")
@@ -207,9 +204,7 @@ async def test_extending_and_revoking_premium_are_confirmed_and_audited(
     )
     app = _app(redis_url, database_url, keyspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        table = app.query_one(PremiumPane).query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 1, what="the guild listed")
+        table = await open_table(pilot, "4", PremiumPane, rows=1, what="the guild listed")
 
         await pilot.press("e")
         await _fill_grant_form(pilot, "10")

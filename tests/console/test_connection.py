@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from tests.console.support import until
+from tests.support.console import until
 from townsquare.console import ConsoleApp
 
 if typing.TYPE_CHECKING:

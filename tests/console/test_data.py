@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from tests.console.support import write_shard_health
+from tests.support.console import write_shard_health
 from townsquare.console import formatting as fmt
 from townsquare.console.data import (
     PIPELINES,

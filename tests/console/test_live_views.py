@@ -9,9 +9,10 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Static, TabbedContent
 
-from tests.console.support import (
+from tests.support.console import (
     cells,
     column,
+    open_table,
     pending_stream,
     until,
     write_shard_health,
@@ -135,9 +136,7 @@ async def test_alerts_show_the_newest_first(
     )
     app = _app(redis_url, database_url, keyspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("5")
-        table = app.query_one(AlertsPane).query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 2, what="two alerts")
+        table = await open_table(pilot, "5", AlertsPane, rows=2, what="two alerts")
         rows = cells(table)
         assert rows[0][1:] == ["warning", "tasks", "jobs backlog over 1000"]
         assert rows[1][1:] == ["error", "shards", "shard 3 is zombied"]
@@ -166,9 +165,7 @@ async def test_premium_shows_guilds_by_tier_expiring_and_expired(
         )
     app = _app(redis_url, database_url, keyspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        table = app.query_one(PremiumPane).query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 4, what="four guilds")
+        table = await open_table(pilot, "4", PremiumPane, rows=4, what="four guilds")
         rows = cells(table)
         # Best tier first, then the soonest end; expired guilds last.
         assert [row[0] for row in rows] == ["102", "104", "101", "103"]
@@ -201,8 +198,6 @@ async def test_an_unreachable_redis_is_reported_and_premium_still_shows(
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.readings >= 2, what="two readings")
         assert "Redis unreachable" in app.sub_title
-        await pilot.press("4")
-        table = app.query_one(PremiumPane).query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 1, what="premium from PostgreSQL")
+        await open_table(pilot, "4", PremiumPane, rows=1, what="premium from PostgreSQL")
         await pilot.press("1")
         assert app.query_one(ShardsPane).query_one(DataTable).row_count == 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.support import add_dead_letter, pending_stream, write_shard_health
+from tests.support.console import add_dead_letter, pending_stream, write_shard_health
 from townsquare.core.alerts import raise_alert
 from townsquare.core.guilds.models import Guild
 from townsquare.features.premium.domain.models import (

@@ -8,19 +8,26 @@ each shard's health hash appears and expires; a guild reaches exactly one of sev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import typing
 
 import hikari
 import pytest
 from pydantic import SecretStr
 
-from tests.integration.test_tasks_support import wait_until
-from townsquare.core.discord import DiscordTarget
-from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord, parse_records
-from townsquare.core.settings import load_settings
+from tests.support.sandbox import post_message, target_of
+from tests.support.shards import (
+    WAIT,
+    of_kind,
+    shard_settings,
+    shards_running,
+    wait_for_records,
+    xp_batches,
+    xp_records,
+)
+from tests.support.waiting import wait_until
+from tests.support.world import channel_named, demo_guild, user_named
+from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.gateway import GatewaySettings
 from townsquare.sandbox.intents import Intent
@@ -35,119 +42,12 @@ if typing.TYPE_CHECKING:
     import aiohttp
     import redis.asyncio as aioredis
 
-    from townsquare.core.keyspace import Keyspace
-    from townsquare.core.settings import Settings
     from townsquare.sandbox import SandboxInfo
-    from townsquare.sandbox.world.models import Channel, Guild
-
-WAIT = 15.0
-Record = MessageRecord | VoiceStateRecord | GuildRecord
-
-
-def shard_settings(**shards: object) -> Settings:
-    environ = {f"TOWNSQUARE__SHARDS__{key.upper()}": str(value) for key, value in shards.items()}
-    return load_settings(environ=environ, env_file=None)
-
-
-def target_of(info: SandboxInfo) -> DiscordTarget:
-    return DiscordTarget(
-        rest_url=info.rest_url,
-        token=SecretStr(info.bot_token),
-        application_id=info.application_id,
-        is_sandbox=True,
-    )
-
-
-@contextlib.asynccontextmanager
-async def shards_running(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    info: SandboxInfo,
-    shard_ids: tuple[int, ...] = (0,),
-    shard_count: int = 1,
-) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_shards(
-            settings, redis_url, keyspace, target_of(info), shard_ids, shard_count, shutdown=stop
-        )
-    )
-    try:
-        yield task
-    finally:
-        stop.set()
-        async with asyncio.timeout(WAIT):
-            await task
-
-
-async def xp_batches(redis: aioredis.Redis, keyspace: Keyspace) -> list[list[Record]]:
-    """Every job in the xp stream, decoded as a worker would."""
-    batches = []
-    for _, fields in await redis.xrange(keyspace.key("stream", "xp")):
-        job = json.loads(fields[b"data"])
-        assert job["task_name"] == "xp.process_batch"
-        assert job["kwargs"] == {}
-        (records,) = job["args"]
-        batches.append(parse_records(records))
-    return batches
-
-
-async def xp_records(redis: aioredis.Redis, keyspace: Keyspace) -> list[Record]:
-    return [record for batch in await xp_batches(redis, keyspace) for record in batch]
-
-
-def of_kind[R: Record](records: list[Record], kind: type[R]) -> list[R]:
-    return [r for r in records if isinstance(r, kind)]
-
-
-def demo_guild(sandbox: Sandbox) -> Guild:
-    return next(iter(sandbox.world.guilds.values()))
-
-
-def channel_named(guild: Guild, name: str) -> Channel:
-    return next(c for c in guild.channels.values() if c.name == name)
-
-
-def user_id(sandbox: Sandbox, username: str) -> int:
-    user = sandbox.world.user_named(username)
-    assert user is not None
-    return user.id
-
-
-async def post_message(
-    http: aiohttp.ClientSession, info: SandboxInfo, channel_id: int, author_id: int, content: str
-) -> int:
-    body = {"channel_id": str(channel_id), "author_id": str(author_id), "content": content}
-    async with http.post(f"{info.control_url}/messages", json=body) as response:
-        assert response.status == 200, await response.text()
-        return int((await response.json())["id"])
 
 
 async def set_voice(http: aiohttp.ClientSession, info: SandboxInfo, **body: object) -> None:
     async with http.post(f"{info.control_url}/voice", json=body) as response:
         assert response.status == 200, await response.text()
-
-
-async def wait_for_records[R: Record](
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    kind: type[R],
-    predicate: typing.Callable[[R], bool],
-    count: int,
-    task: asyncio.Task[None],
-) -> list[R]:
-    found: list[R] = []
-
-    async def enough() -> bool:
-        if task.done():
-            task.result()
-            raise AssertionError("run_shards returned early")
-        found[:] = [r for r in of_kind(await xp_records(redis, keyspace), kind) if predicate(r)]
-        return len(found) >= count
-
-    await wait_until(enough, within=WAIT, what=f"{count} {kind.__name__}(s) in the xp stream")
-    return found
 
 
 async def test_member_messages_arrive_in_the_xp_stream_as_batches(
@@ -156,7 +56,7 @@ async def test_member_messages_arrive_in_the_xp_stream_as_batches(
     settings = shard_settings(batch_size=5, batch_ms=300)
     guild = demo_guild(sandbox)
     general = channel_named(guild, "general")
-    authors = [user_id(sandbox, name) for name in ("ada", "harper", "alder")]
+    authors = [user_named(sandbox, name) for name in ("ada", "harper", "alder")]
     moderator = next(r for r in guild.roles.values() if r.name == "Moderator")
     contents = [
         "hello there",
@@ -168,7 +68,7 @@ async def test_member_messages_arrive_in_the_xp_stream_as_batches(
         sent = {}
         for index in range(12):
             author, content = authors[index % 3], contents[index % 3]
-            sent[await post_message(http, info, general.id, author, content)] = (author, content)
+            sent[await post_message(http, info, general, author, content)] = (author, content)
         messages = await wait_for_records(
             redis, keyspace, MessageRecord, lambda _: True, len(sent), task
         )
@@ -177,7 +77,7 @@ async def test_member_messages_arrive_in_the_xp_stream_as_batches(
         author, content = sent[record.message_id]
         assert record.author_id == author
         assert record.guild_id == guild.id
-        assert record.channel_id == general.id
+        assert record.channel_id == general
         assert record.timestamp_ms == snowflake_ms(record.message_id)
         assert set(record.role_ids) == set(guild.members[author].role_ids)
         assert record.length == len(content)
@@ -202,11 +102,12 @@ async def test_bot_webhook_and_system_messages_are_filtered_at_the_shard(
     guild = demo_guild(sandbox)
     general = channel_named(guild, "general")
     world = sandbox.world
-    human = user_id(sandbox, "ada")
+    human = user_named(sandbox, "ada")
     async with shards_running(settings, redis_url, keyspace, info) as task:
         await wait_for_records(redis, keyspace, GuildRecord, lambda _: True, 1, task)
-        bot_message = world.create_message(general, world.application.bot_user_id, "I am a bot")
-        template = world.gateway_message_payload(world.create_message(general, human, "model"))
+        channel = guild.channels[general]
+        bot_message = world.create_message(channel, world.application.bot_user_id, "I am a bot")
+        template = world.gateway_message_payload(world.create_message(channel, human, "model"))
         model_id = int(template["id"])
         forged = []
         for extra in (
@@ -218,7 +119,7 @@ async def test_bot_webhook_and_system_messages_are_filtered_at_the_shard(
                 payload.pop("member")
             forged.append(int(payload["id"]))
             world.emit(Dispatch("MESSAGE_CREATE", guild.id, Intent.GUILD_MESSAGES, payload, True))
-        marker = await post_message(http, info, general.id, human, "after the others")
+        marker = await post_message(http, info, general, human, "after the others")
         await wait_for_records(
             redis, keyspace, MessageRecord, lambda r: r.message_id == marker, 1, task
         )
@@ -234,31 +135,31 @@ async def test_voice_changes_and_ready_voice_states_become_records(
     settings = shard_settings(batch_size=50, batch_ms=20)
     guild = demo_guild(sandbox)
     lounge, afk = channel_named(guild, "Lounge"), channel_named(guild, "AFK")
-    ada = user_id(sandbox, "ada")
+    ada = user_named(sandbox, "ada")
     async with shards_running(settings, redis_url, keyspace, info) as task:
         (guild_record,) = await wait_for_records(
             redis, keyspace, GuildRecord, lambda _: True, 1, task
         )
-        await set_voice(http, info, user_id=str(ada), channel_id=str(lounge.id))
+        await set_voice(http, info, user_id=str(ada), channel_id=str(lounge))
         await set_voice(http, info, user_id=str(ada), self_mute=True)
         await set_voice(http, info, user_id=str(ada), mute=True, deaf=True)
         await set_voice(http, info, user_id=str(ada), channel_id=None)
         changes = await wait_for_records(
             redis, keyspace, VoiceStateRecord, lambda r: r.user_id == ada, 4, task
         )
-    assert guild_record.afk_channel_id == afk.id
+    assert guild_record.afk_channel_id == afk
     assert guild_record.owner_id == guild.owner_id
     assert guild_record.name == guild.name
     in_voice = {v.user_id: v for v in guild_record.voice_states}
-    assert set(in_voice) == {user_id(sandbox, n) for n in ("dorian", "harper", "lark", "marlow")}
-    assert in_voice[user_id(sandbox, "harper")].self_mute
-    marlow = in_voice[user_id(sandbox, "marlow")]
-    assert (marlow.channel_id, marlow.self_deaf) == (afk.id, True)
+    assert set(in_voice) == {user_named(sandbox, n) for n in ("dorian", "harper", "lark", "marlow")}
+    assert in_voice[user_named(sandbox, "harper")].self_mute
+    marlow = in_voice[user_named(sandbox, "marlow")]
+    assert (marlow.channel_id, marlow.self_deaf) == (afk, True)
     observed = [(r.channel_id, r.self_mute, r.mute, r.deaf, r.is_bot) for r in changes]
     assert observed == [
-        (lounge.id, False, False, False, False),
-        (lounge.id, True, False, False, False),
-        (lounge.id, True, True, True, False),
+        (lounge, False, False, False, False),
+        (lounge, True, False, False, False),
+        (lounge, True, True, True, False),
         (None, True, True, True, False),
     ]
     assert all(r.guild_id == guild.id and r.timestamp_ms > 0 for r in changes)
@@ -276,7 +177,7 @@ async def test_health_hash_is_written_and_expires_after_the_shard_stops(
 
     async with shards_running(settings, redis_url, keyspace, info) as task:
         await wait_for_records(redis, keyspace, GuildRecord, lambda _: True, 1, task)
-        await post_message(http, info, general.id, user_id(sandbox, "ada"), "hi")
+        await post_message(http, info, general, user_named(sandbox, "ada"), "hi")
 
         async def connected_with_an_event() -> bool:
             fields = await health()
@@ -325,11 +226,8 @@ def four_guild_scenario() -> Scenario:
 async def multi_guild_sandbox() -> AsyncIterator[Sandbox]:
     settings = SandboxSettings(gateway=GatewaySettings(max_concurrency=16))
     server = Sandbox(scenario=four_guild_scenario(), settings=settings)
-    await server.start()
-    try:
+    async with server:
         yield server
-    finally:
-        await server.stop()
 
 
 async def test_each_guild_reaches_exactly_one_shard_with_two_of_four_per_process(
@@ -340,15 +238,14 @@ async def test_each_guild_reaches_exactly_one_shard_with_two_of_four_per_process
     guilds = list(sandbox.world.guilds.values())
     shard_of = {g.id: (g.id >> 22) % 4 for g in guilds}
     assert {shard_of[g.id] < 2 for g in guilds} == {True, False}, "guilds on both halves"
-    ada = user_id(sandbox, "ada")
+    ada = user_named(sandbox, "ada")
     async with (
         shards_running(settings, redis_url, keyspace, info, (0, 1), 4) as first,
         shards_running(settings, redis_url, keyspace, info, (2, 3), 4) as second,
     ):
         await wait_for_records(redis, keyspace, GuildRecord, lambda _: True, len(guilds), first)
         sent = [
-            await post_message(http, info, channel_named(g, "general").id, ada, g.name)
-            for g in guilds
+            await post_message(http, info, channel_named(g, "general"), ada, g.name) for g in guilds
         ]
         await wait_for_records(redis, keyspace, MessageRecord, lambda _: True, len(sent), second)
 
@@ -402,13 +299,13 @@ async def test_a_dropped_connection_is_resumed_counted_in_health_and_loses_nothi
 ) -> None:
     settings = shard_settings(batch_size=50, batch_ms=20, health_interval_seconds=0.2)
     general = channel_named(demo_guild(sandbox), "general")
-    ada = user_id(sandbox, "ada")
+    ada = user_named(sandbox, "ada")
     key = keyspace.key("shard_health", 0)
     async with shards_running(settings, redis_url, keyspace, info) as task:
         await wait_for_records(redis, keyspace, GuildRecord, lambda _: True, 1, task)
         async with http.post(f"{info.control_url}/gateway/drop", json={}) as response:
             assert (await response.json())["dropped"] == 1
-        missed = await post_message(http, info, general.id, ada, "while disconnected")
+        missed = await post_message(http, info, general, ada, "while disconnected")
         await wait_for_records(
             redis, keyspace, MessageRecord, lambda r: r.message_id == missed, 1, task
         )

@@ -16,16 +16,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from tests.e2e.test_shards import (
-    channel_named,
-    demo_guild,
-    post_message,
-    shard_settings,
-    target_of,
-    user_id,
-    xp_records,
-)
-from tests.integration.test_tasks_support import wait_until
+from tests.support.sandbox import post_message, target_of
+from tests.support.shards import WAIT, shard_settings, xp_records
+from tests.support.waiting import wait_until
+from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.core.embedded import start_or_attach_valkey
 from townsquare.core.events import GuildRecord, MessageRecord
 from townsquare.shards import ShardCluster
@@ -38,8 +32,6 @@ if typing.TYPE_CHECKING:
     from townsquare.core.embedded import EmbeddedServer
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox, SandboxInfo
-
-WAIT = 15.0
 
 
 class OwnValkey:
@@ -85,7 +77,7 @@ async def test_redis_outage_buffers_drops_the_oldest_and_delivers_the_rest(
         batch_size=2, batch_ms=10, buffer_limit=limit, health_interval_seconds=0.2
     )
     general = channel_named(demo_guild(sandbox), "general")
-    ada = user_id(sandbox, "ada")
+    ada = user_named(sandbox, "ada")
     redis = aioredis.Redis.from_url(own_valkey.url)
     shards = ShardCluster(settings, own_valkey.url, keyspace, target_of(info), (0,), 1)
     try:
@@ -95,7 +87,7 @@ async def test_redis_outage_buffers_drops_the_oldest_and_delivers_the_rest(
             records = await xp_records(redis, keyspace)
             return {r.message_id for r in records if isinstance(r, MessageRecord)}
 
-        before = await post_message(http, info, general.id, ada, "before the outage")
+        before = await post_message(http, info, general, ada, "before the outage")
         await wait_until(
             lambda: _contains(messages_in_redis(), before), within=WAIT, what="first message"
         )
@@ -104,8 +96,7 @@ async def test_redis_outage_buffers_drops_the_oldest_and_delivers_the_rest(
 
         own_valkey.stop()
         during = [
-            await post_message(http, info, general.id, ada, f"during the outage {n}")
-            for n in range(8)
+            await post_message(http, info, general, ada, f"during the outage {n}") for n in range(8)
         ]
         await wait_until(
             lambda: (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -22,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
-from tests.integration.test_xp_support import configure, drained
+from tests.support.paths import SCENARIOS
+from tests.support.shards import message_ids
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
+from tests.support.xp import configure, drained
 from townsquare.core.discord import SANDBOX_INFO_FILE, write_sandbox_info
-from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.sandbox import Sandbox
 from townsquare.tasks.registry import load_tasks
@@ -46,17 +47,8 @@ KILL_AFTER = 30
 """The signal lands once this many messages are in the stream."""
 PACE_SECONDS = 0.05
 """20 messages a second: the flow keeps going while the process stops and starts again."""
-FOUR_SHARDS = Path(__file__).parent / "scenarios" / "four_shards.yaml"
+FOUR_SHARDS = SCENARIOS / "four_shards.yaml"
 """Eight guilds, alternating between shards 0 and 1 of 2."""
-
-
-async def message_ids(redis: aioredis.Redis, keyspace: Keyspace) -> list[int]:
-    """The message id of every message record in the xp stream, duplicates included."""
-    ids = []
-    for _, fields in await redis.xrange(keyspace.key("stream", "xp")):
-        (records,) = json.loads(fields[DATA_FIELD.encode()])["args"]
-        ids += [int(r["message_id"]) for r in records if r["kind"] == "message"]
-    return ids
 
 
 class ShardProcess:

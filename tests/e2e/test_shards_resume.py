@@ -8,16 +8,13 @@ a recorded session the gateway no longer has is replaced by a new one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import typing
 
 import pytest
-from pydantic import SecretStr
 
-from tests.integration.test_tasks_support import wait_until
-from townsquare.core.discord import DiscordTarget
-from townsquare.core.events.wire import DATA_FIELD
+from tests.support.sandbox import target_of
+from tests.support.shards import message_ids, shards_running, stream_records
+from tests.support.waiting import wait_until
 from townsquare.core.settings import load_settings
 from townsquare.sandbox import Sandbox
 from townsquare.sandbox.intents import Intent
@@ -29,56 +26,15 @@ from townsquare.shards.resume import GatewaySession
 from townsquare.shards.sessions import SessionStore, gateway_mark, session_identity
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
-    from townsquare.core.settings import Settings
-    from townsquare.sandbox import SandboxInfo
 
 WITHIN = 15.0
 
 
-def target_of(info: SandboxInfo) -> DiscordTarget:
-    return DiscordTarget(
-        rest_url=info.rest_url,
-        token=SecretStr(info.bot_token),
-        application_id=info.application_id,
-        is_sandbox=True,
-    )
-
-
-@contextlib.asynccontextmanager
-async def shards_running(
-    settings: Settings, redis_url: str, keyspace: Keyspace, info: SandboxInfo
-) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_shards(settings, redis_url, keyspace, target_of(info), (0,), 1, shutdown=stop)
-    )
-    try:
-        yield task
-    finally:
-        stop.set()
-        async with asyncio.timeout(WITHIN):
-            await task
-
-
-async def records(redis: aioredis.Redis, keyspace: Keyspace) -> list[dict[str, typing.Any]]:
-    found = []
-    for _, fields in await redis.xrange(keyspace.key("stream", "xp")):
-        (batch,) = json.loads(fields[DATA_FIELD.encode()])["args"]
-        found += batch
-    return found
-
-
-async def message_ids(redis: aioredis.Redis, keyspace: Keyspace) -> list[int]:
-    return [int(r["message_id"]) for r in await records(redis, keyspace) if r["kind"] == "message"]
-
-
 async def guild_records(redis: aioredis.Redis, keyspace: Keyspace) -> int:
-    return sum(1 for r in await records(redis, keyspace) if r["kind"] == "guild")
+    return sum(1 for r in await stream_records(redis, keyspace) if r["kind"] == "guild")
 
 
 async def test_the_next_run_resumes_the_session_and_replays_what_came_meanwhile(

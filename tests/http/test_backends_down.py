@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from tortoise import Tortoise
 
-from tests.http.conftest import csrf_token, log_in
 from tests.support.tcp_proxy import TCPProxy, proxied_url, tcp_proxy
+from tests.support.web import csrf_token, log_in
 from townsquare.core.commands_api import service_token
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.db import connect

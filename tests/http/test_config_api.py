@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from tests.http.conftest import csrf_token, log_in
+from tests.support.web import error_code, guild_config, log_in
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.guilds.models import Guild
@@ -27,21 +27,6 @@ if typing.TYPE_CHECKING:
 OTHER_GUILD = 987_654_321_987_654_321
 
 
-@pytest.fixture
-async def admin(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
-) -> str:
-    """Logged in as the demo guild's admin; returns the CSRF token."""
-    await log_in(client, browser, sandbox, "sheriff")
-    return await csrf_token(client)
-
-
-async def _current(client: QuartClient, guild_id: int) -> dict[str, typing.Any]:
-    response = await client.get(f"/api/v1/guilds/{guild_id}/config")
-    assert response.status_code == 200, await response.get_data(as_text=True)
-    return typing.cast("dict[str, typing.Any]", await response.get_json())
-
-
 async def test_change_writes_the_row_the_audit_entry_and_the_cache(
     client: QuartClient,
     admin: str,
@@ -50,7 +35,7 @@ async def test_change_writes_the_row_the_audit_entry_and_the_cache(
     redis: aioredis.Redis,
     keyspace: Keyspace,
 ) -> None:
-    current = await _current(client, bot_in_demo)
+    current = await guild_config(client, bot_in_demo)
     assert current["version"] == 1
     config = current["config"]
     config["xp"]["cooldown_seconds"] = 5
@@ -82,7 +67,7 @@ async def test_change_writes_the_row_the_audit_entry_and_the_cache(
 async def test_a_change_based_on_an_older_version_is_refused(
     client: QuartClient, admin: str, bot_in_demo: int
 ) -> None:
-    config = (await _current(client, bot_in_demo))["config"]
+    config = (await guild_config(client, bot_in_demo))["config"]
     url = f"/api/v1/guilds/{bot_in_demo}/config"
     headers = {"X-CSRF-Token": admin}
     config["xp"]["cooldown_seconds"] = 10
@@ -95,7 +80,7 @@ async def test_a_change_based_on_an_older_version_is_refused(
     assert error["code"] == "version_conflict"
     assert "version 1" in error["message"]
     assert "version 2" in error["message"]
-    assert (await _current(client, bot_in_demo))["config"]["xp"]["cooldown_seconds"] == 10
+    assert (await guild_config(client, bot_in_demo))["config"]["xp"]["cooldown_seconds"] == 10
     row = await GuildConfigRecord.get(guild_id=bot_in_demo)
     assert row.version == 2
 
@@ -127,7 +112,7 @@ def _merge(base: dict[str, typing.Any], change: dict[str, typing.Any]) -> dict[s
 async def test_bad_bodies_give_400_with_field_errors(
     client: QuartClient, admin: str, bot_in_demo: int, case: str
 ) -> None:
-    current = (await _current(client, bot_in_demo))["config"]
+    current = (await guild_config(client, bot_in_demo))["config"]
     body: typing.Any = BAD_BODIES[case]
     if isinstance(body, dict) and "config" in body:
         config = body["config"]
@@ -147,7 +132,7 @@ async def test_bad_bodies_give_400_with_field_errors(
 async def test_field_errors_name_the_field(
     client: QuartClient, admin: str, bot_in_demo: int
 ) -> None:
-    current = (await _current(client, bot_in_demo))["config"]
+    current = (await guild_config(client, bot_in_demo))["config"]
     body = {"expected_version": 1, "config": _merge(current, {"xp": {"max_level": "x"}})}
     response = await client.put(
         f"/api/v1/guilds/{bot_in_demo}/config", json=body, headers={"X-CSRF-Token": admin}
@@ -178,19 +163,19 @@ async def test_oversized_body_gives_413(client: QuartClient, admin: str, bot_in_
         headers={"X-CSRF-Token": admin, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert (await response.get_json())["error"]["code"] == "request_entity_too_large"
+    assert await error_code(response) == "request_entity_too_large"
 
 
 async def test_missing_or_wrong_csrf_token_gives_403(
     client: QuartClient, admin: str, bot_in_demo: int
 ) -> None:
-    current = await _current(client, bot_in_demo)
+    current = await guild_config(client, bot_in_demo)
     body = {"expected_version": 1, "config": current["config"]}
     url = f"/api/v1/guilds/{bot_in_demo}/config"
     for headers in ({}, {"X-CSRF-Token": "0" * 64}):
         response = await client.put(url, json=body, headers=headers)
         assert response.status_code == 403
-        assert (await response.get_json())["error"]["code"] == "csrf_failed"
+        assert await error_code(response) == "csrf_failed"
     assert (await GuildConfigRecord.get(guild_id=bot_in_demo)).version == 1
 
 
@@ -335,7 +320,7 @@ async def test_no_wrong_value_anywhere_in_the_document_gives_a_500(
     client: QuartClient, admin: str, bot_in_demo: int
 ) -> None:
     """Every leaf of the config, replaced by each wrong-typed value: 400 (or a valid change)."""
-    body = {"expected_version": 1, "config": (await _current(client, bot_in_demo))["config"]}
+    body = {"expected_version": 1, "config": (await guild_config(client, bot_in_demo))["config"]}
     url = f"/api/v1/guilds/{bot_in_demo}/config"
     statuses: dict[int, int] = {}
     for path in _leaves(body):

@@ -7,23 +7,18 @@ every refusal.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import socket
 import typing
 
-import pytest
-
-from tests.http.conftest import csrf_token, log_in
+from tests.support.web import HTML, cut_off_discord, error_code, guild_config
+from tests.support.world import channels_by_name, roles_by_name
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.config.schemas import MAX_BANNED_WORDS, MAX_CHANNEL_IDS
 from townsquare.core.validation import ID_MAX
 from townsquare.features.apikeys.domain.models import ApiKey
 from townsquare.features.xp.domain.models import LevelReward
-from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
-    import aiohttp
     import redis.asyncio as aioredis
     from quart import Quart
     from quart.testing import QuartClient
@@ -31,37 +26,13 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
 
-HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-async def admin(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
-) -> str:
-    """Logged in as the demo guild's admin; returns the CSRF token."""
-    await log_in(client, browser, sandbox, "sheriff")
-    return await csrf_token(client)
-
-
-def roles_of(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
-    return {role.name: role.id for role in sandbox.world.guilds[guild_id].roles.values()}
-
-
-def channels_of(sandbox: Sandbox, guild_id: int) -> dict[str, int]:
-    return {c.name: c.id for c in sandbox.world.guilds[guild_id].channels.values()}
-
-
-async def _config(client: QuartClient, guild_id: int) -> dict[str, typing.Any]:
-    response = await client.get(f"/api/v1/guilds/{guild_id}/config")
-    assert response.status_code == 200, await response.get_data(as_text=True)
-    return typing.cast("dict[str, typing.Any]", await response.get_json())
 
 
 async def _put(
     client: QuartClient, guild_id: int, csrf: str, change: typing.Callable[[dict], None]
 ) -> tuple[int, dict[str, typing.Any]]:
-    current = await _config(client, guild_id)
+    current = await guild_config(client, guild_id)
     document = current["config"]
     change(document)
     response = await client.put(
@@ -93,7 +64,7 @@ async def test_ids_past_the_bigint_range_in_paths_are_404_not_500(
     # The largest id is a valid id that no reward has.
     response = await client.delete(f"{base}/{ID_MAX}", headers={"X-CSRF-Token": admin})
     assert response.status_code == 404
-    assert (await response.get_json())["error"]["code"] == "reward_not_found"
+    assert await error_code(response) == "reward_not_found"
     # A guild id past the range is no route either (not a 403 or a 500).
     response = await client.get(f"/api/v1/guilds/{2**63}/config")
     assert response.status_code == 404
@@ -162,7 +133,7 @@ async def test_ids_past_the_range_in_bodies_are_400_with_the_field(
 async def test_map_keys_must_be_plain_decimal_ids(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    general = channels_of(sandbox, bot_in_demo)["general"]
+    general = channels_by_name(sandbox, bot_in_demo)["general"]
     for key in (f" {general}", f"+{general}", f"{general}.0", "0", str(2**63)):
         status, body = await _put(
             client,
@@ -247,7 +218,7 @@ async def test_nul_in_the_dashboard_forms_is_shown_beside_the_field(
 async def test_api_refuses_a_manager_role_the_guild_does_not_have_with_the_dashboards_words(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    roles = roles_of(sandbox, bot_in_demo)
+    roles = roles_by_name(sandbox, bot_in_demo)
     for role_id in (1, roles["Townsquare"], bot_in_demo):  # unknown, the bot's, @everyone
         status, body = await _put(
             client,
@@ -292,7 +263,7 @@ async def test_api_refuses_a_manager_role_the_guild_does_not_have_with_the_dashb
 async def test_api_refuses_a_notice_channel_that_is_not_the_guilds(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    channels = channels_of(sandbox, bot_in_demo)
+    channels = channels_by_name(sandbox, bot_in_demo)
 
     def notice_in(channel_id: int) -> typing.Callable[[dict], None]:
         def change(doc: dict) -> None:
@@ -323,7 +294,7 @@ async def test_references_already_stored_are_kept_when_something_else_changes(
     keyspace: Keyspace,
 ) -> None:
     """A role deleted in Discord after it was saved does not block an unrelated change."""
-    moderator = roles_of(sandbox, bot_in_demo)["Moderator"]
+    moderator = roles_by_name(sandbox, bot_in_demo)["Moderator"]
     status, _ = await _put(
         client,
         bot_in_demo,
@@ -345,7 +316,7 @@ async def test_references_already_stored_are_kept_when_something_else_changes(
 async def test_reward_roles_the_bot_cannot_give_are_refused_with_the_reason(
     client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    roles = roles_of(sandbox, bot_in_demo)
+    roles = roles_by_name(sandbox, bot_in_demo)
     url = f"/api/v1/guilds/{bot_in_demo}/level-rewards"
     headers = {"X-CSRF-Token": admin}
     expected = {
@@ -415,15 +386,9 @@ async def test_lists_have_caps(client: QuartClient, admin: str, bot_in_demo: int
 async def test_without_discord_the_api_refuses_new_references_with_503(
     app: Quart, client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
-    await _config(client, bot_in_demo)  # the manage check is cached for the session
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once it is closed
-    app_state = state_of(app)
-    working = app_state.discord
-    assert working is not None
-    app_state.discord = dataclasses.replace(working, rest_url=f"http://127.0.0.1:{port}/api/v10")
-    moderator = roles_of(sandbox, bot_in_demo)["Moderator"]
+    await guild_config(client, bot_in_demo)  # the manage check is cached for the session
+    cut_off_discord(app)
+    moderator = roles_by_name(sandbox, bot_in_demo)["Moderator"]
     status, body = await _put(
         client,
         bot_in_demo,

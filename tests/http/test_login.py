@@ -11,16 +11,18 @@ import jwt
 import pytest
 import yarl
 
-from tests.http.conftest import (
+from tests.support.web import (
     SIGNING_KEY,
     consent,
     cookie,
+    error_code,
+    follow,
     log_in,
     make_settings,
     set_cookie,
     start_login,
-    user_named,
 )
+from tests.support.world import user_named
 from townsquare.http.auth import DEFAULT_NEXT, safe_next
 from townsquare.http.sessions import ACCESS_COOKIE, REFRESH_COOKIE, SessionSigner
 
@@ -49,7 +51,7 @@ async def test_login_through_the_sandbox_oauth_sets_a_session(
 
     callback = await consent(browser, authorize, user_named(sandbox, "sheriff"))
     assert callback.query["state"] == state
-    response = await client.get(callback.path, query_string=dict(callback.query))
+    response = await follow(client, callback)
     assert response.status_code == 302
     assert response.headers["Location"] == "/dashboard/guilds/1/xp"
     set_cookies = response.headers.getlist("Set-Cookie")
@@ -67,9 +69,9 @@ async def test_login_through_the_sandbox_oauth_sets_a_session(
     assert body["id"] == str(user_named(sandbox, "sheriff"))
 
     # The callback cannot be replayed: the state was spent.
-    again = await client.get(callback.path, query_string=dict(callback.query))
+    again = await follow(client, callback)
     assert again.status_code == 403
-    assert (await again.get_json())["error"]["code"] == "oauth_state_mismatch"
+    assert await error_code(again) == "oauth_state_mismatch"
 
 
 async def test_callback_with_a_foreign_state_is_refused(
@@ -78,7 +80,7 @@ async def test_callback_with_a_foreign_state_is_refused(
     authorize = await start_login(client)
     forged = authorize.update_query(state="0" * 32)
     callback = await consent(browser, forged, user_named(sandbox, "sheriff"))
-    response = await client.get(callback.path, query_string=dict(callback.query))
+    response = await follow(client, callback)
     assert response.status_code == 403
     assert cookie(client, ACCESS_COOKIE) is None
 
@@ -92,9 +94,9 @@ async def test_cancelled_login_is_refused(
         authorize.with_query(None), data=form, allow_redirects=False
     ) as response:
         callback = yarl.URL(response.headers["Location"])
-    result = await client.get(callback.path, query_string=dict(callback.query))
+    result = await follow(client, callback)
     assert result.status_code == 403
-    assert (await result.get_json())["error"]["code"] == "oauth_denied"
+    assert await error_code(result) == "oauth_denied"
 
 
 HOSTILE_NEXT: typing.Final = {
@@ -179,7 +181,7 @@ async def test_tampered_expired_or_missing_tokens_give_401(
     set_cookie(client, ACCESS_COOKIE, f"{header}.{payload}.{signature[::-1]}")
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_invalid"
+    assert await error_code(response) == "session_invalid"
 
     # Claims changed, signed with another key.
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -202,7 +204,7 @@ async def test_tampered_expired_or_missing_tokens_give_401(
     set_cookie(client, ACCESS_COOKIE, expired)
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_expired"
+    assert await error_code(response) == "session_expired"
 
     # A refresh token is not an access token.
     refresh = cookie(client, REFRESH_COOKIE)
@@ -211,11 +213,8 @@ async def test_tampered_expired_or_missing_tokens_give_401(
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
-async def test_refresh_renews_an_expired_access_token(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
-) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
-    token = cookie(client, ACCESS_COOKIE)
+async def test_refresh_renews_an_expired_access_token(app: object, sheriff: QuartClient) -> None:
+    token = cookie(sheriff, ACCESS_COOKIE)
     assert token is not None
     claims = jwt.decode(token, options={"verify_signature": False})
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)
@@ -224,35 +223,32 @@ async def test_refresh_renews_an_expired_access_token(
         SIGNING_KEY,
         algorithm="HS256",
     )
-    set_cookie(client, ACCESS_COOKIE, expired)
-    assert (await client.get("/api/v1/me")).status_code == 401
-    response = await client.post("/auth/refresh")
+    set_cookie(sheriff, ACCESS_COOKIE, expired)
+    assert (await sheriff.get("/api/v1/me")).status_code == 401
+    response = await sheriff.post("/auth/refresh")
     assert response.status_code == 204
-    assert (await client.get("/api/v1/me")).status_code == 200
+    assert (await sheriff.get("/api/v1/me")).status_code == 200
 
 
-async def test_logout_revokes_the_session(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, app: object
-) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
-    access, refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+async def test_logout_revokes_the_session(app: object, sheriff: QuartClient) -> None:
+    access, refresh = cookie(sheriff, ACCESS_COOKIE), cookie(sheriff, REFRESH_COOKIE)
     assert access is not None
     assert refresh is not None
-    me = await (await client.get("/api/v1/me")).get_json()
+    me = await (await sheriff.get("/api/v1/me")).get_json()
 
-    no_csrf = await client.post("/auth/logout", form={})
+    no_csrf = await sheriff.post("/auth/logout", form={})
     assert no_csrf.status_code == 403
-    response = await client.post("/auth/logout", form={"csrf_token": me["csrf_token"]})
+    response = await sheriff.post("/auth/logout", form={"csrf_token": me["csrf_token"]})
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
 
     # Put the old cookies back, as a thief who copied them would: both are dead.
-    set_cookie(client, ACCESS_COOKIE, access)
-    set_cookie(client, REFRESH_COOKIE, refresh, path="/auth")
-    response = await client.get("/api/v1/me")
+    set_cookie(sheriff, ACCESS_COOKIE, access)
+    set_cookie(sheriff, REFRESH_COOKIE, refresh, path="/auth")
+    response = await sheriff.get("/api/v1/me")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_revoked"
-    assert (await client.post("/auth/refresh")).status_code == 401
+    assert await error_code(response) == "session_revoked"
+    assert (await sheriff.post("/auth/refresh")).status_code == 401
 
 
 def test_sandbox_mode_without_a_key_keeps_a_generated_one(
@@ -310,16 +306,11 @@ async def _write_record(app: Quart, key: str, record: dict[str, typing.Any]) -> 
 
 
 async def test_the_users_discord_token_is_refreshed_when_it_expired(
-    app: Quart,
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    bot_in_demo: int,
+    app: Quart, sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     key, record = await _session_record(app)
     await _write_record(app, key, record | {"expires_at": 0})
-    response = await client.get("/api/v1/guilds")
+    response = await sheriff.get("/api/v1/guilds")
     assert response.status_code == 200
     assert [g["id"] for g in (await response.get_json())["guilds"]] == [str(bot_in_demo)]
     _, refreshed = await _session_record(app)
@@ -329,19 +320,14 @@ async def test_the_users_discord_token_is_refreshed_when_it_expired(
 
 
 async def test_a_grant_discord_no_longer_honours_ends_the_session(
-    app: Quart,
-    client: QuartClient,
-    browser: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    bot_in_demo: int,
+    app: Quart, sheriff: QuartClient, bot_in_demo: int
 ) -> None:
-    await log_in(client, browser, sandbox, "sheriff")
     key, record = await _session_record(app)
     await _write_record(app, key, record | {"access_token": "revoked-at-discord"})
-    response = await client.get(f"/api/v1/guilds/{bot_in_demo}/config")
+    response = await sheriff.get(f"/api/v1/guilds/{bot_in_demo}/config")
     assert response.status_code == 401
-    assert (await response.get_json())["error"]["code"] == "session_revoked"
-    assert (await client.get("/api/v1/me")).status_code == 401
+    assert await error_code(response) == "session_revoked"
+    assert (await sheriff.get("/api/v1/me")).status_code == 401
 
 
 async def test_login_without_a_running_sandbox_is_a_clear_503(
@@ -354,7 +340,7 @@ async def test_login_without_a_running_sandbox_is_a_clear_503(
     async with app.test_app():
         response = await app.test_client().get("/auth/login")
     assert response.status_code == 503
-    assert (await response.get_json())["error"]["code"] == "sandbox_unavailable"
+    assert await error_code(response) == "sandbox_unavailable"
 
 
 def test_real_discord_endpoints_come_from_the_settings(tmp_path: Path, keyspace: Keyspace) -> None:

@@ -36,7 +36,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from tests.http.conftest import consent, user_named
+from tests.support.web import consent
+from tests.support.world import user_named
 from townsquare.core.audit.service import Actor
 from townsquare.features.apikeys.domain.gate import RateLimit
 from townsquare.features.apikeys.domain.service import create_key

@@ -7,29 +7,17 @@ import typing
 
 import pytest
 
-from tests.http.conftest import csrf_token, log_in
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.features.xp.domain.models import LevelReward
 from townsquare.http.bodies import MAX_FORM_FIELDS, MAX_JSON_DEPTH, json_depth_exceeds
 
 if typing.TYPE_CHECKING:
-    import aiohttp
     from quart.testing import QuartClient
 
-    from townsquare.sandbox import Sandbox
 
 JSON: typing.Final = {"Content-Type": "application/json"}
 FORM: typing.Final = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-async def admin(
-    client: QuartClient, browser: aiohttp.ClientSession, sandbox: Sandbox, bot_in_demo: int
-) -> str:
-    """Logged in as the demo guild's admin; returns the CSRF token."""
-    await log_in(client, browser, sandbox, "sheriff")
-    return await csrf_token(client)
 
 
 async def _nothing_stored(guild_id: int) -> None:

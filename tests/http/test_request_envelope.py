@@ -11,6 +11,7 @@ import pytest
 import structlog
 from quart import Response
 
+from tests.support.web import error_code
 from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
@@ -66,7 +67,7 @@ async def test_errors_get_the_headers_and_a_request_id_too(
         "/healthz", data=b"x" * size, headers={"Content-Length": str(size)}
     )
     assert too_large.status_code == 413
-    assert (await too_large.get_json())["error"]["code"] == "request_entity_too_large"
+    assert await error_code(too_large) == "request_entity_too_large"
     _assert_envelope(too_large)
     crashed = await client.get("/boom")
     assert crashed.status_code == 500

@@ -16,6 +16,7 @@ import warnings
 import pytest
 import structlog
 
+from tests.support.web import error_code
 from townsquare.core.logs import configure_logging
 from townsquare.http import create_app
 from townsquare.http.metrics import metrics_app
@@ -157,7 +158,7 @@ async def test_index_page_renders_a_login_link(client: QuartClient) -> None:
 async def test_unknown_routes_and_methods_are_json_errors(client: QuartClient) -> None:
     response = await client.get("/nope")
     assert response.status_code == 404
-    assert (await response.get_json())["error"]["code"] == "not_found"
+    assert await error_code(response) == "not_found"
     response = await client.delete("/healthz")
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
@@ -198,7 +199,7 @@ async def test_run_http_serves_the_app_and_metrics_on_their_own_loopback_port(
 
     import aiohttp
 
-    from tests.http.conftest import make_settings
+    from tests.support.web import make_settings
     from townsquare.core.commands_api import service_token
     from townsquare.core.processes import free_port
     from townsquare.http import run_http
@@ -271,7 +272,7 @@ async def test_run_http_stops_when_the_metrics_port_is_taken(
     import asyncio
     import socket
 
-    from tests.http.conftest import make_settings
+    from tests.support.web import make_settings
     from townsquare.core.processes import free_port
     from townsquare.http import run_http
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
 from townsquare.core.events import encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.tasks.health import PING_TASK

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_tasks_support import wait_until
+from tests.support.waiting import wait_until
 from townsquare.core.processes import process_alive
 from townsquare.supervisor import ChildSpec, Supervisor
 

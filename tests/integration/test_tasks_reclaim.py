@@ -11,22 +11,26 @@ the worker that gets killed: its `tests.hold` task announces itself and blocks f
 from __future__ import annotations
 
 import asyncio
-import sys
 import typing
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import (
+    Worker,
+    doomed_worker,
+    read_until,
+    run_doomed,
+    running_worker,
+    settings_with,
+)
 from townsquare.core.keyspace import Keyspace
 from townsquare.tasks import TaskRegistry
-from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
-from townsquare.tasks.worker import run_worker
+from townsquare.tasks.brokers import CONSUMER_GROUP
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.settings import Settings
@@ -34,7 +38,6 @@ if typing.TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 IDLE_TIMEOUT = 1.0
 RECLAIM_INTERVAL = 1.0
 
@@ -74,61 +77,29 @@ def settings() -> Settings:
     )
 
 
-@pytest.fixture
-async def producer(
-    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[PipelineBroker]:
-    broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
-    await broker.startup()
-    try:
-        yield broker
-    finally:
-        await broker.shutdown()
-
-
 async def _pending(redis: aioredis.Redis, producer: PipelineBroker) -> int:
     summary = await redis.xpending(producer.queue_name, CONSUMER_GROUP)
     return int(summary["pending"])
 
 
-async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> None:
-    while line := await stream.readline():
-        if line.strip() == marker:
-            return
-    raise AssertionError(f"the worker exited before printing {marker!r}")
-
-
 async def test_a_killed_workers_message_is_processed_by_another_without_new_work(
-    settings: Settings,
     redis_url: str,
     keyspace: Keyspace,
     redis: aioredis.Redis,
     producer: PipelineBroker,
     tmp_path: Path,
+    worker: Worker,
 ) -> None:
     key = uuid.uuid4().hex
     await producer.enqueue("tests.hold", key)
-    with (tmp_path / "doomed-worker.log").open("wb") as stderr:
-        doomed = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.integration.test_tasks_reclaim",
-            redis_url,
-            keyspace.namespace,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-        )
-        try:
-            assert doomed.stdout is not None
-            await asyncio.wait_for(_read_until(doomed.stdout, f"STARTED {key}".encode()), 30)
-        finally:
-            doomed.kill()  # SIGKILL: no cleanup, no acknowledgement
-            await doomed.communicate()
+    # Killed (SIGKILL) once it has started: no cleanup, no acknowledgement.
+    log = tmp_path / "doomed-worker.log"
+    async with doomed_worker(__name__, redis_url, keyspace.namespace, log=log) as doomed:
+        await read_until(doomed, f"STARTED {key}".encode())
     assert await _pending(redis, producer) == 1
     killed_at = asyncio.get_running_loop().time()
 
-    async with running_worker(settings, redis_url, keyspace, SURVIVOR):
+    async with worker(SURVIVOR):
         await wait_until(
             lambda: key in COMPLETED,
             within=IDLE_TIMEOUT + RECLAIM_INTERVAL + 5,
@@ -170,15 +141,8 @@ async def test_a_task_longer_than_the_idle_timeout_runs_once(
     assert STARTS.count(key) == 1
 
 
-def _main() -> None:
-    redis_url, namespace = sys.argv[1:3]
-    # Never reclaims while the test watches: the message it holds must stay pending.
-    settings = settings_with(reclaim_interval_seconds=600)
-    asyncio.run(run_worker(settings, redis_url, Keyspace(namespace), ["jobs"], registry=DOOMED))
-
-
 if __name__ == "__main__":
-    _main()
+    run_doomed(DOOMED, "jobs")
 
 
 async def test_a_job_that_keeps_killing_its_workers_is_dead_lettered(

@@ -6,7 +6,7 @@ Before the fix, the second job failed with `BUSY`, its retry could not be writte
 stopped renewing its claim, and once Redis answered the entry was reclaimed and
 dead-lettered as `AbandonedJobError: every worker running it stopped`. Now it waits for Redis
 and runs; no dead letter; an alert says Redis answered BUSY, and for how long. Blocking a
-server needs a private one (see test_valkey_support).
+server needs a private one (see tests/support/valkey.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from taskiq import TaskiqDepends
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
-from tests.integration.test_valkey_support import private_valkey
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
 from townsquare.core.embedded import start_or_attach_valkey
 from townsquare.core.keyspace import Keyspace
 from townsquare.tasks import TaskRegistry, TaskResources
@@ -35,7 +35,6 @@ if typing.TYPE_CHECKING:
     from townsquare.core.embedded import EmbeddedServer
 
 pytestmark = pytest.mark.integration
-__all__ = ["private_valkey"]  # the fixture, used by name
 
 BLOCKING = TaskRegistry()
 _Resources = typing.Annotated[TaskResources, TaskiqDepends()]

@@ -12,14 +12,16 @@ from collections import defaultdict
 
 import pytest
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import (
+    Worker,
+    settings_with,
+)
 from townsquare.tasks import PermanentJobError, TaskRegistry
 from townsquare.tasks.backoff import backoff_ceiling
-from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
+from townsquare.tasks.brokers import CONSUMER_GROUP
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
@@ -65,28 +67,12 @@ def settings() -> Settings:
     )
 
 
-@pytest.fixture
-async def producer(
-    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[PipelineBroker]:
-    broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
-    await broker.startup()
-    try:
-        yield broker
-    finally:
-        await broker.shutdown()
-
-
 async def test_a_job_that_always_fails_is_dead_lettered_after_growing_delays(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producer: PipelineBroker,
+    keyspace: Keyspace, redis: aioredis.Redis, producer: PipelineBroker, worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     dead_letters = keyspace.key("dead_letter", "jobs")
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         job_id = await producer.enqueue("tests.always_fails", key, payload={"n": 1})
 
         async def dead_lettered() -> bool:
@@ -130,14 +116,10 @@ async def test_a_job_that_always_fails_is_dead_lettered_after_growing_delays(
 
 
 async def test_a_job_that_fails_twice_runs_three_times_and_leaves_no_dead_letter(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producer: PipelineBroker,
+    keyspace: Keyspace, redis: aioredis.Redis, producer: PipelineBroker, worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         await producer.enqueue("tests.fails_twice", key)
         await wait_until(lambda: len(RUNS[key]) == 3, within=10, what="third attempt")
 
@@ -153,15 +135,11 @@ async def test_a_job_that_fails_twice_runs_three_times_and_leaves_no_dead_letter
 
 
 async def test_a_permanent_error_skips_the_remaining_attempts(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producer: PipelineBroker,
+    keyspace: Keyspace, redis: aioredis.Redis, producer: PipelineBroker, worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     dead_letters = keyspace.key("dead_letter", "jobs")
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         await producer.enqueue("tests.bad_input", key)
 
         async def dead_lettered() -> bool:

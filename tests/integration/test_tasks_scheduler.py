@@ -13,7 +13,8 @@ import pytest
 import structlog
 from taskiq import ScheduledTask
 
-from tests.integration.test_tasks_support import settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import settings_with
 from townsquare.tasks import load_tasks
 from townsquare.tasks.health import PING_TASK
 from townsquare.tasks.locks import RedisLease

@@ -11,7 +11,8 @@ import pytest
 import structlog
 from taskiq import TaskiqDepends
 
-from tests.integration.test_tasks_support import running_worker, settings_with, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import Worker, settings_with
 from townsquare.tasks import TaskRegistry, TaskResources, load_tasks
 from townsquare.tasks.brokers import CONSUMER_GROUP, make_brokers
 from townsquare.tasks.dead_letters import replay_dead_letter
@@ -20,8 +21,6 @@ from townsquare.tasks.idempotency import done_key, run_once
 from townsquare.tasks.worker import run_worker
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
@@ -59,29 +58,11 @@ def settings() -> Settings:
     return settings_with(jobs__max_attempts=1, jobs__backoff_base_seconds=0.05)
 
 
-@pytest.fixture
-async def producers(
-    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[dict[str, PipelineBroker]]:
-    brokers = make_brokers(settings, redis_url, keyspace, ["jobs", "xp"])
-    for broker in brokers.values():
-        await broker.startup()
-    try:
-        yield brokers
-    finally:
-        for broker in brokers.values():
-            await broker.shutdown()
-
-
 async def test_ping_runs_once_on_the_jobs_pipeline(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producers: dict[str, PipelineBroker],
+    keyspace: Keyspace, redis: aioredis.Redis, producers: dict[str, PipelineBroker], worker: Worker
 ) -> None:
     token = uuid.uuid4().hex
-    async with running_worker(settings, redis_url, keyspace, load_tasks()):
+    async with worker(load_tasks()):
         await producers["jobs"].enqueue(PING_TASK, token)
 
         async def pinged() -> bool:
@@ -93,28 +74,25 @@ async def test_ping_runs_once_on_the_jobs_pipeline(
 
 
 async def test_jobs_queued_before_any_worker_started_are_not_skipped(
-    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
+    settings: Settings, redis_url: str, keyspace: Keyspace, redis: aioredis.Redis, worker: Worker
 ) -> None:
     # A producer writes to a stream that has no consumer group yet.
     broker = make_brokers(settings, redis_url, keyspace, ["jobs"])["jobs"]
     key = uuid.uuid4().hex
     await broker.enqueue("tests.log_context", key)
     await broker.shutdown()
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         await wait_until(lambda: key in SEEN, within=10, what="backlog job")
 
 
 async def test_every_log_line_of_a_job_carries_its_id(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    producers: dict[str, PipelineBroker],
+    keyspace: Keyspace, producers: dict[str, PipelineBroker], worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     with structlog.testing.capture_logs(
         processors=[structlog.contextvars.merge_contextvars]
     ) as logs:
-        async with running_worker(settings, redis_url, keyspace, REGISTRY):
+        async with worker(REGISTRY):
             job_id = await producers["jobs"].enqueue("tests.fails_until_fixed", key)
             await wait_until(
                 lambda: any(line["event"] == "tasks.dead_lettered" for line in logs),
@@ -134,15 +112,11 @@ async def test_every_log_line_of_a_job_carries_its_id(
 
 
 async def test_a_replayed_dead_letter_runs_again_from_its_first_attempt(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producers: dict[str, PipelineBroker],
+    keyspace: Keyspace, redis: aioredis.Redis, producers: dict[str, PipelineBroker], worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     dead_letters = keyspace.key("dead_letter", "jobs")
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
         job_id = await producers["jobs"].enqueue("tests.fails_until_fixed", key)
 
         async def dead_lettered() -> bool:
@@ -166,18 +140,15 @@ async def test_a_replayed_dead_letter_runs_again_from_its_first_attempt(
 
 
 async def test_a_worker_serves_only_its_pipelines_and_injects_resources(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    producers: dict[str, PipelineBroker],
+    keyspace: Keyspace, producers: dict[str, PipelineBroker], worker: Worker
 ) -> None:
     key = uuid.uuid4().hex
     await producers["xp"].enqueue("tests.needs_resources", key)
-    async with running_worker(settings, redis_url, keyspace, REGISTRY, pipelines=["jobs"]):
+    async with worker(REGISTRY, pipelines=["jobs"]):
         await producers["jobs"].enqueue("tests.log_context", f"{key}-jobs")
         await wait_until(lambda: f"{key}-jobs" in SEEN, within=10, what="jobs task")
         assert key not in SEEN
-    async with running_worker(settings, redis_url, keyspace, REGISTRY, pipelines=["xp"]):
+    async with worker(REGISTRY, pipelines=["xp"]):
         await wait_until(lambda: key in SEEN, within=10, what="xp task")
     assert SEEN[key] == [{"namespace": keyspace.namespace}]
 
@@ -232,18 +203,14 @@ async def test_run_once_runs_work_once_per_event_and_again_after_a_failure(
 
 
 async def test_messages_no_task_here_can_run_are_dead_lettered_not_dropped(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    producers: dict[str, PipelineBroker],
+    keyspace: Keyspace, redis: aioredis.Redis, producers: dict[str, PipelineBroker], worker: Worker
 ) -> None:
     jobs = producers["jobs"]
     dead_letters = keyspace.key("dead_letter", "jobs")
     job_id = await jobs.enqueue("tests.nobody_knows", 1, two=2)
     await redis.xadd(jobs.queue_name, {b"data": b"not a task"})
     await redis.xadd(jobs.queue_name, {b"something": b"else"})
-    async with running_worker(settings, redis_url, keyspace, REGISTRY):
+    async with worker(REGISTRY):
 
         async def kept() -> bool:
             return await redis.xlen(dead_letters) == 2

@@ -8,7 +8,7 @@ import datetime
 import hikari
 from pydantic import SecretStr
 
-from tests.integration.test_tasks_support import wait_until
+from tests.support.waiting import wait_until
 from townsquare.core.discord import DiscordTarget
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings

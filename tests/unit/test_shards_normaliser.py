@@ -113,7 +113,7 @@ def test_a_member_message_becomes_a_message_record(world: World, factory: EventF
     )
 
 
-@pytest.mark.parametrize(
+NOT_A_MEMBERS_MESSAGE = pytest.mark.parametrize(
     ("who", "changes"),
     [
         ("bot", {}),
@@ -123,6 +123,10 @@ def test_a_member_message_becomes_a_message_record(world: World, factory: EventF
     ],
     ids=["bot author", "webhook", "member join", "pin notice"],
 )
+"""Messages the shard drops: a bot's, a webhook's, and system messages."""
+
+
+@NOT_A_MEMBERS_MESSAGE
 def test_bots_webhooks_and_system_messages_are_filtered(
     world: World, factory: EventFactoryImpl, who: str, changes: dict[str, typing.Any]
 ) -> None:
@@ -258,16 +262,7 @@ def test_a_raw_payload_gives_the_same_record_as_the_hikari_event(
     assert guild.id not in record.role_ids
 
 
-@pytest.mark.parametrize(
-    ("who", "changes"),
-    [
-        ("bot", {}),
-        ("ada", {"webhook_id": "4242"}),
-        ("ada", {"type": hikari.MessageType.GUILD_MEMBER_JOIN.value}),
-        ("ada", {"type": hikari.MessageType.CHANNEL_PINNED_MESSAGE.value}),
-    ],
-    ids=["bot author", "webhook", "member join", "pin notice"],
-)
+@NOT_A_MEMBERS_MESSAGE
 def test_raw_bots_webhooks_and_system_messages_are_filtered(
     world: World, changes: dict[str, typing.Any], who: str
 ) -> None:

@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from tests.integration.test_tasks_support import wait_until
+from tests.support.waiting import wait_until
 from townsquare.shards.publisher import (
     MAX_BATCHES_PER_ROUND_TRIP,
     BatchPublisher,
