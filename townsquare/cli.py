@@ -284,6 +284,7 @@ def shards(
     """Run hikari gateway shards that publish normalised events to the pipelines."""
     from townsquare.core.discord import DiscordTargetError, resolve_discord_target
     from townsquare.shards import (
+        ShardLeaseLostError,
         ShardSelectionError,
         parse_shard_selection,
         resolve_shard_selection,
@@ -310,7 +311,11 @@ def shards(
             except ShardSelectionError as error:
                 fail(f"invalid shard selection: {error}", 2)
             # No database: commands reach PostgreSQL through the internal API (flow 2).
-            await run_shards(settings, redis_url, keyspace, target, ids, count, shutdown=stop)
+            try:
+                await run_shards(settings, redis_url, keyspace, target, ids, count, shutdown=stop)
+            except ShardLeaseLostError as error:
+                # Another process resumed one of these sessions: stop, the supervisor restarts.
+                fail(f"shards stopped: {error}")
 
         _run_until_signal(serve)
 
