@@ -40,15 +40,9 @@ __all__ = [
 
 TICK_DONE_TTL_SECONDS: typing.Final = 86_400
 
-# KEYS: xp_voice, xp_voice_guilds. ARGV: guild, then per member: id, ts, state JSON.
-# A state is replaced only by one at least as new.
-_SYNC_SCRIPT: typing.Final = """
-for k = 2, #ARGV, 3 do
-  local old = redis.call('HGET', KEYS[1], ARGV[k])
-  if (not old) or cjson.decode(old).ts <= tonumber(ARGV[k + 1]) then
-    redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 2])
-  end
-end
+# The end of both scripts below: the guild is listed in xp_voice_guilds exactly while its
+# voice hash has members (KEYS[1] the hash, KEYS[2] the index, ARGV[1] the guild).
+_INDEX_GUILD: typing.Final = """
 if redis.call('HLEN', KEYS[1]) > 0 then
   redis.call('SADD', KEYS[2], ARGV[1])
 else
@@ -57,11 +51,26 @@ end
 return 1
 """
 
+# KEYS: xp_voice, xp_voice_guilds. ARGV: guild, then per member: id, ts, state JSON.
+# A state is replaced only by one at least as new.
+_SYNC_SCRIPT: typing.Final = (
+    """
+for k = 2, #ARGV, 3 do
+  local old = redis.call('HGET', KEYS[1], ARGV[k])
+  if (not old) or cjson.decode(old).ts <= tonumber(ARGV[k + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 2])
+  end
+end
+"""
+    + _INDEX_GUILD
+)
+
 # KEYS: xp_voice, xp_voice_guilds. ARGV: guild, replace-before ts, then members read by one
 # HSCAN page. Drops each whose state is no newer than the guild record (a member the record
 # does not list). Bounded by the page, never by the hash: the caller walks the hash page by
 # page (a member written meanwhile is newer than the record and stays).
-_DROP_SCRIPT: typing.Final = """
+_DROP_SCRIPT: typing.Final = (
+    """
 local replace = tonumber(ARGV[2])
 for k = 3, #ARGV do
   local old = redis.call('HGET', KEYS[1], ARGV[k])
@@ -69,13 +78,9 @@ for k = 3, #ARGV do
     redis.call('HDEL', KEYS[1], ARGV[k])
   end
 end
-if redis.call('HLEN', KEYS[1]) > 0 then
-  redis.call('SADD', KEYS[2], ARGV[1])
-else
-  redis.call('SREM', KEYS[2], ARGV[1])
-end
-return 1
 """
+    + _INDEX_GUILD
+)
 _DROP_PAGE: typing.Final = 500
 """Members per HSCAN page and per drop call when a guild record replaces the states."""
 
