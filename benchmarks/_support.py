@@ -5,6 +5,7 @@
   `tempfile.mkdtemp` directory, stopped and removed afterwards;
 - :func:`fresh_database`: a new database with every migration, dropped afterwards;
 - :func:`configure_guild`, :func:`new_keyspace`, :func:`clear_keyspace`, :func:`wait_for`;
+- :func:`bench_redis_url` (Redis only) and :func:`queue_and_drain` (jobs through a worker);
 - :func:`reference_totals`: message XP computed from the documented formula, independently of
   `townsquare.features.xp.domain`.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -24,21 +26,27 @@ import typing
 import uuid
 from pathlib import Path
 
+from townsquare.core.events.wire import DATA_FIELD
+
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Iterator
 
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
 
 __all__ = [
     "ROOT",
     "Chat",
+    "bench_redis_url",
     "clear_keyspace",
     "configure_guild",
     "fresh_database",
     "hash_sum",
     "new_keyspace",
+    "pipeline_worker",
+    "queue_and_drain",
     "reference_totals",
     "servers",
     "wait_for",
@@ -78,27 +86,12 @@ def servers() -> Iterator[tuple[str, str]]:
 @contextlib.asynccontextmanager
 async def fresh_database(server_url: str) -> AsyncIterator[str]:
     """A new database on `server_url` with every migration applied; dropped afterwards."""
-    import asyncpg  # type: ignore[import-untyped]
-
+    from tests.support.databases import scratch_database
     from townsquare.core.db import migrate
 
-    name = f"townsquare_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    head, _, tail = server_url.partition("?")
-    url = head.rsplit("/", 1)[0] + f"/{name}" + (f"?{tail}" if tail else "")
-    try:
+    async with scratch_database(server_url, "townsquare_bench") as url:
         await migrate(url)
         yield url
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def new_keyspace() -> Keyspace:
@@ -110,6 +103,32 @@ def new_keyspace() -> Keyspace:
 async def clear_keyspace(redis: aioredis.Redis, keyspace: Keyspace) -> None:
     async for key in redis.scan_iter(match=f"{keyspace.namespace}:*", count=1000):
         await redis.delete(key)
+
+
+@contextlib.asynccontextmanager
+async def pipeline_worker(
+    settings: Settings, redis_url: str, pipeline: str
+) -> AsyncIterator[tuple[aioredis.Redis, Keyspace]]:
+    """A worker of `pipeline` on a fresh keyspace, with a client of that Redis; afterwards the
+    worker is stopped and the keyspace cleared."""
+    import redis.asyncio as aioredis
+
+    from townsquare.tasks.registry import load_tasks
+    from townsquare.tasks.worker import run_worker
+
+    keyspace = new_keyspace()
+    redis = aioredis.Redis.from_url(redis_url)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(settings, redis_url, keyspace, (pipeline,), shutdown=stop, registry=load_tasks())
+    )
+    try:
+        yield redis, keyspace
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=30)
+        await clear_keyspace(redis, keyspace)
+        await redis.aclose()
 
 
 async def configure_guild(guild_id: int, **sections: dict[str, object]) -> None:
@@ -184,3 +203,68 @@ class Chat(typing.NamedTuple):
     author: int
     ts: int
     created_at: float
+
+
+def bench_redis_url(stack: contextlib.ExitStack) -> str:
+    """`TOWNSQUARE_BENCH_REDIS_URL` (or `TOWNSQUARE_TEST_REDIS_URL`), else an embedded Valkey
+    in a temporary directory, stopped with `stack`."""
+    url = os.environ.get("TOWNSQUARE_BENCH_REDIS_URL") or os.environ.get(
+        "TOWNSQUARE_TEST_REDIS_URL"
+    )
+    if url:
+        return url
+    from townsquare.core.embedded import start_or_attach_valkey
+
+    root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    server = start_or_attach_valkey(root / "valkey")
+    stack.callback(server.stop)
+    return server.url
+
+
+def compare_batches(
+    name: str,
+    run: typing.Callable[[str, int, int, int], typing.Awaitable[float]],
+    *,
+    batch: int,
+    messages: int,
+    baseline_messages: int,
+) -> None:
+    """`run(redis_url, batch, count, seed)` with batches of `batch`, then with one task per
+    message as the baseline, against one Redis; print both (:func:`report_batches`)."""
+    with contextlib.ExitStack() as stack:
+        url = bench_redis_url(stack)
+        ours = asyncio.run(run(url, batch, messages, 1))
+        baseline = asyncio.run(run(url, 1, baseline_messages, 2))
+    report_batches(name, batch, ours, baseline)
+
+
+def report_batches(name: str, batch: int, ours: float, baseline: float) -> None:
+    """Print a batched pipeline's throughput against one task per message, measured in the
+    same run: a sentence, then the JSON line `python -m benchmarks` collects."""
+    print(f"batches of {batch}: {ours:,.0f} messages/s; one task per message: {baseline:,.0f}/s")
+    print(
+        json.dumps(
+            {
+                "benchmark": name,
+                "value": round(ours),
+                "unit": "messages/s",
+                "baseline": round(baseline),
+                "ratio": round(ours / baseline, 2),
+            }
+        )
+    )
+
+
+async def queue_and_drain(redis: aioredis.Redis, stream: str, jobs: Iterable[bytes | str]) -> float:
+    """XADD `jobs` to `stream` in one pipeline, then wait until the consumer group has taken
+    and acknowledged the last; the seconds it took."""
+    started = time.perf_counter()
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.xadd(stream, {DATA_FIELD: job})
+        last_id = (await pipe.execute())[-1]
+    while True:
+        groups = await redis.xinfo_groups(stream)
+        if groups and groups[0]["pending"] == 0 and groups[0]["last-delivered-id"] == last_id:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.005)

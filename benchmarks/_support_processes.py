@@ -96,10 +96,12 @@ class SandboxChild:
         start_ms: int | None = None,
         step_ms: int = 0,
         seed: int = 0,
+        bad_every: int = 0,
     ) -> tuple[list[Chat], float, float]:
         """Inject `count` messages by random members in the chat channel: `rate` per second,
         or as fast as the sandbox can when 0; on a virtual clock message n is at `start_ms +
-        n * step_ms`. Returns the messages and the wall times of the first and the last."""
+        n * step_ms`; with `bad_every`, every such message says "forbidden" (automod's
+        benchmark word). Returns the messages and the wall times of the first and the last."""
         with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as out:
             path = Path(out.name)
         try:
@@ -110,6 +112,7 @@ class SandboxChild:
                 start_ms=start_ms,
                 step_ms=step_ms,
                 seed=seed,
+                bad_every=bad_every,
                 out=str(path),
             )
             text = await asyncio.to_thread(path.read_text)
@@ -123,6 +126,12 @@ class SandboxChild:
         time (`time.time()`, logged by the sandbox's REST layer), status."""
         reply = await self.request(op="role_requests")
         return [(int(u), int(r), float(at), int(status)) for u, r, at, status in reply["calls"]]
+
+    async def deletions(self) -> dict[int, float]:
+        """Every message deleted so far (one by one or in bulk): id -> when the sandbox
+        deleted it (`time.time()`)."""
+        reply = await self.request(op="deletions")
+        return {int(message): float(at) for message, at in reply["deleted"]}
 
     async def create_roles(self, count: int) -> list[int]:
         """`count` new roles below the bot's top role (reward roles)."""
@@ -183,7 +192,9 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
                 ms = body["start_ms"] + number * step
                 stepped.now = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
             author = chatters[rng.randrange(len(chatters))]
-            message = world.create_message(channel, author, f"benchmark line {number}")
+            bad = body.get("bad_every") and number % body["bad_every"] == 0
+            text = f"a forbidden line {number}" if bad else f"benchmark line {number}"
+            message = world.create_message(channel, author, text)
             ts = (message.id >> 22) + DISCORD_EPOCH_MS
             rows.append((message.id, author, ts, time.time()))
             if rate > 0:
@@ -207,6 +218,17 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
         ]
         return {"calls": calls}
 
+    deleted: list[tuple[str, float]] = []
+
+    def on_dispatch(dispatch: typing.Any) -> None:  # the world's Dispatch
+        if dispatch.name == "MESSAGE_DELETE":
+            deleted.append((dispatch.data["id"], time.time()))
+        elif dispatch.name == "MESSAGE_DELETE_BULK":
+            now = time.time()
+            deleted.extend((message, now) for message in dispatch.data["ids"])
+
+    world.subscribe(on_dispatch)
+
     def roles(count: int) -> dict[str, typing.Any]:
         made = [create_role(world, guild, name=f"Reward {n + 1}") for n in range(count)]
         return {"ids": [str(role.id) for role in made]}
@@ -227,6 +249,8 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
                     reply = role_requests()
                 case "roles":
                     reply = roles(body["count"])
+                case "deletions":
+                    reply = {"deleted": deleted}
                 case other:
                     raise SystemExit(f"unknown op {other!r}")
             sys.stdout.write(json.dumps(reply) + "\n")

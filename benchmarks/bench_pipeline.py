@@ -44,6 +44,7 @@ from benchmarks._support_processes import SandboxChild, shard_child
 from townsquare.core.db import connect
 from townsquare.core.logs import configure_logging
 from townsquare.core.settings import load_settings
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.worker import run_worker
 
@@ -83,7 +84,7 @@ async def redis_cpu(redis: aioredis.Redis) -> float:
 
 async def run_once(redis_url: str, *, count: int, batch_size: int, seed: int) -> Run:
     settings = load_settings(environ={}, env_file=None)
-    xp = settings.guild_defaults.xp
+    xp = settings.guild_defaults.section(XPSection)
     keyspace = new_keyspace()
     redis = aioredis.Redis.from_url(redis_url)
     stop = asyncio.Event()

@@ -23,6 +23,7 @@ longer the slowest 1% take than the median).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import statistics
@@ -48,6 +49,7 @@ from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.logs import configure_logging
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.domain.models import LevelReward
+from townsquare.sandbox import SandboxInfo
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.worker import run_worker
 
@@ -63,15 +65,8 @@ STEP = 500
 LEVELS = 12
 TARGET_P99_MS = 100.0
 WAIT = 60.0
-INFO_FIELDS = (
-    "rest_url",
-    "gateway_url",
-    "bot_token",
-    "application_id",
-    "oauth_client_id",
-    "oauth_client_secret",
-    "control_url",
-)
+INFO_FIELDS = tuple(field.name for field in dataclasses.fields(SandboxInfo))
+"""What the sandbox child reports that the product's processes read (its info file)."""
 
 
 def crossings(messages: list[Chat]) -> dict[tuple[int, int], Chat]:

@@ -29,6 +29,7 @@ import hikari
 import redis.asyncio as aioredis
 from hikari.impl import EventFactoryImpl
 
+from tests.support.fake_shard import FakeShard
 from townsquare.core.events import encode_job
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
@@ -43,17 +44,6 @@ CHUNK = 500
 """Events handled between two yields to the event loop, as a busy gateway delivers them."""
 
 
-class _Shard:
-    id = 0
-    shard_count = 1
-
-    def __init__(self, bot_id: int) -> None:
-        self._bot_id = bot_id
-
-    def get_user_id(self) -> hikari.Snowflake:
-        return hikari.Snowflake(self._bot_id)
-
-
 def make_events() -> list[dict[str, typing.Any]]:
     clock = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     world = build_world(load_scenario("demo"), clock=lambda: clock)
@@ -64,7 +54,7 @@ def make_events() -> list[dict[str, typing.Any]]:
         world.application.bot_token, banner=None, logs=None, suppress_optimization_warning=True
     )
     factory = EventFactoryImpl(bot)
-    shard = _Shard(world.application.bot_user_id)
+    shard = FakeShard(world.application.bot_user_id)
     events = []
     for n in range(DISTINCT):
         message = world.create_message(
@@ -86,7 +76,7 @@ async def ours(
 ) -> float:
     settings = load_settings(env_file=None)
     publisher = BatchPublisher(
-        RedisStreamTransport(redis, keyspace, {"xp": settings.tasks.xp.maxlen}),
+        RedisStreamTransport(redis, keyspace, {"xp": settings.tasks.pipeline("xp").maxlen}),
         task_names={"xp": "xp.process_batch"},
         batch_size=settings.shards.batch_size,
         batch_ms=settings.shards.batch_ms,

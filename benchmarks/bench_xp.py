@@ -13,27 +13,16 @@ else an embedded Valkey in a temporary directory.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import os
 import random
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-import redis.asyncio as aioredis
-
+from benchmarks._support import compare_batches, pipeline_worker, queue_and_drain
 from townsquare.core.config.cache import store_config
 from townsquare.core.config.service import VersionedConfig
 from townsquare.core.events import MessageRecord, encode_job
-from townsquare.core.events.wire import DATA_FIELD
-from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.rules import message_amount
-from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.worker import run_worker
 
 MESSAGES = 20_000
 MEMBERS = 500
@@ -76,68 +65,33 @@ def expected_totals(records: list[MessageRecord], section: object) -> dict[int, 
 
 async def run(redis_url: str, batch: int, count: int, seed: int) -> float:
     settings = load_settings(environ={}, env_file=None)
-    keyspace = Keyspace(f"b{uuid.uuid4().hex[:12]}")
-    redis = aioredis.Redis.from_url(redis_url)
-    await store_config(redis, keyspace, GUILD, VersionedConfig(1, settings.guild_defaults))
-    # No PostgreSQL to load the guild's XP from: it counts as loaded, with no members yet.
-    await redis.set(keyspace.key("xp_loaded", GUILD), 1)
     records = make_records(count, int(time.time() * 1000), seed)
-    stream = keyspace.key("stream", "xp")
-    stop = asyncio.Event()
-    worker = asyncio.create_task(
-        run_worker(settings, redis_url, keyspace, ("xp",), shutdown=stop, registry=load_tasks())
-    )
-    try:
-        started = time.perf_counter()
-        async with redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(records), batch):
-                chunk = [r.model_dump(mode="json") for r in records[start : start + batch]]
-                pipe.xadd(stream, {DATA_FIELD: encode_job("xp.process_batch", chunk)})
-            last_id = (await pipe.execute())[-1]
-        while True:
-            groups = await redis.xinfo_groups(stream)
-            if groups and groups[0]["pending"] == 0 and groups[0]["last-delivered-id"] == last_id:
-                break
-            await asyncio.sleep(0.005)
-        elapsed = time.perf_counter() - started
+    async with pipeline_worker(settings, redis_url, "xp") as (redis, keyspace):
+        await store_config(redis, keyspace, GUILD, VersionedConfig(1, settings.guild_defaults))
+        # No PostgreSQL to load the guild's XP from: it counts as loaded, with no members yet.
+        await redis.set(keyspace.key("xp_loaded", GUILD), 1)
+        stream = keyspace.key("stream", "xp")
+        jobs = [
+            encode_job(
+                "xp.process_batch", [r.model_dump(mode="json") for r in records[i : i + batch]]
+            )
+            for i in range(0, len(records), batch)
+        ]
+        elapsed = await queue_and_drain(redis, stream, jobs)
         raw = await redis.hgetall(keyspace.key("xp", GUILD))
         totals = {int(m): int(x) for m, x in raw.items()}
-        if totals != expected_totals(records, settings.guild_defaults.xp):
+        if totals != expected_totals(records, settings.guild_defaults.section(XPSection)):
             raise SystemExit("totals are not exact")
-    finally:
-        stop.set()
-        await asyncio.wait_for(worker, timeout=30)
-        async for key in redis.scan_iter(match=f"{keyspace.namespace}:*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
     return count / elapsed
 
 
 def main() -> None:
-    with contextlib.ExitStack() as stack:
-        url = os.environ.get("TOWNSQUARE_BENCH_REDIS_URL") or os.environ.get(
-            "TOWNSQUARE_TEST_REDIS_URL"
-        )
-        if not url:
-            from townsquare.core.embedded import start_or_attach_valkey
-
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            server = start_or_attach_valkey(root / "valkey")
-            stack.callback(server.stop)
-            url = server.url
-        ours = asyncio.run(run(url, BATCH, MESSAGES, seed=1))
-        baseline = asyncio.run(run(url, 1, BASELINE_MESSAGES, seed=2))
-    print(f"batches of {BATCH}: {ours:,.0f} messages/s; one task per message: {baseline:,.0f}/s")
-    print(
-        json.dumps(
-            {
-                "benchmark": "xp_pipeline_throughput",
-                "value": round(ours),
-                "unit": "messages/s",
-                "baseline": round(baseline),
-                "ratio": round(ours / baseline, 2),
-            }
-        )
+    compare_batches(
+        "xp_pipeline_throughput",
+        run,
+        batch=BATCH,
+        messages=MESSAGES,
+        baseline_messages=BASELINE_MESSAGES,
     )
 
 

@@ -11,22 +11,19 @@ otherwise embedded servers in a temporary directory. A fresh database is created
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-import asyncpg
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
-from townsquare.core.db import connect, migrate
+from benchmarks._support import clear_keyspace, fresh_database, servers
+from townsquare.core.db import connect
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.domain.admin import adjust_totals
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.flush import flush_guild
 
@@ -45,7 +42,7 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET xp = EXCLUDED.xp, level = EXCLUDED
 
 async def measure(redis_url: str, database_url: str) -> tuple[float, float]:
     settings = load_settings(environ={}, env_file=None)
-    curve = curve_for(settings.guild_defaults.xp)
+    curve = curve_for(settings.guild_defaults.section(XPSection))
     keyspace = Keyspace(f"b{uuid.uuid4().hex[:12]}")
     redis = aioredis.Redis.from_url(redis_url)
     try:
@@ -66,46 +63,18 @@ async def measure(redis_url: str, database_url: str) -> tuple[float, float]:
                 await connection.execute_query(_ONE_ROW, list(row))
             baseline = BASELINE_ROWS / (time.perf_counter() - started)
     finally:
-        async for key in redis.scan_iter(match=f"{keyspace.namespace}:*", count=1000):
-            await redis.delete(key)
+        await clear_keyspace(redis, keyspace)
         await redis.aclose()
     return ours, baseline
 
 
 async def run(redis_url: str, server_url: str) -> tuple[float, float]:
-    name = f"townsquare_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    head, _, tail = server_url.partition("?")
-    url = head.rsplit("/", 1)[0] + f"/{name}" + (f"?{tail}" if tail else "")
-    try:
-        await migrate(url)
+    async with fresh_database(server_url) as url:
         return await measure(redis_url, url)
-    finally:
-        admin = await asyncpg.connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> None:
-    env = os.environ.get
-    with contextlib.ExitStack() as stack:
-        redis_url = env("TOWNSQUARE_BENCH_REDIS_URL") or env("TOWNSQUARE_TEST_REDIS_URL")
-        database_url = env("TOWNSQUARE_BENCH_DATABASE_URL") or env("TOWNSQUARE_TEST_DATABASE_URL")
-        if not redis_url or not database_url:
-            from townsquare.core.embedded import start_or_attach_postgres, start_or_attach_valkey
-
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            root.chmod(0o755)
-            if not redis_url:
-                valkey = start_or_attach_valkey(root / "valkey")
-                stack.callback(valkey.stop)
-                redis_url = valkey.url
-            if not database_url:
-                postgres = start_or_attach_postgres(root / "postgres")
-                stack.callback(postgres.stop)
-                database_url = postgres.url
+    with servers() as (redis_url, database_url):
         ours, baseline = asyncio.run(run(redis_url, database_url))
     print(f"flush: {ours:,.0f} rows/s; one upsert per row: {baseline:,.0f} rows/s")
     print(

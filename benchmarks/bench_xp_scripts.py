@@ -33,6 +33,7 @@ from townsquare.core.events import MessageRecord
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.config import XPSection
 
 HISTORY = 50_000
 BATCH = 200
@@ -71,7 +72,7 @@ async def worst_script_us(redis: aioredis.Redis) -> tuple[int, int]:
 
 async def run(url: str, cooldown_seconds: int) -> tuple[int, int, int]:
     """(worst late µs, worst in-order µs, late calls) for one member and cooldown."""
-    defaults = load_settings(environ={}, env_file=None).guild_defaults.xp
+    defaults = load_settings(environ={}, env_file=None).guild_defaults.section(XPSection)
     section = defaults.model_copy(update={"cooldown_seconds": cooldown_seconds})
     redis = aioredis.Redis.from_url(url)
     keyspace = Keyspace(f"b{uuid.uuid4().hex[:12]}")

@@ -9,7 +9,6 @@ gets a fresh PostgreSQL database that is dropped at the end.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -35,6 +34,10 @@ pytest_plugins = (
     "tests.support.bot",
     "tests.support.pipeline",
     "tests.support.valkey",
+    "tests.support.backends",
+    "tests.support.giveaways",
+    "tests.support.streams",
+    "tests.support.assistant",
 )
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"
@@ -84,41 +87,22 @@ def server_database_url(embedded_root: Path) -> Iterator[str]:
         server.stop()
 
 
-@contextlib.asynccontextmanager
-async def _fresh_database(server_url: str) -> AsyncIterator[str]:
-    import asyncpg
-
-    name = f"townsquare_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    head, _, tail = server_url.partition("?")
-    base = head.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}" + (f"?{tail}" if tail else "")
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
 @pytest.fixture
 async def empty_database_url(server_database_url: str) -> AsyncIterator[str]:
     """A new, empty database for one test."""
-    async with _fresh_database(server_database_url) as url:
+    from tests.support.databases import scratch_database
+
+    async with scratch_database(server_database_url, "townsquare_test") as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 async def database_url(server_database_url: str) -> AsyncIterator[str]:
     """A database for this test run with every migration applied; dropped afterwards."""
+    from tests.support.databases import scratch_database
     from townsquare.core.db import migrate
 
-    async with _fresh_database(server_database_url) as url:
+    async with scratch_database(server_database_url, "townsquare_test") as url:
         await migrate(url)
         yield url
 

@@ -9,6 +9,7 @@ until Ctrl-C or SIGTERM. Process packages are imported inside their command so t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import signal
 import sys
@@ -20,11 +21,10 @@ import typer
 import yaml
 
 from townsquare.cli_support import SettingsOption, fail, services, settings_from
-from townsquare.core.features import enabled_features
+from townsquare.core.features import enabled_features, pipeline_names
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.logs import configure_logging, secret_values
 from townsquare.core.settings import (
-    PIPELINES,
     Settings,
     SettingsError,
     load_settings,
@@ -32,7 +32,7 @@ from townsquare.core.settings import (
 )
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 __all__ = ["app", "main"]
 
@@ -60,13 +60,29 @@ def _run_until_signal(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     asyncio.run(runner())
 
 
-def _parse_pipelines(raw: str) -> list[str]:
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=0,
+        max=65_535,
+        help="Port of this process's /metrics, /healthz, /readyz (default: from the settings; "
+        "0: none).",
+    ),
+]
+
+
+def _parse_pipelines(raw: str | None) -> list[str]:
+    """The pipelines `--pipelines` names (all of them when not given), or a usage error."""
+    known = pipeline_names()
+    if raw is None:
+        return list(known)
     chosen = [name.strip() for name in raw.split(",") if name.strip()]
-    unknown = sorted(set(chosen) - set(PIPELINES))
+    unknown = sorted(set(chosen) - set(known))
     if unknown or not chosen:
         raise typer.BadParameter(
             f"unknown pipeline(s) {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(PIPELINES)}"
+            f"the enabled features' pipelines are {', '.join(known)}"
         )
     return chosen
 
@@ -115,8 +131,14 @@ def migrate(
 def worker(
     settings_file: SettingsOption = None,
     pipelines: Annotated[
-        str, typer.Option(help=f"Comma-separated pipelines to consume: {', '.join(PIPELINES)}.")
-    ] = ",".join(PIPELINES),
+        str | None,
+        typer.Option(
+            help="Comma-separated pipelines to consume, of the enabled features' "
+            f"({', '.join(pipeline_names())}); default: all of them.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Run task consumers for the chosen pipelines."""
     from townsquare.core import db
@@ -130,30 +152,26 @@ def worker(
         async def work(stop: asyncio.Event) -> None:
             # Tasks read guild configuration and reward rows, and the flush writes XP rows.
             async with db.connect(database_url, pool_max=settings.database.pool_max):
-                await run_worker(settings, redis_url, keyspace, chosen, shutdown=stop)
+                await run_worker(
+                    settings, redis_url, keyspace, chosen, shutdown=stop, metrics_port=metrics_port
+                )
 
         _run_until_signal(work)
 
 
 @app.command()
-def scheduler(settings_file: SettingsOption = None) -> None:
+def scheduler(settings_file: SettingsOption = None, metrics_port: MetricsPortOption = None) -> None:
     """Run the scheduler that fires timed work (one is active; others stand by)."""
-    from townsquare.core.features import enabled_features
-    from townsquare.tasks.schedule_sources import install_feature_schedules, make_schedule_source
-    from townsquare.tasks.scheduler import run_scheduler
+    from townsquare.tasks.scheduler_process import run_scheduler_process
 
     settings = settings_from(settings_file)
     keyspace = Keyspace(settings.redis.namespace)
-    with services(settings) as (redis_url, _):
+    with services(settings) as (redis_url, database_url):
 
         async def schedule(stop: asyncio.Event) -> None:
-            # The features' recurring work; fixed ids, so installing again replaces it.
-            source = make_schedule_source(redis_url, keyspace)
-            try:
-                await install_feature_schedules(source, enabled_features())
-            finally:
-                await source.shutdown()
-            await run_scheduler(settings, redis_url, keyspace, shutdown=stop)
+            await run_scheduler_process(
+                settings, redis_url, database_url, keyspace, stop=stop, metrics_port=metrics_port
+            )
 
         _run_until_signal(schedule)
 
@@ -166,6 +184,14 @@ def up(
         typer.Option(
             "--no-console",
             help="Run headless; also the case when stdin or stdout is not a terminal.",
+        ),
+    ] = False,
+    single_process: Annotated[
+        bool,
+        typer.Option(
+            "--single-process",
+            help="Run shards, workers, scheduler and HTTP (and the sandbox) in this one process "
+            "on one event loop: the small-footprint mode for small servers.",
         ),
     ] = False,
 ) -> None:
@@ -192,9 +218,13 @@ def up(
     keyspace = Keyspace(settings.redis.namespace)
     var_dir = settings.paths.var_dir.resolve()
     with_console = not no_console and sys.stdin.isatty() and sys.stdout.isatty()
-    if with_console:
-        _log_to_file(settings, var_dir / "log" / "up.log")
-    with services(settings) as (redis_url, database_url):
+    if with_console or single_process:
+        # The console owns the terminal; in one process, the parts' logs go where the
+        # children's would (their own files), not to a pipe nobody may be reading.
+        _log_to_file(
+            settings, var_dir / "log" / ("single-process.log" if single_process else "up.log")
+        )
+    with services(settings, small=single_process) as (redis_url, database_url):
         applied = asyncio.run(db.migrate(database_url))
         typer.echo(f"database: {len(applied)} migration(s) applied")
         if settings.uses_sandbox:
@@ -213,8 +243,25 @@ def up(
             on_crash=crash_alerts(redis_url, keyspace),
         )
 
+        async def platform(stop: asyncio.Event) -> None:
+            if not single_process:
+                await supervisor.run(stop)
+                return
+            from townsquare.single_process import run_single_process
+
+            sandbox = _sandbox_serving(settings) if settings.uses_sandbox else None
+            async with sandbox or contextlib.nullcontext():
+                await run_single_process(
+                    settings,
+                    redis_url,
+                    database_url,
+                    keyspace,
+                    stop=stop,
+                    on_crash=crash_alerts(redis_url, keyspace),
+                )
+
         async def everything(stop: asyncio.Event) -> None:
-            running = asyncio.create_task(supervisor.run(stop))
+            running = asyncio.create_task(platform(stop))
             if settings.uses_sandbox:
                 try:
                     target = await asyncio.to_thread(
@@ -225,13 +272,20 @@ def up(
                     await running
                     fail(f"{error}; see {var_dir / 'log' / 'sandbox.log'}")
                 typer.echo(f"discord: the sandbox at {target.rest_url}")
+                from townsquare.core.demos import run_demos
+
+                for line in await run_demos(settings, target, redis_url, database_url):
+                    typer.echo(line)
             typer.echo(
                 f"dashboard: {settings.http.public_url} (log in with Discord"
                 f"{', as a sandbox user' if settings.uses_sandbox else ''})"
             )
             typer.echo(f"metrics: {_metrics_url(settings)} (Prometheus, not on the public port)")
+            for line in _process_ports(settings):
+                typer.echo(line)
             typer.echo(
-                f"running {', '.join(child.name for child in children)}; logs in "
+                f"running {', '.join(child.name for child in children)}"
+                f"{' in this one process' if single_process else ''}; logs in "
                 f"{var_dir / 'log'}; Ctrl-C stops everything."
             )
             if with_console:
@@ -246,12 +300,50 @@ def up(
     typer.echo("stopped")
 
 
+@contextlib.asynccontextmanager
+async def _sandbox_serving(settings: Settings) -> AsyncIterator[None]:
+    """The sandbox on this process's loop (`up --single-process`), published in var/ as
+    `townsquare sandbox` publishes it."""
+    from townsquare.core.discord import sandbox_info_path, write_sandbox_info
+    from townsquare.sandbox.server import Sandbox
+
+    options = settings.sandbox
+    sandbox = Sandbox(
+        scenario=options.scenario,
+        host=options.host,
+        port=options.port,
+        crowd_rate=options.crowd_rate,
+        seed=options.seed,
+    )
+    info_path = sandbox_info_path(settings)
+    write_sandbox_info(info_path, (await sandbox.start()).as_json())
+    try:
+        yield
+    finally:
+        info_path.unlink(missing_ok=True)
+        await sandbox.stop()
+
+
 def _metrics_url(settings: Settings) -> str:
     """Where the HTTP service serves its Prometheus metrics (`http.metrics_*`), or "off"."""
     http = settings.http
     if not http.metrics_port:
         return "off (http.metrics_port is 0)"
     return f"http://{http.metrics_host}:{http.metrics_port}/metrics"
+
+
+def _process_ports(settings: Settings) -> list[str]:
+    """Each process kind's listener (`/metrics`, `/healthz`, `/readyz`), one line each."""
+    ports = {
+        "http": (settings.http.metrics_host, settings.http.metrics_port),
+        "shards": (settings.metrics.host, settings.metrics.shards_port),
+        "worker": (settings.metrics.host, settings.metrics.worker_port),
+        "scheduler": (settings.metrics.host, settings.metrics.scheduler_port),
+    }
+    return [
+        f"  {name:10} " + (f"http://{host}:{port}/metrics" if port else "off (port 0)")
+        for name, (host, port) in ports.items()
+    ]
 
 
 def _log_to_file(settings: Settings, path: Path) -> None:
@@ -280,6 +372,7 @@ def shards(
     shard_count: Annotated[
         int | None, typer.Option(help="Total shards (default: shards.shard_count, else Discord's).")
     ] = None,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Run hikari gateway shards that publish normalised events to the pipelines."""
     from townsquare.core.discord import DiscordTargetError, resolve_discord_target
@@ -312,7 +405,16 @@ def shards(
                 fail(f"invalid shard selection: {error}", 2)
             # No database: commands reach PostgreSQL through the internal API (flow 2).
             try:
-                await run_shards(settings, redis_url, keyspace, target, ids, count, shutdown=stop)
+                await run_shards(
+                    settings,
+                    redis_url,
+                    keyspace,
+                    target,
+                    ids,
+                    count,
+                    shutdown=stop,
+                    metrics_port=metrics_port,
+                )
             except ShardLeaseLostError as error:
                 # Another process resumed one of these sessions: stop, the supervisor restarts.
                 fail(f"shards stopped: {error}")
@@ -333,6 +435,47 @@ def http(settings_file: SettingsOption = None) -> None:
         _run_until_signal(
             lambda stop: run_http(settings, redis_url, database_url, keyspace, shutdown=stop)
         )
+
+
+@app.command()
+def status(settings_file: SettingsOption = None) -> None:
+    """Print a one-screen summary (shards, queues, dead letters, open alerts).
+
+    Exit 0 when all is well, 1 when something needs attention (listed), 2 when Redis cannot
+    be reached: for scripts and monitoring.
+    """
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+
+    from townsquare.core.status import read_status
+
+    settings = settings_from(settings_file)
+    keyspace = Keyspace(settings.redis.namespace)
+    # Redis alone: an embedded PostgreSQL is neither started nor attached for a status.
+    redis_only = settings.model_copy(
+        update={"database": settings.database.model_copy(update={"url": "unused"})}
+    )
+    with services(redis_only) as (redis_url, _):
+
+        async def read() -> str | int:
+            redis = aioredis.Redis.from_url(
+                redis_url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            )
+            try:
+                report = await read_status(redis, keyspace, pipeline_names())
+            except (RedisError, OSError) as error:
+                return f"Redis cannot be reached: {error}"
+            finally:
+                await redis.aclose()
+            typer.echo(report.render())
+            return report.exit_code
+
+        outcome = asyncio.run(read())
+    if isinstance(outcome, str):
+        fail(outcome, 2)
+    raise typer.Exit(outcome)
 
 
 @app.command()
@@ -397,6 +540,21 @@ def sandbox(
             await sandbox.stop()
 
     _run_until_signal(serve)
+
+
+def _add_setup_commands() -> None:
+    """`townsquare init` (first run) and `townsquare doctor` (townsquare/setup/)."""
+    from townsquare.setup import cli as setup_cli
+
+    app.command("init")(setup_cli.init)
+    app.command("doctor")(setup_cli.doctor)
+    from townsquare.setup import backups
+
+    app.command("backup")(backups.backup)
+    app.command("restore")(backups.restore)
+
+
+_add_setup_commands()
 
 
 def _add_feature_commands() -> None:

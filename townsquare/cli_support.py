@@ -55,10 +55,11 @@ def settings_from(path: Path | None) -> Settings:
 
 
 @contextlib.contextmanager
-def services(settings: Settings) -> Iterator[tuple[str, str]]:
-    """The Redis and PostgreSQL URLs, embedded servers started if the settings say so."""
+def services(settings: Settings, *, small: bool = False) -> Iterator[tuple[str, str]]:
+    """The Redis and PostgreSQL URLs, embedded servers started if the settings say so
+    (`small`: the embedded PostgreSQL with its small-footprint settings)."""
     try:
-        with embedded_services(settings) as urls:
+        with embedded_services(settings, small=small) as urls:
             yield urls.redis_url, urls.database_url
     except EmbeddedServiceError as error:
         fail(f"could not start an embedded service: {error}")

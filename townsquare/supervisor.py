@@ -193,6 +193,7 @@ def crash_alerts(
                 keyspace,
                 source=f"up/{name}",
                 message=f"{name} exited with code {code}; restarting in {delay:g} s",
+                key=f"up/{name}/exited",  # a crash loop is one message with a count
             )
         finally:
             await client.aclose()

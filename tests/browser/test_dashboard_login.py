@@ -14,116 +14,31 @@ CI installs chromium (`.ci/run`), so this test never skips there.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import signal
-import sys
 import time
 import typing
-from pathlib import Path
 
-import aiohttp
-import pytest
 from playwright.async_api import async_playwright
 
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.world import demo_guild, role_named, user_named
 from townsquare.core.config.cache import get_config
 from townsquare.core.config.models import GuildConfigRecord
-from townsquare.core.discord import write_sandbox_info
 from townsquare.core.events import MessageRecord
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.core.processes import free_port
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.config import XPSection
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
 
-CHROMIUM: typing.Final = "/usr/bin/chromium"
-CHROMIUM_FLAGS: typing.Final = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-"""From the machine docs; Playwright adds `--headless` and a fresh profile directory itself."""
-ROOT: typing.Final = Path(__file__).resolve().parents[2]
-SIGNING_KEY: typing.Final = "browser-test-signing-key-0123456789abcdef"
 NEW_COOLDOWN: typing.Final = 5
 GAP_SECONDS: typing.Final = 20
 """Between the two messages: more than the new cooldown, less than the old one."""
-
-
-@pytest.fixture
-def environ(tmp_path: Path, keyspace: Keyspace, sandbox: Sandbox) -> dict[str, str]:
-    write_sandbox_info(tmp_path / "sandbox.json", sandbox.info.as_json())
-    port, metrics_port = free_port(), free_port()
-    return {
-        "TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path),
-        "TOWNSQUARE__REDIS__NAMESPACE": keyspace.namespace,
-        "TOWNSQUARE__HTTP__JWT_SIGNING_KEY": SIGNING_KEY,
-        "TOWNSQUARE__HTTP__HOST": "127.0.0.1",
-        "TOWNSQUARE__HTTP__PORT": str(port),
-        "TOWNSQUARE__HTTP__PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TOWNSQUARE__HTTP__METRICS_PORT": str(metrics_port),
-    }
-
-
-@pytest.fixture
-async def http_service(
-    environ: dict[str, str], tmp_path: Path, redis_url: str, database_url: str, orm: None
-) -> AsyncIterator[str]:
-    """`run_http` under hypercorn in a child process; yields its base URL."""
-    log_path = tmp_path / "http.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.support.serve_http",
-            redis_url,
-            database_url,
-            cwd=ROOT,
-            env=os.environ | environ,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    base = environ["TOWNSQUARE__HTTP__PUBLIC_URL"]
-    try:
-        await _wait_ready(base, process, log_path)
-        yield base
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        sys.stdout.write(log_path.read_text(errors="replace")[-4000:])
-
-
-async def _wait_ready(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as client:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                pytest.fail(f"the HTTP service exited (its log is printed below, from {log})")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with client.get(f"{base}/healthz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    pytest.fail("the HTTP service did not answer /healthz within 30 s")
 
 
 def _messages(guild_id: int, author_id: int, first_message_id: int) -> list[MessageRecord]:
@@ -152,7 +67,11 @@ async def _awarded(
     defaults = load_settings(environ={}, env_file=None).guild_defaults
     config = (await get_config(redis, keyspace, guild_id, defaults)).config
     outcome = await award_messages(
-        redis, keyspace, guild_id, config.xp, _messages(guild_id, author_id, first_id)
+        redis,
+        keyspace,
+        guild_id,
+        config.section(XPSection),
+        _messages(guild_id, author_id, first_id),
     )
     assert outcome.counted[author_id] == 2
     return int(await redis.zcard(keyspace.key("xp_awarded", guild_id, author_id)))
@@ -169,7 +88,9 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     await ensure_guild(guild_id, name="Town Square Demo")
     sheriff = user_named(sandbox, "sheriff")
     moderator = role_named(guild, "Moderator")
-    old_cooldown = load_settings(environ={}, env_file=None).guild_defaults.xp.cooldown_seconds
+    old_cooldown = (
+        load_settings(environ={}, env_file=None).guild_defaults.section(XPSection).cooldown_seconds
+    )
     assert old_cooldown > GAP_SECONDS > NEW_COOLDOWN
     # Before: the second message falls inside the cooldown and earns nothing.
     assert await _awarded(redis, keyspace, guild_id, 501, 9_000) == 1

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from tests.support.console import add_dead_letter, cells, column, open_table, until
+from tests.support.console import add_dead_letter, cells, column, open_table, tab_key, until
 from tests.support.workers import running_worker, settings_with
 from townsquare.console import ConsoleApp
 from townsquare.console.modals import ConfirmScreen, TextScreen
@@ -159,7 +159,7 @@ async def test_granting_premium_writes_the_row_and_the_audit_entry(
 ) -> None:
     app = _app(redis_url, database_url, keyspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
+        await pilot.press(tab_key(pilot, "premium"))
         table = app.query_one(PremiumPane).query_one(DataTable)
         await until(pilot, lambda: app.readings > 0, what="first reading")
         await pilot.press("g")
@@ -177,7 +177,7 @@ async def test_granting_premium_writes_the_row_and_the_audit_entry(
         assert cells(table)[0][column(table, "Tier")] == "pro"
 
     [row] = await PremiumSubscription.filter(guild_id=GUILD)
-    assert row.tier is PremiumTier.PRO and row.source is PremiumSource.MANUAL
+    assert row.tier == PremiumTier.PRO and row.source is PremiumSource.MANUAL
     assert row.expires_at is not None
     assert abs(row.expires_at - row.starts_at - datetime.timedelta(days=30)) < datetime.timedelta(
         seconds=1
@@ -204,7 +204,9 @@ async def test_extending_and_revoking_premium_are_confirmed_and_audited(
     )
     app = _app(redis_url, database_url, keyspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        table = await open_table(pilot, "4", PremiumPane, rows=1, what="the guild listed")
+        table = await open_table(
+            pilot, tab_key(pilot, "premium"), PremiumPane, rows=1, what="the guild listed"
+        )
 
         await pilot.press("e")
         await _fill_grant_form(pilot, "10")

@@ -10,7 +10,6 @@ import pytest
 from tests.support.console import write_shard_health
 from townsquare.console import formatting as fmt
 from townsquare.console.data import (
-    PIPELINES,
     SHARD_FIELDS,
     RateMeter,
     ShardHealth,
@@ -19,6 +18,7 @@ from townsquare.console.data import (
     read_queues,
     read_shards,
 )
+from townsquare.core.features import pipeline_names
 from townsquare.shards.health import HEALTH_FIELDS
 
 if typing.TYPE_CHECKING:
@@ -29,8 +29,8 @@ if typing.TYPE_CHECKING:
 T0 = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.UTC)
 
 
-def test_the_pipelines_come_from_the_settings() -> None:
-    assert PIPELINES == ("xp", "automod", "ai", "jobs")
+def test_the_pipelines_come_from_the_features() -> None:
+    assert pipeline_names() == ("xp", "automod", "ai", "jobs")
 
 
 def test_the_console_knows_every_field_a_shard_writes() -> None:
@@ -116,5 +116,5 @@ async def test_queues_that_nobody_touched_read_as_empty(
 ) -> None:
     queues = await read_queues(redis, keyspace, T0)
     assert [(q.pipeline, q.exists, q.length, q.pending) for q in queues] == [
-        (pipeline, False, 0, 0) for pipeline in PIPELINES
+        (pipeline, False, 0, 0) for pipeline in pipeline_names()
     ]

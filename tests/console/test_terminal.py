@@ -17,7 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.console import add_dead_letter, pending_stream, write_shard_health
+from tests.support.console import (
+    add_dead_letter,
+    feature_tab_keys,
+    pending_stream,
+    write_shard_health,
+)
 from townsquare.core.alerts import raise_alert
 from townsquare.core.guilds.models import Guild
 from townsquare.features.premium.domain.models import (
@@ -135,7 +140,8 @@ async def test_the_console_fits_and_works_in_an_80x24_terminal(
     lines = shards.splitlines()
     assert len(lines) <= HEIGHT and all(len(line) <= WIDTH for line in lines)
     assert "Townsquare console" in lines[0]
-    assert "1 Shards" in lines[1] and "5 Alerts" in lines[1]
+    keys = feature_tab_keys()
+    assert "1 Shards" in lines[1] and f"{keys['alerts']} Alerts" in lines[1]
     assert "q Quit" in lines[-1]  # the footer is on the last row: everything fits
     assert "1 stale or disconnected" in shards
     assert any(line.split()[:2] == ["1", "STALE"] for line in lines if line.strip())
@@ -152,11 +158,11 @@ async def test_the_console_fits_and_works_in_an_80x24_terminal(
     )
     assert "r Replay" in dead.splitlines()[-1]
 
-    terminal.keys("4")
+    terminal.keys(keys["premium"])
     premium = await _until_screen(terminal, lambda s: "Harbour" in s, "premium")
     assert "expiring in 7 d 1" in premium
 
-    terminal.keys("5")
+    terminal.keys(keys["alerts"])
     await _until_screen(terminal, lambda s: "shard 1 is silent" in s, "the alerts")
 
     terminal.keys("q")

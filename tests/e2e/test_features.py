@@ -17,14 +17,14 @@ import pytest
 from pydantic import SecretStr
 from textual.widgets import Static, TabbedContent
 
-from tests.support.echo import ECHO_TASK, PATH
+from tests.support.echo import ECHO_TASK, PATH, SETTINGS_FILE
 from townsquare.console import ConsoleApp
 from townsquare.core.discord import DiscordTarget
 from townsquare.core.events.wire import DATA_FIELD, encode_job
 from townsquare.core.features import use_features
 from townsquare.core.settings import load_settings
 from townsquare.http import create_app
-from townsquare.shards.cluster import ShardCluster
+from townsquare.shards.cluster import ShardCluster, ShardSet
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.worker import run_worker
 
@@ -62,7 +62,7 @@ async def until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
 async def test_the_command_is_registered_and_answers_through_the_real_hikari_client(
     echo_enabled: None, sandbox: Sandbox, redis_url: str, keyspace: Keyspace
 ) -> None:
-    settings = load_settings(environ={}, env_file=None)
+    settings = load_settings(SETTINGS_FILE, environ={}, env_file=None)
     info = sandbox.info
     target = DiscordTarget(
         rest_url=info.rest_url,
@@ -74,7 +74,7 @@ async def test_the_command_is_registered_and_answers_through_the_real_hikari_cli
     channel = next(c for c in guild.channels.values() if c.name == "bot-commands")
     user = sandbox.world.user_named("alder")
     assert user is not None
-    shards = ShardCluster(settings, redis_url, keyspace, target, (0,), 1)
+    shards = ShardCluster(settings, redis_url, keyspace, ShardSet(target, (0,), 1))
     await shards.start()
     try:
         await until(
@@ -104,7 +104,7 @@ async def test_the_command_is_registered_and_answers_through_the_real_hikari_cli
 async def test_the_task_runs_on_a_worker(
     echo_enabled: None, redis: aioredis.Redis, redis_url: str, keyspace: Keyspace
 ) -> None:
-    settings = load_settings(environ={}, env_file=None)
+    settings = load_settings(SETTINGS_FILE, environ={}, env_file=None)
     registry = load_tasks()
     assert registry.pipeline_of(ECHO_TASK) == "jobs"
     await redis.xadd(keyspace.key("stream", "jobs"), {DATA_FIELD: encode_job(ECHO_TASK, "hello")})
@@ -124,7 +124,9 @@ async def test_the_task_runs_on_a_worker(
 async def test_the_route_answers(
     echo_enabled: None, tmp_path: Path, redis_url: str, database_url: str, keyspace: Keyspace
 ) -> None:
-    settings = load_settings(environ={"TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path)}, env_file=None)
+    settings = load_settings(
+        SETTINGS_FILE, environ={"TOWNSQUARE__PATHS__VAR_DIR": str(tmp_path)}, env_file=None
+    )
     app = create_app(settings, redis_url, database_url, keyspace, discord=None)
     async with app.test_app():
         response = await app.test_client().get("/echo/hello")

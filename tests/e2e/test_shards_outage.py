@@ -22,7 +22,8 @@ from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.core.embedded import start_or_attach_valkey
 from townsquare.core.events import GuildRecord, MessageRecord
-from townsquare.shards import ShardCluster
+from townsquare.shards import ShardCluster, ShardSet
+from townsquare.shards.routes import feature_routes
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,7 +80,11 @@ async def test_redis_outage_buffers_drops_the_oldest_and_delivers_the_rest(
     general = channel_named(demo_guild(sandbox), "general")
     ada = user_named(sandbox, "ada")
     redis = aioredis.Redis.from_url(own_valkey.url)
-    shards = ShardCluster(settings, own_valkey.url, keyspace, target_of(info), (0,), 1)
+    # The XP route alone: one record per message, so the buffer's arithmetic is per message.
+    xp_only = [route for route in feature_routes() if route.pipeline == "xp"]
+    shards = ShardCluster(
+        settings, own_valkey.url, keyspace, ShardSet(target_of(info), (0,), 1), routes=xp_only
+    )
     try:
         await shards.start()
 

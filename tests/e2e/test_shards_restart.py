@@ -34,9 +34,7 @@ from townsquare.tasks.registry import load_tasks
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    import redis.asyncio as aioredis
-
-    from townsquare.core.keyspace import Keyspace
+    from tests.support.backends import Backends
     from townsquare.sandbox.world.models import Guild
 
 pytestmark = pytest.mark.integration
@@ -129,15 +127,9 @@ async def steady_flow(sandbox: Sandbox, guilds: Sequence[Guild]) -> AsyncIterato
     ids=["sigkill", "sigterm", "sigkill-two-shards"],
 )
 async def test_a_shard_process_stopped_mid_flow_resumes_and_loses_no_message(
-    sig: signal.Signals,
-    shard_count: int,
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    database_url: str,
-    orm: None,
-    tmp_path: Path,
+    sig: signal.Signals, shard_count: int, backends: Backends, tmp_path: Path
 ) -> None:
+    redis, redis_url, keyspace, database_url = backends
     sandbox = Sandbox(scenario=FOUR_SHARDS if shard_count > 1 else "demo")
     async with sandbox as info:
         guilds = one_guild_per_shard(sandbox, shard_count)

@@ -12,6 +12,7 @@ import pytest
 from tests.support.web import error_code, guild_config, log_in
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.config.models import GuildConfigRecord
+from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION
 from townsquare.core.guilds.models import Guild
 from townsquare.core.guilds.service import ensure_guild
 
@@ -97,7 +98,10 @@ BAD_BODIES: typing.Final = {
     "null-body": None,
     # A change written against an older schema would drop what the newer one added.
     "older-schema": {"expected_version": 1, "config": {"schema_version": 1}},
-    "newer-schema": {"expected_version": 1, "config": {"schema_version": 3}},
+    "newer-schema": {
+        "expected_version": 1,
+        "config": {"schema_version": CURRENT_SCHEMA_VERSION + 1},
+    },
 }
 
 
@@ -185,7 +189,9 @@ def _guild_routes(app: Quart) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         # `/internal/v1` takes the shards' service token, not a session (401 without it; see
         # test_internal_api.py): it acts for any guild the bot is in.
-        if "guild_id" not in rule.arguments or rule.rule.startswith("/internal/"):
+        # Pages members open from Discord (`/knowledge/...`, a cited document) are not
+        # management routes: only `/api/` and `/dashboard/` are.
+        if "guild_id" not in rule.arguments or not rule.rule.startswith(("/api/", "/dashboard/")):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, rule.rule))
@@ -194,7 +200,8 @@ def _guild_routes(app: Quart) -> list[tuple[str, str]]:
 
 def _urls(rule: str, guild_id: int) -> list[str]:
     """The rule's URLs for `guild_id`: one per page of an `<any(...):page>` part."""
-    url = rule.replace("<id:guild_id>", str(guild_id)).replace("<id:reward_id>", "1")
+    url = rule.replace("<id:guild_id>", str(guild_id))
+    url = re.sub(r"<(?:id|int):\w+>", "1", url)  # a reward, a case ...
     pages = re.search(r"<any\(([^)]*)\):page>", url)
     if pages is None:
         return [url]

@@ -9,6 +9,7 @@ from townsquare.core.audit.service import Actor
 from townsquare.core.config.cache import drop_config, get_config, store_config
 from townsquare.core.config.service import VersionedConfig, update_guild_config
 from townsquare.core.settings import load_settings
+from townsquare.features.xp.domain.config import XPSection
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -35,19 +36,19 @@ async def test_a_miss_reads_through_to_postgres_and_fills_the_cache(
 async def test_a_hit_does_not_touch_postgres(
     redis: aioredis.Redis, keyspace: Keyspace, orm: None
 ) -> None:
-    changed = DEFAULTS.model_copy(
-        update={"xp": DEFAULTS.xp.model_copy(update={"cooldown_seconds": 7})}
+    changed = DEFAULTS.with_section(
+        DEFAULTS.section(XPSection).model_copy(update={"cooldown_seconds": 7})
     )
     await store_config(redis, keyspace, GUILD, VersionedConfig(5, changed))
     versioned = await get_config(redis, keyspace, GUILD, DEFAULTS)
-    assert (versioned.version, versioned.config.xp.cooldown_seconds) == (5, 7)
+    assert (versioned.version, versioned.config.section(XPSection).cooldown_seconds) == (5, 7)
 
 
 async def test_an_older_version_never_replaces_a_newer_one(
     redis: aioredis.Redis, keyspace: Keyspace, orm: None
 ) -> None:
-    newer = DEFAULTS.model_copy(
-        update={"xp": DEFAULTS.xp.model_copy(update={"cooldown_seconds": 9})}
+    newer = DEFAULTS.with_section(
+        DEFAULTS.section(XPSection).model_copy(update={"cooldown_seconds": 9})
     )
     assert await store_config(redis, keyspace, GUILD, VersionedConfig(3, newer))
     assert not await store_config(redis, keyspace, GUILD, VersionedConfig(2, DEFAULTS))
@@ -58,15 +59,15 @@ async def test_an_update_then_store_is_what_readers_see(
     redis: aioredis.Redis, keyspace: Keyspace, orm: None
 ) -> None:
     await get_config(redis, keyspace, GUILD, DEFAULTS)  # cached at version 1
-    changed = DEFAULTS.model_copy(
-        update={"xp": DEFAULTS.xp.model_copy(update={"cooldown_seconds": 3})}
+    changed = DEFAULTS.with_section(
+        DEFAULTS.section(XPSection).model_copy(update={"cooldown_seconds": 3})
     )
     versioned = await update_guild_config(
         GUILD, changed, expected_version=1, actor=Actor.system(), defaults=DEFAULTS
     )
     await store_config(redis, keyspace, GUILD, versioned)
     seen = await get_config(redis, keyspace, GUILD, DEFAULTS)
-    assert (seen.version, seen.config.xp.cooldown_seconds) == (2, 3)
+    assert (seen.version, seen.config.section(XPSection).cooldown_seconds) == (2, 3)
 
 
 async def test_an_unreadable_or_dropped_copy_is_reloaded(

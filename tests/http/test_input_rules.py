@@ -12,18 +12,19 @@ import typing
 
 from tests.support.web import HTML, cut_off_discord, error_code, guild_config
 from tests.support.world import channels_by_name, roles_by_name
+from townsquare.core.config.cache import drop_config
 from townsquare.core.config.models import GuildConfigRecord
-from townsquare.core.config.schemas import MAX_BANNED_WORDS, MAX_CHANNEL_IDS
+from townsquare.core.config.schemas import MAX_CHANNEL_IDS
 from townsquare.core.validation import ID_MAX
 from townsquare.features.apikeys.domain.models import ApiKey
+from townsquare.features.moderation.domain.config import MAX_BANNED_WORDS
 from townsquare.features.xp.domain.models import LevelReward
+from townsquare.http.state import state_of
 
 if typing.TYPE_CHECKING:
-    import redis.asyncio as aioredis
     from quart import Quart
     from quart.testing import QuartClient
 
-    from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -41,6 +42,29 @@ async def _put(
         headers={"X-CSRF-Token": csrf},
     )
     return response.status_code, await response.get_json()
+
+
+def _setting(*path: str, value: object) -> typing.Callable[[dict], None]:
+    """A change that sets the document's value at `path` (section, ..., key) to `value`."""
+
+    def change(document: dict) -> None:
+        node = document
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+
+    return change
+
+
+def _managers(role_ids: list[int]) -> typing.Callable[[dict], None]:
+    """A change that makes `role_ids` the bot manager roles."""
+    return _setting("commands", "manager_role_ids", value=role_ids)
+
+
+def _refused(status: int, body: dict[str, typing.Any], field: str, message: str) -> None:
+    """The API said 400 with `message`, and only it, for `field`."""
+    assert status == 400, (field, message)
+    assert body["error"]["fields"] == {field: [message]}
 
 
 async def _version(guild_id: int) -> int | None:
@@ -113,10 +137,7 @@ async def test_ids_past_the_range_in_bodies_are_400_with_the_field(
     client: QuartClient, admin: str, bot_in_demo: int
 ) -> None:
     status, body = await _put(
-        client,
-        bot_in_demo,
-        admin,
-        lambda doc: doc["commands"].__setitem__("manager_role_ids", [2**63]),
+        client, bot_in_demo, admin, _setting("commands", "manager_role_ids", value=[2**63])
     )
     assert status == 400
     assert "config.commands.manager_role_ids.0" in body["error"]["fields"]
@@ -136,20 +157,14 @@ async def test_map_keys_must_be_plain_decimal_ids(
     general = channels_by_name(sandbox, bot_in_demo)["general"]
     for key in (f" {general}", f"+{general}", f"{general}.0", "0", str(2**63)):
         status, body = await _put(
-            client,
-            bot_in_demo,
-            admin,
-            lambda doc, key=key: doc["xp"].__setitem__("channel_multipliers", {key: 2.0}),
+            client, bot_in_demo, admin, _setting("xp", "channel_multipliers", value={key: 2.0})
         )
         assert status == 400, key
         assert any(
             field.startswith("config.xp.channel_multipliers") for field in body["error"]["fields"]
         ), body
     status, body = await _put(
-        client,
-        bot_in_demo,
-        admin,
-        lambda doc: doc["xp"].__setitem__("channel_multipliers", {str(general): 2.0}),
+        client, bot_in_demo, admin, _setting("xp", "channel_multipliers", value={str(general): 2.0})
     )
     assert status == 200, body
     assert body["config"]["xp"]["channel_multipliers"] == {str(general): 2.0}
@@ -162,10 +177,7 @@ async def test_nul_in_text_is_400_with_the_field_not_a_500(
     client: QuartClient, admin: str, bot_in_demo: int
 ) -> None:
     status, body = await _put(
-        client,
-        bot_in_demo,
-        admin,
-        lambda doc: doc["levels"]["notice"].__setitem__("template", "GG {user}\x00!"),
+        client, bot_in_demo, admin, _setting("levels", "notice", "template", value="GG {user}\x00!")
     )
     assert status == 400, body
     assert body["error"]["fields"]["config.levels.notice.template"] == [
@@ -175,7 +187,7 @@ async def test_nul_in_text_is_400_with_the_field_not_a_500(
         client,
         bot_in_demo,
         admin,
-        lambda doc: doc["moderation"]["automod"].__setitem__("banned_words", ["ok", "b\x00d"]),
+        _setting("moderation", "automod", "banned_words", value=["ok", "b\x00d"]),
     )
     assert status == 400, body
     assert "config.moderation.automod.banned_words.1" in body["error"]["fields"]
@@ -220,19 +232,14 @@ async def test_api_refuses_a_manager_role_the_guild_does_not_have_with_the_dashb
 ) -> None:
     roles = roles_by_name(sandbox, bot_in_demo)
     for role_id in (1, roles["Townsquare"], bot_in_demo):  # unknown, the bot's, @everyone
-        status, body = await _put(
-            client,
-            bot_in_demo,
-            admin,
-            lambda doc, r=role_id: doc["commands"].__setitem__("manager_role_ids", [r]),
+        status, body = await _put(client, bot_in_demo, admin, _managers([role_id]))
+        _refused(
+            status,
+            body,
+            "config.commands.manager_role_ids",
+            f"{role_id} is not a role of this server that members can be given "
+            "(deleted in Discord, or a bot's own role?)",
         )
-        assert status == 400, role_id
-        assert body["error"]["fields"] == {
-            "config.commands.manager_role_ids": [
-                f"{role_id} is not a role of this server that members can be given "
-                "(deleted in Discord, or a bot's own role?)"
-            ]
-        }
     assert await _version(bot_in_demo) in {None, 1}
 
     # The dashboard says exactly the same beside its field.
@@ -251,12 +258,7 @@ async def test_api_refuses_a_manager_role_the_guild_does_not_have_with_the_dashb
         "(deleted in Discord, or a bot&#39;s own role?)"
     ) in await response.get_data(as_text=True)
 
-    status, body = await _put(
-        client,
-        bot_in_demo,
-        admin,
-        lambda doc: doc["commands"].__setitem__("manager_role_ids", [roles["Moderator"]]),
-    )
+    status, body = await _put(client, bot_in_demo, admin, _managers([roles["Moderator"]]))
     assert status == 200, body
 
 
@@ -273,41 +275,32 @@ async def test_api_refuses_a_notice_channel_that_is_not_the_guilds(
 
     for channel_id in (222, channels["Community"]):  # not the guild's; a category
         status, body = await _put(client, bot_in_demo, admin, notice_in(channel_id))
-        assert status == 400, channel_id
-        assert body["error"]["fields"] == {
-            "config.levels.notice.channel_id": [
-                f"{channel_id} is not a text channel of this server (deleted in Discord?); "
-                "pick another"
-            ]
-        }
+        _refused(
+            status,
+            body,
+            "config.levels.notice.channel_id",
+            f"{channel_id} is not a text channel of this server (deleted in Discord?); "
+            "pick another",
+        )
     assert await _version(bot_in_demo) in {None, 1}
     status, body = await _put(client, bot_in_demo, admin, notice_in(channels["general"]))
     assert status == 200, body
 
 
 async def test_references_already_stored_are_kept_when_something_else_changes(
-    client: QuartClient,
-    admin: str,
-    bot_in_demo: int,
-    sandbox: Sandbox,
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
+    app: Quart, client: QuartClient, admin: str, bot_in_demo: int, sandbox: Sandbox
 ) -> None:
     """A role deleted in Discord after it was saved does not block an unrelated change."""
     moderator = roles_by_name(sandbox, bot_in_demo)["Moderator"]
-    status, _ = await _put(
-        client,
-        bot_in_demo,
-        admin,
-        lambda doc: doc["commands"].__setitem__("manager_role_ids", [moderator]),
-    )
+    status, _ = await _put(client, bot_in_demo, admin, _managers([moderator]))
     assert status == 200
     row = await GuildConfigRecord.get(guild_id=bot_in_demo)
     row.document["commands"]["manager_role_ids"] = [moderator, 4242]  # 4242: since deleted
     await row.save()
-    await redis.delete(keyspace.key("guild_config", bot_in_demo))  # read the row again
+    served = state_of(app)  # the app's cached copy goes: the next read reads the row again
+    await drop_config(served.require_redis(), served.keyspace, bot_in_demo)
     status, body = await _put(
-        client, bot_in_demo, admin, lambda doc: doc["xp"].__setitem__("cooldown_seconds", 7)
+        client, bot_in_demo, admin, _setting("xp", "cooldown_seconds", value=7)
     )
     assert status == 200, body
     assert body["config"]["commands"]["manager_role_ids"] == [moderator, 4242]
@@ -364,8 +357,11 @@ async def test_lists_have_caps(client: QuartClient, admin: str, bot_in_demo: int
         client,
         bot_in_demo,
         admin,
-        lambda doc: doc["moderation"]["automod"].__setitem__(
-            "banned_words", [f"w{i}" for i in range(MAX_BANNED_WORDS + 1)]
+        _setting(
+            "moderation",
+            "automod",
+            "banned_words",
+            value=[f"w{i}" for i in range(MAX_BANNED_WORDS + 1)],
         ),
     )
     assert status == 400
@@ -376,7 +372,7 @@ async def test_lists_have_caps(client: QuartClient, admin: str, bot_in_demo: int
         client,
         bot_in_demo,
         admin,
-        lambda doc: doc["ai"].__setitem__("channel_ids", list(range(1, MAX_CHANNEL_IDS + 2))),
+        _setting("ai", "channel_ids", value=list(range(1, MAX_CHANNEL_IDS + 2))),
     )
     assert status == 400
     assert "config.ai.channel_ids" in body["error"]["fields"]
@@ -390,10 +386,7 @@ async def test_without_discord_the_api_refuses_new_references_with_503(
     cut_off_discord(app)
     moderator = roles_by_name(sandbox, bot_in_demo)["Moderator"]
     status, body = await _put(
-        client,
-        bot_in_demo,
-        admin,
-        lambda doc: doc["commands"].__setitem__("manager_role_ids", [moderator]),
+        client, bot_in_demo, admin, _setting("commands", "manager_role_ids", value=[moderator])
     )
     assert status == 503
     assert body["error"]["code"] == "discord_unavailable"
@@ -407,6 +400,6 @@ async def test_without_discord_the_api_refuses_new_references_with_503(
     assert not await LevelReward.filter(guild_id=bot_in_demo).exists()
     # A change that names no new role or channel does not need Discord.
     status, body = await _put(
-        client, bot_in_demo, admin, lambda doc: doc["xp"].__setitem__("cooldown_seconds", 9)
+        client, bot_in_demo, admin, _setting("xp", "cooldown_seconds", value=9)
     )
     assert status == 200, body

@@ -6,17 +6,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.echo import PATH as ECHO_PATH
+from tests.support.echo import SETTINGS_FILE as ECHO_SETTINGS
+from tests.support.echo.domain.config import EchoSection
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
-from townsquare.core.config import GuildConfig
 from townsquare.core.config.cache import cached_config
 from townsquare.core.config.models import GuildConfigRecord
+from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, GuildConfig
 from townsquare.core.config.service import (
     ConfigConflictError,
     load_guild_config,
     update_guild_config,
 )
+from townsquare.core.features import use_features
 from townsquare.core.settings import load_settings
+from townsquare.features.access.domain.config import CommandsSection
+from townsquare.features.xp.domain.config import XPSection
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -33,8 +39,8 @@ def defaults(tmp_path: Path) -> GuildConfig:
 
 
 def _with_cooldown(config: GuildConfig, seconds: int) -> GuildConfig:
-    return config.model_copy(
-        update={"xp": config.xp.model_copy(update={"cooldown_seconds": seconds})}
+    return config.with_section(
+        config.section(XPSection).model_copy(update={"cooldown_seconds": seconds})
     )
 
 
@@ -54,7 +60,9 @@ async def test_a_change_bumps_the_version_and_is_audited(defaults: GuildConfig) 
         GUILD, changed, expected_version=current.version, actor=ADMIN, defaults=defaults
     )
     assert saved.version == 2
-    assert (await load_guild_config(GUILD, defaults)).config.xp.cooldown_seconds == 30
+    assert (await load_guild_config(GUILD, defaults)).config.section(
+        XPSection
+    ).cooldown_seconds == 30
 
     [entry] = await AuditEntry.filter(guild_id=GUILD, action="config.update")
     assert entry.actor_id == ADMIN.id and entry.actor_kind is ActorKind.USER
@@ -98,14 +106,14 @@ async def test_a_stored_version_1_document_is_read_and_rewritten_forward(
     await GuildConfigRecord.filter(guild_id=GUILD).update(document=old, schema_version=1)
 
     loaded = await load_guild_config(GUILD, defaults)
-    assert loaded.config.xp.cooldown_seconds == 42
-    assert loaded.config.commands.manager_role_ids == []
+    assert loaded.config.section(XPSection).cooldown_seconds == 42
+    assert loaded.config.section(CommandsSection).manager_role_ids == []
 
     await update_guild_config(
         GUILD, loaded.config, expected_version=loaded.version, actor=ADMIN, defaults=defaults
     )
     record = await GuildConfigRecord.get(guild_id=GUILD)
-    assert record.schema_version == 2
+    assert record.schema_version == CURRENT_SCHEMA_VERSION
     assert record.document["commands"] == {"manager_role_ids": []}
 
 
@@ -117,5 +125,33 @@ async def test_a_cached_version_1_copy_is_still_used(
     cached = await cached_config(redis, keyspace, GUILD)
     assert cached is not None
     assert cached.version == 3
-    assert cached.config.xp.cooldown_seconds == 42
-    assert cached.config.schema_version == 2
+    assert cached.config.section(XPSection).cooldown_seconds == 42
+    assert cached.config.schema_version == CURRENT_SCHEMA_VERSION
+
+
+@pytest.mark.usefixtures("orm")
+async def test_stored_documents_follow_the_enabled_features(defaults: GuildConfig) -> None:
+    """A feature enabled later starts from its defaults in every stored document; a disabled
+    feature's section is left out when read and gone at the next write."""
+    await load_guild_config(GUILD, defaults)
+    await GuildConfigRecord.filter(guild_id=GUILD).update(
+        document=_with_cooldown(defaults, 42).model_dump(mode="json")
+    )
+    with use_features(ECHO_PATH):
+        echo_defaults = load_settings(ECHO_SETTINGS, environ={}, env_file=None).guild_defaults
+        loaded = await load_guild_config(GUILD, echo_defaults)
+        assert loaded.config.section(EchoSection).prefix == "echo: "
+        assert loaded.config.section(XPSection).cooldown_seconds == 42
+        changed = loaded.config.with_section(EchoSection(prefix="> "))
+        await update_guild_config(
+            GUILD, changed, expected_version=1, actor=ADMIN, defaults=echo_defaults
+        )
+    assert (await GuildConfigRecord.get(guild_id=GUILD)).document["echo"] == {"prefix": "> "}
+
+    loaded = await load_guild_config(GUILD, defaults)
+    assert "echo" not in loaded.config.model_dump()
+    assert loaded.config.section(XPSection).cooldown_seconds == 42
+    await update_guild_config(
+        GUILD, loaded.config, expected_version=2, actor=ADMIN, defaults=defaults
+    )
+    assert "echo" not in (await GuildConfigRecord.get(guild_id=GUILD)).document

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import asyncpg
 
-import migrations
-from townsquare.core.db import make_migrations, migrate
+from townsquare.core.db import MIGRATIONS_MODULE, make_migrations, migrate
+
+migrations = importlib.import_module(MIGRATIONS_MODULE)
 
 ON_DISK = [
     f"townsquare.{path.stem}"

@@ -96,3 +96,22 @@ async def test_a_failed_connection_reaches_every_caller() -> None:
     finally:
         await client.aclose()
     assert all(isinstance(result, RedisConnectionError) for result in results), results
+
+
+async def test_with_a_cap_commands_wait_for_a_pipeline_in_flight_and_go_together(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    batcher = CommandBatcher(redis, max_in_flight=1)
+    counter, empty = keyspace.key(RATE_FAMILY, "capped"), keyspace.key(RATE_FAMILY, "empty")
+    # The first pipeline stays out for a second: BLPOP on an empty list, in Redis.
+    out = asyncio.ensure_future(batcher.execute_command("BLPOP", empty, 1))
+
+    async def later(turns: int) -> typing.Any:
+        for _ in range(turns):
+            await asyncio.sleep(0)  # a later loop turn, while the first pipeline is out
+        return await batcher.execute_command("INCR", counter)
+
+    replies = await asyncio.gather(*(later(turn) for turn in range(1, 6)))
+    assert await out is None
+    assert sorted(replies) == list(range(1, 6))
+    assert batcher.pipelines_sent == 2, "the later turns waited and shared one pipeline"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import typing
@@ -35,48 +36,51 @@ pytestmark = pytest.mark.integration
 LOCK_TTL = 1.5
 
 
-@pytest.fixture
-def settings() -> Settings:
-    return settings_with()
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scheduling:
+    """Redis, a namespace, the schedule source, and schedulers to start against them."""
+
+    redis: aioredis.Redis
+    redis_url: str
+    keyspace: Keyspace
+    source: JsonListScheduleSource
+    settings: Settings
+
+    @contextlib.asynccontextmanager
+    async def schedulers(self, count: int) -> AsyncIterator[list[asyncio.Event]]:
+        """`count` schedulers in this loop; yields their stop events, stops all on exit."""
+        stops = [asyncio.Event() for _ in range(count)]
+        tasks = [
+            asyncio.create_task(
+                run_scheduler(
+                    self.settings,
+                    self.redis_url,
+                    self.keyspace,
+                    shutdown=stop,
+                    registry=load_tasks(),
+                    update_interval_seconds=1,
+                    lock_ttl_seconds=LOCK_TTL,
+                )
+            )
+            for stop in stops
+        ]
+        try:
+            yield stops
+        finally:
+            for stop in stops:
+                stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
 
 
 @pytest.fixture
-async def source(
+async def scheduling(
     redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
-) -> AsyncIterator[JsonListScheduleSource]:
+) -> AsyncIterator[Scheduling]:
     source = make_schedule_source(redis_url, keyspace)
     try:
-        yield source
+        yield Scheduling(redis, redis_url, keyspace, source, settings_with())
     finally:
         await source.shutdown()
-
-
-@contextlib.asynccontextmanager
-async def schedulers(
-    settings: Settings, redis_url: str, keyspace: Keyspace, count: int
-) -> AsyncIterator[list[asyncio.Event]]:
-    """`count` schedulers in this loop; yields their stop events, stops all on exit."""
-    stops = [asyncio.Event() for _ in range(count)]
-    tasks = [
-        asyncio.create_task(
-            run_scheduler(
-                settings,
-                redis_url,
-                keyspace,
-                shutdown=stop,
-                registry=load_tasks(),
-                update_interval_seconds=1,
-                lock_ttl_seconds=LOCK_TTL,
-            )
-        )
-        for stop in stops
-    ]
-    try:
-        yield stops
-    finally:
-        for stop in stops:
-            stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
 
 
 def _ping_now(token: str) -> ScheduledTask:
@@ -104,16 +108,11 @@ def _logged(logs: list[dict[str, typing.Any]], name: str, count: int = 1) -> Cal
     return lambda: len(_events(logs, name)) >= count
 
 
-async def test_two_schedulers_fire_a_one_off_schedule_exactly_once(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    source: JsonListScheduleSource,
-) -> None:
+async def test_two_schedulers_fire_a_one_off_schedule_exactly_once(scheduling: Scheduling) -> None:
+    redis, keyspace, source = scheduling.redis, scheduling.keyspace, scheduling.source
     first, second = uuid.uuid4().hex, uuid.uuid4().hex
     with structlog.testing.capture_logs() as logs:
-        async with schedulers(settings, redis_url, keyspace, 2):
+        async with scheduling.schedulers(2):
             await wait_until(_logged(logs, "tasks.scheduler_active"), within=5, what="active")
             schedule = _ping_now(first)
             await source.add_schedule(schedule)
@@ -142,17 +141,14 @@ async def test_two_schedulers_fire_a_one_off_schedule_exactly_once(
 
 
 async def test_a_standby_takes_over_when_the_active_scheduler_stops(
-    settings: Settings,
-    redis_url: str,
-    keyspace: Keyspace,
-    redis: aioredis.Redis,
-    source: JsonListScheduleSource,
+    scheduling: Scheduling,
 ) -> None:
+    redis, keyspace, source = scheduling.redis, scheduling.keyspace, scheduling.source
     token = uuid.uuid4().hex
     with structlog.testing.capture_logs() as logs:
-        async with schedulers(settings, redis_url, keyspace, 1) as (first_stop,):
+        async with scheduling.schedulers(1) as (first_stop,):
             await wait_until(_logged(logs, "tasks.scheduler_active"), within=5, what="active")
-            async with schedulers(settings, redis_url, keyspace, 1):
+            async with scheduling.schedulers(1):
                 await wait_until(
                     _logged(logs, "tasks.scheduler_standby", 2), within=5, what="standby"
                 )

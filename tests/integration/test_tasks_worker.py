@@ -184,7 +184,7 @@ async def test_run_once_runs_work_once_per_event_and_again_after_a_failure(
     assert await redis.get(done_key(keyspace, "xp_message", "789")) is None
     assert await run_once(redis, keyspace, "xp_message", "789", work) == (True, "result")
 
-    # While one delivery runs the work, a concurrent redelivery skips it.
+    # While one delivery runs the work, a concurrent redelivery waits, then skips it.
     gate = asyncio.Event()
 
     async def slow() -> str:
@@ -197,9 +197,26 @@ async def test_run_once_runs_work_once_per_event_and_again_after_a_failure(
         within=5,
         what="lease",
     )
-    assert await run_once(redis, keyspace, "xp_message", "slow", slow) == (False, None)
+    second = asyncio.create_task(run_once(redis, keyspace, "xp_message", "slow", slow))
     gate.set()
     assert await first == (True, "slow")
+    assert await second == (False, None)
+
+
+async def test_a_killed_worker_s_lease_lapses_and_the_redelivery_does_the_work(
+    keyspace: Keyspace, redis: aioredis.Redis
+) -> None:
+    """Found by the chaos suite (issue 17): a worker SIGKILLed while answering an `/ask` left
+    its lease; the job taken over after the idle timeout found it and skipped the work, so
+    the question was never answered. The redelivery now waits for the lease to lapse."""
+    marker = done_key(keyspace, "ai_ask", "42")
+    await redis.set(marker, b"running:a-dead-worker", px=1500)
+
+    async def answer() -> str:
+        return "answered"
+
+    assert await run_once(redis, keyspace, "ai_ask", "42", answer) == (True, "answered")
+    assert await redis.get(marker) == b"done"
 
 
 async def test_messages_no_task_here_can_run_are_dead_lettered_not_dropped(

@@ -10,6 +10,7 @@ from tests.support.sandbox import EventRecorder, Live, make_bot
 from tests.support.world import channel_named, demo_guild
 from townsquare.sandbox import Sandbox
 from townsquare.sandbox.crowd import BANNED_WORDS, WEIGHTS, Crowd
+from townsquare.sandbox.world.commands import overwrite_commands
 
 if typing.TYPE_CHECKING:
     import aiohttp
@@ -48,6 +49,28 @@ def test_the_script_is_deterministic_for_a_seed_and_covers_every_kind() -> None:
     assert any("https://" in detail for kind, _, detail in first if kind == "link")
     clicks = {detail for kind, _, detail in first if kind == "click"}
     assert clicks == {"poll:yes"}
+
+
+def test_the_crowd_uses_only_commands_that_need_no_options() -> None:
+    """Discord's client never sends `/ban` without its member or `/xp` without a subcommand."""
+    sandbox = Sandbox()
+    world = sandbox.world
+    guild = demo_guild(sandbox)
+    user = {"type": 6, "name": "member", "description": "who", "required": True}
+    subcommand = {"type": 1, "name": "show", "description": "show"}
+    optional = {"type": 3, "name": "note", "description": "why", "required": False}
+    overwrite_commands(
+        world,
+        guild.id,
+        [
+            {"type": 1, "name": "rank", "description": "rank", "options": [optional]},
+            {"type": 1, "name": "ban", "description": "ban", "options": [user]},
+            {"type": 1, "name": "xp", "description": "xp", "options": [subcommand]},
+        ],
+    )
+    crowd = Crowd(world, seed=3)
+    used = {a.detail for a in (crowd.step() for _ in range(600)) if a and a.kind == "command"}
+    assert used == {"rank"}
 
 
 async def test_crowd_steps_arrive_as_hikari_events(live: Live) -> None:

@@ -23,6 +23,7 @@ import referencing
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.rest import API_PREFIX, Bucket, RateLimitSettings
 from townsquare.sandbox.world.interactions import create_command_interaction
+from townsquare.sandbox.world.permissions import Permission
 
 # Discord's official spec (MIT), vendored from shared/discord-api-spec so CI needs nothing else.
 SPEC_PATH = Path(__file__).resolve().parent / "discord_api_spec" / "openapi.json"
@@ -89,6 +90,9 @@ ALIASES = {
     "{followup_id}": "{message_id}",
     "{new_role_id}": "{role_id}",
     "{unknown_token}": "{webhook_token}",
+    "{doomed_id}": "{channel_id}",
+    "{invite_code}": "{code}",
+    "{unknown_code}": "{code}",
 }
 """Test placeholders and the spec's parameter names they stand for."""
 
@@ -130,12 +134,17 @@ CASES: list[Case] = [
         files={"card.png": b"\x89PNG"},
     ),
     Case("GET", "/channels/{channel_id}/messages/{message_id}"),
+    # The demo bot may not manage webhooks (tests/sandbox/test_channel_webhooks.py makes one).
+    Case("POST", "/channels/{channel_id}/webhooks", {"name": "ops"}, status=403),
     Case("PATCH", "/channels/{channel_id}/messages/{message_id}", {"content": "edited"}),
     Case("DELETE", "/channels/{channel_id}/messages/{message_id}", status=204),
     Case(
         "POST", "/channels/{channel_id}/messages/bulk-delete", {"messages": ["1", "2"]}, status=400
     ),
     Case("GET", "/guilds/{guild_id}", query="?with_counts=true"),
+    # The demo's bot has no Manage Server: Discord's 403 (tests/sandbox/test_moderation_needs.py
+    # changes the level with the permission).
+    Case("PATCH", "/guilds/{guild_id}", {"verification_level": 3}, status=403),
     Case("GET", "/guilds/{guild_id}/channels"),
     Case("GET", "/guilds/{guild_id}/roles"),
     Case("GET", "/guilds/{guild_id}/members", query="?limit=100"),
@@ -207,6 +216,14 @@ CASES: list[Case] = [
     Case("GET", COMMANDS),
     Case("PUT", GUILD_COMMANDS, [{"name": "Report", "type": 2}]),
     Case("GET", GUILD_COMMANDS),
+    # Anti-nuke's routes (the walk grants the bot Manage Channels and View Audit Log): the
+    # log read last, with the entries the cases above made.
+    Case("DELETE", "/channels/{doomed_id}"),
+    Case("DELETE", "/channels/{unknown_id}", status=404),
+    Case("GET", "/invites/{invite_code}"),
+    Case("GET", "/invites/{unknown_code}", status=404),
+    Case("GET", "/guilds/{guild_id}/audit-logs", query="?limit=101", status=400),
+    Case("GET", "/guilds/{guild_id}/audit-logs", query="?limit=100"),
 ]
 
 
@@ -321,6 +338,14 @@ async def test_every_served_body_matches_the_spec(
         name="rank",
         options=[],
     )
+    params |= {
+        "doomed_id": next(c.id for c in guild.channels.values() if c.name == "media"),
+        "invite_code": "spec-check",
+        "unknown_code": "nope",
+    }
+    guild.invites["spec-check"] = params["channel_id"]
+    bot_role = next(r for r in guild.roles.values() if r.name == "Townsquare")
+    bot_role.permissions |= Permission.MANAGE_CHANNELS | Permission.VIEW_AUDIT_LOG
     people = {sandbox.world.users[m].username: m for m in guild.members}
     now = sandbox.world.clock()
     params |= {

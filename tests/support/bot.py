@@ -23,7 +23,7 @@ from tests.support.xp import Totals
 from townsquare.core.settings import load_settings
 from townsquare.http import create_app
 from townsquare.shards.api_client import InternalAPIClient
-from townsquare.shards.cluster import ShardCluster
+from townsquare.shards.cluster import ShardCluster, ShardSet
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -96,7 +96,9 @@ def bot_running(
 
     @contextlib.asynccontextmanager
     async def running(url: str = internal_url, **services: float) -> AsyncIterator[ShardCluster]:
-        shards = ShardCluster(SETTINGS, redis_url, keyspace, target_of(sandbox.info), (0,), 1)
+        shards = ShardCluster(
+            SETTINGS, redis_url, keyspace, ShardSet(target_of(sandbox.info), (0,), 1)
+        )
         assert shards.command_services is not None
         shards.command_services = dataclasses.replace(
             shards.command_services, api=api_client(url), **services

@@ -9,6 +9,7 @@ import typing
 from textual.widgets import DataTable
 
 from townsquare.core.events import encode_job
+from townsquare.core.features import adapter_modules
 from townsquare.tasks.dead_letters import dead_letter_fields
 
 if typing.TYPE_CHECKING:
@@ -25,8 +26,10 @@ __all__ = [
     "add_dead_letter",
     "cells",
     "column",
+    "feature_tab_keys",
     "open_table",
     "pending_stream",
+    "tab_key",
     "until",
     "write_shard_health",
 ]
@@ -133,6 +136,20 @@ async def add_dead_letter(
         fields = dead_letter_fields(payload, pipeline=pipeline, error=raised, attempts=attempts)
     entry_id = await redis.xadd(keyspace.key("dead_letter", pipeline), fields)  # type: ignore[arg-type]
     return entry_id.decode()
+
+
+def feature_tab_keys() -> dict[str, str]:
+    """The keys that open the feature tabs (and the alerts), by tab id: feature panes are
+    numbered from 4 in feature order, then the alerts, so the numbers move as features come."""
+    tabs = [pane.TAB_ID for module in adapter_modules("console") for pane in module.PANES]
+    return {tab: str(number) for number, tab in enumerate([*tabs, "alerts"], start=4)}
+
+
+def tab_key(pilot: Pilot[typing.Any], tab_id: str) -> str:
+    """The key that opens tab `tab_id` in the app under `pilot` (see :func:`feature_tab_keys`)."""
+    app: typing.Any = pilot.app
+    tabs = [pane.TAB_ID for pane in app.pane_types] + ["alerts"]
+    return str(4 + tabs.index(tab_id))
 
 
 async def open_table(

@@ -277,4 +277,5 @@ def target_of(info: SandboxInfo) -> DiscordTarget:
         token=SecretStr(info.bot_token),
         application_id=info.application_id,
         is_sandbox=True,
+        sku_id=info.sku_id,
     )

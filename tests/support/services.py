@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import typing
 
+from aiohttp import web
+
 from tests.support.sandbox import WAIT
 from townsquare.core.processes import free_port
 
@@ -14,7 +16,7 @@ if typing.TYPE_CHECKING:
 
     from quart import Quart
 
-__all__ = ["serving", "wait_port"]
+__all__ = ["serving", "serving_aiohttp", "wait_port"]
 
 
 async def wait_port(port: int) -> None:
@@ -32,14 +34,14 @@ async def wait_port(port: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Quart) -> AsyncIterator[str]:
-    """`app` served by hypercorn on a free loopback port in this task's context (so requests
-    see the caller's ORM connections); yields its base URL."""
+async def serving(app: Quart, port: int | None = None) -> AsyncIterator[str]:
+    """`app` served by hypercorn on a free loopback port (or `port`) in this task's context
+    (so requests see the caller's ORM connections); yields its base URL."""
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
     config = Config()
-    port = free_port()
+    port = port or free_port()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.graceful_timeout = 1.0
@@ -52,3 +54,15 @@ async def serving(app: Quart) -> AsyncIterator[str]:
         stop.set()
         async with asyncio.timeout(WAIT):
             await task
+
+
+@contextlib.asynccontextmanager
+async def serving_aiohttp(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp `app` (a stand-in for a service) on a free loopback port; its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

@@ -43,7 +43,8 @@ class TCPProxy:
         for writer in list(self._writers):
             sock = writer.get_extra_info("socket")
             if sock is not None:  # RST, not FIN: as a host that went away
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                with contextlib.suppress(OSError):  # a connection closing on its own just now
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
         self._writers.clear()
         for pump in list(self._pumps):

@@ -15,6 +15,7 @@ from townsquare.core.config.service import load_guild_config, update_guild_confi
 from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.settings import load_settings
+from townsquare.features.xp.domain.config import XPSection
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -66,7 +67,7 @@ def reference_totals(records: Iterable[MessageRecord], config: GuildConfig) -> d
     """What the records earn, computed the plain way: per member in time order, a message
     earns if it comes at least the cooldown after the member's last earning message;
     excluded messages earn nothing and start no cooldown."""
-    xp = config.xp
+    xp = config.section(XPSection)
     totals: dict[int, int] = {}
     last: dict[int, int] = {}
     unique = {r.message_id: r for r in records}.values()

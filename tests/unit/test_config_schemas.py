@@ -6,9 +6,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from townsquare.core.config import GuildConfig
-from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, MAX_MANAGER_ROLES
+from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION
+from townsquare.core.features import guild_config_model
 from townsquare.core.settings import load_settings
+from townsquare.features.access.domain.config import MAX_MANAGER_ROLES, CommandsSection
+from townsquare.features.xp.domain.config import XPSection
 
 
 @pytest.fixture
@@ -19,13 +21,13 @@ def document(tmp_path: Path) -> dict[str, Any]:
 
 def _error_for(document: dict[str, Any]) -> str:
     with pytest.raises(ValidationError) as error:
-        GuildConfig.model_validate(document)
+        guild_config_model().model_validate(document)
     return str(error.value)
 
 
 def test_defaults_round_trip_through_json(document: dict[str, Any]) -> None:
-    config = GuildConfig.model_validate(document)
-    assert GuildConfig.model_validate_json(config.model_dump_json()) == config
+    config = guild_config_model().model_validate(document)
+    assert guild_config_model().model_validate_json(config.model_dump_json()) == config
 
 
 def test_unknown_keys_are_rejected(document: dict[str, Any]) -> None:
@@ -74,10 +76,10 @@ def test_a_version_1_document_is_brought_forward(document: dict[str, Any]) -> No
     old = {key: value for key, value in document.items() if key != "commands"}
     old["schema_version"] = 1
     old["xp"]["cooldown_seconds"] = 7
-    upgraded = GuildConfig.model_validate(old)
-    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 2
-    assert upgraded.commands.manager_role_ids == []
-    assert upgraded.xp.cooldown_seconds == 7
+    upgraded = guild_config_model().model_validate(old)
+    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 4
+    assert upgraded.section(CommandsSection).manager_role_ids == []
+    assert upgraded.section(XPSection).cooldown_seconds == 7
     assert "commands" not in old  # the caller's document is left as it was
     assert old["schema_version"] == 1
 

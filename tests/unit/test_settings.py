@@ -12,6 +12,7 @@ from townsquare.core.settings import (
     load_settings,
     masked_dump,
 )
+from townsquare.features.xp.domain.config import XPSection
 
 
 def _load(tmp_path: Path, env: dict[str, str] | None = None, **kwargs: object):
@@ -25,8 +26,8 @@ def _problems(error: pytest.ExceptionInfo[SettingsError]) -> list[tuple[str, str
 def test_defaults_file_alone_is_a_complete_valid_configuration(tmp_path: Path) -> None:
     settings = _load(tmp_path)
     assert settings.redis.url == "embedded"
-    assert settings.tasks.xp.max_attempts == 5
-    assert settings.guild_defaults.xp.per_message_min == 15
+    assert settings.tasks.pipeline("xp").max_attempts == 5
+    assert settings.guild_defaults.section(XPSection).per_message_min == 15
     assert settings.uses_sandbox
 
 
@@ -65,9 +66,9 @@ def test_nested_and_complex_values_from_the_environment(tmp_path: Path) -> None:
             "TOWNSQUARE__TASKS__JOBS__MAX_ATTEMPTS": "2",
         },
     )
-    assert settings.guild_defaults.xp.no_xp_channel_ids == [123, 456]
-    assert settings.tasks.jobs.max_attempts == 2
-    assert settings.tasks.jobs.backoff_max_seconds == 300
+    assert settings.guild_defaults.section(XPSection).no_xp_channel_ids == [123, 456]
+    assert settings.tasks.pipeline("jobs").max_attempts == 2
+    assert settings.tasks.pipeline("jobs").backoff_max_seconds == 300
 
 
 def test_wrong_type_names_the_environment_variable(tmp_path: Path) -> None:

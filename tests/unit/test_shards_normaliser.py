@@ -10,7 +10,14 @@ import hikari
 import pytest
 from hikari.impl import EventFactoryImpl
 
-from townsquare.core.events import GuildRecord, MessageRecord, parse_records
+from tests.support.fake_shard import FakeShard
+from townsquare.core.events import (
+    GuildRecord,
+    MessageDeleteRecord,
+    MessageEditRecord,
+    MessageRecord,
+    parse_records,
+)
 from townsquare.features.xp.domain.jobs import XP_ROUTE
 from townsquare.sandbox.gateway.handshake import guild_create
 from townsquare.sandbox.intents import Intent
@@ -21,6 +28,7 @@ from townsquare.shards.cluster import _consume_messages_raw
 from townsquare.shards.normaliser import (
     guild_record,
     link_count,
+    message_change_record,
     message_record,
     message_record_from_payload,
     snowflake_ms,
@@ -30,19 +38,6 @@ from townsquare.shards.routes import Route, route_record
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world.models import Channel, Guild
-
-
-class FakeShard:
-    """What the event factory asks of a shard."""
-
-    id = 0
-    shard_count = 1
-
-    def __init__(self, bot_id: int) -> None:
-        self._bot_id = bot_id
-
-    def get_user_id(self) -> hikari.Snowflake:
-        return hikari.Snowflake(self._bot_id)
 
 
 CLOCK = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -313,3 +308,27 @@ def test_message_payloads_are_taken_inside_hikaris_dispatch(world: World) -> Non
     for text in ("hello", "boom"):  # an error in the handler never reaches the gateway loop
         manager.consume_raw_event("MESSAGE_CREATE", shard, message_payload(world, ada, text))  # type: ignore[arg-type]
     assert seen == [(0, "hello"), (0, "boom")]
+
+
+def test_edits_and_deletions_become_records() -> None:
+    update = {"id": "11", "channel_id": "22", "guild_id": "33", "content": "new text"}
+    edited = message_change_record("MESSAGE_UPDATE", update, 5, with_content=True)
+    assert edited == MessageEditRecord(
+        guild_id=33, channel_id=22, message_id=11, content="new text", timestamp_ms=5
+    )
+    hidden = message_change_record("MESSAGE_UPDATE", update, 5, with_content=False)
+    assert hidden is not None and hidden.content is None
+    preview = {"id": "11", "channel_id": "22", "guild_id": "33", "embeds": []}
+    assert message_change_record("MESSAGE_UPDATE", preview, 5, with_content=True) is None
+    by_bot = update | {"author": {"id": "9", "bot": True}}
+    assert message_change_record("MESSAGE_UPDATE", by_bot, 5, with_content=True) is None
+    deleted = {"id": "11", "channel_id": "22", "guild_id": "33"}
+    bulk = {"ids": ["11", "12"], "channel_id": "22", "guild_id": "33"}
+    assert message_change_record("MESSAGE_DELETE", deleted, 5, with_content=True) == (
+        MessageDeleteRecord(guild_id=33, channel_id=22, message_ids=(11,), timestamp_ms=5)
+    )
+    assert message_change_record("MESSAGE_DELETE_BULK", bulk, 5, with_content=True) == (
+        MessageDeleteRecord(guild_id=33, channel_id=22, message_ids=(11, 12), timestamp_ms=5)
+    )
+    direct = {"id": "11", "channel_id": "22"}
+    assert message_change_record("MESSAGE_DELETE", direct, 5, with_content=True) is None

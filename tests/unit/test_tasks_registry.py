@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.support.docs import table_rows
+from townsquare.core.features import pipeline_names
 from townsquare.tasks.registry import (
-    PIPELINES,
     TaskRegistry,
     TaskSpec,
     load_tasks,
@@ -64,4 +67,15 @@ def test_pipeline_choice_is_validated() -> None:
 def test_platform_registry_has_the_ping_job() -> None:
     registry = load_tasks()
     assert registry.pipeline_of("townsquare.ping") == "jobs"
-    assert set(PIPELINES) == {"xp", "automod", "ai", "jobs"}
+    assert pipeline_names() == ("xp", "automod", "ai", "jobs")
+
+
+def test_the_docs_list_the_pipelines_the_features_declare() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tasks.md").read_text(encoding="utf-8")
+    # The pipelines table: its rows name each pipeline's stream key.
+    rows = [
+        line for line in text.splitlines() if line.startswith("| `") and "`<ns>:stream:" in line
+    ]
+    streams = {name: cells[2] for name, cells in (table_rows(row).popitem() for row in rows)}
+    assert tuple(streams) == pipeline_names()
+    assert all(stream == f"`<ns>:stream:{name}`" for name, stream in streams.items())

@@ -8,16 +8,14 @@ import re
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from tests.support.roles import four_roles
 from townsquare.core.config.references import (
     GuildChannel,
     GuildChannels,
-    GuildRole,
-    GuildRoles,
     added_references,
     reference_errors,
-    reward_role_error,
 )
-from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.features import guild_config_model
 from townsquare.core.settings import load_settings
 from townsquare.core.validation import (
     ID_MAX,
@@ -68,39 +66,18 @@ def test_one_id_rule_for_values_keys_and_text() -> None:
         text.validate_python("a\ud800")
 
 
-def _roles(guild: int) -> GuildRoles:
-    roles = (
-        GuildRole(guild, "@everyone", 0, managed=False),
-        GuildRole(10, "Admin", 5, managed=False),
-        GuildRole(11, "Bot", 4, managed=True),
-        GuildRole(12, "Regular", 2, managed=False),
-    )
-    return GuildRoles(guild, roles, bot_top=roles[2])
-
-
-def test_reward_roles_must_be_below_the_bots_highest_role() -> None:
-    roles = _roles(1)
-    assert reward_role_error(12, roles) is None
-    assert reward_role_error(99, roles) == "99 is not a role of this server (deleted in Discord?)"
-    assert "@everyone" in (reward_role_error(1, roles) or "")
-    assert "managed by Discord" in (reward_role_error(11, roles) or "")
-    assert "not below Townsquare's highest role" in (reward_role_error(10, roles) or "")
-    no_role = GuildRoles(1, roles.roles, bot_top=None)
-    assert "any role it has" in (reward_role_error(12, no_role) or "")
-
-
 def test_only_added_references_are_checked() -> None:
     defaults = load_settings(environ={}, env_file=None).guild_defaults
     document = defaults.model_dump(mode="json")
     document["commands"]["manager_role_ids"] = [12, 404]
     document["xp"]["channel_multipliers"] = {"20": 2.0, "21": 1.5}
     document["levels"]["notice"] |= {"mode": "channel", "channel_id": 30}
-    new = GuildConfig.model_validate(document)
+    new = guild_config_model().model_validate(document)
     added = added_references(defaults, new)
     channels = GuildChannels(
         (GuildChannel(20, "general", 0, 0, 0), GuildChannel(30, "news", 4, 0, 1))
     )
-    errors = reference_errors(added, _roles(1), channels)
+    errors = reference_errors(added, four_roles(1), channels)
     assert set(errors) == {
         "commands.manager_role_ids",
         "xp.channel_multipliers",

@@ -26,6 +26,7 @@ from tortoise.context import TortoiseContext, get_current_context
 
 from townsquare.console import data
 from townsquare.console.panes import (
+    AlertAcknowledged,
     AlertsPane,
     DeadLetterAction,
     DeadLettersPane,
@@ -34,10 +35,11 @@ from townsquare.console.panes import (
 )
 from townsquare.console.panes.feature import ConsoleContext, FeaturePane
 from townsquare.core import dead_letters
+from townsquare.core.alerts import acknowledge_alert
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
 from townsquare.core.db import tortoise_config
-from townsquare.core.features import adapter_modules
+from townsquare.core.features import adapter_modules, pipeline_names
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -254,7 +256,7 @@ class ConsoleApp(App[None]):
         )
         snapshot.queues = await data.read_queues(redis, keyspace, now)
         snapshot.alerts = await data.read_alerts(redis, keyspace)
-        for pipeline in data.PIPELINES:
+        for pipeline in pipeline_names():
             snapshot.dead_letters += await dead_letters.list_dead_letters(
                 redis, keyspace, pipeline, count=DEAD_LETTERS_SHOWN
             )
@@ -307,6 +309,20 @@ class ConsoleApp(App[None]):
         self.query_one(DeadLettersPane).show(snapshot.dead_letters, snapshot.dead_letter_counts)
         self.query_one(AlertsPane).show(snapshot.alerts, snapshot.redis_now)
 
+    def on_alert_acknowledged(self, message: AlertAcknowledged) -> None:
+        self.acknowledge_alert(message.alert_id)
+
+    @work(group="actions", exit_on_error=False)
+    async def acknowledge_alert(self, alert_id: str) -> None:
+        assert self._redis is not None
+        try:
+            await acknowledge_alert(self._redis, self.keyspace, alert_id)
+        except Exception as error:
+            self.notify(f"acknowledge failed: {error}", severity="error", timeout=10)
+        else:
+            self.notify(f"Acknowledged alert {alert_id}")
+        self._tick()
+
     def on_dead_letter_action(self, message: DeadLetterAction) -> None:
         self.run_dead_letter_action(message.kind, message.pipeline, message.entry_id)
 
@@ -350,5 +366,5 @@ async def run_console(
     settings: Settings, redis_url: str, database_url: str, keyspace: Keyspace
 ) -> None:
     """Run the console in this terminal until the operator quits (`q`)."""
-    maxlen = {pipeline: getattr(settings.tasks, pipeline).maxlen for pipeline in data.PIPELINES}
+    maxlen = {name: pipeline.maxlen for name, pipeline in settings.tasks.pipelines().items()}
     await ConsoleApp(redis_url, database_url, keyspace, stream_maxlen=maxlen).run_async()

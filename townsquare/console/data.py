@@ -15,8 +15,9 @@ import typing
 
 from redis.exceptions import ResponseError
 
+from townsquare.core.alerts import acknowledged
+from townsquare.core.features import pipeline_names
 from townsquare.core.replies import as_text
-from townsquare.core.settings import PIPELINES
 from townsquare.core.shard_health import HEALTH_FIELDS
 
 if typing.TYPE_CHECKING:
@@ -27,7 +28,6 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
 
 __all__ = [
-    "PIPELINES",
     "SHARD_FIELDS",
     "STALE_AFTER_SECONDS",
     "Alert",
@@ -246,10 +246,12 @@ async def read_queues(
     redis: aioredis.Redis,
     keyspace: Keyspace,
     now: datetime.datetime,
-    pipelines: Sequence[str] = PIPELINES,
+    pipelines: Sequence[str] | None = None,
 ) -> list[QueueStats]:
-    """Each pipeline's stream, consumer group, retry set and dead-letter stream."""
-    return [await _read_queue(redis, keyspace, pipeline, now) for pipeline in pipelines]
+    """Each pipeline's (default: every one of the enabled features') stream, consumer group,
+    retry set and dead-letter stream."""
+    chosen = pipeline_names() if pipelines is None else pipelines
+    return [await _read_queue(redis, keyspace, pipeline, now) for pipeline in chosen]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -260,11 +262,14 @@ class Alert:
     source: str
     message: str
     fields: dict[str, str]
+    acknowledged: bool = False
 
 
 async def read_alerts(redis: aioredis.Redis, keyspace: Keyspace, *, count: int = 50) -> list[Alert]:
-    """The newest `count` entries of the alert stream, newest first."""
+    """The newest `count` entries of the alert stream, newest first, each marked when someone
+    acknowledged it."""
     entries = await redis.xrevrange(keyspace.key("alerts"), count=count) or []
+    seen = await acknowledged(redis, keyspace, [_text(entry_id) for entry_id, _ in entries])
     alerts = []
     for entry_id, raw in entries:
         fields = {_text(name): _text(value) for name, value in (raw or {}).items()}
@@ -281,6 +286,7 @@ async def read_alerts(redis: aioredis.Redis, keyspace: Keyspace, *, count: int =
                 fields.get("source", ""),
                 message,
                 fields,
+                entry in seen,
             )
         )
     return alerts

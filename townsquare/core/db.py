@@ -3,7 +3,8 @@
 The models are the kernel's and every enabled feature's (`Feature.models`), all in one
 `townsquare` app, so the central migrations cover them all.
 
-Migrations are tortoise's built-in ones, kept in the top-level `migrations` package. `migrate`
+Migrations are tortoise's built-in ones, kept in the repository's top-level `migrations` folder;
+an installed wheel carries them as `townsquare.migrations` (`townsquare.core.paths`). `migrate`
 applies what is missing and is a no-op when everything is applied, so it is safe to run on
 every start and from several processes in turn.
 """
@@ -20,6 +21,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from townsquare.core.features import enabled_features
+from townsquare.core.paths import migrations_module
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,7 +38,8 @@ __all__ = [
 ]
 
 APP_LABEL = "townsquare"
-MIGRATIONS_MODULE = "migrations"
+MIGRATIONS_MODULE = migrations_module()
+"""`migrations` in a checkout, `townsquare.migrations` installed."""
 KERNEL_MODEL_MODULES = (
     "townsquare.core.guilds.models",
     "townsquare.core.config.models",

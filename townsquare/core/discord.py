@@ -46,6 +46,8 @@ class DiscordTarget:
     token: SecretStr
     application_id: int
     is_sandbox: bool
+    sku_id: int | None = None
+    """The sandbox application's premium SKU (None on Discord: the settings map SKUs)."""
 
 
 def sandbox_info_path(settings: Settings) -> Path:
@@ -80,6 +82,7 @@ def resolve_discord_target(settings: Settings, *, wait_seconds: float = 0.0) -> 
                 token=SecretStr(str(info["bot_token"])),
                 application_id=int(info["application_id"]),
                 is_sandbox=True,
+                sku_id=int(info["sku_id"]) if info.get("sku_id") else None,
             )
         except (FileNotFoundError, ValueError, KeyError, TypeError) as error:
             if time.monotonic() >= deadline:

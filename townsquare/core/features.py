@@ -17,42 +17,69 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import re
 import typing
 
-from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.config.schemas import GuildConfig, SectionError, assemble_guild_config
 from townsquare.core.keyspace import FAMILIES, register_families
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
     from types import ModuleType
 
+    import redis.asyncio as aioredis
+
+    from townsquare.core.config.schemas import ConfigSection, Upgrade
     from townsquare.core.events.routes import Route
-    from townsquare.core.keyspace import Family
+    from townsquare.core.keyspace import Family, Keyspace
+    from townsquare.core.settings import Settings
 
 __all__ = [
     "FEATURES_LIST",
+    "KERNEL_PERMISSIONS",
     "KERNEL_PIPELINE",
     "AdapterKind",
+    "DemoContext",
     "Feature",
     "FeatureError",
     "Schedule",
     "adapter_modules",
     "enabled_features",
     "feature_package",
+    "guild_config_model",
     "load_feature",
+    "manager_role_ids",
+    "pipeline_names",
+    "pipeline_users",
     "use_features",
 ]
 
 FEATURES_LIST: typing.Final = "townsquare.features"
 """The module whose `ENABLED` names the enabled features (dotted paths of feature packages)."""
+KERNEL_PERMISSIONS: typing.Final = ("VIEW_CHANNEL", "SEND_MESSAGES", "EMBED_LINKS")
+"""What the kernel itself needs in a guild: it posts operator and guild alerts in channels."""
 KERNEL_PIPELINE: typing.Final = "jobs"
 """The pipeline of the kernel's own work (the ping, replays); features may use it too."""
 
-type AdapterKind = typing.Literal["commands", "tasks", "web", "console", "cli"]
+type AdapterKind = typing.Literal[
+    "commands", "tasks", "web", "console", "cli", "usage", "needs", "demo"
+]
 
 
 class FeatureError(Exception):
     """A feature declaration that cannot be loaded (bad path, no `FEATURE`, a clash)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemoContext:
+    """What a feature's demo hook (`Feature.demo`) gets: run by `townsquare up` against the
+    sandbox (`townsquare.core.demos`), with PostgreSQL open."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    keyspace: Keyspace
+    guild_id: int
+    """The sandbox's demo guild (the bot's first)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,10 +104,36 @@ class Feature:
     """Dotted paths of its tortoise model modules (one `townsquare` app for all features)."""
     key_families: tuple[Family, ...] = dataclasses.field(default=(), repr=False)
     """Its Redis key families, registered in the keyspace when the feature is loaded."""
-    config_sections: tuple[str, ...] = ()
-    """The guild configuration sections it owns (fields of `GuildConfig`)."""
+    config_sections: tuple[type[ConfigSection], ...] = ()
+    """The guild configuration sections it owns, defined in its `domain/config.py`; the
+    document model (:func:`guild_config_model`) has the enabled features' sections."""
+    config_upgrades: Mapping[int, Upgrade] = dataclasses.field(
+        default_factory=dict, hash=False, repr=False
+    )
+    """Its steps bringing a stored document forward, by the schema version each starts from
+    (`townsquare.core.config.schemas.CURRENT_SCHEMA_VERSION` is the kernel's one number)."""
+    manager_roles: Callable[[GuildConfig], Collection[int]] | None = None
+    """The roles of a guild's configuration whose members may use every feature's
+    management commands (besides Manage Server), for the kernel's command check."""
+    reads_message_content: Callable[[Settings], bool] | None = None
+    """Whether it reads message text under these settings (e.g. automod when it is on in the
+    guild defaults, which a guild's configuration starts from); the shards ask for Discord's
+    privileged MESSAGE_CONTENT intent only when a feature does."""
+    reads_member_joins: Callable[[Settings], bool] | None = None
+    """Whether it needs members joining (GUILD_MEMBER_ADD) under these settings (anti-raid when
+    it is on in the guild defaults); the shards ask for Discord's privileged GUILD_MEMBERS
+    intent only when a feature does."""
+    reads_automod_executions: Callable[[Settings], bool] | None = None
+    """Whether it records Discord's own AutoMod actions under these settings; the shards then
+    ask for the AUTO_MODERATION_EXECUTION intent (not privileged)."""
+    reads_audit_log: Callable[[Settings], bool] | None = None
+    """Whether it watches the guilds' audit logs under these settings (anti-nuke when it is
+    on in the guild defaults); the shards then ask for the GUILD_MODERATION intent (not
+    privileged) and publish `audit_log_entry` records."""
     pipelines: tuple[str, ...] = ()
-    """The pipelines its tasks run on (each must be a pipeline of `tasks` in the settings)."""
+    """The pipelines its tasks run on: the one place a pipeline's name is written. The
+    pipelines are the enabled features' and the kernel's `jobs` (:func:`pipeline_names`);
+    each needs its settings under `tasks.<name>` in the settings."""
     routes: tuple[Route, ...] = ()
     """The gateway records its pipelines take from the shards (see `core.events.routes`)."""
     schedules: tuple[Schedule, ...] = ()
@@ -95,6 +148,29 @@ class Feature:
     cli: str | None = None
     """Dotted path of its command-line module: exposes `APP` (a typer app), which the
     `townsquare` command adds as `townsquare <name> ...`. Keep its imports inside commands."""
+    permissions: tuple[str, ...] = ()
+    """The Discord permissions the bot needs in a guild for it, by their names in
+    `hikari.Permissions` (e.g. "MANAGE_ROLES"); the invite link `townsquare init` prints asks
+    for the enabled features' and the kernel's (:data:`KERNEL_PERMISSIONS`), and `townsquare
+    doctor` reports the ones a guild has not granted (`townsquare.core.doctor`)."""
+    needs: str | None = None
+    """Dotted path of its needs module: exposes `NEEDS`, an async `(guild_id, config) ->
+    Needs` naming the roles the bot assigns and the channels it posts in for a guild beyond
+    the configuration's channel fields (e.g. XP's reward roles, a live-alert feed's channel),
+    for `townsquare doctor` (PostgreSQL, no framework)."""
+    usage: str | None = None
+    """Dotted path of its premium-usage module: exposes `USAGE`, premium limit name -> async
+    `(guild_id) -> int` counting what the guild uses now (PostgreSQL, no framework), and
+    optionally `PERIOD_USAGE`, limit name -> async `(redis, keyspace, guild_id) -> int`
+    reading what the current period used of a per-period limit kept in Redis (the assistant's
+    tokens today); shown by `/premium`, the dashboard's premium page and the console
+    (`core.premium.guild_usage`)."""
+
+    demo: str | None = None
+    """Dotted path of its demo module: exposes `DEMO`, an async `(DemoContext) -> str | None`
+    (run by `townsquare.core.demos`) that sets the feature up in the sandbox's demo guild, run by
+    `townsquare up` against the sandbox at every start (so idempotent), PostgreSQL open; its
+    line (if any) is printed. No framework: it runs in the `up` process."""
 
     def adapter(self, kind: AdapterKind) -> str | None:
         """The dotted path of its adapter of `kind`, or None when it has none."""
@@ -134,22 +210,95 @@ def enabled_features() -> tuple[Feature, ...]:
     if len(set(names)) != len(names):
         raise FeatureError(f"two enabled features share a name: {names}")
     _check_sections(features)
+    _check_pipelines(features)
     return features
 
 
+_PIPELINE_NAME: typing.Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _check_pipelines(features: Iterable[Feature]) -> None:
+    """Pipeline names are short lowercase words (a stream key part and a settings key, so not
+    a name the `tasks` settings already have), and a feature's routes feed only pipelines it
+    declares."""
+    from townsquare.core.settings import TasksSettings
+
+    for feature in features:
+        for name in feature.pipelines:
+            taken = name in TasksSettings.model_fields or hasattr(TasksSettings, name)
+            if not _PIPELINE_NAME.match(name) or taken:
+                raise FeatureError(
+                    f"feature {feature.name!r}: pipeline name {name!r} must be a lowercase "
+                    "word (letters, digits, underscores; at most 32) and not a `tasks` setting"
+                )
+        for route in feature.routes:
+            if route.pipeline not in feature.pipelines:
+                raise FeatureError(
+                    f"feature {feature.name!r}: a route feeds pipeline {route.pipeline!r}, "
+                    "which is not in its `pipelines`"
+                )
+
+
+def pipeline_names(features: Iterable[Feature] | None = None) -> tuple[str, ...]:
+    """The pipelines: the enabled features' (in feature order), then the kernel's `jobs`."""
+    names: list[str] = []
+    for feature in enabled_features() if features is None else features:
+        names.extend(
+            name for name in feature.pipelines if name != KERNEL_PIPELINE and name not in names
+        )
+    return (*names, KERNEL_PIPELINE)
+
+
+def pipeline_users(name: str) -> list[str]:
+    """The enabled features whose tasks run on pipeline `name` (for error messages)."""
+    if name == KERNEL_PIPELINE:
+        return ["the kernel"]
+    return [feature.name for feature in enabled_features() if name in feature.pipelines]
+
+
 def _check_sections(features: Iterable[Feature]) -> None:
-    """Each configuration section a feature claims exists, and only one feature claims it."""
+    """Only one feature claims each configuration section."""
     owners: dict[str, str] = {}
     for feature in features:
         for section in feature.config_sections:
-            if section not in GuildConfig.model_fields:
-                raise FeatureError(f"feature {feature.name!r}: no config section {section!r}")
-            if section in owners:
+            key = getattr(section, "key", None)
+            if not isinstance(key, str):
+                raise FeatureError(f"feature {feature.name!r}: {section.__qualname__} has no key")
+            if key in owners:
                 raise FeatureError(
-                    f"config section {section!r} is claimed by {owners[section]!r} "
-                    f"and {feature.name!r}"
+                    f"config section {key!r} is claimed by {owners[key]!r} and {feature.name!r}"
                 )
-            owners[section] = feature.name
+            owners[key] = feature.name
+
+
+_models: dict[tuple[str, ...], type[GuildConfig]] = {}
+
+
+def guild_config_model() -> type[GuildConfig]:
+    """The guild configuration document of the enabled features (their sections, in feature
+    order, and their upgrade steps); built once per set of enabled features."""
+    paths = _override[-1] if _override else _enabled_paths()
+    model = _models.get(paths)
+    if model is None:
+        features = enabled_features()
+        try:
+            model = assemble_guild_config(
+                (section for feature in features for section in feature.config_sections),
+                (feature.config_upgrades for feature in features),
+            )
+        except SectionError as error:
+            raise FeatureError(str(error)) from error
+        _models[paths] = model
+    return model
+
+
+def manager_role_ids(config: GuildConfig) -> set[int]:
+    """The guild's bot manager roles, as the enabled features declare them."""
+    roles: set[int] = set()
+    for feature in enabled_features():
+        if feature.manager_roles is not None:
+            roles.update(feature.manager_roles(config))
+    return roles
 
 
 def _enabled_paths() -> tuple[str, ...]:

@@ -284,8 +284,20 @@ for _family in (
         RedisType.STREAM,
         (),
         TTLPolicy.persistent("capped by MAXLEN; the console shows the newest"),
-        "every process, on conditions an operator should see",
-        "Operator alerts and errors.",
+        "every process, on conditions an operator or a guild's admins should see",
+        "Every alert: level, source, message, key and, for a guild's, guild_id (docs/alerts.md).",
+    ),
+    Family(
+        "premium_tiers",
+        RedisType.HASH,
+        (),
+        TTLPolicy.persistent(
+            "a copy of PostgreSQL's subscriptions; rebuilt at the premium job's start and "
+            "reconciliation"
+        ),
+        "the premium feature, whenever a guild's subscriptions or grace period change",
+        "Guild id -> its effective premium tier key; a guild absent is on the free tier. "
+        "Every process's premium gate reads it (core/premium.py).",
     ),
     Family(
         "alert_once",
@@ -294,6 +306,86 @@ for _family in (
         TTLPolicy.by_writer("the span within which one alert covers every process's report"),
         "every process raising an alert that several processes see at once",
         "Per condition (`redis_unavailable`): set NX by the process that raises its alert.",
+    ),
+    Family(
+        "guild_alerts",
+        RedisType.STREAM,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("capped at the newest 200 per guild by MAXLEN"),
+        "every process raising an alert about a guild (same script as the `alerts` entry)",
+        "Per guild: its alerts with their `alert_id` in `alerts`; the dashboard lists the open.",
+    ),
+    Family(
+        "alert_acks",
+        RedisType.SORTED_SET,
+        (),
+        TTLPolicy.persistent("members older than the `alerts` stream's oldest entry are removed"),
+        "the console and the dashboard, when someone acknowledges an alert",
+        "Acknowledged alert ids (score: the id's milliseconds); an alert not here is open.",
+    ),
+    Family(
+        "alert_cursor",
+        RedisType.STRING,
+        (),
+        TTLPolicy.persistent("one id, moved forward by every delivery round"),
+        "the alert delivery task",
+        "The id of the last `alerts` entry routed into windows and the outbox.",
+    ),
+    Family(
+        "alert_windows",
+        RedisType.HASH,
+        (),
+        TTLPolicy.persistent("a field is removed when its window closes without repeats"),
+        "the alert delivery task",
+        "Per destination and alert key: the open deduplication window (JSON, repeats counted).",
+    ),
+    Family(
+        "alert_window_ends",
+        RedisType.SORTED_SET,
+        (),
+        TTLPolicy.persistent("a member leaves with its window"),
+        "the alert delivery task",
+        "When each open window closes (score ms); a batch of due ones is read per round.",
+    ),
+    Family(
+        "alert_outbox",
+        RedisType.STREAM,
+        (),
+        TTLPolicy.persistent("an entry is deleted once delivered (or refused for good)"),
+        "the alert delivery task",
+        "Messages to deliver, with their destination; the entry id is Discord's `nonce`.",
+    ),
+    Family(
+        "alert_rate",
+        RedisType.STRING,
+        (Part.NAME,),
+        TTLPolicy.by_writer("alerting.per_destination_seconds: one fixed window"),
+        "the alert delivery task",
+        "Per destination (`ops`, `g<guild id>`): messages sent in the current window.",
+    ),
+    Family(
+        "alert_delivery_lock",
+        RedisType.STRING,
+        (),
+        TTLPolicy.fixed(30, "held by one delivery round; a dead holder's expires"),
+        "the alert delivery task",
+        "Lets one worker at a time deliver alerts, so no message is sent twice.",
+    ),
+    Family(
+        "backup_lock",
+        RedisType.STRING,
+        (),
+        TTLPolicy.fixed(60, "renewed while a scheduled backup runs; a dead holder's expires"),
+        "the scheduler's scheduled backups",
+        "Lets one scheduler at a time write a scheduled backup (docs/backups.md).",
+    ),
+    Family(
+        "restore",
+        RedisType.STRING,
+        (),
+        TTLPolicy.persistent("deleted when the restore completes; left by one that was killed"),
+        "`townsquare restore`, before it writes anything",
+        "The backup being restored and its stage (JSON), so a killed restore resumes.",
     ),
 ):
     _register(_family)
@@ -328,6 +420,19 @@ class Keyspace:
         """A SCAN pattern matching every key of `family`."""
         spec = family_of(family)
         return ":".join((self.namespace, family, *("*" for _ in spec.parts)))
+
+    @property
+    def prefix(self) -> str:
+        """`<namespace>:`, the start of every key of this keyspace."""
+        return self.namespace + ":"
+
+    def everything(self) -> str:
+        """A SCAN pattern matching every key of the namespace (backups and restores)."""
+        return self.prefix + "*"
+
+    def relocated(self, relative: str) -> str:
+        """A key stored without its namespace (as a backup stores keys), in this namespace."""
+        return self.prefix + relative
 
     def ttl(self, family: str) -> int | None:
         """The fixed TTL of `family` in seconds, or None."""

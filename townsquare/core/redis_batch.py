@@ -13,6 +13,12 @@ Each command still runs on its own in Redis (a script stays atomic); only the ro
 shared. Within a pipeline, commands run in the order they were issued; more than
 :data:`MAX_BATCH` at once are split into pipelines sent side by side. A command whose
 arguments cannot be sent (None, say) fails for its caller alone, before it joins a pipeline.
+
+`max_in_flight` (default: no limit) caps the pipelines awaiting their replies; commands issued
+meanwhile wait and go together in the next pipeline when one returns. Under a burst that
+outpaces Redis (the shards' giveaway clicks) this keeps a few connections busy with large
+pipelines instead of opening one connection per loop turn until the pool or the connect
+timeout gives out.
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ type _Pending = tuple[tuple[typing.Any, ...], asyncio.Future[typing.Any]]
 class CommandBatcher:
     """`await batcher.execute_command(...)` like `Redis.execute_command`, sharing round trips."""
 
-    def __init__(self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH, max_in_flight: int | None = None
+    ) -> None:
         self._redis = redis
         self._encoder = redis.connection_pool.get_encoder()  # type: ignore[no-untyped-call]
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._pending: list[_Pending] = []
         self._sending: set[asyncio.Task[None]] = set()
         self.pipelines_sent = 0
@@ -54,11 +63,18 @@ class CommandBatcher:
         return await future
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), self._max_batch):
-            task = asyncio.create_task(self._send(pending[start : start + self._max_batch]))
+        limit = self._max_in_flight
+        while self._pending and (limit is None or len(self._sending) < limit):
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            task = asyncio.create_task(self._send(batch))
             self._sending.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._sending.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if self._pending:  # commands that waited for a free slot
+            self._flush()
 
     async def _send(self, batch: list[_Pending]) -> None:
         try:

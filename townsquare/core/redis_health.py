@@ -46,8 +46,11 @@ __all__ = [
     "ALERT_AFTER_SECONDS",
     "CHECK_INTERVAL_SECONDS",
     "CHECK_TIMEOUT_SECONDS",
+    "REDIS_FAILURES",
     "Outage",
     "RedisHealth",
+    "is_redis_failure",
+    "is_reset_write",
     "is_unavailable",
     "outage_message",
     "watch_redis",
@@ -67,12 +70,33 @@ ALERT_DEDUP_SECONDS: typing.Final = 60
 logger = structlog.get_logger(__name__)
 
 
+def is_reset_write(error: BaseException) -> bool:
+    """Whether `error` is Python 3.13.0's way of saying a connection was lost: its asyncio
+    raises `AttributeError: 'NoneType' object has no attribute '_add_writer'` when a client
+    writes to a connection the server reset (cpython#136234; later 3.13 releases raise a
+    connection error). Found by the chaos suite: a worker and the scheduler took it for a bug
+    and exited during a Redis outage."""
+    return isinstance(error, AttributeError) and "'_add_writer'" in str(error)
+
+
+REDIS_FAILURES: typing.Final = (RedisError, OSError, AttributeError)
+"""What a Redis call raises when Redis fails it, including Python 3.13.0's reset write (see
+`is_reset_write`): catch these, then re-raise what `is_redis_failure` says is a bug."""
+
+
+def is_redis_failure(error: BaseException) -> bool:
+    """Whether `error`, caught as one of `REDIS_FAILURES`, is Redis failing the call."""
+    return not isinstance(error, AttributeError) or is_reset_write(error)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether `error` says Redis is not answering (BUSY, loading, connection, timeout),
     as opposed to a reply that refuses this one command."""
     if isinstance(error, BaseExceptionGroup):
         return bool(error.exceptions) and all(is_unavailable(e) for e in error.exceptions)
     if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return True
+    if is_reset_write(error):
         return True
     if isinstance(error, ResponseError):
         text = str(error)
@@ -196,7 +220,9 @@ async def watch_redis(
     while not stop.is_set():
         try:
             await redis.ping()
-        except (RedisError, OSError) as error:
+        except REDIS_FAILURES as error:
+            if not is_redis_failure(error):
+                raise
             health.failed(error)
             if health.outage_seconds() >= alert_after and not health.logged:
                 health.logged = True
@@ -222,7 +248,9 @@ async def watch_redis(
                         message=outage_message(pending),
                     )
                     pending = None
-                except (RedisError, OSError) as error:
+                except REDIS_FAILURES as error:
+                    if not is_redis_failure(error):
+                        raise
                     health.failed(error)  # tried again at the next answer
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)

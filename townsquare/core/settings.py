@@ -1,7 +1,10 @@
 """Typed settings: `settings.yaml` holds every default, the environment overrides it.
 
-Order, later wins: the defaults file, an operator's settings file (`TOWNSQUARE_SETTINGS_FILE`
-or `--settings`), a `.env` file in the working directory, the process environment. Environment
+Order, later wins: the defaults file, an operator's settings file (`--settings`, else
+`TOWNSQUARE_SETTINGS_FILE` from the environment or `.env`, else, installed, `townsquare.yaml` in
+the home), a `.env` file (in the working directory, else in the home), the process environment.
+Where the defaults and the home are, in a checkout and in an install: `townsquare.core.paths`;
+a relative `paths.var_dir` is under the home. Environment
 names are `TOWNSQUARE__SECTION__KEY` (nested sections add more `__`). Secrets are `SecretStr`,
 come only from the environment or `.env`, and a secret written into a YAML file is an error.
 Every problem is reported as a :class:`SettingsProblem` naming where it came from, which key,
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -26,7 +29,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from townsquare.core import paths
 from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.premium import PremiumSettings, settings_problems
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -34,15 +39,17 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "DEFAULTS_FILE",
     "ENV_PREFIX",
-    "PIPELINES",
     "SECRET_PATHS",
     "SETTINGS_FILE_ENV",
     "AISettings",
+    "AlertingSettings",
     "AlertsSettings",
+    "BackupsSettings",
     "DatabaseSettings",
     "DiscordSettings",
     "HTTPSettings",
     "LoggingSettings",
+    "MetricsSettings",
     "PathsSettings",
     "PipelineSettings",
     "RedisSettings",
@@ -52,14 +59,17 @@ __all__ = [
     "SettingsProblem",
     "ShardsSettings",
     "TasksSettings",
+    "default_env_file",
     "load_settings",
     "masked_dump",
     "redact_url",
+    "settings_model",
 ]
 
 ENV_PREFIX = "TOWNSQUARE__"
 SETTINGS_FILE_ENV = "TOWNSQUARE_SETTINGS_FILE"
-DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "settings.yaml"
+DEFAULTS_FILE = paths.defaults_file()
+"""The defaults: the repository's `settings.yaml` in a checkout, the package's copy installed."""
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
@@ -185,31 +195,29 @@ class PipelineSettings(_Section):
 
 
 class TasksSettings(_Section):
+    """The workers' settings, and one :class:`PipelineSettings` per pipeline, by its name.
+
+    The pipelines are not written here: they are the enabled features' (`Feature.pipelines`)
+    and the kernel's `jobs` (`townsquare.core.features.pipeline_names`); :func:`settings_model`
+    adds one required field per pipeline, so a pipeline without settings, or settings for a
+    pipeline no enabled feature runs, is an error naming it.
+    """
+
     reclaim_interval_seconds: PositiveSeconds
     """How often an idle worker claims messages left pending by a dead worker."""
     dead_letter_maxlen: Annotated[int, Field(ge=100)]
     """Approximate cap on each dead-letter stream."""
-    xp: PipelineSettings
-    automod: PipelineSettings
-    ai: PipelineSettings
-    jobs: PipelineSettings
 
     def pipeline(self, name: str) -> PipelineSettings:
-        """The settings of pipeline `name` (one of :data:`PIPELINES`)."""
-        if name not in PIPELINES:
+        """The settings of pipeline `name`; a :class:`KeyError` when it is not a pipeline."""
+        settings = getattr(self, name, None)
+        if not isinstance(settings, PipelineSettings):
             raise KeyError(name)
-        settings: PipelineSettings = getattr(self, name)
         return settings
 
-
-PIPELINES: typing.Final[tuple[str, ...]] = tuple(
-    name
-    for name, field in TasksSettings.model_fields.items()
-    if field.annotation is PipelineSettings
-)
-"""The pipelines, in settings order: the one place their names are written. A pipeline is
-deployment infrastructure (a stream with its own timeouts, retries and cap); a feature's
-declaration names the ones its tasks run on (`Feature.pipelines`), checked against these."""
+    def pipelines(self) -> dict[str, PipelineSettings]:
+        """Every pipeline's settings, by name, in pipeline order."""
+        return {name: value for name, value in self if isinstance(value, PipelineSettings)}
 
 
 class ShardsSettings(_Section):
@@ -235,6 +243,16 @@ class AISettings(_Section):
     """Gemini API key (secret); needed when enabled."""
     timeout_seconds: PositiveSeconds
     """A model call slower than this gets the fallback message."""
+    base_url: str = "https://generativelanguage.googleapis.com/"
+    """Gemini's API root (without the version). Without an API key, against the sandbox, the
+    sandbox's loopback Gemini is used instead."""
+    max_prompt_tokens: Annotated[int, Field(ge=1000, le=1_000_000)] = 6000
+    """Most tokens one question's prompt may hold (instructions, conversation, passages)."""
+    embedding_model: str = "gemini-embedding-001"
+    """The embedding model of the knowledge base's passages and the questions (768 values)."""
+    embedding_timeout_seconds: PositiveSeconds = 3.0
+    """Embedding a question slower than this (or than a quarter of `timeout_seconds`) leaves
+    retrieval to full-text search alone."""
 
 
 class StreamPlatformSettings(_Section):
@@ -248,12 +266,65 @@ class StreamPlatformSettings(_Section):
     """Secret that signs incoming webhooks (secret); needed when enabled for Twitch/YouTube."""
     poll_interval_seconds: PositiveSeconds
     """Polling period where the platform has no webhooks."""
+    api_url: str
+    """The platform's API base (Twitch Helix, Kick's public API, YouTube Data API v3). Against
+    the sandbox (no bot token) the loopback platform's is used instead."""
+    auth_url: str
+    """Where app tokens come from (Twitch and Kick's OAuth2 servers); YouTube: the WebSub hub."""
 
 
 class AlertsSettings(_Section):
     twitch: StreamPlatformSettings
     kick: StreamPlatformSettings
     youtube: StreamPlatformSettings
+
+
+class AlertingSettings(_Section):
+    """Where alerts go besides the console (docs/alerts.md), and how often."""
+
+    operator_webhook_url: SecretStr | None = None
+    """Operators' Discord webhook URL (secret: it carries the webhook's token); none: console
+    only, unless `operator_channel_id` is set."""
+    operator_channel_id: Annotated[int, Field(ge=0)]
+    """A channel the bot posts operator alerts in (when no webhook is set); 0: none."""
+    window_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    """Repeats of one alert key within this window become one message with a count."""
+    per_destination: Annotated[int, Field(ge=1, le=1000)]
+    """Messages one destination (the operators, a guild) receives per `per_destination_seconds`
+    at most; the rest wait in the outbox."""
+    per_destination_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    """Length of the per-destination rate window."""
+    batch: Annotated[int, Field(ge=1, le=1000)]
+    """Alerts routed, windows closed and messages sent per delivery round at most."""
+    deliver_interval_seconds: Annotated[int, Field(ge=1, le=3600)]
+    """How often the scheduler queues a delivery round (`alerts.deliver` on `jobs`)."""
+
+
+class MetricsSettings(_Section):
+    """The Prometheus listeners of the processes other than HTTP (`http.metrics_port`)."""
+
+    host: str
+    """Address they bind (loopback: only this machine scrapes)."""
+    shards_port: Annotated[int, Field(ge=0, le=65_535)]
+    """A shard process's `/metrics`, `/healthz`, `/readyz`; 0: none."""
+    worker_port: Annotated[int, Field(ge=0, le=65_535)]
+    """A worker process's listener; 0: none. A second worker on one machine takes
+    `--metrics-port`."""
+    scheduler_port: Annotated[int, Field(ge=0, le=65_535)]
+    """The scheduler's listener; 0: none."""
+
+
+class BackupsSettings(_Section):
+    """Scheduled backups, written by the active scheduler (docs/backups.md)."""
+
+    enabled: bool = False
+    """Whether the scheduler writes backups on its own."""
+    interval_seconds: Annotated[int, Field(ge=60)] = 86_400
+    """Time between scheduled backups."""
+    directory: Path = Path("backups")
+    """Where scheduled archives go; a relative path is inside `paths.var_dir`."""
+    keep: Annotated[int, Field(ge=1, le=10_000)] = 7
+    """Scheduled archives kept; older ones are deleted once a new one is complete."""
 
 
 _ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("townsquare_environ")
@@ -289,8 +360,15 @@ class Settings(BaseSettings):
     shards: ShardsSettings
     ai: AISettings
     alerts: AlertsSettings
+    alerting: AlertingSettings
+    metrics: MetricsSettings
+    backups: BackupsSettings = BackupsSettings()
+    """Scheduled backups (docs/backups.md)."""
+    premium: PremiumSettings
+    """Premium tiers, per-tier limit overrides, SKUs (docs/premium.md)."""
     guild_defaults: GuildConfig
-    """Configuration a guild starts with; admins change their own copy in the dashboard."""
+    """Configuration a guild starts with; admins change their own copy in the dashboard.
+    Its sections are the enabled features' (:func:`settings_model` fills them in)."""
 
     @classmethod
     def settings_customise_sources(
@@ -336,13 +414,25 @@ def load_settings(
     settings_file: Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    env_file: Path | None = Path(".env"),
+    env_file: Path | Literal["default"] | None = "default",
     defaults_file: Path = DEFAULTS_FILE,
 ) -> Settings:
-    """Load and validate the settings, or raise :class:`SettingsError` listing every problem."""
+    """Load and validate the settings, or raise :class:`SettingsError` listing every problem.
+
+    `env_file`: "default" reads `.env` in the working directory, else the home's
+    (:func:`default_env_file`); None reads none.
+    """
     environ = dict(os.environ if environ is None else environ)
+    if env_file == "default":
+        env_file = default_env_file(environ)
+    dotenv = _read_dotenv(env_file) if env_file is not None else {}
     if settings_file is None and environ.get(SETTINGS_FILE_ENV):
         settings_file = Path(environ[SETTINGS_FILE_ENV])
+    if settings_file is None and dotenv.get(SETTINGS_FILE_ENV) and env_file is not None:
+        # Relative to the .env file that names it, wherever the command runs.
+        settings_file = env_file.parent / Path(dotenv[SETTINGS_FILE_ENV]).expanduser()
+    if settings_file is None:
+        settings_file = paths.user_settings_file(environ)
 
     problems: list[SettingsProblem] = []
     merged: dict[str, Any] = {}
@@ -354,7 +444,6 @@ def load_settings(
         problems.extend(_secrets_in_file(path, data))
         _deep_merge(merged, data, origins, str(path))
 
-    dotenv = _read_dotenv(env_file) if env_file is not None else {}
     env = {**dotenv, **environ}
     problems.extend(_unknown_env_names(env))
     if problems:
@@ -364,16 +453,70 @@ def load_settings(
         settings = _build(merged, env)
     except ValidationError as error:
         raise SettingsError(_explain(error, env, origins, defaults_file)) from None
-    problems = _missing_secrets(settings)
+    problems = _missing_secrets(settings) + [
+        SettingsProblem(_origin(key, origins, defaults_file), key, reason)
+        for key, reason in settings_problems(settings.premium)
+    ]
     if problems:
         raise SettingsError(problems)
+    if not settings.paths.var_dir.is_absolute():
+        var_dir = paths.home_dir(environ) / settings.paths.var_dir
+        settings = settings.model_copy(
+            update={"paths": settings.paths.model_copy(update={"var_dir": var_dir})}
+        )
     return settings
+
+
+def default_env_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The `.env` read by default: the working directory's if there is one, else the home's."""
+    local = Path(".env")
+    return local if local.is_file() else paths.home_dir(environ) / ".env"
+
+
+_settings_models: dict[tuple[type[GuildConfig], tuple[str, ...]], type[Settings]] = {}
+
+
+def settings_model() -> type[Settings]:
+    """:class:`Settings` for the enabled features: `guild_defaults` has their config sections
+    and `tasks` one :class:`PipelineSettings` per pipeline (theirs and the kernel's)."""
+    from townsquare.core.features import guild_config_model, pipeline_names
+
+    guild_config, pipelines = guild_config_model(), pipeline_names()
+    model = _settings_models.get((guild_config, pipelines))
+    if model is None:
+        tasks: typing.Any = dict.fromkeys(pipelines, (PipelineSettings, ...))
+        tasks_model = create_model(
+            "TasksSettings",
+            __base__=TasksSettings,
+            __doc__=TasksSettings.__doc__,
+            __module__=__name__,
+            **tasks,
+        )
+        model = create_model(
+            "Settings",
+            __base__=Settings,
+            __doc__=Settings.__doc__,
+            __module__=__name__,
+            tasks=(tasks_model, ...),
+            guild_defaults=(guild_config, ...),
+        )
+        _settings_models[guild_config, pipelines] = model
+    return model
+
+
+def _origin(key: str, origins: Mapping[str, str], defaults: Path) -> str:
+    """The file that set `key` (or its closest parent), else the defaults file."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        if ".".join(parts[:depth]) in origins:
+            return origins[".".join(parts[:depth])]
+    return str(defaults)
 
 
 def _build(merged: dict[str, Any], env: dict[str, str]) -> Settings:
     token = _ENVIRON.set(env)
     try:
-        return Settings(**merged)
+        return settings_model()(**merged)
     finally:
         _ENVIRON.reset(token)
 
@@ -474,14 +617,12 @@ def _known_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterat
             yield from _known_paths(annotation, path)
 
 
-_KNOWN_ENV_NAMES = frozenset(_env_name(path) for path in _known_paths(Settings))
-
-
 def _unknown_env_names(env: Mapping[str, str]) -> list[SettingsProblem]:
+    known = frozenset(_env_name(path) for path in _known_paths(settings_model()))
     return [
         SettingsProblem(name, ".".join(name[len(ENV_PREFIX) :].lower().split("__")), "unknown key")
         for name in sorted(env)
-        if _is_ours(name) and name.upper() not in _KNOWN_ENV_NAMES
+        if _is_ours(name) and name.upper() not in known
     ]
 
 
@@ -501,12 +642,31 @@ def _explain(
                 source = origins[".".join(loc[:depth])]
                 break
         reason = detail["msg"]
-        if detail["type"] == "missing":
+        if len(loc) == 2 and loc[0] == "tasks" and loc[1] not in TasksSettings.model_fields:
+            reason = _pipeline_problem(loc[1], detail["type"]) or reason
+        elif detail["type"] == "missing":
             reason = "missing: every key needs a value in the defaults file"
         elif detail["type"] == "extra_forbidden":
             reason = "unknown key"
         problems.append(SettingsProblem(source or str(defaults), ".".join(loc), reason))
     return problems
+
+
+def _pipeline_problem(name: str, kind: str) -> str | None:
+    """What is wrong with `tasks.<name>`, naming the pipelines, or None for another error."""
+    from townsquare.core.features import pipeline_names, pipeline_users
+
+    known = ", ".join(pipeline_names())
+    if kind == "missing":
+        return (
+            f"missing pipeline: {' and '.join(pipeline_users(name))} run(s) tasks on pipeline "
+            f"{name!r}, which needs its settings here (as the defaults file gives the others)"
+        )
+    if kind == "extra_forbidden":
+        return (
+            f"unknown pipeline {name!r}: no enabled feature runs tasks on it (pipelines: {known})"
+        )
+    return None
 
 
 def _missing_secrets(settings: Settings) -> list[SettingsProblem]:

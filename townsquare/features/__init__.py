@@ -14,6 +14,10 @@ __all__ = ["ENABLED"]
 
 ENABLED: typing.Final[tuple[str, ...]] = (
     "townsquare.features.xp",
+    "townsquare.features.moderation",
+    "townsquare.features.giveaways",
+    "townsquare.features.streams",
+    "townsquare.features.assistant",
     "townsquare.features.access",
     "townsquare.features.premium",
     "townsquare.features.apikeys",

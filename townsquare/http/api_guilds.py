@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import g
 from quart_schema import validate_request, validate_response
 
-from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, GuildConfig
+from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION
+from townsquare.core.features import guild_config_model
 from townsquare.http.access import managed_guilds
 from townsquare.http.blueprints import API_READ, API_WRITE, api_blueprint
 from townsquare.http.config_changes import apply_change, read_config, reference_problems
@@ -25,7 +26,14 @@ from townsquare.http.errors import APIError
 from townsquare.http.openapi import errors
 
 if typing.TYPE_CHECKING:
+    from townsquare.core.config.schemas import GuildConfig
     from townsquare.http.access import Session
+
+    Document = GuildConfig
+else:
+    Document = guild_config_model()
+    """The guild configuration of this process's enabled features (the OpenAPI's
+    `GuildConfig`): the features are fixed when the HTTP service starts."""
 
 __all__ = ["blueprint"]
 
@@ -52,7 +60,7 @@ class GuildList(BaseModel):
 class ConfigOut(BaseModel):
     guild_id: str
     version: int
-    config: GuildConfig
+    config: Document
 
 
 class ConfigPut(BaseModel):
@@ -60,7 +68,7 @@ class ConfigPut(BaseModel):
 
     expected_version: typing.Annotated[int, Field(ge=1)]
     """The version the change was based on; a newer stored version refuses it (409)."""
-    config: GuildConfig
+    config: Document
     """A whole document of the current schema version, as `GET .../config` returns it."""
 
     @model_validator(mode="before")
@@ -115,9 +123,10 @@ async def get_config(guild_id: int) -> ConfigOut:
 @API_WRITE
 @validate_request(ConfigPut)
 @validate_response(ConfigOut)
-@errors(400, 401, 403, 404, 409, 413, 415, 502, 503)
+@errors(400, 401, 402, 403, 404, 409, 413, 415, 502, 503)
 async def put_config(guild_id: int, data: ConfigPut) -> ConfigOut:
-    """Replace the configuration; 409 when `expected_version` is not the stored version.
+    """Replace the configuration; 409 when `expected_version` is not the stored version, 402
+    `premium_required` when it adds past a premium limit (`xp.multiplier_rules`).
 
     Roles and channels the change adds must be the server's (400 naming each one otherwise);
     503 `discord_unavailable` when Discord cannot be asked about them.

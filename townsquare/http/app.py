@@ -11,6 +11,7 @@ all (browsers refuse cross-origin reads). :func:`run_http` serves it until `shut
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import re
@@ -28,13 +29,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from townsquare.core.discord import DiscordTargetError, resolve_discord_target
 from townsquare.core.features import adapter_modules, enabled_features, feature_package
+from townsquare.core.premium import Gate, PremiumCatalogue
 from townsquare.core.redis_batch import CommandBatcher
 from townsquare.http import (
     api_docs,
     api_guilds,
     auth,
     dashboard,
+    guild_alerts,
+    guild_health,
     health,
     internal_api,
 )
@@ -45,6 +50,7 @@ from townsquare.http.config_forms import GuildLink
 from townsquare.http.errors import register_error_handlers
 from townsquare.http.metrics import Metrics, metrics_app
 from townsquare.http.openapi import IdConverter, TownsquareOpenAPI
+from townsquare.http.premium import register_premium_errors
 from townsquare.http.public import SECURITY_SCHEMES
 from townsquare.http.sessions import SessionSigner
 from townsquare.http.state import EXTENSION, HTTPState, state, state_of
@@ -146,10 +152,19 @@ def create_app(
         openapi_provider_class=TownsquareOpenAPI,
     )
     register_error_handlers(app)
+    register_premium_errors(app)
     for module in (health, auth, dashboard, api_guilds, api_docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(internal_api.blueprint)  # the shards' commands (flow 2)
+    app.register_blueprint(guild_alerts.blueprint)  # a guild's open alerts (docs/alerts.md)
+    app.register_blueprint(
+        guild_health.blueprint
+    )  # what the bot lacks there (docs/self-hosting.md)
     _add_features(app)
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        settings.http.max_body_bytes, *state_of(app).body_limits.values()
+    )
+    state_of(app).links.extend((guild_alerts.LINK, guild_health.LINK))
     _add_lifecycle(app)
 
     @app.get("/")
@@ -184,6 +199,7 @@ def _add_features(app: Quart) -> None:
                 raise ValueError(msg)
             pages[page.name] = page
         links.extend(getattr(module, "GUILD_LINKS", ()))
+        app_state.body_limits.update(getattr(module, "BODY_LIMITS", {}))
         gate = getattr(module, "PUBLIC_GATE", None)
         if gate is not None:
             if app_state.public_gate is not None:
@@ -211,6 +227,15 @@ def _add_lifecycle(app: Quart) -> None:
             retry_on_error=[AttributeError],
         )
         app_state.batcher = CommandBatcher(app_state.redis)
+        discord = app_state.discord
+        if discord is None and app_state.settings.uses_sandbox:
+            # For the premium button's SKU in 402 bodies: the running sandbox's, if it said.
+            with contextlib.suppress(DiscordTargetError):
+                discord = resolve_discord_target(app_state.settings)
+        catalogue = PremiumCatalogue(
+            app_state.settings.premium, sandbox_sku=discord.sku_id if discord else None
+        )
+        app_state.gate = Gate(app_state.redis, app_state.keyspace, catalogue)
         app_state.client = aiohttp.ClientSession()
 
     @app.after_serving
@@ -225,6 +250,7 @@ def _add_lifecycle(app: Quart) -> None:
         if app_state.redis is not None:
             await app_state.redis.aclose()
             app_state.redis = None
+            app_state.gate = None
 
 
 class TownsquareQuart(Quart):
@@ -307,8 +333,16 @@ class TownsquareQuart(Quart):
         return response
 
     async def preprocess_request(self, ctx: AppContext) -> ResponseReturnValue | None:
+        app_state = state_of(self)
+        limit = app_state.body_limits.get(
+            ctx.request.endpoint or "", app_state.settings.http.max_body_bytes
+        )
+        # Quart's body reader was built with MAX_CONTENT_LENGTH, the largest limit of any
+        # route (a feature's upload, `BODY_LIMITS`); this route's own limit applies while the
+        # body streams in too.
+        ctx.request.body._max_content_length = limit
         length = ctx.request.content_length
-        if length is not None and length > state_of(self).settings.http.max_body_bytes:
+        if length is not None and length > limit:
             raise RequestEntityTooLarge()
         return await super().preprocess_request(ctx)
 

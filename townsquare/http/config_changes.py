@@ -28,7 +28,6 @@ from townsquare.core.config.references import (
     needs_channels,
     needs_roles,
     reference_errors,
-    reward_role_error,
 )
 from townsquare.core.config.service import (
     ConfigConflictError,
@@ -44,6 +43,7 @@ from townsquare.http.guild_lookups import (
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
+    from townsquare.core.config.references import GuildRoles
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.config.service import VersionedConfig
     from townsquare.http.access import Session
@@ -54,7 +54,7 @@ __all__ = [
     "apply_change",
     "read_config",
     "reference_problems",
-    "reward_role_problem",
+    "role_facts",
 ]
 
 log = structlog.get_logger(__name__)
@@ -93,17 +93,14 @@ async def reference_problems(
     return reference_errors(added, roles, channels)
 
 
-async def reward_role_problem(
-    guild_id: int, role_id: int, *, when_unknown: WhenUnknown
-) -> str | None:
-    """Why `role_id` cannot be a level-role reward here, or None (see
-    :func:`townsquare.core.config.references.reward_role_error`)."""
+async def role_facts(guild_id: int, *, when_unknown: WhenUnknown) -> GuildRoles | None:
+    """The guild's roles as Discord describes them, for a feature's own rules on roles (XP's
+    level rewards); None when Discord cannot be asked and `when_unknown` is "accept", 503
+    `discord_unavailable` when it is "refuse"."""
     roles = await guild_role_facts(guild_id)
-    if roles is None:
-        if when_unknown == "refuse":
-            raise DiscordUnavailableError
-        return None
-    return reward_role_error(role_id, roles)
+    if roles is None and when_unknown == "refuse":
+        raise DiscordUnavailableError
+    return roles
 
 
 async def read_config(guild_id: int) -> VersionedConfig:
@@ -113,12 +110,33 @@ async def read_config(guild_id: int) -> VersionedConfig:
     )
 
 
+async def _check_premium_counts(guild_id: int, new: GuildConfig) -> None:
+    """Refuse (402, :class:`~townsquare.core.premium.PremiumRefused`) a change that raises a
+    section's premium count (`ConfigSection.premium_counts`) past the guild's tier; a count
+    that does not grow (a guild over its limit after a downgrade) is let through."""
+    counted = [
+        (section, name, count)
+        for section in new.sections().values()
+        for name, count in type(section).premium_counts.items()
+    ]
+    if not counted:
+        return
+    current = (await read_config(guild_id)).config.sections()
+    gate = state().require_gate()
+    for section, name, count in counted:
+        after = count(section)
+        before = count(current[section.key]) if section.key in current else 0
+        if after > before:
+            await gate.check(guild_id, name, usage=after, adding=0)
+
+
 async def apply_change(
     guild_id: int, new: GuildConfig, expected_version: int, session: Session
 ) -> VersionedConfig:
     """Store `new` if the guild is still at `expected_version`; 409 otherwise."""
     app_state = state()
     actor = Actor(ActorKind.USER, session.user_id, session.username)
+    await _check_premium_counts(guild_id, new)
     try:
         versioned = await update_guild_config(
             guild_id,

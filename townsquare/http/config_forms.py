@@ -14,13 +14,14 @@ import dataclasses
 import re
 import typing
 
-from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.features import guild_config_model
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from werkzeug.datastructures import MultiDict
 
+    from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.config.service import VersionedConfig
 
 __all__ = [
@@ -50,9 +51,15 @@ class FormField:
         "optional_int",
         "role_list",
         "channel",
+        "channel_list",
+        "user_list",
+        "lines",
+        "table",
     ]
     choices: tuple[str, ...] = ()
     help: str = ""
+    columns: tuple[str, ...] = ()
+    """For `table`: the keys of each entry, in the order a line gives their values."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,7 +98,9 @@ class GuildLink:
 
 
 _ID_SEPARATORS: typing.Final = re.compile(r"[\s,]+")
-_LIST_ENTRY: typing.Final = re.compile(r"^(?P<field>.+)\.(?P<index>\d+)$")
+_ID_LISTS: typing.Final = frozenset({"role_list", "channel_list", "user_list"})
+"""Fields holding a list of ids: ticked boxes, or ids typed with spaces or commas."""
+_LIST_ENTRY: typing.Final = re.compile(r"^(?P<field>.+?)\.(?P<index>\d+)(?:\.(?P<key>.+))?$")
 
 
 def _leaf(data: typing.Any, dotted: str) -> typing.Any:
@@ -109,8 +118,14 @@ def form_values(config: GuildConfig, page: ConfigPage) -> dict[str, str]:
         node = _leaf(data, field.name)
         if field.kind == "bool":
             values[field.name] = "on" if node else ""
-        elif field.kind == "role_list":
+        elif field.kind in _ID_LISTS:
             values[field.name] = " ".join(str(entry) for entry in node)
+        elif field.kind == "lines":
+            values[field.name] = "\n".join(str(entry) for entry in node)
+        elif field.kind == "table":
+            values[field.name] = "\n".join(
+                " ".join(str(entry[column]) for column in field.columns) for entry in node
+            )
         else:
             values[field.name] = "" if node is None else str(node)
     return values
@@ -129,18 +144,32 @@ def apply_form(
             node[leaf] = bool(raw)
         elif field.kind in {"optional_int", "channel"}:
             node[leaf] = raw.strip() or None
-        elif field.kind == "role_list":
+        elif field.kind in _ID_LISTS:
             node[leaf] = [entry for entry in _ID_SEPARATORS.split(raw) if entry]
+        elif field.kind == "lines":
+            node[leaf] = [line.strip() for line in raw.splitlines() if line.strip()]
+        elif field.kind == "table":
+            node[leaf] = [_row(field.columns, line) for line in raw.splitlines() if line.strip()]
         else:
             node[leaf] = raw.strip() if field.kind != "textarea" else raw
-    return GuildConfig.model_validate(document)
+    return guild_config_model().model_validate(document)
+
+
+def _row(columns: tuple[str, ...], line: str) -> dict[str, str]:
+    """One line of a `table` field: its values, separated by spaces, under `columns` (a line
+    with too few or too many values is left for the schema to refuse, naming the entry)."""
+    values = line.split()
+    row = dict(zip(columns, values, strict=False))
+    if len(values) > len(columns):
+        row["unexpected"] = " ".join(values[len(columns) :])
+    return row
 
 
 def submitted_value(field: FormField, form: MultiDict[str, str]) -> str:
     """What the form sent for `field`, as the page shows it again."""
     if field.kind == "bool":
         return "on" if form.get(field.name) else ""
-    if field.kind == "role_list":  # one value per ticked role, or one typed list of ids
+    if field.kind in _ID_LISTS:  # one value per ticked role or channel, or one typed list of ids
         return " ".join(form.getlist(field.name))
     return form.get(field.name, "")
 
@@ -163,8 +192,10 @@ def entries_to_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
         if entry is None:
             shown.setdefault(name, []).extend(messages)
         else:
-            position = int(entry["index"]) + 1
+            where = f"entry {int(entry['index']) + 1}"
+            if entry["key"]:
+                where += f" ({entry['key']})"
             shown.setdefault(entry["field"], []).extend(
-                f"entry {position}: {message}" for message in messages
+                f"{where}: {message}" for message in messages
             )
     return shown

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from quart import g, redirect, render_template, request, url_for
 from quart_schema import hide
 
+from townsquare.core.premium import PremiumRefused
 from townsquare.http.access import managed_guilds
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import apply_change, read_config, reference_problems
@@ -107,6 +108,9 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
         ), 400
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
+    except PremiumRefused as refused:  # past a premium limit: said on the page, kept typed
+        shown = f"{refused.verdict.explain()} See the premium page."
+        return await render_page(guild_id, page, expected, submitted, {"_": [shown]}), 402
     except APIError as error:
         if error.code != "version_conflict":
             raise
@@ -175,5 +179,5 @@ async def _pickers(
 
     return await asyncio.gather(
         guild_roles(guild_id) if page.picks_roles or "role_list" in kinds else nothing(),
-        guild_text_channels(guild_id) if "channel" in kinds else nothing(),
+        guild_text_channels(guild_id) if kinds & {"channel", "channel_list"} else nothing(),
     )

@@ -29,6 +29,7 @@ __all__ = [
     "APIError",
     "field_errors",
     "register_error_handlers",
+    "render_error",
     "unavailable_backend",
 ]
 
@@ -134,6 +135,11 @@ def _wants_html() -> bool:
     return request.path.startswith(("/dashboard", "/auth")) and "text/html" in request.headers.get(
         "Accept", ""
     )
+
+
+async def render_error(error: APIError) -> Response:
+    """`error` as the answer: JSON, or the error page for the dashboard."""
+    return await _render(error)
 
 
 async def _render(error: APIError) -> Response:

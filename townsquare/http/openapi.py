@@ -32,6 +32,7 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "IdConverter",
+    "PremiumLimitDetail",
     "TownsquareOpenAPI",
     "errors",
     "non_json_response",
@@ -51,6 +52,28 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=1, max=ID_MAX)
 
 
+class PremiumLimitDetail(BaseModel):
+    """Which premium limit refused (402 `premium_required`, core/premium.py)."""
+
+    name: str
+    """The limit, e.g. `xp.level_rewards` (docs/premium.md lists them)."""
+    kind: str
+    """`count`, `boolean` or `per_period`."""
+    tier: str
+    """The guild's tier now."""
+    value: int | bool | None
+    """The limit on that tier (null: no limit)."""
+    usage: int
+    """What the guild has (or used this period)."""
+    lowest_tier: str | None
+    """The lowest tier that would allow it; null when none does."""
+    lowest_tier_value: int | bool | None
+    upgrade_url: str | None
+    """The guild's premium page in the dashboard."""
+    sku_id: str | None = None
+    """Discord's SKU of a tier that allows it (what Discord's premium button sells)."""
+
+
 class ErrorDetail(BaseModel):
     code: str
     """Stable, for programs: `invalid_body`, `guild_forbidden`, `version_conflict`, ..."""
@@ -58,6 +81,8 @@ class ErrorDetail(BaseModel):
     """For people."""
     fields: dict[str, list[str]] | None = None
     """Per field (dotted path), what is wrong with it; only on validation errors."""
+    limit: PremiumLimitDetail | None = None
+    """The premium limit that refused; only on 402 `premium_required`."""
 
 
 class ErrorBody(BaseModel):
@@ -69,6 +94,7 @@ class ErrorBody(BaseModel):
 ERROR_DESCRIPTIONS: typing.Final = {
     400: "invalid body, query or reference (`fields` names each problem)",
     401: "no valid session or key",
+    402: "a premium limit of the server's tier refuses it (`limit` says which)",
     403: "not allowed: another server, or a missing CSRF token",
     404: "no such thing (or an id outside 1..2^63-1)",
     409: "conflict with the stored state",

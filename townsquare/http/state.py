@@ -12,6 +12,8 @@ import typing
 
 from quart import current_app
 
+from townsquare.core.process_caches import ProcessCaches
+
 if typing.TYPE_CHECKING:
     import aiohttp
     import redis.asyncio as aioredis
@@ -20,6 +22,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.discord import DiscordTarget
     from townsquare.core.keyspace import Keyspace
+    from townsquare.core.premium import Gate
     from townsquare.core.redis_batch import CommandBatcher
     from townsquare.core.settings import Settings
     from townsquare.http.config_forms import ConfigPage, GuildLink
@@ -54,6 +57,13 @@ class HTTPState:
     """Every guild page, for the navigation: the config pages, then features' `GUILD_LINKS`."""
     public_gate: PublicGate | None = None
     """What admits `/public/v1` requests: a feature's `PUBLIC_GATE` (API keys), if enabled."""
+    body_limits: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Endpoint -> its own body limit, above `http.max_body_bytes` (features' `BODY_LIMITS`:
+    image uploads)."""
+    gate: Gate | None = None
+    """The premium gate (core/premium.py); opens with Redis in before_serving."""
+    caches: ProcessCaches = dataclasses.field(default_factory=ProcessCaches)
+    """The features' per-process caches (core/process_caches.py)."""
 
     @property
     def defaults(self) -> GuildConfig:
@@ -64,6 +74,12 @@ class HTTPState:
             msg = "the app is not serving (Redis opens in before_serving)"
             raise RuntimeError(msg)
         return self.redis
+
+    def require_gate(self) -> Gate:
+        if self.gate is None:
+            msg = "the app is not serving (the premium gate opens with Redis in before_serving)"
+            raise RuntimeError(msg)
+        return self.gate
 
     def require_batcher(self) -> CommandBatcher:
         if self.batcher is None:

@@ -11,9 +11,12 @@ import typing
 from aiohttp import web
 
 from townsquare.sandbox.control import CONTROL_PREFIX, ControlApi
+from townsquare.sandbox.control.faults import RestFaults
 from townsquare.sandbox.crowd import Crowd
 from townsquare.sandbox.gateway import GATEWAY_PATH, GatewayHub, GatewaySettings, gateway_routes
+from townsquare.sandbox.gemini import LoopbackGemini
 from townsquare.sandbox.oauth import AUTHORIZE_PATH, OAuthStore, consent_routes
+from townsquare.sandbox.platforms import LoopbackPlatforms
 from townsquare.sandbox.rest import API_PREFIX, RateLimitSettings, RestApi
 from townsquare.sandbox.rest.uploads import MAX_FILE_SIZE, MAX_FILES, cdn_routes
 from townsquare.sandbox.world import Scenario, build_world, load_scenario
@@ -40,6 +43,8 @@ class SandboxInfo:
     oauth_client_id: int
     oauth_client_secret: str
     control_url: str
+    sku_id: int
+    """The application's premium SKU (what entitlements are to)."""
 
     @property
     def authorize_url(self) -> str:
@@ -80,9 +85,14 @@ class Sandbox:
         self.world: World = build_world(loaded, clock=clock)
         self.hub = GatewayHub(self.world, settings.gateway)
         self.oauth = OAuthStore(self.world.application, clock)
-        self.rest = RestApi(self.hub, settings.rate_limits, self.oauth)
+        self.faults = RestFaults(seed=seed)
+        """Injected REST faults (`POST /_sandbox/faults/rest`)."""
+        self.rest = RestApi(self.hub, settings.rate_limits, self.oauth, self.faults)
         self.crowd = Crowd(self.world, seed=seed, rate=crowd_rate)
         self.control = ControlApi(self.hub, self.rest, self.crowd)
+        self.platforms = LoopbackPlatforms()
+        """Loopback Twitch, Kick and YouTube on the same port (townsquare.sandbox.platforms)."""
+        self.gemini = LoopbackGemini()
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -110,6 +120,8 @@ class Sandbox:
                 *self.control.routes(),
                 *consent_routes(self.world, self.oauth),
                 *cdn_routes(self.world),
+                *self.platforms.routes(),
+                *self.gemini.routes(CONTROL_PREFIX),
             ]
         )
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -132,9 +144,11 @@ class Sandbox:
             oauth_client_id=application.id,
             oauth_client_secret=application.client_secret,
             control_url=base + CONTROL_PREFIX,
+            sku_id=application.sku_id,
         )
         if self.crowd.rate > 0:
             self.crowd.start()
+            self.platforms.start_demo()  # the demo: Streamer members go live now and then
         return self._info
 
     async def stop(self) -> None:
@@ -142,6 +156,8 @@ class Sandbox:
         if runner is None:
             return
         await self.crowd.stop()
+        await self.platforms.close()
+        self.gemini.release()
         for connection in list(self.hub.connections):
             connection.drop()
         await runner.cleanup()

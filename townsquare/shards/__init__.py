@@ -10,7 +10,7 @@ Entry point for the CLI (docs/shards.md)::
 
 from __future__ import annotations
 
-from townsquare.shards.cluster import ShardCluster, make_gateway_bot
+from townsquare.shards.cluster import ShardCluster, ShardSet, make_gateway_bot
 from townsquare.shards.intents import cache_settings, gateway_intents, needs_message_content
 from townsquare.shards.runner import run_shards
 from townsquare.shards.selection import (
@@ -28,6 +28,7 @@ __all__ = [
     "ShardLeaseLostError",
     "ShardSelection",
     "ShardSelectionError",
+    "ShardSet",
     "cache_settings",
     "cluster_shard_ids",
     "fetch_recommended_shard_count",

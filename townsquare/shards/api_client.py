@@ -145,6 +145,9 @@ class InternalAPIClient:
         self.retry_max_seconds = retry_max_seconds
         self.backoff_seconds = backoff_seconds
         self.breaker = breaker or CircuitBreaker(failures=5, reset_seconds=30.0)
+        self.on_unavailable: Callable[[], None] | None = None
+        """Called when a call failed for good (retries spent): the shards raise an operator
+        alert with it (deduplicated: one a minute)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InternalAPIClient:
@@ -186,6 +189,8 @@ class InternalAPIClient:
         except _TransientError as error:
             self.breaker.failed()
             _log.warning("internal_api_unavailable", method=method, path=path, error=str(error))
+            if self.on_unavailable is not None:
+                self.on_unavailable()
             raise ServiceUnavailableError(str(error)) from error
         except APIRefusedError:
             self.breaker.released()

@@ -12,20 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import typing
 
 import hikari
 import redis.asyncio as aioredis
 import structlog
+from hikari.events.auto_mod_events import AutoModActionExecutionEvent
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from townsquare.core.alerts import raise_alert_once
+from townsquare.core.premium import Gate, PremiumCatalogue
 from townsquare.shards.api_client import InternalAPIClient
 from townsquare.shards.commands import CommandServices, attach_commands, command_guild_ids
 from townsquare.shards.health import HealthWriter, ShardStats
 from townsquare.shards.intents import cache_settings, gateway_intents
-from townsquare.shards.normaliser import guild_record, message_record_from_payload, voice_record
+from townsquare.shards.normaliser import (
+    audit_log_record,
+    automod_execution_record,
+    entitlement_record,
+    guild_record,
+    member_join_record,
+    message_change_record,
+    message_record_from_payload,
+    voice_record,
+)
 from townsquare.shards.publisher import BatchPublisher, RedisStreamTransport
 from townsquare.shards.resume import ResumableGatewayBot, ResumableShard
 from townsquare.shards.routes import Route, feature_routes, route_record
@@ -40,12 +53,12 @@ if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from townsquare.core.discord import DiscordTarget
-    from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
+    from townsquare.core.events.records import AnyRecord
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
     from townsquare.shards.commands import CommandClients
 
-__all__ = ["DRAIN_SECONDS", "ShardCluster", "make_gateway_bot"]
+__all__ = ["DRAIN_SECONDS", "ShardCluster", "ShardSet", "make_gateway_bot"]
 
 _log = structlog.get_logger(__name__)
 
@@ -54,7 +67,17 @@ DRAIN_SECONDS: typing.Final = 5.0
 REDIS_CONNECT_TIMEOUT: typing.Final = 2.0
 REDIS_COMMAND_TIMEOUT: typing.Final = 5.0
 LISTENED_DISPATCHES: typing.Final = frozenset(
-    {"VOICE_STATE_UPDATE", "GUILD_CREATE", "GUILD_UPDATE"}
+    {
+        "VOICE_STATE_UPDATE",
+        "GUILD_CREATE",
+        "GUILD_UPDATE",
+        "ENTITLEMENT_CREATE",
+        "ENTITLEMENT_UPDATE",
+        "ENTITLEMENT_DELETE",
+        "GUILD_MEMBER_ADD",
+        "AUTO_MODERATION_ACTION_EXECUTION",
+        "GUILD_AUDIT_LOG_ENTRY_CREATE",
+    }
 )
 """Dispatches whose records come from hikari listeners, which run as tasks after the dispatch
 (see `ShardCluster._after_dispatch`)."""
@@ -75,13 +98,22 @@ def make_gateway_bot(settings: Settings, target: DiscordTarget) -> ResumableGate
     )
 
 
+MESSAGE_CHANGES: typing.Final = frozenset(
+    {"MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK"}
+)
+"""Dispatches whose records (edits, deletions) come raw, like MESSAGE_CREATE's."""
+
+
 def _consume_messages_raw(
     bot: hikari.GatewayBot,
     handler: Callable[[int, Mapping[str, typing.Any]], None],
     after_dispatch: Callable[[hikari.api.GatewayShard, str], None] | None = None,
+    changes: Callable[[int, str, Mapping[str, typing.Any]], None] | None = None,
 ) -> None:
     """Call `handler(shard_id, payload)` for every MESSAGE_CREATE, inside hikari's dispatch,
-    and `after_dispatch(shard, event_name)` after hikari has consumed any dispatch.
+    `changes(shard_id, event_name, payload)` for every edit and deletion
+    (:data:`MESSAGE_CHANGES`) when given, and `after_dispatch(shard, event_name)` after hikari
+    has consumed any dispatch.
 
     hikari's `ShardPayloadEvent` would give the same payloads, but as an event: an object and
     an asyncio task per gateway event, about a quarter of a busy shard's CPU. Instead the
@@ -109,6 +141,11 @@ def _consume_messages_raw(
                     handler(shard.id, payload)
                 except Exception:
                     _log.exception("message payload not normalised", shard=shard.id)
+            elif changes is not None and event_name in MESSAGE_CHANGES:
+                try:
+                    changes(shard.id, event_name, payload)
+                except Exception:
+                    _log.exception("message change not normalised", shard=shard.id)
             super().consume_raw_event(event_name, shard, payload)
             if after_dispatch is not None:
                 after_dispatch(shard, event_name)
@@ -120,6 +157,18 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShardSet:
+    """Which shards a process runs, and against which Discord."""
+
+    target: DiscordTarget
+    shard_ids: Sequence[int]
+    """Chosen with `parse_shard_selection` and `resolve_shard_selection`."""
+    shard_count: int
+    cluster: int | None = None
+    """Only labels the health hashes."""
+
+
 class ShardCluster:
     """A running set of shards: the bot, the batching publisher and the health writer.
 
@@ -128,19 +177,17 @@ class ShardCluster:
     marks the shards `stopped` in their health (which then expires by TTL).
     """
 
-    def __init__(  # noqa: PLR0917 - run_shards' signature, argument for argument
+    def __init__(
         self,
         settings: Settings,
         redis_url: str,
         keyspace: Keyspace,
-        target: DiscordTarget,
-        shard_ids: Sequence[int],
-        shard_count: int,
+        shards: ShardSet,
         *,
-        cluster: int | None = None,
         routes: Sequence[Route] | None = None,
         commands: bool = True,
     ) -> None:
+        target, shard_ids, shard_count = shards.target, shards.shard_ids, shards.shard_count
         if not shard_ids:
             raise ValueError("a shard process needs at least one shard id")
         self.settings = settings
@@ -158,7 +205,7 @@ class ShardCluster:
             retry=Retry(NoBackoff(), 0),
         )
         maxlens = {
-            route.pipeline: getattr(settings.tasks, route.pipeline).maxlen for route in self.routes
+            route.pipeline: settings.tasks.pipeline(route.pipeline).maxlen for route in self.routes
         }
         self.publisher = BatchPublisher(
             RedisStreamTransport(self.redis, keyspace, maxlens),
@@ -176,7 +223,7 @@ class ShardCluster:
             stats=self.stats,
             shards=lambda: self.bot.shards,
             publisher=self.publisher,
-            cluster=cluster,
+            cluster=shards.cluster,
         )
         identity = session_identity(
             target.rest_url, target.application_id, int(gateway_intents(settings))
@@ -193,6 +240,8 @@ class ShardCluster:
         """The slash commands' services; None runs the shards without commands. Replace it
         (e.g. a shorter `confirm_seconds` in tests) before `start()`."""
         if commands:
+            api = InternalAPIClient.from_settings(settings)
+            api.on_unavailable = lambda: self._alert_api_down(keyspace, api.base_url)
             self.command_services = CommandServices(
                 self.redis,
                 keyspace,
@@ -201,10 +250,39 @@ class ShardCluster:
                 # avatars, so cards show the placeholder.
                 attachments=True,
                 fetch_avatars=not target.is_sandbox,
-                api=InternalAPIClient.from_settings(settings),
+                api=api,
+                gate=Gate(
+                    self.redis,
+                    keyspace,
+                    PremiumCatalogue(settings.premium, sandbox_sku=target.sku_id),
+                ),
+                public_url=settings.http.public_url,
             )
         self.commands: CommandClients | None = None
+        self._alerting: set[asyncio.Task[None]] = set()
         self._subscribe()
+
+    def _alert_api_down(self, keyspace: Keyspace, url: str) -> None:
+        """A call to the internal API failed for good: one operator alert a minute across
+        the shard processes (found missing by the chaos suite: an outage told no one)."""
+
+        async def alert() -> None:
+            try:
+                await raise_alert_once(
+                    self.redis,
+                    keyspace,
+                    condition="internal_api_unavailable",
+                    within_seconds=60,
+                    source="shards",
+                    message=f"the internal API ({url}) could not be reached; commands that "
+                    "need it answer that the bot is unavailable until it is back",
+                )
+            except Exception as error:  # Redis away too: the breaker's log line says it
+                _log.warning("internal_api_alert_failed", error=str(error))
+
+        task = asyncio.create_task(alert())
+        self._alerting.add(task)
+        task.add_done_callback(self._alerting.discard)
 
     async def start(self) -> None:
         """Start publishing and health, then connect every shard (returns once all are up).
@@ -321,18 +399,33 @@ class ShardCluster:
         # Messages come raw: with no listener for hikari's message events and no message
         # cache, hikari skips building `Message` objects (its consumers only run for events
         # someone listens to or caches), and the record is read from the JSON payload.
-        _consume_messages_raw(bot, self._on_message_payload, self._after_dispatch)
+        wants_changes = any(
+            route.kinds & {"message_edit", "message_delete"} for route in self.routes
+        )
+        _consume_messages_raw(
+            bot,
+            self._on_message_payload,
+            self._after_dispatch,
+            self._on_message_change if wants_changes else None,
+        )
         bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
+        if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid on in the guild defaults
+            bot.subscribe(hikari.MemberCreateEvent, self._on_member_join)
+        if bot.intents & hikari.Intents.AUTO_MODERATION_EXECUTION:
+            bot.subscribe(AutoModActionExecutionEvent, self._on_automod_execution)
+        if bot.intents & hikari.Intents.GUILD_MODERATION:  # anti-nuke on in the guild defaults
+            bot.subscribe(hikari.AuditLogEntryCreateEvent, self._on_audit_log_entry)
         bot.subscribe(hikari.GuildAvailableEvent, self._on_guild_received)
         bot.subscribe(hikari.GuildJoinEvent, self._on_guild_received)
         bot.subscribe(hikari.GuildUpdateEvent, self._on_guild_update)
         bot.subscribe(hikari.GuildLeaveEvent, self._on_guild_gone)
         bot.subscribe(hikari.GuildUnavailableEvent, self._on_guild_gone)
+        bot.subscribe(hikari.EntitlementEvent, self._on_entitlement)
         bot.subscribe(hikari.ShardConnectedEvent, self._on_connected)
         bot.subscribe(hikari.ShardReadyEvent, self._on_ready)
         bot.subscribe(hikari.ShardResumedEvent, self._on_resumed)
 
-    def _publish(self, record: MessageRecord | VoiceStateRecord | GuildRecord) -> None:
+    def _publish(self, record: AnyRecord) -> None:
         for pipeline, data in route_record(record, self.routes):
             self.publisher.submit(pipeline, data)
 
@@ -348,6 +441,17 @@ class ShardCluster:
         if stats is not None:
             stats.saw_event(_now_ms())
         record = message_record_from_payload(payload, with_content=self._with_content)
+        if record is not None:
+            self._publish(record)
+
+    def _on_message_change(
+        self, shard_id: int, event_name: str, payload: Mapping[str, typing.Any]
+    ) -> None:
+        now = _now_ms()
+        stats = self.stats.get(shard_id)
+        if stats is not None:
+            stats.saw_event(now)
+        record = message_change_record(event_name, payload, now, with_content=self._with_content)
         if record is not None:
             self._publish(record)
 
@@ -379,6 +483,16 @@ class ShardCluster:
     async def _on_voice_state(self, event: hikari.VoiceStateUpdateEvent) -> None:
         self._publish(voice_record(event.state, self._saw(event)))
 
+    async def _on_member_join(self, event: hikari.MemberCreateEvent) -> None:
+        self._publish(member_join_record(event.member, self._saw(event)))
+
+    async def _on_automod_execution(self, event: AutoModActionExecutionEvent) -> None:
+        self._publish(automod_execution_record(event, self._saw(event)))
+
+    async def _on_audit_log_entry(self, event: hikari.AuditLogEntryCreateEvent) -> None:
+        self._saw(event)
+        self._publish(audit_log_record(event.entry))
+
     async def _on_guild_received(
         self, event: hikari.GuildAvailableEvent | hikari.GuildJoinEvent
     ) -> None:
@@ -400,6 +514,9 @@ class ShardCluster:
     ) -> None:
         self._saw(event)
         self.stats[event.shard.id].guild_ids.discard(event.guild_id)
+
+    async def _on_entitlement(self, event: hikari.EntitlementEvent) -> None:
+        self._publish(entitlement_record(event, self._saw(event)))
 
     async def _on_connected(self, event: hikari.ShardConnectedEvent) -> None:
         if (stats := self.stats.get(event.shard.id)) is not None:

@@ -6,10 +6,14 @@
 | `GUILD_MESSAGES` | message XP and automod: every guild message, with the author's roles |
 | `GUILD_VOICE_STATES` | voice XP: joins, moves, leaves, mutes and deafens |
 | `MESSAGE_CONTENT` | only if a feature reads text: automod (guild defaults) or the AI |
+| `GUILD_MEMBERS` | only if a feature needs joins: anti-raid (on in the guild defaults) |
+| `AUTO_MODERATION_EXECUTION` | only if a feature records Discord's AutoMod actions |
+| `GUILD_MODERATION` | only if a feature watches the audit log: anti-nuke (guild defaults) |
 
-Not requested: `GUILD_MEMBERS` (privileged; a message carries its author's roles and a voice
-state its member, so no member list is needed), `GUILD_PRESENCES` (privileged, heavy), direct
-messages (nothing reads them; DMs are filtered at the shard anyway), reactions, typing, invites.
+Not requested otherwise: `GUILD_MEMBERS` (privileged; a message carries its author's roles
+and a voice state its member, so no member list is needed), `GUILD_PRESENCES` (privileged,
+heavy), direct messages (nothing reads them; DMs are filtered at the shard anyway), reactions,
+typing, invites.
 """
 
 from __future__ import annotations
@@ -19,10 +23,18 @@ import typing
 import hikari
 from hikari.impl import CacheSettings
 
+from townsquare.core.features import enabled_features
+
 if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
 
-__all__ = ["CACHE_COMPONENTS", "cache_settings", "gateway_intents", "needs_message_content"]
+__all__ = [
+    "CACHE_COMPONENTS",
+    "cache_settings",
+    "gateway_intents",
+    "needs_member_joins",
+    "needs_message_content",
+]
 
 CACHE_COMPONENTS: typing.Final = (
     hikari.api.CacheComponents.GUILDS
@@ -39,10 +51,27 @@ emojis, stickers, invites or threads."""
 def needs_message_content(settings: Settings) -> bool:
     """Whether a feature reads message text: automod (if on in the guild defaults) or the AI.
 
+    Each feature says so itself (`Feature.reads_message_content`, given the settings).
+
     Automod is per guild, but a guild's config starts from `guild_defaults`; a deployment that
     turns it off there and never on for a guild does not need the privileged intent.
     """
-    return settings.ai.enabled or settings.guild_defaults.moderation.automod.enabled
+    return any(
+        feature.reads_message_content(settings)
+        for feature in enabled_features()
+        if feature.reads_message_content is not None
+    )
+
+
+def needs_member_joins(settings: Settings) -> bool:
+    """Whether a feature needs member joins given the guild defaults (`reads_member_joins`):
+    anti-raid, when on there. Off by default, so a bot without the privileged intent enabled
+    in Discord's developer portal still connects."""
+    return any(
+        feature.reads_member_joins(settings)
+        for feature in enabled_features()
+        if feature.reads_member_joins is not None
+    )
 
 
 def gateway_intents(settings: Settings) -> hikari.Intents:
@@ -52,6 +81,20 @@ def gateway_intents(settings: Settings) -> hikari.Intents:
     )
     if needs_message_content(settings):
         intents |= hikari.Intents.MESSAGE_CONTENT
+    if needs_member_joins(settings):
+        intents |= hikari.Intents.GUILD_MEMBERS
+    if any(
+        feature.reads_automod_executions(settings)
+        for feature in enabled_features()
+        if feature.reads_automod_executions is not None
+    ):
+        intents |= hikari.Intents.AUTO_MODERATION_EXECUTION
+    if any(
+        feature.reads_audit_log(settings)
+        for feature in enabled_features()
+        if feature.reads_audit_log is not None
+    ):
+        intents |= hikari.Intents.GUILD_MODERATION
     return intents
 
 

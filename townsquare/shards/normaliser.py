@@ -15,16 +15,32 @@ import typing
 
 import hikari
 
-from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
+from townsquare.core.events import (
+    AuditLogRecord,
+    AutomodExecutionRecord,
+    EntitlementRecord,
+    GuildRecord,
+    MemberJoinRecord,
+    MessageDeleteRecord,
+    MessageEditRecord,
+    MessageRecord,
+    VoiceStateRecord,
+)
 
 if typing.TYPE_CHECKING:
+    import datetime
     from collections.abc import Iterable, Mapping
 
 __all__ = [
     "DISCORD_EPOCH_MS",
     "USER_MESSAGE_TYPES",
+    "audit_log_record",
+    "automod_execution_record",
+    "entitlement_record",
     "guild_record",
     "link_count",
+    "member_join_record",
+    "message_change_record",
     "message_record",
     "message_record_from_payload",
     "snowflake_ms",
@@ -37,6 +53,7 @@ DISCORD_EPOCH_MS: typing.Final = 1_420_070_400_000
 USER_MESSAGE_TYPES: typing.Final = frozenset({hikari.MessageType.DEFAULT, hikari.MessageType.REPLY})
 """Messages a member typed; every other type is a system message."""
 _USER_MESSAGE_TYPE_VALUES: typing.Final = frozenset(int(t) for t in USER_MESSAGE_TYPES)
+_REPLY_TYPE: typing.Final = int(hikari.MessageType.REPLY)
 
 _LINK = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)
 
@@ -83,6 +100,11 @@ def message_record(
         mention_count=mentions,
         link_count=link_count(content),
         content=content if with_content else None,
+        referenced_message_id=(
+            int(message.referenced_message.id)
+            if message.type == hikari.MessageType.REPLY and message.referenced_message
+            else None
+        ),
     )
 
 
@@ -129,7 +151,47 @@ def message_record_from_payload(
         mention_count=mentions,
         link_count=link_count(content) if content else 0,
         content=content if with_content else None,
+        referenced_message_id=_referenced(payload),
     )
+
+
+def message_change_record(
+    event_name: str, payload: Mapping[str, typing.Any], received_ms: int, *, with_content: bool
+) -> MessageEditRecord | MessageDeleteRecord | None:
+    """The record of a guild message's edit (MESSAGE_UPDATE) or deletion (MESSAGE_DELETE,
+    MESSAGE_DELETE_BULK) from its raw payload; None for direct messages and for updates that
+    change no text (a link preview added, a pin), and for edits by bots and webhooks."""
+    guild = payload.get("guild_id")
+    if guild is None:
+        return None
+    guild_id, channel_id = int(guild), int(payload["channel_id"])
+    if event_name == "MESSAGE_UPDATE":
+        author = payload.get("author") or {}
+        if "content" not in payload or author.get("bot") or payload.get("webhook_id"):
+            return None
+        return MessageEditRecord(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=int(payload["id"]),
+            content=(payload.get("content") or "") if with_content else None,
+            timestamp_ms=received_ms,
+        )
+    ids = payload.get("ids") if event_name == "MESSAGE_DELETE_BULK" else [payload.get("id")]
+    return MessageDeleteRecord(
+        guild_id=guild_id,
+        channel_id=channel_id,
+        message_ids=tuple(int(found) for found in ids or () if found is not None),
+        timestamp_ms=received_ms,
+    )
+
+
+def _referenced(payload: Mapping[str, typing.Any]) -> int | None:
+    """The replied-to message of a reply (type 19), from its `message_reference`."""
+    reference = payload.get("message_reference")
+    if payload.get("type") != _REPLY_TYPE or not isinstance(reference, dict):
+        return None
+    message_id = reference.get("message_id")
+    return int(message_id) if message_id is not None else None
 
 
 def voice_record(state: hikari.VoiceState, received_ms: int) -> VoiceStateRecord:
@@ -162,4 +224,78 @@ def guild_record(
             if state.channel_id is not None
         ),
         timestamp_ms=received_ms,
+    )
+
+
+def member_join_record(member: hikari.Member, received_ms: int) -> MemberJoinRecord:
+    """A member joined: who, whether a bot, and how old the account is (anti-raid). The time
+    is Discord's `joined_at` (ordered like the joins themselves), else when the shard got it."""
+    joined = member.joined_at
+    return MemberJoinRecord(
+        guild_id=member.guild_id,
+        user_id=member.id,
+        is_bot=member.is_bot,
+        account_created_ms=snowflake_ms(member.id),
+        timestamp_ms=received_ms if joined is None else int(joined.timestamp() * 1000),
+    )
+
+
+_ENTITLEMENT_EVENTS: typing.Final = {
+    hikari.EntitlementCreateEvent: "create",
+    hikari.EntitlementUpdateEvent: "update",
+    hikari.EntitlementDeleteEvent: "delete",
+}
+
+
+def entitlement_record(event: hikari.EntitlementEvent, received_ms: int) -> EntitlementRecord:
+    """An entitlement as Discord sent it; a DELETE is deleted whatever the payload says."""
+    entitlement = event.entitlement
+    name = _ENTITLEMENT_EVENTS[type(event)]
+
+    def ms(moment: datetime.datetime | None) -> int | None:
+        return None if moment is None else int(moment.timestamp() * 1000)
+
+    return EntitlementRecord(
+        event=name,
+        entitlement_id=entitlement.id,
+        sku_id=entitlement.sku_id,
+        guild_id=entitlement.guild_id,
+        user_id=entitlement.user_id,
+        type=int(entitlement.type),
+        deleted=entitlement.is_deleted or name == "delete",
+        consumed=entitlement.is_consumed,
+        starts_at_ms=ms(entitlement.starts_at),
+        ends_at_ms=ms(entitlement.ends_at),
+        timestamp_ms=received_ms,
+    )
+
+
+def automod_execution_record(
+    event: hikari.events.auto_mod_events.AutoModActionExecutionEvent, received_ms: int
+) -> AutomodExecutionRecord:
+    """Discord's AutoMod acted: on whom, by which rule and action, on which text."""
+    return AutomodExecutionRecord(
+        guild_id=event.guild_id,
+        user_id=event.user_id,
+        rule_id=event.rule_id,
+        trigger_type=int(event.rule_trigger_type or 0),
+        action_type=int(event.action.type or 0),
+        channel_id=event.channel_id,
+        message_id=event.message_id,
+        matched_keyword=event.matched_keyword,
+        content=event.content or None,
+        timestamp_ms=received_ms,
+    )
+
+
+def audit_log_record(entry: hikari.AuditLogEntry) -> AuditLogRecord:
+    """An audit-log entry: who did what to what, when (its id's time, so windows follow
+    Discord's order of the changes, not the shard's)."""
+    return AuditLogRecord(
+        guild_id=entry.guild_id,
+        entry_id=entry.id,
+        action_type=int(entry.action_type),
+        user_id=entry.user_id,
+        target_id=entry.target_id,
+        timestamp_ms=snowflake_ms(entry.id),
     )

@@ -16,7 +16,7 @@ from townsquare.core.features import enabled_features
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
+    from townsquare.core.events.records import AnyRecord
 
 __all__ = ["Route", "feature_routes", "route_record"]
 
@@ -27,7 +27,7 @@ def feature_routes() -> tuple[Route, ...]:
 
 
 def route_record(
-    record: MessageRecord | VoiceStateRecord | GuildRecord, routes: Iterable[Route]
+    record: AnyRecord, routes: Iterable[Route]
 ) -> list[tuple[str, dict[str, typing.Any]]]:
     """`(pipeline, record as JSON data)` for each route that takes the record."""
     routed: list[tuple[str, dict[str, typing.Any]]] = []

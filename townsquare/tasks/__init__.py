@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from townsquare.tasks.brokers import PipelineBroker, make_brokers
 from townsquare.tasks.errors import PermanentJobError
-from townsquare.tasks.registry import PIPELINES, REGISTRY, TaskRegistry, load_tasks
+from townsquare.tasks.registry import REGISTRY, TaskRegistry, load_tasks
 from townsquare.tasks.resources import TaskResources
 from townsquare.tasks.scheduler import run_scheduler
 from townsquare.tasks.worker import run_worker
 
 __all__ = [
-    "PIPELINES",
     "REGISTRY",
     "PermanentJobError",
     "PipelineBroker",

@@ -1,12 +1,7 @@
 """Dead letters: what a job that failed every attempt leaves behind, and how to replay it.
 
-Each dead letter is one entry of the pipeline's `dead_letter` stream, all fields text:
-
-- `task_name`, `task_id`, `pipeline`
-- `args`, `kwargs`, `labels`: JSON, as queued
-- `error`: exception type and message; `traceback`: the last frames, one per line
-- `attempts`: how many attempts ran; `failed_at`: ISO 8601 UTC
-- `message`: the queued message itself (JSON), which :func:`replay_dead_letter` re-queues
+Each dead letter is one entry of the pipeline's `dead_letter` stream, all fields text, as
+`townsquare.core.dead_letters` describes them (where they are read, replayed and dropped).
 
 Writing them lives here; reading, replaying and dropping live in
 :mod:`townsquare.core.dead_letters` (re-exported: `replay_dead_letter`), so the console can

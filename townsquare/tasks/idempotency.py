@@ -6,8 +6,13 @@ acknowledgement gets its message redelivered. Two tools, by kind of effect:
 - Effects in Redis: put the done marker in the same transaction or Lua script as the effect,
   using :func:`done_key` (`SET key 1 NX EX ttl`, and apply the effect only if it was set).
 - Other effects (PostgreSQL, Discord REST): :func:`run_once` takes a short lease on the
-  marker, runs the work, and turns the lease into a done marker on success or drops it on
-  failure so a retry can run. A worker dying mid-work leaves the lease to expire.
+  marker, renews it while the work runs, and turns it into a done marker on success or drops
+  it on failure so a retry can run. A worker dying mid-work leaves the lease to lapse within
+  `lease_seconds`; a redelivery that finds a lease waits for it to lapse (or to become the
+  done marker) instead of skipping the work. Before (found by the chaos suite, issue 17), it
+  skipped: a worker SIGKILLed while answering an `/ask` left a 300 s lease, the job taken
+  over after the `ai` pipeline's idle timeout found it and was acknowledged, and the
+  question was never answered.
 
 Event ids are hashed into the key (`done` family), so any text works: a Discord message id,
 `"<guild>:<member>:<minute>"`, a webhook's delivery id.
@@ -15,6 +20,8 @@ Event ids are hashed into the key (`done` family), so any text works: a Discord 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import typing
 import uuid
 
@@ -29,7 +36,9 @@ __all__ = ["DEFAULT_DONE_TTL_SECONDS", "DEFAULT_LEASE_SECONDS", "done_key", "run
 
 DEFAULT_DONE_TTL_SECONDS: typing.Final = 86_400
 """A day: longer than any retry schedule, dead letters are replayed as new work anyway."""
-DEFAULT_LEASE_SECONDS: typing.Final = 300.0
+DEFAULT_LEASE_SECONDS: typing.Final = 30.0
+"""How long a dead worker's lease outlives it; renewed every third of it while work runs."""
+_WAIT_POLL_SECONDS: typing.Final = 0.5
 
 _RUNNING = b"running"
 _DONE = b"done"
@@ -41,6 +50,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   end
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
   return 1
+end
+return 0
+"""
+
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
@@ -61,21 +78,37 @@ async def run_once[Result](
     ttl_seconds: int = DEFAULT_DONE_TTL_SECONDS,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> tuple[bool, Result | None]:
-    """Run `work` unless this event was already handled (or is being handled right now).
+    """Run `work` unless this event was already handled.
 
-    Returns `(True, result)` when `work` ran now, `(False, None)` when it was skipped. If
-    `work` raises, the marker is removed and the exception propagates, so the retry runs it.
-    `lease_seconds` must exceed the work's longest run, like a pipeline's idle timeout.
+    Returns `(True, result)` when `work` ran now, `(False, None)` when it was done already
+    (here or by another delivery). A delivery that finds the work running elsewhere, or a
+    dead worker's lease not lapsed yet, waits for either outcome. If `work` raises, the
+    marker is removed and the exception propagates, so the retry runs it.
     """
     key = done_key(keyspace, scope, event_id)
     token = _RUNNING + b":" + uuid.uuid4().hex.encode()
-    if not await redis.set(key, token, nx=True, px=max(1, round(lease_seconds * 1000))):
-        return False, None
+    lease_ms = max(1, round(lease_seconds * 1000))
+    while not await redis.set(key, token, nx=True, px=lease_ms):
+        if await redis.get(key) == _DONE:
+            return False, None
+        await asyncio.sleep(_WAIT_POLL_SECONDS)  # running elsewhere, or a dead worker's lease
     finish = redis.register_script(_FINISH)
+    renewing = asyncio.create_task(_renew(redis, key, token, lease_ms))
     try:
         result = await work()
     except BaseException:
+        renewing.cancel()
         await finish(keys=[key], args=[token, 0, b""])
         raise
+    renewing.cancel()
     await finish(keys=[key], args=[token, ttl_seconds, _DONE])
     return True, result
+
+
+async def _renew(redis: aioredis.Redis, key: str, token: bytes, lease_ms: int) -> None:
+    """Keep the lease while the work runs (a failed renewal is tried again next time)."""
+    renew = redis.register_script(_RENEW)
+    while True:
+        await asyncio.sleep(lease_ms / 3000)
+        with contextlib.suppress(Exception):
+            await renew(keys=[key], args=[token, lease_ms])

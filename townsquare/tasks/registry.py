@@ -16,15 +16,13 @@ import inspect
 import re
 import typing
 
-from townsquare.core.features import FeatureError, adapter_modules, enabled_features
-from townsquare.core.settings import PIPELINES
+from townsquare.core.features import adapter_modules, enabled_features, pipeline_names
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = [
     "KERNEL_TASK_MODULES",
-    "PIPELINES",
     "REGISTRY",
     "Pipeline",
     "TaskRegistry",
@@ -34,9 +32,13 @@ __all__ = [
 ]
 
 type Pipeline = str
-"""A pipeline name, one of :data:`~townsquare.core.settings.PIPELINES`."""
+"""A pipeline name, one of :func:`~townsquare.core.features.pipeline_names` (the enabled
+features' declared pipelines and the kernel's `jobs`)."""
 
-KERNEL_TASK_MODULES: typing.Final[tuple[str, ...]] = ("townsquare.tasks.health",)
+KERNEL_TASK_MODULES: typing.Final[tuple[str, ...]] = (
+    "townsquare.tasks.health",
+    "townsquare.tasks.alert_delivery",
+)
 """The kernel's own task modules; features' come from their declarations."""
 
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -79,10 +81,11 @@ class TaskRegistry:
             raise ValueError(
                 f"task name {spec.name!r} must be dotted lowercase words, e.g. 'xp.award'"
             )
-        if spec.pipeline not in PIPELINES:
+        known = pipeline_names()
+        if spec.pipeline not in known:
             raise ValueError(
-                f"task {spec.name!r}: unknown pipeline {spec.pipeline!r}; "
-                f"pipelines are {', '.join(PIPELINES)}"
+                f"task {spec.name!r}: unknown pipeline {spec.pipeline!r} (declare it in the "
+                f"feature's `pipelines`); pipelines are {', '.join(known)}"
             )
         if not inspect.iscoroutinefunction(spec.func):
             raise TypeError(
@@ -117,16 +120,10 @@ REGISTRY: typing.Final = TaskRegistry()
 def load_tasks() -> TaskRegistry:
     """Import the kernel's and the enabled features' task modules; the filled :data:`REGISTRY`.
 
-    A feature declaring a pipeline that the settings do not have is a :class:`FeatureError`.
+    A task on a pipeline no enabled feature declares is a :class:`ValueError` (at import);
+    a declared pipeline without settings is caught when the settings load.
     """
     features = enabled_features()
-    for feature in features:
-        unknown = sorted(set(feature.pipelines) - set(PIPELINES))
-        if unknown:
-            raise FeatureError(
-                f"feature {feature.name!r} declares unknown pipeline(s) {', '.join(unknown)}; "
-                f"pipelines are {', '.join(PIPELINES)}"
-            )
     for module in KERNEL_TASK_MODULES:
         importlib.import_module(module)
     adapter_modules("tasks", features)
@@ -135,13 +132,13 @@ def load_tasks() -> TaskRegistry:
 
 def validate_pipelines(names: typing.Iterable[str]) -> tuple[Pipeline, ...]:
     """`names` as pipelines, without duplicates; an unknown name is a :class:`ValueError`."""
+    known = pipeline_names()
     chosen: list[Pipeline] = []
     for name in names:
-        pipeline = next((known for known in PIPELINES if known == name), None)
-        if pipeline is None:
-            raise ValueError(f"unknown pipeline {name!r}; pipelines are {', '.join(PIPELINES)}")
-        if pipeline not in chosen:
-            chosen.append(pipeline)
+        if name not in known:
+            raise ValueError(f"unknown pipeline {name!r}; pipelines are {', '.join(known)}")
+        if name not in chosen:
+            chosen.append(name)
     if not chosen:
-        raise ValueError(f"choose at least one pipeline of {', '.join(PIPELINES)}")
+        raise ValueError(f"choose at least one pipeline of {', '.join(known)}")
     return tuple(chosen)

@@ -7,11 +7,8 @@ worker process holds one Redis pool however many tasks run, and tests get the sa
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
-
-import hikari
+import typing
 
 # Imported at run time, not for type checking only: taskiq's dependency graph reads the type
 # hints of `TaskResources.__init__` when it builds a task's graph, and warns if it cannot.
@@ -20,61 +17,16 @@ import redis.asyncio as aioredis  # noqa: TC002
 from townsquare.core.config.cache import LocalConfigCache
 from townsquare.core.config.schemas import GuildConfig  # noqa: TC001
 from townsquare.core.discord import DiscordTarget, resolve_discord_target
+from townsquare.core.discord_rest import DiscordRest
 from townsquare.core.keyspace import Keyspace  # noqa: TC001
+from townsquare.core.premium import Gate, PremiumCatalogue
+from townsquare.core.process_caches import ProcessCaches
 from townsquare.core.settings import Settings  # noqa: TC001
 
+if typing.TYPE_CHECKING:
+    import hikari
+
 __all__ = ["DiscordRest", "TaskResources"]
-
-
-@functools.cache
-def _http_settings() -> hikari.impl.HTTPSettings:
-    # Each HTTPSettings builds an SSL context (loading the CA bundle, ~25 ms of CPU): once
-    # per process.
-    return hikari.impl.HTTPSettings()
-
-
-class DiscordRest:
-    """One hikari `RESTApp` and bot client per worker process, started on first use.
-
-    A level-up job then costs its requests over a kept-alive connection, not a new session
-    and TCP connection each. The target (settings, or the sandbox's file) is resolved on every
-    use, and a changed one (a restarted sandbox) replaces the client. The worker closes it at
-    shutdown.
-    """
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._key: tuple[str, str] | None = None
-        self._app: hikari.RESTApp | None = None
-        self._client: hikari.impl.RESTClientImpl | None = None
-
-    async def client(self, target: DiscordTarget) -> hikari.api.RESTClient:
-        """The bot client for `target`, started (or replaced) if needed."""
-        key = (target.rest_url, target.token.get_secret_value())
-        if self._client is not None and self._key == key:
-            return self._client
-        async with self._lock:
-            if self._client is None or self._key != key:
-                await self._close()
-                app = hikari.RESTApp(url=target.rest_url, http_settings=_http_settings())
-                await app.start()
-                self._app = app
-                client = app.acquire(key[1], hikari.TokenType.BOT)
-                client.start()
-                self._client, self._key = client, key
-            return self._client
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._close()
-
-    async def _close(self) -> None:
-        client, app = self._client, self._app
-        self._client = self._app = self._key = None
-        if client is not None:
-            await client.close()
-        if app is not None:
-            await app.close()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,6 +44,14 @@ class TaskResources:
     """The process's Discord REST client (closed by the worker at shutdown)."""
     configs: LocalConfigCache = dataclasses.field(default_factory=LocalConfigCache)
     """This worker's short-lived copies of guild configurations (in front of Redis's cache)."""
+    gate: Gate = dataclasses.field(init=False)
+    """The premium gate: may a guild have more of a limit (core/premium.py)."""
+    caches: ProcessCaches = dataclasses.field(default_factory=ProcessCaches)
+    """The features' per-process caches (core/process_caches.py)."""
+
+    def __post_init__(self) -> None:
+        catalogue = PremiumCatalogue(self.settings.premium)
+        object.__setattr__(self, "gate", Gate(self.redis, self.keyspace, catalogue))
 
     async def discord_rest(self) -> hikari.api.RESTClient:
         """The bot's REST client for :attr:`discord` (or the resolved target)."""

@@ -20,15 +20,17 @@ import typing
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 from taskiq import ScheduleSource, TaskiqScheduler
 from taskiq.api import run_scheduler_task
 from taskiq.exceptions import ScheduledTaskCancelledError
 from taskiq.kicker import AsyncKicker
 
+from townsquare.core.observability import ProcessListener, redis_check
+from townsquare.core.redis_health import REDIS_FAILURES, is_redis_failure
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.locks import RedisLease
+from townsquare.tasks.metrics import SchedulerMetrics
 from townsquare.tasks.registry import load_tasks
 from townsquare.tasks.schedule_sources import make_schedule_source
 
@@ -58,10 +60,12 @@ class PipelineScheduler(TaskiqScheduler):
         brokers: Mapping[str, PipelineBroker],
         registry: TaskRegistry,
         sources: list[ScheduleSource],
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         super().__init__(broker=brokers["jobs"], sources=sources)
         self.brokers = dict(brokers)
         self.registry = registry
+        self.metrics = metrics or SchedulerMetrics()
 
     async def startup(self) -> None:
         for broker in self.brokers.values():
@@ -93,6 +97,7 @@ class PipelineScheduler(TaskiqScheduler):
             .with_task_id(task.task_id)
             .kiq(*task.args, **task.kwargs)
         )
+        self.metrics.fired(task, datetime.datetime.now(datetime.UTC))
         logger.info(
             "tasks.schedule_fired",
             task_name=task.task_name,
@@ -112,11 +117,13 @@ async def run_scheduler(
     registry: TaskRegistry | None = None,
     update_interval_seconds: float = UPDATE_INTERVAL_SECONDS,
     lock_ttl_seconds: float | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Stand by for, then hold, the scheduler lease until `shutdown` is set.
 
     `lock_ttl_seconds` defaults to the keyspace's TTL of `scheduler_lock` (the time a dead
-    scheduler's lease blocks a standby); tests shorten it.
+    scheduler's lease blocks a standby); tests shorten it. The `/metrics`, `/healthz` and
+    `/readyz` listener takes `metrics_port` (default: `metrics.scheduler_port`; 0: none).
     """
     registry = registry if registry is not None else load_tasks()
     stop = shutdown if shutdown is not None else asyncio.Event()
@@ -125,29 +132,42 @@ async def run_scheduler(
     lease = RedisLease(redis, keyspace.key("scheduler_lock"), ttl)
     log = logger.bind(scheduler_token=lease.token)
     log.info("tasks.scheduler_standby")
+    metrics = SchedulerMetrics()
+    listener = ProcessListener("scheduler", metrics.registry, {"redis": redis_check(redis)})
+    port = settings.metrics.scheduler_port if metrics_port is None else metrics_port
     try:
+        if port:
+            await listener.start(settings.metrics.host, port)
         while not stop.is_set():
             try:
                 acquired = await lease.acquire()
-            except (RedisError, OSError):
+            except REDIS_FAILURES as error:
+                if not is_redis_failure(error):
+                    raise
                 log.exception("tasks.scheduler_lock_failed")
                 acquired = False
             if acquired:
                 log.info("tasks.scheduler_active")
-                await _run_active(
-                    settings,
-                    redis_url,
-                    keyspace,
-                    registry=registry,
-                    lease=lease,
-                    stop=stop,
-                    update_interval_seconds=update_interval_seconds,
-                )
+                metrics.active.set(1)
+                try:
+                    await _run_active(
+                        settings,
+                        redis_url,
+                        keyspace,
+                        registry=registry,
+                        lease=lease,
+                        stop=stop,
+                        update_interval_seconds=update_interval_seconds,
+                        metrics=metrics,
+                    )
+                finally:
+                    metrics.active.set(0)
                 log.info("tasks.scheduler_inactive")
             else:
                 await wait_or_stop(stop, ttl / 3)
     finally:
-        with contextlib.suppress(RedisError, OSError):
+        await listener.stop()
+        with contextlib.suppress(*REDIS_FAILURES):
             await lease.release()
         await redis.aclose()
 
@@ -161,13 +181,14 @@ async def _run_active(
     lease: RedisLease,
     stop: asyncio.Event,
     update_interval_seconds: float,
+    metrics: SchedulerMetrics,
 ) -> None:
     """Fire schedules while the lease holds; return when stopping or when it is lost."""
     brokers = make_brokers(settings, redis_url, keyspace, registry=registry)
     for broker in brokers.values():
         broker.is_scheduler_process = True
     source = make_schedule_source(redis_url, keyspace)
-    scheduler = PipelineScheduler(brokers, registry, [source])
+    scheduler = PipelineScheduler(brokers, registry, [source], metrics)
     await scheduler.startup()
     loop = asyncio.create_task(
         run_scheduler_task(
@@ -182,7 +203,9 @@ async def _run_active(
                 loop.result()  # the loop only ends by raising; surface why
             try:
                 renewed = await lease.renew()
-            except (RedisError, OSError):
+            except REDIS_FAILURES as error:
+                if not is_redis_failure(error):
+                    raise
                 logger.exception("tasks.scheduler_renew_failed")
                 renewed = False
             if not renewed:

@@ -20,12 +20,22 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth, watch_redis
+from townsquare.core.features import pipeline_names
+from townsquare.core.observability import ProcessListener, postgres_check, redis_check
+from townsquare.core.redis_health import (
+    CHECK_TIMEOUT_SECONDS,
+    REDIS_FAILURES,
+    RedisHealth,
+    is_redis_failure,
+    is_reset_write,
+    watch_redis,
+)
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.brokers.pipeline_broker import RENEW_RETRY_SECONDS
+from townsquare.tasks.metrics import MetricsMiddleware, WorkerMetrics, refresh_queue_gauges
 from townsquare.tasks.receiver import PipelineReceiver
-from townsquare.tasks.registry import PIPELINES, load_tasks, validate_pipelines
+from townsquare.tasks.registry import load_tasks, validate_pipelines
 from townsquare.tasks.resources import TaskResources
 
 if typing.TYPE_CHECKING:
@@ -59,17 +69,20 @@ async def run_worker(
     settings: Settings,
     redis_url: str,
     keyspace: Keyspace,
-    pipelines: Sequence[str] = PIPELINES,
+    pipelines: Sequence[str] | None = None,
     *,
     shutdown: asyncio.Event | None = None,
     registry: TaskRegistry | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Consume `pipelines` until `shutdown` is set (or the call is cancelled).
 
     `registry` defaults to the platform's tasks (:func:`load_tasks`); tests pass their own.
-    An unknown pipeline name raises :class:`ValueError` before anything starts.
+    An unknown pipeline name raises :class:`ValueError` before anything starts. The
+    `/metrics`, `/healthz` and `/readyz` listener takes `metrics_port` (default:
+    `metrics.worker_port`; 0: none).
     """
-    chosen = validate_pipelines(pipelines)
+    chosen = validate_pipelines(pipeline_names() if pipelines is None else pipelines)
     registry = registry if registry is not None else load_tasks()
     stop = shutdown if shutdown is not None else asyncio.Event()
     brokers = make_brokers(settings, redis_url, keyspace, chosen, registry=registry)
@@ -97,11 +110,21 @@ async def run_worker(
     resources = TaskResources(settings=settings, keyspace=keyspace, redis=redis)
     started: list[PipelineBroker] = []
     log = logger.bind(pipelines=list(chosen))
+    metrics = WorkerMetrics.create()
+    listener = ProcessListener(
+        "worker",
+        metrics.registry,
+        {"redis": redis_check(watcher), "postgresql": postgres_check()},
+    )
+    port = settings.metrics.worker_port if metrics_port is None else metrics_port
     try:
+        if port:
+            await listener.start(settings.metrics.host, port)
         for broker in brokers.values():
             broker.is_worker_process = True
             broker.health = health
             broker.add_dependency_context({TaskResources: resources})
+            broker.add_middlewares(MetricsMiddleware(metrics))
             await broker.startup()
             started.append(broker)
         _freeze_startup_objects()
@@ -111,11 +134,13 @@ async def run_worker(
         )
         async with asyncio.TaskGroup() as group:
             group.create_task(watch_redis(watcher, keyspace, health, stop, source="tasks.worker"))
+            group.create_task(refresh_queue_gauges(metrics, watcher, keyspace, chosen, stop))
             for broker in brokers.values():
                 group.create_task(_receive(broker, stop))
                 group.create_task(_pump_retries(broker, stop))
                 group.create_task(_renew_claims(broker, stop))
     finally:
+        await listener.stop()
         for broker in started:
             await broker.shutdown()
         await resources.rest.close()
@@ -158,7 +183,9 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
             try:
                 # The stream or its group may be gone (deleted by an operator): recreate.
                 await broker.declare_group()
-            except (RedisError, OSError):
+            except REDIS_FAILURES as error:
+                if not is_redis_failure(error):
+                    raise
                 logger.exception("tasks.declare_group_failed", pipeline=broker.pipeline)
 
 
@@ -166,7 +193,7 @@ def _is_transient(error: BaseException) -> bool:
     """Whether `error` (possibly grouped by the receiver's task group) is a lost connection."""
     if isinstance(error, BaseExceptionGroup):
         return all(_is_transient(inner) for inner in error.exceptions)
-    return isinstance(error, (RedisError, OSError))
+    return isinstance(error, (RedisError, OSError)) or is_reset_write(error)
 
 
 async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
@@ -183,7 +210,9 @@ async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             next_due = await broker.move_due_retries()
-        except (RedisError, OSError) as error:
+        except REDIS_FAILURES as error:
+            if not is_redis_failure(error):
+                raise
             broker.health.failed(error)
             logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
             next_due = _RESTART_DELAY_SECONDS
@@ -202,7 +231,9 @@ async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
     while not await wait_or_stop(stop, wait):
         try:
             await broker.touch_in_flight()
-        except (RedisError, OSError) as error:
+        except REDIS_FAILURES as error:
+            if not is_redis_failure(error):
+                raise
             broker.health.failed(error)
             logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
             wait = min(interval, RENEW_RETRY_SECONDS)

@@ -8,13 +8,14 @@ the operator has confirmed them in a modal. Features add panes of their own
 
 from __future__ import annotations
 
-from townsquare.console.panes.alerts import AlertsPane
+from townsquare.console.panes.alerts import AlertAcknowledged, AlertsPane
 from townsquare.console.panes.dead_letters import DeadLetterAction, DeadLettersPane
 from townsquare.console.panes.feature import ConsoleContext, FeaturePane
 from townsquare.console.panes.queues import QueuesPane
 from townsquare.console.panes.shards import ShardsPane
 
 __all__ = [
+    "AlertAcknowledged",
     "AlertsPane",
     "ConsoleContext",
     "DeadLetterAction",

@@ -100,10 +100,15 @@ class DeadLettersPane(Vertical):
                 TextScreen(f"{letter.pipeline} {letter.entry_id}", describe_dead_letter(letter))
             )
 
-    def action_replay(self) -> None:
+    def _chosen(self) -> DeadLetter | None:
+        """The selected dead letter; None (and a warning) when there is none."""
         letter = self.selected()
         if letter is None:
             self.notify("No dead letter selected", severity="warning")
+        return letter
+
+    def action_replay(self) -> None:
+        if (letter := self._chosen()) is None:
             return
         self._confirm(
             f"Replay {letter.task_name} ({letter.pipeline} {letter.entry_id})?\n"
@@ -112,9 +117,7 @@ class DeadLettersPane(Vertical):
         )
 
     def action_replay_all(self) -> None:
-        letter = self.selected()
-        if letter is None:
-            self.notify("No dead letter selected", severity="warning")
+        if (letter := self._chosen()) is None:
             return
         number = self._counts.get(letter.pipeline, 0)
         self._confirm(
@@ -124,9 +127,7 @@ class DeadLettersPane(Vertical):
         )
 
     def action_drop(self) -> None:
-        letter = self.selected()
-        if letter is None:
-            self.notify("No dead letter selected", severity="warning")
+        if (letter := self._chosen()) is None:
             return
         self._confirm(
             f"Drop {letter.task_name} ({letter.pipeline} {letter.entry_id})?\n"

@@ -1,33 +1,8 @@
-"""Per-guild configuration: one pydantic schema per feature section, versioned as a document."""
+"""Per-guild configuration: one versioned document; each feature defines its own sections
+(`townsquare/features/<name>/domain/config.py`) and the kernel joins the enabled ones."""
 
 from __future__ import annotations
 
-from townsquare.core.config.schemas import (
-    AISection,
-    AlertsSection,
-    AutomodSection,
-    EscalationStep,
-    GiveawaysSection,
-    GuildConfig,
-    LevelCurve,
-    LevelsSection,
-    ModerationSection,
-    NoticeSection,
-    VoiceXPSection,
-    XPSection,
-)
+from townsquare.core.config.schemas import ConfigModel, ConfigSection, GuildConfig
 
-__all__ = [
-    "AISection",
-    "AlertsSection",
-    "AutomodSection",
-    "EscalationStep",
-    "GiveawaysSection",
-    "GuildConfig",
-    "LevelCurve",
-    "LevelsSection",
-    "ModerationSection",
-    "NoticeSection",
-    "VoiceXPSection",
-    "XPSection",
-]
+__all__ = ["ConfigModel", "ConfigSection", "GuildConfig"]

@@ -17,12 +17,13 @@ import typing
 import structlog
 from pydantic import ValidationError
 
-from townsquare.core.config.schemas import GuildConfig
 from townsquare.core.config.service import VersionedConfig, load_guild_config
+from townsquare.core.features import guild_config_model
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.keyspace import Keyspace
 
 __all__ = [
@@ -106,7 +107,9 @@ async def drop_config(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) 
 
 def _decode(raw: bytes | str) -> VersionedConfig:
     data = json.loads(raw)
-    return VersionedConfig(int(data["version"]), GuildConfig.model_validate(data["config"]))
+    return VersionedConfig(
+        int(data["version"]), guild_config_model().model_validate(data["config"])
+    )
 
 
 class LocalConfigCache:

@@ -4,13 +4,14 @@ The dashboard and the JSON API both save through these checks, so both refuse th
 with the same words. What the guild has (:class:`GuildRoles`, :class:`GuildChannels`) is read
 from Discord by the HTTP service (`townsquare.http.guild_lookups`); here are only the rules:
 
+Each section marks its fields that name roles or channels with what they must be
+(`Annotated[..., Names("role")]`, a :data:`~townsquare.core.config.schemas.ReferenceKind`):
+
 - a role that members hold (`xp.no_xp_role_ids`, the keys of `xp.role_multipliers`,
   `moderation.automod.exempt_role_ids`, `alerts.mention_role_id`): a role of the guild, not
   `@everyone` (every member has it, so it would mean everybody);
 - a bot manager role (`commands.manager_role_ids`): also not a managed role (a bot's or an
   integration's own), as the dashboard's picker offers;
-- a level-role reward: also below the bot's highest role, or Discord refuses to grant it
-  (every level-up would then raise a "Missing Permissions" alert);
 - a channel the bot posts in (`levels.notice.channel_id`, `moderation.log_channel_id`,
   `alerts.channel_id`): a text or announcement channel of the guild;
 - a channel messages are sent in (`xp.no_xp_channel_ids`, the keys of
@@ -28,12 +29,13 @@ import dataclasses
 import typing
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
-    from townsquare.core.config.schemas import GuildConfig
+    from townsquare.core.config.schemas import GuildConfig, ReferenceKind
 
 __all__ = [
     "NOT_A_MANAGER_ROLE",
+    "NOT_A_ROLE",
     "NOT_A_TEXT_CHANNEL",
     "GuildChannel",
     "GuildChannels",
@@ -42,8 +44,8 @@ __all__ = [
     "added_references",
     "needs_channels",
     "needs_roles",
+    "posting_channels",
     "reference_errors",
-    "reward_role_error",
 ]
 
 TEXT_CHANNEL_TYPES: typing.Final = frozenset({0, 5})  # GUILD_TEXT, GUILD_ANNOUNCEMENT
@@ -117,22 +119,20 @@ class GuildChannels:
         return sorted(kept, key=order)
 
 
-type Kind = typing.Literal["role", "manager_role", "text_channel", "channel"]
+type Kind = ReferenceKind
 
-_FIELDS: typing.Final[tuple[tuple[str, Kind], ...]] = (
-    ("xp.no_xp_role_ids", "role"),
-    ("xp.role_multipliers", "role"),
-    ("moderation.automod.exempt_role_ids", "role"),
-    ("alerts.mention_role_id", "role"),
-    ("commands.manager_role_ids", "manager_role"),
-    ("levels.notice.channel_id", "text_channel"),
-    ("moderation.log_channel_id", "text_channel"),
-    ("alerts.channel_id", "text_channel"),
-    ("xp.no_xp_channel_ids", "channel"),
-    ("xp.channel_multipliers", "channel"),
-    ("moderation.automod.link_allowed_channel_ids", "channel"),
-    ("ai.channel_ids", "channel"),
-)
+
+def _fields(config: GuildConfig) -> Iterator[tuple[str, Kind]]:
+    """The document's fields that name roles or channels (dotted paths), as its sections
+    mark them (`Names`), roles first, in document order."""
+    found = [
+        (f"{key}.{dotted}", kind)
+        for key, section in config.section_types.items()
+        for dotted, kind in section.references()
+    ]
+    yield from sorted(found, key=lambda field: field[1] not in ROLE_KINDS)
+
+
 ROLE_KINDS: typing.Final = frozenset({"role", "manager_role"})
 
 
@@ -147,10 +147,20 @@ def _ids(config: GuildConfig, dotted: str) -> list[int]:
     return [int(item) for item in node]  # a list, or a map's keys
 
 
+def posting_channels(config: GuildConfig) -> list[tuple[str, list[int]]]:
+    """The channels the configuration has the bot post in (its fields marked
+    `Names("text_channel")`), by dotted path; fields left empty are left out."""
+    found = []
+    for dotted, kind in _fields(config):
+        if kind == "text_channel" and (ids := _ids(config, dotted)):
+            found.append((dotted, ids))
+    return found
+
+
 def added_references(old: GuildConfig, new: GuildConfig) -> dict[str, tuple[Kind, list[int]]]:
     """Per field (dotted path), the ids `new` names that `old` did not, in order."""
     added: dict[str, tuple[Kind, list[int]]] = {}
-    for dotted, kind in _FIELDS:
+    for dotted, kind in _fields(new):
         before = set(_ids(old, dotted))
         fresh = [item for item in _ids(new, dotted) if item not in before]
         if fresh:
@@ -200,26 +210,3 @@ def needs_roles(added: Iterable[tuple[Kind, list[int]]]) -> bool:
 
 def needs_channels(added: Iterable[tuple[Kind, list[int]]]) -> bool:
     return any(kind not in ROLE_KINDS for kind, _ in added)
-
-
-def reward_role_error(role_id: int, roles: GuildRoles, bot_name: str = "Townsquare") -> str | None:
-    """Why `role_id` cannot be a level-role reward in this guild, or None if it can."""
-    role = roles.by_id().get(role_id)
-    if role is None:
-        return NOT_A_ROLE.format(role_id)
-    if role.id == roles.guild_id:
-        return "@everyone is every member's role; it cannot be a reward"
-    if role.managed:
-        return (
-            f"{role.name} is managed by Discord (a bot's or an integration's own role); "
-            "members cannot be given it"
-        )
-    top = roles.bot_top
-    if top is None or role.position >= top.position:
-        above = f"its highest role, {top.name}" if top is not None else "any role it has"
-        return (
-            f"{role.name} is not below {bot_name}'s highest role, so {bot_name} cannot give it "
-            f"(Discord lets a bot give only roles below {above}); move {bot_name}'s role above "
-            f"{role.name} in Server Settings > Roles, or pick a lower role"
-        )
-    return None

@@ -1,287 +1,141 @@
-"""The schemas of a guild's configuration document.
+"""The guild configuration document: its base, its sections' base, and how the two are joined.
+
+A guild's configuration is one JSON document with a `schema_version` and one section per
+feature (`xp`, `levels`, `commands`, ...). The kernel defines no section: each feature defines
+its sections in its own `domain/config.py` (a :class:`ConfigSection` with a `key`) and names
+them in its declaration (`Feature.config_sections`); the kernel joins the enabled features'
+sections into one model (:func:`assemble_guild_config`; a process gets it from
+`townsquare.core.features.guild_config_model`).
 
 Every section is strict: unknown keys are errors and every field is required, because the
 defaults live in one place (`guild_defaults` in settings.yaml) and are validated by these same
-models when the settings load. A stored document carries `schema_version`, and an older
-document is brought forward when it is read (:data:`UPGRADES`), so stored rows, cached copies and
-settings files written for an earlier schema keep working.
+models when the settings load. A stored document carries `schema_version` (one number for the
+whole document, kept here), and an older document is brought forward when it is read: each
+feature contributes the steps for its own sections (`Feature.config_upgrades`, from one
+version to the next), so stored rows, cached copies and settings files written for an earlier
+schema keep working.
+
+Code reads a section through the typed accessor: `config.section(XPSection)` is an
+`XPSection`, checked by mypy, and :meth:`GuildConfig.with_section` returns a copy with one
+section replaced.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from townsquare.core.validation import SNOWFLAKE_KEY_PATTERN, Snowflake, SnowflakeKey, Text
+from townsquare.core.validation import SNOWFLAKE_KEY_PATTERN, Snowflake
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterable, Iterator
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
-    "MAX_BANNED_WORDS",
+    "FIRST_SCHEMA_VERSION",
     "MAX_CHANNEL_IDS",
-    "MAX_CURVE_TABLE",
-    "MAX_ESCALATION_STEPS",
-    "MAX_LEVEL",
-    "MAX_MANAGER_ROLES",
     "MAX_ROLE_IDS",
-    "UPGRADES",
-    "AISection",
-    "AlertsSection",
-    "AutomodSection",
-    "CommandsSection",
-    "EscalationStep",
-    "GiveawaysSection",
+    "ChannelIds",
+    "ConfigModel",
+    "ConfigSection",
     "GuildConfig",
-    "LevelCurve",
-    "LevelsSection",
-    "ModerationSection",
-    "NoticeSection",
-    "Snowflake",
-    "VoiceXPSection",
-    "XPSection",
+    "Names",
+    "ReferenceKind",
+    "RoleIds",
+    "SectionError",
+    "Upgrade",
+    "assemble_guild_config",
+    "keyed",
+    "on_off",
 ]
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION: Final = 4
+"""The schema version every document is brought forward to (and `GuildConfig` accepts).
+A feature that changes its section's shape raises it here and contributes the step."""
+FIRST_SCHEMA_VERSION: Final = 1
+"""The oldest schema version a stored document may carry."""
 
-Multiplier = Annotated[float, Field(ge=0.0, le=10.0)]
+type Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+"""One feature's step from a schema version to the next: the whole document in, the whole
+document out (it touches only the feature's own sections)."""
 
-MAX_LEVEL: Final = 10_000
-"""The highest `xp.max_level` a guild may set."""
+type ReferenceKind = Literal["role", "manager_role", "text_channel", "channel"]
+"""What a field's ids must be in the guild: any role but @everyone, a role that can be a
+manager role (neither @everyone nor managed), a text channel, or any channel."""
+
 MAX_ROLE_IDS: Final = 250
 """Every list or map of roles: Discord's own limit of roles in a guild."""
 MAX_CHANNEL_IDS: Final = 500
 """Every list or map of channels: Discord's own limit of channels in a guild."""
-MAX_BANNED_WORDS: Final = 1000
-"""Automod's banned words (each at most 100 characters, so at most ~100 KB)."""
-MAX_CURVE_TABLE: Final = 1000
-"""A `table` level curve's entries (the last one repeats for every higher level)."""
-MAX_ESCALATION_STEPS: Final = 20
-"""Rungs of the moderation escalation ladder."""
-MAX_MANAGER_ROLES: Final = 25
-"""Bot manager roles (the command access page lists them as checkboxes)."""
-
-RoleIds = Annotated[list[Snowflake], Field(max_length=MAX_ROLE_IDS)]
-ChannelIds = Annotated[list[Snowflake], Field(max_length=MAX_CHANNEL_IDS)]
 
 
-def _keyed(limit: int) -> Any:
-    """A map from ids to multipliers: JSON keys are decimal ids (the schema says so)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Names:
+    """Field metadata (`Annotated[..., Names("role")]`): the field's ids (an id, a list, or a
+    map's keys) name roles or channels of the guild, which must be of this kind; the dashboard
+    and the API check every id a change adds (`townsquare.core.config.references`)."""
+
+    kind: ReferenceKind
+
+
+RoleIds = Annotated[list[Snowflake], Field(max_length=MAX_ROLE_IDS), Names("role")]
+"""Roles members hold (any role of the guild but @everyone)."""
+ChannelIds = Annotated[list[Snowflake], Field(max_length=MAX_CHANNEL_IDS), Names("channel")]
+"""Channels messages are sent in (any channel of the guild but a category)."""
+
+
+def keyed(limit: int) -> Any:
+    """A map from ids to values: JSON keys are decimal ids (the schema says so)."""
     return Field(
         max_length=limit, json_schema_extra={"propertyNames": {"pattern": SNOWFLAKE_KEY_PATTERN}}
     )
 
 
-class _Section(BaseModel):
+def on_off(flag: bool) -> str:
+    """A switch as a summary shows it."""
+    return "on" if flag else "off"
+
+
+class SectionError(Exception):
+    """A section that cannot join the document (no key, a clash), or is not in it."""
+
+
+class ConfigModel(BaseModel):
+    """A part of a section: strict (unknown keys are errors) and frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class LevelCurve(_Section):
-    """How much XP each level costs."""
+class ConfigSection(ConfigModel):
+    """One top-level section of the document, owned by one feature."""
 
-    kind: Literal["mee6", "linear", "table"]
-    """`mee6`: 5L^2 + 50L + 100 from level L to L+1; `linear`: `linear_step` per level;
-    `table`: `table[L]` from level L to L+1."""
-    linear_step: Annotated[int, Field(ge=1, le=10**12)]
-    """XP per level when `kind` is `linear`."""
-    table: Annotated[
-        list[Annotated[int, Field(ge=1, le=10**12)]], Field(max_length=MAX_CURVE_TABLE)
-    ]
-    """XP from level L to L+1 when `kind` is `table`; the last entry repeats."""
+    key: ClassVar[str]
+    """The section's name in the document (`xp`, `levels`, ...)."""
+    premium_counts: ClassVar[Mapping[str, Callable[[Any], int]]] = {}
+    """Premium limit name -> how many the section uses (`xp.multiplier_rules`: the role and
+    channel multipliers). A change that raises a count past the guild's tier is refused
+    (402); the count the section already had stands (paused where the feature applies it)."""
 
-    @model_validator(mode="after")
-    def _table_needs_entries(self) -> Self:
-        if self.kind == "table" and not self.table:
-            raise ValueError("a 'table' level curve needs at least one entry in 'table'")
-        return self
-
-
-class VoiceXPSection(_Section):
-    """XP for time spent in voice channels, with anti-AFK rules."""
-
-    enabled: bool
-    """Award voice XP at all."""
-    xp_per_minute: Annotated[int, Field(ge=0, le=1000)]
-    """XP per full minute in an eligible voice channel."""
-    count_self_muted: bool
-    """Whether self-muted members still earn voice XP."""
-    min_members: Annotated[int, Field(ge=2, le=99)]
-    """Non-bot, non-deafened members a channel needs before anyone in it earns."""
-
-
-class XPSection(_Section):
-    """Message XP and the level curve."""
-
-    enabled: bool
-    """Award XP at all."""
-    per_message_min: Annotated[int, Field(ge=0, le=1000)]
-    """Smallest XP one message can award."""
-    per_message_max: Annotated[int, Field(ge=0, le=1000)]
-    """Largest XP one message can award."""
-    cooldown_seconds: Annotated[int, Field(ge=0, le=86_400)]
-    """Seconds after an awarded message during which a member's messages earn nothing."""
-    no_xp_channel_ids: ChannelIds
-    """Channels where messages earn nothing."""
-    no_xp_role_ids: RoleIds
-    """Members with any of these roles earn nothing."""
-    role_multipliers: Annotated[dict[SnowflakeKey, Multiplier], _keyed(MAX_ROLE_IDS)]
-    """XP multiplier per role; the largest of a member's roles applies."""
-    channel_multipliers: Annotated[dict[SnowflakeKey, Multiplier], _keyed(MAX_CHANNEL_IDS)]
-    """XP multiplier per channel."""
-    curve: LevelCurve
-    """How much each level costs."""
-    max_level: Annotated[int, Field(ge=1, le=MAX_LEVEL)]
-    """Levels stop here; XP keeps counting."""
-    voice: VoiceXPSection
-    """Voice XP."""
-
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> Self:
-        if self.per_message_min > self.per_message_max:
-            raise ValueError("per_message_min must not be larger than per_message_max")
-        return self
-
-
-class NoticeSection(_Section):
-    """Where and how a level-up is announced."""
-
-    mode: Literal["current_channel", "channel", "dm", "off"]
-    """Announce in the channel of the message, a fixed channel, by DM, or not at all."""
-    channel_id: Snowflake | None
-    """The fixed channel when `mode` is `channel`."""
-    template: Annotated[Text, Field(min_length=1, max_length=1500)]
-    """Message text; `{user}`, `{level}` and `{guild}` are replaced. Never pings roles."""
-
-    @model_validator(mode="after")
-    def _channel_mode_needs_channel(self) -> Self:
-        if self.mode == "channel" and self.channel_id is None:
-            raise ValueError("notice mode 'channel' needs a channel_id")
-        return self
-
-
-class LevelsSection(_Section):
-    """Level-role rewards and level-up notices."""
-
-    reward_mode: Literal["stack", "replace"]
-    """`stack` keeps every earned reward role; `replace` keeps only the highest."""
-    notice: NoticeSection
-    """The level-up notice."""
-
-
-class EscalationStep(_Section):
-    """One rung of the escalation ladder: at `offenses` active offenses, take `action`."""
-
-    offenses: Annotated[int, Field(ge=1, le=100)]
-    """Active offense count at which this step applies."""
-    action: Literal["warn", "timeout", "kick", "ban"]
-    """What happens to the member."""
-    duration_seconds: Annotated[int, Field(ge=0, le=28 * 86_400)]
-    """Timeout length; Discord allows at most 28 days. Ignored for other actions."""
-
-
-class AutomodSection(_Section):
-    """Automatic checks on every message."""
-
-    enabled: bool
-    """Run automod at all."""
-    banned_words: Annotated[
-        list[Annotated[Text, Field(min_length=1, max_length=100)]],
-        Field(max_length=MAX_BANNED_WORDS),
-    ]
-    """Words that are an offense, matched case-insensitively as whole words."""
-    block_links: bool
-    """Whether links are an offense (except in `link_allowed_channel_ids`)."""
-    link_allowed_channel_ids: ChannelIds
-    """Channels where links are fine."""
-    max_mentions: Annotated[int, Field(ge=1, le=100)]
-    """More user or role mentions than this in one message is an offense."""
-    spam_messages: Annotated[int, Field(ge=2, le=100)]
-    """This many messages ..."""
-    spam_window_seconds: Annotated[int, Field(ge=1, le=600)]
-    """... within this many seconds is spam."""
-    exempt_role_ids: RoleIds
-    """Members with any of these roles are never checked."""
-
-
-class ModerationSection(_Section):
-    """What happens after an offense."""
-
-    log_channel_id: Snowflake | None
-    """Channel that receives a log entry for every action; none when unset."""
-    dm_members: bool
-    """DM the member about every action taken against them."""
-    offense_expiry_days: Annotated[int, Field(ge=1, le=3650)]
-    """Offenses older than this no longer count towards escalation."""
-    escalation: Annotated[list[EscalationStep], Field(max_length=MAX_ESCALATION_STEPS)]
-    """The ladder, by ascending `offenses`."""
-    automod: AutomodSection
-    """Automatic checks."""
-
-    @model_validator(mode="after")
-    def _ladder_is_ascending(self) -> Self:
-        counts = [step.offenses for step in self.escalation]
-        if counts != sorted(set(counts)):
-            raise ValueError("escalation steps need strictly ascending 'offenses'")
-        return self
-
-
-class GiveawaysSection(_Section):
-    """Giveaway defaults."""
-
-    claim_window_seconds: Annotated[int, Field(ge=30, le=7 * 86_400)]
-    """How long a winner has to press the claim button before a reroll."""
-    max_rerolls: Annotated[int, Field(ge=0, le=50)]
-    """Rerolls after unclaimed wins before the giveaway ends without a winner."""
-
-
-class AlertsSection(_Section):
-    """Live alerts for Twitch, Kick and YouTube."""
-
-    channel_id: Snowflake | None
-    """Channel that receives live alerts; alerts are off when unset."""
-    mention_role_id: Snowflake | None
-    """Role pinged by a live alert; none when unset."""
-
-
-class AISection(_Section):
-    """The Gemini assistant."""
-
-    enabled: bool
-    """Answer questions in this guild at all."""
-    channel_ids: ChannelIds
-    """Channels where the assistant answers mentions; empty means every channel."""
-    requests_per_member_per_hour: Annotated[int, Field(ge=1, le=1000)]
-    """Rate limit per member."""
-    max_output_tokens: Annotated[int, Field(ge=16, le=8192)]
-    """Longest answer, in model tokens."""
-
-
-class CommandsSection(_Section):
-    """Who may use the bot's management commands (`/xp ...`, `/config show`)."""
-
-    manager_role_ids: Annotated[list[Snowflake], Field(max_length=MAX_MANAGER_ROLES)]
-    """Members with any of these roles may use them, besides members with Manage Server or
-    Administrator (and the owner), who always may."""
-
-    @field_validator("manager_role_ids")
     @classmethod
-    def _no_repeats(cls, role_ids: list[int]) -> list[int]:
-        if len(set(role_ids)) != len(role_ids):
-            raise ValueError("a role is listed twice")
-        return role_ids
+    def references(cls) -> Iterator[tuple[str, ReferenceKind]]:
+        """The dotted paths inside the section whose fields are marked :class:`Names`."""
+        yield from _references(cls, "")
+
+    def summary(self) -> list[tuple[str, str]]:
+        """Its main switches and numbers as (name, value) lines, for `/config show`."""
+        return []
 
 
-def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
-    """Version 2 added the `commands` section; nobody had manager roles before."""
-    if "commands" in document:
-        raise ValueError("a version 1 document has no 'commands' section (that is version 2)")
-    return {**document, "commands": {"manager_role_ids": []}}
-
-
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_version_1}
-"""From each older schema version to the next one."""
+def _references(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, ReferenceKind]]:
+    for name, field in model.model_fields.items():
+        marks = [mark for mark in field.metadata if isinstance(mark, Names)]
+        if marks:
+            yield f"{prefix}{name}", marks[0].kind
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, ConfigModel):
+            yield from _references(field.annotation, f"{prefix}{name}.")
 
 
 class GuildConfig(BaseModel):
@@ -289,24 +143,96 @@ class GuildConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    schema_version: Literal[2]
+    schema_version: Literal[4]
     """The version of this schema the document was written with."""
-    xp: XPSection
-    levels: LevelsSection
-    moderation: ModerationSection
-    giveaways: GiveawaysSection
-    alerts: AlertsSection
-    ai: AISection
-    commands: CommandsSection
+
+    section_types: ClassVar[Mapping[str, type[ConfigSection]]] = {}
+    """The sections of this document model, by key (set by :func:`assemble_guild_config`)."""
+    upgrades: ClassVar[Mapping[int, tuple[Upgrade, ...]]] = {}
+    """The steps from each older schema version to the next, in feature order."""
+
+    def section[S: ConfigSection](self, kind: type[S]) -> S:
+        """The section of type `kind`; :class:`SectionError` when its feature is not enabled."""
+        value = getattr(self, kind.key, None)
+        if not isinstance(value, kind):
+            raise SectionError(f"the configuration has no {kind.key!r} section")
+        return value
+
+    def with_section(self, section: ConfigSection) -> Self:
+        """A copy with `section` in place of the section of its type."""
+        self.section(type(section))
+        return self.model_copy(update={section.key: section})
+
+    def sections(self) -> dict[str, ConfigSection]:
+        """Every section, by key, in document order."""
+        return {key: self.section(kind) for key, kind in self.section_types.items()}
+
+    @classmethod
+    def from_stored(cls, document: Mapping[str, Any], defaults: GuildConfig) -> Self:
+        """A stored document (a row, written by this or an earlier deployment) as this
+        process's model: brought forward, then fitted to the enabled features. A section of a
+        feature no longer enabled is left out (and gone at the next write); the section of a
+        feature enabled since the document was written starts from `defaults`. What a client
+        sends is validated strictly instead (`model_validate`)."""
+        data = cls._brought_forward(dict(document))
+        if data.get("schema_version") == CURRENT_SCHEMA_VERSION:
+            fallback = defaults.model_dump(mode="json")
+            data = {"schema_version": CURRENT_SCHEMA_VERSION} | {
+                key: data[key] if key in data else fallback[key] for key in cls.section_types
+            }
+        return cls.model_validate(data)
 
     @model_validator(mode="before")
     @classmethod
     def _upgrade(cls, data: Any) -> Any:
-        """Bring a document written for an older schema version forward, one step at a time."""
-        if not isinstance(data, dict):
-            return data
+        return cls._brought_forward(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def _brought_forward(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A document written for an older schema version, brought forward one step at a time."""
         version = data.get("schema_version")
-        while type(version) is int and version in UPGRADES:  # not True, which is 1 too
-            data = UPGRADES[version](data) | {"schema_version": version + 1}
+        if type(version) is not int:  # not True, which is 1 too
+            return data
+        while FIRST_SCHEMA_VERSION <= version < CURRENT_SCHEMA_VERSION:
+            for step in cls.upgrades.get(version, ()):
+                data = step(data)
             version += 1
+            data = data | {"schema_version": version}
         return data
+
+
+def assemble_guild_config(
+    sections: Iterable[type[ConfigSection]], upgrades: Iterable[Mapping[int, Upgrade]] = ()
+) -> type[GuildConfig]:
+    """The document model with `sections` (in order) and the upgrade steps of `upgrades`."""
+    fields: dict[str, Any] = {}
+    types: dict[str, type[ConfigSection]] = {}
+    for kind in sections:
+        key = getattr(kind, "key", None)
+        if not isinstance(key, str) or not key.isidentifier():
+            raise SectionError(f"{kind.__qualname__} has no `key` (its name in the document)")
+        if key in types:
+            raise SectionError(f"two config sections are named {key!r}")
+        if key in GuildConfig.model_fields or hasattr(GuildConfig, key):
+            raise SectionError(f"a config section cannot be named {key!r} (the document has that)")
+        types[key] = kind
+        fields[key] = (kind, ...)
+    steps: dict[int, list[Upgrade]] = {}
+    for contributed in upgrades:
+        for version, step in contributed.items():
+            if not FIRST_SCHEMA_VERSION <= version < CURRENT_SCHEMA_VERSION:
+                raise SectionError(
+                    f"an upgrade step from schema version {version} (versions "
+                    f"{FIRST_SCHEMA_VERSION} to {CURRENT_SCHEMA_VERSION - 1} can be upgraded)"
+                )
+            steps.setdefault(version, []).append(step)
+    model = create_model(
+        "GuildConfig",
+        __base__=GuildConfig,
+        __doc__=GuildConfig.__doc__,
+        __module__=__name__,
+        **fields,
+    )
+    model.section_types = types
+    model.upgrades = {version: tuple(found) for version, found in steps.items()}
+    return model

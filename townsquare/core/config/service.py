@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from townsquare.core.audit.service import Actor, record
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION, GuildConfig
+from townsquare.core.features import guild_config_model
 from townsquare.core.guilds.service import ensure_guild
 
 __all__ = ["ConfigConflictError", "VersionedConfig", "load_guild_config", "update_guild_config"]
@@ -50,7 +51,7 @@ async def load_guild_config(guild_id: int, defaults: GuildConfig) -> VersionedCo
             },
             using_db=connection,
         )
-    return VersionedConfig(row.version, GuildConfig.model_validate(row.document))
+    return VersionedConfig(row.version, guild_config_model().from_stored(row.document, defaults))
 
 
 async def update_guild_config(

@@ -15,7 +15,7 @@ import dataclasses
 import typing
 
 from townsquare.core.embedded._errors import EmbeddedServiceError
-from townsquare.core.embedded._postgres import start_or_attach_postgres
+from townsquare.core.embedded._postgres import postgres_bin_dir, start_or_attach_postgres
 from townsquare.core.embedded._state import EmbeddedServer
 from townsquare.core.embedded._valkey import start_or_attach_valkey
 
@@ -30,6 +30,7 @@ __all__ = [
     "EmbeddedServiceError",
     "ServiceURLs",
     "embedded_services",
+    "postgres_bin_dir",
     "start_or_attach_postgres",
     "start_or_attach_valkey",
 ]
@@ -47,11 +48,12 @@ class ServiceURLs:
 
 
 @contextlib.contextmanager
-def embedded_services(settings: Settings) -> Iterator[ServiceURLs]:
+def embedded_services(settings: Settings, *, small: bool = False) -> Iterator[ServiceURLs]:
     """Start or attach to the embedded servers `settings` ask for, and yield the URLs to use.
 
     On exit, even through an exception, stops the servers this process started, PostgreSQL
-    before Valkey; servers it only attached to keep running for their owner. Raises
+    before Valkey; servers it only attached to keep running for their owner. `small` starts
+    PostgreSQL with its small-footprint settings (`up --single-process`). Raises
     EmbeddedServiceError when a server cannot start.
     """
     var_dir = settings.paths.var_dir.resolve()
@@ -63,7 +65,7 @@ def embedded_services(settings: Settings) -> Iterator[ServiceURLs]:
             redis_url = valkey.url
         database_url = settings.database.url
         if database_url == EMBEDDED:
-            postgres = start_or_attach_postgres(var_dir / "postgres")
+            postgres = start_or_attach_postgres(var_dir / "postgres", small=small)
             owned.callback(postgres.stop)
             database_url = postgres.url
         yield ServiceURLs(redis_url=redis_url, database_url=database_url)

@@ -19,6 +19,7 @@ import stat
 import struct
 import subprocess
 import time
+import typing
 from pathlib import Path
 
 import structlog
@@ -27,7 +28,7 @@ from townsquare.core.embedded._errors import EmbeddedServiceError, explain_failu
 from townsquare.core.embedded._state import EmbeddedServer, Engine, start_or_attach
 from townsquare.core.processes import process_alive, process_cmdline, wait_until_gone
 
-__all__ = ["SYSTEM_USER", "start_or_attach_postgres"]
+__all__ = ["SYSTEM_USER", "postgres_bin_dir", "start_or_attach_postgres"]
 
 SYSTEM_USER = "embedded_postgres"
 """System user the server runs as when townsquare runs as root."""
@@ -47,18 +48,38 @@ host    all       all   127.0.0.1/32  trust
 _log = structlog.get_logger(__name__)
 
 
+SMALL_SETTINGS: typing.Final = (
+    "shared_buffers=16MB",
+    "max_connections=40",
+    "max_worker_processes=4",
+    "max_parallel_workers=0",
+    "max_wal_senders=0",
+)
+"""The small-footprint server (`up --single-process`): a small buffer cache, which every
+backend's resident memory includes as far as it has touched it, and fewer processes."""
+_SMALL_SETTINGS_18: typing.Final = ("io_method=sync",)
+"""PostgreSQL 18+: no I/O worker processes."""
+
+
 def start_or_attach_postgres(
-    data_dir: Path, *, port: int = 0, startup_timeout: float = 60.0
+    data_dir: Path, *, port: int = 0, startup_timeout: float = 60.0, small: bool = False
 ) -> EmbeddedServer:
     """Attach to the PostgreSQL serving `data_dir`, or start one (port 0: a free port).
 
     The first start runs initdb (UTF-8, trust for this machine only). The URL names the
-    superuser `postgres` and its maintenance database `postgres`. Raises EmbeddedServiceError
-    with the cause and its fix.
+    superuser `postgres` and its maintenance database `postgres`. `small` starts it with
+    :data:`SMALL_SETTINGS` (a server already running is attached as it is). Raises
+    EmbeddedServiceError with the cause and its fix.
     """
-    return start_or_attach(
-        _Postgres(data_dir.resolve()), port=port, startup_timeout=startup_timeout
-    )
+    engine = _Postgres(data_dir.resolve())
+    engine.small = small
+    return start_or_attach(engine, port=port, startup_timeout=startup_timeout)
+
+
+def postgres_bin_dir() -> Path:
+    """The embedded PostgreSQL's `bin/` (postgres, initdb, pg_dump, pg_restore ...); raises
+    EmbeddedServiceError when the embedded-postgres package is not installed."""
+    return _bin_dir()
 
 
 def _bin_dir() -> Path:
@@ -82,6 +103,7 @@ class _Postgres(Engine):
     # the immediate one that recovers on the next start.
     stop_plan = ((signal.SIGINT, 30.0), (signal.SIGQUIT, 5.0))
     port_advice = "Pass port=0 to pick a free port, or choose another port."
+    small = False
 
     @property
     def pgdata(self) -> Path:
@@ -146,7 +168,17 @@ class _Postgres(Engine):
             "unix_socket_directories=",
             "-c",
             "logging_collector=off",
+            *(part for setting in self._small_settings() for part in ("-c", setting)),
         ]
+
+    def _small_settings(self) -> tuple[str, ...]:
+        if not self.small:
+            return ()
+        try:
+            major = int((self.pgdata / "PG_VERSION").read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            major = 0
+        return SMALL_SETTINGS + (_SMALL_SETTINGS_18 if major >= 18 else ())
 
     def _grant_access(self) -> None:
         """Let the system user reach the data directory and read the binaries.

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from townsquare.core.events.records import (
     SCHEMA_VERSION,
+    AuditLogRecord,
+    AutomodExecutionRecord,
+    EntitlementRecord,
     EventRecord,
     GuildRecord,
+    MemberJoinRecord,
+    MessageDeleteRecord,
+    MessageEditRecord,
     MessageRecord,
     VoiceStateRecord,
     parse_records,
@@ -14,8 +20,14 @@ from townsquare.core.events.wire import encode_job
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditLogRecord",
+    "AutomodExecutionRecord",
+    "EntitlementRecord",
     "EventRecord",
     "GuildRecord",
+    "MemberJoinRecord",
+    "MessageDeleteRecord",
+    "MessageEditRecord",
     "MessageRecord",
     "VoiceStateRecord",
     "encode_job",

@@ -16,8 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AnyRecord",
+    "AuditLogRecord",
+    "AutomodExecutionRecord",
+    "EntitlementRecord",
     "EventRecord",
     "GuildRecord",
+    "MemberJoinRecord",
+    "MessageDeleteRecord",
+    "MessageEditRecord",
     "MessageRecord",
     "VoiceStateRecord",
     "parse_records",
@@ -55,6 +62,8 @@ class MessageRecord(_Record):
     link_count: Count
     content: str | None = None
     """Only for pipelines that need the text (automod, ai); None on the XP stream."""
+    referenced_message_id: Snowflake | None = None
+    """The message this one replies to (a reply's `message_reference`), else None."""
 
 
 class VoiceStateRecord(_Record):
@@ -89,11 +98,122 @@ class GuildRecord(_Record):
     timestamp_ms: Count
 
 
-EventRecord = Annotated[MessageRecord | VoiceStateRecord | GuildRecord, Field(discriminator="kind")]
+class MemberJoinRecord(_Record):
+    """A member joined a guild (GUILD_MEMBER_ADD; only with the GUILD_MEMBERS intent)."""
+
+    kind: Literal["member_join"] = "member_join"
+    guild_id: Snowflake
+    user_id: Snowflake
+    is_bot: bool
+    account_created_ms: Count
+    """When the account was made (from the user id's snowflake): anti-raid's account age."""
+    timestamp_ms: Count
+    """When the shard received the join."""
+
+
+class MessageEditRecord(_Record):
+    """A guild message's text was edited (MESSAGE_UPDATE with `content`; embed-only updates,
+    such as link previews, are not edits)."""
+
+    kind: Literal["message_edit"] = "message_edit"
+    guild_id: Snowflake
+    channel_id: Snowflake
+    message_id: Snowflake
+    content: str | None = None
+    """Only for pipelines that need the text (as `MessageRecord.content`)."""
+    timestamp_ms: Count
+    """When the shard received the edit."""
+
+
+class MessageDeleteRecord(_Record):
+    """Guild messages were deleted (MESSAGE_DELETE, or one MESSAGE_DELETE_BULK)."""
+
+    kind: Literal["message_delete"] = "message_delete"
+    guild_id: Snowflake
+    channel_id: Snowflake
+    message_ids: tuple[Snowflake, ...]
+    timestamp_ms: Count
+    """When the shard received the deletion."""
+
+
+class EntitlementRecord(_Record):
+    """An entitlement (a premium purchase) was created, updated or deleted (ENTITLEMENT_*).
+
+    Discord sends these on the shard of the guild the entitlement is for (shard 0 for a
+    user's); they need no intent."""
+
+    kind: Literal["entitlement"] = "entitlement"
+    event: Literal["create", "update", "delete"]
+    entitlement_id: Snowflake
+    sku_id: Snowflake
+    guild_id: Snowflake | None
+    """None for a user's own entitlement."""
+    user_id: Snowflake | None
+    type: Count
+    """Discord's entitlement type (8: application subscription, 1: purchase, ...)."""
+    deleted: bool
+    consumed: bool
+    starts_at_ms: Count | None
+    ends_at_ms: Count | None
+    """None: no end (a subscription renewing, a test entitlement)."""
+    timestamp_ms: Count
+    """When the shard received the event."""
+
+
+class AutomodExecutionRecord(_Record):
+    """Discord's own AutoMod acted on a member (AUTO_MODERATION_ACTION_EXECUTION, one per
+    action; intent AUTO_MODERATION_EXECUTION)."""
+
+    kind: Literal["automod_execution"] = "automod_execution"
+    guild_id: Snowflake
+    user_id: Snowflake
+    rule_id: Snowflake
+    trigger_type: Count
+    action_type: Count
+    channel_id: Snowflake | None
+    message_id: Snowflake | None
+    """None when the message was blocked (it never existed)."""
+    matched_keyword: str | None
+    content: str | None = None
+    """Only for pipelines that read text (automod)."""
+    timestamp_ms: Count
+    """When the shard received it."""
+
+
+class AuditLogRecord(_Record):
+    """Someone changed the guild in a way the audit log keeps (GUILD_AUDIT_LOG_ENTRY_CREATE;
+    intent GUILD_MODERATION, and Discord sends it only to a bot with VIEW_AUDIT_LOG)."""
+
+    kind: Literal["audit_log_entry"] = "audit_log_entry"
+    guild_id: Snowflake
+    entry_id: Snowflake
+    action_type: Count
+    """Discord's audit-log action type (12 channel delete, 22 ban, 50 webhook create ...)."""
+    user_id: Snowflake | None
+    """Who made the change (None: Discord itself)."""
+    target_id: Snowflake | None
+    timestamp_ms: Count
+    """When the entry was made (from its id's snowflake)."""
+
+
+AnyRecord = (
+    MessageRecord
+    | VoiceStateRecord
+    | GuildRecord
+    | EntitlementRecord
+    | MemberJoinRecord
+    | AutomodExecutionRecord
+    | MessageEditRecord
+    | MessageDeleteRecord
+    | AuditLogRecord
+)
+"""Any record a shard publishes."""
+
+EventRecord = Annotated[AnyRecord, Field(discriminator="kind")]
 
 _BATCH = TypeAdapter(list[EventRecord])
 
 
-def parse_records(data: object) -> list[MessageRecord | VoiceStateRecord | GuildRecord]:
+def parse_records(data: object) -> list[AnyRecord]:
     """Validate a batch as it arrives from a stream (raises pydantic's ValidationError)."""
     return _BATCH.validate_python(data)

@@ -14,13 +14,16 @@ import typing
 import arc
 import hikari
 
-from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.features import guild_config_model
 from townsquare.shards.commands.services import (
     INJECTED,
     CommandServices,
     Reply,
     answer,
 )
+
+if typing.TYPE_CHECKING:
+    from townsquare.core.config.schemas import GuildConfig
 
 __all__ = ["PLUGINS", "config_embed", "plugin"]
 
@@ -31,29 +34,13 @@ config = plugin.include_slash_group(
 )
 
 
-def _on(flag: bool) -> str:
-    return "on" if flag else "off"
-
-
 def config_embed(document: GuildConfig, version: int) -> hikari.Embed:
-    """The configuration's main switches and numbers as an embed."""
-    xp, levels, moderation = document.xp, document.levels, document.moderation
+    """The configuration's main switches and numbers as an embed: each section's summary
+    (`ConfigSection.summary`), in document order."""
     embed = hikari.Embed(title="Server configuration", colour=hikari.Color(0x5865F2))
-    embed.add_field(
-        "XP",
-        f"{_on(xp.enabled)} · {xp.per_message_min}-{xp.per_message_max} a message · "
-        f"cooldown {xp.cooldown_seconds} s · {xp.curve.kind} curve to level {xp.max_level}",
-    )
-    embed.add_field("Voice XP", f"{_on(xp.voice.enabled)} · {xp.voice.xp_per_minute} a minute")
-    embed.add_field("Level-ups", f"rewards {levels.reward_mode} · notices {levels.notice.mode}")
-    embed.add_field(
-        "Moderation",
-        f"automod {_on(moderation.automod.enabled)} · "
-        f"{len(moderation.escalation)} escalation steps",
-    )
-    embed.add_field("AI", _on(document.ai.enabled))
-    managers = " ".join(f"<@&{role_id}>" for role_id in document.commands.manager_role_ids)
-    embed.add_field("Manager roles", managers or "none: Manage Server only")
+    for section in document.sections().values():
+        for name, value in section.summary():
+            embed.add_field(name, value)
     return embed.set_footer(f"Version {version} · change it on the dashboard")
 
 
@@ -63,7 +50,7 @@ async def config_show(ctx: arc.GatewayContext, services: CommandServices = INJEC
     async def work() -> Reply:
         guild_id, _ = await services.managed_guild(ctx, "see the configuration")
         shown = await services.client().config(guild_id)
-        document = GuildConfig.model_validate(shown.config)
+        document = guild_config_model().model_validate(shown.config)
         return Reply(embed=config_embed(document, shown.version), ephemeral=True)
 
     await answer(ctx, work(), defer_after=services.defer_after_seconds)

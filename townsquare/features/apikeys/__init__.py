@@ -19,4 +19,5 @@ FEATURE = Feature(
     models=("townsquare.features.apikeys.domain.models",),
     key_families=APIKEY_FAMILIES,
     web="townsquare.features.apikeys.web",
+    usage="townsquare.features.apikeys.usage",
 )

@@ -10,22 +10,27 @@
 
 from __future__ import annotations
 
-from townsquare.core.features import Feature
-from townsquare.features.xp.domain.jobs import XP_ROUTE, xp_schedules
+from townsquare.core.features import KERNEL_PIPELINE, Feature
+from townsquare.features.xp.domain.config import LevelsSection, XPSection
+from townsquare.features.xp.domain.jobs import XP_PIPELINE, XP_ROUTE, xp_schedules
 from townsquare.features.xp.domain.keys import XP_FAMILIES
 
 __all__ = ["FEATURE"]
 
 FEATURE = Feature(
     name="xp",
+    # Level-up notices in a channel; reward roles given and taken.
+    permissions=("VIEW_CHANNEL", "SEND_MESSAGES", "MANAGE_ROLES"),
     models=("townsquare.features.xp.domain.models",),
     key_families=XP_FAMILIES,
-    config_sections=("xp", "levels"),
-    pipelines=("xp", "jobs"),
+    config_sections=(XPSection, LevelsSection),
+    pipelines=(XP_PIPELINE, KERNEL_PIPELINE),
     routes=(XP_ROUTE,),
     schedules=xp_schedules(),
     commands="townsquare.features.xp.commands",
     tasks="townsquare.features.xp.tasks",
     web="townsquare.features.xp.web",
     cli="townsquare.features.xp.cli",
+    usage="townsquare.features.xp.usage",
+    needs="townsquare.features.xp.needs",
 )

@@ -10,6 +10,7 @@ import typer
 
 from townsquare.cli_support import SettingsOption, fail, services, settings_from
 from townsquare.core.keyspace import Keyspace
+from townsquare.features.xp.domain.config import XPSection
 
 __all__ = ["APP"]
 
@@ -57,7 +58,7 @@ def xp_import_mee6(
                             file,
                             guild,
                             progress,
-                            curve=curve_for(config.config.xp),
+                            curve=curve_for(config.config.section(XPSection)),
                             actor=Actor(ActorKind.OPERATOR, None, getpass.getuser()),
                         )
             finally:

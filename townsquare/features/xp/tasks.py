@@ -19,7 +19,9 @@ from taskiq import TaskiqDepends
 
 from townsquare.core.alerts import raise_alert
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord, parse_records
+from townsquare.core.features import KERNEL_PIPELINE
 from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.config import MULTIPLIER_RULES_LIMIT, LevelsSection, XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.flush import flush_xp
 from townsquare.features.xp.domain.jobs import (
@@ -28,15 +30,18 @@ from townsquare.features.xp.domain.jobs import (
     FLUSH_TASK,
     PROCESS_BATCH_TASK,
     VOICE_TICK_TASK,
+    XP_PIPELINE,
     xp_schedules,
 )
 from townsquare.features.xp.domain.levels import (
     applied_level,
+    notice_nonce,
     plan_rewards,
     render_notice,
     sync_levels,
 )
 from townsquare.features.xp.domain.models import LevelReward
+from townsquare.features.xp.domain.rewards import LEVEL_REWARDS_LIMIT, active_rewards
 from townsquare.features.xp.domain.voice import (
     apply_guild_record,
     apply_voice_records,
@@ -46,6 +51,7 @@ from townsquare.features.xp.domain.voice import (
 )
 from townsquare.tasks.errors import PermanentJobError
 from townsquare.tasks.idempotency import run_once
+from townsquare.tasks.locks import RedisLease
 from townsquare.tasks.registry import REGISTRY
 
 # Needed at run time: taskiq resolves the annotation to inject the worker's resources.
@@ -80,10 +86,10 @@ async def _config(resources: TaskResources, guild_id: int) -> GuildConfig:
 
 
 async def _curve(resources: TaskResources, guild_id: int) -> Curve:
-    return curve_for((await _config(resources, guild_id)).xp)
+    return curve_for((await _config(resources, guild_id)).section(XPSection))
 
 
-@REGISTRY.task("xp", PROCESS_BATCH_TASK)
+@REGISTRY.task(XP_PIPELINE, PROCESS_BATCH_TASK)
 async def process_batch(records: list[dict[str, typing.Any]], resources: _Resources) -> int:
     """Apply a batch of normalised records; returns the XP awarded.
 
@@ -102,21 +108,24 @@ async def process_batch(records: list[dict[str, typing.Any]], resources: _Resour
             await apply_guild_record(redis, keyspace, record)
         elif isinstance(record, VoiceStateRecord):
             voice.append(record)
-        else:
+        elif isinstance(record, MessageRecord):
             messages[record.guild_id].append(record)
     if voice:
         await apply_voice_records(redis, keyspace, voice)
     awarded = 0
-    jobs_maxlen = resources.settings.tasks.jobs.maxlen
+    jobs_maxlen = resources.settings.tasks.pipeline(KERNEL_PIPELINE).maxlen
     for guild_id, guild_records in messages.items():
         config = await _config(resources, guild_id)
-        outcome = await award_messages(redis, keyspace, guild_id, config.xp, guild_records)
+        # Past the tier's `xp.multiplier_rules` (after a downgrade) the last rules are paused.
+        limit = await resources.gate.value(guild_id, MULTIPLIER_RULES_LIMIT)
+        section = config.section(XPSection).with_multiplier_rules(limit)
+        outcome = await award_messages(redis, keyspace, guild_id, section, guild_records)
         awarded += sum(outcome.gained.values())
         await sync_levels(
             redis,
             keyspace,
             guild_id,
-            curve_for(config.xp),
+            curve_for(config.section(XPSection)),
             outcome.totals,
             channel_by_member=outcome.last_channel,
             jobs_maxlen=jobs_maxlen,
@@ -125,7 +134,7 @@ async def process_batch(records: list[dict[str, typing.Any]], resources: _Resour
     return awarded
 
 
-@REGISTRY.task("xp", VOICE_TICK_TASK)
+@REGISTRY.task(XP_PIPELINE, VOICE_TICK_TASK)
 async def voice_tick(resources: _Resources, minute: int | None = None) -> int:
     """Award one minute of voice XP in every guild with voice state; returns members paid.
 
@@ -137,29 +146,34 @@ async def voice_tick(resources: _Resources, minute: int | None = None) -> int:
         seconds, _ = await redis.time()
         minute = int(seconds) // 60
     paid = 0
-    jobs_maxlen = resources.settings.tasks.jobs.maxlen
+    jobs_maxlen = resources.settings.tasks.pipeline(KERNEL_PIPELINE).maxlen
     async for raw in redis.sscan_iter(keyspace.key("xp_voice_guilds"), count=1000):
         guild_id = int(raw)
         config = await _config(resources, guild_id)
         states, afk_channel = await read_voice_states(redis, keyspace, guild_id)
-        earners = eligible_members(states, afk_channel, config.xp.voice)
+        earners = eligible_members(states, afk_channel, config.section(XPSection).voice)
         totals = await award_voice_minute(
             redis,
             keyspace,
             guild_id,
             minute=minute,
             members=earners,
-            xp_per_minute=config.xp.voice.xp_per_minute,
+            xp_per_minute=config.section(XPSection).voice.xp_per_minute,
         )
         if totals:
             paid += len(totals)
             await sync_levels(
-                redis, keyspace, guild_id, curve_for(config.xp), totals, jobs_maxlen=jobs_maxlen
+                redis,
+                keyspace,
+                guild_id,
+                curve_for(config.section(XPSection)),
+                totals,
+                jobs_maxlen=jobs_maxlen,
             )
     return paid
 
 
-@REGISTRY.task("jobs", FLUSH_TASK)
+@REGISTRY.task(KERNEL_PIPELINE, FLUSH_TASK)
 async def flush(resources: _Resources) -> int:
     """Write dirty XP totals to PostgreSQL; returns rows written."""
 
@@ -172,7 +186,7 @@ async def flush(resources: _Resources) -> int:
     return written
 
 
-@REGISTRY.task("jobs", APPLY_LEVEL_TASK)
+@REGISTRY.task(KERNEL_PIPELINE, APPLY_LEVEL_TASK)
 async def apply_level(
     guild_id: int,
     user_id: int,
@@ -193,11 +207,18 @@ async def apply_level(
     redis, keyspace = resources.redis, resources.keyspace
     config = await _config(resources, guild_id)
     current = await applied_level(redis, keyspace, guild_id, user_id)
-    rewards = await LevelReward.filter(guild_id=guild_id).values_list("level", "role_id")
-    plan = plan_rewards(
-        [(int(at), int(role)) for at, role in rewards], current, config.levels.reward_mode
+    # Past the tier's limit (after a downgrade) the highest levels' rewards are paused:
+    # neither given nor taken, until the tier allows them again.
+    rewards = active_rewards(
+        await LevelReward.filter(guild_id=guild_id),
+        await resources.gate.value(guild_id, LEVEL_REWARDS_LIMIT),
     )
-    notice = config.levels.notice
+    plan = plan_rewards(
+        [(row.level, row.role_id) for row in rewards],
+        current,
+        config.section(LevelsSection).reward_mode,
+    )
+    notice = config.section(LevelsSection).notice
     wants_notice = notify and level > previous and current >= level and notice.mode != "off"
     if not (plan.keep or plan.drop or wants_notice):
         return
@@ -225,7 +246,42 @@ async def apply_level(
                 config=config,
             )
 
+        await _announce_in_order(resources, guild_id, user_id, level, send)
+
+
+class NoticeBusyError(Exception):
+    """Another worker is announcing this member's level-up right now; retried shortly."""
+
+
+_NOTICE_LEASE_SECONDS: typing.Final = 30.0
+
+
+async def _announce_in_order(
+    resources: TaskResources,
+    guild_id: int,
+    user_id: int,
+    level: int,
+    send: typing.Callable[[], typing.Awaitable[None]],
+) -> None:
+    """Announce `level` once, one of the member's notices at a time, never after a higher
+    level's: level jobs of one member run concurrently, so without this a late job for level
+    2 could post after level 3's notice."""
+    redis, keyspace = resources.redis, resources.keyspace
+    lease = RedisLease(
+        redis, keyspace.key("xp_notice_lock", guild_id, user_id), _NOTICE_LEASE_SECONDS
+    )
+    if not await lease.acquire():
+        raise NoticeBusyError(f"a level-up notice for {guild_id}/{user_id} is being posted")
+    try:
+        marker = keyspace.key("xp_noticed", guild_id, user_id)
+        announced = await redis.get(marker)
+        if announced is not None and int(announced) > level:
+            logger.info("xp.notice_superseded", guild_id=guild_id, level=level)
+            return
         await run_once(redis, keyspace, "xp_notice", f"{guild_id}/{user_id}/{level}", send)
+        await redis.set(marker, level, ex=86_400)
+    finally:
+        await lease.release()
 
 
 async def _set_reward_roles(
@@ -258,6 +314,7 @@ async def _set_reward_roles(
             await _alert(
                 resources,
                 guild_id,
+                f"xp.reward_role_forbidden/{role}",
                 (
                     f"cannot {'give' if add else 'take'} level reward role {role} "
                     f"{'to' if add else 'from'} member {user_id}: {error.message or 'forbidden'} "
@@ -278,7 +335,7 @@ async def _send_notice(
     channel_id: int | None,
     config: GuildConfig,
 ) -> None:
-    notice = config.levels.notice
+    notice = config.section(LevelsSection).notice
     target: int | None
     match notice.mode:
         case "current_channel":
@@ -306,6 +363,7 @@ async def _send_notice(
         await rest.create_message(
             target,
             text[:2000],
+            nonce=notice_nonce(guild_id, user_id, level),
             user_mentions=[user_id],
             role_mentions=False,
             mentions_everyone=False,
@@ -315,12 +373,15 @@ async def _send_notice(
         await _alert(
             resources,
             guild_id,
+            f"xp.notice_forbidden/{target}",
             f"cannot post the level-up notice in channel {target}: {error.message}",
         )
 
 
-async def _alert(resources: TaskResources, guild_id: int, message: str) -> None:
-    """An operator alert from a level job: something the guild's admins must fix."""
+async def _alert(resources: TaskResources, guild_id: int, key: str, message: str) -> None:
+    """A guild alert from a level job: something the guild's admins must fix. `key` names the
+    condition (one role, one channel), so every member it hits makes one message with a
+    count, not one each (docs/alerts.md)."""
     await raise_alert(
         resources.redis,
         resources.keyspace,
@@ -328,6 +389,7 @@ async def _alert(resources: TaskResources, guild_id: int, message: str) -> None:
         level="warning",
         guild_id=guild_id,
         message=message,
+        key=key,
     )
 
 

@@ -10,7 +10,17 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.control import community, entitlements, interactions
+from townsquare.sandbox.control import (
+    acting,
+    automod,
+    community,
+    entitlements,
+    faults,
+    interactions,
+    invites,
+    nuke,
+    scenarios,
+)
 from townsquare.sandbox.control.common import (
     ControlError,
     is_loopback,
@@ -68,8 +78,14 @@ class ControlApi:
             web.post(CONTROL_PREFIX + "/gateway/invalid-session", self.invalidate_sessions),
             web.post(CONTROL_PREFIX + "/gateway/withhold-acks", self.withhold_acks),
             *community.routes(CONTROL_PREFIX, self.world),
+            *acting.routes(CONTROL_PREFIX, self.world),
+            *automod.routes(CONTROL_PREFIX, self.world),
+            *nuke.routes(CONTROL_PREFIX, self.world),
+            *invites.routes(CONTROL_PREFIX, self.world),
+            *scenarios.routes(CONTROL_PREFIX, self.world),
             *interactions.routes(CONTROL_PREFIX, self.world),
             *entitlements.routes(CONTROL_PREFIX, self.world),
+            *(faults.routes(CONTROL_PREFIX, self.rest.faults) if self.rest.faults else []),
             web.get(CONTROL_PREFIX + "/crowd", self.crowd_state),
             web.post(CONTROL_PREFIX + "/crowd", self.drive_crowd),
         ]
@@ -114,9 +130,14 @@ class ControlApi:
         return json_response(found)
 
     async def inject_message(self, request: web.Request) -> web.Response:
-        """Post a message as a member: `{"channel_id", "author_id", "content"}`."""
-        channel, author_id, content = self._message_spec(await read_json(request))
-        message = self.world.create_message(channel, author_id, content)
+        """Post a message as a member: `{"channel_id", "author_id", "content"}`, and
+        `"reply_to"` (a message id in the channel) for a reply."""
+        body = await read_json(request)
+        channel, author_id, content = self._message_spec(body)
+        reply_to = snowflake(body, "reply_to") if body.get("reply_to") is not None else None
+        if reply_to is not None and reply_to not in self.world.messages:
+            raise ControlError(404, f"no message {reply_to} to reply to")
+        message = self.world.create_message(channel, author_id, content, reply_to=reply_to)
         return json_response(self.world.message_payload(message))
 
     async def inject_messages(self, request: web.Request) -> web.Response:

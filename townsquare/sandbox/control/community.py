@@ -1,7 +1,10 @@
 """Control routes that act as the community: members joining and leaving, voice, roles.
 
 Each change goes through the world, which emits the gateway dispatches Discord would send
-(GUILD_MEMBER_ADD/REMOVE, VOICE_STATE_UPDATE, GUILD_ROLE_CREATE/UPDATE/DELETE).
+(GUILD_MEMBER_ADD/REMOVE, VOICE_STATE_UPDATE, GUILD_ROLE_CREATE/UPDATE/DELETE). Role changes
+are made by `actor_id` (the owner when absent; :func:`~.acting.acting_member`), who needs
+Manage Roles and, to edit or delete a role, a top role above it; each is an audit-log entry by
+them (ROLE_CREATE/UPDATE/DELETE).
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import typing
 
 from aiohttp import web
 
+from townsquare.sandbox.control.acting import acting_member
 from townsquare.sandbox.control.common import ControlError, find_guild, flag, read_json, snowflake
 from townsquare.sandbox.rest.errors import json_response
 from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.audit import AuditAction, record_audit
 from townsquare.sandbox.world.members import join_guild, leave_guild
 from townsquare.sandbox.world.models import ChannelType
-from townsquare.sandbox.world.permissions import Permission
+from townsquare.sandbox.world.permissions import Permission, top_role_position
 from townsquare.sandbox.world.roles import create_role, delete_role, update_role
 from townsquare.sandbox.world.voice import set_voice_state
 
@@ -75,12 +80,8 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
         "position"?}`; `permissions` as names or a bitfield."""
         body = await read_json(request)
         guild = find_guild(world, body)
-        name = body.get("name")
-        if not isinstance(name, str) or not 1 <= len(name) <= 100:
-            raise ControlError(400, "name must be a string of 1 to 100 characters")
-        position = body.get("position", 1)
-        if not isinstance(position, int) or isinstance(position, bool) or position < 1:
-            raise ControlError(400, "position must be an integer of at least 1")
+        actor = acting_member(world, guild, body, Permission.MANAGE_ROLES)
+        name, position = _name(body) or "", _position(body)
         role = create_role(
             world,
             guild,
@@ -91,14 +92,14 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
             mentionable=bool(flag(body, "mentionable")),
             position=position,
         )
+        _audit(world, guild, AuditAction.ROLE_CREATE, actor, role)
         return json_response(payloads.role_payload(role))
 
     async def change_role(request: web.Request) -> web.Response:
         body = await read_json(request)
         guild, role = _role(world, request, body)
-        name = body.get("name")
-        if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 100):
-            raise ControlError(400, "name must be a string of 1 to 100 characters")
+        actor = _role_manager(world, guild, role, body)
+        name = _name(body, required=False)
         update_role(
             world,
             guild,
@@ -109,13 +110,17 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
             hoist=flag(body, "hoist"),
             mentionable=flag(body, "mentionable"),
         )
+        _audit(world, guild, AuditAction.ROLE_UPDATE, actor, role)
         return json_response(payloads.role_payload(role))
 
     async def remove_role(request: web.Request) -> web.Response:
-        guild, role = _role(world, request, await read_json(request))
+        body = await read_json(request)
+        guild, role = _role(world, request, body)
         if role.id == guild.id or role.managed:
             raise ControlError(400, "@everyone and managed roles cannot be deleted")
+        actor = _role_manager(world, guild, role, body)
         delete_role(world, guild, role)
+        _audit(world, guild, AuditAction.ROLE_DELETE, actor, role)
         return json_response({"deleted": str(role.id)})
 
     return [
@@ -180,6 +185,32 @@ def _role(world: World, request: web.Request, body: dict[str, typing.Any]) -> tu
     if role is None:
         raise ControlError(404, f"no role {raw} in guild {guild.id}")
     return guild, role
+
+
+def _name(body: dict[str, typing.Any], *, required: bool = True) -> str | None:
+    name = body.get("name")
+    if (name is not None or required) and (not isinstance(name, str) or not 1 <= len(name) <= 100):
+        raise ControlError(400, "name must be a string of 1 to 100 characters")
+    return name
+
+
+def _position(body: dict[str, typing.Any]) -> int:
+    position = body.get("position", 1)
+    if not isinstance(position, int) or isinstance(position, bool) or position < 1:
+        raise ControlError(400, "position must be an integer of at least 1")
+    return position
+
+
+def _role_manager(world: World, guild: Guild, role: Role, body: dict[str, typing.Any]) -> Member:
+    """The member changing `role`: Manage Roles and a top role above it (or the owner)."""
+    actor = acting_member(world, guild, body, Permission.MANAGE_ROLES)
+    if actor.user_id != guild.owner_id and role.position >= top_role_position(guild, actor):
+        raise ControlError(403, f"role {role.name!r} is not below the member's top role")
+    return actor
+
+
+def _audit(world: World, guild: Guild, action: AuditAction, actor: Member, role: Role) -> None:
+    record_audit(world, guild, action, user_id=actor.user_id, target_id=role.id)
 
 
 def _permissions(body: dict[str, typing.Any]) -> int | None:

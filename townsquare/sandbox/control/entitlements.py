@@ -9,12 +9,7 @@ from aiohttp import web
 
 from townsquare.sandbox.control.common import ControlError, read_json, snowflake
 from townsquare.sandbox.rest.errors import json_response
-from townsquare.sandbox.world.entitlements import (
-    delete_entitlement,
-    entitlement_payload,
-    grant_entitlement,
-    update_entitlement,
-)
+from townsquare.sandbox.world import entitlements as ledger
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world import World
@@ -47,7 +42,7 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
         kind = body.get("type", 8)
         if kind not in _KINDS or isinstance(kind, bool):
             raise ControlError(400, "type must be 8 (subscription) or 1 (one-time purchase)")
-        entitlement = grant_entitlement(
+        entitlement = ledger.grant_entitlement(
             world,
             user_id=user_id,
             guild_id=guild_id,
@@ -55,7 +50,7 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
             kind=kind,
             ends_at=_moment(body.get("ends_at")),
         )
-        return json_response(entitlement_payload(world, entitlement))
+        return json_response(ledger.entitlement_payload(world, entitlement))
 
     async def change(request: web.Request) -> web.Response:
         """`{"ends_at"}`: the subscription renews or is cancelled (emits ENTITLEMENT_UPDATE)."""
@@ -63,13 +58,13 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
         ends_at = _moment((await read_json(request)).get("ends_at"))
         if ends_at is None:
             raise ControlError(400, "ends_at must be an ISO 8601 time")
-        update_entitlement(world, entitlement, ends_at=ends_at)
-        return json_response(entitlement_payload(world, entitlement))
+        ledger.update_entitlement(world, entitlement, ends_at=ends_at)
+        return json_response(ledger.entitlement_payload(world, entitlement))
 
     async def refund(request: web.Request) -> web.Response:
         entitlement = find(request)
-        delete_entitlement(world, entitlement)
-        return json_response(entitlement_payload(world, entitlement))
+        ledger.delete_entitlement(world, entitlement)
+        return json_response(ledger.entitlement_payload(world, entitlement))
 
     return [
         web.post(prefix + "/entitlements", grant),

@@ -18,7 +18,7 @@ import random
 import typing
 
 from townsquare.sandbox.crowd import script
-from townsquare.sandbox.world.commands import CHAT_INPUT
+from townsquare.sandbox.world.commands import CHAT_INPUT, SUBCOMMAND_TYPES
 from townsquare.sandbox.world.interactions import (
     create_command_interaction,
     create_component_interaction,
@@ -33,6 +33,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.sandbox.world import World
     from townsquare.sandbox.world.models import Channel, Guild, Member
+    from townsquare.sandbox.world.payloads import JSON
 
 __all__ = ["Crowd", "CrowdAction"]
 
@@ -268,11 +269,13 @@ class Crowd:
         if picked is None:
             return None
         guild, channel, speakers = picked
+        # Members use the commands that need no options (as Discord's client would send them,
+        # a command with a subcommand or a required option is never invoked bare).
         registered = sorted(
             name
             for scope in (guild.id, None)
-            for kind, name in self.world.commands.get(scope, {})
-            if kind == CHAT_INPUT
+            for (kind, name), command in self.world.commands.get(scope, {}).items()
+            if kind == CHAT_INPUT and not any(_needed(option) for option in command.options)
         )
         name = self._rng.choice(registered or list(script.COMMANDS))
         user_id = self._rng.choice(speakers)
@@ -345,3 +348,9 @@ def _sorted(channels: dict[int, Channel]) -> list[Channel]:
 def _timed_out(member: Member, now: datetime.datetime) -> bool:
     until = member.communication_disabled_until
     return until is not None and until > now
+
+
+def _needed(option: JSON) -> bool:
+    """Whether a command cannot be used without this option: a subcommand (group) or a
+    required option."""
+    return option.get("type") in SUBCOMMAND_TYPES or bool(option.get("required"))

@@ -10,9 +10,12 @@ import typing
 from aiohttp import web
 
 from townsquare.sandbox.rest import (
+    routes_audit,
+    routes_channel_webhooks,
     routes_channels,
     routes_commands,
     routes_entitlements,
+    routes_guild_settings,
     routes_guilds,
     routes_interactions,
     routes_members,
@@ -28,6 +31,7 @@ from townsquare.sandbox.rest.ratelimits import RateLimiter, RateLimitSettings
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from townsquare.sandbox.control.faults import RestFaults
     from townsquare.sandbox.gateway import GatewayHub
     from townsquare.sandbox.oauth import OAuthStore
 
@@ -56,6 +60,8 @@ class RestCall:
     status: int
     body: typing.Any
     at: float
+    fault: int | None = None
+    """The id of the fault rule (`/_sandbox/faults/rest`) that delayed or answered it."""
 
     def as_json(self) -> dict[str, typing.Any]:
         return dataclasses.asdict(self)
@@ -64,9 +70,17 @@ class RestCall:
 class RestApi:
     """Builds the REST routes and the middleware that wraps them."""
 
-    def __init__(self, hub: GatewayHub, rate_limits: RateLimitSettings, oauth: OAuthStore) -> None:
+    def __init__(
+        self,
+        hub: GatewayHub,
+        rate_limits: RateLimitSettings,
+        oauth: OAuthStore,
+        faults: RestFaults | None = None,
+    ) -> None:
         self.hub = hub
         self.oauth = oauth
+        self.faults = faults
+        """Injected slow answers, 429s and 5xx (`control/faults.py`); None: none ever."""
         self.calls: list[RestCall] = []
         self._limiter = RateLimiter(rate_limits)
 
@@ -75,7 +89,10 @@ class RestApi:
         return [
             *routes_meta.routes(world, self.hub),
             *routes_channels.routes(world),
+            *routes_audit.routes(world),
+            *routes_channel_webhooks.routes(world),
             *routes_guilds.routes(world),
+            *routes_guild_settings.routes(world),
             *routes_members.routes(world),
             *routes_roles.routes(world),
             *routes_commands.routes(world),
@@ -90,6 +107,11 @@ class RestApi:
         if not request.path.startswith(API_PREFIX + "/"):
             return await handler(request)
         route = _route_template(request)
+        fault = self.faults.pick(request.method, request.path, route) if self.faults else None
+        if fault is not None:
+            await fault.wait()
+            if fault.status is not None and fault.when == "before":
+                return await self._record(request, route, fault.response(), fault.id)
         headers: dict[str, str] = {}
         response: web.StreamResponse
         try:
@@ -121,6 +143,13 @@ class RestApi:
         except DiscordError as error:
             response = json_response(error.body(), error.status)
         response.headers.update(headers)
+        if fault is not None and fault.status is not None:  # carried out, the answer lost
+            response = fault.response()
+        return await self._record(request, route, response, fault.id if fault else None)
+
+    async def _record(
+        self, request: web.Request, route: str, response: web.StreamResponse, fault: int | None
+    ) -> web.StreamResponse:
         self.calls.append(
             RestCall(
                 request.method,
@@ -129,6 +158,7 @@ class RestApi:
                 response.status,
                 await _body(request),
                 time.time(),
+                fault,
             )
         )
         return response

@@ -5,19 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+import urllib.parse
 
 from aiohttp import web
 
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error
+from townsquare.sandbox.world.audit import record_audit
 from townsquare.sandbox.world.permissions import Permission, channel_permissions
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world import World
+    from townsquare.sandbox.world.audit import AuditAction
     from townsquare.sandbox.world.models import Channel, Guild, Member, Message, Role
 
 __all__ = [
     "PRINCIPAL",
     "Principal",
+    "audit",
     "bot_member",
     "find_channel",
     "find_guild",
@@ -26,6 +30,7 @@ __all__ = [
     "find_role",
     "int_query",
     "json_body",
+    "known",
     "require_channel_permissions",
     "snowflake",
 ]
@@ -65,32 +70,29 @@ async def json_body(request: web.Request) -> dict[str, typing.Any]:
     return body
 
 
+def known[T](found: T | None, code: int, what: str) -> T:
+    """`found`, or Discord's 404 "Unknown <what>" with `code` when it is None."""
+    if found is None:
+        raise DiscordError.unknown(code, what)
+    return found
+
+
 def find_guild(world: World, request: web.Request) -> Guild:
-    guild = world.guilds.get(snowflake(request, "guild_id"))
-    if guild is None:
-        raise DiscordError.unknown(ErrorCode.UNKNOWN_GUILD, "Guild")
-    return guild
+    return known(world.guilds.get(snowflake(request, "guild_id")), ErrorCode.UNKNOWN_GUILD, "Guild")
 
 
 def find_channel(world: World, request: web.Request) -> Channel:
     channel = world.channel(snowflake(request, "channel_id"))
-    if channel is None:
-        raise DiscordError.unknown(ErrorCode.UNKNOWN_CHANNEL, "Channel")
-    return channel
+    return known(channel, ErrorCode.UNKNOWN_CHANNEL, "Channel")
 
 
 def find_member(guild: Guild, request: web.Request) -> Member:
     member = guild.members.get(snowflake(request, "user_id"))
-    if member is None:
-        raise DiscordError.unknown(ErrorCode.UNKNOWN_MEMBER, "Member")
-    return member
+    return known(member, ErrorCode.UNKNOWN_MEMBER, "Member")
 
 
 def find_role(guild: Guild, request: web.Request) -> Role:
-    role = guild.roles.get(snowflake(request, "role_id"))
-    if role is None:
-        raise DiscordError.unknown(ErrorCode.UNKNOWN_ROLE, "Role")
-    return role
+    return known(guild.roles.get(snowflake(request, "role_id")), ErrorCode.UNKNOWN_ROLE, "Role")
 
 
 def find_message(world: World, channel: Channel, request: web.Request) -> Message:
@@ -113,12 +115,34 @@ def require_channel_permissions(world: World, channel: Channel, needed: int) -> 
     if guild is None:
         if world.application.bot_user_id not in channel.recipient_ids:
             raise DiscordError.missing_access()
+        if needed & Permission.SEND_MESSAGES and not _may_dm(world, channel):
+            raise DiscordError(
+                403, ErrorCode.CANNOT_MESSAGE_USER, "Cannot send messages to this user"
+            )
         return
     granted = channel_permissions(guild, channel, bot_member(world, guild))
     if not granted & Permission.VIEW_CHANNEL:
         raise DiscordError.missing_access()
     if granted & needed != needed:
         raise DiscordError.missing_permissions()
+
+
+def _may_dm(world: World, channel: Channel) -> bool:
+    """Discord delivers the bot's DM only to a user who shares a server with it and has not
+    closed their DMs."""
+    bot_id = world.application.bot_user_id
+    for user_id in channel.recipient_ids:
+        user = world.users.get(user_id)
+        if user_id == bot_id or user is None:
+            continue
+        if user.dms_closed:
+            return False
+        shared = any(
+            user_id in guild.members and bot_id in guild.members for guild in world.guilds.values()
+        )
+        if not shared:
+            return False
+    return True
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -129,3 +153,21 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
     return int(raw)
+
+
+def audit(
+    world: World,
+    guild: Guild,
+    request: web.Request,
+    action: AuditAction,
+    target_id: int | None,
+    *,
+    options: dict[str, str] | None = None,
+) -> None:
+    """The bot's change in the guild's audit log, with the request's `X-Audit-Log-Reason`."""
+    raw = request.headers.get("X-Audit-Log-Reason")
+    reason = None if raw is None else urllib.parse.unquote(raw)[:512]
+    bot = world.application.bot_user_id
+    record_audit(
+        world, guild, action, user_id=bot, target_id=target_id, reason=reason, options=options
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import typing
 
+from townsquare.sandbox.rest.buttons import check_button
 from townsquare.sandbox.rest.errors import form_error
 
 __all__ = ["MAX_CUSTOM_ID", "MAX_EMBED_TOTAL", "check_components", "check_embeds"]
@@ -90,6 +91,7 @@ def check_components(rows: list[typing.Any]) -> None:
                 f"Must be {_MAX_PER_ROW} or fewer in length.",
             )
         for number, child in enumerate(children):
+            check_button(child, f"components.{index}.components.{number}")
             custom_id = child.get("custom_id") if isinstance(child, dict) else None
             if custom_id is not None and (
                 not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID

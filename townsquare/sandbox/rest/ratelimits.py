@@ -90,7 +90,9 @@ class RateLimiter:
         count += 1
         self._windows[key] = (started, count)
         reset_at = started + bucket.window
-        reset_after = max(reset_at - now, 0.0)
+        # Never "0.000": Discord's reset-after is at least a millisecond, and hikari divides by
+        # it (a zero period crashes its bucket with ZeroDivisionError).
+        reset_after = max(reset_at - now, 0.001)
         headers = {
             "X-RateLimit-Bucket": key[0],
             "X-RateLimit-Limit": str(bucket.limit),

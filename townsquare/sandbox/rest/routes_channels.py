@@ -8,21 +8,33 @@ import typing
 from aiohttp import web
 
 from townsquare.sandbox.rest.common import (
+    audit,
     find_channel,
     find_message,
+    int_query,
     json_body,
     require_channel_permissions,
 )
 from townsquare.sandbox.rest.embeds import check_components, check_embeds
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
+from townsquare.sandbox.rest.routes_channel_webhooks import same_nonce
 from townsquare.sandbox.rest.uploads import attachments_for, message_body
 from townsquare.sandbox.snowflakes import snowflake_time
+from townsquare.sandbox.world.audit import AuditAction
 from townsquare.sandbox.world.permissions import Permission
 
 if typing.TYPE_CHECKING:
+    from townsquare.sandbox.rest.uploads import Upload
     from townsquare.sandbox.world import World, payloads
+    from townsquare.sandbox.world.models import Channel, Message
 
-__all__ = ["allowed_mentions_field", "message_fields", "routes"]
+__all__ = [
+    "allowed_mentions_field",
+    "edit_from_body",
+    "message_fields",
+    "reference_field",
+    "routes",
+]
 
 MAX_CONTENT: typing.Final[int] = 2000
 MAX_EMBEDS: typing.Final[int] = 10
@@ -39,9 +51,9 @@ def routes(world: World) -> list[web.RouteDef]:
     async def list_messages(request: web.Request) -> web.Response:
         channel = find_channel(world, request)
         require_channel_permissions(world, channel, _READ)
-        limit = _int_query(request, "limit", 50, 1, 100)
-        before = _int_query(request, "before", 0, 0, 2**64)
-        after = _int_query(request, "after", 0, 0, 2**64)
+        limit = int_query(request, "limit", 50, 1, 100)
+        before = int_query(request, "before", 0, 0, 2**64)
+        after = int_query(request, "after", 0, 0, 2**64)
         found = [
             m
             for m in world.messages.values()
@@ -68,6 +80,8 @@ def routes(world: World) -> list[web.RouteDef]:
         if not content and not embeds and not components and not uploads:
             raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
         mentions = allowed_mentions_field(body)
+        if (same := same_nonce(world, world.application.bot_user_id, body)) is not None:
+            return json_response(world.message_payload(same))
         message = world.create_message(
             channel,
             world.application.bot_user_id,
@@ -78,6 +92,7 @@ def routes(world: World) -> list[web.RouteDef]:
             tts=bool(body.get("tts", False)),
             allowed_mentions=mentions,
             attachments=attachments_for(world, channel.id, body, uploads),
+            reply_to=reference_field(world, channel.id, body),
         )
         return json_response(world.message_payload(message))
 
@@ -92,16 +107,7 @@ def routes(world: World) -> list[web.RouteDef]:
                 "Cannot edit a message authored by another user",
             )
         body, uploads = await message_body(request)
-        content, embeds, components = message_fields(body)
-        mentions = allowed_mentions_field(body)
-        world.edit_message(
-            message,
-            content=content,
-            embeds=embeds,
-            components=components,
-            allowed_mentions=mentions,
-            attachments=attachments_for(world, channel.id, body, uploads, message.attachments),
-        )
+        edit_from_body(world, message, body, uploads)
         return json_response(world.message_payload(message))
 
     async def delete_message(request: web.Request) -> web.Response:
@@ -112,6 +118,7 @@ def routes(world: World) -> list[web.RouteDef]:
             world, channel, Permission.VIEW_CHANNEL if own else Permission.MANAGE_MESSAGES
         )
         world.delete_message(message)
+        _audit_deletion(world, request, channel, [] if own else [message])
         return web.Response(status=204)
 
     async def bulk_delete(request: web.Request) -> web.Response:
@@ -126,6 +133,7 @@ def routes(world: World) -> list[web.RouteDef]:
             if i in world.messages and world.messages[i].channel_id == channel.id
         ]
         world.delete_messages(channel, found)
+        _audit_deletion(world, request, channel, found)
         return web.Response(status=204)
 
     messages = "/api/v10/channels/{channel_id}/messages"
@@ -138,6 +146,25 @@ def routes(world: World) -> list[web.RouteDef]:
         web.patch(messages + "/{message_id}", edit_message),
         web.delete(messages + "/{message_id}", delete_message),
     ]
+
+
+def _audit_deletion(
+    world: World, request: web.Request, channel: Channel, deleted: list[Message]
+) -> None:
+    """Others' messages deleted by the bot: MESSAGE_DELETE (one) or MESSAGE_BULK_DELETE."""
+    guild = world.guild_of(channel)
+    if guild is None or not deleted:
+        return
+    if len(deleted) == 1:
+        options = {"channel_id": str(channel.id), "count": "1"}
+        action, target = AuditAction.MESSAGE_DELETE, deleted[0].author_id
+    else:
+        options, action, target = (
+            {"count": str(len(deleted))},
+            AuditAction.MESSAGE_BULK_DELETE,
+            channel.id,
+        )
+    audit(world, guild, request, action, target, options=options)
 
 
 def _bulk_delete_ids(world: World, body: dict[str, typing.Any]) -> list[int]:
@@ -184,13 +211,35 @@ def message_fields(
     return content, embeds, components
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
-    return int(raw)
+def edit_from_body(
+    world: World, message: Message, body: dict[str, typing.Any], uploads: dict[int, Upload]
+) -> None:
+    """Edit `message` as a PATCH body (JSON or multipart) says: what it names changes."""
+    content, embeds, components = message_fields(body)
+    world.edit_message(
+        message,
+        content=content,
+        embeds=embeds,
+        components=components,
+        allowed_mentions=allowed_mentions_field(body),
+        attachments=attachments_for(world, message.channel_id, body, uploads, message.attachments),
+    )
+
+
+def reference_field(world: World, channel_id: int, body: dict[str, typing.Any]) -> int | None:
+    """The replied-to message of the body's `message_reference`, checked to be in the channel."""
+    reference = body.get("message_reference")
+    if reference is None:
+        return None
+    raw = reference.get("message_id") if isinstance(reference, dict) else None
+    if not isinstance(raw, str | int) or not str(raw).isdigit():
+        raise form_error(
+            "message_reference", "MODEL_TYPE_CONVERT", "Only dictionaries may be used."
+        )
+    replied = world.messages.get(int(raw))
+    if replied is None or replied.channel_id != channel_id:
+        raise form_error("message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message")
+    return replied.id
 
 
 def allowed_mentions_field(body: dict[str, typing.Any]) -> payloads.JSON | None:

@@ -7,6 +7,7 @@ import typing
 from aiohttp import web
 
 from townsquare.sandbox.rest.common import (
+    audit,
     bot_member,
     find_guild,
     find_member,
@@ -15,11 +16,12 @@ from townsquare.sandbox.rest.common import (
 )
 from townsquare.sandbox.rest.errors import DiscordError, form_error, json_response
 from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.audit import AuditAction
 from townsquare.sandbox.world.permissions import Permission, guild_permissions, top_role_position
 
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.world import World
-    from townsquare.sandbox.world.models import Guild, Role
+    from townsquare.sandbox.world.models import Guild, Member, Role
 
 __all__ = ["routes"]
 
@@ -79,21 +81,26 @@ def routes(world: World) -> list[web.RouteDef]:
         guild = find_guild(world, request)
         return json_response(world.member_payload(find_member(guild, request)))
 
-    async def add_role(request: web.Request) -> web.Response:
-        guild = find_guild(world, request)
-        member = find_member(guild, request)
-        role = find_role(guild, request)
-        _require_manageable(world, guild, role)
-        world.add_member_role(guild, member, role)
-        return web.Response(status=204)
+    def role_change(
+        change: typing.Callable[[Guild, Member, Role], object],
+    ) -> typing.Callable[[web.Request], typing.Awaitable[web.Response]]:
+        """PUT or DELETE a member's role: both need MANAGE_ROLES and a role below the bot's."""
 
-    async def remove_role(request: web.Request) -> web.Response:
-        guild = find_guild(world, request)
-        member = find_member(guild, request)
-        role = find_role(guild, request)
-        _require_manageable(world, guild, role)
-        world.remove_member_role(guild, member, role)
-        return web.Response(status=204)
+        async def handler(request: web.Request) -> web.Response:
+            guild = find_guild(world, request)
+            member = find_member(guild, request)
+            role = find_role(guild, request)
+            _require_manageable(world, guild, role)
+            had = list(member.role_ids)
+            change(guild, member, role)
+            if member.role_ids != had:
+                audit(world, guild, request, AuditAction.MEMBER_ROLE_UPDATE, member.user_id)
+            return web.Response(status=204)
+
+        return handler
+
+    add_role = role_change(world.add_member_role)
+    remove_role = role_change(world.remove_member_role)
 
     guild = "/api/v10/guilds/{guild_id}"
     member_role = guild + "/members/{user_id}/roles/{role_id}"

@@ -17,7 +17,11 @@ from aiohttp import web
 
 from townsquare.sandbox.rest.common import snowflake
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
-from townsquare.sandbox.rest.routes_channels import allowed_mentions_field, message_fields
+from townsquare.sandbox.rest.routes_channels import (
+    allowed_mentions_field,
+    edit_from_body,
+    message_fields,
+)
 from townsquare.sandbox.rest.uploads import attachments_for, message_body
 from townsquare.sandbox.world.interactions import (
     APPLICATION_COMMAND,
@@ -131,37 +135,45 @@ def _respond(
         if message is None:
             raise DiscordError.unknown(ErrorCode.UNKNOWN_MESSAGE, "Message")
         if response_type == UPDATE_MESSAGE:
-            content, embeds, components = message_fields(data)
-            world.edit_message(
-                message,
-                content=content,
-                embeds=embeds,
-                components=components,
-                allowed_mentions=allowed_mentions_field(data),
-                attachments=attachments_for(
-                    world, message.channel_id, data, uploads, message.attachments
-                ),
-            )
+            edit_from_body(world, message, data, uploads)
         interaction.response_message_id = message.id
         return message
     if response_type != CHANNEL_MESSAGE_WITH_SOURCE:
         return None
-    content, embeds, components = message_fields(data)
-    if not content and not embeds and not components and not uploads:
+    flags = int(data.get("flags") or 0)
+    message = post_reply(
+        world, interaction, data, uploads, flags, response_message_type(interaction), empty=False
+    )
+    interaction.response_message_id = message.id
+    return message
+
+
+def post_reply(  # noqa: PLR0917 - the parts of a reply, as each caller has them
+    world: World,
+    interaction: Interaction,
+    body: dict[str, typing.Any],
+    uploads: dict[int, Upload],
+    flags: int,
+    message_type: int,
+    *,
+    empty: bool,
+) -> Message:
+    """The bot's message in the interaction's channel from a response or webhook `body` (only
+    its ephemeral flag kept); an empty one is 400 50006 unless `empty` allows it."""
+    content, embeds, components = message_fields(body)
+    if not empty and not content and not embeds and not components and not uploads:
         raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
-    message = world.create_message(
+    return world.create_message(
         world.guilds[interaction.guild_id].channels[interaction.channel_id],
         world.application.bot_user_id,
         content or "",
         embeds=embeds,
         components=components,
-        message_type=response_message_type(interaction),
-        flags=int(data.get("flags") or 0) & EPHEMERAL,
-        allowed_mentions=allowed_mentions_field(data),
-        attachments=attachments_for(world, interaction.channel_id, data, uploads),
+        message_type=message_type,
+        flags=flags & EPHEMERAL,
+        allowed_mentions=allowed_mentions_field(body),
+        attachments=attachments_for(world, interaction.channel_id, body, uploads),
     )
-    interaction.response_message_id = message.id
-    return message
 
 
 def response_message_type(interaction: Interaction) -> int:

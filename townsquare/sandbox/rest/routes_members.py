@@ -15,15 +15,18 @@ import urllib.parse
 from aiohttp import web
 
 from townsquare.sandbox.rest.common import (
+    audit,
     bot_member,
     find_guild,
     find_member,
     int_query,
     json_body,
+    known,
     snowflake,
 )
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.audit import AuditAction
 from townsquare.sandbox.world.members import UNSET, Unset, ban, leave_guild, unban, update_member
 from townsquare.sandbox.world.models import ChannelType
 from townsquare.sandbox.world.permissions import (
@@ -54,6 +57,7 @@ def routes(world: World) -> list[web.RouteDef]:
         member = find_member(guild, request)
         _require(world, guild, Permission.KICK_MEMBERS, member)
         leave_guild(world, guild, member)
+        audit(world, guild, request, AuditAction.MEMBER_KICK, member.user_id)
         return web.Response(status=204)
 
     async def list_bans(request: web.Request) -> web.Response:
@@ -81,6 +85,7 @@ def routes(world: World) -> list[web.RouteDef]:
         seconds = _delete_message_seconds(body)
         _require(world, guild, Permission.BAN_MEMBERS, guild.members.get(user.id), user.id)
         ban(world, guild, user, delete_message_seconds=seconds, reason=_audit_reason(request))
+        audit(world, guild, request, AuditAction.MEMBER_BAN_ADD, user.id)
         return web.Response(status=204)
 
     async def remove_ban(request: web.Request) -> web.Response:
@@ -90,6 +95,7 @@ def routes(world: World) -> list[web.RouteDef]:
         if user.id not in guild.bans:
             raise DiscordError.unknown(ErrorCode.UNKNOWN_BAN, "Ban")
         unban(world, guild, user)
+        audit(world, guild, request, AuditAction.MEMBER_BAN_REMOVE, user.id)
         return web.Response(status=204)
 
     member = "/api/v10/guilds/{guild_id}/members/{user_id}"
@@ -134,9 +140,15 @@ async def _edit_member(world: World, request: web.Request) -> web.Response:
         raise DiscordError(
             400, ErrorCode.TARGET_NOT_IN_VOICE, "Target user is not connected to voice."
         )
+    roles_before = list(member.role_ids)
+    others_before = (member.nick, member.communication_disabled_until)
     update_member(
         world, guild, member, nick=nick, communication_disabled_until=until, role_ids=role_ids
     )
+    if member.role_ids != roles_before:
+        audit(world, guild, request, AuditAction.MEMBER_ROLE_UPDATE, member.user_id)
+    if (member.nick, member.communication_disabled_until) != others_before:
+        audit(world, guild, request, AuditAction.MEMBER_UPDATE, member.user_id)
     if voice or moving:
         current = guild.channels[guild.voice_states[member.user_id].channel_id or 0]
         set_voice_state(
@@ -253,10 +265,7 @@ def _roles(world: World, guild: Guild, member: Member, body: dict[str, typing.An
 
 
 def _user(world: World, request: web.Request) -> User:
-    user = world.users.get(snowflake(request, "user_id"))
-    if user is None:
-        raise DiscordError.unknown(ErrorCode.UNKNOWN_USER, "User")
-    return user
+    return known(world.users.get(snowflake(request, "user_id")), ErrorCode.UNKNOWN_USER, "User")
 
 
 def _ban_payload(world: World, user_id: int, reason: str | None) -> payloads.JSON:

@@ -6,7 +6,7 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.rest.common import PRINCIPAL, json_body, snowflake
+from townsquare.sandbox.rest.common import PRINCIPAL, int_query, json_body, snowflake
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.permissions import guild_permissions
@@ -48,9 +48,9 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
     async def list_my_guilds(request: web.Request) -> web.Response:
         """`MyGuildResponse` for each guild the caller is in, by id, paged by before/after."""
         user_id = request[PRINCIPAL].user_id
-        limit = _bounded(request, "limit", 200, 1, 200)
-        before = _bounded(request, "before", 2**64, 0, 2**64)
-        after = _bounded(request, "after", 0, 0, 2**64)
+        limit = int_query(request, "limit", 200, 1, 200)
+        before = int_query(request, "before", 2**64, 0, 2**64)
+        after = int_query(request, "after", 0, 0, 2**64)
         with_counts = request.query.get("with_counts", "").lower() == "true"
         mine = sorted(
             (g for g in world.guilds.values() if user_id in g.members and after < g.id < before),
@@ -115,12 +115,3 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
         web.post("/api/v10/users/@me/channels", open_dm),
         web.get("/api/v10/oauth2/applications/@me", get_my_application),
     ]
-
-
-def _bounded(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not valid.')
-    return int(raw)

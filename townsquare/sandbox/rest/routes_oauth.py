@@ -22,7 +22,6 @@ from townsquare.sandbox.world import payloads
 if typing.TYPE_CHECKING:
     from townsquare.sandbox.oauth import AccessToken, OAuthStore
     from townsquare.sandbox.world import World
-    from townsquare.sandbox.world.models import Application
 
 __all__ = ["REVOKE_ROUTE", "TOKEN_ROUTE", "routes"]
 
@@ -59,7 +58,7 @@ def routes(world: World, store: OAuthStore) -> list[web.RouteDef]:
         if granted is None:  # a bot token: this route describes user authorizations only
             raise DiscordError(401, ErrorCode.GENERAL, "401: Unauthorized")
         body: dict[str, typing.Any] = {
-            "application": application_payload(world.application),
+            "application": payloads.public_application_payload(world.application),
             "scopes": list(granted.scopes),
             "expires": payloads.iso(granted.expires_at),
         }
@@ -72,22 +71,6 @@ def routes(world: World, store: OAuthStore) -> list[web.RouteDef]:
         web.post(REVOKE_ROUTE, revoke),
         web.get("/api/v10/oauth2/@me", my_authorization),
     ]
-
-
-def application_payload(application: Application) -> dict[str, typing.Any]:
-    """`ApplicationResponse`: the public face of the application."""
-    return {
-        "id": str(application.id),
-        "name": application.name,
-        "icon": None,
-        "description": application.description,
-        "type": None,
-        "verify_key": application.verify_key,
-        "flags": application.flags,
-        "flags_new": str(application.flags),
-        "bot_public": True,
-        "bot_require_code_grant": False,
-    }
 
 
 def _grant(store: OAuthStore, form: dict[str, str]) -> AccessToken:

@@ -11,9 +11,10 @@ import typing
 
 from aiohttp import web
 
-from townsquare.sandbox.rest.common import bot_member, find_guild, find_role, json_body
+from townsquare.sandbox.rest.common import audit, bot_member, find_guild, find_role, json_body
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, form_error, json_response
 from townsquare.sandbox.world import payloads
+from townsquare.sandbox.world.audit import AuditAction
 from townsquare.sandbox.world.permissions import Permission, guild_permissions, top_role_position
 from townsquare.sandbox.world.roles import create_role, delete_role, update_role
 
@@ -40,6 +41,7 @@ def routes(world: World) -> list[web.RouteDef]:
             hoist=fields.get("hoist", False),
             mentionable=fields.get("mentionable", False),
         )
+        audit(world, guild, request, AuditAction.ROLE_CREATE, role.id)
         return json_response(payloads.role_payload(role))
 
     async def get(request: web.Request) -> web.Response:
@@ -54,6 +56,7 @@ def routes(world: World) -> list[web.RouteDef]:
         if role.id == guild.id and "name" in fields:
             raise form_error("name", "BASE_TYPE_CHOICES", "The @everyone role cannot be renamed.")
         update_role(world, guild, role, **fields)
+        audit(world, guild, request, AuditAction.ROLE_UPDATE, role.id)
         return json_response(payloads.role_payload(role))
 
     async def delete(request: web.Request) -> web.Response:
@@ -66,6 +69,7 @@ def routes(world: World) -> list[web.RouteDef]:
         if role.managed:
             raise DiscordError.missing_permissions()
         delete_role(world, guild, role)
+        audit(world, guild, request, AuditAction.ROLE_DELETE, role.id)
         return web.Response(status=204)
 
     base = "/api/v10/guilds/{guild_id}/roles"

@@ -13,11 +13,12 @@ import typing
 
 from aiohttp import web
 
+from townsquare.sandbox.rest import routes_channel_webhooks
 from townsquare.sandbox.rest.common import snowflake
 from townsquare.sandbox.rest.errors import DiscordError, ErrorCode, json_response
-from townsquare.sandbox.rest.routes_channels import allowed_mentions_field, message_fields
-from townsquare.sandbox.rest.routes_interactions import EPHEMERAL, response_message_type
-from townsquare.sandbox.rest.uploads import attachments_for, message_body
+from townsquare.sandbox.rest.routes_channels import edit_from_body
+from townsquare.sandbox.rest.routes_interactions import post_reply, response_message_type
+from townsquare.sandbox.rest.uploads import message_body
 from townsquare.sandbox.world.interactions import TOKEN_LIFETIME
 
 if typing.TYPE_CHECKING:
@@ -57,24 +58,14 @@ def routes(world: World) -> list[web.RouteDef]:
         return message
 
     async def follow_up(request: web.Request) -> web.Response:
+        if snowflake(request, "webhook_id") != world.application.id:
+            return await routes_channel_webhooks.execute(world, request)  # an incoming webhook
         interaction = interaction_of(request)
         if interaction.response_type is None:
             raise DiscordError.unknown(ErrorCode.UNKNOWN_WEBHOOK, "Webhook")
         body, uploads = await message_body(request)
-        content, embeds, components = message_fields(body)
-        if not content and not embeds and not components and not uploads:
-            raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
-        mentions = allowed_mentions_field(body)
-        message = world.create_message(
-            world.guilds[interaction.guild_id].channels[interaction.channel_id],
-            world.application.bot_user_id,
-            content or "",
-            embeds=embeds,
-            components=components,
-            flags=int(body.get("flags") or 0) & EPHEMERAL,
-            allowed_mentions=mentions,
-            attachments=attachments_for(world, interaction.channel_id, body, uploads),
-        )
+        flags = int(body.get("flags") or 0)
+        message = post_reply(world, interaction, body, uploads, flags, 0, empty=False)
         interaction.followup_message_ids.append(message.id)
         if request.query.get("wait", "").lower() != "true":
             return web.Response(status=204)
@@ -87,38 +78,19 @@ def routes(world: World) -> list[web.RouteDef]:
     async def edit_message(request: web.Request) -> web.Response:
         interaction = interaction_of(request)
         body, uploads = await message_body(request)
-        content, embeds, components = message_fields(body)
-        mentions = allowed_mentions_field(body)
         original = request.match_info.get("message_id", "@original") == "@original"
         if (
             original
             and interaction.response_type == _DEFERRED
             and interaction.response_message_id is None
         ):
-            message = world.create_message(
-                world.guilds[interaction.guild_id].channels[interaction.channel_id],
-                world.application.bot_user_id,
-                content or "",
-                embeds=embeds,
-                components=components,
-                message_type=response_message_type(interaction),
-                flags=int((interaction.response_data or {}).get("flags") or 0) & EPHEMERAL,
-                allowed_mentions=mentions,
-                attachments=attachments_for(world, interaction.channel_id, body, uploads),
-            )
+            flags = int((interaction.response_data or {}).get("flags") or 0)
+            kind = response_message_type(interaction)
+            message = post_reply(world, interaction, body, uploads, flags, kind, empty=True)
             interaction.response_message_id = message.id
         else:
             message = message_of(interaction, request)
-            world.edit_message(
-                message,
-                content=content,
-                embeds=embeds,
-                components=components,
-                allowed_mentions=mentions,
-                attachments=attachments_for(
-                    world, message.channel_id, body, uploads, message.attachments
-                ),
-            )
+            edit_from_body(world, message, body, uploads)
         return json_response(world.message_payload(message))
 
     async def delete_message(request: web.Request) -> web.Response:

@@ -13,9 +13,11 @@ if typing.TYPE_CHECKING:
     from townsquare.sandbox.world import World
     from townsquare.sandbox.world.payloads import JSON
 
-__all__ = ["CHAT_INPUT", "Command", "find_command", "overwrite_commands"]
+__all__ = ["CHAT_INPUT", "SUBCOMMAND_TYPES", "Command", "find_command", "overwrite_commands"]
 
 CHAT_INPUT: typing.Final[int] = 1
+SUBCOMMAND_TYPES: typing.Final = frozenset({1, 2})
+"""Option types SUB_COMMAND and SUB_COMMAND_GROUP: options that are commands themselves."""
 
 
 @dataclasses.dataclass(slots=True)

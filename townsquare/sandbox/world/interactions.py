@@ -12,7 +12,7 @@ import secrets
 import typing
 
 from townsquare.sandbox.world import payloads
-from townsquare.sandbox.world.commands import find_command
+from townsquare.sandbox.world.commands import SUBCOMMAND_TYPES, find_command
 from townsquare.sandbox.world.entitlements import active_entitlements, entitlement_payload
 from townsquare.sandbox.world.models import Interaction
 from townsquare.sandbox.world.permissions import channel_permissions, guild_permissions
@@ -46,7 +46,6 @@ TOKEN_LIFETIME: typing.Final = datetime.timedelta(minutes=15)
 """How long follow-ups and `@original` edits work with an interaction's token."""
 _ATTACHMENT_SIZE_LIMIT: typing.Final[int] = 10 * 1024 * 1024
 _ACTION_ROW: typing.Final[int] = 1
-_SUB_COMMAND, _SUB_COMMAND_GROUP = 1, 2
 _USER, _CHANNEL, _ROLE, _MENTIONABLE = 6, 7, 8, 9
 """Application command option types that name entities or nest options."""
 
@@ -63,13 +62,11 @@ def create_command_interaction(
 ) -> Interaction:
     """A member uses `/name` in `channel` (or, with `autocomplete`, is typing its focused
     option); emits INTERACTION_CREATE (no intent needed)."""
-    interaction = Interaction(
-        id=world.snowflakes.next(),
-        token=secrets.token_urlsafe(48),
-        guild_id=guild.id,
-        channel_id=channel.id,
-        user_id=user_id,
-        created_at=world.clock(),
+    interaction = new_interaction(
+        world,
+        guild.id,
+        channel.id,
+        user_id,
         type=AUTOCOMPLETE if autocomplete else APPLICATION_COMMAND,
         command_name=name,
         options=options,
@@ -89,13 +86,11 @@ def create_component_interaction(
     values: list[str] | None = None,
 ) -> Interaction:
     """A member clicks `component` (from `find_component`) on the bot's `message`."""
-    interaction = Interaction(
-        id=world.snowflakes.next(),
-        token=secrets.token_urlsafe(48),
-        guild_id=guild.id,
-        channel_id=message.channel_id,
-        user_id=user_id,
-        created_at=world.clock(),
+    interaction = new_interaction(
+        world,
+        guild.id,
+        message.channel_id,
+        user_id,
         type=MESSAGE_COMPONENT,
         custom_id=component["custom_id"],
         component_type=component["type"],
@@ -113,6 +108,21 @@ def find_component(message: Message, custom_id: str) -> payloads.JSON | None:
             if isinstance(component, dict) and component.get("custom_id") == custom_id:
                 return component
     return None
+
+
+def new_interaction(
+    world: World, guild_id: int, channel_id: int, user_id: int, **fields: typing.Any
+) -> Interaction:
+    """An interaction by `user_id` in the channel: a fresh id and token, created now."""
+    return Interaction(
+        id=world.snowflakes.next(),
+        token=secrets.token_urlsafe(48),
+        guild_id=guild_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        created_at=world.clock(),
+        **fields,
+    )
 
 
 def announce(world: World, interaction: Interaction) -> Interaction:
@@ -218,7 +228,7 @@ def _option_ids(options: list[payloads.JSON]) -> list[tuple[int, str]]:
     for option in options:
         if not isinstance(option, dict):
             continue
-        if option.get("type") in {_SUB_COMMAND, _SUB_COMMAND_GROUP}:
+        if option.get("type") in SUBCOMMAND_TYPES:
             found += _option_ids(option.get("options") or [])
         elif option.get("type") in {_USER, _CHANNEL, _ROLE, _MENTIONABLE}:
             found.append((option["type"], str(option.get("value"))))

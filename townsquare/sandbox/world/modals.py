@@ -7,14 +7,13 @@ made here for the callback route; a submission fills every text input from `valu
 
 from __future__ import annotations
 
-import secrets
 import typing
 
-from townsquare.sandbox.world.interactions import MODAL_SUBMIT, announce
-from townsquare.sandbox.world.models import Interaction
+from townsquare.sandbox.world.interactions import MODAL_SUBMIT, announce, new_interaction
 from townsquare.sandbox.world.state import number_components
 
 if typing.TYPE_CHECKING:
+    from townsquare.sandbox.world.models import Interaction
     from townsquare.sandbox.world.payloads import JSON
     from townsquare.sandbox.world.state import World
 
@@ -75,13 +74,11 @@ def submit_modal(world: World, source: Interaction, values: dict[str, str]) -> I
         rows.append(
             {"type": 1, "id": field["id"] + 1000, "components": [submitted | {"value": value}]}
         )
-    interaction = Interaction(
-        id=world.snowflakes.next(),
-        token=secrets.token_urlsafe(48),
-        guild_id=source.guild_id,
-        channel_id=source.channel_id,
-        user_id=source.user_id,
-        created_at=world.clock(),
+    interaction = new_interaction(
+        world,
+        source.guild_id,
+        source.channel_id,
+        source.user_id,
         type=MODAL_SUBMIT,
         custom_id=modal["custom_id"],
         message_id=source.message_id,

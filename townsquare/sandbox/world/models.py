@@ -15,6 +15,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "Application",
+    "AuditEntry",
     "Ban",
     "Channel",
     "ChannelType",
@@ -46,6 +47,8 @@ class User:
     global_name: str | None = None
     bot: bool = False
     avatar: str | None = None
+    dms_closed: bool = False
+    """The user accepts no DMs from server members (the bot's DMs fail with 50007)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -125,6 +128,8 @@ class Message:
     """As the author sent it; None: every mention pings."""
     attachments: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
     """Attachment payloads (id, filename, size, url, ...); the bytes live in the world."""
+    referenced_message_id: int | None = None
+    """The message a reply (type 19) answers."""
 
     @property
     def ephemeral(self) -> bool:
@@ -152,6 +157,19 @@ class Ban:
     reason: str | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit-log entry: who (`user_id`) did what (`action_type`, Discord's numbers) to
+    what (`target_id`), and why (the `X-Audit-Log-Reason` header)."""
+
+    id: int
+    action_type: int
+    user_id: int | None
+    target_id: int | None
+    reason: str | None = None
+    options: dict[str, str] | None = None
+
+
 @dataclasses.dataclass(slots=True)
 class Guild:
     id: int
@@ -165,6 +183,12 @@ class Guild:
     members: dict[int, Member] = dataclasses.field(default_factory=dict)
     voice_states: dict[int, VoiceState] = dataclasses.field(default_factory=dict)
     bans: dict[int, Ban] = dataclasses.field(default_factory=dict)
+    verification_level: int = 1
+    """0 none ... 4 very high (a verified phone)."""
+    audit_log: list[AuditEntry] = dataclasses.field(default_factory=list)
+    """Audit-log entries, oldest first (`world.audit`: the newest few thousand are kept)."""
+    invites: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Invite codes to the guild -> the channel each leads to."""
 
     @property
     def everyone_role(self) -> Role:

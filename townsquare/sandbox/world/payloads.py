@@ -36,6 +36,7 @@ __all__ = [
     "member_payload",
     "message_payload",
     "own_user_payload",
+    "public_application_payload",
     "role_payload",
     "user_payload",
     "voice_state_payload",
@@ -188,7 +189,7 @@ def guild_payload(guild: Guild) -> JSON:
         "system_channel_flags": 0,
         "widget_enabled": False,
         "widget_channel_id": None,
-        "verification_level": 1,
+        "verification_level": guild.verification_level,
         "roles": [role_payload(r) for r in sorted(guild.roles.values(), key=lambda r: r.position)],
         "default_message_notifications": 1,
         "mfa_level": 0,
@@ -254,23 +255,35 @@ def message_payload(message: Message, author: User, mentions: list[User]) -> JSO
     }
     if message.nonce is not None:
         payload["nonce"] = message.nonce
+    if message.referenced_message_id is not None:
+        payload["message_reference"] = {
+            "type": 0,
+            "message_id": str(message.referenced_message_id),
+            "channel_id": str(message.channel_id),
+        }
     return payload
 
 
-def application_payload(application: Application, bot: User, owner: User) -> JSON:
-    """`PrivateApplicationResponse`, as `/oauth2/applications/@me` gives it."""
+def public_application_payload(application: Application) -> JSON:
+    """`ApplicationResponse`: the public face of the application."""
     return {
         "id": str(application.id),
         "name": application.name,
         "icon": None,
         "description": application.description,
         "type": None,
-        "bot": user_payload(bot),
-        "bot_public": True,
-        "bot_require_code_grant": False,
         "verify_key": application.verify_key,
         "flags": application.flags,
         "flags_new": str(application.flags),
+        "bot_public": True,
+        "bot_require_code_grant": False,
+    }
+
+
+def application_payload(application: Application, bot: User, owner: User) -> JSON:
+    """`PrivateApplicationResponse`, as `/oauth2/applications/@me` gives it."""
+    return public_application_payload(application) | {
+        "bot": user_payload(bot),
         "redirect_uris": list(application.redirect_uris),
         "interactions_endpoint_url": None,
         "role_connections_verification_url": None,

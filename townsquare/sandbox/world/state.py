@@ -164,9 +164,11 @@ class World:
         flags: int = 0,
         allowed_mentions: payloads.JSON | None = None,
         attachments: list[payloads.JSON] | None = None,
+        reply_to: int | None = None,
     ) -> Message:
         """A new message; an EPHEMERAL one (flag 64) is kept for its interaction but, as on
-        Discord, neither announced nor listed in the channel."""
+        Discord, neither announced nor listed in the channel. With `reply_to` (a message id
+        in the channel) it is a reply (type 19, with its `message_reference`)."""
         guild = self.guild_of(channel)
         message = Message(
             id=self.snowflakes.next(),
@@ -179,10 +181,11 @@ class World:
             components=number_components(components or []),
             nonce=nonce,
             tts=tts,
-            type=message_type,
+            type=_REPLY_TYPE if reply_to is not None else message_type,
             flags=flags,
             allowed_mentions=allowed_mentions,
             attachments=attachments or [],
+            referenced_message_id=reply_to,
         )
         self._resolve_mentions(message, guild)
         self.messages[message.id] = message
@@ -308,6 +311,8 @@ def number_components(components: list[payloads.JSON]) -> list[payloads.JSON]:
 
 _GUILD_MESSAGES: typing.Final[int] = int(Intent.GUILD_MESSAGES)
 _DIRECT_MESSAGES: typing.Final[int] = int(Intent.DIRECT_MESSAGES)
+_REPLY_TYPE: typing.Final[int] = 19
+"""A reply: a message with a `message_reference` to an earlier one."""
 
 
 def _message_intent(message: Message) -> int:

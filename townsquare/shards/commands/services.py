@@ -19,7 +19,9 @@ import hikari
 import structlog
 
 from townsquare.core.config.cache import cached_config
-from townsquare.core.config.schemas import GuildConfig
+from townsquare.core.features import guild_config_model, manager_role_ids
+from townsquare.core.premium import Gate, PremiumCatalogue, UpgradeOffer, upgrade_offer
+from townsquare.core.process_caches import ProcessCaches
 from townsquare.shards.api_client import (
     APIRefusedError,
     InternalAPIClient,
@@ -27,12 +29,13 @@ from townsquare.shards.api_client import (
 )
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Sequence
+    from collections.abc import Awaitable, Collection, Sequence
 
     import redis.asyncio as aioredis
 
-    from townsquare.core.config.schemas import CommandsSection
+    from townsquare.core.config.schemas import GuildConfig
     from townsquare.core.keyspace import Keyspace
+    from townsquare.core.premium import Verdict
 
 __all__ = [
     "CONFIRM_SECONDS",
@@ -44,7 +47,9 @@ __all__ = [
     "Reply",
     "answer",
     "can_manage_guild",
+    "premium_offer",
     "refused_reason",
+    "upgrade_components",
 ]
 
 DEFER_AFTER_SECONDS: typing.Final = 1.5
@@ -79,6 +84,12 @@ class CommandServices:
     defer_after_seconds: float = DEFER_AFTER_SECONDS
     api: InternalAPIClient | None = None
     """The internal API; None builds one from the process's settings at first use."""
+    gate: Gate | None = None
+    """The premium gate; None builds one from the process's settings at first use."""
+    public_url: str = ""
+    """The dashboard's address, for the premium page a refusal links to."""
+    caches: ProcessCaches = dataclasses.field(default_factory=ProcessCaches)
+    """The features' per-process caches (core/process_caches.py)."""
 
     def client(self) -> InternalAPIClient:
         """The internal API client (see :attr:`api`)."""
@@ -90,13 +101,37 @@ class CommandServices:
         assert self.api is not None
         return self.api
 
+    def premium(self) -> Gate:
+        """The premium gate (see :attr:`gate`)."""
+        if self.gate is None:
+            from townsquare.core.settings import load_settings
+
+            settings = load_settings()
+            catalogue = PremiumCatalogue(settings.premium)
+            object.__setattr__(self, "gate", Gate(self.redis, self.keyspace, catalogue))
+            object.__setattr__(self, "public_url", settings.http.public_url)
+        assert self.gate is not None
+        return self.gate
+
+    async def require(
+        self, guild_id: int, limit_name: str, *, usage: int = 0, adding: int = 1
+    ) -> Verdict:
+        """The gate's verdict if it allows; otherwise a :class:`Refusal` saying why, with
+        Discord's premium button (or a link to the dashboard's premium page)."""
+        gate = self.premium()
+        verdict = await gate.may(guild_id, limit_name, usage=usage, adding=adding)
+        if not verdict.allowed:
+            offer = upgrade_offer(verdict, gate.catalogue, guild_id, self.public_url)
+            raise Refusal(offer.content, components=upgrade_components(offer))
+        return verdict
+
     async def guild_config(self, guild_id: int) -> GuildConfig:
         """The guild's configuration: Redis's cached copy, else the internal API's."""
         cached = await cached_config(self.redis, self.keyspace, guild_id)
         if cached is not None:
             return cached.config
         shown = await self.client().config(guild_id)  # loads it and refills the cache
-        return GuildConfig.model_validate(shown.config)
+        return guild_config_model().model_validate(shown.config)
 
     async def managed_guild(self, ctx: arc.GatewayContext, doing: str) -> tuple[int, GuildConfig]:
         """The guild and its configuration, if the invoker may use management commands there.
@@ -107,7 +142,7 @@ class CommandServices:
             raise Refusal("This command works in servers only: use it in one.")
         guild_id = int(ctx.guild_id)
         config = await self.guild_config(guild_id)
-        if not can_manage_guild(ctx.member, config.commands):
+        if not can_manage_guild(ctx.member, manager_role_ids(config)):
             raise Refusal(
                 f"Only members with the Manage Server permission or one of this server's "
                 f"bot manager roles can {doing}, and you have neither here."
@@ -129,23 +164,54 @@ class Reply:
 class Refusal(Exception):
     """Raised by a handler to refuse: the reason goes to the invoker only (ephemeral)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(
+        self, reason: str, *, components: Sequence[hikari.api.ComponentBuilder] | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.components = components
+        """Buttons shown with the reason (the premium refusal's upgrade button)."""
 
 
-def can_manage_guild(member: hikari.InteractionMember | None, commands: CommandsSection) -> bool:
+UPGRADE_LABEL: typing.Final = "See premium"
+"""The link button's label when no SKU is configured for a tier that allows it."""
+
+
+class _PremiumButton(hikari.impl.PremiumButtonBuilder):
+    """hikari's premium button, with the SKU as a string snowflake as Discord's schema has it
+    (hikari writes the integer)."""
+
+    def build(
+        self,
+    ) -> tuple[typing.MutableMapping[str, typing.Any], Sequence[hikari.files.Resource[typing.Any]]]:
+        data, resources = super().build()
+        data["sku_id"] = str(self.sku_id)
+        return data, resources
+
+
+def upgrade_components(offer: UpgradeOffer) -> list[hikari.api.ComponentBuilder]:
+    """One action row: Discord's premium button for the offer's SKU (type 2, style 6), or a
+    link button (style 5) to the dashboard's premium page. Response type 10 is deprecated."""
+    row = hikari.impl.MessageActionRowBuilder()
+    if offer.sku_id is not None:
+        row.add_component(_PremiumButton(sku_id=offer.sku_id))
+    elif offer.url is not None:
+        row.add_link_button(offer.url, label=UPGRADE_LABEL)
+    return [row] if row.components else []
+
+
+def can_manage_guild(member: hikari.InteractionMember | None, managers: Collection[int]) -> bool:
     """Whether the invoker may use management commands where they used one.
 
     Manage Server or Administrator (Discord gives the owner every permission in an
-    interaction), or any of the guild's configured manager roles.
+    interaction), or any of `managers`, the guild's configured manager roles
+    (`townsquare.core.features.manager_role_ids`).
     """
     if member is None:
         return False
     wanted = hikari.Permissions.MANAGE_GUILD | hikari.Permissions.ADMINISTRATOR
     if member.permissions & wanted:
         return True
-    managers = set(commands.manager_role_ids)
     return any(int(role_id) in managers for role_id in member.role_ids)
 
 
@@ -162,7 +228,7 @@ async def answer(
     deferral is public), an ephemeral reply is sent as an ephemeral follow-up instead and the
     deferred placeholder is removed.
     """
-    task: asyncio.Future[Reply] = asyncio.ensure_future(_refusals_as_replies(work))
+    task: asyncio.Future[Reply] = asyncio.ensure_future(_refusals_as_replies(work, ctx))
     done, _ = await asyncio.wait({task}, timeout=defer_after)
     if not done:
         await ctx.defer()
@@ -185,15 +251,48 @@ async def answer(
     return reply
 
 
-async def _refusals_as_replies(work: Awaitable[Reply]) -> Reply:
+async def _refusals_as_replies(work: Awaitable[Reply], ctx: arc.GatewayContext) -> Reply:
     try:
         return await work
     except Refusal as refusal:
-        return Reply(content=refusal.reason, ephemeral=True)
+        return Reply(content=refusal.reason, components=refusal.components, ephemeral=True)
     except ServiceUnavailableError:
         return Reply(content=UNAVAILABLE, ephemeral=True)
     except APIRefusedError as refused:
+        offer = premium_offer(refused, _services_of(ctx))
+        if offer is not None:
+            return Reply(
+                content=offer.content, components=upgrade_components(offer), ephemeral=True
+            )
         return Reply(content=refused_reason(refused), ephemeral=True)
+
+
+def _services_of(ctx: arc.GatewayContext) -> CommandServices | None:
+    client = getattr(ctx, "client", None)  # a bare context (unit tests) has none
+    return None if client is None else client.get_type_dependency(CommandServices, default=None)
+
+
+def premium_offer(
+    refused: APIRefusedError, services: CommandServices | None
+) -> UpgradeOffer | None:
+    """The upgrade reply of the internal API's 402 `premium_required` (None for any other
+    refusal): its sentence, and the premium button for the body's SKU, or for this shard's
+    SKU of the lowest tier that allows it (the sandbox's), else the link to the premium page."""
+    error = refused.body.get("error")
+    if refused.status != 402 or not isinstance(error, dict):
+        return None
+    limit = error.get("limit") if isinstance(error.get("limit"), dict) else {}
+    assert isinstance(limit, dict)
+    sku = limit.get("sku_id")
+    if not sku and services is not None and isinstance(limit.get("lowest_tier"), str):
+        catalogue = services.premium().catalogue
+        sku = catalogue.sku_for(catalogue.tier(limit["lowest_tier"]))
+    url = limit.get("upgrade_url")
+    return UpgradeOffer(
+        str(error.get("message") or refused.code),
+        int(sku) if sku else None,
+        None if sku else (str(url) if url else None),
+    )
 
 
 def refused_reason(refused: APIRefusedError) -> str:

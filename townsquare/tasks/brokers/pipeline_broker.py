@@ -27,7 +27,7 @@ from taskiq.kicker import AsyncKicker
 from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
-from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields
+from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields, raise_alert_once
 from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth
 from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
@@ -123,6 +123,7 @@ class PipelineBroker(RedisStreamBroker):
         self.dead_letter_maxlen = tasks.dead_letter_maxlen
         self.retry_key = keyspace.key("retry", pipeline)
         self._redis: Redis = Redis(connection_pool=self.connection_pool)
+        self._keyspace = keyspace
         reclaim_ttl = keyspace.ttl("reclaim_lock") or 30
         self._reclaim_lease = RedisLease(
             self._redis, keyspace.key("reclaim_lock", pipeline), reclaim_ttl
@@ -327,11 +328,25 @@ class PipelineBroker(RedisStreamBroker):
         if ack is not None:
             ack.settle()
 
+    async def alert_once(self, condition: str, within_seconds: int, message: str) -> None:
+        """An operator alert from this pipeline, unless a process raised one for `condition`
+        in the last `within_seconds` (`raise_alert_once`)."""
+        await raise_alert_once(
+            self._redis,
+            self._keyspace,
+            condition=condition,
+            within_seconds=within_seconds,
+            source=f"tasks.{self.pipeline}",
+            message=message,
+        )
+
     async def bury(self, fields: Mapping[str, str], ack: StreamAck | None) -> None:
         """Append a dead letter and its operator alert and acknowledge the entry, in one
         transaction: a dead letter is never written without its alert, nor twice."""
         alert = alert_fields(
             source=f"tasks.{self.pipeline}",
+            # One key per failing task: a burst of its dead letters is one message with a count.
+            key=f"dead_letter/{self.pipeline}/{fields.get('task_name') or '?'}",
             message=(
                 f"job {fields.get('task_name') or '?'} ({fields.get('task_id') or '?'}) "
                 f"dead-lettered after {fields.get('attempts', '?')} attempts: "

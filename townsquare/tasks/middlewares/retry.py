@@ -32,7 +32,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import TaskiqMiddleware
 from taskiq.exceptions import NoResultError
 
-from townsquare.core.redis_health import is_unavailable
+from townsquare.core.db_health import ALERT_CONDITION as DATABASE_ALERT
+from townsquare.core.db_health import ALERT_DEDUP_SECONDS as DATABASE_ALERT_SECONDS
+from townsquare.core.db_health import is_database_unavailable
+from townsquare.core.db_health import outage_message as database_outage_message
+from townsquare.core.redis_health import is_reset_write, is_unavailable
 from townsquare.tasks.backoff import retry_delay
 from townsquare.tasks.dead_letters import dead_letter_fields, describe_error
 from townsquare.tasks.delivery import current_delivery
@@ -48,6 +52,34 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.brokers.pipeline_broker import PipelineBroker
 
 __all__ = ["RECORD_RETRY_MAX_SECONDS", "RetryMiddleware"]
+
+
+def _backend_down(broker: PipelineBroker, exception: Exception) -> tuple[bool, bool]:
+    """(Redis did not answer, PostgreSQL could not be reached): either is not the job's fault.
+
+    Only Redis's own errors: a REST call's refused connection is an ordinary failure. A
+    timeout is an attempt that counts: the command itself may be what keeps Redis busy (a
+    script longer than the client's socket timeout), and running it again forever would
+    block Redis forever.
+    """
+    lost = isinstance(exception, RedisError) or is_reset_write(exception)
+    if lost and is_unavailable(exception):
+        broker.health.failed(exception)
+    unavailable = (
+        lost and is_unavailable(exception) and not isinstance(exception, RedisTimeoutError)
+    )
+    return unavailable, not unavailable and is_database_unavailable(exception)
+
+
+async def _alert_database_down(broker: PipelineBroker, error: BaseException) -> None:
+    """One operator alert per PostgreSQL outage (per minute), whichever worker sees it first;
+    an alert that cannot be written is not worth holding the job for."""
+    try:
+        await broker.alert_once(
+            DATABASE_ALERT, DATABASE_ALERT_SECONDS, database_outage_message(error)
+        )
+    except Exception as failure:  # Redis away too: the log says it
+        logger.warning("tasks.database_alert_failed", error=describe_error(failure))
 
 
 def _timed_out(error: RedisTimeoutError) -> RedisTimeoutJobError:
@@ -98,23 +130,13 @@ class RetryMiddleware(TaskiqMiddleware):
         attempt = attempt_of(message)
         payload = original_payload(message, delivery)
         permanent = isinstance(exception, PermanentJobError)
-        # Only Redis's own errors: a REST call's refused connection is an ordinary failure.
-        # A timeout is an attempt that counts: the command itself may be what keeps Redis
-        # busy (a script longer than the client's socket timeout), and running it again
-        # forever would block Redis forever.
-        unavailable = (
-            isinstance(exception, RedisError)
-            and is_unavailable(exception)
-            and not isinstance(exception, RedisTimeoutError)
-        )
-        if isinstance(exception, RedisError) and is_unavailable(exception):
-            broker.health.failed(exception)
+        unavailable, database_down = _backend_down(broker, exception)
         if isinstance(exception, RedisTimeoutError):
             exception = _timed_out(exception)
         pause = _RECORD_RETRY_FIRST_SECONDS
         while True:
             try:
-                if unavailable and not permanent:
+                if (unavailable or database_down) and not permanent:
                     # Not the job's fault: the same attempt again, after the usual delay.
                     delay = retry_delay(
                         attempt,
@@ -123,8 +145,12 @@ class RetryMiddleware(TaskiqMiddleware):
                         self._rand,
                     )
                     await broker.defer(with_attempt(payload, attempt), delay, ack)
+                    if database_down:
+                        await _alert_database_down(broker, exception)
                     logger.warning(
-                        "tasks.redis_unavailable",
+                        "tasks.database_unavailable"
+                        if database_down
+                        else "tasks.redis_unavailable",
                         attempt=attempt,
                         delay_seconds=round(delay, 3),
                         error=describe_error(exception),

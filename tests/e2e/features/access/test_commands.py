@@ -7,16 +7,13 @@ import typing
 
 import pytest
 
-from tests.support.bot import (
-    SETTINGS,
-    BotRunning,
-)
+from tests.support.bot import SETTINGS, BotRunning
 from tests.support.world import role_named
 from townsquare.core.audit.models import AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.config.cache import get_config, store_config
-from townsquare.core.config.schemas import CommandsSection
 from townsquare.core.config.service import update_guild_config
+from townsquare.features.access.domain.config import CommandsSection
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -59,9 +56,7 @@ async def set_manager_roles(
 ) -> None:
     """Change the guild's manager roles as the dashboard does: database, audit, Redis cache."""
     current = await get_config(redis, keyspace, guild_id, SETTINGS.guild_defaults)
-    changed = current.config.model_copy(
-        update={"commands": CommandsSection(manager_role_ids=role_ids)}
-    )
+    changed = current.config.with_section(CommandsSection(manager_role_ids=role_ids))
     saved = await update_guild_config(
         guild_id,
         changed,

@@ -10,10 +10,7 @@ import typing
 import PIL.Image
 import pytest
 
-from tests.support.bot import (
-    BotRunning,
-    mentioned_ids,
-)
+from tests.support.bot import BotRunning, mentioned_ids
 from tests.support.discord import Answer
 from tests.support.sandbox import WAIT
 from tests.support.waiting import wait_until

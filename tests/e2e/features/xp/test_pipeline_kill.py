@@ -40,6 +40,7 @@ from townsquare.tasks.registry import load_tasks
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from tests.support.backends import Backends
     from townsquare.core.config.schemas import GuildConfig
 
 pytestmark = pytest.mark.integration
@@ -70,13 +71,9 @@ async def counted(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> i
 
 
 async def test_a_worker_killed_mid_work_and_a_replay_of_every_batch_leave_totals_exact(
-    redis: aioredis.Redis,
-    redis_url: str,
-    keyspace: Keyspace,
-    database_url: str,
-    orm: None,
-    tmp_path: Path,
+    backends: Backends, tmp_path: Path
 ) -> None:
+    redis, redis_url, keyspace, database_url = backends
     clock = SteppedClock()
     sandbox = Sandbox(clock=clock)
     async with sandbox:

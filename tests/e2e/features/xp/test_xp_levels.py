@@ -8,17 +8,20 @@ import typing
 
 import pytest
 
+from tests.support.sandbox import control
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, role_named, user_named
 from tests.support.xp import configure, message, send_batch
 from townsquare.core.audit.service import Actor
 from townsquare.core.events import GuildRecord
 from townsquare.core.guilds.service import ensure_guild
-from townsquare.features.xp.domain.admin import set_xp
+from townsquare.features.xp.domain.admin import GuildXPAdmin
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.models import LevelReward
 
 if typing.TYPE_CHECKING:
+    import aiohttp
     import redis.asyncio as aioredis
 
     from tests.support.pipeline import Stack
@@ -100,15 +103,8 @@ async def test_a_level_up_applies_reward_roles_in_the_sandbox(
             what="reward roles",
         )
         # XP taken away: back to level 0, every reward role goes.
-        await set_xp(
-            redis,
-            keyspace,
-            guild.id,
-            alder,
-            0,
-            curve=curve_for(settings.guild_defaults.xp),
-            actor=Actor.system(),
-        )
+        curve = curve_for(settings.guild_defaults.section(XPSection))
+        await GuildXPAdmin(redis, keyspace, guild.id, curve, Actor.system()).set(alder, 0)
         await stack.drained("xp", "jobs")
         await wait_until(
             lambda: not guild.members[alder].role_ids, within=WITHIN, what="roles removed"
@@ -217,3 +213,37 @@ async def test_a_dm_notice_reaches_the_member_in_their_dm_channel(stack: Stack) 
         m for m in sandbox.world.messages.values() if m.guild_id is not None and m.author_id == bot
     ]
     assert not await redis.xlen(keyspace.key("alerts"))
+
+
+async def test_a_notice_whose_answers_are_lost_is_posted_once(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Discord took the notice but its answers were lost (503 after the route ran), more times
+    than hikari retries: the job runs again and posts with the same nonce, which Discord
+    (`enforce_nonce`) answers with the first message, so the channel has one notice."""
+    sandbox, redis, keyspace = stack.sandbox, stack.redis, stack.keyspace
+    guild = demo_guild(sandbox)
+    general = channel_named(guild, "general")
+    template = "{user} reached level {level}!"
+    notice = {"mode": "current_channel", "channel_id": None, "template": template}
+    await setup_guild(sandbox, mode="stack", notice=notice, rewards={})
+    cedar = user_named(sandbox, "cedar")
+    route = "/api/v10/channels/{channel_id}/messages"
+    fault = {"method": "POST", "route": route, "path": f"/api/v10/channels/{general}"}
+    lost = await control(
+        http,
+        sandbox.info,
+        "POST",
+        "/faults/rest",
+        fault | {"status": 503, "when": "after", "count": 4},
+    )
+    async with stack.worker():
+        await chat(redis, keyspace, guild, cedar, general, 3)
+        await stack.drained("xp", "jobs")
+    notices = [m.content for m in sandbox.world.messages.values() if m.channel_id == general]
+    assert notices == [f"<@{cedar}> reached level 2!"]
+    path = route.replace("{channel_id}", str(general))
+    tried = [c for c in sandbox.rest.calls if c.method == "POST" and c.path == path]
+    assert [c.fault for c in tried][:4] == [lost["id"]] * 4
+    assert len(tried) >= 5, "the job ran again after hikari gave up"
+    assert len({c.body.get("nonce") for c in tried}) == 1, "every attempt is the same post"

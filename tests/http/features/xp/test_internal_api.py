@@ -15,6 +15,7 @@ from tests.support.xp import Totals
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.config.service import update_guild_config
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.wire import MAX_AMOUNT
 
 if typing.TYPE_CHECKING:
@@ -75,6 +76,7 @@ async def test_member_rank_carries_what_the_card_needs(
         "ranked": 2,
         "level_start_xp": 255,
         "next_level_xp": 475,
+        "background": None,  # the free tier draws the standard card
     }
 
 
@@ -143,7 +145,7 @@ async def test_xp_routes_refuse_when_xp_is_off_and_config_shows_it(
     client: QuartClient, settings: Settings
 ) -> None:
     defaults = settings.guild_defaults
-    off = defaults.model_copy(update={"xp": defaults.xp.model_copy(update={"enabled": False})})
+    off = defaults.with_section(defaults.section(XPSection).model_copy(update={"enabled": False}))
     await update_guild_config(
         GUILD, off, expected_version=1, defaults=defaults, actor=Actor(ActorKind.USER, MAYOR, "m")
     )

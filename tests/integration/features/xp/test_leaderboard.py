@@ -7,6 +7,7 @@ import typing
 import pytest
 
 from tests.support.xp import SETTINGS, mark_loaded
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.leaderboard import (
     PageOutOfRangeError,
@@ -23,7 +24,7 @@ if typing.TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 GUILD = 930_000_000_000_000_002
-CURVE = curve_for(SETTINGS.guild_defaults.xp)
+CURVE = curve_for(SETTINGS.guild_defaults.section(XPSection))
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from tests.support.xp import SETTINGS
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.events.wire import DATA_FIELD
-from townsquare.features.xp.domain.admin import add_xp, remove_xp, reset_guild, reset_member, set_xp
+from townsquare.features.xp.domain.admin import GuildXPAdmin
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.flush import flush_guild
 from townsquare.features.xp.domain.mee6 import Mee6ImportError, import_mee6
@@ -27,8 +28,12 @@ if typing.TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 GUILD = 930_000_000_000_000_001
-CURVE = curve_for(SETTINGS.guild_defaults.xp)
+CURVE = curve_for(SETTINGS.guild_defaults.section(XPSection))
 ADMIN = Actor(ActorKind.USER, 42, "admin")
+
+
+def admin(redis: aioredis.Redis, keyspace: Keyspace) -> GuildXPAdmin:
+    return GuildXPAdmin(redis, keyspace, GUILD, CURVE, ADMIN)
 
 
 async def level_jobs(redis: aioredis.Redis, keyspace: Keyspace) -> list[tuple[int, int, int, bool]]:
@@ -48,11 +53,11 @@ async def total(redis: aioredis.Redis, keyspace: Keyspace, user: int) -> int:
 async def test_add_remove_set_and_reset_a_member(
     redis: aioredis.Redis, keyspace: Keyspace, orm: None
 ) -> None:
-    assert await add_xp(redis, keyspace, GUILD, 5, 300, curve=CURVE, actor=ADMIN) == 300
-    assert await remove_xp(redis, keyspace, GUILD, 5, 50, curve=CURVE, actor=ADMIN) == 250
-    assert await remove_xp(redis, keyspace, GUILD, 5, 10_000, curve=CURVE, actor=ADMIN) == 0
-    assert await set_xp(redis, keyspace, GUILD, 5, 1150, curve=CURVE, actor=ADMIN) == 1150
-    await reset_member(redis, keyspace, GUILD, 5, curve=CURVE, actor=ADMIN)
+    assert await admin(redis, keyspace).add(5, 300) == 300
+    assert await admin(redis, keyspace).remove(5, 50) == 250
+    assert await admin(redis, keyspace).remove(5, 10_000) == 0
+    assert await admin(redis, keyspace).set(5, 1150) == 1150
+    await admin(redis, keyspace).reset_member(5)
     assert await total(redis, keyspace, 5) == 0
     # Levels 0 -> 2 -> 1 -> 0 -> 5 -> 0; the reset applies roles without a notice.
     assert await level_jobs(redis, keyspace) == [
@@ -74,16 +79,16 @@ async def test_add_remove_set_and_reset_a_member(
     ]
     assert await redis.hexists(keyspace.key("xp_dirty", GUILD), "5")
     with pytest.raises(ValueError, match="must not be negative"):
-        await set_xp(redis, keyspace, GUILD, 5, -1, curve=CURVE, actor=ADMIN)
+        await admin(redis, keyspace).set(5, -1)
 
 
 async def test_reset_guild_zeroes_redis_and_postgres(
     redis: aioredis.Redis, keyspace: Keyspace, orm: None
 ) -> None:
     for user in (1, 2, 3):
-        await add_xp(redis, keyspace, GUILD, user, 100 * user, curve=CURVE, actor=ADMIN)
+        await admin(redis, keyspace).add(user, 100 * user)
     assert await flush_guild(redis, keyspace, GUILD, CURVE) == 3
-    assert await reset_guild(redis, keyspace, GUILD, curve=CURVE, actor=ADMIN) == 3
+    assert await admin(redis, keyspace).reset_guild() == 3
     assert [await total(redis, keyspace, user) for user in (1, 2, 3)] == [0, 0, 0]
     assert await MemberXP.filter(guild_id=GUILD, xp__gt=0).count() == 0
     assert await flush_guild(redis, keyspace, GUILD, CURVE) == 3

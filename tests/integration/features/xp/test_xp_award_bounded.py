@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from tests.support.xp import SETTINGS, mark_loaded, message, reference_totals
 from townsquare.core.keyspace import Keyspace
 from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.config import XPSection
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -33,7 +34,8 @@ if typing.TYPE_CHECKING:
     from townsquare.core.embedded import EmbeddedServer
     from townsquare.core.events import MessageRecord
 
-pytestmark = pytest.mark.integration
+# Wall-clock budgets and Redis blocked for seconds: run alone, after the parallel phase.
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 GUILD = 900_000_000_000_000_077
 MEMBER = 4242
@@ -46,7 +48,11 @@ BATCH = 200
 def config_with(cooldown_seconds: int) -> GuildConfig:
     defaults = SETTINGS.guild_defaults
     return defaults.model_copy(
-        update={"xp": defaults.xp.model_copy(update={"cooldown_seconds": cooldown_seconds})}
+        update={
+            "xp": defaults.section(XPSection).model_copy(
+                update={"cooldown_seconds": cooldown_seconds}
+            )
+        }
     )
 
 
@@ -89,7 +95,9 @@ async def test_whole_batches_of_late_out_of_order_and_duplicate_messages_stay_un
     now = int(time.time() * 1000)
     past = history(now, HISTORY)
     for start in range(0, len(past), BATCH):  # the history, in order, as it was processed
-        await award_messages(redis, keyspace, GUILD, config.xp, past[start : start + BATCH])
+        await award_messages(
+            redis, keyspace, GUILD, config.section(XPSection), past[start : start + BATCH]
+        )
     rng = random.Random(10)
     start = now - 51 * 60_000
     # Reclaimed batches: messages between (odd ids) the ones already processed, each one
@@ -111,7 +119,7 @@ async def test_whole_batches_of_late_out_of_order_and_duplicate_messages_stay_un
     await redis.config_set("slowlog-max-len", 100_000)
     await redis.slowlog_reset()
     for batch in batches:
-        await award_messages(redis, keyspace, GUILD, config.xp, batch)
+        await award_messages(redis, keyspace, GUILD, config.section(XPSection), batch)
     timings = await slow_scripts(redis)
     await redis.config_set("slowlog-log-slower-than", 10_000)
 
@@ -138,7 +146,9 @@ async def test_a_small_cooldown_past_the_budget_stays_under_20_ms_and_keeps_the_
     now = int(time.time() * 1000)
     past = history(now, HISTORY)
     for start in range(0, len(past), BATCH):
-        await award_messages(redis, keyspace, GUILD, config.xp, past[start : start + BATCH])
+        await award_messages(
+            redis, keyspace, GUILD, config.section(XPSection), past[start : start + BATCH]
+        )
     start = now - 51 * 60_000
     late = [
         message(GUILD, MEMBER, 10**17 + 2 * n + 1, start + n * 50 * 60_000 // HISTORY - 1)
@@ -148,7 +158,7 @@ async def test_a_small_cooldown_past_the_budget_stays_under_20_ms_and_keeps_the_
     await redis.config_set("slowlog-max-len", 100_000)
     await redis.slowlog_reset()
     for chunk in reversed(list(itertools.batched(late, BATCH, strict=False))):
-        await award_messages(redis, keyspace, GUILD, config.xp, list(chunk))
+        await award_messages(redis, keyspace, GUILD, config.section(XPSection), list(chunk))
     timings = await slow_scripts(redis)
     await redis.config_set("slowlog-log-slower-than", 10_000)
     worst = max(duration for duration, _ in timings)
@@ -183,7 +193,7 @@ async def test_any_arrival_order_gives_the_in_order_result(
     while arrivals:
         size = rng.randint(1, 40)
         batch, arrivals = arrivals[:size], arrivals[size:]
-        await award_messages(redis, keyspace, GUILD, config.xp, batch)
+        await award_messages(redis, keyspace, GUILD, config.section(XPSection), batch)
     totals = await redis.hgetall(keyspace.key("xp", GUILD))
     want = reference_totals(records, config)
     assert {int(m): int(t) for m, t in totals.items()} == want
@@ -203,22 +213,26 @@ async def test_without_budget_late_messages_earn_only_where_they_fit(
     now = int(time.time() * 1000)
     first = message(GUILD, MEMBER, 1, now - 200_000)
     second = message(GUILD, MEMBER, 2, now - 100_000)
-    await award_messages(redis, keyspace, GUILD, config.xp, [first, second])
+    await award_messages(redis, keyspace, GUILD, config.section(XPSection), [first, second])
     # In order, 30 s before `first` would earn and push nothing out (first is 30 s later:
     # still within the cooldown, so `first` would lose its award). Without budget it does
     # not fit (an award 30 s after it), so nothing changes; 130 s before does fit.
     crowded = message(GUILD, MEMBER, 3, now - 230_000)
-    outcome = await award_messages(redis, keyspace, GUILD, config.xp, [crowded], walk_budget=0)
+    outcome = await award_messages(
+        redis, keyspace, GUILD, config.section(XPSection), [crowded], walk_budget=0
+    )
     assert outcome.gained == {MEMBER: 0}
     assert outcome.counted == {MEMBER: 1}
     roomy = message(GUILD, MEMBER, 4, now - 330_000)
-    outcome = await award_messages(redis, keyspace, GUILD, config.xp, [roomy], walk_budget=0)
+    outcome = await award_messages(
+        redis, keyspace, GUILD, config.section(XPSection), [roomy], walk_budget=0
+    )
     assert outcome.gained == {MEMBER: reference_totals([roomy], config)[MEMBER]}
     # With the budget, the same late message re-decides as in order.
     exact = Keyspace(f"t{uuid.uuid4().hex[:12]}")
     await mark_loaded(redis, exact, GUILD)
-    await award_messages(redis, exact, GUILD, config.xp, [first, second])
-    await award_messages(redis, exact, GUILD, config.xp, [crowded])
+    await award_messages(redis, exact, GUILD, config.section(XPSection), [first, second])
+    await award_messages(redis, exact, GUILD, config.section(XPSection), [crowded])
     total = await redis.hget(exact.key("xp", GUILD), str(MEMBER))
     assert int(total or 0) == reference_totals([first, second, crowded], config)[MEMBER]
     async for key in redis.scan_iter(match=f"{exact.namespace}:*"):

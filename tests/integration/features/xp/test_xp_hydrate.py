@@ -21,8 +21,9 @@ from townsquare.core.audit.service import Actor
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.features.xp.domain import hydrate
-from townsquare.features.xp.domain.admin import add_xp, adjust_totals, reset_guild
+from townsquare.features.xp.domain.admin import GuildXPAdmin, adjust_totals
 from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.flush import flush_guild
 from townsquare.features.xp.domain.hydrate import LOAD_CHUNK, ensure_guild_xp, load_guild_xp
@@ -41,7 +42,7 @@ if typing.TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 GUILD = 950_000_000_000_000_001
-XP = SETTINGS.guild_defaults.xp
+XP = SETTINGS.guild_defaults.section(XPSection)
 CURVE = curve_for(XP)
 ADMIN = Actor(ActorKind.USER, 42, "admin")
 HASHES = ("xp", "xp_messages", "xp_voice_minutes", "xp_levels")
@@ -151,7 +152,7 @@ async def test_an_admin_add_after_a_loss_adds_to_the_postgres_total(
     await seed(redis, keyspace, {31: (300, 40, 5)})
     await lose_redis(redis, keyspace)
 
-    assert await add_xp(redis, keyspace, GUILD, 31, 50, curve=CURVE, actor=ADMIN) == 350
+    assert await GuildXPAdmin(redis, keyspace, GUILD, CURVE, ADMIN).add(31, 50) == 350
     assert await level_jobs(redis, keyspace) == []
     [entry] = await AuditEntry.filter(guild_id=GUILD, action="xp.add")
     assert (entry.before, entry.after) == ({"xp": 300}, {"xp": 350})
@@ -238,7 +239,7 @@ async def test_concurrent_loads_and_a_racing_write_give_the_same_result(
     chosen = 10**17 + 1234
     await asyncio.gather(
         load_guild_xp(redis, keyspace, GUILD),
-        add_xp(redis, keyspace, GUILD, chosen, 7, curve=CURVE, actor=ADMIN),
+        GuildXPAdmin(redis, keyspace, GUILD, CURVE, ADMIN).add(chosen, 7),
         load_guild_xp(redis, keyspace, GUILD),
     )
     assert await hashes(redis, keyspace) == expected({chosen: 7})
@@ -250,7 +251,7 @@ async def test_reset_guild_after_a_loss_reaches_members_only_postgres_knows(
     await seed(redis, keyspace, {61: (300, 4, 0), 62: (80, 2, 0)})
     await lose_redis(redis, keyspace)
 
-    assert await reset_guild(redis, keyspace, GUILD, curve=CURVE, actor=ADMIN) == 2
+    assert await GuildXPAdmin(redis, keyspace, GUILD, CURVE, ADMIN).reset_guild() == 2
     assert await level_jobs(redis, keyspace) == [(61, 2, 0)]  # its reward roles go
     assert await redis.exists(keyspace.key("xp_loaded", GUILD))
     assert await flush_guild(redis, keyspace, GUILD, CURVE) == 2

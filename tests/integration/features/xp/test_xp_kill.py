@@ -39,6 +39,7 @@ from townsquare.core.events import MessageRecord, parse_records
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.keyspace import Keyspace
 from townsquare.features.xp.domain.award import award_messages
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.tasks import TaskRegistry
 from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.registry import load_tasks
@@ -59,7 +60,9 @@ async def award_then_hang(records: list[dict[str, typing.Any]]) -> None:
     redis_url, namespace = sys.argv[1:3]
     client = aioredis.Redis.from_url(redis_url)
     parsed = [r for r in parse_records(records) if isinstance(r, MessageRecord)]
-    await award_messages(client, Keyspace(namespace), GUILD, SETTINGS.guild_defaults.xp, parsed)
+    await award_messages(
+        client, Keyspace(namespace), GUILD, SETTINGS.guild_defaults.section(XPSection), parsed
+    )
     print("AWARDED", flush=True)  # the test reads the worker's stdout
     await asyncio.Event().wait()
 

@@ -25,6 +25,7 @@ from tests.support.xp import (
 from townsquare.core.events import encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.features.xp.domain.award import LATENESS_WINDOW_MS, award_messages
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.models import MemberXP
 from townsquare.features.xp.tasks import FLUSH_TASK
 from townsquare.tasks.registry import load_tasks
@@ -149,20 +150,20 @@ async def test_late_records_never_break_the_cooldown_and_old_ones_are_rejected(
     now = int(time.time() * 1000)
     first = message(GUILD, 11, 1, now - 100_000)
     later = message(GUILD, 11, 2, now)  # 100 s after the first: earns
-    await award_messages(redis, keyspace, GUILD, config.xp, [first, later])
+    await award_messages(redis, keyspace, GUILD, config.section(XPSection), [first, later])
     both = reference_totals([first, later], config)[11]
     # Late messages between the two, each within 60 s of an awarded one: nothing.
     between = [message(GUILD, 11, 3, now - 50_000), message(GUILD, 11, 4, now - 41_000)]
-    outcome = await award_messages(redis, keyspace, GUILD, config.xp, between)
+    outcome = await award_messages(redis, keyspace, GUILD, config.section(XPSection), between)
     assert outcome.gained == {11: 0}
     assert outcome.counted == {11: 2}
     # Late but far enough from both: earns.
     early = message(GUILD, 11, 5, now - 200_000)
-    outcome = await award_messages(redis, keyspace, GUILD, config.xp, [early])
+    outcome = await award_messages(redis, keyspace, GUILD, config.section(XPSection), [early])
     assert outcome.totals[11] == both + reference_totals([early], config)[11]
     # Older than the lateness window: neither counted nor awarded.
     ancient = message(GUILD, 11, 6, now - LATENESS_WINDOW_MS - 60_000)
-    outcome = await award_messages(redis, keyspace, GUILD, config.xp, [ancient])
+    outcome = await award_messages(redis, keyspace, GUILD, config.section(XPSection), [ancient])
     assert outcome.gained == {11: 0}
     assert outcome.counted == {11: 0}
 
@@ -176,7 +177,7 @@ async def test_a_worker_that_died_after_awarding_loses_no_level_up_and_replays_s
     expected = nonzero(reference_totals(records, config))
     # A worker ran the award script for the batch, then died before the level check and the
     # acknowledgement: the stream still holds the batch, to be delivered again.
-    await award_messages(redis, keyspace, GUILD, config.xp, records)
+    await award_messages(redis, keyspace, GUILD, config.section(XPSection), records)
     assert await redis_totals(redis, keyspace, GUILD) == expected
     assert not await redis.exists(keyspace.key("xp_levels", GUILD))
     await send_batch(redis, keyspace, records)
@@ -231,7 +232,9 @@ async def test_a_member_awarded_during_the_flush_stays_dirty(
 
     config = await xp_config()
     now = int(time.time() * 1000)
-    await award_messages(redis, keyspace, GUILD, config.xp, [message(GUILD, 11, 1, now - 90_000)])
+    await award_messages(
+        redis, keyspace, GUILD, config.section(XPSection), [message(GUILD, 11, 1, now - 90_000)]
+    )
     first = (await redis_totals(redis, keyspace, GUILD))[11]
     late = message(GUILD, 11, 2, now)
     real = Tortoise.get_connection("default")
@@ -239,16 +242,16 @@ async def test_a_member_awarded_during_the_flush_stays_dirty(
     class AwardDuringUpsert:
         async def execute_query(self, query: str, values: list[object]) -> object:
             if "member_xp" in query:  # the upsert: a batch lands between snapshot and write
-                await award_messages(redis, keyspace, GUILD, config.xp, [late])
+                await award_messages(redis, keyspace, GUILD, config.section(XPSection), [late])
             return await real.execute_query(query, values)
 
     monkeypatch.setattr(flush_module.Tortoise, "get_connection", lambda _: AwardDuringUpsert())
-    assert await flush_guild(redis, keyspace, GUILD, curve_for(config.xp)) == 1
+    assert await flush_guild(redis, keyspace, GUILD, curve_for(config.section(XPSection))) == 1
     row = await MemberXP.get(guild_id=GUILD, user_id=11)
     assert row.xp == first
     assert await redis.hexists(keyspace.key("xp_dirty", GUILD), "11")
     monkeypatch.undo()
-    assert await flush_guild(redis, keyspace, GUILD, curve_for(config.xp)) == 1
+    assert await flush_guild(redis, keyspace, GUILD, curve_for(config.section(XPSection))) == 1
     row = await MemberXP.get(guild_id=GUILD, user_id=11)
     assert row.xp == (await redis_totals(redis, keyspace, GUILD))[11] > first
     assert not await redis.exists(keyspace.key("xp_dirty", GUILD))
@@ -266,7 +269,7 @@ async def test_any_arrival_order_and_batching_gives_the_reference_totals(
     while arrivals:
         size = rng.randint(1, 25)
         batch, arrivals = arrivals[:size], arrivals[size:]
-        await award_messages(redis, keyspace, GUILD, config.xp, batch)
+        await award_messages(redis, keyspace, GUILD, config.section(XPSection), batch)
     assert await redis_totals(redis, keyspace, GUILD) == nonzero(reference_totals(records, config))
     # No two awards of a member closer than the cooldown.
     for member in MEMBERS:

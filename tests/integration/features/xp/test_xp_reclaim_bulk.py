@@ -48,13 +48,16 @@ from townsquare.tasks.registry import load_tasks
 if typing.TYPE_CHECKING:
     from townsquare.core.embedded import EmbeddedServer
 
-pytestmark = pytest.mark.integration
+# A script time budget (SLOWLOG) measures its neighbours too: run alone, after the parallel phase.
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 GUILD = 940_000_000_000_000_077
 MEMBER = 31
 BULK = 20_000
 BATCH = 200  # the shards' batch size
-HELD = SETTINGS.tasks.xp.max_concurrent_tasks  # what the doomed worker holds when killed
+HELD = SETTINGS.tasks.pipeline(
+    "xp"
+).max_concurrent_tasks  # what the doomed worker holds when killed
 SLOW_SCRIPT_US = 20_000
 DOOMED = TaskRegistry()
 

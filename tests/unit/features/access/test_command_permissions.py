@@ -8,7 +8,7 @@ import typing
 import hikari
 import pytest
 
-from townsquare.core.config.schemas import CommandsSection
+from townsquare.features.access.domain.config import CommandsSection
 from townsquare.shards.commands.services import can_manage_guild
 
 MODERATOR, MEMBER_ROLE = 500, 600
@@ -48,4 +48,4 @@ PLAIN = hikari.Permissions.SEND_MESSAGES | hikari.Permissions.KICK_MEMBERS
 def test_manage_server_or_a_manager_role(
     member: hikari.InteractionMember | None, commands: CommandsSection, allowed: bool
 ) -> None:
-    assert can_manage_guild(member, commands) is allowed
+    assert can_manage_guild(member, set(commands.manager_role_ids)) is allowed

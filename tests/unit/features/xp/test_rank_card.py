@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageChops
 
-from townsquare.core.config.schemas import LevelCurve
+from townsquare.features.xp.domain.config import LevelCurve
 from townsquare.features.xp.domain.curve import Curve
 from townsquare.features.xp.domain.rank_card import (
     AVATAR_BOX,

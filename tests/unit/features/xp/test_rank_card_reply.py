@@ -14,10 +14,11 @@ import typing
 import hikari
 from PIL import Image
 
-from townsquare.core.config.schemas import GuildConfig, LevelCurve
+from townsquare.core.config.schemas import GuildConfig
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.commands import rank
+from townsquare.features.xp.domain.config import LevelCurve
 from townsquare.features.xp.domain.curve import Curve
 from townsquare.features.xp.domain.rank_card import CARD_SIZE, rank_card_for
 from townsquare.features.xp.domain.wire import MemberRank

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from townsquare.core.config.schemas import LevelCurve
+from townsquare.features.xp.domain.config import LevelCurve
 from townsquare.features.xp.domain.curve import Curve, level_cost
 
 

@@ -5,14 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from townsquare.core.config.schemas import VoiceXPSection
 from townsquare.core.events import MessageRecord
 from townsquare.core.settings import load_settings
+from townsquare.features.xp.domain.config import VoiceXPSection, XPSection
 from townsquare.features.xp.domain.levels import plan_rewards, render_notice
 from townsquare.features.xp.domain.rules import base_amount, message_amount, multiplier_for
 from townsquare.features.xp.domain.voice import VoiceState, eligible_members
 
-DEFAULTS = load_settings(environ={}, env_file=None).guild_defaults.xp
+DEFAULTS = load_settings(environ={}, env_file=None).guild_defaults.section(XPSection)
 
 
 def record(message_id: int, channel: int = 10, roles: tuple[int, ...] = ()) -> MessageRecord:

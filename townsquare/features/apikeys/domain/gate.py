@@ -45,7 +45,7 @@ if count > tonumber(ARGV[2]) then
 end
 local body = ''
 if #KEYS >= 3 then body = redis.call('GET', KEYS[3]) or '' end
-return {'ok', doc['guild'], body}
+return {'ok', doc['guild'], body, tostring(doc['ordinal'] or 0)}
 """
 _ADMIT_SHA: typing.Final = hashlib.sha1(_ADMIT.encode(), usedforsecurity=False).hexdigest()
 
@@ -81,6 +81,8 @@ class Admission:
     """Seconds until the window ends (LIMITED only)."""
     cached: bytes = b""
     """The cached body asked for, or empty (OK only)."""
+    ordinal: int = 0
+    """How many of the guild's active keys are older than this one (OK only)."""
 
 
 async def admit(
@@ -106,5 +108,6 @@ async def admit(
     if outcome is Outcome.OK:
         body = reply[2]
         cached = body if isinstance(body, bytes) else str(body).encode()
-        return Admission(outcome, guild_id=int(as_text(reply[1])), cached=cached)
+        ordinal = int(as_text(reply[3])) if len(reply) > 3 else 0
+        return Admission(outcome, guild_id=int(as_text(reply[1])), cached=cached, ordinal=ordinal)
     return Admission(outcome)

@@ -29,10 +29,13 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.audit.service import Actor
     from townsquare.core.keyspace import Keyspace
+    from townsquare.core.premium import Gate
 
 __all__ = [
     "CACHE_FAMILY",
+    "KEYS_LIMIT",
     "MAX_ACTIVE_KEYS",
+    "RATE_LIMIT",
     "ApiKeyError",
     "CreatedKey",
     "KeyInfo",
@@ -46,6 +49,11 @@ __all__ = [
 
 CACHE_FAMILY: typing.Final = "api_key"
 MAX_ACTIVE_KEYS: typing.Final = 25
+KEYS_LIMIT: typing.Final = "apikeys.keys"
+"""The premium limit on active keys per guild: past it (after a downgrade) the newest keys are
+paused, refused with 402 until the tier allows them again (`ordinal` in the cache entry)."""
+RATE_LIMIT: typing.Final = "apikeys.requests_per_minute"
+"""The premium limit on each key's requests per minute."""
 _PREFIX_ALPHABET: typing.Final = string.ascii_lowercase + string.digits
 _PREFIX_LENGTH: typing.Final = 10
 _TOKEN = re.compile(r"^tsk_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$")
@@ -114,8 +122,11 @@ async def list_keys(guild_id: int) -> list[KeyInfo]:
     return [_info(row) for row in rows]
 
 
-async def create_key(guild_id: int, name: str, actor: Actor) -> CreatedKey:
-    """A new key; raises :class:`ApiKeyError` when the guild has too many active keys."""
+async def create_key(
+    guild_id: int, name: str, actor: Actor, *, gate: Gate | None = None
+) -> CreatedKey:
+    """A new key; raises :class:`ApiKeyError` when the guild has too many active keys, and
+    :class:`~townsquare.core.premium.PremiumRefused` past its tier's `apikeys.keys`."""
     prefix, token = _new_token()
     async with in_transaction() as connection:
         await ensure_guild(guild_id, using_db=connection)
@@ -130,6 +141,8 @@ async def create_key(guild_id: int, name: str, actor: Actor) -> CreatedKey:
             raise ApiKeyError(
                 "too_many_keys", f"a server has at most {MAX_ACTIVE_KEYS} active keys"
             )
+        if gate is not None:
+            await gate.check(guild_id, KEYS_LIMIT, usage=active)
         row = await ApiKey.create(
             guild_id=guild_id,
             name=name,
@@ -183,6 +196,13 @@ async def revoke_key(
         json.dumps({"revoked": True}),
         ex=keyspace.ttl(CACHE_FAMILY),
     )
+    # The newer keys' ordinals (their place among the guild's active keys) moved down: their
+    # entries are reloaded on their next request.
+    newer = await ApiKey.filter(
+        guild_id=guild_id, revoked_at__isnull=True, created_at__gte=row.created_at
+    ).values_list("prefix", flat=True)
+    if newer:
+        await redis.delete(*(keyspace.key(CACHE_FAMILY, str(prefix)) for prefix in newer))
     return _info(row)
 
 
@@ -195,7 +215,10 @@ async def load_cache_entry(redis: aioredis.Redis, keyspace: Keyspace, prefix: st
         entry = {"revoked": True}
     else:
         guild_id = typing.cast("int", row.guild_id)  # type: ignore[attr-defined]
-        entry = {"guild": str(guild_id), "hash": row.token_hash}
+        older = await ApiKey.filter(
+            guild_id=guild_id, revoked_at__isnull=True, created_at__lt=row.created_at
+        ).count()
+        entry = {"guild": str(guild_id), "hash": row.token_hash, "ordinal": older}
     await redis.set(
         keyspace.key(CACHE_FAMILY, prefix),
         json.dumps(entry),

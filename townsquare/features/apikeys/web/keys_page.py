@@ -16,6 +16,7 @@ from quart_schema import hide
 
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
+from townsquare.core.premium import PremiumRefused
 from townsquare.core.validation import Text, parse_id
 from townsquare.features.apikeys.domain.service import (
     MAX_ACTIVE_KEYS,
@@ -95,9 +96,13 @@ async def create(guild_id: int) -> tuple[str, int]:
     submitted = form.get("name", "")
     try:
         new = NewKey.model_validate({"name": submitted})
-        created = await create_key(guild_id, new.name, _actor(g.ts_session))
+        gate = state().require_gate()
+        created = await create_key(guild_id, new.name, _actor(g.ts_session), gate=gate)
     except ValidationError as error:
         return await _render(guild_id, errors=field_errors(error), name=submitted), 400
+    except PremiumRefused as refused:
+        shown = f"{refused.verdict.explain()} See the premium page."
+        return await _render(guild_id, errors={"_": [shown]}, name=submitted), 402
     except ApiKeyError as error:
         return await _render(guild_id, errors={"_": [str(error)]}, name=submitted), 409
     return await _render(guild_id, created=created), 201

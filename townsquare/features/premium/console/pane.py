@@ -6,6 +6,7 @@ then made in a worker of the pane and audited with the operator as the actor.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import typing
 
@@ -19,16 +20,25 @@ from townsquare.console import formatting as fmt
 from townsquare.console.modals import ConfirmScreen
 from townsquare.console.panes.feature import FeaturePane
 from townsquare.console.panes.tables import BAD, WARN, new_table, refill, selected_key
+from townsquare.core.premium import PremiumCatalogue
+from townsquare.core.settings import load_settings
 from townsquare.features.premium.console.grant import GrantRequest, GrantScreen
 from townsquare.features.premium.domain import service as premium
+from townsquare.features.premium.domain.status import (
+    GuildUsage,
+    guilds_usage,
+    sync_guild,
+    user_entitlements,
+)
 
 if typing.TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from townsquare.console.panes.feature import ConsoleContext
+    from townsquare.features.premium.domain.models import PremiumEntitlement
     from townsquare.features.premium.domain.service import PremiumGuild, PremiumSummary
 
-__all__ = ["PremiumAction", "PremiumPane"]
+__all__ = ["PremiumAction", "PremiumPane", "PremiumReading"]
 
 
 class PremiumAction(Message):
@@ -46,7 +56,16 @@ class PremiumAction(Message):
         self.request = request
 
 
-class PremiumPane(FeaturePane["PremiumSummary"]):
+@dataclasses.dataclass(frozen=True, slots=True)
+class PremiumReading:
+    summary: PremiumSummary
+    usage: list[GuildUsage]
+    """Guilds on a paid tier or in a grace period, with what they use of each limit."""
+    users: list[PremiumEntitlement]
+    """Users' own entitlements, newest first."""
+
+
+class PremiumPane(FeaturePane[PremiumReading]):
     """Guilds by tier, expiring within 7 days, recently expired; grant, extend, revoke."""
 
     TAB_ID: typing.ClassVar = "premium"
@@ -67,12 +86,42 @@ class PremiumPane(FeaturePane["PremiumSummary"]):
         yield new_table(
             ("Guild", 19), ("Name", 14), ("Tier", 4), ("Source", 11), ("Ends", 11), ("Left", 8)
         )
+        yield Static("Usage and grace periods", classes="summary")
+        yield new_table(("Guild", 19), ("Tier", 5), ("Grace until", 11), ("Usage", 60))
+        yield Static("Users' own entitlements (shown, not applied to guilds)", classes="summary")
+        yield new_table(("User", 19), ("SKU", 19), ("Ends", 11), ("State", 8))
 
-    async def read(self, context: ConsoleContext) -> PremiumSummary:
-        return await premium.summary(datetime.datetime.now(datetime.UTC))
+    async def read(self, context: ConsoleContext) -> PremiumReading:
+        now = datetime.datetime.now(datetime.UTC)
+        summary = await premium.summary(now)
+        catalogue = PremiumCatalogue(load_settings().premium)
+        usage = await guilds_usage(catalogue, now, redis=context.redis, keyspace=context.keyspace)
+        return PremiumReading(summary, usage, await user_entitlements())
 
-    def show(self, reading: PremiumSummary) -> None:
-        summary = reading
+    def show(self, reading: PremiumReading) -> None:
+        self._show_usage(reading.usage, reading.summary.now)
+        refill(
+            self.query(DataTable)[2],
+            [
+                (
+                    f"user {row.id}",
+                    [
+                        str(row.user_id),
+                        str(row.sku_id),
+                        fmt.when(row.ends_at),
+                        "deleted"
+                        if row.deleted
+                        else (
+                            "ended"
+                            if row.ends_at and row.ends_at <= reading.summary.now
+                            else "active"
+                        ),
+                    ],
+                )
+                for row in reading.users
+            ],
+        )
+        summary = reading.summary
         expiring = {guild.guild_id for guild in summary.expiring}
         rows = []
         self._guilds = {}
@@ -95,7 +144,7 @@ class PremiumPane(FeaturePane["PremiumSummary"]):
                     ],
                 )
             )
-        refill(self.query_one(DataTable), rows)
+        refill(self.query(DataTable).first(), rows)
         tiers = "  ".join(f"{tier} {number}" for tier, number in summary.by_tier.items())
         text = Text(f"{tiers}  ")
         text.append(
@@ -105,11 +154,37 @@ class PremiumPane(FeaturePane["PremiumSummary"]):
         text.append(f"expired (30 d) {len(summary.expired)}", style=BAD if summary.expired else "")
         self.query_one("#premium-summary", Static).update(text)
 
+    def _show_usage(self, usage: list[GuildUsage], now: datetime.datetime) -> None:
+        rows = []
+        for guild in usage:
+            style = WARN if guild.grace_until is not None else ""
+            text = Text()
+            for number, (name, used, value) in enumerate(guild.limits):
+                over = value is not None and used > value
+                shown = "∞" if value is None else f"{value:,}"
+                text.append(("  " if number else "") + f"{name} {used:,}/{shown}")
+                if over:
+                    text.stylize(BAD, len(text) - len(f"{used:,}/{shown}"), len(text))
+            rows.append(
+                (
+                    f"usage {guild.guild_id}",
+                    [
+                        Text(str(guild.guild_id), style=style),
+                        guild.tier,
+                        Text(fmt.until(guild.grace_until, now), style=style)
+                        if guild.grace_until
+                        else "",
+                        text,
+                    ],
+                )
+            )
+        refill(self.query(DataTable)[1], rows)
+
     def show_error(self, error: str) -> None:
         self.query_one("#premium-summary", Static).update(Text(error, style=BAD))
 
     def selected(self) -> PremiumGuild | None:
-        return self._guilds.get(selected_key(self.query_one(DataTable)) or "")
+        return self._guilds.get(selected_key(self.query(DataTable).first()) or "")
 
     def action_grant(self) -> None:
         selected = self.selected()
@@ -177,6 +252,9 @@ class PremiumPane(FeaturePane["PremiumSummary"]):
             elif action.kind == "revoke":
                 await premium.revoke(action.guild_id, context.actor)
                 self.notify(f"Revoked {action.guild_id}'s manual premium")
+            # The gates see the new tier at once (the sweep would within a minute).
+            catalogue = PremiumCatalogue(load_settings().premium)
+            await sync_guild(context.redis, context.keyspace, catalogue, action.guild_id)
         except premium.PremiumError as error:
             self.notify(str(error), severity="warning", timeout=10)
         except Exception as error:

@@ -45,7 +45,7 @@ __all__ = [
 EXPIRING_WITHIN: typing.Final = datetime.timedelta(days=7)
 RECENTLY_EXPIRED_WITHIN: typing.Final = datetime.timedelta(days=30)
 """How far back the overview lists expired subscriptions."""
-TIER_RANK: typing.Final[dict[PremiumTier, int]] = {PremiumTier.PLUS: 1, PremiumTier.PRO: 2}
+TIER_RANK: typing.Final[dict[str, int]] = {PremiumTier.PLUS: 1, PremiumTier.PRO: 2}
 _MAX_DAYS = 36_500
 
 
@@ -59,7 +59,7 @@ class PremiumGuild:
 
     guild_id: int
     guild_name: str
-    tier: PremiumTier
+    tier: str
     source: PremiumSource
     starts_at: datetime.datetime
     expires_at: datetime.datetime | None
@@ -68,7 +68,7 @@ class PremiumGuild:
 @dataclasses.dataclass(frozen=True, slots=True)
 class PremiumSummary:
     now: datetime.datetime
-    by_tier: dict[PremiumTier, int]
+    by_tier: dict[str, int]
     """Guilds per tier (each guild counted once, at its best tier)."""
     active: list[PremiumGuild]
     """Every guild with an active subscription, best tier first, then soonest expiry."""
@@ -287,7 +287,7 @@ async def summary(now: datetime.datetime | None = None) -> PremiumSummary:
         key=lambda guild: guild.expires_at or now,
         reverse=True,
     )
-    by_tier = dict.fromkeys(PremiumTier, 0)
+    by_tier: dict[str, int] = dict.fromkeys(PremiumTier, 0)
     for guild in active:
-        by_tier[guild.tier] += 1
+        by_tier[guild.tier] = by_tier.get(guild.tier, 0) + 1
     return PremiumSummary(now, by_tier, active, expiring, expired)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typing
 
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import enabled_curve
 from townsquare.features.xp.domain.errors import XPDisabledError
 from townsquare.shards.commands.services import Refusal
 
 if typing.TYPE_CHECKING:
-    from townsquare.core.config.schemas import XPSection
     from townsquare.features.xp.domain.curve import Curve
     from townsquare.shards.commands.services import CommandServices
 
@@ -26,4 +26,4 @@ def section_curve(section: XPSection) -> Curve:
 
 async def guild_curve(services: CommandServices, guild_id: int) -> Curve:
     """The guild's level curve (its cached configuration); refuses when XP is turned off."""
-    return section_curve((await services.guild_config(guild_id)).xp)
+    return section_curve((await services.guild_config(guild_id)).section(XPSection))

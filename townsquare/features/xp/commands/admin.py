@@ -20,6 +20,7 @@ import structlog
 
 from townsquare.features.xp.commands._checks import section_curve
 from townsquare.features.xp.commands.api import XPClient
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.wire import MAX_AMOUNT
 from townsquare.shards.api_client import APIRefusedError, ServiceUnavailableError
 from townsquare.shards.commands.confirm import Buttons, Confirmation
@@ -42,13 +43,14 @@ plugin = arc.GatewayPlugin("xp-admin")
 xp = plugin.include_slash_group("xp", "Change members' XP (needs Manage Server or a manager role).")
 
 type MemberOption = typing.Annotated[hikari.User, arc.UserParams("The member whose XP changes.")]
+type Operation = typing.Literal["add", "remove", "set"]
 type AmountOption = typing.Annotated[int, arc.IntParams("How much XP.", min=0, max=MAX_AMOUNT)]
 
 
 async def _guarded(ctx: arc.GatewayContext, services: CommandServices) -> int:
     """The guild id, if the invoker may change XP there and XP is on; otherwise a refusal."""
     guild_id, config = await services.managed_guild(ctx, "change XP")
-    section_curve(config.xp)  # refuses when XP is off
+    section_curve(config.section(XPSection))  # refuses when XP is off
     return guild_id
 
 
@@ -61,7 +63,7 @@ def _amount(amount: int) -> int:
 async def _change(
     ctx: arc.GatewayContext,
     services: CommandServices,
-    operation: typing.Literal["add", "remove", "set"],
+    operation: Operation,
     user: hikari.User,
     amount: int,
 ) -> None:
@@ -88,37 +90,26 @@ async def _change(
     await answer(ctx, work(), defer_after=services.defer_after_seconds)
 
 
-@xp.include
-@arc.slash_subcommand("add", "Give a member XP.")
-async def xp_add(
-    ctx: arc.GatewayContext,
-    member: MemberOption,
-    amount: AmountOption,
-    services: CommandServices = INJECTED,
-) -> None:
-    await _change(ctx, services, "add", member, amount)
+def _change_command(
+    operation: Operation, description: str
+) -> arc.SlashSubCommand[arc.GatewayClient]:
+    """`/xp <operation> member amount`: one slash subcommand per kind of change."""
+
+    async def command(
+        ctx: arc.GatewayContext,
+        member: MemberOption,
+        amount: AmountOption,
+        services: CommandServices = INJECTED,
+    ) -> None:
+        await _change(ctx, services, operation, member, amount)
+
+    command.__name__ = command.__qualname__ = f"xp_{operation}"
+    return xp.include(arc.slash_subcommand(operation, description)(command))
 
 
-@xp.include
-@arc.slash_subcommand("remove", "Take XP from a member (not below 0).")
-async def xp_remove(
-    ctx: arc.GatewayContext,
-    member: MemberOption,
-    amount: AmountOption,
-    services: CommandServices = INJECTED,
-) -> None:
-    await _change(ctx, services, "remove", member, amount)
-
-
-@xp.include
-@arc.slash_subcommand("set", "Set a member's XP total.")
-async def xp_set(
-    ctx: arc.GatewayContext,
-    member: MemberOption,
-    amount: AmountOption,
-    services: CommandServices = INJECTED,
-) -> None:
-    await _change(ctx, services, "set", member, amount)
+xp_add = _change_command("add", "Give a member XP.")
+xp_remove = _change_command("remove", "Take XP from a member (not below 0).")
+xp_set = _change_command("set", "Set a member's XP total.")
 
 
 @xp.include

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.features.xp.domain.wire import GuildReset, LeaderboardPage, MemberRank, XPChanged
+from townsquare.features.xp.domain.wire import (
+    GuildReset,
+    LeaderboardPage,
+    MemberRank,
+    RankBackground,
+    RewardListing,
+    XPChanged,
+)
 
 if typing.TYPE_CHECKING:
     from townsquare.shards.api_client import InternalAPIClient
@@ -65,3 +72,25 @@ class XPClient:
             json={"actor_id": actor_id, "actor_name": actor_name},
         )
         return GuildReset.model_validate(body)
+
+    async def rewards(self, guild_id: int) -> RewardListing:
+        body = await self._api.request("GET", f"/guilds/{guild_id}/level-rewards")
+        return RewardListing.model_validate(body)
+
+    async def change_reward(
+        self,
+        operation: typing.Literal["add", "remove"],
+        guild_id: int,
+        level: int,
+        role_id: int,
+        *,
+        actor_id: int,
+        actor_name: str,
+    ) -> None:
+        path = f"/guilds/{guild_id}/level-rewards" + ("/remove" if operation == "remove" else "")
+        body = {"level": level, "role_id": role_id, "actor_id": actor_id, "actor_name": actor_name}
+        await self._api.request("POST", path, json=body)
+
+    async def background(self, guild_id: int) -> RankBackground:
+        body = await self._api.request("GET", f"/guilds/{guild_id}/rank-card-background")
+        return RankBackground.model_validate(body)

@@ -6,6 +6,7 @@ The standing comes from the internal API; the card is drawn here, with the name 
 from __future__ import annotations
 
 import asyncio
+import base64
 import typing
 
 import aiohttp
@@ -13,9 +14,11 @@ import arc
 import hikari
 import structlog
 
+from townsquare.core.process_caches import CacheSlot
 from townsquare.features.xp.commands._checks import guild_curve
 from townsquare.features.xp.commands.api import XPClient
 from townsquare.features.xp.domain.rank_card import RankCard, render_rank_card
+from townsquare.shards.api_client import APIRefusedError
 from townsquare.shards.commands.services import INJECTED, CommandServices, Refusal, Reply, answer
 
 __all__ = ["AVATAR_TIMEOUT_SECONDS", "fetch_avatar", "plugin", "rank_embed"]
@@ -41,6 +44,28 @@ async def fetch_avatar(user: hikari.User) -> bytes | None:
     except (TimeoutError, OSError, aiohttp.ClientError, hikari.HikariError) as error:
         _log.info("avatar_unavailable", user_id=int(user.id), error=repr(error))
         return None
+
+
+BACKGROUNDS: typing.Final = CacheSlot[dict[int, tuple[str, bytes]]]("xp.backgrounds", dict)
+"""Guild -> (version, JPEG) of the custom backgrounds this shard process has drawn."""
+_BACKGROUNDS_KEPT: typing.Final = 256
+
+
+async def _background(services: CommandServices, guild_id: int, version: str) -> bytes | None:
+    """The guild's background of `version`, fetched once per version (None if it is gone)."""
+    backgrounds = services.caches.get(BACKGROUNDS)
+    kept = backgrounds.get(guild_id)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    try:
+        shown = await XPClient(services.client()).background(guild_id)
+    except APIRefusedError:
+        return None  # removed since the rank was read: the standard card
+    image = base64.b64decode(shown.image)
+    if len(backgrounds) >= _BACKGROUNDS_KEPT:
+        backgrounds.pop(next(iter(backgrounds)))
+    backgrounds[guild_id] = (shown.version, image)
+    return image
 
 
 def rank_embed(card: RankCard, user_id: int) -> hikari.Embed:
@@ -93,8 +118,11 @@ async def rank_command(
         if not services.attachments:
             return Reply(embed=rank_embed(card, int(user.id)))
         avatar = await fetch_avatar(user) if services.fetch_avatars else None
+        background = None
+        if standing.background is not None:
+            background = await _background(services, guild_id, standing.background)
         # Rendering takes tens of milliseconds of CPU: keep it off the gateway's loop.
-        png = await asyncio.to_thread(render_rank_card, card, avatar)
+        png = await asyncio.to_thread(render_rank_card, card, avatar, background)
         return Reply(attachment=hikari.Bytes(png, CARD_FILE_NAME))
 
     await answer(ctx, work(), defer_after=services.defer_after_seconds)

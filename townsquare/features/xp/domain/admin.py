@@ -7,6 +7,7 @@ Totals never go below 0.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 
 from townsquare.core.audit.service import record
@@ -24,15 +25,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.features.xp.domain.curve import Curve
 
-__all__ = [
-    "add_xp",
-    "adjust_totals",
-    "audit_xp_change",
-    "remove_xp",
-    "reset_guild",
-    "reset_member",
-    "set_xp",
-]
+__all__ = ["GuildXPAdmin", "adjust_totals", "audit_xp_change"]
 
 # KEYS: xp, xp_messages, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded.
 # ARGV: guild, mode ('add' or 'set'), then per member: id, xp, messages, voice minutes
@@ -127,175 +120,106 @@ async def _total(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_
     return int(await redis.hget(keyspace.key("xp", guild_id), str(user_id)) or 0)
 
 
-async def _change_member(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    guild_id: int,
-    user_id: int,
-    change: tuple[int, int | None, int | None],
-    *,
-    mode: typing.Literal["add", "set"],
-    action: str,
-    curve: Curve,
-    actor: Actor,
-    notify: bool = True,
-) -> int:
-    """Apply one member's (xp, messages, voice minutes) change and audit it; the new total."""
-    before = await _total(redis, keyspace, guild_id, user_id)
-    totals = await adjust_totals(
-        redis, keyspace, guild_id, [(user_id, *change)], mode=mode, curve=curve, notify=notify
-    )
-    after = totals[user_id]
-    await audit_xp_change(
-        action,
-        actor,
-        guild_id=guild_id,
-        user_id=user_id,
-        before={"xp": before},
-        after={"xp": after},
-    )
-    return after
+@dataclasses.dataclass(frozen=True, slots=True)
+class GuildXPAdmin:
+    """One admin's XP changes in one guild: where the totals live, the guild's level curve and
+    who acts. Each change is applied in one Lua call and audited; totals never go below 0."""
 
+    redis: aioredis.Redis
+    keyspace: Keyspace
+    guild_id: int
+    curve: Curve
+    actor: Actor
 
-async def add_xp(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    guild_id: int,
-    user_id: int,
-    amount: int,
-    *,
-    curve: Curve,
-    actor: Actor,
-) -> int:
-    """Give the member `amount` XP (negative takes it, down to 0); returns the new total."""
-    return await _change_member(
-        redis,
-        keyspace,
-        guild_id,
-        user_id,
-        (amount, None, None),
-        mode="add",
-        action="xp.add",
-        curve=curve,
-        actor=actor,
-    )
+    async def add(self, user_id: int, amount: int) -> int:
+        """Give the member `amount` XP (negative takes it, down to 0); returns the new total."""
+        return await self._change(user_id, (amount, None, None), mode="add", action="xp.add")
 
+    async def remove(self, user_id: int, amount: int) -> int:
+        """Take `amount` XP from the member (not below 0); returns the new total."""
+        if amount < 0:
+            raise ValueError(f"amount to remove must not be negative, got {amount}")
+        return await self._change(user_id, (-amount, None, None), mode="add", action="xp.remove")
 
-async def remove_xp(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    guild_id: int,
-    user_id: int,
-    amount: int,
-    *,
-    curve: Curve,
-    actor: Actor,
-) -> int:
-    """Take `amount` XP from the member (not below 0); returns the new total."""
-    if amount < 0:
-        raise ValueError(f"amount to remove must not be negative, got {amount}")
-    return await _change_member(
-        redis,
-        keyspace,
-        guild_id,
-        user_id,
-        (-amount, None, None),
-        mode="add",
-        action="xp.remove",
-        curve=curve,
-        actor=actor,
-    )
+    async def set(self, user_id: int, total: int) -> int:
+        """Set the member's XP total; returns it."""
+        if total < 0:
+            raise ValueError(f"an XP total must not be negative, got {total}")
+        return await self._change(user_id, (total, None, None), mode="set", action="xp.set")
 
+    async def reset_member(self, user_id: int) -> None:
+        """Zero the member's XP, message count and voice minutes; their reward roles go."""
+        await self._change(user_id, (0, 0, 0), mode="set", action="xp.reset_member", notify=False)
 
-async def set_xp(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    guild_id: int,
-    user_id: int,
-    total: int,
-    *,
-    curve: Curve,
-    actor: Actor,
-) -> int:
-    """Set the member's XP total; returns it."""
-    if total < 0:
-        raise ValueError(f"an XP total must not be negative, got {total}")
-    return await _change_member(
-        redis,
-        keyspace,
-        guild_id,
-        user_id,
-        (total, None, None),
-        mode="set",
-        action="xp.set",
-        curve=curve,
-        actor=actor,
-    )
-
-
-async def reset_member(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    guild_id: int,
-    user_id: int,
-    *,
-    curve: Curve,
-    actor: Actor,
-) -> None:
-    """Zero the member's XP, message count and voice minutes; their reward roles go."""
-    await _change_member(
-        redis,
-        keyspace,
-        guild_id,
-        user_id,
-        (0, 0, 0),
-        mode="set",
-        action="xp.reset_member",
-        curve=curve,
-        actor=actor,
-        notify=False,
-    )
-
-
-async def reset_guild(
-    redis: aioredis.Redis,
-    keyspace: Keyspace,
-    guild_id: int,
-    *,
-    curve: Curve,
-    actor: Actor,
-    chunk: int = 1000,
-) -> int:
-    """Zero every member of the guild; returns how many were reset.
-
-    The guild is loaded first, so members known only to PostgreSQL lose their reward roles
-    too. The `xp_loaded` marker stays: zeroed totals are loaded totals.
-    """
-    await ensure_guild_xp(redis, keyspace, guild_id)
-    members: set[int] = set()
-    for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels"):
-        members.update(
-            [int(m) async for m, _ in redis.hscan_iter(keyspace.key(family, guild_id), count=chunk)]
-        )
-    ordered = sorted(members)
-    for start in range(0, len(ordered), chunk):
-        await adjust_totals(
+    async def _change(
+        self,
+        user_id: int,
+        change: tuple[int, int | None, int | None],
+        *,
+        mode: typing.Literal["add", "set"],
+        action: str,
+        notify: bool = True,
+    ) -> int:
+        """Apply one member's (xp, messages, voice minutes) change and audit it; the new total."""
+        redis, keyspace, guild_id = self.redis, self.keyspace, self.guild_id
+        before = await _total(redis, keyspace, guild_id, user_id)
+        totals = await adjust_totals(
             redis,
             keyspace,
             guild_id,
-            [(member, 0, 0, 0) for member in ordered[start : start + chunk]],
-            mode="set",
-            curve=curve,
-            notify=False,
+            [(user_id, *change)],
+            mode=mode,
+            curve=self.curve,
+            notify=notify,
         )
-    # Rows of members Redis no longer knows (flushed long ago) are zeroed too.
-    await MemberXP.filter(guild_id=guild_id).update(xp=0, level=0, message_count=0, voice_minutes=0)
-    await audit_xp_change(
-        "xp.reset_guild",
-        actor,
-        guild_id=guild_id,
-        user_id=None,
-        before={"members": len(ordered)},
-        after=None,
-    )
-    return len(ordered)
+        after = totals[user_id]
+        await audit_xp_change(
+            action,
+            self.actor,
+            guild_id=guild_id,
+            user_id=user_id,
+            before={"xp": before},
+            after={"xp": after},
+        )
+        return after
+
+    async def reset_guild(self, chunk: int = 1000) -> int:
+        """Zero every member of the guild; returns how many were reset.
+
+        The guild is loaded first, so members known only to PostgreSQL lose their reward roles
+        too. The `xp_loaded` marker stays: zeroed totals are loaded totals.
+        """
+        redis, keyspace, guild_id = self.redis, self.keyspace, self.guild_id
+        await ensure_guild_xp(redis, keyspace, guild_id)
+        members: set[int] = set()
+        for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels"):
+            members.update(
+                [
+                    int(m)
+                    async for m, _ in redis.hscan_iter(keyspace.key(family, guild_id), count=chunk)
+                ]
+            )
+        ordered = sorted(members)
+        for start in range(0, len(ordered), chunk):
+            await adjust_totals(
+                redis,
+                keyspace,
+                guild_id,
+                [(member, 0, 0, 0) for member in ordered[start : start + chunk]],
+                mode="set",
+                curve=self.curve,
+                notify=False,
+            )
+        # Rows of members Redis no longer knows (flushed long ago) are zeroed too.
+        await MemberXP.filter(guild_id=guild_id).update(
+            xp=0, level=0, message_count=0, voice_minutes=0
+        )
+        await audit_xp_change(
+            "xp.reset_guild",
+            self.actor,
+            guild_id=guild_id,
+            user_id=None,
+            before={"members": len(ordered)},
+            after=None,
+        )
+        return len(ordered)

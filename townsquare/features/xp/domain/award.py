@@ -44,9 +44,9 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from townsquare.core.config.schemas import XPSection
     from townsquare.core.events import MessageRecord
     from townsquare.core.keyspace import Keyspace
+    from townsquare.features.xp.domain.config import XPSection
 
 __all__ = [
     "LATENESS_WINDOW_MS",

@@ -18,7 +18,7 @@ import typing
 from townsquare.features.xp.domain.errors import XPDisabledError
 
 if typing.TYPE_CHECKING:
-    from townsquare.core.config.schemas import LevelCurve, XPSection
+    from townsquare.features.xp.domain.config import LevelCurve, XPSection
 
 __all__ = ["Curve", "curve_for", "enabled_curve", "level_cost"]
 
@@ -64,7 +64,7 @@ class Curve:
 
 @functools.lru_cache(maxsize=256)
 def _cached(curve_json: str, max_level: int) -> Curve:
-    from townsquare.core.config.schemas import LevelCurve
+    from townsquare.features.xp.domain.config import LevelCurve
 
     return Curve(LevelCurve.model_validate_json(curve_json), max_level)
 

@@ -157,7 +157,13 @@ async def _load_once(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, c
 
 
 _IN_FLIGHT: dict[tuple[str, int], asyncio.Task[int]] = {}
-"""This process's running loads, by namespace and guild (see :func:`_shared_load`)."""
+"""This process's running loads, by namespace and guild (see :func:`_shared_load`).
+
+Module-level on purpose, not on a resources object: its callers (every XP reader and writer,
+in the HTTP service, the workers and the CLI) are handed only Redis and a keyspace, and it
+holds no data, only the loads running now; an entry is keyed by the keyspace's namespace,
+checked against the running loop and removed when its load ends, so apps or workers in one
+interpreter share a load only when it is the very same load."""
 
 
 async def _shared_load(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> int:

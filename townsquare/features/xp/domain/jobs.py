@@ -18,9 +18,13 @@ __all__ = [
     "FLUSH_TASK",
     "PROCESS_BATCH_TASK",
     "VOICE_TICK_TASK",
+    "XP_PIPELINE",
     "XP_ROUTE",
     "xp_schedules",
 ]
+
+XP_PIPELINE: typing.Final = "xp"
+"""The feature's own pipeline (its settings: `tasks.xp`); its jobs run on the kernel's."""
 
 PROCESS_BATCH_TASK: typing.Final = "xp.process_batch"
 APPLY_LEVEL_TASK: typing.Final = "xp.apply_level"
@@ -30,7 +34,9 @@ FLUSH_TASK: typing.Final = "xp.flush"
 FLUSH_INTERVAL_SECONDS: typing.Final = 10
 """How often the scheduler fires `xp.flush`: PostgreSQL lags Redis by at most about this."""
 
-XP_ROUTE: typing.Final = Route("xp", PROCESS_BATCH_TASK, frozenset({"message", "voice", "guild"}))
+XP_ROUTE: typing.Final = Route(
+    XP_PIPELINE, PROCESS_BATCH_TASK, frozenset({"message", "voice", "guild"})
+)
 """Every message, voice state and guild record, without message text."""
 
 

@@ -34,6 +34,24 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "Per guild: member id -> minutes that earned voice XP.",
     ),
     Family(
+        "xp_notice_lock",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.fixed(30, "held while one worker announces a member's level-up"),
+        "XP workers (level jobs)",
+        "Per guild and member: the lease of the worker posting a level-up notice, so a "
+        "member's notices go out one at a time.",
+    ),
+    Family(
+        "xp_noticed",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.fixed(86_400, "only level jobs still in flight can be out of order"),
+        "XP workers (level jobs)",
+        "Per guild and member: the highest level announced; a job for a lower level, run "
+        "late, posts no notice (notices never go backwards).",
+    ),
+    Family(
         "xp_seen",
         RedisType.SORTED_SET,
         (Part.SNOWFLAKE, Part.SNOWFLAKE),

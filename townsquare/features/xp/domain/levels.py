@@ -15,6 +15,7 @@ import dataclasses
 import typing
 
 from townsquare.core.events import encode_job
+from townsquare.core.nonces import message_nonce
 from townsquare.features.xp.domain.hydrate import ensure_guild_xp, require_loaded, run_loaded
 from townsquare.features.xp.domain.jobs import APPLY_LEVEL_TASK
 
@@ -31,6 +32,7 @@ __all__ = [
     "LevelChange",
     "RewardPlan",
     "applied_level",
+    "notice_nonce",
     "plan_rewards",
     "render_notice",
     "sync_levels",
@@ -161,6 +163,12 @@ def plan_rewards(
         earned = [(at, role) for at, role in earned if at == top]
     keep = frozenset(role for _, role in earned)
     return RewardPlan(keep, frozenset(role for _, role in pairs) - keep)
+
+
+def notice_nonce(guild_id: int, user_id: int, level: int) -> str:
+    """Discord's `nonce` for the level-up notice of (guild, member, level): a job retried after
+    Discord took the notice posts it once (`core.nonces`)."""
+    return message_nonce("level", guild_id, user_id, level)
 
 
 def render_notice(template: str, *, user_id: int, level: int, guild_name: str) -> str:

@@ -10,7 +10,7 @@ from tortoise.models import Model
 if typing.TYPE_CHECKING:
     from townsquare.core.guilds.models import Guild
 
-__all__ = ["LevelReward", "MemberXP"]
+__all__ = ["LevelReward", "MemberXP", "RankCardBackground"]
 
 
 class MemberXP(Model):
@@ -47,3 +47,17 @@ class LevelReward(Model):
     class Meta:
         table = "level_rewards"
         unique_together = (("guild", "level", "role_id"),)
+
+
+class RankCardBackground(Model):
+    """A guild's custom rank-card background (premium: `xp.rank_card_background`): the image
+    as uploaded, re-encoded to JPEG at the card's size (`domain.backgrounds`)."""
+
+    guild_id = fields.BigIntField(primary_key=True, generated=False)
+    image = fields.BinaryField()
+    """JPEG bytes, exactly the card's size."""
+    uploaded_by = fields.BigIntField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "rank_card_backgrounds"

@@ -14,7 +14,7 @@ import hashlib
 import io
 import typing
 
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 if typing.TYPE_CHECKING:
     from townsquare.features.xp.domain.curve import Curve
@@ -36,6 +36,8 @@ BAR_BOX: typing.Final = (280, 180, 894, 220)
 
 _BACKGROUND = (35, 39, 42)
 _PANEL = (24, 26, 28)
+_PANEL_ALPHA: typing.Final = 205
+"""How opaque the panel is over a custom background: the text stays readable."""
 _TRACK = (72, 75, 78)
 _FILL = (88, 101, 242)
 _TEXT = (255, 255, 255)
@@ -123,11 +125,22 @@ def _compact(number: int) -> str:
     return f"{number:,}"
 
 
-def render_rank_card(card: RankCard, avatar: bytes | None = None) -> bytes:
-    """The card as PNG bytes, :data:`CARD_SIZE` pixels."""
-    image = Image.new("RGB", CARD_SIZE, _BACKGROUND)
+def render_rank_card(
+    card: RankCard, avatar: bytes | None = None, background: bytes | None = None
+) -> bytes:
+    """The card as PNG bytes, :data:`CARD_SIZE` pixels; `background` (a guild's custom image,
+    already the card's size) shows around and, dimmed, behind the panel."""
+    panel = (16, 16, CARD_SIZE[0] - 16, CARD_SIZE[1] - 16)
+    if background is None:
+        image = Image.new("RGB", CARD_SIZE, _BACKGROUND)
+        ImageDraw.Draw(image).rounded_rectangle(panel, 24, fill=_PANEL)
+    else:
+        with Image.open(io.BytesIO(background)) as custom:
+            base = ImageOps.fit(custom.convert("RGB"), CARD_SIZE).convert("RGBA")
+        overlay = Image.new("RGBA", CARD_SIZE, (0, 0, 0, 0))
+        ImageDraw.Draw(overlay).rounded_rectangle(panel, 24, fill=(*_PANEL, _PANEL_ALPHA))
+        image = Image.alpha_composite(base, overlay).convert("RGB")
     draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((16, 16, CARD_SIZE[0] - 16, CARD_SIZE[1] - 16), 24, fill=_PANEL)
 
     left, top, right, _ = AVATAR_BOX
     size = right - left

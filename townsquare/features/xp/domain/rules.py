@@ -20,8 +20,8 @@ from fractions import Fraction
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from townsquare.core.config.schemas import XPSection
     from townsquare.core.events import MessageRecord
+    from townsquare.features.xp.domain.config import XPSection
 
 __all__ = ["base_amount", "message_amount", "multiplier_for"]
 

@@ -24,9 +24,9 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from townsquare.core.config.schemas import VoiceXPSection
     from townsquare.core.events import GuildRecord, VoiceStateRecord
     from townsquare.core.keyspace import Keyspace
+    from townsquare.features.xp.domain.config import VoiceXPSection
 
 __all__ = [
     "TICK_DONE_TTL_SECONDS",

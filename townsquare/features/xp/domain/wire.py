@@ -7,6 +7,8 @@ import typing
 from pydantic import BaseModel, Field
 
 from townsquare.core.commands_api import Actor, Body
+from townsquare.core.validation import Snowflake  # noqa: TC001 - pydantic reads it
+from townsquare.features.xp.domain.config import MAX_LEVEL
 from townsquare.features.xp.domain.rank_card import rank_card_for
 
 if typing.TYPE_CHECKING:
@@ -20,7 +22,11 @@ __all__ = [
     "LeaderboardPage",
     "MemberRank",
     "MemberReset",
+    "RankBackground",
     "RankFields",
+    "RewardChange",
+    "RewardListing",
+    "RewardShown",
     "XPChange",
     "XPChanged",
 ]
@@ -96,3 +102,35 @@ class MemberRank(RankFields, Body):
     """What `/rank` shows, but the member's name (the shard knows it)."""
 
     user_id: int
+    background: str | None = None
+    """The version of the guild's custom background when its tier includes one (the shard
+    fetches `.../rank-card-background` once per version); None: the standard card."""
+
+
+class RankBackground(Body):
+    """Body of `GET .../rank-card-background`: the guild's background, JPEG in base64."""
+
+    version: str
+    image: str
+
+
+class RewardChange(Actor):
+    """Body of `POST .../level-rewards` and `POST .../level-rewards/remove` (`/level-rewards`)."""
+
+    level: typing.Annotated[int, Field(ge=1, le=MAX_LEVEL)]
+    role_id: Snowflake
+
+
+class RewardShown(Body):
+    level: int
+    role_id: str
+    paused: bool
+    """Past the tier's `xp.level_rewards` limit: kept, but not given (docs/premium.md)."""
+
+
+class RewardListing(Body):
+    rewards: list[RewardShown]
+    limit: int | None
+    """The tier's `xp.level_rewards` (None: no limit)."""
+    explain: str
+    """The gate's sentence ("3 of 10 level rewards on Free.")."""

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.features.xp.web import api, dashboard, internal, public
+from townsquare.features.xp.web import api, background, dashboard, internal, public
+from townsquare.http.config_forms import GuildLink
 
-__all__ = ["BLUEPRINTS", "PAGES"]
+__all__ = ["BLUEPRINTS", "BODY_LIMITS", "GUILD_LINKS", "PAGES"]
 
 BLUEPRINTS: typing.Final = (
     dashboard.blueprint,
     api.blueprint,
     internal.blueprint,
     public.blueprint,
+    background.blueprint,
 )
+GUILD_LINKS: typing.Final = (GuildLink("rank_card", "Rank card", "xp_rank_card.show"),)
+BODY_LIMITS: typing.Final = background.BODY_LIMITS
 PAGES: typing.Final = (dashboard.XP_PAGE, dashboard.LEVELS_PAGE)

@@ -1,9 +1,9 @@
 """`/api/v1` XP routes: a guild's level-role rewards (JSON), for its managers.
 
 Authorized like every `/api/v1` guild route (:func:`~townsquare.http.blueprints.api_blueprint`);
-the rules are the domain's (:mod:`..domain.rewards`), and a refused change is answered as an
-API error. The role is checked against Discord's facts first (503 `discord_unavailable` when
-Discord cannot be asked).
+the rules are the domain's (:mod:`..domain.rewards`, the reward role's too), and a refused
+change (:class:`~..domain.errors.RewardError`) is answered as an API error here. The guild's
+roles are asked of Discord first (503 `discord_unavailable` when Discord cannot be asked).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from quart import Response, g
 from quart_schema import validate_request, validate_response
 
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.errors import RewardError
 from townsquare.features.xp.domain.rewards import (
     NewReward,
@@ -22,8 +23,9 @@ from townsquare.features.xp.domain.rewards import (
 )
 from townsquare.features.xp.web.dashboard import reward_api_error, session_actor
 from townsquare.http.blueprints import API_READ, API_WRITE, api_blueprint
-from townsquare.http.config_changes import read_config, reward_role_problem
+from townsquare.http.config_changes import read_config, role_facts
 from townsquare.http.openapi import errors, non_json_response
+from townsquare.http.state import state
 
 __all__ = ["RewardList", "blueprint"]
 
@@ -47,19 +49,22 @@ async def get_rewards(guild_id: int) -> RewardList:
 @API_WRITE
 @validate_request(NewReward)
 @validate_response(RewardOut, 201)
-@errors(400, 401, 403, 404, 409, 413, 415, 502, 503)
+@errors(400, 401, 402, 403, 404, 409, 413, 415, 502, 503)
 async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
-    """Add a level-role reward; 409 when it exists or the server has the most it may.
+    """Add a level-role reward; 409 when it exists or the server has the most it may, 402
+    `premium_required` past the tier's `xp.level_rewards` (docs/premium.md).
 
     400 for a level above the server's `xp.max_level`, or a role the bot cannot give: not the
     server's, @everyone, a managed role, or one not below the bot's highest role. 503
     `discord_unavailable` when Discord cannot be asked about the role.
     """
-    max_level = (await read_config(guild_id)).config.xp.max_level
-    problem = await reward_role_problem(guild_id, data.role_id, when_unknown="refuse")
+    max_level = (await read_config(guild_id)).config.section(XPSection).max_level
+    roles = await role_facts(guild_id, when_unknown="refuse")
     actor = session_actor(g.ts_session)
     try:
-        reward = await add_reward(guild_id, data, max_level, actor, role_problem=problem)
+        reward = await add_reward(
+            guild_id, data, max_level, actor, roles=roles, gate=state().require_gate()
+        )
     except RewardError as refused:
         raise reward_api_error(refused) from None
     return reward, 201

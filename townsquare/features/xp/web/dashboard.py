@@ -15,19 +15,23 @@ from quart_schema import hide
 
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
+from townsquare.core.premium import PremiumRefused
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.errors import RewardError
 from townsquare.features.xp.domain.rewards import (
     NewReward,
     add_reward,
     list_rewards,
     remove_reward,
+    reward_role_error,
 )
 from townsquare.http.blueprints import dashboard_blueprint
-from townsquare.http.config_changes import read_config, reward_role_problem
+from townsquare.http.config_changes import read_config, role_facts
 from townsquare.http.config_forms import ConfigPage, FormField, form_values
 from townsquare.http.dashboard import config_page, page_saved, render_page
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.guild_lookups import Option, guild_role_facts
+from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
     from werkzeug.wrappers.response import Response as BaseResponse
@@ -54,12 +58,11 @@ async def _rewards(guild_id: int) -> dict[str, typing.Any]:
 
 
 async def _reward_roles(guild_id: int) -> list[Option]:
-    """The roles the reward form offers: those the bot can give (below its highest role)."""
+    """The roles the reward form offers: those the bot can give (the domain's rule)."""
     facts = await guild_role_facts(guild_id)
-    if facts is None or facts.bot_top is None:
+    if facts is None:
         return []
-    top = facts.bot_top.position
-    return [Option(r.id, r.name) for r in facts.assignable() if r.position < top]
+    return [Option(r.id, r.name) for r in facts.assignable() if not reward_role_error(r.id, facts)]
 
 
 XP_PAGE: typing.Final = ConfigPage(
@@ -131,11 +134,14 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     status, errors = 400, {}
     try:
         new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
-        problem = await reward_role_problem(guild_id, new.role_id, when_unknown="accept")
+        roles = await role_facts(guild_id, when_unknown="accept")
         actor = session_actor(g.ts_session)
-        await add_reward(guild_id, new, current.config.xp.max_level, actor, role_problem=problem)
+        max_level = current.config.section(XPSection).max_level
+        await add_reward(guild_id, new, max_level, actor, roles=roles, gate=state().require_gate())
     except ValidationError as invalid:
         errors = field_errors(invalid)
+    except PremiumRefused as refused:
+        status, errors = 402, {"_": [f"{refused.verdict.explain()} See the premium page."]}
     except (RewardError, APIError) as refused:
         shown = reward_api_error(refused) if isinstance(refused, RewardError) else refused
         status, errors = shown.status, shown.fields or {"_": [shown.message]}

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Response, g
 from quart_schema import document_querystring, document_response
 
+from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.curve import curve_for
 from townsquare.features.xp.domain.leaderboard import (
     PageOutOfRangeError,
@@ -100,7 +101,7 @@ blueprint = public_blueprint("public", __name__, cached_key=_leaderboard_cache_k
 
 
 async def _curve(guild_id: int) -> Curve:
-    return curve_for((await read_config(guild_id)).config.xp)
+    return curve_for((await read_config(guild_id)).config.section(XPSection))
 
 
 @blueprint.get("/guilds/<id:guild>/leaderboard")

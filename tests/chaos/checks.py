@@ -1,0 +1,370 @@
+"""The invariants, checked after the storm and a drain against what the sandbox recorded.
+
+Each check returns a :class:`Check`: its name, whether it held, and the numbers behind it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import re
+import typing
+
+from tests.chaos.load import BANNED_WORDS, LEVEL_XP
+from tests.support.pipeline import int_hash
+from tests.support.xp import SETTINGS, drained, reference_totals
+from townsquare.core.alerts import parse_alert
+from townsquare.core.config.service import load_guild_config
+from townsquare.core.events import MessageRecord
+from townsquare.core.features import pipeline_names
+from townsquare.core.guard.actions import Action, Source
+from townsquare.core.guard.models import Case
+from townsquare.core.processes import process_alive
+from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick, GiveawayState
+from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
+
+if typing.TYPE_CHECKING:
+    from tests.chaos.faults import Faults
+    from tests.chaos.load import Activity
+    from tests.chaos.system import System
+    from townsquare.core.alerts import Alert
+
+__all__ = ["Check", "all_drained", "check_after_stop", "check_everything", "xp_counted"]
+
+WORD: typing.Final = re.compile(r"[a-z]+")
+NOTICE: typing.Final = re.compile(r"^<@(\d+)> reached level (\d+)!$")
+ANNOUNCEMENT: typing.Final = re.compile(r"-# Giveaway #(\d+) · draw (\d+)")
+OUTAGE_ALERTS: typing.Final = {
+    "Redis unreachable": "redis_unavailable",
+    "PostgreSQL unreachable": "postgresql_unavailable",
+    "internal API down": "internal_api_unavailable",
+}
+"""The alert key each outage raises (one per outage: `alert_once`, 60 s apart at least)."""
+MAX_LEVEL: typing.Final = 500
+"""`xp.max_level` of the defaults."""
+FINISHED: typing.Final = frozenset({GiveawayState.CLAIMING, GiveawayState.ENDED})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    held: bool
+    detail: str
+
+
+async def xp_counted(system: System) -> bool:
+    """Every message the members sent is counted in the guild's message counts."""
+    counts = await system.redis.hvals(system.keyspace.key("xp_messages", system.guild_id))
+    return sum(int(v) for v in counts) >= len(system.sent)
+
+
+async def all_drained(system: System) -> bool:
+    """Every pipeline's stream delivered and acknowledged, nothing waiting to retry."""
+    for pipeline in pipeline_names():
+        if not await drained(system.redis, system.keyspace, pipeline):
+            return False
+    return True
+
+
+def _records(system: System) -> list[MessageRecord]:
+    return [
+        MessageRecord(
+            guild_id=system.guild_id,
+            channel_id=sent.channel_id,
+            author_id=sent.author_id,
+            message_id=sent.message_id,
+            timestamp_ms=(sent.message_id >> 22) + DISCORD_EPOCH_MS,
+            role_ids=(),
+            length=1,
+            mention_count=0,
+            link_count=0,
+        )
+        for sent in system.sent
+    ]
+
+
+async def check_xp(system: System) -> list[Check]:
+    """XP and message counts exactly the reference model's, per member."""
+    config = (await load_guild_config(system.guild_id, SETTINGS.guild_defaults)).config
+    records = _records(system)
+    expected_counts = dict(collections.Counter(r.author_id for r in records))
+    counts = await int_hash(system.redis, system.keyspace.key("xp_messages", system.guild_id))
+    expected_xp = {k: v for k, v in reference_totals(records, config).items() if v}
+    xp = {
+        k: v
+        for k, v in (
+            await int_hash(system.redis, system.keyspace.key("xp", system.guild_id))
+        ).items()
+        if v
+    }
+    wrong_counts = {
+        m: (counts.get(m, 0), n) for m, n in expected_counts.items() if counts.get(m, 0) != n
+    }
+    extra = set(counts) - set(expected_counts)
+    wrong_xp = {m: (xp.get(m, 0), n) for m, n in expected_xp.items() if xp.get(m, 0) != n}
+    extra_xp = set(xp) - set(expected_xp)
+    return [
+        Check(
+            "no XP event lost or double-counted (message counts)",
+            not wrong_counts and not extra,
+            f"{len(records)} messages by {len(expected_counts)} members; "
+            f"{len(wrong_counts)} members off (counted, sent): "
+            f"{dict(list(wrong_counts.items())[:5])}",
+        ),
+        Check(
+            "XP totals exactly the reference model's",
+            not wrong_xp and not extra_xp,
+            f"{sum(expected_xp.values())} XP; {len(wrong_xp) + len(extra_xp)} members off: "
+            f"{dict(list(wrong_xp.items())[:5])}",
+        ),
+    ]
+
+
+def check_notices(system: System) -> list[Check]:
+    """One level-up notice per member and level, and one for every member's final level."""
+    seen = collections.Counter(
+        (int(m[1]), int(m[2])) for post in system.bot_posts if (m := NOTICE.match(post.content))
+    )
+    doubled = {key: n for key, n in seen.items() if n > 1}
+    return [
+        Check(
+            "no level-up notice posted twice",
+            not doubled,
+            f"{sum(seen.values())} notices; doubled (member, level): {doubled or 'none'}",
+        )
+    ]
+
+
+async def check_final_levels(system: System) -> Check:
+    """Every member's final level announced, except where the bot may not post: a level
+    reached by a message in a channel it cannot post in (the demo's #staff-chat) is an
+    `xp.notice_forbidden/<channel>` guild alert instead (docs/xp.md), also checked here."""
+    config = (await load_guild_config(system.guild_id, SETTINGS.guild_defaults)).config
+    records = sorted(_records(system), key=lambda r: (r.timestamp_ms, r.message_id))
+    totals = reference_totals(records, config)
+    levels = {member: min(total // LEVEL_XP, MAX_LEVEL) for member, total in totals.items()}
+    noticed = {
+        (int(m[1]), int(m[2])) for post in system.bot_posts if (m := NOTICE.match(post.content))
+    }
+    forbidden = {
+        int(a.key.rsplit("/", 1)[1])
+        for a in await _alerts(system)
+        if a.key.startswith("xp.notice_forbidden/")
+    }
+    missing, told = {}, {}
+    for member, level in levels.items():
+        if not level or (member, level) in noticed:
+            continue
+        channel = _levelled_in(records, config, member, level)
+        (told if channel in forbidden else missing)[member] = level
+    return Check(
+        "every member's final level announced",
+        not missing,
+        f"{sum(1 for v in levels.values() if v)} members levelled up; missing (member, level): "
+        f"{missing or 'none'}; {len(told)} in a channel the bot may not post in, "
+        "the guild alerted instead",
+    )
+
+
+def _levelled_in(
+    records: list[MessageRecord], config: typing.Any, member: int, level: int
+) -> int | None:
+    """The channel of the member's message that took them to `level`."""
+    for index, record in enumerate(records):
+        if record.author_id != member:
+            continue
+        total = reference_totals(records[: index + 1], config).get(member, 0)
+        if total >= level * LEVEL_XP:
+            return record.channel_id
+    return None
+
+
+async def check_giveaways(system: System, activity: Activity) -> list[Check]:
+    giveaways = await Giveaway.filter(guild_id=system.guild_id).all()
+    unfinished = [g.id for g in giveaways if g.state not in FINISHED | {GiveawayState.CANCELLED}]
+    announcements = collections.Counter(
+        (int(m[1]), int(m[2]))
+        for post in system.bot_posts
+        if (m := ANNOUNCEMENT.search(post.content))
+    )
+    doubled = {key: n for key, n in announcements.items() if n > 1}
+    picks = await GiveawayPick.filter(giveaway_id__in=[g.id for g in giveaways]).values_list(
+        "giveaway_id", "position"
+    )
+    doubled_picks = {k: n for k, n in collections.Counter(picks).items() if n > 1}
+    won = {g for g, _ in picks}
+    unannounced = sorted(g for g in won if not any(a[0] == g for a in announcements))
+    states = collections.Counter(g.state.value for g in giveaways)
+    return [
+        Check(
+            "every giveaway ended, once, with one announcement",
+            not unfinished and not doubled and not doubled_picks and not unannounced,
+            f"{len(activity.giveaway_commands)} started by command, {len(giveaways)} created "
+            f"({dict(states)}), {activity.entries} entries clicked; "
+            f"not ended: {unfinished or 'none'}; announcements doubled: {doubled or 'none'}; "
+            f"picks doubled: {doubled_picks or 'none'}; "
+            f"winners never announced: {unannounced or 'none'}",
+        )
+    ]
+
+
+def check_cards(system: System) -> list[Check]:
+    media = next(
+        c.id
+        for c in system.sandbox.world.guilds[system.guild_id].channels.values()
+        if c.name == "media"
+    )
+    # A card is its text and its stream's link (the demo's YouTube title repeats).
+    cards = collections.Counter(
+        (post.content.splitlines()[0], post.urls)
+        for post in system.bot_posts
+        if post.channel_id == media and post.content and any(post.urls)
+    )
+    doubled = {text: n for text, n in cards.items() if n > 1}
+    return [
+        Check(
+            "no live alert card posted twice",
+            not doubled,
+            f"{sum(cards.values())} cards; doubled: {doubled or 'none'}",
+        )
+    ]
+
+
+def check_questions(system: System, activity: Activity, faults: Faults) -> list[Check]:
+    """Every `/ask` answered once, except those asked while the bot could not see the
+    gateway (Discord's 3 s for the first response had passed when it saw them)."""
+    world = system.sandbox.world
+    unanswered: list[str] = []
+    excused: list[str] = []
+    doubled: list[int] = []
+    for interaction_id in activity.questions:
+        interaction = world.interactions[interaction_id]
+        response = world.messages.get(interaction.response_message_id or 0)
+        if not interaction.followup_message_ids and (response is None or not response.content):
+            at = interaction.created_at.timestamp()
+            gap = any(start <= at <= end for start, end in faults.gateway_gaps)
+            (excused if gap else unanswered).append(
+                f"{interaction_id} at {interaction.created_at:%H:%M:%S.%f}"
+                f" ({'deferred' if interaction.response_message_id else 'no response'})"
+            )
+        if len(interaction.followup_message_ids) > 1:
+            doubled.append(interaction_id)
+    return [
+        Check(
+            "every assistant question answered once",
+            not unanswered and not doubled,
+            f"{len(activity.questions)} questions; unanswered: {unanswered or 0} "
+            f"(+{len(excused)} asked while the shard was away); answered twice: {len(doubled)}",
+        )
+    ]
+
+
+async def _alerts(system: System) -> list[Alert]:
+    entries = await system.redis.xrange(system.keyspace.key("alerts"))
+    return [parse_alert(entry_id.decode(), fields) for entry_id, fields in entries]
+
+
+async def check_moderation(system: System) -> list[Check]:
+    """Automod against the crowd's own record: every message the sandbox saw a member send
+    with one of the crowd's banned words (as a whole word: the reference needs no
+    normalisation) is on an automod case (its offense, or the delete that took it; a case the
+    guard blocked or Discord refused still counts: the action was decided once), and no
+    message has two offense cases or two delete cases."""
+    banned = set(BANNED_WORDS)
+    expected = {
+        sent.message_id
+        for sent in system.sent
+        if banned.intersection(WORD.findall(sent.content.lower()))
+    }
+    cases = await Case.filter(guild_id=system.guild_id, source=Source.AUTOMOD).values(
+        "action", "message_id", "message_ids"
+    )
+    offenses: collections.Counter[int] = collections.Counter()
+    deletes: collections.Counter[int] = collections.Counter()
+    for case in cases:
+        if case["action"] == Action.DELETE:
+            deletes.update(case["message_ids"] or [])
+        elif case["message_id"]:
+            offenses[case["message_id"]] += 1
+    lost = sorted(expected - set(offenses) - set(deletes))
+    doubled = sorted(
+        {m for m, n in offenses.items() if n > 1} | {m for m, n in deletes.items() if n > 1}
+    )
+    return [
+        Check(
+            "no automod action lost (every banned-word message on a case)",
+            not lost,
+            f"{len(expected)} banned-word messages, {len(cases)} automod cases; "
+            f"without a case: {lost[:5] or 'none'}",
+        ),
+        Check(
+            "no automod action doubled (one offense and one delete per message at most)",
+            not doubled,
+            f"{len(offenses)} offenses, {len(deletes)} messages deleted; twice: "
+            f"{doubled[:5] or 'none'}",
+        ),
+    ]
+
+
+async def check_queues(system: System) -> list[Check]:
+    letters: dict[str, list[str]] = {}
+    for pipeline in pipeline_names():
+        for _, fields in await system.redis.xrange(system.keyspace.key("dead_letter", pipeline)):
+            decoded = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+            letters.setdefault(pipeline, []).append(
+                f"{decoded.get('task_name', '?')}: {decoded.get('error', '?')[:160]}"
+            )
+    return [
+        Check(
+            "no dead letters",
+            not letters,
+            "; ".join(f"{p}: {len(v)} ({v[0]})" for p, v in letters.items()) or "none",
+        ),
+        Check(
+            "every queue drained", await all_drained(system), "streams acknowledged, retries empty"
+        ),
+    ]
+
+
+async def check_alerts(system: System, faults: Faults) -> list[Check]:
+    alerts = await _alerts(system)
+    keys = collections.Counter(a.key for a in alerts)
+    checks = []
+    for kind, count in sorted(faults.counts.items()):
+        if not kind.startswith("SIGKILL "):
+            continue
+        child = kind.removeprefix("SIGKILL ")
+        raised = sum(n for key, n in keys.items() if key.startswith(f"up/{child}"))
+        checks.append(
+            Check(f"an alert per {child} crash", raised >= count, f"{count} kills, {raised} alerts")
+        )
+    # A Valkey restart lasts under a second: below the 3 s an outage needs to be alerted.
+    for kind, key in OUTAGE_ALERTS.items():
+        outages = sum(1 for k, *_ in faults.outages if k == kind)
+        if outages:
+            raised = keys.get(key, 0)
+            checks.append(
+                Check(
+                    f"an alert per {kind}", raised >= outages, f"{outages} outages, {raised} alerts"
+                )
+            )
+    return checks
+
+
+async def check_everything(system: System, activity: Activity, faults: Faults) -> list[Check]:
+    return [
+        *await check_xp(system),
+        *check_notices(system),
+        await check_final_levels(system),
+        *await check_giveaways(system, activity),
+        *check_cards(system),
+        *check_questions(system, activity, faults),
+        *await check_moderation(system),
+        *await check_queues(system),
+        *await check_alerts(system, faults),
+    ]
+
+
+def check_after_stop(pids: dict[str, int]) -> Check:
+    left = [name for name, pid in pids.items() if process_alive(pid)]
+    return Check("no process left after stop", not left, f"still running: {left or 'none'}")

@@ -1,0 +1,77 @@
+"""The draw against the independent reference of docs/giveaways.md, and its rules."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+
+from tests.support.giveaways import candidate_order
+from townsquare.features.giveaways.domain.draw import (
+    Draw,
+    DrawError,
+    commitment,
+    new_seed,
+    position_number,
+)
+
+SEED = "00" * 31 + "2a"
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_the_draw_matches_the_reference_for_random_weighted_entries(case: int) -> None:
+    rng = random.Random(case)
+    users = sorted(rng.sample(range(1, 2**63), rng.randint(1, 80)))
+    entries = [(user, rng.randint(1, 5)) for user in users]
+    seed = new_seed()
+    draw = Draw(seed, entries)
+    drawn = [draw.candidate(position) for position in range(len(entries))]
+    assert drawn == candidate_order(seed, entries)
+    assert draw.candidate(len(entries)) is None
+
+
+def test_resuming_after_removing_earlier_candidates_continues_the_same_sequence() -> None:
+    entries = [(user, 1 + user % 3) for user in range(1, 200)]
+    order = candidate_order(SEED, entries)
+    resumed = Draw(SEED, entries)
+    resumed.remove(order[:50])
+    assert [resumed.candidate(position) for position in range(50, 60)] == order[50:60]
+
+
+def test_the_commitment_and_the_position_numbers_are_sha256_of_the_seed() -> None:
+    assert commitment(SEED) == hashlib.sha256(bytes.fromhex(SEED)).hexdigest()
+    expected = hashlib.sha256(bytes.fromhex(SEED) + (7).to_bytes(8, "big")).digest()
+    assert position_number(SEED, 7) == int.from_bytes(expected, "big")
+    assert len(new_seed()) == 64 and new_seed() != new_seed()
+
+
+def test_weights_bias_the_draw_as_they_should() -> None:
+    """A member with 9 entries against nine with 1 wins the first position about half the time."""
+    entries = [(1, 9), *((user, 1) for user in range(2, 11))]
+    firsts = sum(Draw(new_seed(), entries).candidate(0) == 1 for _ in range(4000))
+    assert 1800 < firsts < 2200
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ([(2, 1), (1, 1)], "sorted"),
+        ([(1, 1), (1, 1)], "sorted"),
+        ([(1, 0)], "at least 1"),
+    ],
+)
+def test_entries_that_break_the_rules_are_refused(
+    entries: list[tuple[int, int]], problem: str
+) -> None:
+    with pytest.raises(DrawError, match=problem):
+        Draw(SEED, entries)
+
+
+def test_a_seed_of_the_wrong_length_is_refused() -> None:
+    with pytest.raises(DrawError, match="32 bytes"):
+        Draw("abcd", [(1, 1)])
+
+
+def test_an_empty_pool_draws_nobody() -> None:
+    assert Draw(SEED, []).candidate(0) is None

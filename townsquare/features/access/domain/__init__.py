@@ -1,0 +1,1 @@
+"""Command access's domain: its configuration section (`commands`)."""

@@ -1,0 +1,1 @@
+"""The assistant: the domain (for now only its configuration section, `ai`)."""

@@ -1,0 +1,1 @@
+"""Moderation: the domain (for now only its configuration section, `moderation`)."""
