@@ -352,3 +352,34 @@ async def test_callers_of_one_process_share_one_load_after_a_loss(
     await asyncio.gather(*readers, *standings)
     assert pages[0] == 1  # one load (one page of five rows) for all 25 callers
     assert (await hashes(redis, keyspace))["xp"] == {m: xp for m, (xp, _, _) in totals.items()}
+
+
+@pytest.mark.usefixtures("orm")
+async def test_a_refusal_read_after_another_callers_load_does_not_load_again(
+    redis: aioredis.Redis, keyspace: Keyspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The interleaving a busy process can produce: a writer's script is refused (no marker),
+    # then, before the writer reads that answer, a reader loads the guild.
+    totals = {300 + n: (40 * (n + 1), 1, 0) for n in range(3)}
+    await seed(redis, keyspace, totals)
+    await lose_redis(redis, keyspace)
+    pages = watch_pages(monkeypatch)
+    marker = keyspace.key("xp_loaded", GUILD)
+    gated = redis.register_script(hydrate.require_loaded("KEYS[1]") + "return 1")
+    refused_once = False
+
+    async def write_refused_before_the_load() -> object:
+        nonlocal refused_once
+        try:
+            return await gated(keys=[marker])
+        except ResponseError:
+            if refused_once:
+                raise
+            refused_once = True
+            await ensure_guild_xp(redis, keyspace, GUILD)  # the other caller's load, meanwhile
+            raise
+
+    await hydrate.run_loaded(redis, keyspace, GUILD, write_refused_before_the_load)
+    assert refused_once
+    assert pages[0] == 1  # the reader's load served the writer too
+    assert await redis.exists(marker)

@@ -165,6 +165,9 @@ holds no data, only the loads running now; an entry is keyed by the keyspace's n
 checked against the running loop and removed when its load ends, so apps or workers in one
 interpreter share a load only when it is the very same load."""
 
+_FINISHED: dict[str, int] = {}
+"""Loads this process has finished, per namespace (see :func:`_load_unless_loaded_since`)."""
+
 
 async def _shared_load(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> int:
     """:func:`load_guild_xp`, run once for every caller of this process that needs it meanwhile.
@@ -182,15 +185,35 @@ async def _shared_load(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int)
         def forget(done: asyncio.Task[int]) -> None:
             if _IN_FLIGHT.get(key) is done:
                 del _IN_FLIGHT[key]
+            if not done.cancelled() and done.exception() is None:
+                _FINISHED[keyspace.namespace] = _FINISHED.get(keyspace.namespace, 0) + 1
 
         task.add_done_callback(forget)
     return await asyncio.shield(task)
 
 
+async def _load_unless_loaded_since(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, seen: int
+) -> None:
+    """Load the guild, unless a load of this process finished since the caller looked.
+
+    A caller's check (EXISTS, or a script refusing) can be answered just before another
+    caller's load sets the marker and be read just after that load ended; loading again would
+    be a second load for one loss. `seen` is the count of finished loads taken before the
+    check: if it moved, the marker is looked at once more (it is set unless Redis lost its data
+    again) before loading.
+    """
+    marker = keyspace.key("xp_loaded", guild_id)
+    if _FINISHED.get(keyspace.namespace, 0) != seen and await redis.exists(marker):
+        return
+    await _shared_load(redis, keyspace, guild_id)
+
+
 async def ensure_guild_xp(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int) -> None:
     """Load the guild's XP unless its marker says it is loaded (readers call this first)."""
+    seen = _FINISHED.get(keyspace.namespace, 0)
     if not await redis.exists(keyspace.key("xp_loaded", guild_id)):
-        await _shared_load(redis, keyspace, guild_id)
+        await _load_unless_loaded_since(redis, keyspace, guild_id, seen)
 
 
 async def run_loaded[T](
@@ -201,10 +224,11 @@ async def run_loaded[T](
     Trying first costs nothing in the usual case (the guild is loaded); the script's own check
     is what makes the rule hold, whatever happens between a load and a write.
     """
+    seen = _FINISHED.get(keyspace.namespace, 0)
     try:
         return await call()
     except ResponseError as error:
         if str(error) != NOT_LOADED:
             raise
-    await _shared_load(redis, keyspace, guild_id)
+    await _load_unless_loaded_since(redis, keyspace, guild_id, seen)
     return await call()
