@@ -43,7 +43,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["RULES", "WITHIN", "AssistantHarness", "answered", "assistant_settings"]
 
-WITHIN: typing.Final = 15.0
+WITHIN: typing.Final = 45.0
 
 RULES: typing.Final = """# Server rules
 

@@ -104,7 +104,7 @@ async def http_service(
 
 
 async def _wait_ready(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as client:
         while time.monotonic() < deadline:
             if process.returncode is not None:
@@ -114,7 +114,7 @@ async def _wait_ready(base: str, process: asyncio.subprocess.Process, log: Path)
                     if response.status == 200:
                         return
             await asyncio.sleep(0.1)
-    pytest.fail("the HTTP service did not answer /healthz within 30 s")
+    pytest.fail("the HTTP service did not answer /healthz within 60 s")
 
 
 @contextlib.asynccontextmanager

@@ -48,7 +48,7 @@ __all__ = [
     "worker_processes",
 ]
 
-WITHIN: typing.Final = 15.0
+WITHIN: typing.Final = 45.0
 
 
 def candidate_order(seed: str, entries: Sequence[tuple[int, int]]) -> list[int]:

@@ -52,7 +52,7 @@ __all__ = [
     "settled",
 ]
 
-WITHIN = 20.0
+WITHIN = 45.0
 """Upper bound of every wait (notices may wait out the sandbox's 5-per-5-s channel limit)."""
 
 

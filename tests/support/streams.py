@@ -40,7 +40,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["WITHIN", "Streams", "streams"]
 
-WITHIN: typing.Final = 10.0
+WITHIN: typing.Final = 30.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ GUILD = 900_000_000_000_000_001
 MEMBERS = (11, 12, 13, 14)
 BOOST_ROLE, QUIET_ROLE = 7001, 7002
 BONUS_CHANNEL, SILENT_CHANNEL = 501, 502
-WITHIN = 15.0
+WITHIN = 45.0
 
 
 def chosen_messages(now: int, count: int, seed: int) -> list[MessageRecord]:

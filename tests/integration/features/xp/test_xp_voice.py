@@ -23,7 +23,7 @@ if typing.TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 LOUNGE, GAMING, AFK = 801, 802, 803
-WITHIN = 15.0
+WITHIN = 45.0
 
 
 def voice(guild: int, user: int, channel: int | None, ts: int, **flags: bool) -> VoiceStateRecord:
