@@ -163,7 +163,9 @@ async def test_a_standby_takes_over_when_the_active_scheduler_stops(
 
                 await wait_until(fired, within=10, what="schedule fired after takeover")
 
-    first, second = _events(logs, "tasks.scheduler_active")
+    # A loaded machine may delay a renewal past the lease and hand it over once more: the
+    # takeover under test is the first.
+    first, second = _events(logs, "tasks.scheduler_active")[:2]
     assert first["scheduler_token"] != second["scheduler_token"]
     # A clean stop releases the lease: the standby needs one poll, not the whole TTL.
     assert took < LOCK_TTL
