@@ -1,11 +1,20 @@
 """The end of a giveaway with 100,000 weighted entries: under 1 s (issue 14's benchmark 2).
 
-A giveaway with ENTRIES entries in PostgreSQL (weights 1 to 4; every tenth member no longer
-meets the requirements) is ended with `end_giveaway`: close and flush, read the entries,
-draw WINNERS winners with the Fenwick-tree draw, re-check each candidate against the
-requirements (the member facts come from memory here; in production each is a Discord REST
-call), and commit the picks. Baseline, same run and database: reading the entries alone (the
-sorted SELECT the draw starts from).
+The product's own draw path, as the `giveaways.end` job runs it: `end_giveaway` with the
+worker's `member_check` (`tasks/discord_io.py`). A giveaway requiring the Regular role and
+level 2 has ENTRIES entries in PostgreSQL (weights 1 to 4) from ENTRIES members of the
+sandbox's guild (every tenth without the role, so about one candidate in ten is skipped);
+their levels are in the XP store's Redis hash. Ending it closes and flushes the entries, reads
+them, builds the Fenwick tree, draws WINNERS winners and re-checks every candidate as
+production does: the member through Discord REST (hikari's `fetch_member` against the
+sandbox, which enforces Discord's rate limits: 50 requests/s per bot), the role names once
+(`fetch_roles`), the level from Redis; then commits the picks. The sandbox serves in this
+process (its CPU counts); Discord's round trip is modelled by a sandbox fault delaying every
+member fetch LATENCY_MS.
+
+Baseline, same run and database: reading the entries alone (the sorted SELECT the draw
+starts from). Also printed: the same end with Discord's rate limits and latency taken out of
+the sandbox (what the draw and the re-check cost us).
 """
 
 from __future__ import annotations
@@ -13,93 +22,205 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import os
 import time
+import typing
 
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 from tortoise import Tortoise
 
 from benchmarks._support import clear_keyspace, fresh_database, new_keyspace, servers
 from townsquare.core.db import connect
+from townsquare.core.discord import DiscordTarget
+from townsquare.core.member_levels import LEVELS_FAMILY
 from townsquare.core.settings import load_settings
+from townsquare.features.giveaways.domain.config import GiveawaysSection
 from townsquare.features.giveaways.domain.lifecycle import end_giveaway, frozen_entries
-from townsquare.features.giveaways.domain.models import Giveaway, GiveawayState
-from townsquare.features.giveaways.domain.requirements import MemberFacts, Requirements
+from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick, GiveawayState
+from townsquare.features.giveaways.domain.requirements import Requirements
 from townsquare.features.giveaways.domain.service import GiveawaySpec, create_giveaway
+from townsquare.features.giveaways.tasks.discord_io import member_check
+from townsquare.sandbox import Sandbox
+from townsquare.sandbox.rest import RateLimitSettings
+from townsquare.sandbox.rest.ratelimits import Bucket, RateLimiter
+from townsquare.sandbox.world.members import join_guild
+from townsquare.sandbox.world.roles import create_role
+from townsquare.tasks.resources import TaskResources
 
-ENTRIES = 100_000
-WINNERS = 100
-GUILD = 81_384_788_765_712_384
-REGULAR = 555
+if typing.TYPE_CHECKING:
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
+    from townsquare.sandbox.world.models import Guild
+
+ENTRIES = int(os.environ.get("TOWNSQUARE_BENCH_ENTRIES", "100000"))
+WINNERS = int(os.environ.get("TOWNSQUARE_BENCH_WINNERS", "100"))
+LATENCY_MS = int(os.environ.get("TOWNSQUARE_BENCH_DISCORD_LATENCY_MS", "40"))
+_MEMBER_ROUTE = "/api/v10/guilds/{guild_id}/members/{user_id}"
 _INSERT = """
 INSERT INTO giveaway_entries (giveaway_id, user_id, weight, active, entered_at, updated_at)
 SELECT $1, t.user_id, t.weight, true, now(), now()
 FROM unnest($2::bigint[], $3::int[]) AS t(user_id, weight)
 """
+_UNLIMITED = RateLimitSettings(
+    routes={}, default=Bucket(1_000_000, 1.0), global_per_second=1_000_000
+)
 
 
-async def measure(redis_url: str, database_url: str) -> tuple[float, float]:
+class Result(typing.NamedTuple):
+    seconds: float
+    member_fetches: int
+    limited: int
+    """429 answers hikari waited out."""
+    winners: int
+    skipped: int
+
+
+def populate(sandbox: Sandbox) -> tuple[Guild, int, list[int]]:
+    """ENTRIES members of the demo guild, nine in ten with the Regular role: (guild, role id,
+    the members' ids)."""
+    world = sandbox.world
+    guild = next(iter(world.guilds.values()))
+    regular = create_role(world, guild, name="Regular").id
+    users = []
+    for number in range(ENTRIES):
+        member = join_guild(world, guild, world.create_user(f"entrant{number}"))
+        if number % 10:
+            member.role_ids.append(regular)
+        users.append(member.user_id)
+    return guild, regular, users
+
+
+async def new_giveaway(
+    settings: Settings, guild_id: int, regular: int, users: list[int], now: datetime.datetime
+) -> int:
+    spec = GiveawaySpec(
+        prize="Benchmark",
+        duration_seconds=60,
+        winners=WINNERS,
+        channel_id=1,
+        host_id=1,
+        requirements=Requirements(required_role_ids=[regular], min_level=2),
+    )
+    defaults = settings.guild_defaults.section(GiveawaysSection)
+    giveaway = await create_giveaway(guild_id, spec, defaults, now)
+    await Giveaway.filter(id=giveaway.id).update(state=GiveawayState.RUNNING)
+    connection = Tortoise.get_connection("default")
+    for start in range(0, ENTRIES, 10_000):
+        part = users[start : start + 10_000]
+        await connection.execute_query(_INSERT, [giveaway.id, part, [1 + u % 4 for u in part]])
+    return int(giveaway.id)
+
+
+async def end_through_rest(
+    sandbox: Sandbox, resources: TaskResources, giveaway_id: int, now: datetime.datetime
+) -> Result:
+    """`end_giveaway` with the worker's re-check, timed (its REST client already up, as in a
+    running worker); what it asked Discord."""
+    rest = await resources.discord_rest()
+    calls_before = len(sandbox.rest.calls)
+    started = time.perf_counter()
+    giveaway = await Giveaway.get(id=giveaway_id)
+    check = member_check(resources, rest, giveaway, now)
+    ended = await end_giveaway(
+        resources.redis, resources.keyspace, giveaway_id, check, now, force=True
+    )
+    seconds = time.perf_counter() - started
+    await resources.rest.close()  # the next run starts with a client knowing no buckets
+    assert ended is not None
+    assert ended.state is GiveawayState.CLAIMING
+    calls = [c for c in sandbox.rest.calls[calls_before:] if c.route == _MEMBER_ROUTE]
+    picks = await GiveawayPick.filter(giveaway_id=giveaway_id)
+    return Result(
+        seconds,
+        sum(1 for c in calls if c.status == 200),
+        sum(1 for c in calls if c.status == 429),
+        sum(1 for p in picks if p.slot is not None),
+        sum(1 for p in picks if p.slot is None),
+    )
+
+
+async def measure(redis_url: str, database_url: str) -> tuple[Result, Result, float]:
     settings = load_settings(environ={}, env_file=None)
     keyspace = new_keyspace()
     redis = aioredis.Redis.from_url(redis_url)
     now = datetime.datetime.now(datetime.UTC)
-    requirements = Requirements(required_role_ids=[REGULAR], min_level=2)
+    sandbox = Sandbox()
+    guild, regular, users = populate(sandbox)
     try:
-        async with connect(database_url):
-            spec = GiveawaySpec(
-                prize="Benchmark",
-                duration_seconds=60,
-                winners=WINNERS,
-                channel_id=1,
-                host_id=1,
-                requirements=requirements,
+        async with connect(database_url), sandbox as info:
+            await _levels(redis, keyspace, guild.id, users)
+            target = DiscordTarget(
+                rest_url=info.rest_url,
+                token=SecretStr(info.bot_token),
+                application_id=info.application_id,
+                is_sandbox=True,
             )
-            giveaway = await create_giveaway(GUILD, spec, settings.guild_defaults.giveaways, now)
-            await Giveaway.filter(id=giveaway.id).update(state=GiveawayState.RUNNING)
-            users = [10**15 + n for n in range(ENTRIES)]
-            connection = Tortoise.get_connection("default")
-            for start in range(0, ENTRIES, 10_000):
-                part = users[start : start + 10_000]
-                await connection.execute_query(
-                    _INSERT, [giveaway.id, part, [1 + user % 4 for user in part]]
+            resources = TaskResources(
+                settings=settings, keyspace=keyspace, redis=redis, discord=target
+            )
+            try:
+                limited_id = await new_giveaway(settings, guild.id, regular, users, now)
+                free_id = await new_giveaway(settings, guild.id, regular, users, now)
+                latency = sandbox.faults.add(
+                    {"method": "GET", "route": _MEMBER_ROUTE, "delay_ms": LATENCY_MS}
                 )
-
-            async def check(user_id: int) -> str | None:
-                roles = frozenset() if user_id % 10 == 0 else frozenset({REGULAR})
-                facts = MemberFacts(user_id, roles, now, 5)
-                return "; ".join(requirements.refusals(facts, now, str)) or None
-
+                limited = await end_through_rest(sandbox, resources, limited_id, now)
+                sandbox.faults.rules.remove(latency)
+                sandbox.rest._limiter = RateLimiter(_UNLIMITED)  # a benchmark's knob
+                free = await end_through_rest(sandbox, resources, free_id, now)
+            finally:
+                await resources.rest.close()
             started = time.perf_counter()
-            ended = await end_giveaway(redis, keyspace, giveaway.id, check, now, force=True)
-            draw_seconds = time.perf_counter() - started
-            assert ended is not None
-            assert ended.state is GiveawayState.CLAIMING
-            started = time.perf_counter()
-            assert len(await frozen_entries(giveaway.id)) == ENTRIES
+            assert len(await frozen_entries(limited_id)) == ENTRIES
             read_seconds = time.perf_counter() - started
     finally:
         await clear_keyspace(redis, keyspace)
         await redis.aclose()
-    return draw_seconds, read_seconds
+    return limited, free, read_seconds
 
 
-async def run(redis_url: str, server_url: str) -> tuple[float, float]:
+async def _levels(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, users: list[int]
+) -> None:
+    """Every member at level 5 in the XP store's hash (the level the re-check reads)."""
+    key = keyspace.key(LEVELS_FAMILY, guild_id)
+    for start in range(0, len(users), 10_000):
+        await redis.hset(key, mapping={str(u): 5 for u in users[start : start + 10_000]})
+
+
+async def run(redis_url: str, server_url: str) -> tuple[Result, Result, float]:
     async with fresh_database(server_url) as url:
         return await measure(redis_url, url)
 
 
 def main() -> None:
     with servers() as (redis_url, server_url):
-        draw, read = asyncio.run(run(redis_url, server_url))
-    print(f"end with the draw of {ENTRIES:,} entries: {draw * 1000:,.0f} ms")
-    print(f"reading the entries alone: {read * 1000:,.0f} ms")
+        limited, free, read = asyncio.run(run(redis_url, server_url))
+    print(
+        f"end with the draw of {ENTRIES:,} entries, re-checked through Discord REST "
+        f"({LATENCY_MS} ms a call, Discord's rate limits): "
+        f"{limited.seconds * 1000:,.0f} ms ({limited.winners} winners, {limited.skipped} "
+        f"skipped, {limited.member_fetches} member fetches, {limited.limited} answered 429)"
+    )
+    print(
+        f"the same without Discord's latency and rate limits: {free.seconds * 1000:,.0f} ms "
+        f"({free.member_fetches} member fetches)"
+    )
+    print(f"baseline, reading the entries alone: {read * 1000:,.0f} ms")
     print(
         json.dumps(
             {
                 "benchmark": "giveaways_draw_100k",
-                "value": round(draw * 1000),
+                "value": round(limited.seconds * 1000),
                 "unit": "ms",
                 "baseline": round(read * 1000),
-                "ratio": round(draw / read, 2),
+                "ratio": round(limited.seconds / read, 2),
+                "unlimited_ms": round(free.seconds * 1000),
+                "winners": WINNERS,
+                "discord_latency_ms": LATENCY_MS,
+                "member_fetches": limited.member_fetches,
+                "rate_limited": limited.limited,
             }
         )
     )

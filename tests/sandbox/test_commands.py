@@ -10,6 +10,7 @@ import hikari
 import pytest
 
 from tests.support.sandbox import Live, control, use_command
+from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.sandbox import Sandbox
 
@@ -158,6 +159,48 @@ async def test_component_click_with_deferred_update(live: Live) -> None:
         hikari.GuildMessageUpdateEvent, lambda e: e.message_id == message.id
     )
     assert update.content == "Giveaway! 1 entry"
+
+
+async def test_component_click_in_a_dm_has_no_guild(live: Live) -> None:
+    wren, cedar = live.user("wren"), live.user("cedar")
+    dm = await live.bot.rest.create_dm_channel(wren)
+    row = live.bot.rest.build_message_action_row().add_interactive_button(
+        hikari.ButtonStyle.SUCCESS, "prize:claim", label="Claim"
+    )
+    message = await live.bot.rest.create_message(dm, "You won!", component=row)
+    answered: list[hikari.Message] = []
+
+    async def answer(event: hikari.InteractionCreateEvent) -> None:
+        assert isinstance(event.interaction, hikari.ComponentInteraction)
+        await event.interaction.create_initial_response(
+            hikari.ResponseType.MESSAGE_CREATE, "Claimed", flags=hikari.MessageFlag.EPHEMERAL
+        )
+        answered.append(await event.interaction.fetch_initial_response())
+
+    live.bot.subscribe(hikari.InteractionCreateEvent, answer)
+    click = {"message_id": str(message.id), "custom_id": "prize:claim"}
+    url = f"{live.info.control_url}/interactions/components"
+    async with live.http.post(url, json=click | {"user_id": str(cedar)}) as refused:
+        assert refused.status == 400, "only the DM's recipient can click in it"
+    used = await control(
+        live.http, live.info, "POST", "/interactions/components", click | {"user_id": str(wren)}
+    )
+    [event] = await live.recorder.wait_for(hikari.InteractionCreateEvent)
+    interaction = event.interaction
+    assert isinstance(interaction, hikari.ComponentInteraction)
+    assert interaction.guild_id is None and interaction.member is None
+    assert interaction.user.id == wren and interaction.user.username == "wren"
+    assert interaction.channel.id == dm.id and interaction.channel.type is hikari.ChannelType.DM
+    assert interaction.context is hikari.ApplicationContextType.BOT_DM
+    assert interaction.app_permissions & hikari.Permissions.EMBED_LINKS
+    assert interaction.message.id == message.id
+    assert interaction.guild_locale is None
+    raw = live.sandbox.world.interactions[int(used["id"])]
+    assert raw.guild_id is None
+    await wait_until(lambda: bool(answered), within=10, what="the bot's answer")
+    [reply] = answered
+    assert reply.content == "Claimed" and reply.channel_id == dm.id
+    assert live.sandbox.world.messages[reply.id].ephemeral
 
 
 async def test_slash_command_options_carry_resolved_entities(live: Live) -> None:

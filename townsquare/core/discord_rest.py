@@ -15,14 +15,22 @@ import hikari
 if typing.TYPE_CHECKING:
     from townsquare.core.discord import DiscordTarget
 
-__all__ = ["DiscordRest"]
+__all__ = ["DiscordRest", "http_settings"]
 
 
 @functools.cache
-def _http_settings() -> hikari.impl.HTTPSettings:
+def http_settings() -> hikari.impl.HTTPSettings:
+    """hikari's HTTP settings for every client of the process (shards, workers, HTTP service).
+
+    Connections are kept alive: hikari's default `force_close_transports=True` is aiohttp's
+    `force_close`, which closes the socket after every response, so each REST call (each
+    interaction response of a click) opened a new TCP connection, and on Discord a new TLS
+    session; profiling the giveaway clicks showed it as the largest cost after hikari's own
+    request handling (docs/performance.md, "Giveaways").
+    """
     # Each HTTPSettings builds an SSL context (loading the CA bundle, ~25 ms of CPU): once
     # per process.
-    return hikari.impl.HTTPSettings()
+    return hikari.impl.HTTPSettings(force_close_transports=False)
 
 
 class DiscordRest:
@@ -48,7 +56,7 @@ class DiscordRest:
         async with self._lock:
             if self._client is None or self._key != key:
                 await self._close()
-                app = hikari.RESTApp(url=target.rest_url, http_settings=_http_settings())
+                app = hikari.RESTApp(url=target.rest_url, http_settings=http_settings())
                 await app.start()
                 self._app = app
                 client = app.acquire(key[1], hikari.TokenType.BOT)

@@ -24,6 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from townsquare.core.alerts import raise_alert_once
+from townsquare.core.discord_rest import http_settings
 from townsquare.core.premium import Gate, PremiumCatalogue
 from townsquare.shards.api_client import InternalAPIClient
 from townsquare.shards.commands import CommandServices, attach_commands, command_guild_ids
@@ -89,6 +90,7 @@ def make_gateway_bot(settings: Settings, target: DiscordTarget) -> ResumableGate
     return ResumableGatewayBot(
         target.token.get_secret_value(),
         rest_url=target.rest_url,
+        http_settings=http_settings(),
         intents=gateway_intents(settings),
         cache_settings=cache_settings(),
         auto_chunk_members=False,

@@ -64,7 +64,9 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
         """`{"message_id", "user_id", "custom_id", "values"?}`: the member clicks a component.
 
         The message must be the bot's and hold an enabled, non-link component with that
-        `custom_id`; `values` is for select menus.
+        `custom_id`; `values` is for select menus. A message in a guild channel is clicked by
+        a member of that guild; one in the bot's DM with a user, by that user (an
+        INTERACTION_CREATE with no guild, as Discord sends it).
         """
         guild, message, user_id, component, values = _click(world, await read_json(request))
         interaction = create_component_interaction(
@@ -104,15 +106,25 @@ def routes(prefix: str, world: World) -> list[web.RouteDef]:
 
 def _click(
     world: World, body: dict[str, typing.Any]
-) -> tuple[Guild, Message, int, dict[str, typing.Any], list[str]]:
-    """The click a body describes, checked: guild, message, member, component, values."""
+) -> tuple[Guild | None, Message, int, dict[str, typing.Any], list[str]]:
+    """The click a body describes, checked: guild (None in a DM), message, member (or the DM's
+    user), component, values."""
     message = world.messages.get(snowflake(body, "message_id"))
-    guild = None if message is None else world.guilds.get(message.guild_id or 0)
-    if message is None or guild is None:
-        raise ControlError(404, f"no guild message {body['message_id']}")
+    if message is None:
+        raise ControlError(404, f"no message {body['message_id']}")
+    guild = world.guilds.get(message.guild_id or 0)
+    dm = world.dm_channels.get(message.channel_id)
+    if guild is None and dm is None:
+        raise ControlError(404, f"no guild or DM message {body['message_id']}")
     if message.author_id != world.application.bot_user_id:
         raise ControlError(400, "only the bot's messages carry its components")
-    user_id = _member_id(guild, body)
+    if guild is not None:
+        user_id = _member_id(guild, body)
+    else:
+        assert dm is not None
+        user_id = snowflake(body, "user_id")
+        if user_id == world.application.bot_user_id or user_id not in dm.recipient_ids:
+            raise ControlError(400, f"user {user_id} is not the recipient of DM {dm.id}")
     custom_id = body.get("custom_id")
     component = None if not isinstance(custom_id, str) else find_component(message, custom_id)
     if component is None:

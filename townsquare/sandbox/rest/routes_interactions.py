@@ -163,8 +163,11 @@ def post_reply(  # noqa: PLR0917 - the parts of a reply, as each caller has them
     content, embeds, components = message_fields(body)
     if not empty and not content and not embeds and not components and not uploads:
         raise DiscordError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
+    channel = world.channel(interaction.channel_id)  # a guild channel or the DM
+    if channel is None:
+        raise DiscordError.unknown(ErrorCode.UNKNOWN_CHANNEL, "Channel")
     return world.create_message(
-        world.guilds[interaction.guild_id].channels[interaction.channel_id],
+        channel,
         world.application.bot_user_id,
         content or "",
         embeds=embeds,

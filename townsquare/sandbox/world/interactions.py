@@ -15,7 +15,11 @@ from townsquare.sandbox.world import payloads
 from townsquare.sandbox.world.commands import SUBCOMMAND_TYPES, find_command
 from townsquare.sandbox.world.entitlements import active_entitlements, entitlement_payload
 from townsquare.sandbox.world.models import Interaction
-from townsquare.sandbox.world.permissions import channel_permissions, guild_permissions
+from townsquare.sandbox.world.permissions import (
+    Permission,
+    channel_permissions,
+    guild_permissions,
+)
 from townsquare.sandbox.world.state import Dispatch
 
 if typing.TYPE_CHECKING:
@@ -48,6 +52,15 @@ _ATTACHMENT_SIZE_LIMIT: typing.Final[int] = 10 * 1024 * 1024
 _ACTION_ROW: typing.Final[int] = 1
 _USER, _CHANNEL, _ROLE, _MENTIONABLE = 6, 7, 8, 9
 """Application command option types that name entities or nest options."""
+_BOT_DM: typing.Final[int] = 1
+"""Interaction context type BOT_DM (0 is GUILD)."""
+_DM_APP_PERMISSIONS: typing.Final = int(
+    Permission.ATTACH_FILES
+    | Permission.EMBED_LINKS
+    | Permission.MENTION_EVERYONE
+    | Permission.USE_EXTERNAL_EMOJIS
+)
+"""What Discord reports as the bot's permissions in its DM with a user."""
 
 
 def create_command_interaction(
@@ -78,17 +91,18 @@ def create_command_interaction(
 
 def create_component_interaction(
     world: World,
-    guild: Guild,
+    guild: Guild | None,
     message: Message,
     *,
     user_id: int,
     component: payloads.JSON,
     values: list[str] | None = None,
 ) -> Interaction:
-    """A member clicks `component` (from `find_component`) on the bot's `message`."""
+    """A member clicks `component` (from `find_component`) on the bot's `message`; with no
+    `guild`, the user clicks it in their DM with the bot (`message` is in that DM)."""
     interaction = new_interaction(
         world,
-        guild.id,
+        None if guild is None else guild.id,
         message.channel_id,
         user_id,
         type=MESSAGE_COMPONENT,
@@ -111,7 +125,7 @@ def find_component(message: Message, custom_id: str) -> payloads.JSON | None:
 
 
 def new_interaction(
-    world: World, guild_id: int, channel_id: int, user_id: int, **fields: typing.Any
+    world: World, guild_id: int | None, channel_id: int, user_id: int, **fields: typing.Any
 ) -> Interaction:
     """An interaction by `user_id` in the channel: a fresh id and token, created now."""
     return Interaction(
@@ -134,11 +148,50 @@ def announce(world: World, interaction: Interaction) -> Interaction:
 
 
 def interaction_payload(world: World, interaction: Interaction) -> payloads.JSON:
-    guild = world.guilds[interaction.guild_id]
+    if interaction.guild_id is None:
+        payload = _dm_fields(world, interaction)
+    else:
+        payload = _guild_fields(world, world.guilds[interaction.guild_id], interaction)
+    if interaction.type == MODAL_SUBMIT:
+        payload["data"] = {"custom_id": interaction.custom_id, "components": interaction.submitted}
+        if interaction.message_id is not None and interaction.message_id in world.messages:
+            payload["message"] = world.message_payload(world.messages[interaction.message_id])
+    elif interaction.type == MESSAGE_COMPONENT:
+        assert interaction.message_id is not None
+        payload["message"] = world.message_payload(world.messages[interaction.message_id])
+        payload["data"] = {
+            "custom_id": interaction.custom_id,
+            "component_type": interaction.component_type,
+        }
+        if interaction.values:
+            payload["data"]["values"] = interaction.values
+    else:
+        assert interaction.command_name is not None
+        assert interaction.guild_id is not None, "slash commands are used in guilds here"
+        guild = world.guilds[interaction.guild_id]
+        member = guild.members[interaction.user_id]
+        command = find_command(world, guild.id, interaction.command_name)
+        command_id = world.command_ids[interaction.command_name] if command is None else command.id
+        payload["data"] = {
+            "id": str(command_id),
+            "name": interaction.command_name,
+            "type": CHAT_INPUT,
+            "options": interaction.options,
+        }
+        if resolved := _resolved(world, guild, member, interaction.options):
+            payload["data"]["resolved"] = resolved
+        if command is not None and command.guild_id is not None:
+            payload["data"]["guild_id"] = str(command.guild_id)
+    return payload
+
+
+def _guild_fields(world: World, guild: Guild, interaction: Interaction) -> payloads.JSON:
+    """The envelope of an interaction in a guild channel: `guild_id`, the `member` (with their
+    permissions there), the bot's permissions there."""
     channel = guild.channels[interaction.channel_id]
     member = guild.members[interaction.user_id]
     bot = guild.members[world.application.bot_user_id]
-    payload: payloads.JSON = {
+    return {
         "id": str(interaction.id),
         "application_id": str(world.application.id),
         "type": interaction.type,
@@ -161,34 +214,34 @@ def interaction_payload(world: World, interaction: Interaction) -> payloads.JSON
         "context": 0,
         "attachment_size_limit": _ATTACHMENT_SIZE_LIMIT,
     }
-    if interaction.type == MODAL_SUBMIT:
-        payload["data"] = {"custom_id": interaction.custom_id, "components": interaction.submitted}
-        if interaction.message_id is not None and interaction.message_id in world.messages:
-            payload["message"] = world.message_payload(world.messages[interaction.message_id])
-    elif interaction.type == MESSAGE_COMPONENT:
-        assert interaction.message_id is not None
-        payload["message"] = world.message_payload(world.messages[interaction.message_id])
-        payload["data"] = {
-            "custom_id": interaction.custom_id,
-            "component_type": interaction.component_type,
-        }
-        if interaction.values:
-            payload["data"]["values"] = interaction.values
-    else:
-        assert interaction.command_name is not None
-        command = find_command(world, guild.id, interaction.command_name)
-        command_id = world.command_ids[interaction.command_name] if command is None else command.id
-        payload["data"] = {
-            "id": str(command_id),
-            "name": interaction.command_name,
-            "type": CHAT_INPUT,
-            "options": interaction.options,
-        }
-        if resolved := _resolved(world, guild, member, interaction.options):
-            payload["data"]["resolved"] = resolved
-        if command is not None and command.guild_id is not None:
-            payload["data"]["guild_id"] = str(command.guild_id)
-    return payload
+
+
+def _dm_fields(world: World, interaction: Interaction) -> payloads.JSON:
+    """The envelope of an interaction in the user's DM with the bot, as Discord sends it: no
+    `guild_id`, `member` or `guild_locale`; the `user`; the DM channel (type 1, without
+    `permissions`); the context BOT_DM (1); the guild install's owner "0" (Discord's value
+    for a bot DM); the bot's implicit DM permissions."""
+    channel = world.dm_channels[interaction.channel_id]
+    user = world.users[interaction.user_id]
+    return {
+        "id": str(interaction.id),
+        "application_id": str(world.application.id),
+        "type": interaction.type,
+        "channel_id": str(channel.id),
+        "channel": world.channel_payload(channel),
+        "user": payloads.user_payload(user),
+        "token": interaction.token,
+        "version": 1,
+        "app_permissions": str(_DM_APP_PERMISSIONS),
+        "locale": "en-US",
+        "entitlements": [
+            entitlement_payload(world, e)
+            for e in active_entitlements(world, user_id=user.id, guild_id=None)
+        ],
+        "authorizing_integration_owners": {"0": "0"},
+        "context": _BOT_DM,
+        "attachment_size_limit": _ATTACHMENT_SIZE_LIMIT,
+    }
 
 
 def _resolved(
@@ -248,10 +301,11 @@ def callback_payload(
                 (interaction.response_data or {}).get("flags", 0) & 64
             ),
             "channel_id": str(interaction.channel_id),
-            "guild_id": str(interaction.guild_id),
         },
         "resource": {"type": interaction.response_type},
     }
+    if interaction.guild_id is not None:
+        body["interaction"]["guild_id"] = str(interaction.guild_id)
     if message is not None:
         body["interaction"]["response_message_id"] = str(message.id)
         body["resource"]["message"] = world.message_payload(message)

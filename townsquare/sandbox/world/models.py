@@ -241,12 +241,13 @@ class Interaction:
     `type` is Discord's interaction type: 2 application command (`command_name`, `options`),
     3 message component (`custom_id`, `component_type`, `values` on the bot's `message_id`),
     5 modal submit (the modal's `custom_id`, the `submitted` rows; `message_id` when the
-    modal was opened from a component).
+    modal was opened from a component). `guild_id` is None for a click in the bot's DM with
+    the user.
     """
 
     id: int
     token: str
-    guild_id: int
+    guild_id: int | None
     channel_id: int
     user_id: int
     created_at: datetime.datetime

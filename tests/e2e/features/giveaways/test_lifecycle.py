@@ -1,9 +1,9 @@
 """A giveaway's whole life through the sandbox with the real hikari client, real Redis and
 PostgreSQL: `/giveaway start`, members clicking Enter and Leave (every kind of refusal, bonus
 entries, repeated clicks), the entry count edited, the end fired by the tick, the draw
-recomputed here from the revealed seed, a claim, an unclaimed slot rerolled, a rerolled winner
-leaving the server, and the slot ending unclaimed after its last reroll. Time is the
-giveaways' clock, moved forward by the test."""
+recomputed here from the revealed seed, a claim (with the Claim button of the winner's DM),
+an unclaimed slot rerolled, a rerolled winner leaving the server, and the slot ending
+unclaimed after its last reroll. Time is the giveaways' clock, moved forward by the test."""
 
 from __future__ import annotations
 
@@ -186,10 +186,20 @@ async def test_a_giveaway_from_start_to_its_last_reroll(
         loser = next(name for name in ENTRANTS if ids[name] not in winners)
         not_yours = await giveaways.click(loser, announced, "Claim")
         assert not_yours.content == "You are not a winner of this giveaway."
-        claimed = await giveaways.click(names[winners[0]], announced, "Claim")
+        # The first winner claims with the Claim button of the bot's DM: an interaction with
+        # no guild (the DM's user, not a member), answered privately in the DM.
+        [won] = giveaways.dms(winners[0])
+        claimed = await giveaways.click(names[winners[0]], won, "Claim")
+        assert claimed.interaction.guild_id is None
+        assert claimed.message.channel_id == won.channel_id and claimed.ephemeral
         assert claimed.content == "🎉 Claimed! **Nitro** is yours; the host has been told."
         again = await giveaways.click(names[winners[0]], announced, "Claim")
         assert again.content == "You already claimed **Nitro**."
+        await wait_until(
+            lambda: f"1. <@{winners[0]}> · claimed ✅" in message.embeds[0]["fields"][1]["value"],
+            within=WITHIN,
+            what="the embed showing the claim",
+        )
         await wait_until(
             lambda: any(
                 "claimed **Nitro**" in m.content for m in giveaways.dms(discord.user("mayor"))
@@ -257,6 +267,10 @@ async def test_a_giveaway_from_start_to_its_last_reroll(
     assert [p.user_id for p in slot_two] == [winners[1], second, third]
     users = [p.user_id for p in final]
     assert len(users) == len(set(users)), "nobody is ever picked twice"
+    [claim] = [p for p in final if p.outcome is PickOutcome.CLAIMED]
+    assert (claim.user_id, claim.slot) == (winners[0], 1)
+    host_dms = giveaways.dms(discord.user("mayor"))
+    assert len([m for m in host_dms if "claimed **Nitro**" in m.content]) == 1
     assert len(giveaways.channel_messages(general, "Congratulations")) == 1
     value = message.embeds[0]["fields"][1]["value"]
     assert f"1. <@{winners[0]}> · claimed ✅" in value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 
@@ -15,6 +16,7 @@ from townsquare.features.giveaways.domain.draw import (
     new_seed,
     position_number,
 )
+from townsquare.features.giveaways.domain.lifecycle import MAX_SKIPS, RECHECKS_AT_ONCE, _plan
 
 SEED = "00" * 31 + "2a"
 
@@ -75,3 +77,58 @@ def test_a_seed_of_the_wrong_length_is_refused() -> None:
 
 def test_an_empty_pool_draws_nobody() -> None:
     assert Draw(SEED, []).candidate(0) is None
+
+
+def _sequential_plan(
+    seed: str, entries: list[tuple[int, int]], slots: list[int], ineligible: set[int]
+) -> list[tuple[int, int, int | None]]:
+    """The plan as one re-check after another would make it: (position, user, slot)."""
+    order = candidate_order(seed, entries)
+    plan: list[tuple[int, int, int | None]] = []
+    position, skips, open_slots = 0, 0, list(slots)
+    while open_slots and position < len(order) and skips <= MAX_SKIPS:
+        user = order[position]
+        if user in ineligible:
+            plan.append((position, user, None))
+            skips += 1
+        else:
+            plan.append((position, user, open_slots.pop(0)))
+        position += 1
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("case", "size", "winners", "skip_share"),
+    [
+        (0, 60, 5, 0.1),
+        (1, 60, 20, 0.5),
+        (2, 12, 20, 0.3),  # the pool runs dry
+        (3, 400, 3, 1.0),  # more than MAX_SKIPS skipped: the draw stops
+        (4, 30, 4, 0.0),
+    ],
+)
+async def test_concurrent_rechecks_plan_exactly_the_sequential_draw(
+    case: int, size: int, winners: int, skip_share: float
+) -> None:
+    rng = random.Random(case)
+    entries = [(user, rng.randint(1, 4)) for user in sorted(rng.sample(range(1, 2**40), size))]
+    ineligible = {user for user, _ in entries if rng.random() < skip_share}
+    slots = list(range(1, winners + 1))
+    in_flight, most = 0, 0
+
+    async def check(user_id: int) -> str | None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0)
+        in_flight -= 1
+        return "needs the Regular role" if user_id in ineligible else None
+
+    planned = await _plan(Draw(SEED, entries), 0, slots, check)
+    assert [(p.position, p.user_id, p.slot) for p in planned] == _sequential_plan(
+        SEED, entries, slots, ineligible
+    )
+    assert all((p.reason is None) == (p.user_id not in ineligible) for p in planned)
+    assert most <= RECHECKS_AT_ONCE
+    if winners >= RECHECKS_AT_ONCE:
+        assert most == RECHECKS_AT_ONCE, "the re-checks of one round run at once"

@@ -18,6 +18,7 @@ Discord I/O (posting, announcing, DMs) is the tasks' business: they act on what 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import hashlib
@@ -64,6 +65,8 @@ __all__ = [
 
 MAX_SKIPS: typing.Final = 200
 """Ineligible candidates one draw skips at most before leaving the rest of its slots empty."""
+RECHECKS_AT_ONCE: typing.Final = 10
+"""Candidates re-checked concurrently during a draw (each re-check is a Discord REST call)."""
 
 type Check = Callable[[int], Awaitable[str | None]]
 """A candidate's re-check at draw time: None when eligible, else the reason (recorded)."""
@@ -151,19 +154,43 @@ def entries_digest(entries: Sequence[tuple[int, int]]) -> str:
 
 
 async def _plan(draw: Draw, start: int, slots: Sequence[int], check: Check) -> list[Planned]:
+    """The positions from `start` on, in order: each candidate fills the next open slot, or is
+    skipped with its reason; until every slot is filled, the pool is empty or more than
+    MAX_SKIPS were skipped.
+
+    The candidates' order does not depend on the re-checks, so as many candidates as slots are
+    still open are drawn at once and re-checked concurrently (RECHECKS_AT_ONCE at a time: each
+    is a Discord call); then again for the slots their skips left open. A candidate drawn past
+    the last recorded position is dropped with the `draw`, never recorded: a later reroll
+    rebuilds its pool from the recorded picks and continues at the next position, so what is
+    committed is exactly the sequential draw's."""
     planned: list[Planned] = []
     position, skips = start, 0
-    for slot in slots:
-        while skips <= MAX_SKIPS:
-            user_id = draw.candidate(position)
+    open_slots = list(slots)
+    at_once = asyncio.Semaphore(RECHECKS_AT_ONCE)
+
+    async def recheck(user_id: int) -> str | None:
+        async with at_once:
+            return await check(user_id)
+
+    while open_slots:
+        batch: list[int] = []
+        while len(batch) < len(open_slots):
+            user_id = draw.candidate(position + len(batch))
             if user_id is None:
-                return planned
-            reason = await check(user_id)
-            planned.append(Planned(position, user_id, None if reason else slot, reason))
-            position += 1
-            if reason is None:
                 break
-            skips += 1
+            batch.append(user_id)
+        if not batch:
+            return planned
+        reasons = await asyncio.gather(*map(recheck, batch))
+        for user_id, reason in zip(batch, reasons, strict=True):
+            slot = None if reason else open_slots.pop(0)
+            planned.append(Planned(position, user_id, slot, reason))
+            position += 1
+            if reason is not None:
+                skips += 1
+                if skips > MAX_SKIPS:
+                    return planned
     return planned
 
 

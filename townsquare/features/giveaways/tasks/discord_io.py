@@ -11,6 +11,7 @@ state from PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import typing
 
 import hikari
@@ -170,13 +171,16 @@ def member_check(
     """The draw-time re-check: the member as Discord has them now, against the requirements."""
     requirements = Requirements.model_validate(giveaway.requirements)
     names: dict[int, str] = {}
+    fetching = asyncio.Lock()  # the draw re-checks candidates concurrently: one fetch for all
 
     async def role_name(role_id: int) -> str:
-        if not names:
-            try:
-                names.update({int(r.id): r.name for r in await rest.fetch_roles(giveaway.guild_id)})
-            except hikari.HTTPError:
-                names[0] = ""
+        async with fetching:
+            if not names:
+                try:
+                    roles = await rest.fetch_roles(giveaway.guild_id)
+                    names.update({int(r.id): r.name for r in roles})
+                except hikari.HTTPError:
+                    names[0] = ""
         return names.get(role_id, f"<@&{role_id}>")
 
     async def check(user_id: int) -> str | None:
