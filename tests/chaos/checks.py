@@ -10,6 +10,7 @@ import dataclasses
 import re
 import typing
 
+from tests.chaos.leftovers import holders, listening_ports
 from tests.chaos.load import BANNED_WORDS, LEVEL_XP
 from tests.support.pipeline import int_hash
 from tests.support.xp import SETTINGS, drained, reference_totals
@@ -365,6 +366,34 @@ async def check_everything(system: System, activity: Activity, faults: Faults) -
     ]
 
 
-def check_after_stop(pids: dict[str, int]) -> Check:
+def check_after_stop(system: System, pids: dict[str, int]) -> list[Check]:
+    """After the whole run stopped (children, sandbox, proxies, Valkey): no process, no
+    listening port, and (read before Valkey stopped) no lock or lease left."""
     left = [name for name, pid in pids.items() if process_alive(pid)]
-    return Check("no process left after stop", not left, f"still running: {left or 'none'}")
+    ports = system.run_ports()
+    listening = listening_ports()
+    bound = {
+        f"{port} ({what}): {', '.join(holders(listening[port])) or 'a socket'}"
+        for port, what in ports.items()
+        if port in listening
+    }
+    metrics = sorted(system.metrics_ports)
+    seen = sorted(set(system.child_ports.values()))
+    locks = system.locks_after_stop
+    return [
+        Check("no process left after stop", not left, f"still running: {left or 'none'}"),
+        Check(
+            "no listening port left after stop",
+            not bound and seen == metrics,
+            f"{len(ports)} ports of the run ({len(system.child_ports)} found listening in "
+            f"{len(seen)} of {len(metrics)} children before the stop); "
+            f"still bound: {sorted(bound) or 'none'}",
+        ),
+        Check(
+            "no lock or lease left after stop",
+            locks is not None and not locks,
+            "not read (Redis did not answer)"
+            if locks is None
+            else f"left (key: TTL ms): {dict(list(locks.items())[:5]) or 'none'}",
+        ),
+    ]

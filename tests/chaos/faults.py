@@ -1,5 +1,5 @@
-"""The fault script: SIGKILLs of every process kind, Redis, PostgreSQL and the internal API
-unreachable, Valkey stopped and started, gateway storms, slow and failing Discord REST.
+"""The fault script: SIGKILLs of every process kind and of Valkey, Redis, PostgreSQL and the
+internal API unreachable, gateway storms, slow and failing Discord REST.
 
 Faults run one after another (never two at once), each followed by a short recovery, so
 every alert and every check can be tied to one fault.
@@ -103,11 +103,12 @@ class Faults:
         proxy = self.system.api_proxy
         await self._outage("internal API down", proxy.cut, proxy.restore)
 
-    async def valkey_restart(self) -> None:
+    async def valkey_kill(self) -> None:
+        """SIGKILL Valkey, start it again on its AOF (`System.kill_valkey`)."""
         start = time.time()
-        await self.system.restart_valkey()
-        self._note("Valkey stopped and started (AOF)")
-        self.outages.append(("Valkey restart", start, time.time()))
+        await self.system.kill_valkey()
+        self._note("Valkey SIGKILLed and started again (AOF)")
+        self.outages.append(("Valkey killed", start, time.time()))
         await asyncio.sleep(self.recovery_seconds * 2)
 
     async def gateway_storm(self, rounds: int = 4) -> None:
@@ -141,9 +142,9 @@ class Faults:
 
 
 async def short_script(faults: Faults) -> None:
-    """`make test`'s run: a worker and the shards SIGKILLed, Valkey stopped and started."""
+    """`make test`'s run: a worker, Valkey and the shards SIGKILLed."""
     await faults.kill("worker-a")
-    await faults.valkey_restart()
+    await faults.valkey_kill()
     await faults.kill("shards")
 
 
@@ -158,6 +159,6 @@ async def full_script(faults: Faults, duration: float) -> None:
         await faults.redis_unreachable()
         await faults.postgres_unreachable()
         await faults.internal_api_down()
-        await faults.valkey_restart()
+        await faults.valkey_kill()
         if time.monotonic() >= deadline:
             return

@@ -8,6 +8,7 @@ import time
 import typing
 
 from tests.chaos.checks import all_drained, check_after_stop, check_everything, xp_counted
+from tests.chaos.escalation import check_escalation
 from tests.chaos.faults import Faults, full_script, short_script
 from tests.chaos.load import Activity, configure_guild
 from tests.chaos.system import running_system
@@ -88,8 +89,9 @@ async def run_chaos(options: Options) -> Report:
         await asyncio.sleep(5)  # last notices and edits
         await wait_until(lambda: all_drained(system), within=options.drain_seconds, what="drained")
         checks = await check_everything(system, activity, faults)
+        checks += await check_escalation(system)
         pids = system.supervisor.pids()
-    checks.append(check_after_stop(pids))
+    checks += check_after_stop(system, pids)
     return Report(
         faults=dict(faults.counts),
         fault_log=faults.log,
