@@ -6,12 +6,12 @@ Each check returns a :class:`Check`: its name, whether it held, and the numbers 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
 import typing
 
 from tests.chaos.leftovers import holders, listening_ports
 from tests.chaos.load import BANNED_WORDS, LEVEL_XP
+from tests.chaos.verdict import Check
 from tests.support.pipeline import int_hash
 from tests.support.xp import SETTINGS, drained, reference_totals
 from townsquare.core.alerts import parse_alert
@@ -44,13 +44,6 @@ OUTAGE_ALERTS: typing.Final = {
 MAX_LEVEL: typing.Final = 500
 """`xp.max_level` of the defaults."""
 FINISHED: typing.Final = frozenset({GiveawayState.CLAIMING, GiveawayState.ENDED})
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    held: bool
-    detail: str
 
 
 async def xp_counted(system: System) -> bool:

@@ -16,7 +16,7 @@ import collections
 import datetime
 import typing
 
-from tests.chaos.checks import Check
+from tests.chaos.verdict import Check
 from tests.support.xp import SETTINGS
 from townsquare.core.config.service import load_guild_config
 from townsquare.core.guard.models import Case, CaseStatus

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import dataclasses
 import random
+import time
 import typing
 
+from tests.chaos.cards import watch_streams
 from tests.support.discord import Discord
 from townsquare.core.audit.service import Actor
 from townsquare.core.config.service import load_guild_config, update_guild_config
@@ -22,6 +24,7 @@ from townsquare.features.giveaways.domain.models import Giveaway
 from townsquare.features.giveaways.domain.render import ENTER, custom_id
 
 if typing.TYPE_CHECKING:
+    from tests.chaos.cards import SeenStream
     from tests.chaos.system import System
     from townsquare.sandbox.world.models import Message
 
@@ -73,6 +76,10 @@ class Activity:
     questions: list[int] = dataclasses.field(default_factory=list)
     """Interaction ids of `/ask`."""
     entries: int = 0
+    streams: dict[str, SeenStream] = dataclasses.field(default_factory=dict)
+    """The Twitch and Kick streams seen live (`tests.chaos.cards`)."""
+    stopped_at: float = 0.0
+    """When the driver stopped (epoch seconds)."""
     _tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
     @property
@@ -85,11 +92,13 @@ class Activity:
         self._tasks = [
             asyncio.create_task(self._every(giveaway_every, self._giveaway)),
             asyncio.create_task(self._every(ask_every, self._ask)),
+            asyncio.create_task(watch_streams(self.system, self.streams)),
         ]
 
     async def stop(self) -> None:
         """Pause the crowd and the driver's own use (the drain follows)."""
         await self.system.control("POST", "/crowd", {"rate": 0})
+        self.stopped_at = time.time()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -7,6 +7,7 @@ import dataclasses
 import time
 import typing
 
+from tests.chaos.cards import check_every_stream_carded
 from tests.chaos.checks import all_drained, check_after_stop, check_everything, xp_counted
 from tests.chaos.escalation import check_escalation
 from tests.chaos.faults import Faults, full_script, short_script
@@ -17,7 +18,8 @@ from tests.support.waiting import wait_until
 if typing.TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.chaos.checks import Check
+    from tests.chaos.cards import check_every_stream_carded
+from tests.chaos.checks import Check
 
 __all__ = ["Options", "Report", "run_chaos"]
 
@@ -90,6 +92,7 @@ async def run_chaos(options: Options) -> Report:
         await wait_until(lambda: all_drained(system), within=options.drain_seconds, what="drained")
         checks = await check_everything(system, activity, faults)
         checks += await check_escalation(system)
+        checks += check_every_stream_carded(system, activity.streams, activity.stopped_at)
         pids = system.supervisor.pids()
     checks += check_after_stop(system, pids)
     return Report(
