@@ -1,18 +1,25 @@
-"""The chaos suite's own checks can fail (issue 17): the escalation reference, and the
-leftovers after stop (a listening port, a lock or lease in Redis). Well under a second."""
+"""The chaos suite's own checks can fail (issue 17): the escalation reference, the leftovers
+after stop (a listening port, a lock or lease in Redis), one card per announced stream. Well
+under a second."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import os
+import time
+import types
 import typing
 
 import pytest
 
+from tests.chaos.cards import SeenStream, check_every_stream_carded
 from tests.chaos.escalation import expected_steps
 from tests.chaos.leftovers import held_locks, holders, listening_ports, ports_of_processes
+from tests.chaos.system import BotPost
 from townsquare.core.guard.models import CaseStatus
+from townsquare.sandbox.platforms.common import Delivery
 from townsquare.tasks.idempotency import done_key
 
 if typing.TYPE_CHECKING:
@@ -107,3 +114,73 @@ async def test_locks_and_running_leases_are_found_and_done_markers_are_not(
     held = await held_locks(redis, keyspace)
     assert set(held) == {lock, lease}
     assert all(0 < ttl <= 30_000 for ttl in held.values())
+
+
+def _deliveries_and_system(posts: list[BotPost]) -> typing.Any:
+    """A stand-in for the run's `System`: #media, the bot's posts, the platforms' records."""
+    now = datetime.datetime.now(datetime.UTC)
+    twitch = Delivery(
+        "http://bot/twitch",
+        {
+            "Twitch-Eventsub-Message-Type": "notification",
+            "Twitch-Eventsub-Subscription-Type": "stream.online",
+        },
+        json.dumps({"event": {"id": "t1"}}).encode(),
+        [200],
+    )
+    refused = Delivery(
+        "http://bot/twitch",
+        {
+            "Twitch-Eventsub-Message-Type": "notification",
+            "Twitch-Eventsub-Subscription-Type": "stream.online",
+        },
+        json.dumps({"event": {"id": "t2"}}).encode(),
+        [503, 503, 503, 503],
+    )
+    kick = Delivery(
+        "http://bot/kick",
+        {"Kick-Event-Type": "livestream.status.updated"},
+        json.dumps({"is_live": True, "title": "Kick #2"}).encode(),
+        [0],
+    )
+    youtube = Delivery("http://bot/youtube", {}, b"<yt:videoId>v1</yt:videoId>", [204])
+    video = types.SimpleNamespace(id="v1", title="Demo live", started_at=now, ended_at=None)
+    media = types.SimpleNamespace(id=5, name="media")
+    return types.SimpleNamespace(
+        guild_id=1,
+        bot_posts=posts,
+        sandbox=types.SimpleNamespace(
+            world=types.SimpleNamespace(guilds={1: types.SimpleNamespace(channels={5: media})}),
+            platforms=types.SimpleNamespace(
+                deliverer=types.SimpleNamespace(sent=[twitch, refused, kick, youtube]),
+                youtube=types.SimpleNamespace(videos={"v1": video}),
+            ),
+        ),
+    )
+
+
+def _card(message_id: int, text: str, url: str) -> BotPost:
+    return BotPost(message_id, 5, text, ("",), (url,))
+
+
+def test_every_announced_stream_needs_exactly_one_card() -> None:
+    seen = {
+        "t1": SeenStream("Twitch", "t1", "Twitch #1"),
+        "t2": SeenStream("Twitch", "t2", "Twitch #3"),  # every delivery refused: excused
+        "k1": SeenStream("Kick", "k1", "Kick #2"),  # delivered, unanswered: polled, owed
+        "t9": SeenStream("Twitch", "t9", "never announced"),
+    }
+    one_each = [
+        _card(1, "@Streamer **Dorian** is live on Twitch: Twitch #1", "https://twitch.tv/dorian"),
+        _card(2, "@Streamer **Elsie** is live on Kick: Kick #2", "https://kick.com/elsie"),
+        _card(3, "@Streamer **Elsie** is live on YouTube: Demo live", "https://youtu.be/v1"),
+    ]
+    until = time.time() + 1
+    [held] = check_every_stream_carded(_deliveries_and_system(one_each), seen, until)
+    assert held.held, held.detail
+    assert "3 streams announced" in held.detail and "Twitch #3" in held.detail
+    doubled = [*one_each, _card(4, one_each[0].content, "https://twitch.tv/dorian")]
+    [check] = check_every_stream_carded(_deliveries_and_system(doubled), seen, until)
+    assert not check.held and "'Twitch #1' (t1): 2 cards" in check.detail
+    [check] = check_every_stream_carded(_deliveries_and_system(one_each[:2]), seen, until)
+    assert not check.held and "(v1): 0 cards" in check.detail
