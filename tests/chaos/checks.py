@@ -332,7 +332,7 @@ async def check_alerts(system: System, faults: Faults) -> list[Check]:
         checks.append(
             Check(f"an alert per {child} crash", raised >= count, f"{count} kills, {raised} alerts")
         )
-    # A Valkey restart lasts under a second: below the 3 s an outage needs to be alerted.
+    # A Valkey kill and restart lasts about a second: below the 3 s an outage needs to be alerted.
     for kind, key in OUTAGE_ALERTS.items():
         outages = sum(1 for k, *_ in faults.outages if k == kind)
         if outages:
