@@ -47,6 +47,8 @@ class Faults:
     counts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     outages: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
     log: list[str] = dataclasses.field(default_factory=list)
+    last_kill: float = 0.0
+    """When a child was last SIGKILLed (epoch seconds): its locks lapse by their TTL."""
     gateway_gaps: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     """When the bot could not see the gateway (a shard process dead, a storm): an interaction
     made then may reach it after Discord's 3 s, as on Discord ("This interaction failed")."""
@@ -64,6 +66,7 @@ class Faults:
             return
         start = time.time()
         os.kill(pid, signal.SIGKILL)
+        self.last_kill = start
         self._note(f"SIGKILL {child.split('-', maxsplit=1)[0]}")
         await wait_until(
             lambda: supervisor.pids().get(child, pid) != pid,

@@ -9,7 +9,8 @@ a child opened that no setting names).
 Locks are read from Valkey after the children stop and before Valkey does: every key of the
 run's namespace in a lock or lease family (`*_lock`, `*_lease`, a running XP load), and every
 `run_once` lease (a `done` key still `running:<token>`). A clean stop releases all of them; one
-left by a SIGKILLed holder lapses with its TTL, which the checks report with the key.
+left by a SIGKILLed holder lapses with its TTL: a key whose remaining TTL says it may have been
+set before the last kill is excused (:func:`could_predate`), and listed.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ from pathlib import Path
 
 from townsquare.core.features import enabled_features
 from townsquare.core.keyspace import FAMILIES
+from townsquare.tasks.idempotency import DEFAULT_LEASE_SECONDS
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["held_locks", "holders", "listening_ports", "lock_families", "ports_of_processes"]
+__all__ = [
+    "could_predate",
+    "held_locks",
+    "holders",
+    "listening_ports",
+    "lock_families",
+    "ports_of_processes",
+]
 
 _LISTEN: typing.Final = "0A"
 """The TCP state LISTEN in `/proc/net/tcp`."""
@@ -86,6 +95,16 @@ def holders(port_inodes: set[int]) -> list[str]:
                 command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[:3]
                 names.append(f"{entry} ({b' '.join(command).decode(errors='replace')})")
     return names
+
+
+def could_predate(key: str, ttl_ms: int, keyspace: Keyspace, seconds: float) -> bool:
+    """Whether `key`, with `ttl_ms` to live, may have been set `seconds` ago or earlier (by a
+    holder SIGKILLed then, whose lock lapses by its TTL): its remaining TTL is at most its
+    family's full TTL less `seconds`. A lock a stopping process failed to release was set or
+    renewed moments before, and has more left."""
+    family = key.removeprefix(keyspace.prefix).split(":", 1)[0]
+    full = DEFAULT_LEASE_SECONDS if family == "done" else FAMILIES[family].ttl.seconds
+    return full is not None and 0 <= ttl_ms <= (full - seconds) * 1000
 
 
 async def held_locks(redis: aioredis.Redis, keyspace: Keyspace) -> dict[str, int]:

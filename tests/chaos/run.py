@@ -104,7 +104,7 @@ async def run_chaos(options: Options) -> Report:
         if activity.claims:
             checks += await check_claims(system, activity)
         pids = system.supervisor.pids()
-    checks += check_after_stop(system, pids)
+    checks += check_after_stop(system, pids, faults.last_kill)
     return Report(
         faults=dict(faults.counts),
         fault_log=faults.log,

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import signal
 import sys
+import time
 import typing
 import uuid
 
@@ -124,6 +125,7 @@ class System:
     """Ports the children were listening on just before the stop -> which child."""
     locks_after_stop: dict[str, int] | None = None
     """Lock and lease keys left in Redis once the children stopped -> TTL ms (None: not read)."""
+    locks_read_at: float = 0.0
     sent: list[Sent] = dataclasses.field(default_factory=list)
     bot_posts: list[BotPost] = dataclasses.field(default_factory=list)
     stop_event: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
@@ -189,6 +191,7 @@ class System:
             await self.running
         with contextlib.suppress(Exception):  # unread: the check says so
             self.locks_after_stop = await held_locks(self.redis, self.keyspace)
+            self.locks_read_at = time.time()
         await self.sandbox.stop()
         await self.redis.aclose()
 

@@ -16,7 +16,13 @@ import pytest
 
 from tests.chaos.cards import SeenStream, check_every_stream_carded
 from tests.chaos.escalation import expected_steps
-from tests.chaos.leftovers import held_locks, holders, listening_ports, ports_of_processes
+from tests.chaos.leftovers import (
+    could_predate,
+    held_locks,
+    holders,
+    listening_ports,
+    ports_of_processes,
+)
 from tests.chaos.system import BotPost
 from townsquare.core.guard.models import CaseStatus
 from townsquare.sandbox.platforms.common import Delivery
@@ -114,6 +120,11 @@ async def test_locks_and_running_leases_are_found_and_done_markers_are_not(
     held = await held_locks(redis, keyspace)
     assert set(held) == {lock, lease}
     assert all(0 < ttl <= 30_000 for ttl in held.values())
+    # 30 s locks: one with 4 s left may be a holder's SIGKILLed 26 s ago; 16 s left may not.
+    assert could_predate(lock, 4_000, keyspace, 26.0)
+    assert could_predate(lease, 4_000, keyspace, 26.0)
+    assert not could_predate(lock, 16_000, keyspace, 26.0)
+    assert not could_predate(lock, 1_000, keyspace, 31.0)  # the holder's would have lapsed
 
 
 def _deliveries_and_system(posts: list[BotPost]) -> typing.Any:
