@@ -6,11 +6,12 @@ Each check returns a :class:`Check`: its name, whether it held, and the numbers 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
 import typing
 
+from tests.chaos.leftovers import could_predate, holders, listening_ports
 from tests.chaos.load import BANNED_WORDS, LEVEL_XP
+from tests.chaos.verdict import Check
 from tests.support.pipeline import int_hash
 from tests.support.xp import SETTINGS, drained, reference_totals
 from townsquare.core.alerts import parse_alert
@@ -43,13 +44,6 @@ OUTAGE_ALERTS: typing.Final = {
 MAX_LEVEL: typing.Final = 500
 """`xp.max_level` of the defaults."""
 FINISHED: typing.Final = frozenset({GiveawayState.CLAIMING, GiveawayState.ENDED})
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    held: bool
-    detail: str
 
 
 async def xp_counted(system: System) -> bool:
@@ -338,7 +332,7 @@ async def check_alerts(system: System, faults: Faults) -> list[Check]:
         checks.append(
             Check(f"an alert per {child} crash", raised >= count, f"{count} kills, {raised} alerts")
         )
-    # A Valkey restart lasts under a second: below the 3 s an outage needs to be alerted.
+    # A Valkey kill and restart lasts about a second: below the 3 s an outage needs to be alerted.
     for kind, key in OUTAGE_ALERTS.items():
         outages = sum(1 for k, *_ in faults.outages if k == kind)
         if outages:
@@ -365,6 +359,43 @@ async def check_everything(system: System, activity: Activity, faults: Faults) -
     ]
 
 
-def check_after_stop(pids: dict[str, int]) -> Check:
+def check_after_stop(system: System, pids: dict[str, int], last_kill: float) -> list[Check]:
+    """After the whole run stopped (children, sandbox, proxies, Valkey): no process, no
+    listening port, and (read before Valkey stopped) no lock or lease left but those a child
+    SIGKILLed at `last_kill` (epoch seconds) may have left to lapse."""
     left = [name for name, pid in pids.items() if process_alive(pid)]
-    return Check("no process left after stop", not left, f"still running: {left or 'none'}")
+    ports = system.run_ports()
+    listening = listening_ports()
+    bound = {
+        f"{port} ({what}): {', '.join(holders(listening[port])) or 'a socket'}"
+        for port, what in ports.items()
+        if port in listening
+    }
+    metrics = sorted(system.metrics_ports)
+    seen = sorted(set(system.child_ports.values()))
+    since_kill = system.locks_read_at - last_kill
+    locks, excused = system.locks_after_stop, {}
+    if locks is not None:
+        excused = {
+            k: ttl for k, ttl in locks.items() if could_predate(k, ttl, system.keyspace, since_kill)
+        }
+        locks = {k: ttl for k, ttl in locks.items() if k not in excused}
+    return [
+        Check("no process left after stop", not left, f"still running: {left or 'none'}"),
+        Check(
+            "no listening port left after stop",
+            not bound and seen == metrics,
+            f"{len(ports)} ports of the run ({len(system.child_ports)} found listening in "
+            f"{len(seen)} of {len(metrics)} children before the stop); "
+            f"still bound: {sorted(bound) or 'none'}",
+        ),
+        Check(
+            "no lock or lease left after stop",
+            locks is not None and not locks,
+            "not read (Redis did not answer)"
+            if locks is None
+            else f"left (key: TTL ms): {dict(list(locks.items())[:5]) or 'none'}; "
+            f"excused, set before the last SIGKILL ({since_kill:.0f} s before): "
+            f"{dict(list(excused.items())[:5]) or 'none'}",
+        ),
+    ]

@@ -1,5 +1,5 @@
-"""The fault script: SIGKILLs of every process kind, Redis, PostgreSQL and the internal API
-unreachable, Valkey stopped and started, gateway storms, slow and failing Discord REST.
+"""The fault script: SIGKILLs of every process kind and of Valkey, Redis, PostgreSQL and the
+internal API unreachable, gateway storms, slow and failing Discord REST.
 
 Faults run one after another (never two at once), each followed by a short recovery, so
 every alert and every check can be tied to one fault.
@@ -47,6 +47,8 @@ class Faults:
     counts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     outages: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
     log: list[str] = dataclasses.field(default_factory=list)
+    last_kill: float = 0.0
+    """When a child was last SIGKILLed (epoch seconds): its locks lapse by their TTL."""
     gateway_gaps: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     """When the bot could not see the gateway (a shard process dead, a storm): an interaction
     made then may reach it after Discord's 3 s, as on Discord ("This interaction failed")."""
@@ -64,6 +66,7 @@ class Faults:
             return
         start = time.time()
         os.kill(pid, signal.SIGKILL)
+        self.last_kill = start
         self._note(f"SIGKILL {child.split('-', maxsplit=1)[0]}")
         await wait_until(
             lambda: supervisor.pids().get(child, pid) != pid,
@@ -103,11 +106,12 @@ class Faults:
         proxy = self.system.api_proxy
         await self._outage("internal API down", proxy.cut, proxy.restore)
 
-    async def valkey_restart(self) -> None:
+    async def valkey_kill(self) -> None:
+        """SIGKILL Valkey, start it again on its AOF (`System.kill_valkey`)."""
         start = time.time()
-        await self.system.restart_valkey()
-        self._note("Valkey stopped and started (AOF)")
-        self.outages.append(("Valkey restart", start, time.time()))
+        await self.system.kill_valkey()
+        self._note("Valkey SIGKILLed and started again (AOF)")
+        self.outages.append(("Valkey killed", start, time.time()))
         await asyncio.sleep(self.recovery_seconds * 2)
 
     async def gateway_storm(self, rounds: int = 4) -> None:
@@ -141,9 +145,9 @@ class Faults:
 
 
 async def short_script(faults: Faults) -> None:
-    """`make test`'s run: a worker and the shards SIGKILLed, Valkey stopped and started."""
+    """`make test`'s run: a worker, Valkey and the shards SIGKILLed."""
     await faults.kill("worker-a")
-    await faults.valkey_restart()
+    await faults.valkey_kill()
     await faults.kill("shards")
 
 
@@ -158,6 +162,6 @@ async def full_script(faults: Faults, duration: float) -> None:
         await faults.redis_unreachable()
         await faults.postgres_unreachable()
         await faults.internal_api_down()
-        await faults.valkey_restart()
+        await faults.valkey_kill()
         if time.monotonic() >= deadline:
             return

@@ -7,7 +7,10 @@ import dataclasses
 import time
 import typing
 
+from tests.chaos.cards import check_every_stream_carded
 from tests.chaos.checks import all_drained, check_after_stop, check_everything, xp_counted
+from tests.chaos.claims import check_claims
+from tests.chaos.escalation import check_escalation
 from tests.chaos.faults import Faults, full_script, short_script
 from tests.chaos.load import Activity, configure_guild
 from tests.chaos.system import running_system
@@ -16,7 +19,8 @@ from tests.support.waiting import wait_until
 if typing.TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.chaos.checks import Check
+    from tests.chaos.cards import check_every_stream_carded
+from tests.chaos.checks import Check
 
 __all__ = ["Options", "Report", "run_chaos"]
 
@@ -30,6 +34,9 @@ class Options:
     crowd_rate: float = 4.0
     seed: int = 17
     drain_seconds: float = 120.0
+    claims: bool | None = None
+    """Winners claim and unclaimed wins are rerolled (default: in the full run only; the
+    30 s claim windows would lengthen the short run's drain by a minute)."""
     server_database_url: str | None = None
     """A PostgreSQL server for the run's scratch database (default: the test server's, else
     an embedded one)."""
@@ -66,7 +73,8 @@ async def run_chaos(options: Options) -> Report:
     ) as system:
         await configure_guild(system)
         await system.ready()
-        activity = Activity(system, options.seed)
+        claims = not options.short if options.claims is None else options.claims
+        activity = Activity(system, options.seed, claims=claims)
         faults = Faults(system, outage_seconds=30.0, recovery_seconds=3.0 if options.short else 5.0)
         if options.short:
             await activity.start(options.crowd_rate, giveaway_every=6.0, ask_every=5.0)
@@ -83,13 +91,20 @@ async def run_chaos(options: Options) -> Report:
         )
         await wait_until(lambda: all_drained(system), within=options.drain_seconds, what="drained")
         await wait_until(
-            lambda: _giveaways_done(system), within=options.drain_seconds, what="giveaways ended"
+            lambda: _giveaways_done(system, claims=activity.claims),
+            within=options.drain_seconds,
+            what="giveaways ended",
         )
+        await activity.stop_claims()
         await asyncio.sleep(5)  # last notices and edits
         await wait_until(lambda: all_drained(system), within=options.drain_seconds, what="drained")
         checks = await check_everything(system, activity, faults)
+        checks += await check_escalation(system)
+        checks += check_every_stream_carded(system, activity.streams, activity.stopped_at)
+        if activity.claims:
+            checks += await check_claims(system, activity)
         pids = system.supervisor.pids()
-    checks.append(check_after_stop(pids))
+    checks += check_after_stop(system, pids, faults.last_kill)
     return Report(
         faults=dict(faults.counts),
         fault_log=faults.log,
@@ -100,10 +115,11 @@ async def run_chaos(options: Options) -> Report:
     )
 
 
-async def _giveaways_done(system: typing.Any) -> bool:
+async def _giveaways_done(system: typing.Any, *, claims: bool) -> bool:
+    """Every giveaway past its draw (and, with claims, past its claims and rerolls)."""
     from townsquare.features.giveaways.domain.models import Giveaway, GiveawayState
 
+    waiting = [GiveawayState.SCHEDULED, GiveawayState.RUNNING, GiveawayState.DRAWING]
     return not await Giveaway.filter(
-        guild_id=system.guild_id,
-        state__in=[GiveawayState.SCHEDULED, GiveawayState.RUNNING, GiveawayState.DRAWING],
+        guild_id=system.guild_id, state__in=[*waiting, *[GiveawayState.CLAIMING] * claims]
     ).exists()

@@ -3,7 +3,7 @@ sandbox with its crowd in this process, and the product's processes (shards, two
 the scheduler, HTTP) as supervised children, as `townsquare up` runs them.
 
 Redis, PostgreSQL and the internal API are reached through loopback TCP proxies the run can
-cut (an outage without stopping a server); Valkey itself is also stopped and started again.
+cut (an outage without stopping a server); Valkey itself is also SIGKILLed and started again.
 The sandbox stays in this process so the checks read its own records: every message its
 members sent (a world listener), every REST call the bot made, every interaction.
 """
@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
+import time
 import typing
 import uuid
 
@@ -22,6 +24,7 @@ import aiohttp
 import redis.asyncio as aioredis
 import yarl
 
+from tests.chaos.leftovers import held_locks, ports_of_processes
 from tests.support.databases import scratch_database
 from tests.support.tcp_proxy import TCPProxy, proxied_url, tcp_proxy
 from tests.support.waiting import wait_until
@@ -30,7 +33,7 @@ from townsquare.core import db
 from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.embedded import start_or_attach_postgres, start_or_attach_valkey
 from townsquare.core.keyspace import Keyspace
-from townsquare.core.processes import free_port
+from townsquare.core.processes import free_port, process_alive
 from townsquare.core.settings import load_settings
 from townsquare.sandbox import Sandbox
 from townsquare.supervisor import ChildSpec, Supervisor, crash_alerts
@@ -61,10 +64,12 @@ class Sent:
     content: str = ""
 
 
-def _chaos_environ(var_dir: Path, namespace: str, http_port: int, api_port: int) -> dict[str, str]:
+def _chaos_environ(
+    var_dir: Path, namespace: str, http_port: int, api_port: int, metrics: dict[str, int]
+) -> dict[str, str]:
     """Settings of every process: short takeover times (a killed worker's jobs move within
-    seconds, not minutes), no fixed listener ports (the machine is shared), the assistant on
-    (the sandbox's loopback Gemini)."""
+    seconds, not minutes), listener ports picked free for this run (the machine is shared),
+    every process's metrics listener on, the assistant on (the sandbox's loopback Gemini)."""
     environ = {
         "TOWNSQUARE__PATHS__VAR_DIR": str(var_dir),
         "TOWNSQUARE__REDIS__NAMESPACE": namespace,
@@ -72,10 +77,10 @@ def _chaos_environ(var_dir: Path, namespace: str, http_port: int, api_port: int)
         "TOWNSQUARE__HTTP__PORT": str(http_port),
         "TOWNSQUARE__HTTP__PUBLIC_URL": f"http://127.0.0.1:{http_port}",
         "TOWNSQUARE__HTTP__INTERNAL_URL": f"http://127.0.0.1:{api_port}",
-        "TOWNSQUARE__HTTP__METRICS_PORT": "0",
-        "TOWNSQUARE__METRICS__SHARDS_PORT": "0",
-        "TOWNSQUARE__METRICS__WORKER_PORT": "0",
-        "TOWNSQUARE__METRICS__SCHEDULER_PORT": "0",
+        "TOWNSQUARE__HTTP__METRICS_PORT": str(metrics["http"]),
+        "TOWNSQUARE__METRICS__SHARDS_PORT": str(metrics["shards"]),
+        "TOWNSQUARE__METRICS__WORKER_PORT": "0",  # each worker gets --metrics-port
+        "TOWNSQUARE__METRICS__SCHEDULER_PORT": str(metrics["scheduler"]),
         "TOWNSQUARE__DATABASE__POOL_MAX": "4",
         "TOWNSQUARE__TASKS__RECLAIM_INTERVAL_SECONDS": "1",
     }
@@ -114,14 +119,23 @@ class System:
     api_proxy: TCPProxy
     http_port: int
     supervisor: Supervisor
+    metrics_ports: dict[str, int]
+    """Each child's metrics listener."""
+    child_ports: dict[int, str] = dataclasses.field(default_factory=dict)
+    """Ports the children were listening on just before the stop -> which child."""
+    locks_after_stop: dict[str, int] | None = None
+    """Lock and lease keys left in Redis once the children stopped -> TTL ms (None: not read)."""
+    locks_read_at: float = 0.0
     sent: list[Sent] = dataclasses.field(default_factory=list)
     bot_posts: list[BotPost] = dataclasses.field(default_factory=list)
     stop_event: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     running: asyncio.Task[None] | None = None
     redis: aioredis.Redis = dataclasses.field(init=False)
+    sandbox_port: int = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.redis = aioredis.Redis.from_url(self.redis_url)
+        self.sandbox_port = yarl.URL(self.sandbox.info.control_url).port or 0
 
     @property
     def guild_id(self) -> int:
@@ -165,17 +179,45 @@ class System:
         await wait_until(self.api_ready, within=within, what="the HTTP service up")
 
     async def stopping(self) -> None:
-        """Stop the children (SIGTERM, then SIGKILL), the sandbox and the clients."""
+        """Stop the children (SIGTERM, then SIGKILL), the sandbox and the clients. Notes the
+        ports the children listen on before, and the locks left in Redis after (Valkey
+        still runs: it stops last)."""
+        names = {pid: name for name, pid in self.supervisor.pids().items()}
+        self.child_ports = {
+            port: names[pid] for port, pid in ports_of_processes(list(names)).items()
+        }
         self.stop_event.set()
         if self.running is not None:
             await self.running
+        with contextlib.suppress(Exception):  # unread: the check says so
+            self.locks_after_stop = await held_locks(self.redis, self.keyspace)
+            self.locks_read_at = time.time()
         await self.sandbox.stop()
         await self.redis.aclose()
 
-    async def restart_valkey(self) -> None:
-        """Stop Valkey (it writes its AOF) and start it again on the same port."""
+    def run_ports(self) -> dict[int, str]:
+        """Every port this run listens on -> what listens there."""
+        ports = {port: f"{child} (found listening)" for port, child in self.child_ports.items()}
+        ports[self.http_port] = "http"
+        ports.update({port: f"{child} metrics" for child, port in self.metrics_ports.items()})
+        ports[yarl.URL(self.redis_url).port or 0] = "valkey"
+        ports[self.sandbox_port] = "sandbox"
+        for name in ("redis_proxy", "database_proxy", "api_proxy"):
+            ports[getattr(self, name).port] = name.replace("_", " ")
+        ports.pop(0, None)
+        return ports
+
+    async def kill_valkey(self) -> None:
+        """SIGKILL Valkey and start it again on the same port, on the same data directory.
+
+        Its AOF (appendfsync everysec) keeps every write it acknowledged: Valkey writes the
+        AOF buffer to the file before it answers, so a killed process loses nothing the
+        kernel has; only a machine crash loses the last second (docs/reliability.md)."""
         port = yarl.URL(self.redis_url).port or 0
-        await asyncio.to_thread(self.valkey.stop)
+        pid = self.valkey.pid
+        os.kill(pid, signal.SIGKILL)
+        await wait_until(lambda: not process_alive(pid), within=10, what="Valkey gone")
+        await asyncio.to_thread(self.valkey.stop)  # reaps it, removes its record
         self.valkey = await asyncio.to_thread(
             start_or_attach_valkey, self.workdir / "valkey", port=port
         )
@@ -264,7 +306,8 @@ async def _start(
     var_dir = workdir / "var"
     namespace = f"chaos{uuid.uuid4().hex[:8]}"
     http_port = api_proxy.target_port
-    environ = _chaos_environ(var_dir, namespace, http_port, api_proxy.port)
+    metrics_ports = {name: free_port() for name in CHILDREN}
+    environ = _chaos_environ(var_dir, namespace, http_port, api_proxy.port, metrics_ports)
     settings = load_settings(
         environ={
             **environ,
@@ -286,7 +329,14 @@ async def _start(
     }
     command = (sys.executable, "-m", "townsquare.cli")
     specs = [
-        ChildSpec(name, (*command, name.split("-")[0], *(("--metrics-port", "0") * ("-" in name))))
+        ChildSpec(
+            name,
+            (
+                *command,
+                name.split("-")[0],
+                *(("--metrics-port", str(metrics_ports[name])) * ("-" in name)),
+            ),
+        )
         for name in CHILDREN
     ]
     supervisor = Supervisor(
@@ -313,6 +363,7 @@ async def _start(
         api_proxy=api_proxy,
         http_port=http_port,
         supervisor=supervisor,
+        metrics_ports=metrics_ports,
     )
     sandbox.world.subscribe(system.record)
     system.running = asyncio.create_task(supervisor.run(system.stop_event))

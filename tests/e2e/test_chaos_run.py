@@ -3,11 +3,12 @@
 The whole platform as `townsquare up` runs it (shards, two workers, the scheduler, HTTP as
 supervised processes) on the sandbox, with its crowd chatting, spamming and clicking, the
 owner starting giveaways and members entering them, questions to the assistant and the
-streamers going live. A worker and the shard process are SIGKILLed and Valkey (AOF on) is
-stopped and started under them; after a drain every invariant of docs/reliability.md must
-hold: XP and message counts exactly the reference model's for every message the sandbox's
-members sent, no notice, announcement or card twice, every giveaway ended once, every
-question answered, no dead letter, every queue drained, an alert per crash. About a minute.
+streamers going live. A worker, Valkey (AOF on) and the shard process are SIGKILLed under
+them; after a drain every invariant of docs/reliability.md must hold: XP and message counts
+exactly the reference model's for every message the sandbox's members sent, no notice,
+announcement or card twice, every giveaway ended once, every question answered, escalation
+exactly the ladder's, no dead letter, every queue drained, an alert per crash; and after the
+stop no process, listening port, or lock in Redis left. About a minute.
 The full run, with every fault repeated, is `make chaos`.
 """
 
