@@ -48,6 +48,7 @@ from townsquare.http.blueprints import API_SECURITY_SCHEMES
 from townsquare.http.bodies import TownsquareRequest
 from townsquare.http.config_forms import GuildLink
 from townsquare.http.errors import register_error_handlers
+from townsquare.http.layout import ICON_ORIGIN, layout_context
 from townsquare.http.metrics import Metrics, metrics_app
 from townsquare.http.openapi import IdConverter, TownsquareOpenAPI
 from townsquare.http.premium import register_premium_errors
@@ -88,7 +89,8 @@ log = structlog.get_logger(__name__)
 REQUEST_ID_HEADER: typing.Final = "X-Request-ID"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 CONTENT_SECURITY_POLICY: typing.Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    f"img-src 'self' data: {ICON_ORIGIN}; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 REDIS_CONNECT_TIMEOUT: typing.Final = 2.0
@@ -210,7 +212,7 @@ def _add_features(app: Quart) -> None:
 
     @app.context_processor
     async def _guild_links() -> dict[str, typing.Any]:
-        return {"guild_links": app_state.links}
+        return {"guild_links": app_state.links} | await layout_context()
 
 
 def _add_lifecycle(app: Quart) -> None:

@@ -11,6 +11,7 @@ fields.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import typing
 
@@ -25,11 +26,16 @@ if typing.TYPE_CHECKING:
     from townsquare.core.config.service import VersionedConfig
 
 __all__ = [
+    "Bounds",
     "ConfigPage",
     "FormField",
     "GuildLink",
     "apply_form",
+    "changed_fields",
+    "describe_value",
     "entries_to_fields",
+    "field_bounds",
+    "field_schema",
     "form_values",
     "page_errors",
     "submitted_value",
@@ -49,6 +55,7 @@ class FormField:
         "text",
         "textarea",
         "optional_int",
+        "role",
         "role_list",
         "channel",
         "channel_list",
@@ -56,10 +63,16 @@ class FormField:
         "lines",
         "table",
     ]
-    choices: tuple[str, ...] = ()
+    choices: tuple[tuple[str, str], ...] = ()
+    """For `choice`: (the value saved, the label shown), in the order shown."""
     help: str = ""
+    """Shown under the field: what it does, in the words of the server's admin."""
     columns: tuple[str, ...] = ()
     """For `table`: the keys of each entry, in the order a line gives their values."""
+
+    def choice_label(self, value: str) -> str:
+        """The label of the choice `value` (the value itself when it is not one)."""
+        return dict(self.choices).get(value, value)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,7 +155,7 @@ def apply_form(
         raw = submitted_value(field, form)
         if field.kind == "bool":
             node[leaf] = bool(raw)
-        elif field.kind in {"optional_int", "channel"}:
+        elif field.kind in {"optional_int", "channel", "role"}:
             node[leaf] = raw.strip() or None
         elif field.kind in _ID_LISTS:
             node[leaf] = [entry for entry in _ID_SEPARATORS.split(raw) if entry]
@@ -199,3 +212,91 @@ def entries_to_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
                 f"{where}: {message}" for message in messages
             )
     return shown
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bounds:
+    """What the schema accepts for one field: a number's range, a text's longest length."""
+
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    max_length: int | None = None
+
+
+def field_schema(section: str, dotted: str) -> dict[str, typing.Any]:
+    """The JSON schema of `section`.`dotted` in the enabled features' `GuildConfig` ({} when
+    the path is not in it), references resolved and an optional value's null branch left out."""
+    return _field_schema(guild_config_model(), section, dotted)
+
+
+@functools.cache
+def _document_schema(model: type[GuildConfig]) -> dict[str, typing.Any]:
+    return model.model_json_schema()
+
+
+def _field_schema(model: type[GuildConfig], section: str, dotted: str) -> dict[str, typing.Any]:
+    document = _document_schema(model)
+    definitions = document.get("$defs", {})
+
+    def resolved(node: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        while True:
+            if "$ref" in node:
+                node = definitions.get(node["$ref"].rsplit("/", 1)[-1], {})
+            elif "anyOf" in node:
+                node = next((b for b in node["anyOf"] if b.get("type") != "null"), {})
+            else:
+                return node
+
+    node = resolved(document.get("properties", {}).get(section, {}))
+    for part in dotted.split("."):
+        children = node.get("properties", {})
+        if part in children:
+            node = resolved(children[part])
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = resolved(node["additionalProperties"])
+        else:
+            return {}
+    return node
+
+
+def field_bounds(section: str, field: FormField) -> Bounds:
+    """The range (numbers) or the longest length (texts) the schema gives `field`; ids are
+    left unbounded (their rule is the id rule, not a range anyone types towards)."""
+    if field.kind not in {"int", "optional_int", "text", "textarea"}:
+        return Bounds()
+    node = field_schema(section, field.name)
+    minimum = node.get("minimum")
+    if minimum is None and "exclusiveMinimum" in node:
+        minimum = node["exclusiveMinimum"] + 1
+    maximum = node.get("maximum")
+    if maximum is None and "exclusiveMaximum" in node:
+        maximum = node["exclusiveMaximum"] - 1
+    if field.kind != "int" and maximum is not None and maximum >= ID_MAXIMUM:
+        return Bounds()
+    return Bounds(minimum, maximum, node.get("maxLength"))
+
+
+ID_MAXIMUM: typing.Final = 2**63 - 1
+"""The largest id (a snowflake or a row id): a field bounded by it holds an id."""
+
+
+def changed_fields(
+    before: dict[str, str], after: dict[str, str], fields: tuple[FormField, ...]
+) -> list[str]:
+    """The names of `fields` whose shown values differ between two :func:`form_values`."""
+    return [field.name for field in fields if before.get(field.name) != after.get(field.name)]
+
+
+def describe_value(field: FormField, value: str, names: dict[str, str]) -> str:
+    """`value` of `field` as a sentence's end shows it after a save: a choice's label, on or
+    off, role and channel names (`names`, id -> name), or nothing for long texts."""
+    if field.kind == "bool":
+        return "on" if value else "off"
+    if field.kind == "choice":
+        return field.choice_label(value)
+    if field.kind in {"textarea", "lines", "table"}:
+        return ""
+    if field.kind in {"channel", "role", *_ID_LISTS}:
+        shown = [names.get(entry, entry) for entry in value.split()]
+        return ", ".join(shown) if shown else "none"
+    return value or "empty"

@@ -6,8 +6,10 @@ The pages are the enabled features' (`PAGES` of their `web` modules, see
 Plain HTML forms that work without JavaScript. Each guild page posts back to itself with the
 config version it showed and the session's CSRF token; a valid change is saved through
 :func:`apply_change` (database + audit in one transaction, then the Redis cache) and answered
-with a redirect to the page and a success message; invalid values come back with the error
-beside the field (400); a change based on an older version is refused with the reason (409).
+with a redirect to the page and a success message naming what changed (`?changed=`, the
+changed fields' names; the page shows their labels and new values); invalid values come back
+with the error beside the field (400); a change based on an older version is refused with the
+reason (409).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from townsquare.http.config_changes import apply_change, read_config, reference_
 from townsquare.http.config_forms import (
     ConfigPage,
     apply_form,
+    changed_fields,
+    describe_value,
     entries_to_fields,
+    field_bounds,
     form_values,
     page_errors,
     submitted_value,
@@ -38,6 +43,7 @@ from townsquare.http.state import state
 if typing.TYPE_CHECKING:
     from werkzeug.wrappers.response import Response as BaseResponse
 
+    from townsquare.core.config.schemas import GuildConfig
     from townsquare.http.access import Session
     from townsquare.http.guild_lookups import Option
 
@@ -54,9 +60,12 @@ def config_page(name: str) -> ConfigPage:
     return page
 
 
-def page_saved(guild_id: int, page: str) -> BaseResponse:
-    """The answer to a successful change: back to `page`, with its success message."""
-    return redirect(url_for("dashboard.show", guild_id=guild_id, page=page, saved="1"), 303)
+def page_saved(guild_id: int, page: str, changed: list[str] | None = None) -> BaseResponse:
+    """The answer to a successful change: back to `page`, with its success message (naming
+    the `changed` fields of the page's form, when it says)."""
+    query: dict[str, typing.Any] = {} if changed is None else {"changed": ",".join(changed)}
+    query["saved"] = "1"  # last, so a URL ending in saved=1 is a saved page
+    return redirect(url_for("dashboard.show", guild_id=guild_id, page=page, **query), 303)
 
 
 @blueprint.get("")
@@ -74,7 +83,12 @@ async def show(guild_id: int, page: str) -> str:
     versioned = await read_config(guild_id)
     values = form_values(versioned.config, spec)
     saved = request.args.get("saved") == "1"
-    return await render_page(guild_id, page, versioned.version, values, {}, saved=saved)
+    known = {field.name for field in spec.fields}
+    asked = request.args.get("changed")
+    changed = None if asked is None else [n for n in asked.split(",") if n in known]
+    return await render_page(
+        guild_id, page, versioned.version, values, {}, saved=saved, changed=changed
+    )
 
 
 @blueprint.post("/guilds/<id:guild_id>/<page>")
@@ -106,6 +120,18 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
         return await render_page(
             guild_id, page, expected, submitted, page_errors(problems, section)
         ), 400
+    changed = changed_fields(form_values(current.config, spec), form_values(new, spec), fields)
+    if changed or expected != current.version:  # nothing changed: no new version, no audit
+        refused = await _save(guild_id, page, new, expected, submitted)
+        if refused is not None:
+            return refused
+    return page_saved(guild_id, page, changed)
+
+
+async def _save(
+    guild_id: int, page: str, new: GuildConfig, expected: int, submitted: dict[str, str]
+) -> tuple[str, int] | None:
+    """Save `new` over version `expected`: None when saved, else the page saying why not."""
     try:
         await apply_change(guild_id, new, expected, g.ts_session)
     except PremiumRefused as refused:  # past a premium limit: said on the page, kept typed
@@ -119,11 +145,11 @@ async def change(guild_id: int, page: str) -> BaseResponse | tuple[str, int]:
             guild_id,
             page,
             latest.version,
-            form_values(latest.config, spec),
+            form_values(latest.config, config_page(page)),
             {},
             conflict=error.message,
         ), 409
-    return page_saved(guild_id, page)
+    return None
 
 
 async def render_page(
@@ -134,18 +160,26 @@ async def render_page(
     errors: dict[str, list[str]],
     *,
     saved: bool = False,
+    changed: list[str] | None = None,
     conflict: str = "",
     extra_errors: dict[str, list[str]] | None = None,
     extra_values: dict[str, str] | None = None,
 ) -> str:
     """`page` of `guild_id` with `values` in its form and `errors` beside its fields.
 
-    `extra_errors` and `extra_values` go to the page's extra part (a feature's own form).
+    `extra_errors` and `extra_values` go to the page's extra part (a feature's own form);
+    `changed` names the fields a save just changed (None: the save did not say).
     """
     spec = config_page(page)
     guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
     roles, channels = await _pickers(guild_id, spec)
     extra = await spec.extra_context(guild_id) if spec.extra_context is not None else {}
+    names = {str(o.id): o.name for o in (roles or []) + (channels or [])}
+    by_name = {field.name: field for field in spec.fields}
+    summary = [
+        (by_name[name].label, describe_value(by_name[name], values.get(name, ""), names))
+        for name in changed or ()
+    ]
     return await render_template(
         "config_page.html",
         user=g.ts_session,
@@ -158,6 +192,8 @@ async def render_page(
         errors=errors,
         version=version,
         saved=saved,
+        changed=None if changed is None else summary,
+        bounds={field.name: field_bounds(spec.section, field) for field in spec.fields},
         conflict=conflict,
         extra_template=spec.extra_template,
         extra=extra,
@@ -178,6 +214,6 @@ async def _pickers(
         return None
 
     return await asyncio.gather(
-        guild_roles(guild_id) if page.picks_roles or "role_list" in kinds else nothing(),
+        guild_roles(guild_id) if page.picks_roles or kinds & {"role", "role_list"} else nothing(),
         guild_text_channels(guild_id) if kinds & {"channel", "channel_list"} else nothing(),
     )

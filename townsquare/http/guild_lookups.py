@@ -82,6 +82,12 @@ async def guild_text_channels(guild_id: int) -> list[Option] | None:
 async def guild_role_facts(guild_id: int) -> GuildRoles | None:
     """Every role of the guild and the bot's highest; None when Discord can't say."""
     cached = await _cached(guild_id, "guild_roles", _fetch_roles)
+    if cached is not None and any("permissions" not in entry for entry in cached["roles"]):
+        # Written by a version that did not keep permissions: the level rewards' check of
+        # dangerous permissions needs them, so ask Discord again.
+        app_state = state()
+        await app_state.require_redis().delete(app_state.keyspace.key("guild_roles", guild_id))
+        cached = await _cached(guild_id, "guild_roles", _fetch_roles)
     if cached is None:
         return None
     roles = tuple(GuildRole(**entry) for entry in cached["roles"])
@@ -195,6 +201,7 @@ def _roles(raw: list[typing.Any]) -> list[GuildRole]:
                     name=str(entry["name"]),
                     position=int(entry.get("position", 0)),
                     managed=bool(entry.get("managed")),
+                    permissions=int(entry.get("permissions") or 0),
                 )
             )
         except (KeyError, TypeError, ValueError):

@@ -69,6 +69,8 @@ class GuildRole:
     name: str
     position: int
     managed: bool
+    permissions: int = 0
+    """The server-wide permissions the role grants (Discord's bit field)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ COMMANDS_PAGE: typing.Final = ConfigPage(
             "Bot manager roles",
             "role_list",
             help=(
-                "members with any of these roles may use /xp and /config show, besides "
-                "members with Manage Server"
+                "Members with any of these roles may use /xp and /config show, besides "
+                "members with Manage Server."
             ),
         ),
     ),

@@ -36,7 +36,8 @@ async def test_feeds_are_added_listed_refused_and_removed(
     response = await sheriff.post(add_url, form=form, headers=HTML)
     assert response.status_code == 303, await response.get_data(as_text=True)
     page = await page_text(sheriff, page_url)
-    assert "Dorian" in page and "#media" in page and "@Streamer" in page and "pending" in page
+    assert "Dorian" in page and "#media" in page and "@Streamer" in page
+    assert "Waiting for the platform to confirm" in page
     assert (await Creator.get(login="dorian")).platform_id  # Twitch's id, from Helix
     assert await AuditEntry.filter(guild_id=bot_in_demo, action="stream_feed.add").count() == 1
 

@@ -7,6 +7,8 @@ import json
 import re
 import typing
 
+import hikari
+
 from tests.support.web import (
     HTML,
     form_values,
@@ -35,9 +37,19 @@ async def test_xp_change_saves_to_db_audit_and_cache_then_says_so(
     form.pop("voice.enabled", None)  # untick a checkbox
     response = await sheriff.post(url, form=form, headers=HTML)
     assert response.status_code == 303
-    assert response.headers["Location"] == f"{url}?saved=1"
+    changed = "changed=cooldown_seconds,voice.enabled"
+    assert response.headers["Location"] == f"{url}?{changed}&saved=1"
     page = await page_text(sheriff, response.headers["Location"])
+    # What changed, by label and new value (a checkbox as on/off).
     assert "Saved." in page
+    assert "<li>Cooldown (seconds): now 12</li>" in page
+    assert "<li>Award XP in voice channels: now off</li>" in page
+    # Sent again unchanged: nothing saved, nothing to report.
+    form = form_values(page)
+    response = await sheriff.post(url, form=form, headers=HTML)
+    assert response.headers["Location"] == f"{url}?changed=&saved=1"
+    page = await page_text(sheriff, response.headers["Location"])
+    assert "Nothing changed" in page
     assert 'name="expected_version" value="2"' in page
 
     row = await GuildConfigRecord.get(guild_id=bot_in_demo)
@@ -154,3 +166,51 @@ async def test_level_rewards_are_added_and_removed_with_audit(
         .values_list("action", flat=True)
     )
     assert list(actions) == ["level_reward.add", "level_reward.remove"]
+
+
+async def test_a_reward_role_with_dangerous_permissions_needs_a_confirmation(
+    sheriff: QuartClient, admin: str, sandbox: Sandbox, bot_in_demo: int
+) -> None:
+    """Refused without the explicit confirmation, by the dashboard and the API alike (the
+    server decides, not the page's script); accepted with it."""
+    from townsquare.features.xp.domain.models import LevelReward
+
+    guild = sandbox.world.guilds[bot_in_demo]
+    streamer = roles_by_name(sandbox, bot_in_demo)["Streamer"]
+    guild.roles[streamer].permissions = int(
+        hikari.Permissions.KICK_MEMBERS | hikari.Permissions.BAN_MEMBERS
+    )
+    url = f"/dashboard/guilds/{bot_in_demo}/levels"
+    page = await page_text(sheriff, url)
+    # The picker says what the role grants before anything is sent.
+    assert (
+        f'<option value="{streamer}">Streamer (grants Kick Members, Ban Members)</option>' in page
+    )
+    assert 'name="confirm_dangerous"' not in page
+    add = f"/dashboard/guilds/{bot_in_demo}/rewards"
+    form = {"csrf_token": admin, "level": "10", "role_id": str(streamer)}
+    refused = await sheriff.post(add, form=form, headers=HTML)
+    assert refused.status_code == 400
+    text = await refused.get_data(as_text=True)
+    assert re.search(
+        r'id="r-role_id-error">Streamer grants Kick Members, Ban Members; every member who '
+        r"reaches the level would get them",
+        text,
+    )
+    assert 'name="confirm_dangerous"' in text  # now the form asks
+    assert not await LevelReward.filter(guild_id=bot_in_demo).exists()
+
+    api = f"/api/v1/guilds/{bot_in_demo}/level-rewards"
+    body = {"level": 10, "role_id": str(streamer)}
+    response = await sheriff.post(api, json=body, headers={"X-CSRF-Token": admin})
+    assert response.status_code == 400
+    assert (await response.get_json())["error"]["code"] == "dangerous_role"
+
+    confirmed = await sheriff.post(add, form=form | {"confirm_dangerous": "1"}, headers=HTML)
+    assert confirmed.status_code == 303
+    response = await sheriff.post(
+        api, json=body | {"level": 20, "confirm_dangerous": True}, headers={"X-CSRF-Token": admin}
+    )
+    assert response.status_code == 201
+    levels = await LevelReward.filter(guild_id=bot_in_demo).values_list("level", flat=True)
+    assert sorted(levels) == [10, 20]

@@ -21,6 +21,10 @@ from quart_schema import hide
 from townsquare.core.features import guild_config_model
 from townsquare.core.premium import PremiumRefused
 from townsquare.features.moderation.domain.config import ModerationSection
+from townsquare.features.moderation.web.labels import (
+    CUSTOM_RULE_ACTION_LABELS,
+    CUSTOM_RULE_KIND_LABELS,
+)
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import apply_change, read_config, reference_problems
 from townsquare.http.config_forms import form_values
@@ -52,7 +56,11 @@ _ENTRY: typing.Final = re.compile(r"^(?P<field>[a-z_]+)(?:\.(?P<index>\d+))?$")
 async def rules_context(guild_id: int) -> dict[str, typing.Any]:
     """The custom rules as the page lists them (the page's extra part)."""
     section = (await read_config(guild_id)).config.section(ModerationSection)
-    return {"custom_rules": [rule.model_dump(mode="json") for rule in section.automod.custom_rules]}
+    return {
+        "custom_rules": [rule.model_dump(mode="json") for rule in section.automod.custom_rules],
+        "kind_labels": CUSTOM_RULE_KIND_LABELS,
+        "action_labels": CUSTOM_RULE_ACTION_LABELS,
+    }
 
 
 def _submitted(form: MultiDict[str, str]) -> dict[str, str]:

@@ -24,6 +24,14 @@ from townsquare.features.moderation.domain.pardon import NothingToPardonError, p
 from townsquare.features.moderation.domain.presets import PRESETS, apply_preset
 from townsquare.features.moderation.domain.rules import Message
 from townsquare.features.moderation.web.custom_rules import rules_context
+from townsquare.features.moderation.web.labels import (
+    NUKE_ACTION_LABELS,
+    NUKE_BOT_ACTION_LABELS,
+    PRESET_LABELS,
+    RAID_ACTION_LABELS,
+    RULE_ACTION_LABELS,
+    RULE_LABELS,
+)
 from townsquare.features.moderation.web.rest import guard_context
 from townsquare.http.access import managed_guilds
 from townsquare.http.blueprints import dashboard_blueprint
@@ -42,7 +50,6 @@ blueprint = dashboard_blueprint(
     "moderation_dashboard", __name__, url_prefix="/dashboard/guilds/<id:guild_id>"
 )
 
-_ACTIONS: typing.Final = ("delete", "warn", "points", "timeout")
 _CASE_TYPES: typing.Final = (
     "warn", "timeout", "untimeout", "kick", "ban", "unban", "purge", "note", "pardon",
     "offense", "delete", "strip_roles",
@@ -52,7 +59,11 @@ _TEST_TEXT_MAX: typing.Final = 2000
 
 async def _presets(guild_id: int) -> dict[str, typing.Any]:
     section = (await read_config(guild_id)).config.section(ModerationSection)
-    return {"presets": list(PRESETS), "preset": section.preset}
+    return {
+        "presets": [(name, PRESET_LABELS.get(name, name)) for name in PRESETS],
+        "preset": section.preset,
+        "preset_label": PRESET_LABELS.get(section.preset, section.preset),
+    }
 
 
 async def _test_box(guild_id: int) -> dict[str, typing.Any]:
@@ -78,78 +89,203 @@ _NUKE_LIMITS: typing.Final = (
     ("webhook_create", "webhooks created"),
     ("bot_add", "bots added"),
 )
-
+MODERATOR_ACTIONS: typing.Final = (
+    ("warn", "warn", "/warn and /pardon"),
+    ("timeout", "time out", "/timeout and /untimeout"),
+    ("kick", "kick", "/kick"),
+    ("ban", "ban", "/ban and /unban"),
+    ("purge", "purge", "/purge (delete many messages at once)"),
+    ("note", "note", "/note (a private note on a member's record)"),
+)
+"""The moderator roles' fields: (action, the verb their label says, the commands it allows)."""
 MODERATION_PAGE: typing.Final = ConfigPage(
     "moderation",
     "Moderation",
     "moderation",
     (
-        FormField("log_channel_id", "Log channel", "channel", help="every action is posted here"),
-        FormField("dm_members", "DM members about actions against them", "bool"),
-        FormField("appeal_text", "Appeal text (in the DM)", "textarea"),
-        FormField("dry_run", "Dry run: decide and log, execute nothing", "bool"),
-        FormField("warn_points", "Points of a /warn", "int"),
-        FormField("offense_expiry_days", "Offenses count for (days)", "int"),
+        FormField(
+            "log_channel_id",
+            "Log channel",
+            "channel",
+            help="Every moderation action and alert is posted here.",
+        ),
+        FormField(
+            "dm_members",
+            "Tell members by direct message about actions against them",
+            "bool",
+            help="The message says what happened and why, with the appeal text below.",
+        ),
+        FormField(
+            "appeal_text",
+            "How to appeal (sent in that message)",
+            "textarea",
+            help="E.g. where to write to appeal. Empty: nothing is added.",
+        ),
+        FormField(
+            "dry_run",
+            "Practice mode: decide and log, do nothing",
+            "bool",
+            help="Every action is decided and logged as if taken, but nobody is warned, timed "
+            "out, kicked or banned. Handy while you tune the settings.",
+        ),
+        FormField(
+            "warn_points",
+            "Offense points of a /warn",
+            "int",
+            help="Points add up towards the escalation ladder below.",
+        ),
+        FormField(
+            "offense_expiry_days",
+            "Offenses count for (days)",
+            "int",
+            help="Older offenses no longer count towards escalation.",
+        ),
         FormField(
             "points_half_life_days",
             "Points halve every (days)",
             "optional_int",
-            help="empty: points count in full until they expire",
+            help="Empty: points count in full until they expire.",
         ),
         *(
-            FormField(f"moderator_roles.{action}", f"Moderator roles: {action}", "role_list")
-            for action in ("warn", "timeout", "kick", "ban", "purge", "note")
+            FormField(
+                f"moderator_roles.{action}",
+                f"Roles that may {verb} members",
+                "role_list",
+                help=f"Members with any of these roles may use {commands}, besides members "
+                "with the matching Discord permission.",
+            )
+            for action, verb, commands in MODERATOR_ACTIONS
         ),
-        FormField("anti_abuse.max_actions", "Anti-abuse: kicks and bans allowed", "int"),
-        FormField("anti_abuse.window_seconds", "... within (seconds)", "int"),
-        FormField("anti_abuse.cooldown_seconds", "Blocked for (seconds) beyond it", "int"),
-        FormField("anti_abuse.trusted_user_ids", "Anti-abuse: trusted users", "user_list"),
+        FormField(
+            "anti_abuse.max_actions",
+            "Moderator safety: kicks and bans allowed ...",
+            "int",
+            help="A moderator who kicks or bans more than this is stopped.",
+        ),
+        FormField(
+            "anti_abuse.window_seconds",
+            "... within (seconds)",
+            "int",
+            help="Counted over this many seconds; the owner is never stopped.",
+        ),
+        FormField(
+            "anti_abuse.cooldown_seconds",
+            "... and blocked for (seconds)",
+            "int",
+            help="How long such a moderator may not kick or ban.",
+        ),
+        FormField(
+            "anti_abuse.trusted_user_ids",
+            "Moderator safety: trusted users",
+            "user_list",
+            help="Never stopped by the limit above (the owner always is trusted).",
+        ),
         FormField(
             "escalation",
             "Escalation ladder",
             "table",
-            help="points, then warn, timeout, kick or ban, then a timeout's seconds (0 for "
-            "the others); e.g. 3 timeout 600",
+            help="Offense points, then warn, timeout, kick or ban, then a timeout's seconds "
+            "(0 for the others); e.g. 3 timeout 600",
             columns=("offenses", "action", "duration_seconds"),
         ),
         FormField(
             "anti_raid.enabled",
-            "Anti-raid",
+            "Raid protection",
             "bool",
-            help="needs the Server Members intent when on in the deployment's defaults",
+            help="Notices many members joining at once and deals with new accounts. Needs "
+            "Discord's Server Members intent for the bot.",
         ),
-        FormField("anti_raid.joins", "Anti-raid: joins ...", "int"),
-        FormField("anti_raid.window_seconds", "... within (seconds) start raid mode", "int"),
-        FormField("anti_raid.account_age_days", "Accounts younger than (days) ...", "int"),
+        FormField(
+            "anti_raid.joins",
+            "Raid protection: joins ...",
+            "int",
+            help="This many members joining close together start raid mode.",
+        ),
+        FormField(
+            "anti_raid.window_seconds",
+            "... within (seconds) start raid mode",
+            "int",
+            help="Counted over this many seconds.",
+        ),
+        FormField(
+            "anti_raid.account_age_days",
+            "In raid mode, accounts younger than (days) ...",
+            "int",
+            help="Zero: every member who joins in raid mode.",
+        ),
         FormField(
             "anti_raid.action",
-            "... joining in raid mode get",
+            "... get",
             "choice",
-            ("timeout", "kick", "none"),
+            RAID_ACTION_LABELS,
+            help="What happens to those new accounts while raid mode lasts.",
         ),
-        FormField("anti_raid.timeout_seconds", "Their timeout (seconds)", "int"),
-        FormField("anti_raid.quiet_seconds", "Raid mode ends after (seconds) without joins", "int"),
+        FormField(
+            "anti_raid.timeout_seconds",
+            "Their timeout (seconds)",
+            "int",
+            help="Used when they get a timeout.",
+        ),
+        FormField(
+            "anti_raid.quiet_seconds",
+            "Raid mode ends after (seconds) without joins",
+            "int",
+            help="Raid mode ends once nobody has joined for this long.",
+        ),
         FormField(
             "anti_nuke.enabled",
-            "Anti-nuke",
+            "Nuke protection",
             "bool",
-            help="watches the audit log; the bot needs View Audit Log",
+            help="Stops anyone (a member or a bot) who deletes or creates many channels, roles "
+            "or bans at once. The bot needs View Audit Log.",
         ),
-        FormField("anti_nuke.window_seconds", "Anti-nuke: within (seconds), more than ...", "int"),
+        FormField(
+            "anti_nuke.window_seconds",
+            "Nuke protection: within (seconds), more than ...",
+            "int",
+            help="The limits below count within this many seconds.",
+        ),
         *(
-            FormField(f"anti_nuke.limits.{name}", f"... {label}", "int")
+            FormField(
+                f"anti_nuke.limits.{name}",
+                f"... {label}",
+                "int",
+                help=f"More {label} than this within the time above trips the protection.",
+            )
             for name, label in _NUKE_LIMITS
         ),
         FormField(
             "anti_nuke.action",
             "... trips it: a member gets",
             "choice",
-            ("strip_roles", "timeout", "kick"),
+            NUKE_ACTION_LABELS,
+            help="Discord cannot time out an administrator.",
         ),
-        FormField("anti_nuke.bot_action", "... a bot gets", "choice", ("kick", "strip_roles")),
-        FormField("anti_nuke.timeout_seconds", "Their timeout (seconds)", "int"),
-        FormField("anti_nuke.cooldown_seconds", "Not acted on again for (seconds)", "int"),
-        FormField("anti_nuke.trusted_user_ids", "Anti-nuke: trusted users", "user_list"),
+        FormField(
+            "anti_nuke.bot_action",
+            "... a bot gets",
+            "choice",
+            NUKE_BOT_ACTION_LABELS,
+            help="A bot's own role cannot be taken away from it.",
+        ),
+        FormField(
+            "anti_nuke.timeout_seconds",
+            "Their timeout (seconds)",
+            "int",
+            help="Used when a member gets a timeout.",
+        ),
+        FormField(
+            "anti_nuke.cooldown_seconds",
+            "Not acted on again for (seconds)",
+            "int",
+            help="After tripping it, the same person's changes are left alone this long.",
+        ),
+        FormField(
+            "anti_nuke.trusted_user_ids",
+            "Nuke protection: trusted users",
+            "user_list",
+            help="Never counted (the owner and Townsquare itself never are).",
+        ),
     ),
     extra_template="moderation/presets.html",
     extra_context=_presets,
@@ -160,29 +296,83 @@ AUTOMOD_PAGE: typing.Final = ConfigPage(
     "Automod",
     "moderation",
     (
-        FormField("automod.enabled", "Run automod", "bool"),
-        FormField("automod.block_links", "Links are an offense", "bool"),
-        FormField("automod.max_mentions", "Most mentions in a message", "int"),
-        FormField("automod.spam_messages", "Spam: messages ...", "int"),
-        FormField("automod.spam_window_seconds", "... within (seconds)", "int"),
-        FormField("automod.exempt_role_ids", "Roles never checked", "role_list"),
+        FormField(
+            "automod.enabled",
+            "Run automod",
+            "bool",
+            help="Checks every message against the rules below.",
+        ),
+        FormField(
+            "automod.block_links",
+            "Links are an offense",
+            "bool",
+            help="Except links to the domains allowed below.",
+        ),
+        FormField(
+            "automod.max_mentions",
+            "Most mentions in a message",
+            "int",
+            help="More members or roles mentioned in one message is an offense.",
+        ),
+        FormField(
+            "automod.spam_messages",
+            "Spam: messages ...",
+            "int",
+            help="This many messages by one member close together are spam.",
+        ),
+        FormField(
+            "automod.spam_window_seconds",
+            "... within (seconds)",
+            "int",
+            help="Counted over this many seconds.",
+        ),
+        FormField(
+            "automod.exempt_role_ids",
+            "Roles never checked",
+            "role_list",
+            help="Members with any of these roles are never checked (e.g. your moderators).",
+        ),
         FormField(
             "automod.banned_words",
             "Banned words and phrases",
             "lines",
-            help="whole words; * matches any run of letters (scam*)",
+            help="Whole words; * matches any run of letters (scam*).",
         ),
-        FormField("automod.link_allowed_domains", "Domains whose links are fine", "lines"),
-        FormField("automod.link_denied_domains", "Domains whose links are an offense", "lines"),
+        FormField(
+            "automod.link_allowed_domains",
+            "Domains whose links are fine",
+            "lines",
+            help="E.g. youtube.com; their subdomains are fine too.",
+        ),
+        FormField(
+            "automod.link_denied_domains",
+            "Domains whose links are an offense",
+            "lines",
+            help="Even where links are allowed.",
+        ),
         *(
             field
             for name in RULE_NAMES
             for field in (
-                FormField(f"automod.rules.{name}.enabled", f"Rule {name}: on", "bool"),
                 FormField(
-                    f"automod.rules.{name}.action", f"Rule {name}: action", "choice", _ACTIONS
+                    f"automod.rules.{name}.enabled",
+                    f"{RULE_LABELS.get(name, name)}: check",
+                    "bool",
+                    help="Off: this rule is never checked.",
                 ),
-                FormField(f"automod.rules.{name}.points", f"Rule {name}: points", "int"),
+                FormField(
+                    f"automod.rules.{name}.action",
+                    f"{RULE_LABELS.get(name, name)}: what happens",
+                    "choice",
+                    RULE_ACTION_LABELS,
+                    help="What automod does to a message that breaks this rule.",
+                ),
+                FormField(
+                    f"automod.rules.{name}.points",
+                    f"{RULE_LABELS.get(name, name)}: offense points",
+                    "int",
+                    help="Added towards the escalation ladder (0: none).",
+                ),
             )
         ),
     ),

@@ -13,7 +13,7 @@ from quart_schema import hide
 from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
 from townsquare.features.streams.domain.feeds import NewFeed
-from townsquare.features.streams.domain.models import Platform
+from townsquare.features.streams.domain.models import Platform, SubscriptionState
 from townsquare.features.streams.web import service
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import read_config
@@ -35,10 +35,26 @@ def _actor() -> Actor:
     return Actor(ActorKind.USER, g.ts_session.user_id, g.ts_session.username)
 
 
+PLATFORM_LABELS: typing.Final = {
+    Platform.TWITCH: "Twitch",
+    Platform.KICK: "Kick",
+    Platform.YOUTUBE: "YouTube",
+}
+"""The live alerts page's words for the values it shows, in one place."""
+SUBSCRIPTION_LABELS: typing.Final = {
+    SubscriptionState.PENDING: "Waiting for the platform to confirm",
+    SubscriptionState.ENABLED: "Working",
+    SubscriptionState.REVOKED: "Ended by the platform",
+    SubscriptionState.FAILED: "Failed; retried automatically",
+}
+
+
 async def _feeds(guild_id: int) -> dict[str, typing.Any]:
     return {
         "feeds": await service.list_feeds(guild_id),
-        "platforms": [platform.value for platform in Platform],
+        "platforms": [(p.value, PLATFORM_LABELS.get(p, p.value)) for p in Platform],
+        "platform_labels": {p.value: label for p, label in PLATFORM_LABELS.items()},
+        "subscription_labels": {s.value: label for s, label in SUBSCRIPTION_LABELS.items()},
     }
 
 
@@ -47,26 +63,38 @@ ALERTS_PAGE: typing.Final = ConfigPage(
     "Live alerts",
     "alerts",
     (
-        FormField("enabled", "Post live alerts", "bool"),
+        FormField(
+            "enabled",
+            "Post live alerts",
+            "bool",
+            help="Off: no alert is posted; the feeds below are kept.",
+        ),
         FormField(
             "channel_id",
             "Default channel of new feeds",
             "channel",
-            help="used by /alerts add when it names no channel",
+            help="Used by /alerts add when it names no channel.",
         ),
         FormField(
             "mention_role_id",
-            "Default role pinged by new feeds (id)",
-            "optional_int",
-            help="used by /alerts add when it names no role; empty: no ping",
+            "Default role pinged by new feeds",
+            "role",
+            help="Used by /alerts add when it names no role; no role: nobody is pinged.",
         ),
         FormField(
             "template",
             "Default text of new feeds",
             "textarea",
-            help="{role}, {creator}, {platform}, {title}, {category} and {url} are replaced",
+            help="{role}, {creator}, {platform}, {title}, {category} and {url} are replaced "
+            "by the pinged role, the creator, the site, the stream's title and category and "
+            "its link.",
         ),
-        FormField("announce_uploads", "New YouTube feeds announce uploads too", "bool"),
+        FormField(
+            "announce_uploads",
+            "New YouTube feeds announce uploads too",
+            "bool",
+            help="Off: they announce live streams only.",
+        ),
     ),
     extra_template="streams/feeds.html",
     extra_context=_feeds,

@@ -3,9 +3,11 @@
 Adding or removing one commits together with its audit entry. The XP workers read the rows
 when a member levels up, so a change applies from the next level-up on. The rules (the
 guild's highest level, a role the bot can give (:func:`reward_role_error`, on the guild's roles
-as Discord describes them), at most :data:`MAX_REWARDS`, no duplicate) are checked here,
-whoever asks: a refusal is a :class:`~townsquare.features.xp.domain.errors.RewardError`, which
-the web adapter answers as an API error.
+as Discord describes them), at most :data:`MAX_REWARDS`, no duplicate, and an explicit
+confirmation for a role with dangerous permissions (:func:`dangerous_permissions`)) are
+checked here, whoever asks: a refusal is a
+:class:`~townsquare.features.xp.domain.errors.RewardError`, which the web adapter answers as
+an API error.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ if typing.TYPE_CHECKING:
     from townsquare.core.premium import Gate
 
 __all__ = [
+    "DANGEROUS_PERMISSIONS",
     "LEVEL_REWARDS_LIMIT",
     "MAX_REWARDS",
     "NewReward",
     "RewardOut",
     "active_rewards",
     "add_reward",
+    "dangerous_permissions",
     "list_rewards",
     "remove_reward",
     "reward_role_error",
@@ -49,6 +53,40 @@ LEVEL_REWARDS_LIMIT: typing.Final = "xp.level_rewards"
 rewards of the highest levels are paused (:func:`active_rewards`)."""
 
 
+DANGEROUS_PERMISSIONS: typing.Final[tuple[tuple[int, str], ...]] = (
+    (1 << 1, "Kick Members"),
+    (1 << 2, "Ban Members"),
+    (1 << 3, "Administrator"),
+    (1 << 4, "Manage Channels"),
+    (1 << 5, "Manage Server"),
+    (1 << 7, "View Audit Log"),
+    (1 << 13, "Manage Messages"),
+    (1 << 17, "Mention @everyone, @here, and All Roles"),
+    (1 << 27, "Manage Nicknames"),
+    (1 << 28, "Manage Roles"),
+    (1 << 29, "Manage Webhooks"),
+    (1 << 30, "Manage Expressions"),
+    (1 << 33, "Manage Events"),
+    (1 << 34, "Manage Threads"),
+    (1 << 40, "Timeout Members"),
+)
+"""Permissions (Discord's bit, the name its settings show) that let a member moderate,
+reshape or take over the server, or ping everyone: a level reward granting any of them hands
+them to whoever chats enough, so adding one needs `confirm_dangerous`. Discord's own
+"elevated" permissions and a few more; the bits are checked against hikari's in the tests
+(the domain imports no Discord library)."""
+DANGEROUS_UNCONFIRMED: typing.Final = (
+    "{role} grants {permissions}; every member who reaches the level would get them"
+)
+"""The refusal of a dangerous role without confirmation; each caller says how to confirm."""
+
+
+def dangerous_permissions(permissions: int) -> str:
+    """The dangerous permissions among `permissions`, as Discord's settings name them (empty:
+    none), e.g. "Kick Members, Ban Members"."""
+    return ", ".join(name for bit, name in DANGEROUS_PERMISSIONS if permissions & bit)
+
+
 class NewReward(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -58,6 +96,9 @@ class NewReward(BaseModel):
     role_id: Snowflake
     """The Discord role given: a role of the server members can be given (not @everyone, not
     managed), below the bot's highest role (else 400 with the reason)."""
+    confirm_dangerous: bool = False
+    """Must be true when the role grants a dangerous permission (Administrator, Manage Server,
+    Ban Members, Kick Members, Manage Roles ...); else 400 `dangerous_role`, naming them."""
 
 
 class RewardOut(BaseModel):
@@ -122,6 +163,12 @@ async def add_reward(
         problems["role_id"] = [role_problem]
     if problems:
         raise RewardError(400, "invalid_body", "the reward is not valid", problems)
+    role = roles.by_id().get(new.role_id) if roles is not None else None
+    dangerous = dangerous_permissions(role.permissions) if role is not None else ""
+    if dangerous and not new.confirm_dangerous:
+        name = role.name if role is not None else str(new.role_id)
+        message = DANGEROUS_UNCONFIRMED.format(role=name, permissions=dangerous)
+        raise RewardError(400, "dangerous_role", message, {"role_id": [message]})
     try:
         async with in_transaction() as connection:
             await ensure_guild(guild_id, using_db=connection)

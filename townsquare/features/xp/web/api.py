@@ -55,7 +55,9 @@ async def post_reward(guild_id: int, data: NewReward) -> tuple[RewardOut, int]:
     `premium_required` past the tier's `xp.level_rewards` (docs/premium.md).
 
     400 for a level above the server's `xp.max_level`, or a role the bot cannot give: not the
-    server's, @everyone, a managed role, or one not below the bot's highest role. 503
+    server's, @everyone, a managed role, or one not below the bot's highest role; 400
+    `dangerous_role` for a role granting a dangerous permission (Administrator, Manage Server,
+    Ban Members ...) unless `confirm_dangerous` is true. 503
     `discord_unavailable` when Discord cannot be asked about the role.
     """
     max_level = (await read_config(guild_id)).config.section(XPSection).max_level

@@ -21,6 +21,7 @@ from townsquare.features.xp.domain.errors import RewardError
 from townsquare.features.xp.domain.rewards import (
     NewReward,
     add_reward,
+    dangerous_permissions,
     list_rewards,
     remove_reward,
     reward_role_error,
@@ -54,38 +55,121 @@ def reward_api_error(error: RewardError) -> APIError:
 
 
 async def _rewards(guild_id: int) -> dict[str, typing.Any]:
-    return {"rewards": await list_rewards(guild_id), "reward_roles": await _reward_roles(guild_id)}
+    return {
+        "rewards": await list_rewards(guild_id),
+        "reward_roles": await _reward_roles(guild_id),
+        "max_level": (await read_config(guild_id)).config.section(XPSection).max_level,
+    }
 
 
 async def _reward_roles(guild_id: int) -> list[Option]:
-    """The roles the reward form offers: those the bot can give (the domain's rule)."""
+    """The roles the reward form offers: those the bot can give (the domain's rule), each
+    named with the dangerous permissions it grants, if any (adding one asks to confirm)."""
     facts = await guild_role_facts(guild_id)
     if facts is None:
         return []
-    return [Option(r.id, r.name) for r in facts.assignable() if not reward_role_error(r.id, facts)]
+    offered = []
+    for role in facts.assignable():
+        if reward_role_error(role.id, facts):
+            continue
+        dangerous = dangerous_permissions(role.permissions)
+        offered.append(
+            Option(role.id, f"{role.name} (grants {dangerous})" if dangerous else role.name)
+        )
+    return offered
 
+
+CURVE_LABELS: typing.Final = (
+    ("mee6", "Classic: each level takes a little more XP than the one before"),
+    ("linear", "Even: every level takes the same XP"),
+    ("table", "Custom: a table of XP per level (set through the API)"),
+)
+"""The XP pages' labels, beside their choices' values (`XPSection`, `LevelsSection`)."""
+REWARD_MODE_LABELS: typing.Final = (
+    ("stack", "Keep every reward role"),
+    ("replace", "Keep only the highest reward role"),
+)
+NOTICE_MODE_LABELS: typing.Final = (
+    ("current_channel", "In the channel where they leveled up"),
+    ("channel", "In one channel (pick it below)"),
+    ("dm", "By direct message"),
+    ("off", "No notice"),
+)
 
 XP_PAGE: typing.Final = ConfigPage(
     "xp",
     "XP settings",
     "xp",
     (
-        FormField("enabled", "Award XP for messages", "bool"),
-        FormField("per_message_min", "Smallest XP per message", "int"),
-        FormField("per_message_max", "Largest XP per message", "int"),
+        FormField(
+            "enabled",
+            "Award XP for messages",
+            "bool",
+            help="Off: nobody earns XP for messages; levels and rewards already earned stay.",
+        ),
+        FormField(
+            "per_message_min",
+            "Smallest XP per message",
+            "int",
+            help="Each counted message earns a random amount between the smallest and the largest.",
+        ),
+        FormField(
+            "per_message_max",
+            "Largest XP per message",
+            "int",
+            help="At least the smallest amount above.",
+        ),
         FormField(
             "cooldown_seconds",
             "Cooldown (seconds)",
             "int",
-            help="messages after an award earn nothing for this long",
+            help="After a message earns XP, the member's next messages earn nothing for this long, "
+            "so spamming does not pay.",
         ),
-        FormField("max_level", "Highest level", "int"),
-        FormField("curve.kind", "Level curve", "choice", ("mee6", "linear", "table")),
-        FormField("curve.linear_step", "XP per level (linear curve)", "int"),
-        FormField("voice.enabled", "Award XP in voice channels", "bool"),
-        FormField("voice.xp_per_minute", "Voice XP per minute", "int"),
-        FormField("voice.count_self_muted", "Self-muted members earn voice XP", "bool"),
-        FormField("voice.min_members", "Members a voice channel needs", "int"),
+        FormField(
+            "max_level",
+            "Highest level",
+            "int",
+            help="Nobody levels past this; XP keeps counting on the leaderboard.",
+        ),
+        FormField(
+            "curve.kind",
+            "How much XP each level takes",
+            "choice",
+            CURVE_LABELS,
+            help="Classic is the curve members of the best-known leveling bots are used to.",
+        ),
+        FormField(
+            "curve.linear_step",
+            "XP per level (even curve only)",
+            "int",
+            help="Used only when every level takes the same XP.",
+        ),
+        FormField(
+            "voice.enabled",
+            "Award XP in voice channels",
+            "bool",
+            help="Members earn XP for each full minute they spend talking with others.",
+        ),
+        FormField(
+            "voice.xp_per_minute",
+            "Voice XP per minute",
+            "int",
+            help="XP for each full minute in a voice channel with enough members.",
+        ),
+        FormField(
+            "voice.count_self_muted",
+            "Self-muted members earn voice XP",
+            "bool",
+            help="Off: members who muted themselves earn nothing while muted.",
+        ),
+        FormField(
+            "voice.min_members",
+            "Members a voice channel needs",
+            "int",
+            help="Nobody earns voice XP alone: a channel needs this many people (bots and "
+            "deafened members not counted).",
+        ),
     ),
 )
 LEVELS_PAGE: typing.Final = ConfigPage(
@@ -97,26 +181,29 @@ LEVELS_PAGE: typing.Final = ConfigPage(
             "reward_mode",
             "Reward roles a member keeps",
             "choice",
-            ("stack", "replace"),
-            "stack keeps every reward role; replace keeps only the highest",
+            REWARD_MODE_LABELS,
+            "When a member reaches a new reward role: keep the earlier ones too, or swap them "
+            "for the new one.",
         ),
         FormField(
             "notice.mode",
-            "Level-up notice",
+            "Where the level-up message goes",
             "choice",
-            ("current_channel", "channel", "dm", "off"),
+            NOTICE_MODE_LABELS,
+            "The message that congratulates a member on a new level.",
         ),
         FormField(
             "notice.channel_id",
-            "Notice channel",
+            "Level-up channel",
             "channel",
-            help="needed when the notice goes to a channel",
+            help="Needed only when level-up messages go to one channel.",
         ),
         FormField(
             "notice.template",
-            "Notice text",
+            "Level-up message",
             "textarea",
-            help="{user}, {level} and {guild} are replaced; roles are never pinged",
+            help="{user}, {level} and {guild} are replaced by the member, the new level and the "
+            "server's name. Roles and @everyone are never pinged.",
         ),
     ),
     extra_template="xp/level_rewards.html",
@@ -130,10 +217,13 @@ LEVELS_PAGE: typing.Final = ConfigPage(
 async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     form = await request.form
     submitted = {"level": form.get("level", ""), "role_id": form.get("role_id", "")}
+    confirmed = bool(form.get("confirm_dangerous"))
     current = await read_config(guild_id)
     status, errors = 400, {}
     try:
-        new = NewReward.model_validate({k: v.strip() for k, v in submitted.items()})
+        new = NewReward.model_validate(
+            {k: v.strip() for k, v in submitted.items()} | {"confirm_dangerous": confirmed}
+        )
         roles = await role_facts(guild_id, when_unknown="accept")
         actor = session_actor(g.ts_session)
         max_level = current.config.section(XPSection).max_level
@@ -145,6 +235,8 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     except (RewardError, APIError) as refused:
         shown = reward_api_error(refused) if isinstance(refused, RewardError) else refused
         status, errors = shown.status, shown.fields or {"_": [shown.message]}
+        if shown.code == "dangerous_role":  # the form then asks for the confirmation
+            submitted["confirm"] = shown.message
     if errors:
         values = form_values(current.config, config_page(LEVELS_PAGE.name))
         page = await render_page(

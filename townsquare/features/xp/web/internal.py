@@ -183,7 +183,11 @@ async def xp_reset_guild(guild_id: int, data: ActorBody) -> dict[str, typing.Any
 def _reward_error(error: RewardError) -> APIError:
     """A refused reward change, for the invoker: 409 with the reason (the shard shows it)."""
     reasons = [message for messages in (error.fields or {}).values() for message in messages]
-    return APIError(409, error.code, "; ".join(reasons) or error.message)
+    shown = "; ".join(reasons) or error.message
+    if error.code == "dangerous_role":  # a command has no confirmation step; the dashboard has
+        shown = f"{error.message}. To give it anyway, add the reward on the dashboard, which "
+        shown += "asks you to confirm; or pick another role."
+    return APIError(409, error.code, shown)
 
 
 @blueprint.get("/guilds/<id:guild_id>/level-rewards")
