@@ -121,6 +121,18 @@ async def test_openapi_describes_the_api_and_the_docs_page_loads_nothing_externa
     html = await page.get_data(as_text=True)
     assert "/api/v1/guilds/{guild_id}/config" in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "the docs page loads from elsewhere"
+    # Swagger UI, from the vendored package, served here; the plain table without JavaScript.
+    assets = re.findall(r'(?:src|href)="(/api/docs/assets/[^"]+)"', html)
+    assert sorted(assets) == [
+        "/api/docs/assets/swagger-ui-bundle.js",
+        "/api/docs/assets/swagger-ui.css",
+    ]
+    for asset in assets:
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(await served.get_data()) > 10_000
+    assert (await client.get("/api/docs/assets/index.html")).status_code == 404
+    assert "<noscript>" in html and 'id="api-routes"' in html
     for builtin in ("/docs", "/redocs", "/scalar"):
         assert (await client.get(builtin)).status_code == 404
 

@@ -42,13 +42,14 @@ from townsquare.http import (
     guild_health,
     health,
     internal_api,
+    layout,
 )
 from townsquare.http.access import optional_session
 from townsquare.http.blueprints import API_SECURITY_SCHEMES
 from townsquare.http.bodies import TownsquareRequest
 from townsquare.http.config_forms import GuildLink
 from townsquare.http.errors import register_error_handlers
-from townsquare.http.layout import ICON_ORIGIN, layout_context
+from townsquare.http.layout import layout_context
 from townsquare.http.metrics import Metrics, metrics_app
 from townsquare.http.openapi import IdConverter, TownsquareOpenAPI
 from townsquare.http.premium import register_premium_errors
@@ -89,8 +90,7 @@ log = structlog.get_logger(__name__)
 REQUEST_ID_HEADER: typing.Final = "X-Request-ID"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 CONTENT_SECURITY_POLICY: typing.Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; "
-    f"img-src 'self' data: {ICON_ORIGIN}; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 REDIS_CONNECT_TIMEOUT: typing.Final = 2.0
@@ -155,7 +155,7 @@ def create_app(
     )
     register_error_handlers(app)
     register_premium_errors(app)
-    for module in (health, auth, dashboard, api_guilds, api_docs):
+    for module in (health, auth, dashboard, layout, api_guilds, api_docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(internal_api.blueprint)  # the shards' commands (flow 2)
     app.register_blueprint(guild_alerts.blueprint)  # a guild's open alerts (docs/alerts.md)
