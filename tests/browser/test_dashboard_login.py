@@ -1,11 +1,17 @@
-"""The whole dashboard flow in a real browser (flow 9).
+"""The whole dashboard flow in a real browser (flow 9), on a phone's screen.
 
-Debian's chromium, driven by Playwright, logs in through a real sandbox's OAuth2 consent page
-against the HTTP service served by hypercorn (`run_http` in a child process, as `townsquare
-http` runs it), changes the XP cooldown in the dashboard's form and picks a bot manager role
-by name, and then the database row, the Redis config cache and the bot's behaviour (two
-messages closer than the old cooldown but farther apart than the new one both earn XP) have
-all changed.
+Debian's chromium, driven by Playwright, at a phone's width (390 px), logs in through a real
+sandbox's OAuth2 consent page against the HTTP service served by hypercorn (`run_http` in a
+child process, as `townsquare http` runs it), changes the XP cooldown in the dashboard's form
+with the keyboard alone and picks a bot manager role by name, and then the database row, the
+Redis config cache and the bot's behaviour (two messages closer than the old cooldown but
+farther apart than the new one both earn XP) have all changed.
+
+The same browser then visits every dashboard page (issue 19): axe-core (vendored,
+tests/support/accessibility.py) finds no serious or critical violation on any, none scrolls
+sideways, and two pages are walked with Tab from top to bottom, every control reached in the
+page's order. The guild pages are those the dashboard's navigation links, so a feature's new
+page is checked once it is linked; other pages are :data:`OTHER_PAGES`, one line each.
 
 A second test logs in with hostile `next` values (issue 10, item 3) and ends on our origin.
 
@@ -15,11 +21,19 @@ CI installs chromium (`.ci/run`), so this test never skips there.
 from __future__ import annotations
 
 import json
+import re
 import time
 import typing
 
 from playwright.async_api import async_playwright
 
+from tests.support.accessibility import (
+    PHONE,
+    audit_pages,
+    focusable_count,
+    tab_order,
+    tab_to,
+)
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.world import demo_guild, role_named, user_named
 from townsquare.core.config.cache import get_config
@@ -32,10 +46,19 @@ from townsquare.features.xp.domain.config import XPSection
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from playwright.async_api import Page
 
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox import Sandbox
 
+OTHER_PAGES: typing.Final = (
+    "/dashboard",  # the server list
+    "/api/docs",  # the API reference (Swagger UI)
+    # "/leaderboard/{guild_id}",  # the public leaderboard, once issue 19's overview lands
+)
+"""Pages outside a guild's navigation checked for accessibility (`{guild_id}`: the demo's)."""
+KEYBOARD_PAGES: typing.Final = ("xp", "levels")
+"""Guild pages walked with Tab from the top to the last control."""
 NEW_COOLDOWN: typing.Final = 5
 GAP_SECONDS: typing.Final = 20
 """Between the two messages: more than the new cooldown, less than the old one."""
@@ -101,7 +124,7 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
         )
         try:
-            page = await browser.new_page()
+            page = await browser.new_page(viewport=PHONE)
             await page.goto(xp_page)
             # Not logged in: the app sends the browser to the sandbox's consent page.
             await page.wait_for_url("**/oauth2/authorize**")
@@ -114,12 +137,18 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
             assert cookies["ts_session"]["httpOnly"]
             assert cookies["ts_session"]["sameSite"] == "Lax"
 
+            # The layout: the guild's name, a way back to the server list.
+            assert await page.locator(".guild-head a", has_text="All servers").count() == 1
             cooldown = page.locator("#f-cooldown_seconds")
             assert await cooldown.input_value() == str(old_cooldown)
-            await cooldown.fill(str(NEW_COOLDOWN))
-            await page.click('form[action$="/xp"] button[type="submit"]')
-            await page.wait_for_url(f"{xp_page}?saved=1")
-            assert "Saved." in await page.locator("p.success").inner_text()
+            # By keyboard alone: Tab to the field (the focus visible all the way), type, Enter.
+            await tab_to(page, "#f-cooldown_seconds")
+            await page.keyboard.press("Control+A")
+            await page.keyboard.type(str(NEW_COOLDOWN))
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(re.compile(r".*\?changed=cooldown_seconds&saved=1$"))
+            saved = await page.locator("#saved").inner_text()
+            assert f"Cooldown (seconds): now {NEW_COOLDOWN}" in saved
             assert await page.locator("#f-cooldown_seconds").input_value() == str(NEW_COOLDOWN)
 
             # Command access: a manager role picked by its name.
@@ -127,10 +156,13 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
             await page.goto(commands_page)
             await page.check('fieldset.roles label:has-text("Moderator") input')
             await page.click('main form button[type="submit"]')
-            await page.wait_for_url(f"{commands_page}?saved=1")
+            await page.wait_for_url(re.compile(r".*saved=1$"))
+            assert "Bot manager roles: now Moderator" in await page.locator("#saved").inner_text()
             ticked = page.locator('fieldset.roles input[type="checkbox"]:checked')
             assert await ticked.count() == 1
             assert await ticked.get_attribute("value") == str(moderator)
+
+            await _every_page_is_accessible(page, http_service, guild_id)
         finally:
             await browser.close()
 
@@ -146,6 +178,22 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     assert cached_doc["config"]["commands"]["manager_role_ids"] == [moderator]
     # After: the same two messages by another member both earn.
     assert await _awarded(redis, keyspace, guild_id, 502, 9_100) == 2
+
+
+async def _every_page_is_accessible(page: Page, base: str, guild_id: int) -> None:
+    """Every guild page the navigation links and :data:`OTHER_PAGES`: no serious or critical
+    axe-core violation, no sideways scroll; :data:`KEYBOARD_PAGES` walked with Tab."""
+    await page.goto(f"{base}/dashboard/guilds/{guild_id}/xp")
+    links = await page.locator("nav.tabs a").evaluate_all("links => links.map(a => a.href)")
+    assert len(links) >= 10, links
+    others = [f"{base}{path.format(guild_id=guild_id)}" for path in OTHER_PAGES]
+    problems = await audit_pages(page, [*links, *others])
+    assert not problems, "\n".join(problems)
+    for name in KEYBOARD_PAGES:
+        await page.goto(f"{base}/dashboard/guilds/{guild_id}/{name}")
+        reached = await tab_order(page)
+        assert len(reached) == await focusable_count(page), f"{name}: a control Tab skips"
+        assert reached == sorted(reached), f"{name}: Tab jumps back and forth"
 
 
 HOSTILE_NEXT: typing.Final = (
