@@ -43,6 +43,7 @@ from townsquare.core.guilds.service import ensure_guild
 from townsquare.core.settings import load_settings
 from townsquare.features.xp.domain.award import award_messages
 from townsquare.features.xp.domain.config import XPSection
+from townsquare.features.xp.domain.models import LevelReward
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -163,6 +164,7 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
             assert await ticked.get_attribute("value") == str(moderator)
 
             await _every_page_is_accessible(page, http_service, guild_id)
+            await _try_it_out(page, http_service, guild_id, role_named(guild, "Level 5"))
         finally:
             await browser.close()
 
@@ -176,6 +178,8 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     assert cached_doc["version"] == 3
     assert cached_doc["config"]["xp"]["cooldown_seconds"] == NEW_COOLDOWN
     assert cached_doc["config"]["commands"]["manager_role_ids"] == [moderator]
+    [reward] = await LevelReward.filter(guild_id=guild_id)  # added through "Try it out"
+    assert (reward.level, reward.role_id) == (5, role_named(guild, "Level 5"))
     # After: the same two messages by another member both earn.
     assert await _awarded(redis, keyspace, guild_id, 502, 9_100) == 2
 
@@ -194,6 +198,22 @@ async def _every_page_is_accessible(page: Page, base: str, guild_id: int) -> Non
         reached = await tab_order(page)
         assert len(reached) == await focusable_count(page), f"{name}: a control Tab skips"
         assert reached == sorted(reached), f"{name}: Tab jumps back and forth"
+
+
+async def _try_it_out(page: Page, base: str, guild_id: int, role_id: int) -> None:
+    """The API reference's "Try it out" adds a level reward: a POST on the session cookie,
+    with the CSRF token the page's script adds."""
+    await page.goto(f"{base}/api/docs")
+    operation = page.locator(".opblock-post", has_text="/api/v1/guilds/{guild_id}/level-rewards")
+    await operation.locator(".opblock-summary-control").click()
+    await operation.locator("button.try-out__btn").click()
+    await operation.locator('input[placeholder="guild_id"]').fill(str(guild_id))
+    body = json.dumps({"level": 5, "role_id": str(role_id)})
+    await operation.locator("textarea.body-param__text").fill(body)
+    await operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table tr.response .response-col_status").first
+    await status.wait_for()
+    assert (await status.inner_text()).strip() == "201"
 
 
 HOSTILE_NEXT: typing.Final = (

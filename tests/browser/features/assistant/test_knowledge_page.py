@@ -36,7 +36,7 @@ async def test_write_edit_and_try_the_knowledge_base(sandbox: Sandbox, http_serv
         await page.goto(settings_page)
         await page.check("#f-enabled")
         await page.click('main form button[type="submit"]')
-        await page.wait_for_url(f"{settings_page}?saved=1")
+        await page.wait_for_url(f"{settings_page}?changed=enabled&saved=1")
 
         await page.goto(knowledge)
         await page.fill("#t-question", "where do links to videos go?")
