@@ -50,6 +50,12 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["blueprint"]
 
+ROLES_MODE_LABELS: typing.Final = (
+    ("any", "Any one of the required roles"),
+    ("all", "All of the required roles"),
+)
+"""The giveaway form's words for `required_roles_mode` (`Requirements`)."""
+
 blueprint = dashboard_blueprint(
     "giveaways", __name__, url_prefix="/dashboard/guilds/<id:guild_id>/giveaways"
 )
@@ -86,6 +92,7 @@ async def _render_list(
         channels=await guild_text_channels(guild_id) or [],
         errors=errors or {},
         values=values or {},
+        mode_labels=ROLES_MODE_LABELS,
     )
 
 

@@ -25,6 +25,7 @@ from townsquare.features.moderation.domain.presets import PRESETS, apply_preset
 from townsquare.features.moderation.domain.rules import Message
 from townsquare.features.moderation.web.custom_rules import rules_context
 from townsquare.features.moderation.web.labels import (
+    CASE_TYPE_LABELS,
     NUKE_ACTION_LABELS,
     NUKE_BOT_ACTION_LABELS,
     PRESET_LABELS,
@@ -448,7 +449,7 @@ async def case_list(guild_id: int) -> str:
         cases=rows,
         page=int(raw_page),
         pages=pages,
-        types=_CASE_TYPES,
+        types=[(kind, CASE_TYPE_LABELS.get(kind, kind)) for kind in _CASE_TYPES],
         filters={k: args.get(k, "") for k in ("member", "moderator", "type", "since", "until")},
     )
 

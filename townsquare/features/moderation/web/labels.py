@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 
 __all__ = [
+    "CASE_TYPE_LABELS",
     "CUSTOM_RULE_ACTION_LABELS",
     "CUSTOM_RULE_KIND_LABELS",
     "NUKE_ACTION_LABELS",
@@ -65,3 +66,18 @@ CUSTOM_RULE_KIND_LABELS: typing.Final = {
 }
 """The custom rules' kinds and actions, as their editor names them."""
 CUSTOM_RULE_ACTION_LABELS: typing.Final = dict(RULE_ACTION_LABELS)
+CASE_TYPE_LABELS: typing.Final = {
+    "warn": "Warning",
+    "timeout": "Timeout",
+    "untimeout": "Timeout lifted",
+    "kick": "Kick",
+    "ban": "Ban",
+    "unban": "Unban",
+    "purge": "Messages purged",
+    "note": "Note",
+    "pardon": "Pardon",
+    "offense": "Offense points",
+    "delete": "Message deleted",
+    "strip_roles": "Roles taken away",
+}
+"""The cases' types, as the cases page's filter names them."""
