@@ -101,3 +101,15 @@ async def test_guild_pages_redirect_to_login_and_come_back(
     back = await follow(client, callback)
     assert back.headers["Location"] == url
     assert "XP settings" in await page_text(client, url)
+
+
+async def test_the_layout_heads_guild_pages_and_an_iconless_guild_has_no_icon(
+    sheriff: QuartClient, bot_in_demo: int
+) -> None:
+    page = await page_text(sheriff, f"/dashboard/guilds/{bot_in_demo}/xp")
+    assert '<a href="/dashboard"><span aria-hidden="true">←</span> All servers</a>' in page
+    assert '<span class="guild-icon initials" aria-hidden="true">TSD</span>' in page
+    assert "<h1>Town Square Demo</h1>" in page
+    assert 'aria-current="page">XP settings</a>' in page
+    icon = await sheriff.get(f"/dashboard/guilds/{bot_in_demo}/icon", headers=HTML)
+    assert icon.status_code == 404  # the sandbox's guilds have no icon

@@ -38,6 +38,7 @@ from townsquare.http.config_forms import (
 )
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.guild_lookups import guild_roles, guild_text_channels
+from townsquare.http.layout import guild_heading
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
@@ -72,7 +73,7 @@ def page_saved(guild_id: int, page: str, changed: list[str] | None = None) -> Ba
 @hide
 async def picker() -> str:
     session: Session = g.ts_session
-    guilds = await managed_guilds(session)
+    guilds = [guild_heading(guild) for guild in await managed_guilds(session)]
     return await render_template("guilds.html", user=session, guilds=guilds)
 
 

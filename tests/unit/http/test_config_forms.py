@@ -105,3 +105,21 @@ def test_dangerous_permissions_are_discords_bits() -> None:
     assert dangerous_permissions(int(flags.ADMINISTRATOR | flags.BAN_MEMBERS)) == (
         "Ban Members, Administrator"
     )
+
+
+async def test_a_guild_is_headed_by_its_icon_or_its_initials() -> None:
+    from quart import Quart
+
+    from townsquare.core.auth import ManageableGuild
+    from townsquare.http.layout import blueprint, guild_heading
+    from townsquare.http.openapi import IdConverter
+
+    app = Quart(__name__)
+    app.url_map.converters["id"] = IdConverter
+    app.register_blueprint(blueprint)
+    async with app.test_request_context("/"):
+        plain = guild_heading(ManageableGuild(5, "Town Square Demo"))
+        assert (plain.icon_url, plain.initials) == (None, "TSD")
+        icon = guild_heading(ManageableGuild(5, "Cats", "a_0123abcd"))
+        assert icon.icon_url == "/dashboard/guilds/5/icon?v=a_0123abcd"
+        assert icon.initials == "C"
