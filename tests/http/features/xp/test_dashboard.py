@@ -13,6 +13,7 @@ from tests.support.web import (
     HTML,
     form_values,
     page_text,
+    service_bearer,
 )
 from tests.support.world import channels_by_name, roles_by_name
 from townsquare.core.audit.models import AuditEntry
@@ -23,6 +24,7 @@ if typing.TYPE_CHECKING:
     from quart.testing import QuartClient
 
     from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import Settings
     from townsquare.sandbox import Sandbox
 
 
@@ -169,7 +171,7 @@ async def test_level_rewards_are_added_and_removed_with_audit(
 
 
 async def test_a_reward_role_with_dangerous_permissions_needs_a_confirmation(
-    sheriff: QuartClient, admin: str, sandbox: Sandbox, bot_in_demo: int
+    sheriff: QuartClient, admin: str, sandbox: Sandbox, bot_in_demo: int, settings: Settings
 ) -> None:
     """Refused without the explicit confirmation, by the dashboard and the API alike (the
     server decides, not the page's script); accepted with it."""
@@ -205,6 +207,14 @@ async def test_a_reward_role_with_dangerous_permissions_needs_a_confirmation(
     response = await sheriff.post(api, json=body, headers={"X-CSRF-Token": admin})
     assert response.status_code == 400
     assert (await response.get_json())["error"]["code"] == "dangerous_role"
+    # `/level-rewards add` has no confirmation step: it points to the dashboard.
+    command = await sheriff.post(
+        f"/internal/v1/guilds/{bot_in_demo}/level-rewards",
+        json={"actor_id": 1, "actor_name": "sheriff", "level": 10, "role_id": str(streamer)},
+        headers=service_bearer(settings),
+    )
+    assert command.status_code == 409
+    assert "add the reward on the dashboard" in (await command.get_json())["error"]["message"]
 
     confirmed = await sheriff.post(add, form=form | {"confirm_dangerous": "1"}, headers=HTML)
     assert confirmed.status_code == 303
