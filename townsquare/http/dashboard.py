@@ -61,10 +61,14 @@ def config_page(name: str) -> ConfigPage:
     return page
 
 
-def page_saved(guild_id: int, page: str, changed: list[str] | None = None) -> BaseResponse:
+def page_saved(
+    guild_id: int, page: str, changed: list[str] | None = None, **done: str
+) -> BaseResponse:
     """The answer to a successful change: back to `page`, with its success message (naming
-    the `changed` fields of the page's form, when it says)."""
+    the `changed` fields of the page's form, when it says; `done`: what a feature's own form
+    did, for its part of the page to say, e.g. `reward_added=<id>`)."""
     query: dict[str, typing.Any] = {} if changed is None else {"changed": ",".join(changed)}
+    query |= done
     query["saved"] = "1"  # last, so a URL ending in saved=1 is a saved page
     return redirect(url_for("dashboard.show", guild_id=guild_id, page=page, **query), 303)
 

@@ -141,8 +141,9 @@ async def test_level_rewards_are_added_and_removed_with_audit(
     form = {"csrf_token": csrf.group(1), "level": "5", "role_id": str(role)}
     response = await sheriff.post(add, form=form, headers=HTML)
     assert response.status_code == 303
-    page = await page_text(sheriff, url)
+    page = await page_text(sheriff, response.headers["Location"])
     assert "<td>5</td><td>Level 5 · Newcomer</td>" in page
+    assert "Added: members reaching level 5 get Level 5 · Newcomer." in page  # what changed
     [reward] = await LevelReward.filter(guild_id=bot_in_demo)
     assert (reward.level, reward.role_id) == (5, role)
 
@@ -161,6 +162,7 @@ async def test_level_rewards_are_added_and_removed_with_audit(
     remove = f"/dashboard/guilds/{bot_in_demo}/rewards/{reward.id}/delete"
     response = await sheriff.post(remove, form={"csrf_token": csrf.group(1)}, headers=HTML)
     assert response.status_code == 303
+    assert "Removed the reward." in await page_text(sheriff, response.headers["Location"])
     assert not await LevelReward.filter(guild_id=bot_in_demo).exists()
     actions = (
         await AuditEntry.filter(guild_id=bot_in_demo)

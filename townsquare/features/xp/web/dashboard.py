@@ -219,7 +219,7 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
     submitted = {"level": form.get("level", ""), "role_id": form.get("role_id", "")}
     confirmed = bool(form.get("confirm_dangerous"))
     current = await read_config(guild_id)
-    status, errors = 400, {}
+    status, errors, added = 400, {}, None
     try:
         new = NewReward.model_validate(
             {k: v.strip() for k, v in submitted.items()} | {"confirm_dangerous": confirmed}
@@ -227,7 +227,8 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
         roles = await role_facts(guild_id, when_unknown="accept")
         actor = session_actor(g.ts_session)
         max_level = current.config.section(XPSection).max_level
-        await add_reward(guild_id, new, max_level, actor, roles=roles, gate=state().require_gate())
+        gate = state().require_gate()
+        added = await add_reward(guild_id, new, max_level, actor, roles=roles, gate=gate)
     except ValidationError as invalid:
         errors = field_errors(invalid)
     except PremiumRefused as refused:
@@ -249,7 +250,7 @@ async def add_level_reward(guild_id: int) -> BaseResponse | tuple[str, int]:
             extra_values=submitted,
         )
         return page, status
-    return page_saved(guild_id, LEVELS_PAGE.name)
+    return page_saved(guild_id, LEVELS_PAGE.name, reward_added=str(added.id if added else ""))
 
 
 @blueprint.post("/guilds/<id:guild_id>/rewards/<id:reward_id>/delete")
@@ -259,4 +260,4 @@ async def delete_level_reward(guild_id: int, reward_id: int) -> BaseResponse:
         await remove_reward(guild_id, reward_id, session_actor(g.ts_session))
     except RewardError as refused:
         raise reward_api_error(refused) from None
-    return page_saved(guild_id, LEVELS_PAGE.name)
+    return page_saved(guild_id, LEVELS_PAGE.name, reward_removed="1")
