@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typing
 
+from tests.support.accessibility import PHONE, audit_pages
 from tests.support.assistant import RULES
 from tests.support.browser import logged_in_page
 from tests.support.world import demo_guild, user_named
@@ -27,6 +28,8 @@ async def test_write_edit_and_try_the_knowledge_base(sandbox: Sandbox, http_serv
         await page.wait_for_url(f"{knowledge}?done=saved")
         await page.click('#documents a:has-text("Server rules")')
         await page.wait_for_selector("text=Edit document")
+        await page.set_viewport_size(PHONE)  # the editor at a phone's width (docs/dashboard.md)
+        assert not await audit_pages(page, [page.url])
         edited = RULES.replace("#media", "#clips")
         await page.fill("#d-body", edited)
         await page.click('form[enctype] button[type="submit"]')

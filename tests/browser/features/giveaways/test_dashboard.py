@@ -9,6 +9,7 @@ import typing
 
 from playwright.async_api import async_playwright
 
+from tests.support.accessibility import PHONE, audit_pages
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, log_in_as
 from tests.support.world import demo_guild, user_named
 from townsquare.core.guilds.service import ensure_guild
@@ -67,6 +68,9 @@ async def test_a_giveaway_created_in_the_dashboard_and_its_proof_after_the_draw(
                 "verified: the recorded draw is the seed's"
             )
             assert await page.locator("#winners tbody tr").count() == 1
+            # The detail page, winners and proof shown, at a phone's width (docs/dashboard.md).
+            await page.set_viewport_size(PHONE)
+            assert not await audit_pages(page, [page.url])
             await page.goto(listing)
             assert await page.locator("table.giveaways").count() == 1
         finally:
