@@ -80,6 +80,14 @@ async def test_a_dead_processs_slot_frees_itself(
     assert time.monotonic() - acquired_at >= INTERVAL
 
 
+async def test_a_slot_without_expiry_gets_one(redis: aioredis.Redis, keyspace: Keyspace) -> None:
+    key = keyspace.key("identify_slot", 0)
+    await redis.set(key, "written by hand")
+    gate = IdentifyGate(redis, keyspace, interval=INTERVAL, max_concurrency=1)
+    async with asyncio.timeout(5):
+        assert (await gate.acquire(0)) is not None
+
+
 async def test_max_concurrency_is_asked_once(redis: aioredis.Redis, keyspace: Keyspace) -> None:
     asked = 0
 

@@ -44,6 +44,8 @@ MARGIN_SECONDS: typing.Final = 0.25
 """Added to the interval: the IDENTIFY reaches Discord a little after it leaves, and not
 always equally late."""
 _POLL_FLOOR_SECONDS: typing.Final = 0.01
+_NO_TTL: typing.Final = -1
+"""PTTL of a key without expiry."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +115,9 @@ class IdentifyGate:
         try:
             while not await self._redis.set(key, token, nx=True, px=self._ttl_ms):
                 left_ms = await self._redis.pttl(key)
+                if left_ms == _NO_TTL:  # not written by a gate: give it one, never wait forever
+                    await self._redis.pexpire(key, self._ttl_ms, nx=True)
+                    left_ms = self._ttl_ms
                 await self._sleep(max(left_ms / 1000, _POLL_FLOOR_SECONDS))
         except (aioredis.RedisError, OSError) as error:
             _log.warning(
