@@ -103,6 +103,27 @@ async def test_max_concurrency_is_asked_once(redis: aioredis.Redis, keyspace: Ke
     assert asked == 1
 
 
+async def test_max_concurrency_is_asked_again_until_it_is_known(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    answers: list[int | Exception] = [ConnectionError("GET /gateway/bot failed"), 4]
+
+    async def max_concurrency() -> int:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    sleeps = Sleeps()
+    gate = IdentifyGate(
+        redis, keyspace, interval=INTERVAL, max_concurrency=max_concurrency, sleep=sleeps
+    )
+    assert await gate.bucket(3) == 3
+    assert sleeps.waits == [INTERVAL]
+    assert await gate.bucket(5) == 1  # kept
+    assert answers == []
+
+
 async def test_without_redis_a_shard_waits_one_interval(keyspace: Keyspace) -> None:
     unreachable = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     sleeps = Sleeps()

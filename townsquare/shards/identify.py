@@ -61,9 +61,10 @@ class IdentifyGate:
     """One IDENTIFY per bucket per `interval` seconds across every process sharing Redis.
 
     `max_concurrency` is asked once, lazily, at the first IDENTIFY (hikari's REST client is
-    started by then), unless given. `interval` 0 turns the gate off (a sandbox that does not
-    check). If Redis does not answer, the shard waits a whole interval and identifies: it
-    cannot know whether another holds the bucket.
+    started by then), unless given; while asking fails, the IDENTIFY waits and asks again
+    every interval (without it, no bucket is known to be free). `interval` 0 turns the gate
+    off (a sandbox that does not check). If Redis does not answer, the shard waits a whole
+    interval and identifies: it cannot know whether another holds the bucket.
     """
 
     def __init__(
@@ -100,8 +101,16 @@ class IdentifyGate:
         async with self._asking:  # the shards of a process identify at once: ask once
             if self._concurrency is None:
                 assert not isinstance(self._max_concurrency, int)
-                self._concurrency = max(1, await self._max_concurrency())
+                self._concurrency = await self._ask_max_concurrency(self._max_concurrency)
         return shard_id % self._concurrency
+
+    async def _ask_max_concurrency(self, ask: Callable[[], Awaitable[int]]) -> int:
+        while True:
+            try:
+                return max(1, await ask())
+            except Exception as error:  # never kill the shard's connection over it
+                _log.warning("max_concurrency not known; asking again", error=repr(error))
+                await self._sleep(self.interval)
 
     async def acquire(self, shard_id: int) -> IdentifyPermit | None:
         """Wait until `shard_id`'s bucket is free and take it; None when the gate is off or
