@@ -309,7 +309,8 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
             assert await cluster.stop(signal.SIGTERM) == 0
         rolled = await identifies()
         assert rolled["identifies"] == started["identifies"]  # no session identified again
-        assert (rolled["resumes"], rolled["violations"]) == (CLUSTER_SHARDS, 0)
+        assert rolled["violations"] == 0
+        assert rolled["resumes"] >= CLUSTER_SHARDS  # more only if a connection dropped too
         assert await sessions() == first_sessions
 
     await check_delivery(backends, guilds, sent, once=True)
