@@ -87,6 +87,12 @@ class ShardProcess:
         async with asyncio.timeout(WITHIN):
             return await self.process.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL it if it still runs (a failed test leaves nothing behind)."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
     def check_alive(self) -> None:
         assert self.process is not None
         if self.process.returncode is not None:
@@ -177,9 +183,10 @@ async def test_a_shard_process_killed_mid_flow_resumes_and_loses_no_message(
     """SIGKILL; SIGTERM is the rolling restart's (below)."""
     redis, _, keyspace, _ = backends
     sandbox = Sandbox(scenario=FOUR_SHARDS if shard_count > 1 else "demo")
-    async with sandbox:
+    async with sandbox, contextlib.AsyncExitStack() as stack:
         guilds, environ = await prepare(sandbox, shard_count, backends, tmp_path)
         shards = ShardProcess.every_shard(environ, tmp_path / "shards.log", shard_count)
+        stack.push_async_callback(shards.kill)
         session_keys = [keyspace.key("shard_session", n) for n in range(shard_count)]
 
         async def sessions() -> list[bytes | None]:
@@ -243,7 +250,11 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
     redis, _, keyspace, _ = backends
     gateway = GatewaySettings(max_concurrency=2, identify_interval=IDENTIFY_INTERVAL)
     sandbox = Sandbox(scenario=FOUR_SHARDS, settings=SandboxSettings(gateway=gateway))
-    async with sandbox as info, aiohttp.ClientSession() as http:
+    async with (
+        sandbox as info,
+        aiohttp.ClientSession() as http,
+        contextlib.AsyncExitStack() as stack,
+    ):
         pace = {"identify_interval": str(IDENTIFY_PACE)}
         guilds, environ = await prepare(sandbox, CLUSTER_SHARDS, backends, tmp_path, pace)
         clusters = [
@@ -263,6 +274,8 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
             async with http.get(info.control_url + "/gateway/identifies") as response:
                 return typing.cast("dict[str, typing.Any]", await response.json())
 
+        for cluster in clusters:
+            stack.push_async_callback(cluster.kill)
         for cluster in clusters:
             await cluster.start()
 
