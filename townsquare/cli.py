@@ -413,6 +413,7 @@ def shards(
                     ids,
                     count,
                     shutdown=stop,
+                    cluster=cluster,
                     metrics_port=metrics_port,
                 )
             except ShardLeaseLostError as error:

@@ -215,6 +215,18 @@ async def test_identify_concurrency_is_honoured_per_bucket(http: aiohttp.ClientS
             assert (await identify((1, 4)))["t"] == "READY"  # bucket 1: its own window
             refused = await identify((2, 4))  # bucket 0 again, within 5 s
             assert (refused["op"], refused["d"]) == (9, False)
+            # Recorded for the control API: shard, bucket, time, accepted; one violation.
+            async with http.get(info.control_url + "/gateway/identifies") as response:
+                recorded = await response.json()
+            assert [
+                (i["shard_id"], i["bucket"], i["accepted"]) for i in recorded["identifies"]
+            ] == [
+                (0, 0, True),
+                (1, 1, True),
+                (2, 0, False),
+            ]
+            assert (recorded["violations"], recorded["resumes"]) == (1, 0)
+            assert (recorded["max_concurrency"], recorded["identify_interval"]) == (2, 5.0)
         finally:
             for ws in opened:
                 await ws.close()
@@ -273,6 +285,7 @@ async def test_a_new_connection_resumes_a_dropped_session_within_the_window(
         ("RESUMED", 6),
     ]
     assert [p["d"]["id"] for p in replayed[:3]] == [str(m.id) for m in missed]
+    assert sandbox.hub.resumes == 1  # counted (the control API's /gateway/identifies)
 
 
 @pytest.mark.parametrize(

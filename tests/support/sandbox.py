@@ -278,4 +278,5 @@ def target_of(info: SandboxInfo) -> DiscordTarget:
         application_id=info.application_id,
         is_sandbox=True,
         sku_id=info.sku_id,
+        identify_interval=info.identify_interval,
     )

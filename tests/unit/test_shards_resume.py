@@ -8,7 +8,12 @@ import inspect
 import hikari
 from hikari.impl import gateway_bot, shard
 
-from townsquare.shards.resume import GatewaySession, ResumableGatewayBot, ResumableShard
+from townsquare.shards.resume import (
+    IDENTIFY_OP,
+    GatewaySession,
+    ResumableGatewayBot,
+    ResumableShard,
+)
 
 
 def test_the_shard_keeps_its_session_in_the_attributes_seeded() -> None:
@@ -52,3 +57,56 @@ def test_a_seeded_shard_resumes_from_the_session() -> None:
         7,
     )
     assert new.position() == ("abc", "wss://resume.example", 42, 7)
+
+
+def test_identify_leaves_through_send_json_after_hello() -> None:
+    assert shard._IDENTIFY == IDENTIFY_OP
+    theirs = inspect.signature(shard.GatewayShardImpl._send_json)
+    assert list(theirs.parameters) == ["self", "data", "priority"]
+    assert theirs.parameters["priority"].kind is inspect.Parameter.KEYWORD_ONLY
+    connect = inspect.getsource(shard.GatewayShardImpl._connect)
+    # IDENTIFY goes through `_send_json`, after HELLO has been read.
+    hello = connect.index("hello_payload = await self._ws.receive_json()")
+    identify = connect.index("_OP: _IDENTIFY")
+    assert hello < connect.rindex("await self._send_json(", 0, identify) < identify
+
+
+class _Gate:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    async def acquire(self, shard_id: int) -> str:
+        self.events.append(f"acquire {shard_id}")
+        return "permit"
+
+    async def sent(self, permit: str | None) -> None:
+        self.events.append(f"sent {permit}")
+
+
+class _Socket:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    async def send_json(self, data: dict[str, object]) -> None:
+        self.events.append(f"op {data['op']}")
+
+
+async def test_an_identify_waits_for_the_gate_and_other_payloads_do_not() -> None:
+    events: list[str] = []
+    new = ResumableShard(
+        event_manager=None,  # type: ignore[arg-type]
+        event_factory=None,  # type: ignore[arg-type]
+        intents=hikari.Intents.GUILDS,
+        http_settings=hikari.impl.HTTPSettings(),
+        proxy_settings=hikari.impl.ProxySettings(),
+        token="token",
+        url="wss://gateway.example",
+        shard_id=3,
+        shard_count=4,
+        identify_gate=_Gate(events),  # type: ignore[arg-type]
+    )
+    new._ws = _Socket(events)  # type: ignore[assignment]
+    await new._send_json({"op": 1, "d": None}, priority=True)
+    await new._send_json({"op": IDENTIFY_OP, "d": {}})
+    await new._send_json({"op": 6, "d": {}})
+    assert events == ["op 1", "acquire 3", "op 2", "sent permit", "op 6"]

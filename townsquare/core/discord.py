@@ -33,6 +33,11 @@ __all__ = [
 SANDBOX_INFO_FILE = "sandbox.json"
 
 
+DISCORD_IDENTIFY_INTERVAL: typing.Final = 5.0
+"""Discord's session start window: one IDENTIFY per bucket (`shard_id % max_concurrency`) per
+5 seconds."""
+
+
 class DiscordTargetError(RuntimeError):
     """The sandbox was expected but has not said where it is."""
 
@@ -48,6 +53,16 @@ class DiscordTarget:
     is_sandbox: bool
     sku_id: int | None = None
     """The sandbox application's premium SKU (None on Discord: the settings map SKUs)."""
+    identify_interval: float | None = None
+    """Seconds between two IDENTIFYs of one `max_concurrency` bucket; None: Discord's 5, or 0
+    against a sandbox. A sandbox says its own (0 when it does not check)."""
+
+    @property
+    def identify_pace(self) -> float:
+        """`identify_interval`, with None resolved: what the shards pace IDENTIFYs by."""
+        if self.identify_interval is not None:
+            return self.identify_interval
+        return 0.0 if self.is_sandbox else DISCORD_IDENTIFY_INTERVAL
 
 
 def sandbox_info_path(settings: Settings) -> Path:
@@ -83,6 +98,7 @@ def resolve_discord_target(settings: Settings, *, wait_seconds: float = 0.0) -> 
                 application_id=int(info["application_id"]),
                 is_sandbox=True,
                 sku_id=int(info["sku_id"]) if info.get("sku_id") else None,
+                identify_interval=float(info.get("identify_interval") or 0),
             )
         except (FileNotFoundError, ValueError, KeyError, TypeError) as error:
             if time.monotonic() >= deadline:

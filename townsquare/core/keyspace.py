@@ -280,6 +280,18 @@ for _family in (
         "Per shard id: the process (`host:pid:token`) that may resume and record its session.",
     ),
     Family(
+        "identify_slot",
+        RedisType.STRING,
+        (Part.INDEX,),
+        TTLPolicy.by_writer(
+            "the identify interval (Discord's 5 s) + 0.25 s, set again when the IDENTIFY has "
+            "left; a dead process's slot frees itself"
+        ),
+        "shards, just before and after each IDENTIFY",
+        "Per identify bucket (`shard_id % max_concurrency`): the shard (`host:pid:shard:token`) "
+        "that identified last; held, no other shard of any process identifies in the bucket.",
+    ),
+    Family(
         "alerts",
         RedisType.STREAM,
         (),

@@ -45,6 +45,9 @@ class SandboxInfo:
     control_url: str
     sku_id: int
     """The application's premium SKU (what entitlements are to)."""
+    identify_interval: float = 0.0
+    """`GatewaySettings.identify_interval`: seconds between two IDENTIFYs of one bucket that the
+    gateway enforces (0: not checked). Shard processes pace their IDENTIFYs by it."""
 
     @property
     def authorize_url(self) -> str:
@@ -145,6 +148,7 @@ class Sandbox:
             oauth_client_secret=application.client_secret,
             control_url=base + CONTROL_PREFIX,
             sku_id=application.sku_id,
+            identify_interval=self.hub.settings.identify_interval,
         )
         if self.crowd.rate > 0:
             self.crowd.start()

@@ -29,6 +29,7 @@ from townsquare.core.premium import Gate, PremiumCatalogue
 from townsquare.shards.api_client import InternalAPIClient
 from townsquare.shards.commands import CommandServices, attach_commands, command_guild_ids
 from townsquare.shards.health import HealthWriter, ShardStats
+from townsquare.shards.identify import IdentifyGate
 from townsquare.shards.intents import cache_settings, gateway_intents
 from townsquare.shards.normaliser import (
     audit_log_record,
@@ -216,6 +217,13 @@ class ShardCluster:
             batch_ms=settings.shards.batch_ms,
             buffer_limit=settings.shards.buffer_limit,
         )
+        if target.identify_pace > 0:
+            self.bot.identify_gate = IdentifyGate(
+                self.redis,
+                keyspace,
+                interval=target.identify_pace,
+                max_concurrency=self._max_concurrency,
+            )
         self.stats = {shard: ShardStats() for shard in self.shard_ids}
         self.health = HealthWriter(
             self.redis,
@@ -263,6 +271,12 @@ class ShardCluster:
         self.commands: CommandClients | None = None
         self._alerting: set[asyncio.Task[None]] = set()
         self._subscribe()
+
+    async def _max_concurrency(self) -> int:
+        """GET /gateway/bot `session_start_limit.max_concurrency` (asked by the identify gate
+        at the first IDENTIFY, once hikari's REST client has started)."""
+        info = await self.bot.rest.fetch_gateway_bot_info()
+        return info.session_start_limit.max_concurrency
 
     def _alert_api_down(self, keyspace: Keyspace, url: str) -> None:
         """A call to the internal API failed for good: one operator alert a minute across

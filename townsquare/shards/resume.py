@@ -15,6 +15,11 @@ Discord. So, here and nowhere else:
   "disconnecting temporarily", so the session stays resumable by the next process).
 - :class:`ResumableGatewayBot`, whose `_start_one_shard` is hikari 2.7.0's with
   `ResumableShard` in place of `GatewayShardImpl` and the seed applied.
+- The identify gate (`identify.py`, pacing IDENTIFYs across processes): hikari sends every
+  payload through `GatewayShardImpl._send_json(data, *, priority=False)`, IDENTIFY included
+  (from `_connect`, after HELLO, for the first session and after an invalid one), and has no
+  hook before it. `ResumableShard._send_json` waits for the shard's bucket before an
+  IDENTIFY (op 2) and tells the gate when it has left; every other payload passes untouched.
 
 `tests/unit/test_shards_resume.py` checks these names against the installed hikari, so an
 upgrade that moves them fails there rather than in production.
@@ -34,10 +39,14 @@ if typing.TYPE_CHECKING:
     import datetime
     from collections.abc import Mapping
 
+    from townsquare.shards.identify import IdentifyGate
+
 __all__ = ["RESUMABLE_CLOSE_CODE", "GatewaySession", "ResumableGatewayBot", "ResumableShard"]
 
 _log = structlog.get_logger(__name__)
 
+IDENTIFY_OP: typing.Final = 2
+"""The gateway opcode of IDENTIFY (hikari's `shard._IDENTIFY`)."""
 RESUMABLE_CLOSE_CODE: typing.Final = 3000
 """Close code of :meth:`ResumableShard.suspend`: not 1000/1001, so the session stays resumable
 (the code hikari itself sends when it reconnects)."""
@@ -54,9 +63,25 @@ class GatewaySession:
 
 
 class ResumableShard(shard_impl.GatewayShardImpl):
-    """hikari's shard, startable on an existing session and stoppable without ending it."""
+    """hikari's shard, startable on an existing session and stoppable without ending it,
+    whose IDENTIFYs wait for `identify_gate` (if any)."""
 
-    __slots__ = ()
+    __slots__ = ("identify_gate",)
+
+    def __init__(
+        self, *args: typing.Any, identify_gate: IdentifyGate | None = None, **kwargs: typing.Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.identify_gate = identify_gate
+
+    async def _send_json(self, data: Mapping[str, typing.Any], *, priority: bool = False) -> None:
+        gate = self.identify_gate
+        if gate is None or data.get("op") != IDENTIFY_OP:
+            await super()._send_json(data, priority=priority)
+            return
+        permit = await gate.acquire(self._shard_id)
+        await super()._send_json(data, priority=priority)
+        await gate.sent(permit)
 
     def seed(self, session: GatewaySession) -> None:
         """Make the first connection RESUME `session` (call before `start()`).
@@ -119,12 +144,15 @@ class ResumableShard(shard_impl.GatewayShardImpl):
 class ResumableGatewayBot(hikari.GatewayBot):
     """A `GatewayBot` whose shards are :class:`ResumableShard` s, seeded from `sessions`."""
 
-    __slots__ = ("sessions",)
+    __slots__ = ("identify_gate", "sessions")
 
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         super().__init__(*args, **kwargs)
         self.sessions: Mapping[int, GatewaySession] = {}
         """Sessions to resume, by shard id; read when each shard starts."""
+        self.identify_gate: IdentifyGate | None = None
+        """Paces every shard's IDENTIFYs across processes (`identify.py`); None: hikari's own
+        pacing of this process's start only."""
 
     async def _start_one_shard(
         self,
@@ -157,6 +185,7 @@ class ResumableGatewayBot(hikari.GatewayBot):
             shard_count=shard_count,
             token=self._token,
             url=url,
+            identify_gate=self.identify_gate,
         )
         if (session := self.sessions.get(shard_id)) is not None:
             new_shard.seed(session)

@@ -73,6 +73,7 @@ class ControlApi:
             web.get(CONTROL_PREFIX + "/messages", self.list_messages),
             web.post(CONTROL_PREFIX + "/messages", self.inject_message),
             web.post(CONTROL_PREFIX + "/messages/bulk", self.inject_messages),
+            web.get(CONTROL_PREFIX + "/gateway/identifies", self.get_identifies),
             web.post(CONTROL_PREFIX + "/gateway/drop", self.drop_connections),
             web.post(CONTROL_PREFIX + "/gateway/reconnect", self.request_reconnect),
             web.post(CONTROL_PREFIX + "/gateway/invalid-session", self.invalidate_sessions),
@@ -203,6 +204,29 @@ class ControlApi:
         played = [self.crowd.step() for _ in range(steps)]
         return json_response(
             {"rate": self.crowd.rate, "played": [a.as_json() for a in played if a is not None]}
+        )
+
+    async def get_identifies(self, request: web.Request) -> web.Response:
+        """The IDENTIFYs the gateway checked (shard, bucket, loop time in seconds, accepted),
+        oldest first; `violations` (refused as too early in their bucket) and `resumes`."""
+        del request
+        settings = self.hub.settings
+        return json_response(
+            {
+                "max_concurrency": settings.max_concurrency,
+                "identify_interval": settings.identify_interval,
+                "identifies": [
+                    {
+                        "shard_id": r.shard_id,
+                        "bucket": r.bucket,
+                        "at": r.at,
+                        "accepted": r.accepted,
+                    }
+                    for r in self.hub.identifies
+                ],
+                "violations": self.hub.violations,
+                "resumes": self.hub.resumes,
+            }
         )
 
     async def drop_connections(self, request: web.Request) -> web.Response:

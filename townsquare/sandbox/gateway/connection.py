@@ -276,4 +276,5 @@ class GatewayConnection:
             previous.session = None
             previous.drop()
         self.session = session
+        self.hub.resumes += 1
         session.dispatch("RESUMED", {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import typing
 
@@ -11,7 +12,10 @@ if typing.TYPE_CHECKING:
     from townsquare.sandbox.gateway.connection import GatewayConnection
     from townsquare.sandbox.world import Dispatch, World
 
-__all__ = ["GatewayHub", "GatewaySettings"]
+__all__ = ["GatewayHub", "GatewaySettings", "IdentifyRecord"]
+
+_IDENTIFY_LOG: typing.Final[int] = 10_000
+"""IDENTIFYs kept in `GatewayHub.identifies` (the oldest go first)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,6 +43,19 @@ class GatewaySettings:
     (the default, so that tests restarting shards are not slowed)."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class IdentifyRecord:
+    """One IDENTIFY that passed the token, shard and intents checks."""
+
+    shard_id: int
+    bucket: int
+    """`shard_id % max_concurrency`."""
+    at: float
+    """Loop time it was received."""
+    accepted: bool
+    """False: too early in its bucket (a violation), answered INVALID_SESSION (false)."""
+
+
 class GatewayHub:
     """Owns the sessions and routes each world dispatch to those that may see it."""
 
@@ -51,6 +68,13 @@ class GatewayHub:
         """The public websocket URL; set once the server is bound."""
         self._identified: dict[int, float] = {}
         """Identify bucket -> when its last IDENTIFY was accepted (loop time)."""
+        self.identifies: collections.deque[IdentifyRecord] = collections.deque(maxlen=_IDENTIFY_LOG)
+        """Every IDENTIFY checked for its bucket, oldest first (the control API's
+        `GET /_sandbox/gateway/identifies`)."""
+        self.violations = 0
+        """IDENTIFYs refused as too early in their bucket (only with `identify_interval`)."""
+        self.resumes = 0
+        """RESUMEs that took a session over."""
         world.subscribe(self._fan_out)
 
     def open_session(
@@ -68,12 +92,15 @@ class GatewayHub:
         return session
 
     def may_identify(self, shard_id: int, now: float) -> bool:
-        """Count an IDENTIFY of `shard_id` at `now` if its bucket allows one."""
-        if self.settings.identify_interval <= 0:
-            return True
+        """Count an IDENTIFY of `shard_id` at `now` if its bucket allows one; record it, and
+        count a violation if not."""
         bucket = shard_id % max(self.settings.max_concurrency, 1)
         last = self._identified.get(bucket)
-        if last is not None and now - last < self.settings.identify_interval:
+        interval = self.settings.identify_interval
+        accepted = interval <= 0 or last is None or now - last >= interval
+        self.identifies.append(IdentifyRecord(shard_id, bucket, now, accepted))
+        if not accepted:
+            self.violations += 1
             return False
         self._identified[bucket] = now
         return True
