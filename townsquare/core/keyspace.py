@@ -245,6 +245,14 @@ for _family in (
         "Per guild: the roles the dashboard's role pickers offer (JSON), a short cache.",
     ),
     Family(
+        "guild_member_profile",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.SNOWFLAKE),
+        TTLPolicy.by_writer("600 s for an answer, 60 s for a member Discord did not give"),
+        "the HTTP service, from Discord's `GET /guilds/{id}/members/{user}` (bot token)",
+        "Per guild and member: the name and avatar the public leaderboard page shows (JSON).",
+    ),
+    Family(
         "timers",
         RedisType.SORTED_SET,
         (Part.NAME,),
