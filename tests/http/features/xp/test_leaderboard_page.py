@@ -56,6 +56,7 @@ async def test_the_public_leaderboard_page_is_off_until_switched_on_and_pages_me
     assert not await GuildConfigRecord.filter(guild_id=UNKNOWN_GUILD).exists()
     assert await redis.get(keyspace.key("public_leaderboard", bot_in_demo, 1, 20)) is None
 
+    world.users[named[1].user_id].avatar = "a1b2c3"  # the others have none: their initial
     await _switch(sheriff, bot_in_demo, on=True)
     first = await sheriff.get(url)
     assert first.status_code == 200
@@ -66,6 +67,15 @@ async def test_the_public_leaderboard_page_is_off_until_switched_on_and_pages_me
     assert (named[0].nick or top.global_name or top.username) in page
     assert "10,000" in page and "<progress" in page and "Page 1 of 2" in page
     assert 'rel="next" href="?page=2"' in page
+    # Avatars come through this service (the pages' CSP admits only its own images).
+    avatar = f"/leaderboard/{bot_in_demo}/avatars/{named[1].user_id}.png"
+    assert f'src="{avatar}"' in page and "cdn.discordapp.com" not in page
+    assert page.count('<svg class="avatar"') == 19
+    for address in (
+        f"/leaderboard/{bot_in_demo}/avatars/{named[0].user_id}.png",  # no avatar
+        f"/leaderboard/{bot_in_demo}/avatars/{UNKNOWN_GUILD}.png",  # not ranked
+    ):
+        assert (await sheriff.get(address)).status_code == 404
     second = await (await sheriff.get(url, query_string={"page": "2"})).get_data(as_text=True)
     assert re.findall(r"<tr>\s*<td>(\d+)</td>", second) == ["21", "22", "23", "24", "25"]
     assert "Member 0000" in second  # not in the guild: no name from Discord

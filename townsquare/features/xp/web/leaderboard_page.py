@@ -10,7 +10,10 @@ guilds nobody configured.
 The ranks come from the same cache as `/public/v1`'s leaderboard (`public_leaderboard`, 10 s;
 `public.leaderboard_body`): a page view costs one Redis GET when the API or another view asked
 for that page lately. Names and avatars come from Discord, cached per member for 10 minutes
-(`http.guild_lookups.guild_member_profiles`).
+(`http.guild_lookups.guild_member_profiles`). Avatars are passed through this service
+(`/leaderboard/<guild id>/avatars/<user id>.png`, for ranked members of a published
+leaderboard only): the pages' Content-Security-Policy admits images of this origin only, and
+visitors' browsers never contact Discord.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import json
 import typing
 
-from quart import Blueprint, render_template, request
+import aiohttp
+from quart import Blueprint, Response, render_template, request
 from quart_schema import hide
 
 from townsquare.core.config.cache import cached_config
@@ -36,10 +40,15 @@ from townsquare.http.state import state
 if typing.TYPE_CHECKING:
     from townsquare.core.config.schemas import GuildConfig
 
-__all__ = ["PER_PAGE", "blueprint"]
+__all__ = ["AVATAR_MAX_AGE", "PER_PAGE", "blueprint"]
 
 PER_PAGE: typing.Final = 20
 _MAX_PAGE: typing.Final = 1_000_000
+_CDN: typing.Final = "https://cdn.discordapp.com/"
+_AVATAR_TIMEOUT: typing.Final = aiohttp.ClientTimeout(total=3)
+_AVATAR_MAX_BYTES: typing.Final = 512 * 1024
+AVATAR_MAX_AGE: typing.Final = 3600
+"""Seconds a browser keeps an avatar before asking again."""
 
 blueprint = Blueprint("xp_leaderboard_page", __name__)
 
@@ -109,6 +118,31 @@ async def show(guild: int) -> tuple[str, int]:
         ranked=board["ranked"],
     )
     return page, 200
+
+
+@blueprint.get("/leaderboard/<id:guild>/avatars/<id:user>.png")
+@hide
+async def avatar(guild: int, user: int) -> Response | tuple[str, int]:
+    """A ranked member's avatar, fetched from Discord's CDN (404 when there is none)."""
+    app_state = state()
+    ranked = await app_state.require_redis().hget(app_state.keyspace.key("xp", guild), str(user))
+    if ranked is None or int(ranked) <= 0 or await _published_config(guild) is None:
+        return await _not_found()
+    url = (await guild_member_profiles(guild, [user]))[user].avatar_url
+    if url is None or not url.startswith(_CDN):
+        return await _not_found()
+    try:
+        async with app_state.require_client().get(url, timeout=_AVATAR_TIMEOUT) as reply:
+            image = await reply.content.read(_AVATAR_MAX_BYTES)
+            if reply.status != 200 or reply.content_type != "image/png":
+                return await _not_found()
+    except (aiohttp.ClientError, TimeoutError):
+        return await _not_found()
+    return Response(
+        image,
+        content_type="image/png",
+        headers={"Cache-Control": f"public, max-age={AVATAR_MAX_AGE}"},
+    )
 
 
 async def _guild_name(guild: int) -> str:
