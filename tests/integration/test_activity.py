@@ -11,13 +11,19 @@ import typing
 import pytest
 from tortoise import Tortoise
 
+from tests.support.pipeline import enqueue
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, settings_with
 from tests.support.xp import configure, message
-from townsquare.core.activity.counters import HOUR_MS
+from townsquare.core.activity.counters import HOUR_MS, record_activity
 from townsquare.core.activity.rollup import daily_series, flush_counters, roll_up_sources
 from townsquare.core.features import load_feature
 from townsquare.core.guard.models import Case, CaseStatus
 from townsquare.features.xp.domain.award import award_messages
 from townsquare.features.xp.domain.config import XPSection
+from townsquare.tasks.activity import ROLL_UP_TASK
+from townsquare.tasks.alert_delivery import kernel_schedules
+from townsquare.tasks.registry import load_tasks
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -119,3 +125,22 @@ async def test_a_durable_source_is_counted_again_from_its_mark_to_the_same_numbe
     assert (await _rows("day"))[hour.replace(hour=0), "moderation_actions"] == 3
     series = {s.metric.name: s for s in await daily_series(GUILD)}
     assert series["moderation_actions"].values[-1] == 3
+
+
+@pytest.mark.usefixtures("orm")
+async def test_the_scheduler_fires_the_rollup_every_minute_and_a_worker_runs_it(
+    redis: aioredis.Redis, redis_url: str, keyspace: Keyspace
+) -> None:
+    settings = settings_with()
+    rollup = next(s for s in kernel_schedules(settings) if s.task_name == ROLL_UP_TASK)
+    assert rollup.interval_seconds == 60
+    now = int(time.time() * 1000)
+    await record_activity(redis, keyspace, GUILD, now, counts={"messages": 4}, members=(7,))
+    async with running_worker(settings, redis_url, keyspace, load_tasks(), ("jobs",)):
+        await enqueue(redis, keyspace, "jobs", ROLL_UP_TASK)
+
+        async def rolled_up() -> bool:
+            return (await _rows("day")).get((_day(now // HOUR_MS), "messages")) == 4
+
+        await wait_until(rolled_up, within=15, what="the rollup written by the worker")
+    assert not await redis.hlen(keyspace.key("activity_pending"))
