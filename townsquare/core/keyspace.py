@@ -398,18 +398,18 @@ for _family in (
     ),
     Family(
         "activity_members",
-        RedisType.STRING,
+        RedisType.SET,
         (Part.SNOWFLAKE, Part.INDEX),
-        TTLPolicy.by_writer("3 days after the last write; rolled up every minute"),
+        TTLPolicy.by_writer("6 hours after the last write: past the hour and its lateness"),
         "the pipelines (the XP award script)",
-        "Per guild and hour: a HyperLogLog of the members who posted (active members).",
+        "Per guild and hour: the ids of the members who posted (active members).",
     ),
     Family(
         "activity_members_day",
         RedisType.STRING,
         (Part.SNOWFLAKE, Part.INDEX),
-        TTLPolicy.by_writer("3 days after the last write; rolled up every minute"),
-        "the pipelines (the XP award script)",
+        TTLPolicy.by_writer("3 days after the last write"),
+        "the `activity.roll_up` job, from the day's hour sets",
         "Per guild and UTC day (hour // 24): a HyperLogLog of the members who posted.",
     ),
     Family(

@@ -4,10 +4,11 @@ Every write is an absolute value, so the job is idempotent: run twice, killed ha
 again, or run by two schedulers at once, it writes the same numbers.
 
 - :func:`flush_counters`: each pending bucket of the hot counts (`core.activity.counters`) is
-  read in one script call (counts, distinct members of the hour and of its day, and the
-  bucket's change counter), upserted, and its pending field removed only if the counter is
-  unchanged: a bucket written during the flush stays pending. A hot value never lowers a
-  stored one (a Redis that lost its data restarts an hour from zero).
+  read in one script call (counts, distinct members of the hour, and of its day after adding
+  the hour's members to the day's HyperLogLog, and the bucket's change counter), upserted,
+  and its pending field removed only if the counter is unchanged: a bucket written during
+  the flush stays pending. A hot value never lowers a stored one (a Redis that lost its data
+  restarts an hour from zero).
 - :func:`roll_up_sources`: each durable source (:class:`ActivitySource`) is counted again over
   the hours from its high-water mark (`activity_marks`), less :data:`LOOKBACK` for rows written
   late with an earlier time, to now; the first run counts the last :data:`HISTORY_DAYS` days.
@@ -22,7 +23,7 @@ import typing
 
 from tortoise import Tortoise
 
-from townsquare.core.activity.counters import HOUR_MS, split_pending_field
+from townsquare.core.activity.counters import COUNTS_TTL_SECONDS, HOUR_MS, split_pending_field
 from townsquare.core.activity.metrics import ACTIVE_MEMBERS, METRICS
 
 if typing.TYPE_CHECKING:
@@ -50,11 +51,20 @@ _UTC: typing.Final = datetime.UTC
 _NON_ADDITIVE: typing.Final = [metric.name for metric in METRICS if not metric.additive]
 
 # KEYS: activity_counts, activity_members, activity_members_day, activity_pending.
-# ARGV: the pending field. Returns: counter ('' when not pending), distinct members of the
-# hour, of the day, then the counts hash (metric, n, ...).
+# ARGV: the pending field, the day HyperLogLog's TTL. The hour's members go into the day's
+# HyperLogLog (here, once a minute, not in the pipelines' scripts). Returns: counter (''
+# when not pending), distinct members of the hour, of the day, then the counts hash
+# (metric, n, ...).
 _SNAPSHOT: typing.Final = """
 local counter = redis.call('HGET', KEYS[4], ARGV[1]) or ''
-local out = {counter, redis.call('PFCOUNT', KEYS[2]), redis.call('PFCOUNT', KEYS[3])}
+local cursor = '0'
+repeat
+  local page = redis.call('SSCAN', KEYS[2], cursor, 'COUNT', 500)
+  cursor = page[1]
+  if #page[2] > 0 then redis.call('PFADD', KEYS[3], unpack(page[2])) end
+until cursor == '0'
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[2]))
+local out = {counter, redis.call('SCARD', KEYS[2]), redis.call('PFCOUNT', KEYS[3])}
 for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
 return out
 """
@@ -140,7 +150,7 @@ async def flush_counters(redis: aioredis.Redis, keyspace: Keyspace, *, chunk: in
             keyspace.key("activity_members_day", guild_id, hour // 24),
             pending_key,
         ]
-        raw = await snapshot(keys=keys, args=[field])
+        raw = await snapshot(keys=keys, args=[field, COUNTS_TTL_SECONDS])
         counter, hour_members, day_members, *pairs = raw
         if counter in (b"", ""):
             continue  # flushed meanwhile

@@ -75,8 +75,8 @@ _ID_DIGITS: typing.Final = 20
 
 # KEYS: xp, xp_messages, xp_dirty, xp_dirty_guilds, xp_levels, then per member i (1-based):
 #   KEYS[3 + 3i] = xp_seen (members: padded id), KEYS[4 + 3i] = xp_earnable and
-#   KEYS[5 + 3i] = xp_awarded (members: "<padded id>/<amount>"); then the four activity keys
-#   of the batch's hour (core/activity/counters.py) at KEYS[#KEYS - 4 .. #KEYS - 1]; last,
+#   KEYS[5 + 3i] = xp_awarded (members: "<padded id>/<amount>"); then the three activity
+#   keys of the batch's hour (core/activity/counters.py) at KEYS[#KEYS - 3 .. #KEYS - 1]; last,
 #   KEYS[#KEYS] = xp_loaded (without it the script refuses: see hydrate.py).
 # ARGV: guild, cooldown ms, window ms, retention ms, member count n, n member ids, walk
 #   budget, size limit, activity pending field, activity TTL, then per record (in time
@@ -317,7 +317,7 @@ for i = 1, n do
 end
 if dirty then
   redis.call('SADD', KEYS[4], ARGV[1])
-  record_activity(#KEYS - 4, ARGV[8 + n], tonumber(ARGV[9 + n]), activity, active)
+  record_activity(#KEYS - 3, ARGV[8 + n], tonumber(ARGV[9 + n]), activity, active)
 end
 return out
 """

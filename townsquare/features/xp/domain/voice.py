@@ -86,7 +86,7 @@ _DROP_PAGE: typing.Final = 500
 """Members per HSCAN page and per drop call when a guild record replaces the states."""
 
 # KEYS: done marker, xp, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded, then the
-# four activity keys of the minute's hour (core/activity/counters.py).
+# three activity keys of the minute's hour (core/activity/counters.py).
 # ARGV: guild, xp per minute, marker ttl, activity pending field, activity TTL, member ids.
 # Returns the members' totals, or nothing when this minute was already awarded. The load
 # check comes before the done marker is set: a refused tick pays in full when it runs again
