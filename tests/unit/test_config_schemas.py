@@ -10,7 +10,7 @@ from townsquare.core.config.schemas import CURRENT_SCHEMA_VERSION
 from townsquare.core.features import guild_config_model
 from townsquare.core.settings import load_settings
 from townsquare.features.access.domain.config import MAX_MANAGER_ROLES, CommandsSection
-from townsquare.features.xp.domain.config import XPSection
+from townsquare.features.xp.domain.config import LevelsSection, XPSection
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_version_1_document_is_brought_forward(document: dict[str, Any]) -> No
     old["schema_version"] = 1
     old["xp"]["cooldown_seconds"] = 7
     upgraded = guild_config_model().model_validate(old)
-    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 4
+    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 5
     assert upgraded.section(CommandsSection).manager_role_ids == []
     assert upgraded.section(XPSection).cooldown_seconds == 7
     assert "commands" not in old  # the caller's document is left as it was
@@ -103,3 +103,14 @@ def test_true_is_not_a_schema_version(document: dict[str, Any]) -> None:
     del document["commands"]
     document["schema_version"] = True
     assert "schema_version" in _error_for(document)
+
+
+def test_a_version_4_document_gets_the_public_leaderboard_page_off(
+    document: dict[str, Any],
+) -> None:
+    old = {**document, "schema_version": 4}
+    old["levels"] = {k: v for k, v in document["levels"].items() if k != "public_leaderboard"}
+    upgraded = guild_config_model().model_validate(old)
+    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 5
+    assert upgraded.section(LevelsSection).public_leaderboard is False
+    assert "public_leaderboard" not in old["levels"]

@@ -44,6 +44,7 @@ KERNEL_MODEL_MODULES = (
     "townsquare.core.guilds.models",
     "townsquare.core.config.models",
     "townsquare.core.audit.models",
+    "townsquare.core.activity.models",
 )
 """The kernel's model modules; each enabled feature adds its own (`Feature.models`)."""
 

@@ -29,6 +29,7 @@ if typing.TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
+    from townsquare.core.activity.metrics import ActivitySource, Metric
     from townsquare.core.config.schemas import ConfigSection, Upgrade
     from townsquare.core.events.routes import Route
     from townsquare.core.keyspace import Family, Keyspace
@@ -165,6 +166,14 @@ class Feature:
     reading what the current period used of a per-period limit kept in Redis (the assistant's
     tokens today); shown by `/premium`, the dashboard's premium page and the console
     (`core.premium.guild_usage`)."""
+
+    activity_metrics: tuple[Metric, ...] = ()
+    """Metrics of the dashboard's overview it counts in Redis as it works
+    (`townsquare.core.activity.counters`, e.g. XP's messages, XP and active members)."""
+    activity_sources: tuple[ActivitySource, ...] = ()
+    """Metrics of the dashboard's overview counted from rows it already keeps in PostgreSQL
+    (`townsquare.core.activity`): queries per guild and hour, rolled up by the scheduler's
+    `activity.roll_up` job, never run for a page view."""
 
     demo: str | None = None
     """Dotted path of its demo module: exposes `DEMO`, an async `(DemoContext) -> str | None`

@@ -43,6 +43,7 @@ from townsquare.http import (
     health,
     internal_api,
     layout,
+    overview,
 )
 from townsquare.http.access import optional_session
 from townsquare.http.blueprints import API_SECURITY_SCHEMES
@@ -162,11 +163,13 @@ def create_app(
     app.register_blueprint(
         guild_health.blueprint
     )  # what the bot lacks there (docs/self-hosting.md)
+    app.register_blueprint(overview.blueprint)  # the first page of a guild (docs/dashboard.md)
     _add_features(app)
     app.config["MAX_CONTENT_LENGTH"] = max(
         settings.http.max_body_bytes, *state_of(app).body_limits.values()
     )
     state_of(app).links.extend((guild_alerts.LINK, guild_health.LINK))
+    state_of(app).links.insert(0, overview.LINK)  # first: where picking a server leads
     _add_lifecycle(app)
 
     @app.get("/")

@@ -25,7 +25,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.doctor import GuildHealth
     from townsquare.http.access import Session
 
-__all__ = ["LINK", "blueprint"]
+__all__ = ["LINK", "blueprint", "check_guild"]
 
 blueprint = dashboard_blueprint(
     "guild_health", __name__, url_prefix="/dashboard/guilds/<id:guild_id>/health"
@@ -49,7 +49,7 @@ async def _close() -> None:
         await rest.close()
 
 
-async def _check(guild_id: int) -> tuple[GuildHealth | None, str]:
+async def check_guild(guild_id: int) -> tuple[GuildHealth | None, str]:
     """The guild's health, or None and why it could not be read."""
     app_state = state()
     try:
@@ -72,7 +72,7 @@ async def _check(guild_id: int) -> tuple[GuildHealth | None, str]:
 async def show(guild_id: int) -> str:
     session: Session = g.ts_session
     guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
-    health, error = await _check(guild_id)
+    health, error = await check_guild(guild_id)
     return await render_template(
         "guild_health.html",
         user=session,

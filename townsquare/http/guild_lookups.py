@@ -38,8 +38,11 @@ __all__ = [
     "ANSWER_SECONDS",
     "FAILURE_SECONDS",
     "LOOKUP_TIMEOUT",
+    "PROFILE_SECONDS",
+    "MemberProfile",
     "Option",
     "guild_channel_facts",
+    "guild_member_profiles",
     "guild_role_facts",
     "guild_roles",
     "guild_text_channels",
@@ -51,6 +54,9 @@ ANSWER_SECONDS: typing.Final = 60
 FAILURE_SECONDS: typing.Final = 10
 """How long a failed lookup is remembered before Discord is asked again."""
 _FAILED: typing.Final = b"null"
+PROFILE_SECONDS: typing.Final = 600
+"""How long a member's name and avatar are shown before Discord is asked again."""
+_AVATAR_URL: typing.Final = "https://cdn.discordapp.com/avatars/{user}/{avatar}.png?size=64"
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +83,68 @@ async def guild_text_channels(guild_id: int) -> list[Option] | None:
     if facts is None:
         return None
     return [Option(channel.id, f"#{channel.name}") for channel in facts.text()]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberProfile:
+    """How a member looks in the guild: the public leaderboard page's names and avatars."""
+
+    user_id: int
+    name: str
+    """Their nickname here, else their display name, else their username; for a member
+    Discord did not give (left, or Discord unreachable), `Member <last 4 digits of the id>`."""
+    avatar_url: str | None
+    """Discord's CDN address of their avatar (guild avatar first); None without one."""
+
+
+async def guild_member_profiles(guild_id: int, user_ids: list[int]) -> dict[int, MemberProfile]:
+    """`user_ids`' profiles in `guild_id`: each from its cache (`guild_member_profile`) or
+    from Discord (`GET /guilds/{id}/members/{user}`, asked side by side)."""
+    app_state = state()
+    redis = app_state.require_redis()
+    keys = [app_state.keyspace.key("guild_member_profile", guild_id, user) for user in user_ids]
+    cached = await redis.mget(keys) if keys else []
+    found: dict[int, MemberProfile] = {}
+    missing = []
+    for user, raw in zip(user_ids, cached, strict=True):
+        if raw is None:
+            missing.append(user)
+            continue
+        entry = json.loads(raw)
+        found[user] = MemberProfile(user, entry["name"], entry["avatar_url"])
+    answers = await asyncio.gather(
+        *(_fetch(f"guilds/{guild_id}/members/{user}", guild_id) for user in missing)
+    )
+    async with redis.pipeline(transaction=False) as pipe:
+        for user, answer in zip(missing, answers, strict=True):
+            profile = _profile(guild_id, user, answer)
+            found[user] = profile
+            pipe.set(
+                app_state.keyspace.key("guild_member_profile", guild_id, user),
+                json.dumps({"name": profile.name, "avatar_url": profile.avatar_url}),
+                ex=PROFILE_SECONDS if isinstance(answer, dict) else FAILURE_SECONDS * 6,
+            )
+        await pipe.execute()
+    return found
+
+
+def _profile(guild_id: int, user_id: int, answer: typing.Any) -> MemberProfile:
+    unknown = MemberProfile(user_id, f"Member {str(user_id)[-4:]}", None)
+    if not isinstance(answer, dict) or not isinstance(answer.get("user"), dict):
+        return unknown
+    user = answer["user"]
+    name = answer.get("nick") or user.get("global_name") or user.get("username")
+    if not isinstance(name, str) or not name:
+        return unknown
+    avatar_url = None
+    if isinstance(answer.get("avatar"), str):
+        avatar_url = (
+            f"https://cdn.discordapp.com/guilds/{guild_id}/users/{user_id}/avatars/"
+            f"{answer['avatar']}.png?size=64"
+        )
+    elif isinstance(user.get("avatar"), str):
+        avatar_url = _AVATAR_URL.format(user=user_id, avatar=user["avatar"])
+    return MemberProfile(user_id, name, avatar_url)
 
 
 async def guild_role_facts(guild_id: int) -> GuildRoles | None:

@@ -17,6 +17,7 @@ from townsquare.core.alert_delivery import deliver_round
 from townsquare.core.alerts import raise_alert_once
 from townsquare.core.discord import resolve_discord_target
 from townsquare.core.features import Schedule
+from townsquare.tasks.activity import activity_schedule
 from townsquare.tasks.locks import RedisLease
 from townsquare.tasks.registry import REGISTRY
 
@@ -43,6 +44,7 @@ def kernel_schedules(settings: Settings) -> tuple[Schedule, ...]:
             DELIVER_TASK,
             interval_seconds=settings.alerting.deliver_interval_seconds,
         ),
+        activity_schedule(),  # the overview's rollups (townsquare.tasks.activity)
     )
 
 

@@ -38,6 +38,7 @@ features' declared pipelines and the kernel's `jobs`)."""
 KERNEL_TASK_MODULES: typing.Final[tuple[str, ...]] = (
     "townsquare.tasks.health",
     "townsquare.tasks.alert_delivery",
+    "townsquare.tasks.activity",
 )
 """The kernel's own task modules; features' come from their declarations."""
 

@@ -52,7 +52,7 @@ __all__ = [
     "on_off",
 ]
 
-CURRENT_SCHEMA_VERSION: Final = 4
+CURRENT_SCHEMA_VERSION: Final = 5
 """The schema version every document is brought forward to (and `GuildConfig` accepts).
 A feature that changes its section's shape raises it here and contributes the step."""
 FIRST_SCHEMA_VERSION: Final = 1
@@ -143,7 +143,7 @@ class GuildConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    schema_version: Literal[4]
+    schema_version: Literal[5]
     """The version of this schema the document was written with."""
 
     section_types: ClassVar[Mapping[str, type[ConfigSection]]] = {}

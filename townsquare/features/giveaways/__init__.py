@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from townsquare.core.activity import GIVEAWAY_ENTRIES, ActivitySource
 from townsquare.core.features import Feature
 from townsquare.features.giveaways.domain.config import UPGRADES, GiveawaysSection
 from townsquare.features.giveaways.domain.jobs import PIPELINE, giveaway_schedules
@@ -33,4 +34,12 @@ FEATURE = Feature(
     cli="townsquare.features.giveaways.cli",
     usage="townsquare.features.giveaways.usage",
     needs="townsquare.features.giveaways.needs",
+    activity_sources=(
+        ActivitySource(
+            GIVEAWAY_ENTRIES,
+            "SELECT g.guild_id, date_trunc('hour', e.entered_at, 'UTC') AS hour, count(*) AS n "
+            "FROM giveaway_entries e JOIN giveaways g ON g.id = e.giveaway_id "
+            "WHERE e.entered_at >= $1 AND e.entered_at < $2 GROUP BY 1, 2",
+        ),
+    ),
 )

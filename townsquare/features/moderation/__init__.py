@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from townsquare.core.activity import MODERATION_ACTIONS, ActivitySource
 from townsquare.core.features import Feature
 from townsquare.features.moderation.domain.config import (
     UPGRADES,
@@ -57,4 +58,12 @@ FEATURE = Feature(
     tasks="townsquare.features.moderation.tasks",
     web="townsquare.features.moderation.web",
     usage="townsquare.features.moderation.usage",
+    activity_sources=(
+        ActivitySource(
+            MODERATION_ACTIONS,
+            "SELECT guild_id, date_trunc('hour', recorded_at, 'UTC') AS hour, count(*) AS n "
+            "FROM moderation_cases WHERE recorded_at >= $1 AND recorded_at < $2 "
+            "GROUP BY 1, 2",
+        ),
+    ),
 )

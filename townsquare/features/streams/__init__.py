@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from townsquare.core.activity import LIVE_ALERTS, ActivitySource
 from townsquare.core.features import Feature
 from townsquare.features.streams.domain.config import UPGRADES, AlertsSection
 from townsquare.features.streams.domain.jobs import STREAMS_SCHEDULES
@@ -33,4 +34,12 @@ FEATURE = Feature(
     console="townsquare.features.streams.console",
     usage="townsquare.features.streams.usage",
     needs="townsquare.features.streams.needs",
+    activity_sources=(
+        ActivitySource(
+            LIVE_ALERTS,
+            "SELECT f.guild_id, date_trunc('hour', c.created_at, 'UTC') AS hour, count(*) AS n "
+            "FROM streams_cards c JOIN streams_feeds f ON f.id = c.feed_id "
+            "WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY 1, 2",
+        ),
+    ),
 )

@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+from townsquare.core.activity import ACTIVE_MEMBERS, MESSAGES, XP_AWARDED
 from townsquare.core.features import KERNEL_PIPELINE, Feature
-from townsquare.features.xp.domain.config import LevelsSection, XPSection
+from townsquare.features.xp.domain.config import UPGRADES, LevelsSection, XPSection
 from townsquare.features.xp.domain.jobs import XP_PIPELINE, XP_ROUTE, xp_schedules
 from townsquare.features.xp.domain.keys import XP_FAMILIES
 
@@ -24,6 +25,7 @@ FEATURE = Feature(
     models=("townsquare.features.xp.domain.models",),
     key_families=XP_FAMILIES,
     config_sections=(XPSection, LevelsSection),
+    config_upgrades=UPGRADES,
     pipelines=(XP_PIPELINE, KERNEL_PIPELINE),
     routes=(XP_ROUTE,),
     schedules=xp_schedules(),
@@ -33,4 +35,6 @@ FEATURE = Feature(
     cli="townsquare.features.xp.cli",
     usage="townsquare.features.xp.usage",
     needs="townsquare.features.xp.needs",
+    # Counted by the award script itself (domain/award.py), each message once.
+    activity_metrics=(MESSAGES, ACTIVE_MEMBERS, XP_AWARDED),
 )

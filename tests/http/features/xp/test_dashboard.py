@@ -122,6 +122,7 @@ async def test_levels_page_changes_the_notice(
             "channel_id": channels["general"],
             "template": "GG {user}, level {level}!",
         },
+        "public_leaderboard": False,
     }
 
 

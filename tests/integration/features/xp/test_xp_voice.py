@@ -108,6 +108,12 @@ async def test_voice_tick_follows_each_anti_afk_rule_and_pays_once_per_minute(
         assert await voice_xp(redis, keyspace, guilds[name]) == dict.fromkeys(earners, 20), name
         minutes = await redis.hgetall(keyspace.key("xp_voice_minutes", guilds[name]))
         assert {int(m): int(v) for m, v in minutes.items()} == dict.fromkeys(earners, 2)
+        # The overview's activity counts the XP once per minute, the doubled tick too.
+        counted = 0
+        for hour in {minute // 60, (minute + 1) // 60}:
+            key = keyspace.key("activity_counts", guilds[name], hour)
+            counted += int(await redis.hget(key, "xp") or 0)
+        assert counted == 20 * len(earners), name
 
 
 async def test_late_voice_records_never_undo_newer_ones_and_guild_records_replace_the_list(

@@ -22,7 +22,7 @@ def test_a_version_3_document_gets_anti_nuke_off() -> None:
     del document["moderation"]["anti_nuke"]
     document["moderation"]["warn_points"] = 4
     upgraded = guild_config_model().model_validate(document)
-    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 4
+    assert upgraded.schema_version == CURRENT_SCHEMA_VERSION == 5
     section = upgraded.section(ModerationSection)
     assert section.warn_points == 4
     assert not section.anti_nuke.enabled

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from townsquare.core.activity.counters import ACTIVITY_LUA, COUNTS_TTL_SECONDS, activity_keys
 from townsquare.features.xp.domain.hydrate import require_loaded, run_loaded
 from townsquare.features.xp.domain.rules import message_amount
 
@@ -74,16 +75,18 @@ _ID_DIGITS: typing.Final = 20
 
 # KEYS: xp, xp_messages, xp_dirty, xp_dirty_guilds, xp_levels, then per member i (1-based):
 #   KEYS[3 + 3i] = xp_seen (members: padded id), KEYS[4 + 3i] = xp_earnable and
-#   KEYS[5 + 3i] = xp_awarded (members: "<padded id>/<amount>"); last, KEYS[#KEYS] =
-#   xp_loaded (without it the script refuses: see hydrate.py).
+#   KEYS[5 + 3i] = xp_awarded (members: "<padded id>/<amount>"); then the three activity
+#   keys of the batch's hour (core/activity/counters.py) at KEYS[#KEYS - 3 .. #KEYS - 1]; last,
+#   KEYS[#KEYS] = xp_loaded (without it the script refuses: see hydrate.py).
 # ARGV: guild, cooldown ms, window ms, retention ms, member count n, n member ids, walk
-#   budget, size limit, then per record (in time order): member index, message id padded to
-#   20 digits, timestamp ms, amount.
+#   budget, size limit, activity pending field, activity TTL, then per record (in time
+#   order): member index, message id padded to 20 digits, timestamp ms, amount.
 # Returns per member: total XP, net XP change now, messages counted now, level applied.
 # Cost: O(log n) per record plus at most `walk budget` re-decision steps and a bounded
 # trim per member (docs/xp.md, "Bounded work"); nothing reads or sorts a whole set.
 AWARD_SCRIPT: typing.Final = (
     require_loaded("KEYS[#KEYS]")
+    + ACTIVITY_LUA
     + """
 local function fmt(x) return string.format('%d', x) end
 -- Members of xp_earnable and xp_awarded are '<id, zero-padded to 20 digits>/<amount>', so the
@@ -104,7 +107,7 @@ local retention = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local budget = tonumber(ARGV[6 + n])
 local limit = tonumber(ARGV[7 + n])
-local first_record = 8 + n
+local first_record = 10 + n
 
 -- Drop at most `most` entries of `key`: those older than the window (all but `keep` of them)
 -- or beyond the size limit, oldest first. Bounded by `most`, whatever the set holds.
@@ -292,9 +295,15 @@ for i = 1, n do
 end
 local out = {}
 local dirty = false
+-- The overview's activity: messages counted now, their XP, the members who posted.
+local activity = {messages = 0, xp = 0}
+local active = {}
 for i = 1, n do
   local member = ARGV[5 + i]
   if counted[i] > 0 then
+    activity.messages = activity.messages + counted[i]
+    activity.xp = activity.xp + gained[i]
+    active[#active + 1] = member
     redis.call('HINCRBY', KEYS[2], member, counted[i])
     redis.call('HINCRBY', KEYS[1], member, gained[i])
     for k = 3, 5 do redis.call('PEXPIRE', KEYS[k + 3 * i], retention) end
@@ -306,7 +315,10 @@ for i = 1, n do
   out[#out + 1] = tostring(counted[i])
   out[#out + 1] = redis.call('HGET', KEYS[5], member) or '0'
 end
-if dirty then redis.call('SADD', KEYS[4], ARGV[1]) end
+if dirty then
+  redis.call('SADD', KEYS[4], ARGV[1])
+  record_activity(#KEYS - 3, ARGV[8 + n], tonumber(ARGV[9 + n]), activity, active)
+end
 return out
 """
 )
@@ -364,6 +376,8 @@ async def award_messages(
         keys.append(keyspace.key("xp_seen", guild_id, member))
         keys.append(keyspace.key("xp_earnable", guild_id, member))
         keys.append(keyspace.key("xp_awarded", guild_id, member))
+    activity = activity_keys(keyspace, guild_id, ordered[-1].timestamp_ms)
+    keys.extend(activity.keys)
     keys.append(keyspace.key("xp_loaded", guild_id))
     args: list[int | str] = [
         guild_id,
@@ -374,6 +388,8 @@ async def award_messages(
         *members,
         walk_budget,
         SEEN_LIMIT,
+        activity.field,
+        COUNTS_TTL_SECONDS,
     ]
     for record in ordered:
         args += [

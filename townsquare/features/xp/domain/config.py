@@ -1,5 +1,7 @@
 """XP's configuration sections: `xp` (message and voice XP, the level curve) and `levels`
-(level-role rewards and level-up notices). Defaults: `guild_defaults` in settings.yaml."""
+(level-role rewards, level-up notices, the public leaderboard page). Defaults:
+`guild_defaults` in settings.yaml. Schema version 5 added `levels.public_leaderboard`
+(:data:`UPGRADES`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from townsquare.core.config.schemas import (
     ConfigSection,
     Names,
     RoleIds,
+    Upgrade,
     keyed,
     on_off,
 )
@@ -25,6 +28,7 @@ __all__ = [
     "MAX_CURVE_TABLE",
     "MAX_LEVEL",
     "MULTIPLIER_RULES_LIMIT",
+    "UPGRADES",
     "LevelCurve",
     "LevelsSection",
     "NoticeSection",
@@ -163,7 +167,7 @@ class NoticeSection(ConfigModel):
 
 
 class LevelsSection(ConfigSection):
-    """Level-role rewards and level-up notices."""
+    """Level-role rewards, level-up notices and the public leaderboard page."""
 
     key = "levels"
 
@@ -171,6 +175,24 @@ class LevelsSection(ConfigSection):
     """`stack` keeps every earned reward role; `replace` keeps only the highest."""
     notice: NoticeSection
     """The level-up notice."""
+    public_leaderboard: bool
+    """Whether anyone may open the guild's leaderboard page, `/leaderboard/<guild id>`
+    (members' names, avatars, levels and XP); off, the page does not exist (404)."""
 
     def summary(self) -> list[tuple[str, str]]:
-        return [("Level-ups", f"rewards {self.reward_mode} · notices {self.notice.mode}")]
+        return [
+            ("Level-ups", f"rewards {self.reward_mode} · notices {self.notice.mode}"),
+            ("Public leaderboard page", on_off(self.public_leaderboard)),
+        ]
+
+
+def _from_version_4(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 added `levels.public_leaderboard`: off, as it was (there was no page)."""
+    levels = document.get("levels")
+    if not isinstance(levels, dict):
+        return document  # written without XP: the section starts from the defaults
+    return {**document, "levels": {**levels, "public_leaderboard": False}}
+
+
+UPGRADES: Final[dict[int, Upgrade]] = {4: _from_version_4}
+"""The sections' steps from each older schema version to the next."""

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import typing
 
+from townsquare.core.activity.counters import ACTIVITY_LUA, COUNTS_TTL_SECONDS, activity_keys
 from townsquare.features.xp.domain.hydrate import require_loaded, run_loaded
 
 if typing.TYPE_CHECKING:
@@ -84,18 +85,22 @@ end
 _DROP_PAGE: typing.Final = 500
 """Members per HSCAN page and per drop call when a guild record replaces the states."""
 
-# KEYS: done marker, xp, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded.
-# ARGV: guild, xp per minute, marker ttl, member ids. Returns the members' totals, or
-# nothing when this minute was already awarded. The load check comes before the done
-# marker is set: a refused tick pays in full when it runs again after the load.
+# KEYS: done marker, xp, xp_voice_minutes, xp_dirty, xp_dirty_guilds, xp_loaded, then the
+# three activity keys of the minute's hour (core/activity/counters.py).
+# ARGV: guild, xp per minute, marker ttl, activity pending field, activity TTL, member ids.
+# Returns the members' totals, or nothing when this minute was already awarded. The load
+# check comes before the done marker is set: a refused tick pays in full when it runs again
+# after the load. The XP awarded also counts in the overview's activity, once per minute.
 _TICK_SCRIPT: typing.Final = (
     require_loaded("KEYS[6]")
+    + ACTIVITY_LUA
     + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
   return false
 end
+record_activity(7, ARGV[4], tonumber(ARGV[5]), {xp = tonumber(ARGV[2]) * (#ARGV - 5)}, {})
 local out = {}
-for k = 4, #ARGV do
+for k = 6, #ARGV do
   redis.call('HINCRBY', KEYS[2], ARGV[k], ARGV[2])
   redis.call('HINCRBY', KEYS[3], ARGV[k], 1)
   redis.call('HINCRBY', KEYS[4], ARGV[k], 1)
@@ -279,7 +284,16 @@ async def award_voice_minute(
         keyspace.key("xp_dirty_guilds"),
         keyspace.key("xp_loaded", guild_id),
     ]
-    args = [guild_id, xp_per_minute, TICK_DONE_TTL_SECONDS, *members]
+    activity = activity_keys(keyspace, guild_id, minute * 60_000)
+    keys.extend(activity.keys)
+    args: list[int | str] = [
+        guild_id,
+        xp_per_minute,
+        TICK_DONE_TTL_SECONDS,
+        activity.field,
+        COUNTS_TTL_SECONDS,
+        *members,
+    ]
     raw = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
     if raw is None:
         return None

@@ -205,6 +205,13 @@ LEVELS_PAGE: typing.Final = ConfigPage(
             help="{user}, {level} and {guild} are replaced by the member, the new level and the "
             "server's name. Roles and @everyone are never pinged.",
         ),
+        FormField(
+            "public_leaderboard",
+            "Public leaderboard page",
+            "bool",
+            help="anyone with the link may see members' names, avatars, levels and XP at "
+            "/leaderboard/<this server's id>",
+        ),
     ),
     extra_template="xp/level_rewards.html",
     extra_context=_rewards,

@@ -36,7 +36,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.features.xp.domain.curve import Curve
 
-__all__ = ["CACHE_FAMILY", "blueprint"]
+__all__ = ["CACHE_FAMILY", "LeaderboardOut", "blueprint", "leaderboard_body"]
 
 CACHE_FAMILY: typing.Final = "public_leaderboard"
 MAX_PER_PAGE: typing.Final = 100
@@ -121,17 +121,8 @@ async def leaderboard(guild: int) -> Response:
             "the query parameters are not valid",
             field_errors(g.ts_query_error),
         )
-    app_state = state()
-    redis = app_state.require_redis()
     try:
-        page = await leaderboard_page(
-            redis,
-            app_state.keyspace,
-            guild,
-            query_args.page,
-            curve=await _curve(guild),
-            page_size=query_args.per_page,
-        )
+        body = await leaderboard_body(guild, query_args.page, query_args.per_page, curve=None)
     except PageOutOfRangeError as error:
         # A page past the last is a page that does not exist (valid as a query): 404.
         raise APIError(
@@ -140,10 +131,34 @@ async def leaderboard(guild: int) -> Response:
             f"no such page: the leaderboard has {error.pages}",
             {"page": [f"must be at most {error.pages}"]},
         ) from None
+    return Response(body, content_type=_JSON)
+
+
+async def leaderboard_body(
+    guild: int, page_number: int, per_page: int, *, curve: Curve | None, cached: bool = False
+) -> bytes | str:
+    """The `/public/v1` answer body of a leaderboard page, computed and put in the shared
+    cache (`public_leaderboard`, 10 s); with `cached`, the cached body when there is one.
+    The public leaderboard page (`leaderboard_page.py`) reads the same cache."""
+    app_state = state()
+    redis = app_state.require_redis()
+    key = app_state.keyspace.key(CACHE_FAMILY, guild, page_number, per_page)
+    if cached:
+        hit: bytes | str | None = await redis.get(key)
+        if hit is not None:
+            return hit
+    page = await leaderboard_page(
+        redis,
+        app_state.keyspace,
+        guild,
+        page_number,
+        curve=await _curve(guild) if curve is None else curve,
+        page_size=per_page,
+    )
     body = LeaderboardOut(
         guild_id=str(guild),
         page=page.page,
-        per_page=query_args.per_page,
+        per_page=per_page,
         pages=page.pages,
         ranked=page.ranked,
         entries=[
@@ -151,9 +166,8 @@ async def leaderboard(guild: int) -> Response:
             for e in page.entries
         ],
     ).model_dump_json()
-    key = app_state.keyspace.key(CACHE_FAMILY, guild, query_args.page, query_args.per_page)
     await redis.set(key, body, ex=app_state.keyspace.ttl(CACHE_FAMILY))
-    return Response(body, content_type=_JSON)
+    return body
 
 
 async def _rank(guild: int, user_id: int) -> tuple[RankOut, Curve]:
