@@ -55,7 +55,7 @@ if typing.TYPE_CHECKING:
 OTHER_PAGES: typing.Final = (
     "/dashboard",  # the server list
     "/api/docs",  # the API reference (Swagger UI)
-    # "/leaderboard/{guild_id}",  # the public leaderboard, once issue 19's overview lands
+    "/leaderboard/{guild_id}",  # the public leaderboard (switched on on the Levels page first)
 )
 """Pages outside a guild's navigation checked for accessibility (`{guild_id}`: the demo's)."""
 KEYBOARD_PAGES: typing.Final = ("xp", "levels")
@@ -163,19 +163,27 @@ async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
             assert await ticked.count() == 1
             assert await ticked.get_attribute("value") == str(moderator)
 
+            # The public leaderboard page, off by default, switched on for the checks below.
+            await page.goto(f"{http_service}/dashboard/guilds/{guild_id}/levels")
+            switch = page.locator("#f-public_leaderboard")
+            await switch.check()
+            await switch.locator("xpath=ancestor::form").locator('button[type="submit"]').click()
+            await page.wait_for_url(re.compile(r".*saved=1$"))
+
             await _every_page_is_accessible(page, http_service, guild_id)
             await _try_it_out(page, http_service, guild_id, role_named(guild, "Level 5"))
         finally:
             await browser.close()
 
     row = await GuildConfigRecord.get(guild_id=guild_id)
-    assert row.version == 3
+    assert row.version == 4  # the cooldown, the manager role, the public leaderboard
+    assert row.document["levels"]["public_leaderboard"] is True
     assert row.document["xp"]["cooldown_seconds"] == NEW_COOLDOWN
     assert row.document["commands"]["manager_role_ids"] == [moderator]
     cached = await redis.get(keyspace.key("guild_config", guild_id))
     assert cached is not None
     cached_doc = json.loads(cached)
-    assert cached_doc["version"] == 3
+    assert cached_doc["version"] == 4
     assert cached_doc["config"]["xp"]["cooldown_seconds"] == NEW_COOLDOWN
     assert cached_doc["config"]["commands"]["manager_role_ids"] == [moderator]
     [reward] = await LevelReward.filter(guild_id=guild_id)  # added through "Try it out"
