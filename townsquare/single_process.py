@@ -5,8 +5,11 @@ libraries and the connection pools four times over (docs/self-hosting.md, "Small
 benchmarks/bench_footprint.py measures it). Each part runs as it does in its own process,
 with the same settings, ports and Redis streams: nothing but the process boundary changes,
 so the platform behaves the same in both modes. The parts share the process's imports and
-nothing else: each opens its own clients, and the ORM's connections are per task (tortoise's
-context is a context variable), so the worker's and the HTTP service's pools stay apart.
+one PostgreSQL pool (`database.pool_max`, "most connections one process opens"): each part's
+own `db.connect` joins the pool opened here (tortoise's context is a context variable that the
+parts' tasks inherit), and a connection idle for :data:`POOL_IDLE_SECONDS` is closed, so the
+embedded server runs about one backend per connection in use rather than idle ones per part.
+Everything else (Redis clients, HTTP sessions) each part opens for itself.
 
 A part that fails is logged, reported through `on_crash` (an operator alert) and started again
 after a delay that doubles with each failure in a row (1 s ... 30 s), as the supervisor does
@@ -33,12 +36,16 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
 
-__all__ = ["PARTS", "run_single_process"]
+__all__ = ["PARTS", "POOL_IDLE_SECONDS", "run_single_process"]
 
 PARTS: typing.Final = ("shards", "worker", "scheduler", "http")
 """What runs on the one loop (the sandbox, when Discord is the sandbox, starts before)."""
 
 logger = structlog.get_logger(__name__)
+
+POOL_IDLE_SECONDS: typing.Final = 10.0
+"""A pool connection idle this long is closed: a burst (start-up, a backlog) leaves no idle
+backends behind, each of which holds its own memory in PostgreSQL."""
 
 _BACKOFF_MAX_SECONDS: typing.Final = 30.0
 _STABLE_SECONDS: typing.Final = 30.0
@@ -61,7 +68,12 @@ async def run_single_process(
         "scheduler": lambda: _scheduler(settings, redis_url, database_url, keyspace, stop),
         "http": lambda: _http(settings, redis_url, database_url, keyspace, stop),
     }
-    async with asyncio.TaskGroup() as group:
+    async with (
+        db.connect(
+            database_url, pool_max=settings.database.pool_max, idle_seconds=POOL_IDLE_SECONDS
+        ),
+        asyncio.TaskGroup() as group,
+    ):
         for name, part in parts.items():
             group.create_task(_keep_running(name, part, stop, on_crash), name=name)
 

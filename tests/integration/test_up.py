@@ -1,18 +1,26 @@
-"""`townsquare up` (what `make run` runs) on embedded services, as a real process."""
+"""`townsquare up` (what `make run` runs) on embedded services, as a real process.
+
+One end-to-end test, run in both modes: the default (a child process per part) and
+`--single-process`. Each run starts from a backup: `townsquare restore` fills the fresh
+embedded PostgreSQL and Valkey from an archive first, and the platform then serves it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import typing
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +29,11 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.databases import scratch_database
 from tests.support.up import up_running
+from townsquare.core import db
+from townsquare.core.backup import write_backup
+from townsquare.core.keyspace import Keyspace
 from townsquare.core.processes import process_alive
 
 DEADLINE_SECONDS = 90
@@ -82,9 +94,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, ""
@@ -183,13 +196,102 @@ def _up_environment(tmp_path: Path) -> tuple[dict[str, str], tuple[int, int, int
     return env, (sandbox_port, http_port, metrics_port), process_ports
 
 
-@pytest.mark.timeout(240)
-def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_then_stops_clean(
-    var_root: Path,
+RESTORED_GUILD: typing.Final = 1191168914235700001
+"""A guild that exists only in the backup (not the sandbox's demo guild)."""
+RESTORED_XP: typing.Final = {4001: 1000, 4002: 2000}
+"""Totals in the backup's PostgreSQL; in its Redis, 4002 has 500 more, not flushed yet."""
+RESTORED_HOT_XP: typing.Final = {4001: 1000, 4002: 2500}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backup:
+    archive: Path
+    api_key: str
+    """The restored guild's API key (its hash is in the archive)."""
+
+
+async def _make_backup(archive: Path, server_database_url: str, redis_url: str) -> str:
+    from townsquare.core.audit.service import Actor
+    from townsquare.core.guilds.models import Guild
+    from townsquare.features.apikeys.domain.service import create_key
+    from townsquare.features.xp.domain.models import MemberXP
+
+    keyspace = Keyspace(f"u{uuid.uuid4().hex[:12]}")
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        async with scratch_database(server_database_url, "townsquare_up_backup") as source:
+            await db.migrate(source)
+            async with db.connect(source, pool_max=2):
+                guild = await Guild.create(id=RESTORED_GUILD, name="Restored", owner_id=4001)
+                for user, xp in RESTORED_XP.items():
+                    await MemberXP.create(guild=guild, user_id=user, xp=xp, level=1)
+                token = (await create_key(RESTORED_GUILD, "restored", Actor.system())).token
+            key = keyspace.key
+            await redis.hset(key("xp", RESTORED_GUILD), mapping=RESTORED_HOT_XP)
+            await redis.set(key("xp_loaded", RESTORED_GUILD), "1")
+            await redis.hset(key("xp_dirty", RESTORED_GUILD), mapping={"4002": 1})
+            await redis.sadd(key("xp_dirty_guilds"), str(RESTORED_GUILD))
+            await write_backup(archive, database_url=source, redis_url=redis_url, keyspace=keyspace)
+    finally:
+        async for name in redis.scan_iter(match=f"{keyspace.namespace}:*"):
+            await redis.delete(name)
+        await redis.aclose()
+    return token
+
+
+@pytest.fixture(scope="module")
+def backup(
+    server_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Backup:
+    """An archive of a guild with XP (some of it only in Redis, not flushed) and an API key."""
+    archive = tmp_path_factory.mktemp("up-backup") / "backup.tar"
+    token = asyncio.run(_make_backup(archive, server_database_url, redis_url))
+    return Backup(archive, token)
+
+
+async def _member_xp(database_url: str, user_id: int) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        value = await connection.fetchval(
+            "SELECT xp FROM member_xp WHERE guild_id = $1 AND user_id = $2",
+            RESTORED_GUILD,
+            user_id,
+        )
+    finally:
+        await connection.close()
+    return int(value or 0)
+
+
+def _leaderboard(http_port: int, api_key: str) -> list[tuple[int, int]]:
+    status, body = _get(
+        f"http://127.0.0.1:{http_port}/public/v1/guilds/{RESTORED_GUILD}/leaderboard",
+        {"Authorization": f"Bearer {api_key}"},
+    )
+    assert status == 200, (status, body)
+    return [(int(entry["user_id"]), entry["xp"]) for entry in json.loads(body)["entries"]]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    "options",
+    [pytest.param((), id="processes"), pytest.param(("--single-process",), id="single-process")],
+)
+def test_up_starts_from_a_restored_backup_and_runs_the_platform_on_the_sandbox_then_stops_clean(
+    var_root: Path, backup: Backup, options: tuple[str, ...]
 ) -> None:
+    single = bool(options)
     tmp_path = var_root
     env, (sandbox_port, http_port, metrics_port), process_ports = _up_environment(tmp_path)
-    with up_running([sys.executable, "-m", "townsquare.cli"], cwd=tmp_path, env=env) as up:
+    command = [sys.executable, "-m", "townsquare.cli"]
+    # A fresh install restored from the archive (embedded servers started for it and stopped).
+    restored = subprocess.run(
+        [*command, "restore", str(backup.archive)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    with up_running(command, cwd=tmp_path, env=env, options=options) as up:
+        # The restored schema is recognised: nothing to migrate.
+        assert "database: 0 migration(s) applied" in up.output
         records = {
             kind: json.loads((tmp_path / "var" / kind / "server.json").read_text())
             for kind in ("valkey", "postgres")
@@ -200,13 +302,19 @@ def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_the
             for pid in children
             if "townsquare.cli" in _cmdline(pid)
         }
-        assert names == {"sandbox", "shards", "worker", "scheduler", "http"}
+        if single:  # every part in `up`'s own process: only the embedded servers beside it
+            assert "in this one process" in up.lines[-1]
+            assert names == set()
+        else:
+            assert names == {"sandbox", "shards", "worker", "scheduler", "http"}
         assert (tmp_path / "var" / "sandbox.json").exists()
         tables, pong = asyncio.run(_inspect(records))
         assert {"guilds", "member_xp", "audit_entries"} <= tables
         assert pong
-        # The crowd chats in the sandbox; shards publish, workers award, the flush writes.
         database_url = f"postgres://postgres@127.0.0.1:{records['postgres']['port']}/postgres"
+        if single:  # the embedded PostgreSQL runs with its small-footprint settings
+            assert asyncio.run(_setting(database_url, "shared_buffers")) == "16MB"
+        # The crowd chats in the sandbox; shards publish, workers award, the flush writes.
         _wait_for(lambda: asyncio.run(_xp_rows(database_url)) > 0, "crowd XP rows in PostgreSQL")
         # The assistant's demo: the demo guild's rules and FAQ, embedded by the worker.
         assert any(line.startswith("assistant: on in guild") for line in up.lines), up.output
@@ -229,6 +337,15 @@ def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_the
         # moment later, so each port gets the bounded wait rather than one instant's look.
         for name, port in named_ports.items():
             _wait_for(lambda port=port: _port_open(port), f"the {name} port {port} to listen")
+        # The restored data is served: the API key (PostgreSQL) opens the leaderboard, which
+        # has the XP that was only in Redis; the worker's flush writes that XP to PostgreSQL.
+        assert _leaderboard(http_port, backup.api_key) == sorted(
+            RESTORED_HOT_XP.items(), key=lambda item: -item[1]
+        )
+        _wait_for(
+            lambda: asyncio.run(_member_xp(database_url, 4002)) == RESTORED_HOT_XP[4002],
+            "the restored unflushed XP flushed to PostgreSQL",
+        )
         # Every other process kind serves its own metrics and readiness, listed by `up`.
         for kind, port in process_ports.items():
             assert f"{kind} http://127.0.0.1:{port}/metrics" in " ".join(up.output.split())
@@ -246,40 +363,8 @@ def test_up_runs_the_platform_on_the_sandbox_until_crowd_xp_reaches_postgres_the
         _wait_for(lambda pid=pid: not process_alive(pid), f"process {pid} to exit")
     assert not (tmp_path / "var" / "sandbox.json").exists()
     assert not any(_port_open(port) for port in ports), "a port was left open"
-    assert {"sandbox.log", "shards.log", "worker.log", "scheduler.log", "http.log"} <= {
-        path.name for path in (tmp_path / "var" / "log").iterdir()
-    }
-
-
-@pytest.mark.timeout(180)
-def test_up_single_process_runs_every_part_in_one_process_until_crowd_xp_reaches_postgres(
-    var_root: Path,
-) -> None:
-    env, (sandbox_port, http_port, metrics_port), process_ports = _up_environment(var_root)
-    command = [sys.executable, "-m", "townsquare.cli"]
-    with up_running(command, cwd=var_root, env=env, options=["--single-process"]) as up:
-        assert "in this one process" in up.lines[-1]
-        records = {
-            kind: json.loads((var_root / "var" / kind / "server.json").read_text())
-            for kind in ("valkey", "postgres")
-        }
-        # No townsquare child: only the embedded servers run beside it.
-        children = _children_of(up.process.pid)
-        assert not [pid for pid in children if "townsquare.cli" in _cmdline(pid)]
-        database_url = f"postgres://postgres@127.0.0.1:{records['postgres']['port']}/postgres"
-        # The crowd chats in the sandbox (same process); shards publish, the worker awards and
-        # its flush writes PostgreSQL: XP end to end on one event loop.
-        _wait_for(lambda: asyncio.run(_xp_rows(database_url)) > 0, "crowd XP rows in PostgreSQL")
-        # The embedded PostgreSQL runs with its small-footprint settings in this mode.
-        assert asyncio.run(_setting(database_url, "shared_buffers")) == "16MB"
-        for kind in ("worker", "scheduler"):
-            assert_scraped(kind, process_ports[kind])
-        _wait_for(lambda: _get(f"http://127.0.0.1:{http_port}/healthz")[0] == 200, "http serving")
-        ports = [sandbox_port, http_port, metrics_port, *process_ports.values()]
-    assert up.process.returncode == 0, up.output
-    assert "stopped" in up.output
-    for pid in [record["pid"] for record in records.values()]:
-        _wait_for(lambda pid=pid: not process_alive(pid), f"process {pid} to exit")
-    assert not (var_root / "var" / "sandbox.json").exists()
-    assert not any(_port_open(port) for port in ports), "a port was left open"
-    assert (var_root / "var" / "log" / "single-process.log").stat().st_size > 0
+    logs = {path.name for path in (tmp_path / "var" / "log").iterdir()}
+    if single:
+        assert (tmp_path / "var" / "log" / "single-process.log").stat().st_size > 0
+    else:
+        assert {"sandbox.log", "shards.log", "worker.log", "scheduler.log", "http.log"} <= logs

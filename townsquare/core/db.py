@@ -12,6 +12,7 @@ every start and from several processes in turn.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import typing
 from typing import Any
 
@@ -54,15 +55,19 @@ def model_modules() -> list[str]:
     return [*KERNEL_MODEL_MODULES, *(m for f in enabled_features() for m in f.models)]
 
 
-def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
-    """The tortoise configuration for `database_url` (a `postgres://` URL)."""
+def tortoise_config(
+    database_url: str, *, pool_max: int = 10, idle_seconds: float | None = None
+) -> dict[str, Any]:
+    """The tortoise configuration for `database_url` (a `postgres://` URL); `idle_seconds`
+    closes a pool connection idle that long (asyncpg's default: 300 s)."""
     scheme, sep, rest = database_url.partition("://")
     if not sep or scheme not in {"postgres", "postgresql"}:
         raise ValueError("database URL must start with postgres:// or postgresql://")
     separator = "&" if "?" in rest else "?"
+    idle = "" if idle_seconds is None else f"&max_inactive_connection_lifetime={idle_seconds:g}"
     return {
         "connections": {
-            "default": f"postgres://{rest}{separator}minsize=1&maxsize={pool_max}",
+            "default": f"postgres://{rest}{separator}minsize=1&maxsize={pool_max}{idle}",
         },
         "apps": {
             APP_LABEL: {
@@ -76,13 +81,34 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
     }
 
 
+_connected: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "townsquare_db_connected", default=None
+)
+"""The URL the ORM is connected to in this context (and the tasks started from it)."""
+
+
 @contextlib.asynccontextmanager
-async def connect(database_url: str, *, pool_max: int = 10) -> AsyncIterator[None]:
-    """Open the ORM's connections for the duration of the block."""
-    await Tortoise.init(config=tortoise_config(database_url, pool_max=pool_max))
+async def connect(
+    database_url: str, *, pool_max: int = 10, idle_seconds: float | None = None
+) -> AsyncIterator[None]:
+    """Open the ORM's connections for the duration of the block (`idle_seconds`: see
+    :func:`tortoise_config`).
+
+    Inside a block already connected to the same URL (in this task, or in the task that
+    started this one) the connections are shared instead: `up --single-process` holds one
+    pool for all its parts, each of which still says what it needs. Tortoise's own re-init
+    would close the outer block's connections under it.
+    """
+    if _connected.get() == database_url:
+        yield
+        return
+    config = tortoise_config(database_url, pool_max=pool_max, idle_seconds=idle_seconds)
+    await Tortoise.init(config=config)
+    token = _connected.set(database_url)
     try:
         yield
     finally:
+        _connected.reset(token)
         await Tortoise.close_connections()
 
 

@@ -54,9 +54,11 @@ SMALL_SETTINGS: typing.Final = (
     "max_worker_processes=4",
     "max_parallel_workers=0",
     "max_wal_senders=0",
+    "max_logical_replication_workers=0",
 )
 """The small-footprint server (`up --single-process`): a small buffer cache, which every
-backend's resident memory includes as far as it has touched it, and fewer processes."""
+backend's resident memory includes as far as it has touched it, and fewer processes (no
+logical replication launcher: Townsquare replicates nothing)."""
 _SMALL_SETTINGS_18: typing.Final = ("io_method=sync",)
 """PostgreSQL 18+: no I/O worker processes."""
 
