@@ -245,6 +245,7 @@ async def test_run_sandbox_prints_one_json_line_and_serves(monkeypatch: pytest.M
             "oauth_client_secret",
             "control_url",
             "sku_id",
+            "identify_interval",
         }
         async with aiohttp.ClientSession() as http:
             headers = {"Authorization": f"Bot {info['bot_token']}"}

@@ -87,7 +87,7 @@ class IdentifyGate:
         self._asking = asyncio.Lock()
         self._clock = clock
         self._sleep = sleep
-        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"  # keyspace: not a key
 
     @property
     def enabled(self) -> bool:
@@ -119,7 +119,7 @@ class IdentifyGate:
             return None
         bucket = await self.bucket(shard_id)
         key = self._keyspace.key("identify_slot", bucket)
-        token = f"{self._owner}:{shard_id}:{secrets.token_hex(4)}"
+        token = f"{self._owner}:{shard_id}:{secrets.token_hex(4)}"  # keyspace: not a key
         started = self._clock()
         try:
             while not await self._redis.set(key, token, nx=True, px=self._ttl_ms):
