@@ -39,6 +39,7 @@ __all__ = [
     "activity_keys",
     "pending_field",
     "record_activity",
+    "record_activity_once",
     "split_pending_field",
 ]
 
@@ -88,6 +89,19 @@ record_activity(1, ARGV[1], tonumber(ARGV[2]), counts, members)
 return 1
 """
 )
+
+_RECORD_ONCE_SCRIPT: typing.Final = (
+    ACTIVITY_LUA
+    + """
+-- KEYS: as record_activity's, then the event's done marker. ARGV: field, ttl, the marker's
+-- ttl, metric, n. Counts only if it sets the marker: a redelivered event counts nothing.
+if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then return 0 end
+record_activity(1, ARGV[1], tonumber(ARGV[2]), {[ARGV[4]] = tonumber(ARGV[5])}, {})
+return 1
+"""
+)
+MARKER_TTL_SECONDS: typing.Final = 86_400
+"""How long :func:`record_activity_once` remembers an event: longer than any retry schedule."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -141,3 +155,22 @@ async def record_activity(
     pairs = [item for metric, n in counts.items() for item in (metric, n)]
     args: list[int | str] = [target.field, COUNTS_TTL_SECONDS, len(counts), *pairs, *members]
     await redis.register_script(_RECORD_SCRIPT)(keys=list(target.keys), args=args)
+
+
+async def record_activity_once(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    guild_id: int,
+    at_ms: int,
+    *,
+    marker: str,
+    metric: str,
+    n: int = 1,
+) -> bool:
+    """Count `n` of `metric` in the guild's hour of `at_ms`, once per `marker` (a key of the
+    caller's event, e.g. a `done` key of its interaction id): for counts on paths that may run
+    twice (a redelivered job). Returns whether it counted."""
+    target = activity_keys(keyspace, guild_id, at_ms)
+    args: list[int | str] = [target.field, COUNTS_TTL_SECONDS, MARKER_TTL_SECONDS, metric, n]
+    script = redis.register_script(_RECORD_ONCE_SCRIPT)
+    return bool(await script(keys=[*target.keys, marker], args=args))

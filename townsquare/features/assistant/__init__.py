@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from townsquare.core.activity import ASSISTANT_QUESTIONS
 from townsquare.core.features import Feature
 from townsquare.features.assistant.domain.config import UPGRADES, AISection, assistant_reads_content
 from townsquare.features.assistant.domain.jobs import AI_PIPELINE, AI_ROUTE, assistant_schedules
@@ -37,4 +38,6 @@ FEATURE = Feature(
     usage="townsquare.features.assistant.usage",
     demo="townsquare.features.assistant.domain.demo",
     reads_message_content=assistant_reads_content,
+    # Counted once per interaction or message by the answer jobs (tasks.py).
+    activity_metrics=(ASSISTANT_QUESTIONS,),
 )

@@ -24,6 +24,8 @@ import hikari
 import structlog
 from taskiq import TaskiqDepends
 
+from townsquare.core.activity import ASSISTANT_QUESTIONS
+from townsquare.core.activity.counters import record_activity_once
 from townsquare.core.discord import resolve_discord_target
 from townsquare.core.events import (
     MessageDeleteRecord,
@@ -52,7 +54,7 @@ from townsquare.features.assistant.domain.knowledge import (
 )
 from townsquare.features.assistant.domain.service import assistant_for, model_for
 from townsquare.features.assistant.domain.summary import NOTHING_TO_SUMMARIZE
-from townsquare.tasks.idempotency import run_once
+from townsquare.tasks.idempotency import done_key, run_once
 from townsquare.tasks.registry import REGISTRY
 
 # At run time: taskiq reads the tasks' type hints to inject the resources.
@@ -191,6 +193,7 @@ async def answer_interaction(  # noqa: PLR0917 - the job's fields
         if outcome.kind == "answer" and posted:
             await store_history(resources.redis, resources.keyspace, posted, outcome.history)
 
+    await _count_question(resources, guild_id, interaction["interaction_id"], "ai_ask")
     once = str(interaction["interaction_id"])
     await run_once(resources.redis, resources.keyspace, "ai_ask", once, work)
 
@@ -324,8 +327,26 @@ async def _message(record: MessageRecord, resources: TaskResources) -> bool:
         if outcome.kind == "answer":
             await store_history(resources.redis, resources.keyspace, posted, outcome.history)
 
+    await _count_question(resources, record.guild_id, record.message_id, "ai_mention")
     await run_once(resources.redis, resources.keyspace, "ai_mention", str(record.message_id), work)
     return indexed
+
+
+async def _count_question(
+    resources: TaskResources, guild_id: int, event_id: int, scope: str
+) -> None:
+    """One question on the overview's chart (at the time its interaction or message was made),
+    counted once however often its job is delivered."""
+    at_ms = int(hikari.Snowflake(event_id).created_at.timestamp() * 1000)
+    marker = done_key(resources.keyspace, scope + "_counted", str(event_id))
+    await record_activity_once(
+        resources.redis,
+        resources.keyspace,
+        guild_id,
+        at_ms,
+        marker=marker,
+        metric=ASSISTANT_QUESTIONS.name,
+    )
 
 
 async def _reply(

@@ -149,6 +149,14 @@ async def test_a_redelivered_question_is_answered_once(
     assert answer.content.startswith("Do not post invite links to other servers. [1]")
     assert len(await assistant.model_requests("generateContent")) == 1
     assert not answer.interaction.followup_message_ids
+    # The overview's "Assistant questions" counts it once too (issue 19).
+    counted = [
+        await assistant.redis.hget(key, "assistant_questions")
+        async for key in assistant.redis.scan_iter(
+            match=assistant.keyspace.pattern("activity_counts")
+        )
+    ]
+    assert counted == [b"1"]
 
 
 async def _asks(assistant: AssistantHarness, stream: str) -> list[bytes]:

@@ -209,7 +209,7 @@ LEVELS_PAGE: typing.Final = ConfigPage(
             "public_leaderboard",
             "Public leaderboard page",
             "bool",
-            help="anyone with the link may see members' names, avatars, levels and XP at "
+            help="Anyone with the link may see members' names, avatars, levels and XP at "
             "/leaderboard/<this server's id>",
         ),
     ),
