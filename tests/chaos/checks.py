@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import re
+import time
 import typing
 
 from tests.chaos.leftovers import could_predate, holders, listening_ports
@@ -41,6 +42,13 @@ OUTAGE_ALERTS: typing.Final = {
     "internal API down": "internal_api_unavailable",
 }
 """The alert key each outage raises (one per outage: `alert_once`, 60 s apart at least)."""
+API_DOWN: typing.Final = "internal API down"
+CALL_MARGIN_SECONDS: typing.Final = 6.0
+"""A shard's call fails for good after its retries (`http.internal_retry_max_seconds`, 5 s):
+one made just before the link is restored may raise its alert this long after."""
+RESTART_MARGIN_SECONDS: typing.Final = 30.0
+"""A SIGKILLed HTTP service answers again once its process has started (imports, database
+pool: seconds on a loaded machine) after the supervisor's backoff; calls meanwhile fail."""
 MAX_LEVEL: typing.Final = 500
 """`xp.max_level` of the defaults."""
 FINISHED: typing.Final = frozenset({GiveawayState.CLAIMING, GiveawayState.ENDED})
@@ -335,14 +343,54 @@ async def check_alerts(system: System, faults: Faults) -> list[Check]:
     # A Valkey kill and restart lasts about a second: below the 3 s an outage needs to be alerted.
     for kind, key in OUTAGE_ALERTS.items():
         outages = sum(1 for k, *_ in faults.outages if k == kind)
-        if outages:
+        if outages and kind != API_DOWN:
             raised = keys.get(key, 0)
             checks.append(
                 Check(
                     f"an alert per {kind}", raised >= outages, f"{outages} outages, {raised} alerts"
                 )
             )
+    if any(k == API_DOWN for k, *_ in faults.outages):
+        checks.append(check_api_down_alerts(alerts, faults))
     return checks
+
+
+def check_api_down_alerts(alerts: list[Alert], faults: Faults) -> Check:
+    """Each internal API outage alerted while it lasted, and no `internal_api_unavailable`
+    alert without a cause: raised outside the outages and the HTTP service's restarts (a
+    SIGKILLed HTTP service is unreachable until it is back, the shards say so too)."""
+    raised = [
+        int(a.alert_id.split("-", maxsplit=1)[0]) / 1000
+        for a in alerts
+        if a.key == OUTAGE_ALERTS[API_DOWN]
+    ]
+    outages = [
+        (start, end + CALL_MARGIN_SECONDS) for k, start, end in faults.outages if k == API_DOWN
+    ]
+    restarts = [
+        (start, end + RESTART_MARGIN_SECONDS)
+        for child, start, end in faults.restarts
+        if child == "http"
+    ]
+    silent = [
+        f"{time.strftime('%H:%M:%S', time.localtime(start))}"
+        for start, end in outages
+        if not any(start <= at <= end for at in raised)
+    ]
+    during_restarts = [at for at in raised if any(s <= at <= e for s, e in restarts)]
+    unexplained = [
+        time.strftime("%H:%M:%S", time.localtime(at))
+        for at in raised
+        if not any(s <= at <= e for s, e in (*outages, *restarts))
+    ]
+    return Check(
+        "an alert per internal API down, and none without a cause",
+        not silent and not unexplained,
+        f"{len(outages)} outages, {len(raised)} alerts ({len(raised) - len(during_restarts)} in "
+        f"the outages, {len(during_restarts)} while HTTP restarted after a SIGKILL); "
+        f"outages not alerted: {silent or 'none'}; alerts without an outage: "
+        f"{unexplained or 'none'}",
+    )
 
 
 async def check_everything(system: System, activity: Activity, faults: Faults) -> list[Check]:

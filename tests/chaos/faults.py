@@ -49,6 +49,8 @@ class Faults:
     log: list[str] = dataclasses.field(default_factory=list)
     last_kill: float = 0.0
     """When a child was last SIGKILLed (epoch seconds): its locks lapse by their TTL."""
+    restarts: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
+    """(child, SIGKILL, started again and recovered): epoch seconds."""
     gateway_gaps: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     """When the bot could not see the gateway (a shard process dead, a storm): an interaction
     made then may reach it after Discord's 3 s, as on Discord ("This interaction failed")."""
@@ -77,6 +79,7 @@ class Faults:
             await wait_until(self._attached, within=60, what="the shard's session taken up again")
             self.gateway_gaps.append((start, time.time() + GAP_MARGIN_SECONDS))
         await asyncio.sleep(self.recovery_seconds)
+        self.restarts.append((child, start, time.time()))
 
     def _attached(self) -> bool:
         """A connection holds the bot's gateway session again (resumed or identified)."""

@@ -15,6 +15,7 @@ import typing
 import pytest
 
 from tests.chaos.cards import SeenStream, check_every_stream_carded
+from tests.chaos.checks import check_api_down_alerts
 from tests.chaos.escalation import expected_steps
 from tests.chaos.leftovers import (
     could_predate,
@@ -24,6 +25,7 @@ from tests.chaos.leftovers import (
     ports_of_processes,
 )
 from tests.chaos.system import BotPost
+from townsquare.core.alerts import Alert
 from townsquare.core.guard.models import CaseStatus
 from townsquare.sandbox.platforms.common import Delivery
 from townsquare.tasks.idempotency import done_key
@@ -31,6 +33,7 @@ from townsquare.tasks.idempotency import done_key
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from tests.chaos.faults import Faults
     from townsquare.core.keyspace import Keyspace
 
 pytestmark = pytest.mark.integration
@@ -195,3 +198,37 @@ def test_every_announced_stream_needs_exactly_one_card() -> None:
     assert not check.held and "'Twitch #1' (t1): 2 cards" in check.detail
     [check] = check_every_stream_carded(_deliveries_and_system(one_each[:2]), seen, until)
     assert not check.held and "(v1): 0 cards" in check.detail
+
+
+def test_each_internal_api_outage_needs_its_own_alert_and_none_without_a_cause() -> None:
+    """The run before the fix: the internal API outages (10:03:58, 10:08:04) were not alerted
+    (a PostgreSQL outage's 503s had raised the key 30 s before, and its one-a-minute claim hid
+    them), and those two alerts had no internal API outage behind them."""
+    day = datetime.datetime(2026, 12, 3, 10, tzinfo=datetime.UTC).timestamp()
+
+    def at(minute: int, second: int) -> float:
+        return day + minute * 60 + second
+
+    def clock(when: float) -> str:  # the chaos log's local time
+        return time.strftime("%H:%M:%S", time.localtime(when))
+
+    def alert(when: float) -> Alert:
+        ms = int(when * 1000)
+        return Alert(f"{ms}-0", "", "error", "shards", "", "internal_api_unavailable", None)
+
+    faults = types.SimpleNamespace(
+        outages=[
+            ("internal API down", at(3, 58), at(4, 28)),
+            ("PostgreSQL unreachable", at(3, 18), at(3, 48)),
+        ],
+        restarts=[("http", at(1, 49), at(1, 55)), ("worker-a", at(3, 0), at(3, 5))],
+    )
+    before = [alert(at(1, 57)), alert(at(3, 28))]
+    failed = check_api_down_alerts(before, typing.cast("Faults", faults))
+    assert not failed.held
+    assert f"outages not alerted: ['{clock(at(3, 58))}']" in failed.detail
+    assert f"alerts without an outage: ['{clock(at(3, 28))}']" in failed.detail
+    after = [alert(at(1, 57)), alert(at(4, 1))]
+    held = check_api_down_alerts(after, typing.cast("Faults", faults))
+    assert held.held, held.detail
+    assert "1 in the outages, 1 while HTTP restarted" in held.detail
