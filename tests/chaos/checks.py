@@ -24,12 +24,15 @@ from townsquare.core.guard.models import Case
 from townsquare.core.processes import process_alive
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick, GiveawayState
 from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
+from townsquare.sandbox.world.interactions import APPLICATION_COMMAND
 
 if typing.TYPE_CHECKING:
     from tests.chaos.faults import Faults
     from tests.chaos.load import Activity
     from tests.chaos.system import System
     from townsquare.core.alerts import Alert
+    from townsquare.sandbox.world.models import Interaction
+    from townsquare.sandbox.world.state import World
 
 __all__ = ["Check", "all_drained", "check_after_stop", "check_everything", "xp_counted"]
 
@@ -261,6 +264,57 @@ def check_questions(system: System, activity: Activity, faults: Faults) -> list[
     ]
 
 
+MODAL: typing.Final = 9
+"""An interaction response that opens a modal: an answer with no message."""
+
+
+def answered(world: World, interaction: Interaction) -> bool:
+    """The bot answered: a message response with something in it (or one since deleted: the
+    deferred placeholder `answer` removes before an ephemeral follow-up), a follow-up, or a
+    modal; not a deferral left "thinking"."""
+    if interaction.followup_message_ids or interaction.response_type == MODAL:
+        return True
+    if interaction.response_message_id is None:
+        return False
+    message = world.messages.get(interaction.response_message_id)
+    return message is None or bool(message.content or message.embeds or message.attachments)
+
+
+def check_commands_answered(system: System, faults: Faults) -> list[Check]:
+    """Every slash command used in the guild (the crowd's and the driver's) got an answer;
+    those used while the bot could not see the gateway or Discord's REST was failing on
+    purpose are excused (on Discord, too, they fail)."""
+    world = system.sandbox.world
+    excused_windows = (*faults.gateway_gaps, *faults.rest_storms)
+    commands = [
+        i
+        for i in world.interactions.values()
+        if i.type == APPLICATION_COMMAND and i.guild_id == system.guild_id
+    ]
+    unanswered: list[str] = []
+    excused = 0
+    for interaction in commands:
+        if answered(world, interaction):
+            continue
+        at = interaction.created_at.timestamp()
+        if any(start <= at <= end for start, end in excused_windows):
+            excused += 1
+            continue
+        state = "deferred" if interaction.response_message_id else "no response"
+        unanswered.append(
+            f"/{interaction.command_name} at {interaction.created_at:%H:%M:%S.%f} ({state})"
+        )
+    return [
+        Check(
+            "every slash command answered",
+            not unanswered,
+            f"{len(commands)} commands; unanswered: {unanswered[:8] or 'none'}"
+            f"{f' (+{len(unanswered) - 8} more)' if len(unanswered) > 8 else ''}; "
+            f"{excused} unanswered while the shard was away or Discord's REST failing",
+        )
+    ]
+
+
 async def _alerts(system: System) -> list[Alert]:
     entries = await system.redis.xrange(system.keyspace.key("alerts"))
     return [parse_alert(entry_id.decode(), fields) for entry_id, fields in entries]
@@ -401,6 +455,7 @@ async def check_everything(system: System, activity: Activity, faults: Faults) -
         *await check_giveaways(system, activity),
         *check_cards(system),
         *check_questions(system, activity, faults),
+        *check_commands_answered(system, faults),
         *await check_moderation(system),
         *await check_queues(system),
         *await check_alerts(system, faults),

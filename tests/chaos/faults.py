@@ -55,6 +55,10 @@ class Faults:
     """When the bot could not see the gateway (a shard process dead, a storm): an interaction
     made then may reach it after Discord's 3 s, as on Discord ("This interaction failed")."""
 
+    rest_storms: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    """When Discord's REST failed on purpose: an interaction's first response may be refused
+    or late then (Discord's own fault, "This interaction failed" on Discord too)."""
+
     def _note(self, what: str) -> None:
         self.counts[what] += 1
         self.log.append(f"{time.strftime('%H:%M:%S')} {what}")
@@ -135,11 +139,13 @@ class Faults:
 
     async def rest_storm(self, seconds: float = 20.0) -> None:
         """Discord's REST slow, 429, 5xx and losing answers, for `seconds`."""
+        start = time.time()
         for rule in REST_FAULTS:
             await self.system.control("POST", "/faults/rest", {**rule, "duration": seconds})
         self._note("Discord REST slow/429/5xx")
         await asyncio.sleep(seconds)
         await self.system.control("DELETE", "/faults/rest")
+        self.rest_storms.append((start, time.time() + GAP_MARGIN_SECONDS))
         await asyncio.sleep(self.recovery_seconds)
 
     def fired(self) -> int:

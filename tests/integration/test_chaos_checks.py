@@ -15,7 +15,7 @@ import typing
 import pytest
 
 from tests.chaos.cards import SeenStream, check_every_stream_carded
-from tests.chaos.checks import check_api_down_alerts
+from tests.chaos.checks import check_api_down_alerts, check_commands_answered
 from tests.chaos.escalation import expected_steps
 from tests.chaos.leftovers import (
     could_predate,
@@ -34,6 +34,7 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from tests.chaos.faults import Faults
+    from tests.chaos.system import System
     from townsquare.core.keyspace import Keyspace
 
 pytestmark = pytest.mark.integration
@@ -232,3 +233,43 @@ def test_each_internal_api_outage_needs_its_own_alert_and_none_without_a_cause()
     held = check_api_down_alerts(after, typing.cast("Faults", faults))
     assert held.held, held.detail
     assert "1 in the outages, 1 while HTTP restarted" in held.detail
+
+
+def test_a_slash_command_left_without_an_answer_fails_unless_the_bot_could_not_see_it() -> None:
+    day = datetime.datetime(2026, 12, 3, 10, tzinfo=datetime.UTC)
+
+    def used(n: int, second: int, **response: typing.Any) -> types.SimpleNamespace:
+        return types.SimpleNamespace(
+            type=2,
+            guild_id=1,
+            command_name=f"c{n}",
+            created_at=day + datetime.timedelta(seconds=second),
+            followup_message_ids=response.get("followups", []),
+            response_type=response.get("type"),
+            response_message_id=response.get("message"),
+        )
+
+    world = types.SimpleNamespace(
+        interactions={
+            1: used(1, 0, type=4, message=11),  # answered
+            2: used(2, 1, type=5, message=12, followups=[13]),  # deferred, then followed up
+            3: used(3, 2, type=5, message=14),  # deferred and never filled: "thinking..."
+            4: used(4, 3),  # never answered
+            5: used(5, 40),  # never answered, in a gateway gap
+            6: used(6, 4, type=5, message=15),  # deferred placeholder deleted (ephemeral after)
+        },
+        messages={
+            11: types.SimpleNamespace(content="hi", embeds=[], attachments=[]),
+            12: types.SimpleNamespace(content="", embeds=[], attachments=[]),
+            14: types.SimpleNamespace(content="", embeds=[], attachments=[]),
+        },
+    )
+    system = types.SimpleNamespace(sandbox=types.SimpleNamespace(world=world), guild_id=1)
+    start = day.timestamp()
+    faults = types.SimpleNamespace(gateway_gaps=[(start + 30, start + 50)], rest_storms=[])
+    [check] = check_commands_answered(typing.cast("System", system), typing.cast("Faults", faults))
+    assert not check.held
+    assert "/c3 at 10:00:02.000000 (deferred)" in check.detail
+    assert "/c4 at 10:00:03.000000 (no response)" in check.detail
+    assert "c1" not in check.detail and "c2" not in check.detail and "c6" not in check.detail
+    assert "1 unanswered while the shard was away" in check.detail
