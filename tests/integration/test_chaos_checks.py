@@ -199,6 +199,16 @@ def test_every_announced_stream_needs_exactly_one_card() -> None:
     assert not check.held and "'Twitch #1' (t1): 2 cards" in check.detail
     [check] = check_every_stream_carded(_deliveries_and_system(one_each[:2]), seen, until)
     assert not check.held and "(v1): 0 cards" in check.detail
+    # Streams went live and none was announced to the bot (the demo's feeds never set up):
+    # no card is owed, and the check does not hold vacuously.
+    unannounced = {"t9": seen["t9"]}
+    system = _deliveries_and_system([])
+    system.sandbox.platforms.deliverer.sent = []
+    system.sandbox.platforms.youtube.videos = {}
+    [check] = check_every_stream_carded(system, unannounced, until)
+    assert not check.held and "0 streams announced" in check.detail
+    [check] = check_every_stream_carded(system, {}, until)  # the short run: none seen
+    assert check.held, check.detail
 
 
 def test_each_internal_api_outage_needs_its_own_alert_and_none_without_a_cause() -> None:
