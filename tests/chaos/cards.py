@@ -121,10 +121,13 @@ def check_every_stream_carded(
         cards = sum(1 for post in posts if _is_card_of(post, stream))
         if cards != 1:
             wrong.append(f"{stream.platform} {stream.title!r} ({stream.stream_id}): {cards} cards")
+    # Streams seen and none announced: the demo's feeds were never set up (a vacuous pass; a
+    # worker SIGKILLed while setting them up once left the guild without feeds for an hour).
+    vacuous = owed == 0 and not_announced > 0
     return [
         Check(
             "every live stream announced to the bot got exactly one card",
-            not wrong,
+            not wrong and not vacuous,
             f"{owed} streams announced, {len(posts)} cards; not exactly one: {wrong or 'none'}; "
             f"{not_announced} started before their feed was subscribed; "
             f"every delivery refused: {given_up or 'none'}",

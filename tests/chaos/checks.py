@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import re
+import time
 import typing
 
 from tests.chaos.leftovers import could_predate, holders, listening_ports
@@ -23,12 +24,15 @@ from townsquare.core.guard.models import Case
 from townsquare.core.processes import process_alive
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick, GiveawayState
 from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
+from townsquare.sandbox.world.interactions import APPLICATION_COMMAND
 
 if typing.TYPE_CHECKING:
     from tests.chaos.faults import Faults
     from tests.chaos.load import Activity
     from tests.chaos.system import System
     from townsquare.core.alerts import Alert
+    from townsquare.sandbox.world.models import Interaction
+    from townsquare.sandbox.world.state import World
 
 __all__ = ["Check", "all_drained", "check_after_stop", "check_everything", "xp_counted"]
 
@@ -41,6 +45,13 @@ OUTAGE_ALERTS: typing.Final = {
     "internal API down": "internal_api_unavailable",
 }
 """The alert key each outage raises (one per outage: `alert_once`, 60 s apart at least)."""
+API_DOWN: typing.Final = "internal API down"
+CALL_MARGIN_SECONDS: typing.Final = 6.0
+"""A shard's call fails for good after its retries (`http.internal_retry_max_seconds`, 5 s):
+one made just before the link is restored may raise its alert this long after."""
+RESTART_MARGIN_SECONDS: typing.Final = 30.0
+"""A SIGKILLed HTTP service answers again once its process has started (imports, database
+pool: seconds on a loaded machine) after the supervisor's backoff; calls meanwhile fail."""
 MAX_LEVEL: typing.Final = 500
 """`xp.max_level` of the defaults."""
 FINISHED: typing.Final = frozenset({GiveawayState.CLAIMING, GiveawayState.ENDED})
@@ -253,6 +264,57 @@ def check_questions(system: System, activity: Activity, faults: Faults) -> list[
     ]
 
 
+MODAL: typing.Final = 9
+"""An interaction response that opens a modal: an answer with no message."""
+
+
+def answered(world: World, interaction: Interaction) -> bool:
+    """The bot answered: a message response with something in it (or one since deleted: the
+    deferred placeholder `answer` removes before an ephemeral follow-up), a follow-up, or a
+    modal; not a deferral left "thinking"."""
+    if interaction.followup_message_ids or interaction.response_type == MODAL:
+        return True
+    if interaction.response_message_id is None:
+        return False
+    message = world.messages.get(interaction.response_message_id)
+    return message is None or bool(message.content or message.embeds or message.attachments)
+
+
+def check_commands_answered(system: System, faults: Faults) -> list[Check]:
+    """Every slash command used in the guild (the crowd's and the driver's) got an answer;
+    those used while the bot could not see the gateway or Discord's REST was failing on
+    purpose are excused (on Discord, too, they fail)."""
+    world = system.sandbox.world
+    excused_windows = (*faults.gateway_gaps, *faults.rest_storms)
+    commands = [
+        i
+        for i in world.interactions.values()
+        if i.type == APPLICATION_COMMAND and i.guild_id == system.guild_id
+    ]
+    unanswered: list[str] = []
+    excused = 0
+    for interaction in commands:
+        if answered(world, interaction):
+            continue
+        at = interaction.created_at.timestamp()
+        if any(start <= at <= end for start, end in excused_windows):
+            excused += 1
+            continue
+        state = "deferred" if interaction.response_message_id else "no response"
+        unanswered.append(
+            f"/{interaction.command_name} at {interaction.created_at:%H:%M:%S.%f} ({state})"
+        )
+    return [
+        Check(
+            "every slash command answered",
+            not unanswered,
+            f"{len(commands)} commands; unanswered: {unanswered[:8] or 'none'}"
+            f"{f' (+{len(unanswered) - 8} more)' if len(unanswered) > 8 else ''}; "
+            f"{excused} unanswered while the shard was away or Discord's REST failing",
+        )
+    ]
+
+
 async def _alerts(system: System) -> list[Alert]:
     entries = await system.redis.xrange(system.keyspace.key("alerts"))
     return [parse_alert(entry_id.decode(), fields) for entry_id, fields in entries]
@@ -335,14 +397,54 @@ async def check_alerts(system: System, faults: Faults) -> list[Check]:
     # A Valkey kill and restart lasts about a second: below the 3 s an outage needs to be alerted.
     for kind, key in OUTAGE_ALERTS.items():
         outages = sum(1 for k, *_ in faults.outages if k == kind)
-        if outages:
+        if outages and kind != API_DOWN:
             raised = keys.get(key, 0)
             checks.append(
                 Check(
                     f"an alert per {kind}", raised >= outages, f"{outages} outages, {raised} alerts"
                 )
             )
+    if any(k == API_DOWN for k, *_ in faults.outages):
+        checks.append(check_api_down_alerts(alerts, faults))
     return checks
+
+
+def check_api_down_alerts(alerts: list[Alert], faults: Faults) -> Check:
+    """Each internal API outage alerted while it lasted, and no `internal_api_unavailable`
+    alert without a cause: raised outside the outages and the HTTP service's restarts (a
+    SIGKILLed HTTP service is unreachable until it is back, the shards say so too)."""
+    raised = [
+        int(a.alert_id.split("-", maxsplit=1)[0]) / 1000
+        for a in alerts
+        if a.key == OUTAGE_ALERTS[API_DOWN]
+    ]
+    outages = [
+        (start, end + CALL_MARGIN_SECONDS) for k, start, end in faults.outages if k == API_DOWN
+    ]
+    restarts = [
+        (start, end + RESTART_MARGIN_SECONDS)
+        for child, start, end in faults.restarts
+        if child == "http"
+    ]
+    silent = [
+        f"{time.strftime('%H:%M:%S', time.localtime(start))}"
+        for start, end in outages
+        if not any(start <= at <= end for at in raised)
+    ]
+    during_restarts = [at for at in raised if any(s <= at <= e for s, e in restarts)]
+    unexplained = [
+        time.strftime("%H:%M:%S", time.localtime(at))
+        for at in raised
+        if not any(s <= at <= e for s, e in (*outages, *restarts))
+    ]
+    return Check(
+        "an alert per internal API down, and none without a cause",
+        not silent and not unexplained,
+        f"{len(outages)} outages, {len(raised)} alerts ({len(raised) - len(during_restarts)} in "
+        f"the outages, {len(during_restarts)} while HTTP restarted after a SIGKILL); "
+        f"outages not alerted: {silent or 'none'}; alerts without an outage: "
+        f"{unexplained or 'none'}",
+    )
 
 
 async def check_everything(system: System, activity: Activity, faults: Faults) -> list[Check]:
@@ -353,6 +455,7 @@ async def check_everything(system: System, activity: Activity, faults: Faults) -
         *await check_giveaways(system, activity),
         *check_cards(system),
         *check_questions(system, activity, faults),
+        *check_commands_answered(system, faults),
         *await check_moderation(system),
         *await check_queues(system),
         *await check_alerts(system, faults),

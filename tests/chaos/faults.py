@@ -49,9 +49,15 @@ class Faults:
     log: list[str] = dataclasses.field(default_factory=list)
     last_kill: float = 0.0
     """When a child was last SIGKILLed (epoch seconds): its locks lapse by their TTL."""
+    restarts: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
+    """(child, SIGKILL, started again and recovered): epoch seconds."""
     gateway_gaps: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     """When the bot could not see the gateway (a shard process dead, a storm): an interaction
     made then may reach it after Discord's 3 s, as on Discord ("This interaction failed")."""
+
+    rest_storms: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    """When Discord's REST failed on purpose: an interaction's first response may be refused
+    or late then (Discord's own fault, "This interaction failed" on Discord too)."""
 
     def _note(self, what: str) -> None:
         self.counts[what] += 1
@@ -77,6 +83,7 @@ class Faults:
             await wait_until(self._attached, within=60, what="the shard's session taken up again")
             self.gateway_gaps.append((start, time.time() + GAP_MARGIN_SECONDS))
         await asyncio.sleep(self.recovery_seconds)
+        self.restarts.append((child, start, time.time()))
 
     def _attached(self) -> bool:
         """A connection holds the bot's gateway session again (resumed or identified)."""
@@ -132,11 +139,13 @@ class Faults:
 
     async def rest_storm(self, seconds: float = 20.0) -> None:
         """Discord's REST slow, 429, 5xx and losing answers, for `seconds`."""
+        start = time.time()
         for rule in REST_FAULTS:
             await self.system.control("POST", "/faults/rest", {**rule, "duration": seconds})
         self._note("Discord REST slow/429/5xx")
         await asyncio.sleep(seconds)
         await self.system.control("DELETE", "/faults/rest")
+        self.rest_storms.append((start, time.time() + GAP_MARGIN_SECONDS))
         await asyncio.sleep(self.recovery_seconds)
 
     def fired(self) -> int:

@@ -15,6 +15,7 @@ import typing
 import pytest
 
 from tests.chaos.cards import SeenStream, check_every_stream_carded
+from tests.chaos.checks import check_api_down_alerts, check_commands_answered
 from tests.chaos.escalation import expected_steps
 from tests.chaos.leftovers import (
     could_predate,
@@ -24,6 +25,7 @@ from tests.chaos.leftovers import (
     ports_of_processes,
 )
 from tests.chaos.system import BotPost
+from townsquare.core.alerts import Alert
 from townsquare.core.guard.models import CaseStatus
 from townsquare.sandbox.platforms.common import Delivery
 from townsquare.tasks.idempotency import done_key
@@ -31,6 +33,8 @@ from townsquare.tasks.idempotency import done_key
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from tests.chaos.faults import Faults
+    from tests.chaos.system import System
     from townsquare.core.keyspace import Keyspace
 
 pytestmark = pytest.mark.integration
@@ -195,3 +199,87 @@ def test_every_announced_stream_needs_exactly_one_card() -> None:
     assert not check.held and "'Twitch #1' (t1): 2 cards" in check.detail
     [check] = check_every_stream_carded(_deliveries_and_system(one_each[:2]), seen, until)
     assert not check.held and "(v1): 0 cards" in check.detail
+    # Streams went live and none was announced to the bot (the demo's feeds never set up):
+    # no card is owed, and the check does not hold vacuously.
+    unannounced = {"t9": seen["t9"]}
+    system = _deliveries_and_system([])
+    system.sandbox.platforms.deliverer.sent = []
+    system.sandbox.platforms.youtube.videos = {}
+    [check] = check_every_stream_carded(system, unannounced, until)
+    assert not check.held and "0 streams announced" in check.detail
+    [check] = check_every_stream_carded(system, {}, until)  # the short run: none seen
+    assert check.held, check.detail
+
+
+def test_each_internal_api_outage_needs_its_own_alert_and_none_without_a_cause() -> None:
+    """The run before the fix: the internal API outages (10:03:58, 10:08:04) were not alerted
+    (a PostgreSQL outage's 503s had raised the key 30 s before, and its one-a-minute claim hid
+    them), and those two alerts had no internal API outage behind them."""
+    day = datetime.datetime(2026, 12, 3, 10, tzinfo=datetime.UTC).timestamp()
+
+    def at(minute: int, second: int) -> float:
+        return day + minute * 60 + second
+
+    def clock(when: float) -> str:  # the chaos log's local time
+        return time.strftime("%H:%M:%S", time.localtime(when))
+
+    def alert(when: float) -> Alert:
+        ms = int(when * 1000)
+        return Alert(f"{ms}-0", "", "error", "shards", "", "internal_api_unavailable", None)
+
+    faults = types.SimpleNamespace(
+        outages=[
+            ("internal API down", at(3, 58), at(4, 28)),
+            ("PostgreSQL unreachable", at(3, 18), at(3, 48)),
+        ],
+        restarts=[("http", at(1, 49), at(1, 55)), ("worker-a", at(3, 0), at(3, 5))],
+    )
+    before = [alert(at(1, 57)), alert(at(3, 28))]
+    failed = check_api_down_alerts(before, typing.cast("Faults", faults))
+    assert not failed.held
+    assert f"outages not alerted: ['{clock(at(3, 58))}']" in failed.detail
+    assert f"alerts without an outage: ['{clock(at(3, 28))}']" in failed.detail
+    after = [alert(at(1, 57)), alert(at(4, 1))]
+    held = check_api_down_alerts(after, typing.cast("Faults", faults))
+    assert held.held, held.detail
+    assert "1 in the outages, 1 while HTTP restarted" in held.detail
+
+
+def test_a_slash_command_left_without_an_answer_fails_unless_the_bot_could_not_see_it() -> None:
+    day = datetime.datetime(2026, 12, 3, 10, tzinfo=datetime.UTC)
+
+    def used(n: int, second: int, **response: typing.Any) -> types.SimpleNamespace:
+        return types.SimpleNamespace(
+            type=2,
+            guild_id=1,
+            command_name=f"c{n}",
+            created_at=day + datetime.timedelta(seconds=second),
+            followup_message_ids=response.get("followups", []),
+            response_type=response.get("type"),
+            response_message_id=response.get("message"),
+        )
+
+    world = types.SimpleNamespace(
+        interactions={
+            1: used(1, 0, type=4, message=11),  # answered
+            2: used(2, 1, type=5, message=12, followups=[13]),  # deferred, then followed up
+            3: used(3, 2, type=5, message=14),  # deferred and never filled: "thinking..."
+            4: used(4, 3),  # never answered
+            5: used(5, 40),  # never answered, in a gateway gap
+            6: used(6, 4, type=5, message=15),  # deferred placeholder deleted (ephemeral after)
+        },
+        messages={
+            11: types.SimpleNamespace(content="hi", embeds=[], attachments=[]),
+            12: types.SimpleNamespace(content="", embeds=[], attachments=[]),
+            14: types.SimpleNamespace(content="", embeds=[], attachments=[]),
+        },
+    )
+    system = types.SimpleNamespace(sandbox=types.SimpleNamespace(world=world), guild_id=1)
+    start = day.timestamp()
+    faults = types.SimpleNamespace(gateway_gaps=[(start + 30, start + 50)], rest_storms=[])
+    [check] = check_commands_answered(typing.cast("System", system), typing.cast("Faults", faults))
+    assert not check.held
+    assert "/c3 at 10:00:02.000000 (deferred)" in check.detail
+    assert "/c4 at 10:00:03.000000 (no response)" in check.detail
+    assert "c1" not in check.detail and "c2" not in check.detail and "c6" not in check.detail
+    assert "1 unanswered while the shard was away" in check.detail

@@ -33,6 +33,7 @@ class Upstream:
     def __init__(self) -> None:
         self.failures = 0
         self.status = 503
+        self.code = "down"
         self.calls = 0
         self.authorizations: list[str] = []
 
@@ -41,7 +42,7 @@ class Upstream:
         self.authorizations.append(request.headers.get("Authorization", ""))
         if self.failures > 0:
             self.failures -= 1
-            return web.json_response({"error": {"code": "down"}}, status=self.status)
+            return web.json_response({"error": {"code": self.code}}, status=self.status)
         return web.json_response(CONFIG)
 
 
@@ -127,6 +128,40 @@ async def test_connection_errors_are_retried_and_count_for_the_breaker() -> None
     with pytest.raises(ServiceUnavailableError):
         await api.config(1)
     assert api.breaker.state is BreakerState.OPEN
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "alerted"),
+    [(503, "down", True), (500, "error", True), (503, "service_unavailable", False)],
+)
+async def test_a_call_failed_for_good_is_reported_unless_the_service_s_backend_is_down(
+    upstream: tuple[Upstream, str], status: int, code: str, *, alerted: bool
+) -> None:
+    """The shards alert `internal_api_unavailable` through `on_unavailable`. A 503
+    `service_unavailable` is the service reached, its Redis or PostgreSQL down (alerted as
+    such): counting it made a PostgreSQL outage raise "the internal API could not be reached"
+    in the chaos run, and its one-a-minute claim then hid the real internal API outage."""
+    service, url = upstream
+    service.failures, service.status, service.code = 100, status, code
+    api = client(url)
+    reported: list[None] = []
+    api.on_unavailable = lambda: reported.append(None)
+    with pytest.raises(ServiceUnavailableError):
+        await api.config(1)
+    assert service.calls == 3, "retried either way"
+    assert bool(reported) is alerted
+
+
+async def test_connection_errors_are_reported_unavailable() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = client(f"http://127.0.0.1:{port}")
+    reported: list[None] = []
+    api.on_unavailable = lambda: reported.append(None)
+    with pytest.raises(ServiceUnavailableError):
+        await api.config(1)
+    assert reported == [None]
 
 
 async def test_the_breaker_opens_fails_fast_then_half_opens_and_closes(

@@ -37,6 +37,9 @@ __all__ = [
 
 _log = structlog.get_logger(__name__)
 
+BACKEND_UNAVAILABLE: typing.Final = "service_unavailable"
+"""The code of the HTTP service's 503 when its Redis or PostgreSQL cannot answer."""
+
 
 class ServiceUnavailableError(Exception):
     """The internal API could not answer: down, failing, or the breaker is open."""
@@ -53,7 +56,15 @@ class APIRefusedError(Exception):
 
 
 class _TransientError(Exception):
-    """A failure worth retrying: a 5xx answer, a timeout, a connection error."""
+    """A failure worth retrying: a 5xx answer, a timeout, a connection error.
+
+    `backend_down`: the service answered 503 `service_unavailable`, its own Redis or
+    PostgreSQL being unreachable (`townsquare.http.errors`): the service itself was reached.
+    """
+
+    def __init__(self, message: str, *, backend_down: bool = False) -> None:
+        super().__init__(message)
+        self.backend_down = backend_down
 
 
 class BreakerState(enum.Enum):
@@ -120,6 +131,12 @@ class CircuitBreaker:
         self._trial_running = False
 
 
+def _code(body: object) -> str:
+    """The error code of an error answer's JSON (`{"error": {"code": ...}}`), else "error"."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code", "error")) if isinstance(error, dict) else "error"
+
+
 class InternalAPIClient:
     """Calls to `/internal/v1`; see the module docs for retries and the breaker.
 
@@ -146,8 +163,11 @@ class InternalAPIClient:
         self.backoff_seconds = backoff_seconds
         self.breaker = breaker or CircuitBreaker(failures=5, reset_seconds=30.0)
         self.on_unavailable: Callable[[], None] | None = None
-        """Called when a call failed for good (retries spent): the shards raise an operator
-        alert with it (deduplicated: one a minute)."""
+        """Called when a call failed for good (retries spent) because the service could not
+        be reached or failed itself: the shards raise an operator alert with it
+        (deduplicated: one a minute). Not when it answered 503 `service_unavailable`: its
+        Redis or PostgreSQL is down, which has its own alert (`redis_unavailable`,
+        `postgresql_unavailable`)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InternalAPIClient:
@@ -189,7 +209,7 @@ class InternalAPIClient:
         except _TransientError as error:
             self.breaker.failed()
             _log.warning("internal_api_unavailable", method=method, path=path, error=str(error))
-            if self.on_unavailable is not None:
+            if self.on_unavailable is not None and not error.backend_down:
                 self.on_unavailable()
             raise ServiceUnavailableError(str(error)) from error
         except APIRefusedError:
@@ -213,19 +233,20 @@ class InternalAPIClient:
                 session.request(method, self.base_url + path, json=json, params=params) as answer,
             ):
                 status = answer.status
-                if status >= 500:
-                    raise _TransientError(f"{method} {path}: {status}")
                 try:
                     body: object = await answer.json(content_type=None)
                 except ValueError:
                     body = None
+                if status >= 500:
+                    raise _TransientError(
+                        f"{method} {path}: {status}",
+                        backend_down=status == 503 and _code(body) == BACKEND_UNAVAILABLE,
+                    )
         except (aiohttp.ClientError, TimeoutError) as error:
             raise _TransientError(f"{method} {path}: {error!r}") from error
         if status >= 400:
             details = body if isinstance(body, dict) else {}
-            error_body = details.get("error")
-            code = str(error_body.get("code", "error")) if isinstance(error_body, dict) else "error"
-            raise APIRefusedError(status, code, details)
+            raise APIRefusedError(status, _code(body), details)
         if not isinstance(body, dict):
             raise _TransientError(f"{method} {path}: the answer is not a JSON object")
         return body

@@ -19,7 +19,7 @@ import structlog
 
 from townsquare.core.features import adapter_modules
 from townsquare.shards.commands.confirm import Buttons
-from townsquare.shards.commands.services import CommandServices, Refusal
+from townsquare.shards.commands.services import CommandServices, Refusal, outage_reply
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -103,6 +103,8 @@ def feature_plugins() -> list[arc.GatewayPlugin]:
 async def _on_error(ctx: arc.GatewayContext, error: Exception) -> None:
     if isinstance(error, Refusal):
         reason = error.reason
+    elif (unavailable := outage_reply(error)) is not None:  # raised outside `answer`'s work
+        reason = unavailable
     else:
         _log.error("command_failed", command=ctx.command.qualified_name, exc_info=error)
         reason = "Something went wrong on our side; it has been logged. Please try again later."

@@ -22,6 +22,7 @@ from townsquare.core.config.cache import cached_config
 from townsquare.core.features import guild_config_model, manager_role_ids
 from townsquare.core.premium import Gate, PremiumCatalogue, UpgradeOffer, upgrade_offer
 from townsquare.core.process_caches import ProcessCaches
+from townsquare.core.redis_health import REDIS_FAILURES, is_unavailable
 from townsquare.shards.api_client import (
     APIRefusedError,
     InternalAPIClient,
@@ -47,6 +48,7 @@ __all__ = [
     "Reply",
     "answer",
     "can_manage_guild",
+    "outage_reply",
     "premium_offer",
     "refused_reason",
     "upgrade_components",
@@ -256,8 +258,11 @@ async def _refusals_as_replies(work: Awaitable[Reply], ctx: arc.GatewayContext) 
         return await work
     except Refusal as refusal:
         return Reply(content=refusal.reason, components=refusal.components, ephemeral=True)
-    except ServiceUnavailableError:
-        return Reply(content=UNAVAILABLE, ephemeral=True)
+    except (ServiceUnavailableError, *REDIS_FAILURES) as error:
+        reply = outage_reply(error)
+        if reply is None:
+            raise
+        return Reply(content=reply, ephemeral=True)
     except APIRefusedError as refused:
         offer = premium_offer(refused, _services_of(ctx))
         if offer is not None:
@@ -265,6 +270,18 @@ async def _refusals_as_replies(work: Awaitable[Reply], ctx: arc.GatewayContext) 
                 content=offer.content, components=upgrade_components(offer), ephemeral=True
             )
         return Reply(content=refused_reason(refused), ephemeral=True)
+
+
+def outage_reply(error: BaseException) -> str | None:
+    """:data:`UNAVAILABLE` when `error` says the internal API or Redis cannot answer right now
+    (the user is told to try again, found by the chaos suite: a Redis outage got the generic
+    "Something went wrong"), else None (a bug: the caller re-raises it)."""
+    if isinstance(error, ServiceUnavailableError):
+        return UNAVAILABLE
+    if is_unavailable(error):
+        _log.warning("command_redis_unavailable", error=repr(error))
+        return UNAVAILABLE
+    return None
 
 
 def _services_of(ctx: arc.GatewayContext) -> CommandServices | None:

@@ -4,12 +4,16 @@ its polling seeing the same stream, YouTube's WebSub pushes told apart by the Da
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import typing
 
+from tests.support.sandbox import control
+from tests.support.streams import WITHIN
 from tests.support.waiting import wait_until
 from townsquare.features.streams.domain.jobs import POLL_TASK, RENEW_TASK
 from townsquare.features.streams.domain.models import Creator, Feed, SubscriptionState
+from townsquare.features.streams.tasks.polls import DEMO_CLAIM_SECONDS
 
 if typing.TYPE_CHECKING:
     from tests.support.streams import Streams
@@ -126,7 +130,15 @@ async def test_the_sandbox_demo_sets_up_the_streamer_feeds(streams: Streams) -> 
     """`make run`: against a sandbox running its demo, the poll sets the Streamer members'
     feeds up once (and the loopback Kick's webhook URL), and their streams post cards."""
     streams.sandbox.platforms.demo = True
-    await streams.run(POLL_TASK)
+    # While a poll sets the demo up, its claim lapses within a minute: a worker SIGKILLed there
+    # (the chaos run) held the demo off for an hour. The guilds' list is slowed to see it.
+    slow = {"method": "GET", "path": "/api/v10/users/@me/guilds", "delay_ms": 1000, "count": 1}
+    await control(streams.http, streams.sandbox.info, "POST", "/faults/rest", slow)
+    marker = streams.keyspace.key("streams_demo")
+    polled = asyncio.create_task(streams.run(POLL_TASK))
+    await wait_until(lambda: streams.redis.exists(marker), within=WITHIN, what="the claim")
+    assert 0 < await streams.redis.pttl(marker) <= DEMO_CLAIM_SECONDS * 1000
+    await polled
     feeds = await Feed.filter(guild_id=streams.guild_id).prefetch_related("creator")
     assert sorted((f.creator.platform.value, f.creator.login) for f in feeds) == [
         ("kick", "elsie"),

@@ -7,6 +7,7 @@ Durations as `30m`, `2d`, `1h30m`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import typing
@@ -28,7 +29,7 @@ from townsquare.features.giveaways.domain.service import (
     MIN_DURATION_SECONDS,
     GiveawaySpec,
 )
-from townsquare.shards.api_client import APIRefusedError
+from townsquare.shards.api_client import APIRefusedError, ServiceUnavailableError
 from townsquare.shards.commands.services import INJECTED, CommandServices, Refusal, Reply, answer
 
 if typing.TYPE_CHECKING:
@@ -180,7 +181,11 @@ async def giveaway_start(  # noqa: PLR0917 - a slash command's options
                 f"{timestamp(shown.starts_at)} in <#{shown.channel_id}>.",
                 ephemeral=True,
             )
-        return Reply(content=_started(await client.posted(guild_id, shown.id)), ephemeral=True)
+        # Created: an outage now must not answer "nothing was changed"; the creation's own
+        # answer says it (scheduled: "is being posted").
+        with contextlib.suppress(ServiceUnavailableError):
+            shown = await client.posted(guild_id, shown.id)
+        return Reply(content=_started(shown), ephemeral=True)
 
     await answer(ctx, work(), defer_after=services.defer_after_seconds)
 

@@ -104,12 +104,20 @@ _DEMO_FEEDS: typing.Final = (
 """The demo's feeds (`make run`): the Streamer members, in #media, pinging @Streamer."""
 
 
+DEMO_CLAIM_SECONDS: typing.Final = 60
+"""How long a poll setting the demo up holds it: a worker SIGKILLed in the middle (the chaos
+run) leaves the claim, and the demo is set up by a poll a minute later. It held an hour, so
+a kill there left the demo guild without feeds for the whole run."""
+NOT_DEMO_SECONDS: typing.Final = 3600
+"""A sandbox not running its demo is asked again after this long."""
+
+
 async def _sandbox_demo(resources: TaskResources, platforms: Platforms) -> None:
     """Against a sandbox running its demo (its crowd is on), set the demo guild's feeds up
     once: the Streamer members on each platform, and the loopback Kick's webhook URL."""
     marker = resources.keyspace.key("streams_demo")
-    if not await resources.redis.set(marker, "1", nx=True, ex=3600):
-        return  # done (or tried within the hour)
+    if not await resources.redis.set(marker, "1", nx=True, ex=DEMO_CLAIM_SECONDS):
+        return  # done, being done, or not a demo (asked within the hour)
     public = resources.settings.http.public_url.rstrip("/")
     try:  # the platforms verify our callbacks at once: wait for our HTTP service
         async with platforms.session.get(
@@ -125,6 +133,7 @@ async def _sandbox_demo(resources: TaskResources, platforms: Platforms) -> None:
     control = str(info["control_url"]) + "/platforms"
     async with platforms.session.get(control) as answer:
         if answer.status != 200 or not (await answer.json()).get("demo"):
+            await resources.redis.expire(marker, NOT_DEMO_SECONDS)  # ask again in an hour
             return
     async with platforms.session.post(
         control + "/kick/webhook", json={"url": callback_url(resources.settings, Platform.KICK)}
