@@ -20,9 +20,12 @@ keeps three sorted sets scored by message time (ms):
 Ids are zero-padded to 20 digits in the members, so a set's own order is time order and no
 script ever sorts. The work of one call is bounded by its batch, never by a member's history:
 each record costs a few O(log n) commands, pruning removes at most a bounded number of
-entries per call, and re-deciding takes at most :data:`WALK_BUDGET` steps per call; a
-member's late messages beyond that budget earn only where they fit between the awards
-already made (no award within the cooldown on either side), displacing none.
+entries per call, and re-deciding takes at most :data:`WALK_BUDGET` steps per call. A
+member whose re-decision does not fit what is left of a call's budget is deferred to a
+following call (the result stays exactly the in-order one); only a member whose
+re-decision would pass even a whole budget (small cooldowns, very late messages) has those
+late messages earn only where they fit between the awards already made (no award within
+the cooldown on either side), displacing none.
 
 Records older than the lateness window (:data:`LATENESS_WINDOW_MS`, against the Redis
 server's clock, never the worker's) are neither counted nor awarded: their duplicates may
@@ -46,6 +49,8 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.events import MessageRecord
+    from redis.commands.core import AsyncScript
+
     from townsquare.core.keyspace import Keyspace
     from townsquare.features.xp.domain.config import XPSection
 
@@ -66,7 +71,8 @@ WALK_BUDGET: typing.Final = 256
 """Re-decision steps one award call may take, over all its members (a step is two O(log n)
 lookups). A walk's steps are bounded before it starts by the old awards after the batch's
 earliest message, plus the batch's possible new awards, plus 2: at most 124 with the default
-60 s cooldown (an hour holds 61 awards). Walks past the budget take the "fits" rule."""
+60 s cooldown (an hour holds 61 awards). A member whose walk does not fit what is left is
+deferred to the next call; only walks past a whole budget take the "fits" rule."""
 SEEN_LIMIT: typing.Final = 100_000
 """Messages kept per member within the window; beyond it the oldest go, and records older
 than every message kept are refused (their duplicates may be among those that went)."""
@@ -81,7 +87,8 @@ _ID_DIGITS: typing.Final = 20
 # ARGV: guild, cooldown ms, window ms, retention ms, member count n, n member ids, walk
 #   budget, size limit, activity pending field, activity TTL, then per record (in time
 #   order): member index, message id padded to 20 digits, timestamp ms, amount.
-# Returns per member: total XP, net XP change now, messages counted now, level applied.
+# Returns per member: total XP, net XP change now, messages counted now, level applied, and
+#   1 when the member was deferred (nothing of theirs done: the caller calls again for them).
 # Cost: O(log n) per record plus at most `walk budget` re-decision steps and a bounded
 # trim per member (docs/xp.md, "Bounded work"); nothing reads or sorts a whole set.
 AWARD_SCRIPT: typing.Final = (
@@ -193,9 +200,18 @@ local gained, counted, fresh, floor, records = {}, {}, {}, {}, {}
 for i = 1, n do
   gained[i], counted[i], fresh[i], records[i] = 0, 0, {}, 0
 end
+-- Per member, the earliest and latest record worth something: a walk's steps are bounded by
+-- them before anything is counted (see `plan` below).
+local worth_first, worth_last, worth_count = {}, {}, {}
 for r = first_record, #ARGV, 4 do
   local i = tonumber(ARGV[r])
   records[i] = records[i] + 1
+  if tonumber(ARGV[r + 3]) > 0 then
+    local e = {tonumber(ARGV[r + 2]), ARGV[r + 1]}
+    if worth_first[i] == nil then worth_first[i] = e end
+    worth_last[i] = e
+    worth_count[i] = (worth_count[i] or 0) + 1
+  end
 end
 for i = 1, n do
   local seen, earnable, awarded = KEYS[3 + 3 * i], KEYS[4 + 3 * i], KEYS[5 + 3 * i]
@@ -210,6 +226,33 @@ for i = 1, n do
     floor[i] = {tonumber(low[2]), low[1]}
   end
 end
+-- The plan per member: 'walk' (in order, exact), 'defer' (its re-decision would pass what
+-- is left of this call's budget but fits a whole one: untouched now, the caller repeats the
+-- call for it) or 'fits' (it would pass even a whole budget). Each re-deciding member is
+-- charged its bound, so a call walks at most `budget` steps; the first re-deciding member
+-- always has the whole budget, so every call makes progress.
+local full = budget
+local plan = {}
+for i = 1, n do
+  plan[i] = 'walk'
+  if cooldown > 0 and worth_first[i] ~= nil then
+    local awarded = KEYS[5 + 3 * i]
+    local newest = redis.call('ZREVRANGE', awarded, 0, 0, 'WITHSCORES')
+    local first, last = worth_first[i], worth_last[i]
+    if #newest > 0 and before(first[1], first[2], tonumber(newest[2]), (split(newest[1]))) then
+      local span = math.floor((last[1] - first[1]) / cooldown) + 1
+      if span > worth_count[i] then span = worth_count[i] end
+      local need = span + 2 + redis.call('ZCOUNT', awarded, fmt(first[1]), '+inf')
+      if need <= budget then
+        budget = budget - need
+      elseif need <= full then
+        plan[i] = 'defer'
+      else
+        plan[i] = 'fits'
+      end
+    end
+  end
+end
 for r = first_record, #ARGV, 4 do
   local i = tonumber(ARGV[r])
   local id = ARGV[r + 1]
@@ -217,7 +260,8 @@ for r = first_record, #ARGV, 4 do
   local amount = tonumber(ARGV[r + 3])
   -- Past the lateness window, or (a member at the size limit) older than every message
   -- kept: neither counted nor awarded, since its duplicate may have been pruned.
-  if ts >= oldest and (floor[i] == nil or before(floor[i][1], floor[i][2], ts, id)) then
+  if plan[i] ~= 'defer' and ts >= oldest
+      and (floor[i] == nil or before(floor[i][1], floor[i][2], ts, id)) then
     if redis.call('ZADD', KEYS[3 + 3 * i], 'NX', ARGV[r + 2], id) == 1 then
       counted[i] = counted[i] + 1
       if amount > 0 then
@@ -252,14 +296,13 @@ for i = 1, n do
     local need = span + 2
     local late = top ~= nil and before(first[1], first[2], top[1], top[2])
     if late then need = need + redis.call('ZCOUNT', awarded, fmt(first[1]), '+inf') end
-    if not late or need <= budget then
-      local adds, removes, steps = walk(earnable, awarded, first, last, need)
+    if plan[i] == 'walk' then
+      local adds, removes = walk(earnable, awarded, first, last, need)
       if adds == nil then return redis.error_reply('XP_WALK_OVERRUN') end
-      if late then budget = budget - steps end
       gained[i] = gained[i] + apply(awarded, adds, removes)
     else
-      -- Over the call's budget: messages before the member's newest award earn only where
-      -- they fit (no award within the cooldown on either side) and displace nothing; the
+      -- Past even a whole call's budget: messages before the member's newest award earn
+      -- only where they fit (no award within the cooldown on either side) and displace nothing; the
       -- messages after it are decided in order as usual.
       local rest = {}
       for _, e in ipairs(list) do
@@ -314,6 +357,7 @@ for i = 1, n do
   out[#out + 1] = tostring(gained[i])
   out[#out + 1] = tostring(counted[i])
   out[#out + 1] = redis.call('HGET', KEYS[5], member) or '0'
+  out[#out + 1] = plan[i] == 'defer' and '1' or '0'
 end
 if dirty then
   redis.call('SADD', KEYS[4], ARGV[1])
@@ -350,20 +394,53 @@ async def award_messages(
     lateness_window_ms: int = LATENESS_WINDOW_MS,
     walk_budget: int = WALK_BUDGET,
 ) -> AwardOutcome:
-    """Count and award `records` (all of `guild_id`) in one atomic script call.
+    """Count and award `records` (all of `guild_id`): one atomic script call, repeated for the
+    members it deferred (their re-decision did not fit what was left of its walk budget).
 
-    `walk_budget` is for tests (0 makes every late message take the "fits" rule).
+    Each call is atomic and idempotent on its own, so a worker killed between two calls
+    leaves a state that redelivery completes. `walk_budget` is for tests (0 makes every late
+    message take the "fits" rule).
     """
     if any(record.guild_id != guild_id for record in records):
         raise ValueError(f"award_messages got records of guilds other than {guild_id}")
     ordered = sorted(records, key=lambda record: (record.timestamp_ms, record.message_id))
+    last_channel = {record.author_id: record.channel_id for record in ordered}
+    outcome = AwardOutcome({}, {}, {}, {}, last_channel)
+    script = redis.register_script(AWARD_SCRIPT)
+    while ordered:
+        deferred = await _award_call(
+            redis,
+            keyspace,
+            script,
+            guild_id,
+            section,
+            ordered,
+            lateness_window_ms,
+            walk_budget,
+            outcome,
+        )
+        if len(deferred) == len({record.author_id for record in ordered}):
+            raise RuntimeError("the award script deferred every member: it must do one a call")
+        ordered = [record for record in ordered if record.author_id in deferred]
+    return outcome
+
+
+async def _award_call(
+    redis: aioredis.Redis,
+    keyspace: Keyspace,
+    script: AsyncScript,
+    guild_id: int,
+    section: XPSection,
+    ordered: Sequence[MessageRecord],
+    lateness_window_ms: int,
+    walk_budget: int,
+    outcome: AwardOutcome,
+) -> set[int]:
+    """One script call over `ordered` (time order): fills `outcome` for the members it did,
+    returns the members it deferred."""
     members: dict[int, int] = {}
-    last_channel: dict[int, int] = {}
     for record in ordered:
         members.setdefault(record.author_id, len(members) + 1)
-        last_channel[record.author_id] = record.channel_id
-    if not members:
-        return AwardOutcome({}, {}, {}, {}, {})
     cooldown_ms = section.cooldown_seconds * 1000
     keys = [
         keyspace.key("xp", guild_id),
@@ -398,14 +475,13 @@ async def award_messages(
             record.timestamp_ms,
             message_amount(section, record),
         ]
-    script = redis.register_script(AWARD_SCRIPT)
     raw = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
-    totals: dict[int, int] = {}
-    gained: dict[int, int] = {}
-    counted: dict[int, int] = {}
-    applied: dict[int, int] = {}
+    deferred: set[int] = set()
     for position, member in enumerate(members):
-        total, got, seen, level = raw[4 * position : 4 * position + 4]
-        totals[member], gained[member], counted[member] = int(total), int(got), int(seen)
-        applied[member] = int(level)
-    return AwardOutcome(totals, gained, counted, applied, last_channel)
+        total, got, seen, level, later = raw[5 * position : 5 * position + 5]
+        if int(later):
+            deferred.add(member)
+            continue
+        outcome.totals[member], outcome.gained[member] = int(total), int(got)
+        outcome.counted[member], outcome.applied_levels[member] = int(seen), int(level)
+    return deferred
