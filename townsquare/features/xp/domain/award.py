@@ -47,10 +47,9 @@ if typing.TYPE_CHECKING:
     from collections.abc import Sequence
 
     import redis.asyncio as aioredis
-
-    from townsquare.core.events import MessageRecord
     from redis.commands.core import AsyncScript
 
+    from townsquare.core.events import MessageRecord
     from townsquare.core.keyspace import Keyspace
     from townsquare.features.xp.domain.config import XPSection
 
@@ -411,13 +410,13 @@ async def award_messages(
         deferred = await _award_call(
             redis,
             keyspace,
-            script,
             guild_id,
-            section,
             ordered,
-            lateness_window_ms,
-            walk_budget,
-            outcome,
+            script=script,
+            section=section,
+            lateness_window_ms=lateness_window_ms,
+            walk_budget=walk_budget,
+            outcome=outcome,
         )
         if len(deferred) == len({record.author_id for record in ordered}):
             raise RuntimeError("the award script deferred every member: it must do one a call")
@@ -428,10 +427,11 @@ async def award_messages(
 async def _award_call(
     redis: aioredis.Redis,
     keyspace: Keyspace,
-    script: AsyncScript,
     guild_id: int,
-    section: XPSection,
     ordered: Sequence[MessageRecord],
+    *,
+    script: AsyncScript,
+    section: XPSection,
     lateness_window_ms: int,
     walk_budget: int,
     outcome: AwardOutcome,
