@@ -45,3 +45,8 @@ def test_cache_keeps_guilds_roles_channels_voice_states_and_nothing_heavy() -> N
     assert components & wanted.GUILD_CHANNELS and components & wanted.VOICE_STATES
     assert not components & (wanted.MEMBERS | wanted.MESSAGES | wanted.PRESENCES)
     assert not components & (wanted.EMOJIS | wanted.GUILD_STICKERS | wanted.INVITES)
+
+
+def test_members_in_bulk_ask_for_the_members_intent_only_when_configured() -> None:
+    wanted = intents(**AUTOMOD_OFF, TOWNSQUARE__SHARDS__MEMBER_INTENT="true")
+    assert wanted == BASE | hikari.Intents.GUILD_MEMBERS

@@ -280,6 +280,35 @@ for _family in (
         "last sequence whose records are in the streams, shard count, bot user id).",
     ),
     Family(
+        "member_requests",
+        RedisType.LIST,
+        (Part.INDEX,),
+        TTLPolicy.by_writer(
+            "10 s after the last push: a list no shard reads empties itself; each request also "
+            "carries its own expiry"
+        ),
+        "workers (RPUSH); the shard process running that shard id pops (BLPOP)",
+        "Per shard id: requests for members by id (JSON: guild, up to 100 user ids, nonce, "
+        "expiry) that the shard sends as gateway op 8 (core/member_requests.py).",
+    ),
+    Family(
+        "member_replies",
+        RedisType.LIST,
+        (Part.NAME,),
+        TTLPolicy.by_writer("30 s after the shard's push: a reply whose worker gave up"),
+        "shards, once every GUILD_MEMBERS_CHUNK of a request has arrived",
+        "Per request nonce: the members found (roles, joined_at) and the ids not found.",
+    ),
+    Family(
+        "member_requests_ready",
+        RedisType.STRING,
+        (Part.INDEX,),
+        TTLPolicy.fixed(10, "renewed every 3 s while the shard is connected and may send op 8"),
+        "shards whose intents include GUILD_MEMBERS",
+        "Per shard id: present while the shard answers `member_requests`; absent, workers "
+        "use REST at once.",
+    ),
+    Family(
         "shard_lease",
         RedisType.STRING,
         (Part.INDEX,),

@@ -232,6 +232,12 @@ class ShardsSettings(_Section):
     """Records a shard process holds while Redis is unreachable; beyond it the oldest drop."""
     health_interval_seconds: Annotated[float, Field(gt=0, le=5)]
     """How often every shard writes its health hash (its TTL is the `shard_health` family's)."""
+    member_intent: bool = False
+    """Ask Discord for the privileged `GUILD_MEMBERS` intent even when no feature needs member
+    joins, so the shards answer workers' requests for members in bulk through the gateway
+    (op 8 with up to 100 user ids; a giveaway draw re-checks its winners that way instead of
+    one REST call each, `core/member_requests.py`). Enable "Server Members Intent" in
+    Discord's developer portal first: without it the gateway refuses to connect (4014)."""
 
 
 class AISettings(_Section):

@@ -31,6 +31,7 @@ from townsquare.shards.commands import CommandServices, attach_commands, command
 from townsquare.shards.health import HealthWriter, ShardStats
 from townsquare.shards.identify import IdentifyGate
 from townsquare.shards.intents import cache_settings, gateway_intents
+from townsquare.shards.member_requests import MemberRequestServer
 from townsquare.shards.normaliser import (
     audit_log_record,
     automod_execution_record,
@@ -224,6 +225,12 @@ class ShardCluster:
                 interval=target.identify_pace,
                 max_concurrency=self._max_concurrency,
             )
+        self.member_requests = (
+            MemberRequestServer(self.bot, self.redis, keyspace, self.shard_ids, shard_count)
+            if MemberRequestServer.enabled(self.bot)
+            else None
+        )
+        """Answers workers' requests for members in bulk (only with GUILD_MEMBERS)."""
         self.stats = {shard: ShardStats() for shard in self.shard_ids}
         self.health = HealthWriter(
             self.redis,
@@ -316,6 +323,10 @@ class ShardCluster:
             ),
             asyncio.create_task(self.sessions.run(), name="shards-sessions"),
         ]
+        if self.member_requests is not None:
+            self._tasks.append(
+                asyncio.create_task(self.member_requests.run(), name="shards-member-requests")
+            )
         try:
             if self.command_services is not None and self.commands is None:
                 register = 0 in self.shard_ids
@@ -388,6 +399,8 @@ class ShardCluster:
         tasks, self._tasks = self._tasks, []
         for task in tasks[1:]:
             task.cancel()
+        if self.member_requests is not None:
+            await self.member_requests.close()
         self.publisher.close()
         if tasks:
             try:
@@ -427,6 +440,8 @@ class ShardCluster:
         bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
         if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid on in the guild defaults
             bot.subscribe(hikari.MemberCreateEvent, self._on_member_join)
+        if self.member_requests is not None:
+            bot.subscribe(hikari.MemberChunkEvent, self.member_requests.on_chunk)
         if bot.intents & hikari.Intents.AUTO_MODERATION_EXECUTION:
             bot.subscribe(AutoModActionExecutionEvent, self._on_automod_execution)
         if bot.intents & hikari.Intents.GUILD_MODERATION:  # anti-nuke on in the guild defaults

@@ -6,7 +6,8 @@
 | `GUILD_MESSAGES` | message XP and automod: every guild message, with the author's roles |
 | `GUILD_VOICE_STATES` | voice XP: joins, moves, leaves, mutes and deafens |
 | `MESSAGE_CONTENT` | only if a feature reads text: automod (guild defaults) or the AI |
-| `GUILD_MEMBERS` | only if a feature needs joins: anti-raid (on in the guild defaults) |
+| `GUILD_MEMBERS` | only if a feature needs joins: anti-raid (on in the guild defaults), |
+| | or `shards.member_intent` (members in bulk for workers, `shards/member_requests.py`) |
 | `AUTO_MODERATION_EXECUTION` | only if a feature records Discord's AutoMod actions |
 | `GUILD_MODERATION` | only if a feature watches the audit log: anti-nuke (guild defaults) |
 
@@ -81,7 +82,7 @@ def gateway_intents(settings: Settings) -> hikari.Intents:
     )
     if needs_message_content(settings):
         intents |= hikari.Intents.MESSAGE_CONTENT
-    if needs_member_joins(settings):
+    if needs_member_joins(settings) or settings.shards.member_intent:
         intents |= hikari.Intents.GUILD_MEMBERS
     if any(
         feature.reads_automod_executions(settings)
