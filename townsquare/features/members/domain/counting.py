@@ -41,7 +41,10 @@ MEMBERS_ROUTE: typing.Final = Route(
     KERNEL_PIPELINE, COUNT_TASK, frozenset({"member_join", "member_leave"})
 )
 """Members joining and leaving (only while the shards have the GUILD_MEMBERS intent)."""
-_SCOPES: typing.Final = {"member_join": "member_join_counted", "member_leave": "member_left"}
+_SCOPES: typing.Final = {
+    "member_join": "member_join_counted",
+    "member_leave": "member_leave_counted",
+}
 
 
 def counts_members(settings: Settings) -> bool:
