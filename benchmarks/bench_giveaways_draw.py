@@ -9,7 +9,7 @@ them, builds the Fenwick tree, draws WINNERS winners and re-checks every candida
 production does, then commits the picks. The re-check:
 
 - through the gateway (the measured value): a real shard (`ShardCluster`, hikari, with
-  `shards.member_intent`) runs in this process against the sandbox and answers the worker's
+  `discord.server_members_intent`) runs in this process against the sandbox and answers the worker's
   request through Redis with op 8 (`core/member_requests.py`): one request per 100
   candidates; the role names once through REST (`fetch_roles`), the levels from Redis;
 - through REST (the shard stopped: the fallback): one `GET /guilds/{id}/members/{user}` per
@@ -150,7 +150,9 @@ async def end_through_rest(
 
 
 async def measure(redis_url: str, database_url: str) -> tuple[Result, Result, Result, float]:
-    settings = load_settings(environ={"TOWNSQUARE__SHARDS__MEMBER_INTENT": "true"}, env_file=None)
+    settings = load_settings(
+        environ={"TOWNSQUARE__DISCORD__SERVER_MEMBERS_INTENT": "true"}, env_file=None
+    )
     keyspace = new_keyspace()
     redis = aioredis.Redis.from_url(redis_url)
     now = datetime.datetime.now(datetime.UTC)

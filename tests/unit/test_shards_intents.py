@@ -38,6 +38,13 @@ def test_never_members_presences_or_direct_messages() -> None:
     assert not intents(**AI_ON) & unwanted
 
 
+def test_members_joining_and_leaving_once_the_operator_says_the_portal_has_the_intent() -> None:
+    on = {"TOWNSQUARE__DISCORD__SERVER_MEMBERS_INTENT": "true"}
+    assert intents(**AUTOMOD_OFF, **on) == BASE | hikari.Intents.GUILD_MEMBERS
+    anti_raid = {"TOWNSQUARE__GUILD_DEFAULTS__MODERATION__ANTI_RAID__ENABLED": "true"}
+    assert intents(**AUTOMOD_OFF, **anti_raid) == BASE | hikari.Intents.GUILD_MEMBERS
+
+
 def test_cache_keeps_guilds_roles_channels_voice_states_and_nothing_heavy() -> None:
     components = cache_settings().components
     wanted = hikari.api.CacheComponents
@@ -46,7 +53,3 @@ def test_cache_keeps_guilds_roles_channels_voice_states_and_nothing_heavy() -> N
     assert not components & (wanted.MEMBERS | wanted.MESSAGES | wanted.PRESENCES)
     assert not components & (wanted.EMOJIS | wanted.GUILD_STICKERS | wanted.INVITES)
 
-
-def test_members_in_bulk_ask_for_the_members_intent_only_when_configured() -> None:
-    wanted = intents(**AUTOMOD_OFF, TOWNSQUARE__SHARDS__MEMBER_INTENT="true")
-    assert wanted == BASE | hikari.Intents.GUILD_MEMBERS

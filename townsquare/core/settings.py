@@ -121,6 +121,11 @@ class DiscordSettings(_Section):
     """Where the dashboard sends admins to log in."""
     oauth_token_url: str
     """Where the dashboard exchanges codes for tokens."""
+    server_members_intent: bool = False
+    """The application's Server Members intent is switched on in the Developer Portal (Bot >
+    Privileged Gateway Intents): the shards then ask for GUILD_MEMBERS and the overview counts
+    members joining and leaving. Off, only anti-raid (when on in the guild defaults) asks for
+    it; on while the portal has it off, Discord refuses the shards (close 4014)."""
 
 
 class SandboxSettings(_Section):
@@ -232,12 +237,6 @@ class ShardsSettings(_Section):
     """Records a shard process holds while Redis is unreachable; beyond it the oldest drop."""
     health_interval_seconds: Annotated[float, Field(gt=0, le=5)]
     """How often every shard writes its health hash (its TTL is the `shard_health` family's)."""
-    member_intent: bool = False
-    """Ask Discord for the privileged `GUILD_MEMBERS` intent even when no feature needs member
-    joins, so the shards answer workers' requests for members in bulk through the gateway
-    (op 8 with up to 100 user ids; a giveaway draw re-checks its winners that way instead of
-    one REST call each, `core/member_requests.py`). Enable "Server Members Intent" in
-    Discord's developer portal first: without it the gateway refuses to connect (4014)."""
 
 
 class AISettings(_Section):

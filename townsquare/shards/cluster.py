@@ -38,6 +38,7 @@ from townsquare.shards.normaliser import (
     entitlement_record,
     guild_record,
     member_join_record,
+    member_leave_record,
     message_change_record,
     message_record_from_payload,
     voice_record,
@@ -78,6 +79,7 @@ LISTENED_DISPATCHES: typing.Final = frozenset(
         "ENTITLEMENT_UPDATE",
         "ENTITLEMENT_DELETE",
         "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_REMOVE",
         "AUTO_MODERATION_ACTION_EXECUTION",
         "GUILD_AUDIT_LOG_ENTRY_CREATE",
     }
@@ -438,8 +440,9 @@ class ShardCluster:
             self._on_message_change if wants_changes else None,
         )
         bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
-        if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid on in the guild defaults
+        if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid, or members counted
             bot.subscribe(hikari.MemberCreateEvent, self._on_member_join)
+            bot.subscribe(hikari.MemberDeleteEvent, self._on_member_leave)
         if self.member_requests is not None:
             bot.subscribe(hikari.MemberChunkEvent, self.member_requests.on_chunk)
         if bot.intents & hikari.Intents.AUTO_MODERATION_EXECUTION:
@@ -516,6 +519,9 @@ class ShardCluster:
 
     async def _on_member_join(self, event: hikari.MemberCreateEvent) -> None:
         self._publish(member_join_record(event.member, self._saw(event)))
+
+    async def _on_member_leave(self, event: hikari.MemberDeleteEvent) -> None:
+        self._publish(member_leave_record(event, self._saw(event)))
 
     async def _on_automod_execution(self, event: AutoModActionExecutionEvent) -> None:
         self._publish(automod_execution_record(event, self._saw(event)))

@@ -5,7 +5,7 @@ GUILD_MEMBERS_CHUNK events carrying that nonce are gathered into one reply.
 Only with the `GUILD_MEMBERS` intent. Discord documents the intent as needed for the whole
 member list only, but hikari's `request_guild_members` refuses `user_ids` without it
 (`MissingIntentError`), and so do other libraries (discord.py): the shards answer only when
-they run with the intent (`shards.member_intent`, or a feature that needs joins), and
+they run with the intent (`discord.server_members_intent`, or a feature that needs joins), and
 otherwise never mark themselves ready, so workers use REST at once.
 
 Discord's gateway allows 120 payloads per connection a minute (heartbeats included); hikari's

@@ -79,7 +79,9 @@ async def draws(
     for member in leaving:
         leave_guild(world, guild, member)
     await redis.hset(keyspace.key(LEVELS_FAMILY, guild.id), mapping=levels)
-    settings = load_settings(environ={"TOWNSQUARE__SHARDS__MEMBER_INTENT": "true"}, env_file=None)
+    settings = load_settings(
+        environ={"TOWNSQUARE__DISCORD__SERVER_MEMBERS_INTENT": "true"}, env_file=None
+    )
     spec = GiveawaySpec(
         prize="Cap",
         duration_seconds=60,
