@@ -52,4 +52,3 @@ def test_cache_keeps_guilds_roles_channels_voice_states_and_nothing_heavy() -> N
     assert components & wanted.GUILD_CHANNELS and components & wanted.VOICE_STATES
     assert not components & (wanted.MEMBERS | wanted.MESSAGES | wanted.PRESENCES)
     assert not components & (wanted.EMOJIS | wanted.GUILD_STICKERS | wanted.INVITES)
-
