@@ -93,6 +93,9 @@ class Schedule:
     cron: str | None = None
     """A cron expression (UTC), or None for an interval."""
     interval_seconds: int | None = None
+    minute_kwarg: str | None = None
+    """With a cron: the keyword argument the scheduler sets to the Unix minute each run is
+    for (the minute it fired in), so a run delivered late still knows which minute is its."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -192,6 +192,14 @@ for _family in (
         "A guild's configuration document as JSON, with its version.",
     ),
     Family(
+        "idempotency_key",
+        RedisType.STRING,
+        (Part.HASHED,),
+        TTLPolicy.fixed(86_400, "a client retries a call for seconds; a day leaves a wide margin"),
+        "the HTTP service, on an internal API write that carries an `Idempotency-Key`",
+        "Per key: the request's fingerprint, then its stored answer, replayed to a retry.",
+    ),
+    Family(
         "oauth_state",
         RedisType.STRING,
         (Part.NAME,),
