@@ -38,6 +38,7 @@ pytest_plugins = (
     "tests.support.giveaways",
     "tests.support.streams",
     "tests.support.assistant",
+    "tests.support.cluster_slots",
 )
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"

@@ -19,6 +19,7 @@ from townsquare.core.activity.counters import HOUR_MS, record_activity
 from townsquare.core.activity.rollup import daily_series, flush_counters, roll_up_sources
 from townsquare.core.features import load_feature
 from townsquare.core.guard.models import Case, CaseStatus
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.xp.domain.award import award_messages
 from townsquare.features.xp.domain.config import XPSection
 from townsquare.tasks.activity import ROLL_UP_TASK
@@ -143,4 +144,4 @@ async def test_the_scheduler_fires_the_rollup_every_minute_and_a_worker_runs_it(
             return (await _rows("day")).get((_day(now // HOUR_MS), "messages")) == 4
 
         await wait_until(rolled_up, within=15, what="the rollup written by the worker")
-    assert not await redis.hlen(keyspace.key("activity_pending"))
+    assert not await redis.hlen(keyspace.key("activity_pending", guild_bucket(GUILD)))

@@ -36,7 +36,7 @@ from townsquare.core.backup import (
     write_backup,
 )
 from townsquare.core.backup.postgres import known_migrations
-from townsquare.core.keyspace import Keyspace
+from townsquare.core.keyspace import Keyspace, guild_bucket
 
 if typing.TYPE_CHECKING:
     from pathlib import Path
@@ -110,7 +110,7 @@ async def _populate_redis(redis: aioredis.Redis, keyspace: Keyspace) -> None:
     key = keyspace.key
     await redis.hset(key("xp", GUILD), mapping={str(u): 1000 * i for i, u in enumerate(MEMBERS)})
     await redis.hset(key("xp_dirty", GUILD), mapping={str(MEMBERS[0]): 4})
-    await redis.sadd(key("xp_dirty_guilds"), str(GUILD))
+    await redis.sadd(key("xp_dirty_guilds", guild_bucket(GUILD)), str(GUILD))
     await redis.set(key("xp_loaded", GUILD), "1")
     await redis.zadd(key("xp_seen", GUILD, MEMBERS[0]), {"00000000000000000042": 1.7e12})
     await redis.expire(key("xp_seen", GUILD, MEMBERS[0]), 3600)
@@ -223,7 +223,7 @@ async def test_a_populated_system_backed_up_wiped_and_restored_has_the_same_data
             # The unacknowledged entry is pending again: a worker's `>` read gets it first.
             stream = target_ns.key("stream", "jobs")
             first = await redis.xreadgroup("workers", "w2", {stream: ">"}, count=1)
-            original = keys_before["stream:jobs"][1][0][0][0]
+            original = keys_before["stream:{jobs}"][1][0][0][0]
             assert first[0][1][0][0] == original
 
             # A second restore into what is now in use is refused, naming the reason.

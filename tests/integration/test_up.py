@@ -33,7 +33,7 @@ from tests.support.databases import scratch_database
 from tests.support.up import up_running
 from townsquare.core import db
 from townsquare.core.backup import write_backup
-from townsquare.core.keyspace import Keyspace
+from townsquare.core.keyspace import Keyspace, guild_bucket
 from townsquare.core.processes import process_alive
 
 DEADLINE_SECONDS = 90
@@ -230,7 +230,9 @@ async def _make_backup(archive: Path, server_database_url: str, redis_url: str) 
             await redis.hset(key("xp", RESTORED_GUILD), mapping=RESTORED_HOT_XP)
             await redis.set(key("xp_loaded", RESTORED_GUILD), "1")
             await redis.hset(key("xp_dirty", RESTORED_GUILD), mapping={"4002": 1})
-            await redis.sadd(key("xp_dirty_guilds"), str(RESTORED_GUILD))
+            await redis.sadd(
+                key("xp_dirty_guilds", guild_bucket(RESTORED_GUILD)), str(RESTORED_GUILD)
+            )
             await write_backup(archive, database_url=source, redis_url=redis_url, keyspace=keyspace)
     finally:
         async for name in redis.scan_iter(match=f"{keyspace.namespace}:*"):

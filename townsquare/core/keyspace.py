@@ -18,19 +18,30 @@ import typing
 
 __all__ = [
     "FAMILIES",
+    "GUILD_BUCKETS",
     "Family",
+    "HashTag",
     "Keyspace",
     "KeyspaceError",
     "Part",
     "RedisType",
     "TTLPolicy",
+    "TagScope",
     "family_of",
+    "guild_bucket",
+    "hash_tag",
+    "key_template",
     "register_families",
 ]
 
 SNOWFLAKE_MAX = 2**64 - 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+GUILD_BUCKETS: typing.Final = 256
+"""Guild-scoped keys are tagged with their guild's bucket (`guild_id % GUILD_BUCKETS`), not the
+guild id itself, so that a set indexing guilds (`xp_dirty_guilds`, ...) can be sharded into the
+same buckets and a guild's script touches its keys and its bucket of the index in one slot."""
 
 
 class KeyspaceError(ValueError):
@@ -81,6 +92,56 @@ class TTLPolicy:
         return cls(None, f"set by the writer: {why}")
 
 
+class TagScope(enum.StrEnum):
+    NONE = "none"
+    """No hash tag: every command and script uses a key of the family alone."""
+    FIRST_PART = "first part"
+    """The first part is the tag (a pipeline's stream, retry set and dead letters; a shard's
+    lease and session): `<ns>:<family>:{<first part>}:<other parts>`."""
+    GUILD = "guild"
+    """The first part is a guild id (or another id that owns keys, e.g. a giveaway's); the tag
+    is its bucket (:func:`guild_bucket`): `<ns>:<family>:{g<bucket>}:<id>...`."""
+    GUILD_BUCKET = "guild bucket"
+    """The first part is a bucket (:func:`guild_bucket`): a guild index sharded per bucket."""
+    FIXED = "fixed"
+    """One fixed tag for families always used together (e.g. the alerts)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HashTag:
+    """Which slot a family's keys live in on a Redis Cluster (docs/redis-keys.md, Cluster).
+
+    Every key a Lua script or a multi-key command touches together must share a hash tag.
+    """
+
+    scope: TagScope
+    fixed: str = ""
+    """The tag of a :attr:`TagScope.FIXED` family."""
+
+    @classmethod
+    def none(cls) -> HashTag:
+        return cls(TagScope.NONE)
+
+    @classmethod
+    def first_part(cls) -> HashTag:
+        return cls(TagScope.FIRST_PART)
+
+    @classmethod
+    def guild(cls) -> HashTag:
+        return cls(TagScope.GUILD)
+
+    @classmethod
+    def guild_bucket(cls) -> HashTag:
+        return cls(TagScope.GUILD_BUCKET)
+
+    @classmethod
+    def group(cls, tag: str) -> HashTag:
+        return cls(TagScope.FIXED, tag)
+
+
+_NO_TAG: typing.Final = HashTag.none()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Family:
     name: str
@@ -90,6 +151,20 @@ class Family:
     writer: str
     """Which component writes keys of this family."""
     purpose: str
+    tag: HashTag = _NO_TAG
+    """The hash tag its keys share with the keys they are used with (cluster slots)."""
+
+    def __post_init__(self) -> None:
+        first = self.parts[0] if self.parts else None
+        valid = {
+            TagScope.NONE: True,
+            TagScope.FIRST_PART: first is not None,
+            TagScope.GUILD: first in (Part.SNOWFLAKE, Part.INDEX),
+            TagScope.GUILD_BUCKET: first is Part.INDEX,
+            TagScope.FIXED: bool(self.tag.fixed) and _NAME.match(self.tag.fixed) is not None,
+        }[self.tag.scope]
+        if not valid:
+            raise KeyspaceError(f"family {self.name!r}: tag {self.tag} does not fit its parts")
 
 
 FAMILIES: typing.Final[dict[str, Family]] = {}
@@ -122,6 +197,7 @@ for _family in (
         ),
         "shards and the HTTP service (XADD); workers read through consumer groups",
         "A pipeline's work: `xp`, `automod`, `ai`, `jobs`.",
+        HashTag.first_part(),
     ),
     Family(
         "dead_letter",
@@ -132,6 +208,7 @@ for _family in (
         ),
         "workers, after a task's last attempt",
         "Jobs that failed every attempt, with task name, arguments, error and attempt count.",
+        HashTag.first_part(),
     ),
     Family(
         "reclaim_lock",
@@ -140,6 +217,7 @@ for _family in (
         TTLPolicy.fixed(30, "held only while one worker claims abandoned messages"),
         "workers' periodic reclaim",
         "Lets one worker at a time run XAUTOCLAIM on a pipeline stream.",
+        HashTag.first_part(),
     ),
     Family(
         "retry",
@@ -148,6 +226,7 @@ for _family in (
         TTLPolicy.persistent("members leave when they are due and move back into the stream"),
         "workers' retry middleware (ZADD); every worker's retry pump moves due members",
         "Per pipeline: failed messages (JSON) waiting for their next attempt; score = due ms.",
+        HashTag.first_part(),
     ),
     Family(
         "done",
@@ -214,6 +293,7 @@ for _family in (
         TTLPolicy.by_writer("the session's refresh lifetime; deleted at logout"),
         "the HTTP service at login, OAuth token refresh and logout",
         "Per dashboard session id: the user's Discord OAuth tokens (JSON), kept server-side.",
+        HashTag.first_part(),
     ),
     Family(
         "session_revoked",
@@ -222,6 +302,7 @@ for _family in (
         TTLPolicy.by_writer("until the session's last token (the refresh token) expires"),
         "the HTTP service at logout",
         "Per dashboard session id: present when the session's JWTs are revoked.",
+        HashTag.first_part(),
     ),
     Family(
         "session_guilds",
@@ -230,6 +311,7 @@ for _family in (
         TTLPolicy.by_writer("http.manage_check_seconds; a change re-checks Discord after that"),
         "the HTTP service, from Discord's `/users/@me/guilds`",
         "Per dashboard session id: the guilds the user may manage (JSON), a short cache.",
+        HashTag.first_part(),
     ),
     Family(
         "guild_channels",
@@ -286,6 +368,7 @@ for _family in (
         "shards, after each delivery to the streams, while holding the shard's lease",
         "Per shard id: the gateway session to RESUME after a restart (session id, resume URL, "
         "last sequence whose records are in the streams, shard count, bot user id).",
+        HashTag.first_part(),
     ),
     Family(
         "member_requests",
@@ -323,6 +406,7 @@ for _family in (
         TTLPolicy.fixed(10, "renewed every 3 s by the process running the shard"),
         "shards",
         "Per shard id: the process (`host:pid:token`) that may resume and record its session.",
+        HashTag.first_part(),
     ),
     Family(
         "identify_slot",
@@ -343,6 +427,7 @@ for _family in (
         TTLPolicy.persistent("capped by MAXLEN; the console shows the newest"),
         "every process, on conditions an operator or a guild's admins should see",
         "Every alert: level, source, message, key and, for a guild's, guild_id (docs/alerts.md).",
+        HashTag.group("alerts"),
     ),
     Family(
         "premium_tiers",
@@ -371,6 +456,7 @@ for _family in (
         TTLPolicy.persistent("capped at the newest 200 per guild by MAXLEN"),
         "every process raising an alert about a guild (same script as the `alerts` entry)",
         "Per guild: its alerts with their `alert_id` in `alerts`; the dashboard lists the open.",
+        HashTag.group("alerts"),
     ),
     Family(
         "alert_acks",
@@ -379,6 +465,7 @@ for _family in (
         TTLPolicy.persistent("members older than the `alerts` stream's oldest entry are removed"),
         "the console and the dashboard, when someone acknowledges an alert",
         "Acknowledged alert ids (score: the id's milliseconds); an alert not here is open.",
+        HashTag.group("alerts"),
     ),
     Family(
         "alert_cursor",
@@ -387,6 +474,7 @@ for _family in (
         TTLPolicy.persistent("one id, moved forward by every delivery round"),
         "the alert delivery task",
         "The id of the last `alerts` entry routed into windows and the outbox.",
+        HashTag.group("alerts"),
     ),
     Family(
         "alert_windows",
@@ -395,6 +483,7 @@ for _family in (
         TTLPolicy.persistent("a field is removed when its window closes without repeats"),
         "the alert delivery task",
         "Per destination and alert key: the open deduplication window (JSON, repeats counted).",
+        HashTag.group("alerts"),
     ),
     Family(
         "alert_window_ends",
@@ -403,6 +492,7 @@ for _family in (
         TTLPolicy.persistent("a member leaves with its window"),
         "the alert delivery task",
         "When each open window closes (score ms); a batch of due ones is read per round.",
+        HashTag.group("alerts"),
     ),
     Family(
         "alert_outbox",
@@ -411,6 +501,7 @@ for _family in (
         TTLPolicy.persistent("an entry is deleted once delivered (or refused for good)"),
         "the alert delivery task",
         "Messages to deliver, with their destination; the entry id is Discord's `nonce`.",
+        HashTag.group("alerts"),
     ),
     Family(
         "alert_rate",
@@ -444,6 +535,7 @@ for _family in (
         "the pipelines (the XP award script), in the scripts that do the work",
         "Per guild and hour (Unix ms // 3,600,000): metric -> count, for the overview's "
         "rollups (docs/dashboard.md).",
+        HashTag.guild(),
     ),
     Family(
         "activity_members",
@@ -452,6 +544,7 @@ for _family in (
         TTLPolicy.by_writer("6 hours after the last write: past the hour and its lateness"),
         "the pipelines (the XP award script)",
         "Per guild and hour: the ids of the members who posted (active members).",
+        HashTag.guild(),
     ),
     Family(
         "activity_members_day",
@@ -460,14 +553,27 @@ for _family in (
         TTLPolicy.by_writer("3 days after the last write"),
         "the `activity.roll_up` job, from the day's hour sets",
         "Per guild and UTC day (hour // 24): a HyperLogLog of the members who posted.",
+        HashTag.guild(),
     ),
     Family(
         "activity_pending",
         RedisType.HASH,
-        (),
+        (Part.INDEX,),
         TTLPolicy.persistent("a field leaves when the rollup has written its bucket"),
         "the pipelines; the `activity.roll_up` job removes",
-        "`<guild>-<hour>` -> change counter of hot activity buckets not yet rolled up.",
+        "Per guild bucket: `<guild>-<hour>` -> change counter of hot activity buckets not yet "
+        "rolled up.",
+        HashTag.guild_bucket(),
+    ),
+    Family(
+        "activity_done",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.NAME, Part.HASHED),
+        TTLPolicy.by_writer("a day: longer than any retry schedule of the event"),
+        "the pipelines, in the script that counts an event once",
+        "Per guild, scope and hashed event id: marks an event as counted (in the guild's slot, "
+        "so the counting script touches one slot).",
+        HashTag.guild(),
     ),
     Family(
         "restore",
@@ -504,12 +610,32 @@ class Keyspace:
         rendered = [
             _render(family, kind, value) for kind, value in zip(spec.parts, parts, strict=True)
         ]
+        match spec.tag.scope:
+            case TagScope.NONE:
+                pass
+            case TagScope.FIRST_PART:
+                rendered[0] = "{" + rendered[0] + "}"
+            case TagScope.GUILD:
+                rendered.insert(0, "{" + _bucket_tag(int(rendered[0]) % GUILD_BUCKETS) + "}")
+            case TagScope.GUILD_BUCKET:
+                if int(rendered[0]) >= GUILD_BUCKETS:
+                    raise KeyspaceError(f"{family}: {rendered[0]} is not a bucket of guilds")
+                rendered[0] = "{" + _bucket_tag(int(rendered[0])) + "}"
+            case TagScope.FIXED:
+                rendered.insert(0, "{" + spec.tag.fixed + "}")
         return ":".join((self.namespace, family, *rendered))
 
     def pattern(self, family: str) -> str:
         """A SCAN pattern matching every key of `family`."""
         spec = family_of(family)
-        return ":".join((self.namespace, family, *("*" for _ in spec.parts)))
+        tag = ["*"] if spec.tag.scope in (TagScope.GUILD, TagScope.FIXED) else []
+        return ":".join((self.namespace, family, *tag, *("*" for _ in spec.parts)))
+
+    def bucket_keys(self, family: str) -> list[str]:
+        """Every key of a family sharded per guild bucket (:data:`TagScope.GUILD_BUCKET`)."""
+        if family_of(family).tag.scope is not TagScope.GUILD_BUCKET:
+            raise KeyspaceError(f"family {family!r} is not sharded per guild bucket")
+        return [self.key(family, bucket) for bucket in range(GUILD_BUCKETS)]
 
     @property
     def prefix(self) -> str:
@@ -527,6 +653,43 @@ class Keyspace:
     def ttl(self, family: str) -> int | None:
         """The fixed TTL of `family` in seconds, or None."""
         return family_of(family).ttl.seconds
+
+
+def key_template(name: str) -> str:
+    """How keys of family `name` look, with `<ns>` and `<part kind>` placeholders (the docs)."""
+    spec = family_of(name)
+    parts = [f"<{kind}>" for kind in spec.parts]
+    match spec.tag.scope:
+        case TagScope.NONE:
+            pass
+        case TagScope.FIRST_PART:
+            parts[0] = "{" + parts[0] + "}"
+        case TagScope.GUILD:
+            parts.insert(0, "{g<bucket>}")
+        case TagScope.GUILD_BUCKET:
+            parts[0] = "{g<bucket>}"
+        case TagScope.FIXED:
+            parts.insert(0, "{" + spec.tag.fixed + "}")
+    return ":".join(("<ns>", name, *parts))
+
+
+def guild_bucket(guild_id: int) -> int:
+    """The bucket of `guild_id`: its keys' hash tag, and its shard of a guild index."""
+    return guild_id % GUILD_BUCKETS
+
+
+def hash_tag(key: str) -> str:
+    """The part of `key` Redis Cluster hashes: the first non-empty `{...}`, else the key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def _bucket_tag(bucket: int) -> str:
+    return f"g{bucket}"
 
 
 def family_of(name: str) -> Family:

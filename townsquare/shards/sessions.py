@@ -38,6 +38,7 @@ import typing
 
 import structlog
 
+from townsquare.core.redis_client import run_script_calls
 from townsquare.shards.resume import GatewaySession
 
 if typing.TYPE_CHECKING:
@@ -233,29 +234,22 @@ class SessionStore:
         if not marks:
             return set()
         written: list[int] = []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for shard_id, (session_id, resume_url, seq, user_id) in marks.items():
-                fields: list[str | int] = [
-                    *("session_id", session_id, "resume_url", resume_url, "seq", seq),
-                    *("shard_count", self._shard_count, "user_id", user_id),
-                    *("identity", self._identity),
-                ]
-                await self._record(
-                    keys=[self._lease_key(shard_id), self._session_key(shard_id)],
-                    args=[self.owner, self._ttl, *fields],
-                    client=pipe,
-                )
-                written.append(shard_id)
-            results = await pipe.execute()
+        calls: list[tuple[list[str], list[str | int]]] = []
+        for shard_id, (session_id, resume_url, seq, user_id) in marks.items():
+            fields: list[str | int] = [
+                *("session_id", session_id, "resume_url", resume_url, "seq", seq),
+                *("shard_count", self._shard_count, "user_id", user_id),
+                *("identity", self._identity),
+            ]
+            keys = [self._lease_key(shard_id), self._session_key(shard_id)]
+            calls.append((keys, [self.owner, self._ttl, *fields]))
+            written.append(shard_id)
+        results = await run_script_calls(self._redis, self._record, calls)
         return {shard_id for shard_id, ok in zip(written, results, strict=True) if ok}
 
     async def release(self, shard_ids: Iterable[int]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for shard_id in shard_ids:
-                await self._release(
-                    keys=[self._lease_key(shard_id)], args=[self.owner], client=pipe
-                )
-            await pipe.execute()
+        calls = [([self._lease_key(shard_id)], [self.owner]) for shard_id in shard_ids]
+        await run_script_calls(self._redis, self._release, calls)
 
 
 class SessionRecorder:

@@ -23,6 +23,9 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from townsquare.core.keyspace import guild_bucket
+from townsquare.core.redis_client import run_script_calls
+
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -133,7 +136,7 @@ def activity_keys(keyspace: Keyspace, guild_id: int, at_ms: int) -> ActivityKeys
         (
             keyspace.key("activity_counts", guild_id, hour),
             keyspace.key("activity_members", guild_id, hour),
-            keyspace.key("activity_pending"),
+            keyspace.key("activity_pending", guild_bucket(guild_id)),
         ),
         pending_field(guild_id, hour),
     )
@@ -169,9 +172,9 @@ async def record_activity_once(
     metric: str,
     n: int = 1,
 ) -> bool:
-    """Count `n` of `metric` in the guild's hour of `at_ms`, once per `marker` (a key of the
-    caller's event, e.g. a `done` key of its interaction id): for counts on paths that may run
-    twice (a redelivered job). Returns whether it counted."""
+    """Count `n` of `metric` in the guild's hour of `at_ms`, once per `marker` (the
+    `activity_done` key of the caller's event, in the guild's cluster slot): for counts on
+    paths that may run twice (a redelivered job). Returns whether it counted."""
     target = activity_keys(keyspace, guild_id, at_ms)
     args: list[int | str] = [target.field, COUNTS_TTL_SECONDS, MARKER_TTL_SECONDS, metric, n]
     script = redis.register_script(_RECORD_ONCE_SCRIPT)
@@ -193,22 +196,22 @@ class OnceCount:
 async def record_each_once(
     redis: aioredis.Redis, keyspace: Keyspace, events: Sequence[OnceCount]
 ) -> int:
-    """:func:`record_activity_once` for each of `events`, in one round trip (a pipeline, not a
-    transaction: each event is its own atomic script call). Returns how many counted; a
-    redelivered batch counts 0."""
+    """:func:`record_activity_once` for each of `events`, in one round trip on a single server
+    (`run_script_calls`; not a transaction: each event is its own atomic script call).
+    Returns how many counted; a redelivered batch counts 0."""
     if not events:
         return 0
+    calls: list[tuple[list[str], list[int | str]]] = []
+    for event in events:
+        target = activity_keys(keyspace, event.guild_id, event.at_ms)
+        args: list[int | str] = [
+            target.field,
+            COUNTS_TTL_SECONDS,
+            MARKER_TTL_SECONDS,
+            event.metric,
+            event.n,
+        ]
+        calls.append(([*target.keys, event.marker], args))
     script = redis.register_script(_RECORD_ONCE_SCRIPT)
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            target = activity_keys(keyspace, event.guild_id, event.at_ms)
-            args: list[int | str] = [
-                target.field,
-                COUNTS_TTL_SECONDS,
-                MARKER_TTL_SECONDS,
-                event.metric,
-                event.n,
-            ]
-            await script(keys=[*target.keys, event.marker], args=args, client=pipe)
-        counted = await pipe.execute()
+    counted = await run_script_calls(redis, script, calls)
     return sum(bool(result) for result in counted)

@@ -25,6 +25,7 @@ from tortoise import Tortoise
 
 from townsquare.core.activity.counters import COUNTS_TTL_SECONDS, HOUR_MS, split_pending_field
 from townsquare.core.activity.metrics import ACTIVE_MEMBERS, METRICS
+from townsquare.core.keyspace import guild_bucket
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -135,15 +136,19 @@ async def _sum_days(guilds: Iterable[int], since: datetime.datetime) -> None:
 
 async def flush_counters(redis: aioredis.Redis, keyspace: Keyspace, *, chunk: int = 500) -> int:
     """Copy every pending bucket of the hot counts to PostgreSQL; returns buckets written."""
-    pending_key = keyspace.key("activity_pending")
     snapshot = redis.register_script(_SNAPSHOT)
     clear = redis.register_script(_CLEAR)
     connection = Tortoise.get_connection("default")
-    fields = [field async for field, _ in redis.hscan_iter(pending_key, count=chunk)]
+    fields = [
+        field
+        for pending_key in keyspace.bucket_keys("activity_pending")
+        async for field, _ in redis.hscan_iter(pending_key, count=chunk)
+    ]
     earliest: dict[int, datetime.datetime] = {}
     written = 0
     for field in fields:
         guild_id, hour = split_pending_field(field)
+        pending_key = keyspace.key("activity_pending", guild_bucket(guild_id))
         keys = [
             keyspace.key("activity_counts", guild_id, hour),
             keyspace.key("activity_members", guild_id, hour),

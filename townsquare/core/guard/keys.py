@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+from townsquare.core.keyspace import Family, HashTag, Part, RedisType, TTLPolicy
 
 __all__ = ["GUARD_FAMILIES"]
 
@@ -16,6 +16,7 @@ GUARD_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the anti-abuse window, renewed with each action"),
         "the guard (HTTP service, workers)",
         "Per guild and actor: idempotency keys of recent destructive actions, scored by time (ms).",
+        HashTag.guild(),
     ),
     Family(
         "guard_cooldown",
@@ -24,5 +25,6 @@ GUARD_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the anti-abuse cool-down"),
         "the guard",
         "Per guild and actor: present while the actor is blocked for exceeding the limit.",
+        HashTag.guild(),
     ),
 )

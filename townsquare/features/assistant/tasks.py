@@ -54,7 +54,7 @@ from townsquare.features.assistant.domain.knowledge import (
 )
 from townsquare.features.assistant.domain.service import assistant_for, model_for
 from townsquare.features.assistant.domain.summary import NOTHING_TO_SUMMARIZE
-from townsquare.tasks.idempotency import done_key, run_once
+from townsquare.tasks.idempotency import run_once
 from townsquare.tasks.registry import REGISTRY
 
 # At run time: taskiq reads the tasks' type hints to inject the resources.
@@ -338,7 +338,7 @@ async def _count_question(
     """One question on the overview's chart (at the time its interaction or message was made),
     counted once however often its job is delivered."""
     at_ms = int(hikari.Snowflake(event_id).created_at.timestamp() * 1000)
-    marker = done_key(resources.keyspace, scope + "_counted", str(event_id))
+    marker = resources.keyspace.key("activity_done", guild_id, scope + "_counted", str(event_id))
     await record_activity_once(
         resources.redis,
         resources.keyspace,

@@ -154,8 +154,12 @@ async def voice_tick(resources: _Resources, minute: int | None = None) -> int:
         return 0
     paid = 0
     jobs_maxlen = resources.settings.tasks.pipeline(KERNEL_PIPELINE).maxlen
-    async for raw in redis.sscan_iter(keyspace.key("xp_voice_guilds"), count=1000):
-        guild_id = int(raw)
+    guilds = [
+        int(raw)
+        for index_key in keyspace.bucket_keys("xp_voice_guilds")
+        async for raw in redis.sscan_iter(index_key, count=1000)
+    ]
+    for guild_id in guilds:
         config = await _config(resources, guild_id)
         states, afk_channel = await read_voice_states(redis, keyspace, guild_id)
         earners = eligible_members(states, afk_channel, config.section(XPSection).voice)
@@ -187,7 +191,8 @@ async def flush(resources: _Resources) -> int:
     async def curve_of(guild_id: int) -> Curve:
         return await _curve(resources, guild_id)
 
-    written = await flush_xp(resources.redis, resources.keyspace, curve_of)
+    jobs_maxlen = resources.settings.tasks.pipeline(KERNEL_PIPELINE).maxlen
+    written = await flush_xp(resources.redis, resources.keyspace, curve_of, jobs_maxlen=jobs_maxlen)
     if written:
         logger.info("xp.flushed", rows=written)
     return written

@@ -341,8 +341,13 @@ class PipelineBroker(RedisStreamBroker):
         )
 
     async def bury(self, fields: Mapping[str, str], ack: StreamAck | None) -> None:
-        """Append a dead letter and its operator alert and acknowledge the entry, in one
-        transaction: a dead letter is never written without its alert, nor twice."""
+        """Raise the operator alert, then append the dead letter and acknowledge the entry in
+        one transaction: a dead letter is never written without its alert, nor twice.
+
+        The alert lives in the `alerts` cluster slot and the dead letter in the pipeline's,
+        so they cannot share the transaction; the alert goes first, and a crash in between
+        leaves an alert whose dead letter the redelivered entry writes (with a second alert).
+        """
         alert = alert_fields(
             source=f"tasks.{self.pipeline}",
             # One key per failing task: a burst of its dead letters is one message with a count.
@@ -353,6 +358,12 @@ class PipelineBroker(RedisStreamBroker):
                 f"{fields.get('error', '')[:300]}; inspect and replay it from the console"
             ),
         )
+        await self._redis.xadd(
+            self.alerts_key,
+            dict(alert),  # type: ignore[arg-type]
+            maxlen=ALERTS_MAXLEN,
+            approximate=True,
+        )
         async with self._redis.pipeline(transaction=True) as tx:
             entry: dict[typing.Any, typing.Any] = dict(fields)
             tx.xadd(
@@ -361,7 +372,6 @@ class PipelineBroker(RedisStreamBroker):
                 maxlen=self.dead_letter_maxlen,
                 approximate=True,
             )
-            tx.xadd(self.alerts_key, dict(alert), maxlen=ALERTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
             if ack is not None:
                 tx.xack(self.queue_name, self.consumer_group_name, ack.message_id)
             await tx.execute()

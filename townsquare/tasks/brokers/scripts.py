@@ -1,9 +1,8 @@
 """Lua scripts that move a message between Redis keys in one atomic step.
 
 Each runs on the Redis server's clock (`TIME`), so workers whose clocks disagree still agree
-on when a retry is due. They touch two keys (a stream and its retry set), which on Redis
-Cluster would have to share a hash slot; the stream broker targets a single Redis (or
-Sentinel) deployment.
+on when a retry is due. They touch two keys (a stream and its retry set), which share the
+pipeline's hash tag (`{<pipeline>}`), so they run on a Redis Cluster too.
 """
 
 from __future__ import annotations

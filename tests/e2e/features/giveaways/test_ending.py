@@ -165,7 +165,9 @@ async def test_a_redis_loss_after_a_flush_loses_no_entry(
         await giveaways.tick()
 
         async def flushed() -> bool:
-            return not await redis.scard(keyspace.key("giveaway_dirty_ids"))
+            return not any(
+                [await redis.scard(key) for key in keyspace.bucket_keys("giveaway_dirty_ids")]
+            )
 
         await wait_until(flushed, within=WITHIN, what="the entries flushed")
         await stack.drained("jobs")  # the tick is over

@@ -24,6 +24,7 @@ from tests.support.xp import (
 )
 from townsquare.core.events import encode_job
 from townsquare.core.events.wire import DATA_FIELD
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.xp.domain.award import LATENESS_WINDOW_MS, award_messages
 from townsquare.features.xp.domain.config import XPSection
 from townsquare.features.xp.domain.models import MemberXP
@@ -218,7 +219,7 @@ async def test_flush_writes_absolute_totals_to_postgres(
     want = {m: (expected.get(m, 0), levels.get(m, 0), 15) for m in MEMBERS}
     assert await rows() == want
     assert not await redis.exists(keyspace.key("xp_dirty", GUILD))
-    assert not await redis.sismember(keyspace.key("xp_dirty_guilds"), GUILD)
+    assert not await redis.sismember(keyspace.key("xp_dirty_guilds", guild_bucket(GUILD)), GUILD)
 
 
 async def test_a_member_awarded_during_the_flush_stays_dirty(

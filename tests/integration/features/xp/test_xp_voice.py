@@ -13,6 +13,7 @@ from tests.support.workers import running_worker, settings_with
 from tests.support.xp import configure, drained
 from townsquare.core.events import GuildRecord, VoiceStateRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.xp.domain.jobs import xp_schedules
 from townsquare.features.xp.domain.voice import TICK_LATE_LIMIT_MINUTES
 from townsquare.features.xp.tasks import PROCESS_BATCH_TASK, VOICE_TICK_TASK
@@ -178,12 +179,14 @@ async def test_a_guild_record_drops_states_page_by_page_whatever_the_hash_holds(
     await apply_guild_record(redis, keyspace, record)
     stored = await redis.hkeys(keyspace.key("xp_voice", guild))
     assert sorted(int(member) for member in stored) == [1, 10_000, 20_000, 20_001, 20_002]
-    assert await redis.sismember(keyspace.key("xp_voice_guilds"), str(guild))
+    assert await redis.sismember(keyspace.key("xp_voice_guilds", guild_bucket(guild)), str(guild))
     # A record listing nobody, newer than every state: the guild leaves the voice list.
     empty = record.model_copy(update={"voice_states": (), "timestamp_ms": now + 2_000})
     await apply_guild_record(redis, keyspace, empty)
     assert not await redis.exists(keyspace.key("xp_voice", guild))
-    assert not await redis.sismember(keyspace.key("xp_voice_guilds"), str(guild))
+    assert not await redis.sismember(
+        keyspace.key("xp_voice_guilds", guild_bucket(guild)), str(guild)
+    )
 
 
 async def test_a_late_tick_pays_the_minute_it_fired_in_and_a_stale_one_pays_nothing(

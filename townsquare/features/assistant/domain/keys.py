@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+from townsquare.core.keyspace import Family, HashTag, Part, RedisType, TTLPolicy
 
 __all__ = ["ASSISTANT_FAMILIES"]
 
@@ -16,6 +16,7 @@ ASSISTANT_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("until the member's hourly allowance is whole again"),
         "shards and AI workers (rate-limit script)",
         "Per guild and member: the GCRA theoretical arrival time (ms) of questions.",
+        HashTag.guild(),
     ),
     Family(
         "ai_guild_rate",
@@ -24,6 +25,7 @@ ASSISTANT_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("until the guild's per-minute allowance is whole again"),
         "shards and AI workers (rate-limit script)",
         "Per guild: the GCRA theoretical arrival time (ms) of questions.",
+        HashTag.guild(),
     ),
     Family(
         "ai_tokens",

@@ -19,6 +19,8 @@ import orjson
 from redis.exceptions import NoScriptError
 from tortoise import Tortoise
 
+from townsquare.core.keyspace import guild_bucket
+
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
@@ -119,8 +121,8 @@ def _keys(keyspace: Keyspace, giveaway_id: int) -> list[str]:
         keyspace.key("giveaway", giveaway_id),
         keyspace.key("giveaway_entries", giveaway_id),
         keyspace.key("giveaway_dirty", giveaway_id),
-        keyspace.key("giveaway_dirty_ids"),
-        keyspace.key("giveaway_counts"),
+        keyspace.key("giveaway_dirty_ids", guild_bucket(giveaway_id)),
+        keyspace.key("giveaway_counts", guild_bucket(giveaway_id)),
     ]
 
 
@@ -133,11 +135,15 @@ async def open_entries(
     *,
     message_id: int | None,
 ) -> None:
-    """Open the giveaway to clicks (idempotent); its message, once known, is remembered."""
+    """Open the giveaway to clicks (idempotent); its message, once known, is remembered.
+
+    The message is remembered first (it is in another cluster slot than the giveaway): a
+    crash in between leaves a known message whose giveaway the redelivered job opens.
+    """
     key = keyspace.key("giveaway", giveaway_id)
+    if message_id is not None:
+        await redis.sadd(keyspace.key("giveaway_messages"), str(message_id))
     async with redis.pipeline(transaction=True) as tx:
-        if message_id is not None:
-            tx.sadd(keyspace.key("giveaway_messages"), str(message_id))
         tx.hset(
             key,
             mapping={
@@ -153,15 +159,19 @@ async def open_entries(
 async def close_entries(
     redis: aioredis.Redis, keyspace: Keyspace, giveaway_id: int, message_id: int | None
 ) -> None:
-    """No more clicks count; the keys go a day later (a late flush still finds them)."""
+    """No more clicks count; the keys go a day later (a late flush still finds them).
+
+    The message is forgotten last (it is in another cluster slot than the giveaway): a crash
+    in between leaves a remembered message whose redelivered job forgets it.
+    """
     keys = _keys(keyspace, giveaway_id)
     async with redis.pipeline(transaction=True) as tx:
-        if message_id is not None:
-            tx.srem(keyspace.key("giveaway_messages"), str(message_id))
         tx.hset(keys[0], "state", "closed")
         tx.expire(keys[0], CLOSED_TTL_SECONDS)
         tx.expire(keys[1], CLOSED_TTL_SECONDS)
         await tx.execute()
+    if message_id is not None:
+        await redis.srem(keyspace.key("giveaway_messages"), str(message_id))
 
 
 async def read_open(
@@ -248,7 +258,7 @@ async def flush_giveaway(
     entries_key = keyspace.key("giveaway_entries", giveaway_id)
     snapshot = redis.register_script(_SNAPSHOT_SCRIPT)
     clear = redis.register_script(_CLEAR_SCRIPT)
-    clear_keys = [dirty_key, keyspace.key("giveaway_dirty_ids")]
+    clear_keys = [dirty_key, keyspace.key("giveaway_dirty_ids", guild_bucket(giveaway_id))]
     connection = Tortoise.get_connection("default")
     members = [int(member) async for member, _ in redis.hscan_iter(dirty_key, count=chunk)]
     written = 0
@@ -278,7 +288,11 @@ async def flush_giveaway(
 
 async def flush_entries(redis: aioredis.Redis, keyspace: Keyspace) -> int:
     """Flush every giveaway with dirty entries; returns entries written."""
-    ids = [int(g) async for g in redis.sscan_iter(keyspace.key("giveaway_dirty_ids"), count=1000)]
+    ids = [
+        int(g)
+        for index_key in keyspace.bucket_keys("giveaway_dirty_ids")
+        async for g in redis.sscan_iter(index_key, count=1000)
+    ]
     written = 0
     for giveaway_id in ids:
         written += await flush_giveaway(redis, keyspace, giveaway_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+from townsquare.core.keyspace import Family, HashTag, Part, RedisType, TTLPolicy
 
 __all__ = ["GIVEAWAY_FAMILIES"]
 
@@ -16,6 +16,7 @@ GIVEAWAY_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("none while it runs; a day once its entries close"),
         "the giveaway lifecycle (workers, the HTTP service)",
         "Per giveaway id: what a click needs (`state` open/closed, guild, requirements JSON).",
+        HashTag.guild(),
     ),
     Family(
         "giveaway_entries",
@@ -24,6 +25,7 @@ GIVEAWAY_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("none while it runs; a day once its entries close"),
         "shards (Enter/Leave clicks)",
         "Per giveaway id: user id -> weight (1 + bonus entries) of every current entry.",
+        HashTag.guild(),
     ),
     Family(
         "giveaway_dirty",
@@ -32,22 +34,26 @@ GIVEAWAY_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("fields leave when the flush has written them to PostgreSQL"),
         "shards (clicks); the flush removes",
         "Per giveaway id: user id -> change counter of entries not yet in PostgreSQL.",
+        HashTag.guild(),
     ),
     Family(
         "giveaway_dirty_ids",
         RedisType.SET,
-        (),
+        (Part.INDEX,),
         TTLPolicy.persistent("a giveaway leaves when its last change is flushed"),
         "shards (clicks); the flush removes",
-        "Giveaway ids with entry changes waiting for the flush.",
+        "Per giveaway bucket (`id % 256`): giveaway ids with entry changes waiting for the flush.",
+        HashTag.guild_bucket(),
     ),
     Family(
         "giveaway_counts",
         RedisType.SET,
-        (),
+        (Part.INDEX,),
         TTLPolicy.persistent("members leave when the tick has edited the message"),
         "shards (clicks); the tick removes",
-        "Giveaway ids whose entry count changed since their message was last edited.",
+        "Per giveaway bucket: giveaway ids whose entry count changed since their message was last "
+        "edited.",
+        HashTag.guild_bucket(),
     ),
     Family(
         "giveaway_messages",

@@ -442,8 +442,12 @@ async def _reopen_lost(resources: TaskResources) -> None:
 
 async def _edit_counts(resources: TaskResources) -> None:
     """Edit the messages of giveaways whose entry count changed (each at most once a tick)."""
-    raw = await resources.redis.spop(
-        resources.keyspace.key("giveaway_counts"), COUNT_EDITS_PER_TICK
-    )
-    for member in typing.cast("list[bytes]", raw or []):
-        await _refresh(resources, int(member))
+    left = COUNT_EDITS_PER_TICK
+    for index_key in resources.keyspace.bucket_keys("giveaway_counts"):
+        if left <= 0:
+            break
+        raw = await resources.redis.spop(index_key, left)
+        members = typing.cast("list[bytes]", raw or [])
+        left -= len(members)
+        for member in members:
+            await _refresh(resources, int(member))

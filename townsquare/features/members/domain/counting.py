@@ -1,8 +1,9 @@
 """Counting members joining and leaving into the overview's hot counts, once per event.
 
-Each record is counted by :func:`~townsquare.core.activity.counters.record_each_once` under a
-`done` marker of the event, in the same script call that counts it, so a redelivered batch
-(a worker killed before its acknowledgement, a retry) counts nothing twice:
+Each record is counted by :func:`~townsquare.core.activity.counters.record_each_once` under an
+`activity_done` marker of the event (in the guild's cluster slot), in the same script call
+that counts it, so a redelivered batch (a worker killed before its acknowledgement, a retry)
+counts nothing twice:
 
 - a join's marker is its guild, member and Discord's `joined_at` (the record's time), so the
   same join replayed by the gateway after a resumed session is refused too;
@@ -61,7 +62,7 @@ def _count(keyspace: Keyspace, record: MemberJoinRecord | MemberLeaveRecord) -> 
     return OnceCount(
         guild_id=record.guild_id,
         at_ms=record.timestamp_ms,
-        marker=keyspace.key("done", _SCOPES[record.kind], event_id),
+        marker=keyspace.key("activity_done", record.guild_id, _SCOPES[record.kind], event_id),
         metric=metric.name,
     )
 

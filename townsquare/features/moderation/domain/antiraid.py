@@ -22,6 +22,7 @@ from townsquare.core.alerts import raise_alert
 from townsquare.core.guard.actions import Action, ActionRequest, Source
 from townsquare.core.guard.models import Case
 from townsquare.core.guard.notify import send_text
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.moderation.domain.enforce import enforce
 
 if typing.TYPE_CHECKING:
@@ -129,7 +130,7 @@ async def judge_joins(
         keys=[
             keyspace.key("antiraid_joins", guild_id),
             keyspace.key("antiraid_state", guild_id),
-            keyspace.key("antiraid_active"),
+            keyspace.key("antiraid_active", guild_bucket(guild_id)),
         ],
         args=args,
     )
@@ -223,7 +224,12 @@ async def end_quiet_raids(
     """End every raid mode quiet for its guild's `quiet_seconds` at `now_ms`: a summary in
     the log channel and an alert each."""
     ended = []
-    for raw in await redis.smembers(keyspace.key("antiraid_active")):
+    active = [
+        (index_key, raw)
+        for index_key in keyspace.bucket_keys("antiraid_active")
+        for raw in await redis.smembers(index_key)
+    ]
+    for index_key, raw in active:
         guild_id = int(raw)
         section = await section_of(guild_id)
         state_key = keyspace.key("antiraid_state", guild_id)
@@ -245,6 +251,6 @@ async def end_quiet_raids(
         posted = await _post(rest, section.log_channel_id, "Raid mode ended", text)
         await _alert(redis, keyspace, guild_id, text, posted=posted)
         await redis.delete(state_key)
-        await redis.srem(keyspace.key("antiraid_active"), raw)
+        await redis.srem(index_key, raw)
         ended.append(summary)
     return ended

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 
 from townsquare.core.guard.keys import GUARD_FAMILIES
-from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+from townsquare.core.keyspace import Family, HashTag, Part, RedisType, TTLPolicy
 
 __all__ = ["MODERATION_FAMILIES"]
 
@@ -18,6 +18,7 @@ MODERATION_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the longest automod window plus 5 minutes, renewed"),
         "automod workers",
         "Per guild and member: recent message ids (at most 120), scored by message time (ms).",
+        HashTag.guild(),
     ),
     Family(
         "automod_state",
@@ -27,6 +28,7 @@ MODERATION_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "automod workers",
         "Per guild and member: each recent message's mentions and text digest, its verdict "
         "(so a redelivered message is judged once), and when each windowed rule last fired.",
+        HashTag.guild(),
     ),
     Family(
         "antiraid_joins",
@@ -35,6 +37,7 @@ MODERATION_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the anti-raid window, renewed with each join"),
         "automod workers",
         "Per guild: recent joins (`<user>:<ms>`) scored by join time, pruned to the window.",
+        HashTag.guild(),
     ),
     Family(
         "antiraid_state",
@@ -44,14 +47,16 @@ MODERATION_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "automod workers; the raid watch deletes it",
         "Per guild in raid mode: when it started, the last join, joins during it, and each "
         "raid-mode join's verdict (judged once).",
+        HashTag.guild(),
     ),
     Family(
         "antiraid_active",
         RedisType.SET,
-        (),
+        (Part.INDEX,),
         TTLPolicy.persistent("members removed when their raid mode ends"),
         "automod workers; the raid watch removes",
-        "Guild ids in raid mode.",
+        "Per guild bucket (`guild_id % 256`): guild ids in raid mode.",
+        HashTag.guild_bucket(),
     ),
     Family(
         "invite_guild",
@@ -69,6 +74,7 @@ MODERATION_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "automod workers",
         "Per guild and actor: watched audit-log entries (`<kind>:<entry id>`) in the window, "
         "scored by entry time (ms); emptied by a trip.",
+        HashTag.guild(),
     ),
     Family(
         "antinuke_state",
@@ -78,5 +84,6 @@ MODERATION_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "automod workers",
         "Per guild and actor: the newest entry time, the cool-down's end after a trip, the "
         "verdicts of entries in a cool-down, and which trips were alerted.",
+        HashTag.guild(),
     ),
 )

@@ -12,6 +12,7 @@ import typing
 
 from townsquare.core.audit.service import record
 from townsquare.core.guilds.service import ensure_guild
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.xp.domain.hydrate import ensure_guild_xp, require_loaded, run_loaded
 from townsquare.features.xp.domain.levels import sync_levels
 from townsquare.features.xp.domain.models import MemberXP
@@ -83,7 +84,7 @@ async def adjust_totals(
         keyspace.key("xp_messages", guild_id),
         keyspace.key("xp_voice_minutes", guild_id),
         keyspace.key("xp_dirty", guild_id),
-        keyspace.key("xp_dirty_guilds"),
+        keyspace.key("xp_dirty_guilds", guild_bucket(guild_id)),
         keyspace.key("xp_loaded", guild_id),
     ]
     raw = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))

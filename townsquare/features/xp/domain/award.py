@@ -40,6 +40,7 @@ import dataclasses
 import typing
 
 from townsquare.core.activity.counters import ACTIVITY_LUA, COUNTS_TTL_SECONDS, activity_keys
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.xp.domain.hydrate import require_loaded, run_loaded
 from townsquare.features.xp.domain.rules import message_amount
 
@@ -446,7 +447,7 @@ async def _award_call(
         keyspace.key("xp", guild_id),
         keyspace.key("xp_messages", guild_id),
         keyspace.key("xp_dirty", guild_id),
-        keyspace.key("xp_dirty_guilds"),
+        keyspace.key("xp_dirty_guilds", guild_bucket(guild_id)),
         keyspace.key("xp_levels", guild_id),
     ]
     for member in members:

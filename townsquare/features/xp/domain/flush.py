@@ -13,6 +13,9 @@ import typing
 
 from tortoise import Tortoise
 
+from townsquare.core.keyspace import guild_bucket
+from townsquare.features.xp.domain.levels import queue_level_jobs
+
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -80,9 +83,15 @@ async def flush_guild(
     curve: Curve,
     *,
     chunk: int = FLUSH_CHUNK,
+    jobs_maxlen: int | None = None,
 ) -> int:
-    """Write the guild's dirty members to `member_xp`; returns rows written."""
+    """Write the guild's dirty members to `member_xp`; returns rows written.
+
+    Level jobs a crashed worker left in the guild's outbox are sent on first.
+    """
+    await queue_level_jobs(redis, keyspace, guild_id, jobs_maxlen=jobs_maxlen)
     dirty_key = keyspace.key("xp_dirty", guild_id)
+    index_key = keyspace.key("xp_dirty_guilds", guild_bucket(guild_id))
     snapshot = redis.register_script(_SNAPSHOT_SCRIPT)
     clear = redis.register_script(_CLEAR_SCRIPT)
     keys = [
@@ -117,10 +126,10 @@ async def flush_guild(
         if not users:
             continue
         await connection.execute_query(_UPSERT, [guild_id, users, xps, levels, messages, minutes])
-        await clear(keys=[dirty_key, keyspace.key("xp_dirty_guilds")], args=[guild_id, *counters])
+        await clear(keys=[dirty_key, index_key], args=[guild_id, *counters])
         written += len(users)
     if not members:
-        await clear(keys=[dirty_key, keyspace.key("xp_dirty_guilds")], args=[guild_id])
+        await clear(keys=[dirty_key, index_key], args=[guild_id])
     return written
 
 
@@ -130,12 +139,22 @@ async def flush_xp(
     curve_of: Callable[[int], Awaitable[Curve]],
     *,
     chunk: int = FLUSH_CHUNK,
+    jobs_maxlen: int | None = None,
 ) -> int:
     """Flush every guild with dirty members; `curve_of(guild_id)` gives its level curve."""
     written = 0
-    guilds = [int(g) async for g in redis.sscan_iter(keyspace.key("xp_dirty_guilds"), count=1000)]
+    guilds = [
+        int(g)
+        for index_key in keyspace.bucket_keys("xp_dirty_guilds")
+        async for g in redis.sscan_iter(index_key, count=1000)
+    ]
     for guild_id in guilds:
         written += await flush_guild(
-            redis, keyspace, guild_id, await curve_of(guild_id), chunk=chunk
+            redis,
+            keyspace,
+            guild_id,
+            await curve_of(guild_id),
+            chunk=chunk,
+            jobs_maxlen=jobs_maxlen,
         )
     return written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+from townsquare.core.keyspace import Family, HashTag, Part, RedisType, TTLPolicy
 
 __all__ = ["XP_FAMILIES"]
 
@@ -16,6 +16,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("hot XP totals; flushed to PostgreSQL, which stays the truth"),
         "XP workers",
         "Per guild: member id -> total XP.",
+        HashTag.guild(),
     ),
     Family(
         "xp_messages",
@@ -24,6 +25,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("hot message counts; flushed to PostgreSQL with the XP totals"),
         "XP workers",
         "Per guild: member id -> messages counted (each message id once).",
+        HashTag.guild(),
     ),
     Family(
         "xp_voice_minutes",
@@ -32,6 +34,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("hot voice minutes; flushed to PostgreSQL with the XP totals"),
         "XP workers (voice tick)",
         "Per guild: member id -> minutes that earned voice XP.",
+        HashTag.guild(),
     ),
     Family(
         "xp_notice_lock",
@@ -58,6 +61,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
         "XP workers",
         "Per guild and member: message ids already counted, scored by message time (ms).",
+        HashTag.guild(),
     ),
     Family(
         "xp_awarded",
@@ -66,6 +70,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
         "XP workers",
         "Per guild and member: message ids that earned XP, scored by message time (ms).",
+        HashTag.guild(),
     ),
     Family(
         "xp_earnable",
@@ -74,6 +79,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("the lateness window plus the cooldown plus 5 minutes, renewed"),
         "XP workers",
         "Per guild and member: counted messages worth XP (candidates), scored by message time.",
+        HashTag.guild(),
     ),
     Family(
         "xp_dirty",
@@ -82,14 +88,16 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("fields leave when the flush has written them"),
         "XP workers and admin operations; the flush removes",
         "Per guild: member id -> change counter of members not yet flushed to PostgreSQL.",
+        HashTag.guild(),
     ),
     Family(
         "xp_dirty_guilds",
         RedisType.SET,
-        (),
+        (Part.INDEX,),
         TTLPolicy.persistent("a guild leaves when its last dirty member is flushed"),
         "XP workers and admin operations; the flush removes",
-        "Guild ids with members waiting for the flush.",
+        "Per guild bucket (`guild_id % 256`): guild ids with members waiting for the flush.",
+        HashTag.guild_bucket(),
     ),
     Family(
         "xp_levels",
@@ -98,6 +106,17 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("the level whose rewards were last queued per member"),
         "XP workers",
         "Per guild: member id -> level last applied (reward roles and notice queued).",
+        HashTag.guild(),
+    ),
+    Family(
+        "xp_level_jobs",
+        RedisType.HASH,
+        (Part.SNOWFLAKE,),
+        TTLPolicy.persistent("a job leaves once it is in the `jobs` stream"),
+        "XP workers, in the script that records a new level; sent on by the same worker",
+        "Per guild: the outbox of `xp.apply_level` jobs (field: the encoded job) not yet in "
+        "the `jobs` stream; a crash leaves them for the next sync or flush of the guild.",
+        HashTag.guild(),
     ),
     Family(
         "xp_loading",
@@ -107,6 +126,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "a load of the guild's XP from PostgreSQL, at its start",
         "Per guild and load: proves Redis kept its data while the load ran; the marker is set "
         "only if it is still there.",
+        HashTag.guild(),
     ),
     Family(
         "xp_loaded",
@@ -116,6 +136,7 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         "whoever first writes or reads the guild's XP, after loading it from PostgreSQL",
         "Per guild: present once the `member_xp` rows are in the XP hashes; the XP scripts "
         "refuse to write without it.",
+        HashTag.guild(),
     ),
     Family(
         "xp_voice",
@@ -124,14 +145,26 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.persistent("members leave the hash when they leave voice"),
         "XP workers, from voice and guild records",
         "Per guild: member id -> JSON voice state (channel, mute/deaf flags, bot, time).",
+        HashTag.guild(),
     ),
     Family(
         "xp_voice_guilds",
         RedisType.SET,
-        (),
+        (Part.INDEX,),
         TTLPolicy.persistent("a guild leaves when nobody is in voice there"),
         "XP workers, from voice and guild records",
-        "Guild ids with members in voice, visited by the voice tick.",
+        "Per guild bucket: guild ids with members in voice, visited by the voice tick.",
+        HashTag.guild_bucket(),
+    ),
+    Family(
+        "xp_voice_tick",
+        RedisType.STRING,
+        (Part.SNOWFLAKE, Part.INDEX),
+        TTLPolicy.by_writer("a day: longer than a tick can be repeated"),
+        "the voice tick",
+        "Per guild and minute (Unix s // 60): set when the minute's voice XP was awarded, so a "
+        "repeated tick awards nothing.",
+        HashTag.guild(),
     ),
     Family(
         "xp_guild",

@@ -2,11 +2,16 @@
 
 Per guild, the `xp_levels` hash holds the level last applied to each member. After every
 change of a member's XP, :func:`sync_levels` compares the level of the new total with it;
-when they differ it queues an `xp.apply_level` job on the `jobs` stream and records the new
-level, in one Lua call. A crash before that call leaves the comparison different, so the
-redelivered batch (whose awarding is skipped as a duplicate) still queues the job; a crash
-after it queued the job, which is idempotent. The job itself reads the applied level again
-when it runs, so jobs running out of order still leave the roles of the latest level.
+when they differ it records the new level and puts an `xp.apply_level` job in the guild's
+`xp_level_jobs` outbox, in one Lua call (every key of it in the guild's cluster slot). The
+jobs then move from the outbox to the `jobs` stream (:func:`queue_level_jobs`): XADD first,
+then each leaves the outbox only if it is still the job written there. A crash before the
+Lua call leaves the comparison different, so the redelivered batch (whose awarding is skipped
+as a duplicate) still records and queues the job; a crash after it leaves the job in the
+outbox, which the next sync of the guild or the next flush of the guild's XP sends; a crash
+between XADD and the removal sends it twice, and the job is idempotent. The job itself reads
+the applied level again when it runs, so jobs running out of order still leave the roles of
+the latest level, and it never runs before its level is recorded.
 """
 
 from __future__ import annotations
@@ -34,28 +39,24 @@ __all__ = [
     "applied_level",
     "notice_nonce",
     "plan_rewards",
+    "queue_level_jobs",
     "render_notice",
     "sync_levels",
 ]
 
 
-# KEYS: xp, xp_levels, the jobs stream, xp_loaded. ARGV: stream maxlen (0: none), then per
-# member: id, the total the level was computed from, level, job. A member whose total moved
-# on meanwhile is skipped: whoever moved it syncs it next, with the newer total.
+# KEYS: xp, xp_levels, xp_level_jobs (the outbox), xp_loaded. ARGV: per member: id, the
+# total the level was computed from, level, job. A member whose total moved on meanwhile is
+# skipped: whoever moved it syncs it next, with the newer total.
 _SYNC_SCRIPT: typing.Final = (
     require_loaded("KEYS[4]")
     + """
-local maxlen = tonumber(ARGV[1])
 local queued = {}
-for k = 2, #ARGV, 4 do
+for k = 1, #ARGV, 4 do
   local member, total, level = ARGV[k], ARGV[k + 1], ARGV[k + 2]
   if (redis.call('HGET', KEYS[1], member) or '0') == total
       and (redis.call('HGET', KEYS[2], member) or '0') ~= level then
-    if maxlen > 0 then
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'data', ARGV[k + 3])
-    else
-      redis.call('XADD', KEYS[3], '*', 'data', ARGV[k + 3])
-    end
+    redis.call('HSET', KEYS[3], ARGV[k + 3], '1')
     redis.call('HSET', KEYS[2], member, level)
     queued[#queued + 1] = member
   end
@@ -63,6 +64,12 @@ end
 return queued
 """
 )
+
+# KEYS: xp_level_jobs. ARGV: jobs sent to the stream. Removes them from the outbox.
+_SENT_SCRIPT: typing.Final = """
+for k = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[k]) end
+return #ARGV
+"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -105,7 +112,7 @@ async def sync_levels(
     if not changes:
         return []
     channels = channel_by_member or {}
-    args: list[int | str | bytes] = [jobs_maxlen or 0]
+    args: list[int | str | bytes] = []
     for change in changes:
         job = encode_job(
             APPLY_LEVEL_TASK,
@@ -121,14 +128,37 @@ async def sync_levels(
     keys = [
         keyspace.key("xp", guild_id),
         levels_key,
-        keyspace.key("stream", "jobs"),
+        keyspace.key("xp_level_jobs", guild_id),
         keyspace.key("xp_loaded", guild_id),
     ]
     # Refused only if Redis lost the guild after the totals were computed; once it is loaded
     # the script's own comparison skips every member whose total is not the one given.
     queued = await run_loaded(redis, keyspace, guild_id, lambda: script(keys=keys, args=args))
     done = {int(member) for member in queued}
+    if done:
+        await queue_level_jobs(redis, keyspace, guild_id, jobs_maxlen=jobs_maxlen)
     return [change for change in changes if change.user_id in done]
+
+
+async def queue_level_jobs(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, *, jobs_maxlen: int | None = None
+) -> int:
+    """Send the guild's outbox of level jobs to the `jobs` stream; returns how many.
+
+    A job is a field of the outbox hash (its whole encoded message, which carries the level):
+    XADD, then HDEL, so a crash in between sends it twice rather than never.
+    """
+    outbox = keyspace.key("xp_level_jobs", guild_id)
+    jobs = typing.cast("list[bytes]", await redis.hkeys(outbox))
+    if not jobs:
+        return 0
+    stream = keyspace.key("stream", "jobs")
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.xadd(stream, {b"data": job}, maxlen=jobs_maxlen or None, approximate=True)
+        await pipe.execute()
+    await redis.register_script(_SENT_SCRIPT)(keys=[outbox], args=jobs)
+    return len(jobs)
 
 
 async def applied_level(

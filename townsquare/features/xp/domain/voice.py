@@ -22,6 +22,7 @@ import json
 import typing
 
 from townsquare.core.activity.counters import ACTIVITY_LUA, COUNTS_TTL_SECONDS, activity_keys
+from townsquare.core.keyspace import guild_bucket
 from townsquare.features.xp.domain.hydrate import require_loaded, run_loaded
 
 if typing.TYPE_CHECKING:
@@ -248,7 +249,10 @@ async def _sync(
     replace_before: int,
     states: Sequence[VoiceState],
 ) -> None:
-    keys = [keyspace.key("xp_voice", guild_id), keyspace.key("xp_voice_guilds")]
+    keys = [
+        keyspace.key("xp_voice", guild_id),
+        keyspace.key("xp_voice_guilds", guild_bucket(guild_id)),
+    ]
     args: list[int | str] = [guild_id]
     for state in states:
         args += [state.user_id, state.ts, state.to_json()]
@@ -291,11 +295,11 @@ async def award_voice_minute(
     """Award one minute to `members`; None when minute `minute` was already awarded here."""
     script = redis.register_script(_TICK_SCRIPT)
     keys = [
-        keyspace.key("done", "xp_voice", f"{guild_id}/{minute}"),
+        keyspace.key("xp_voice_tick", guild_id, minute),
         keyspace.key("xp", guild_id),
         keyspace.key("xp_voice_minutes", guild_id),
         keyspace.key("xp_dirty", guild_id),
-        keyspace.key("xp_dirty_guilds"),
+        keyspace.key("xp_dirty_guilds", guild_bucket(guild_id)),
         keyspace.key("xp_loaded", guild_id),
     ]
     activity = activity_keys(keyspace, guild_id, minute * 60_000)

