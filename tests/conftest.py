@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from townsquare.core.keyspace import Keyspace
+from townsquare.core.redis_client import connect_redis
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -39,6 +40,7 @@ pytest_plugins = (
     "tests.support.streams",
     "tests.support.assistant",
     "tests.support.cluster_slots",
+    "tests.support.redis_cluster",
 )
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"
@@ -60,7 +62,8 @@ def embedded_root() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(embedded_root: Path) -> Iterator[str]:
+def single_redis_url(embedded_root: Path) -> Iterator[str]:
+    """The single Redis of the run (CI's, or the embedded Valkey)."""
     if url := os.environ.get(REDIS_URL_ENV):
         yield url
         return
@@ -71,6 +74,15 @@ def redis_url(embedded_root: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, single_redis_url: str) -> str:
+    """The test's Redis: the single one, or with `tests.support.redis_cluster.ON_CLUSTER_TOO`
+    (the parameter `cluster`) a 3-master Redis Cluster started once for the session."""
+    if getattr(request, "param", "single") == "cluster":
+        return typing.cast("str", request.getfixturevalue("redis_cluster_url"))
+    return single_redis_url
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +156,7 @@ def keyspace() -> Keyspace:
 
 @pytest.fixture
 async def redis(redis_url: str, keyspace: Keyspace) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect_redis(redis_url)
     try:
         yield client
     finally:

@@ -24,6 +24,7 @@ from townsquare.cli_support import SettingsOption, fail, services, settings_from
 from townsquare.core.features import enabled_features, pipeline_names
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.logs import configure_logging, secret_values
+from townsquare.core.redis_client import connect_redis, describe_redis, is_cluster_url
 from townsquare.core.settings import (
     Settings,
     SettingsError,
@@ -96,6 +97,7 @@ def config_check(settings_file: SettingsOption = None) -> None:
         lines = "\n".join(f"  {problem}" for problem in error.problems)
         fail(f"invalid configuration:\n{lines}", 2)
     typer.echo(yaml.safe_dump(masked_dump(settings), sort_keys=False).rstrip())
+    typer.echo(f"# redis: {describe_redis(settings.redis.url)}", err=True)
     typer.echo("# configuration is valid", err=True)
 
 
@@ -109,11 +111,12 @@ def migrate(
         bool, typer.Option("--make", help="Write the migrations the models need (developers).")
     ] = False,
 ) -> None:
-    """Apply database migrations (safe to run again: applies only what is missing)."""
+    """Apply database migrations and rename Redis keys written before hash tags (safe to run
+    again: does only what is missing)."""
     from townsquare.core import db
 
     settings = settings_from(settings_file)
-    with services(settings) as (_, database_url):
+    with services(settings) as (redis_url, database_url):
         if check or make:
             needed = asyncio.run(db.make_migrations(database_url, write=make))
             for name in needed:
@@ -124,7 +127,30 @@ def migrate(
                 typer.echo("models and migrations agree")
             return
         applied = asyncio.run(db.migrate(database_url))
-    typer.echo("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        typer.echo("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        typer.echo(asyncio.run(_tag_old_keys(redis_url, Keyspace(settings.redis.namespace))))
+
+
+async def _tag_old_keys(redis_url: str, keyspace: Keyspace) -> str:
+    """Rename keys written before hash tags (core/key_migration.py); what was done, in words."""
+    from townsquare.core.key_migration import tag_old_keys
+
+    if is_cluster_url(redis_url):
+        return "redis: a cluster holds only tagged keys; nothing to rename"
+    redis = connect_redis(redis_url)
+    try:
+        done = await tag_old_keys(redis, keyspace)
+    finally:
+        await redis.aclose()
+    if done.conflicts:
+        shown = ", ".join(done.conflicts[:5])
+        fail(
+            f"redis: {len(done.conflicts)} old key(s) not renamed, their new names exist "
+            f"already (was the new version started before `townsquare migrate`?): {shown}"
+        )
+    return (
+        f"redis: {done.renamed} key(s) renamed to their tagged names, {done.split} index(es) split"
+    )
 
 
 @app.command()
@@ -227,6 +253,7 @@ def up(
     with services(settings, small=single_process) as (redis_url, database_url):
         applied = asyncio.run(db.migrate(database_url))
         typer.echo(f"database: {len(applied)} migration(s) applied")
+        typer.echo(asyncio.run(_tag_old_keys(redis_url, keyspace)))
         if settings.uses_sandbox:
             sandbox_info_path(settings).unlink(missing_ok=True)
         children = platform_children(with_sandbox=settings.uses_sandbox)
@@ -445,7 +472,6 @@ def status(settings_file: SettingsOption = None) -> None:
     Exit 0 when all is well, 1 when something needs attention (listed), 2 when Redis cannot
     be reached: for scripts and monitoring.
     """
-    import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
@@ -461,7 +487,7 @@ def status(settings_file: SettingsOption = None) -> None:
     with services(redis_only) as (redis_url, _):
 
         async def read() -> str | int:
-            redis = aioredis.Redis.from_url(
+            redis = connect_redis(
                 redis_url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
             )
             try:

@@ -26,6 +26,7 @@ import structlog
 
 from townsquare.core.alerts import raise_alert
 from townsquare.core.processes import spawn, terminate
+from townsquare.core.redis_client import connect_redis
 
 if typing.TYPE_CHECKING:
     import subprocess
@@ -183,10 +184,9 @@ def crash_alerts(
     redis_url: str, keyspace: Keyspace
 ) -> Callable[[str, int, float], Awaitable[None]]:
     """An `on_crash` callback that raises an operator alert for every crash."""
-    import redis.asyncio as aioredis
 
     async def on_crash(name: str, code: int, delay: float) -> None:
-        client = aioredis.Redis.from_url(redis_url)
+        client = connect_redis(redis_url)
         try:
             await raise_alert(
                 client,

@@ -7,6 +7,7 @@ import typing
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
 from townsquare.core.dead_letters import (
@@ -25,7 +26,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 OPERATOR = Actor(ActorKind.OPERATOR, None, "alice")
 

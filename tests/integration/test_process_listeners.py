@@ -154,7 +154,7 @@ async def test_the_scheduler_counts_the_jobs_it_queues(
     redis_url: str, redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:
     settings, port, stop = settings_with(), free_port(), asyncio.Event()
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     try:
         await install_schedules(source, [Schedule("ping-often", PING_TASK, interval_seconds=1)])
     finally:

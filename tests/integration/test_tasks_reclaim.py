@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import (
     Worker,
@@ -36,7 +37,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
     from townsquare.tasks.brokers import PipelineBroker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 IDLE_TIMEOUT = 1.0
 RECLAIM_INTERVAL = 1.0

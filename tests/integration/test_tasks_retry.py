@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import (
     Worker,
@@ -28,7 +29,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
     from townsquare.tasks.brokers import PipelineBroker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 BASE = 0.1
 MAXIMUM = 1.0

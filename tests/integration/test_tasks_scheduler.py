@@ -76,7 +76,7 @@ class Scheduling:
 async def scheduling(
     redis_url: str, keyspace: Keyspace, redis: aioredis.Redis
 ) -> AsyncIterator[Scheduling]:
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     try:
         yield Scheduling(redis, redis_url, keyspace, source, settings_with())
     finally:

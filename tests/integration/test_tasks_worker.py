@@ -11,6 +11,7 @@ import pytest
 import structlog
 from taskiq import TaskiqDepends
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import Worker, settings_with
 from townsquare.tasks import TaskRegistry, TaskResources, load_tasks
@@ -27,7 +28,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
     from townsquare.tasks.brokers import PipelineBroker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 REGISTRY = TaskRegistry()
 SEEN: dict[str, list[dict[str, typing.Any]]] = {}

@@ -243,11 +243,11 @@ async def _make_backup(archive: Path, server_database_url: str, redis_url: str) 
 
 @pytest.fixture(scope="module")
 def backup(
-    server_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    server_database_url: str, single_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Backup:
     """An archive of a guild with XP (some of it only in Redis, not flushed) and an API key."""
     archive = tmp_path_factory.mktemp("up-backup") / "backup.tar"
-    token = asyncio.run(_make_backup(archive, server_database_url, redis_url))
+    token = asyncio.run(_make_backup(archive, server_database_url, single_redis_url))
     return Backup(archive, token)
 
 

@@ -75,7 +75,7 @@ async def scheduler_running(
     settings: Settings, redis_url: str, keyspace: Keyspace
 ) -> AsyncIterator[None]:
     """The scheduler with the kernel's schedules (alert delivery) installed, for a block."""
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     try:
         await install_schedules(source, kernel_schedules(settings))
     finally:

@@ -164,7 +164,8 @@ async def pipeline_running(
 
 async def settled(redis: aioredis.Redis, keyspace: Keyspace, guild: Guild, messages: int) -> None:
     """Every message counted, then both pipelines drained (level jobs are queued by the
-    same script that records the level, so a drained `xp` stream has queued them all)."""
+    task that records the level, before it is acknowledged, so a drained `xp` stream has
+    queued them all)."""
     key = keyspace.key("xp_messages", guild.id)
 
     async def counted() -> bool:

@@ -4,7 +4,9 @@
 own directory under the session's temporary directory, assigns each a third of the 16384
 slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET) and waits until every node reports
 `cluster_state:ok`. Nothing outside the repository's dependencies is needed. The servers are
-stopped at the end of the session.
+stopped at the end of the session. Tests opt in with :data:`ON_CLUSTER_TOO` (the `redis_url`
+fixture in tests/conftest.py then gives the cluster's URL for the `cluster` run); only
+pipeline and broker tests do, to keep the suite short.
 """
 
 from __future__ import annotations
@@ -21,7 +23,19 @@ if typing.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["redis_cluster_url", "start_cluster"]
+__all__ = ["ON_CLUSTER_TOO", "redis_cluster_url", "start_cluster"]
+
+ON_CLUSTER_TOO: typing.Final = pytest.mark.on_cluster_too
+"""Mark a test (or `pytestmark` a module) to run on the single Redis and on the cluster: each
+test of it that uses Redis (the `redis_url` fixture) runs twice, `[single]` and `[cluster]`."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("on_cluster_too") is None:
+        return
+    if "redis_url" in metafunc.fixturenames:
+        metafunc.parametrize("redis_url", ["single", "cluster"], indirect=True)
+
 
 _MASTERS = 3
 _SLOTS = 16384

@@ -16,7 +16,6 @@ import datetime
 import getpass
 import typing
 
-import redis.asyncio as aioredis
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -40,10 +39,12 @@ from townsquare.core.audit.models import ActorKind
 from townsquare.core.audit.service import Actor
 from townsquare.core.db import tortoise_config
 from townsquare.core.features import adapter_modules, pipeline_names
+from townsquare.core.redis_client import connect_redis
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import redis.asyncio as aioredis
     from textual.app import ComposeResult
     from textual.worker import Worker
 
@@ -197,7 +198,7 @@ class ConsoleApp(App[None]):
     async def on_mount(self) -> None:
         self.sub_title = f"{self.keyspace.namespace} as {self.actor.name}"
         # Bounded waits: an unreachable Redis shows as an error instead of a frozen reading.
-        self._redis = aioredis.Redis.from_url(
+        self._redis = connect_redis(
             self.redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
         )
         await self._database.open()

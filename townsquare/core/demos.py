@@ -11,12 +11,11 @@ from __future__ import annotations
 import importlib
 import typing
 
-import redis.asyncio as aioredis
-
 from townsquare.core import db
 from townsquare.core.discord_rest import DiscordRest
 from townsquare.core.features import DemoContext, enabled_features
 from townsquare.core.keyspace import Keyspace
+from townsquare.core.redis_client import connect_redis
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -56,7 +55,7 @@ async def run_demos(
     if guild_id is None:
         return ["demo: the bot is in no guild of the sandbox"]
     lines = []
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect_redis(redis_url)
     try:
         async with db.connect(database_url, pool_max=2):
             context = DemoContext(settings, client, Keyspace(settings.redis.namespace), guild_id)

@@ -251,6 +251,7 @@ for _family in (
         TTLPolicy.by_writer("taskiq's schedule source deletes one-off schedules once they fire"),
         "the API and workers (schedule timed work); the scheduler reads",
         "Prefix of taskiq-redis's schedule source (timed work such as giveaway ends).",
+        HashTag.group("schedules"),
     ),
     Family(
         "scheduler_lock",

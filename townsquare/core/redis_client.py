@@ -15,7 +15,7 @@ import dataclasses
 import typing
 import urllib.parse
 
-import redis.asyncio as aioredis
+from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 if typing.TYPE_CHECKING:
@@ -28,10 +28,11 @@ __all__ = [
     "ClusterURL",
     "RedisURLError",
     "connect_redis",
+    "describe_redis",
     "is_cluster_url",
     "parse_cluster_url",
-    "redis_mode",
     "run_script_calls",
+    "slot_owner_url",
 ]
 
 CLUSTER_SCHEMES: typing.Final = ("redis+cluster", "rediss+cluster")
@@ -54,11 +55,13 @@ def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
 
 
-def redis_mode(url: str) -> str:
-    """`cluster (N seed nodes)` or `single server`, for `config check` and logs."""
+def describe_redis(url: str) -> str:
+    """Which mode `url` (a `redis.url` setting) uses, for `config check` and logs."""
+    if url == "embedded":
+        return "single server (the embedded Valkey)"
     if is_cluster_url(url):
         count = len(parse_cluster_url(url).nodes)
-        return f"cluster ({count} seed node{'s' if count != 1 else ''})"
+        return f"Redis Cluster ({count} seed node{'s' if count != 1 else ''})"
     return "single server"
 
 
@@ -93,7 +96,7 @@ class TownsquareCluster(RedisCluster):
         return await self.mget_nonatomic(keys, *args)
 
 
-def connect_redis(url: str, **options: typing.Any) -> aioredis.Redis:
+def connect_redis(url: str, **options: typing.Any) -> Redis:
     """A client for `url`: a single server's, or (`redis+cluster://`) a cluster's.
 
     `options` are redis-py's connection options (timeouts, `retry`, ...), passed to either.
@@ -101,7 +104,7 @@ def connect_redis(url: str, **options: typing.Any) -> aioredis.Redis:
     typed as :class:`redis.asyncio.Redis` so that callers need not care.
     """
     if not is_cluster_url(url):
-        return aioredis.Redis.from_url(url, **options)
+        return Redis.from_url(url, **options)
     parsed = parse_cluster_url(url)
     cluster = TownsquareCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
@@ -110,11 +113,31 @@ def connect_redis(url: str, **options: typing.Any) -> aioredis.Redis:
         ssl=parsed.tls,
         **options,
     )
-    return typing.cast("aioredis.Redis", cluster)
+    return typing.cast("Redis", cluster)
+
+
+async def slot_owner_url(url: str, key: str) -> str:
+    """The `redis://` URL of the cluster node (of cluster `url`) that owns `key`'s slot, for a
+    library that talks to one server and touches only keys of that slot."""
+    parsed = parse_cluster_url(url)
+    cluster = typing.cast("RedisCluster", connect_redis(url))
+    try:
+        await cluster.initialize()
+        node = cluster.get_node_from_key(key)
+    finally:
+        await cluster.aclose()
+    if node is None:
+        raise RedisURLError(f"no node of the cluster serves the slot of {key!r}")
+    scheme = "rediss" if parsed.tls else "redis"
+    auth = ""
+    if parsed.password is not None:
+        user = urllib.parse.quote(parsed.username or "", safe="")
+        auth = f"{user}:{urllib.parse.quote(parsed.password, safe='')}@"  # keyspace: not a key
+    return f"{scheme}://{auth}{node.host}:{node.port}"
 
 
 async def run_script_calls(
-    redis: aioredis.Redis,
+    redis: Redis,
     script: AsyncScript,
     calls: Sequence[tuple[Sequence[str], Sequence[typing.Any]]],
 ) -> list[typing.Any]:

@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -97,9 +106,49 @@ class DatabaseSettings(_Section):
     """Most connections one process opens."""
 
 
+_EMBEDDED_URL: typing.Final = "embedded"
+
+
 class RedisSettings(_Section):
     url: str
-    """`embedded`, or a `redis://` / `rediss://` URL used as given."""
+    """`embedded`, a single server's `redis://` / `rediss://` / `unix://` URL used as given,
+    or a Redis Cluster's `redis+cluster://[user:password@]host:port,host:port` (`rediss+cluster`
+    with TLS; any reachable node is enough, the others are learnt from it)."""
+    cluster_nodes: list[str] = []
+    """A Redis Cluster's nodes as `host:port`, instead of a `redis+cluster://` URL (leave
+    `url` at `embedded`; a cluster needing a password takes the URL form)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_nodes_make_the_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("cluster_nodes"):
+            return data
+        nodes = data["cluster_nodes"]
+        if data.get("url", _EMBEDDED_URL) != _EMBEDDED_URL:
+            raise ValueError("give either redis.url or redis.cluster_nodes, not both")
+        if not isinstance(nodes, list) or not all(isinstance(node, str) for node in nodes):
+            raise ValueError("redis.cluster_nodes is a list of host:port")
+        return {**data, "url": "redis+cluster://" + ",".join(nodes)}
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, url: str) -> str:
+        from townsquare.core.redis_client import RedisURLError, is_cluster_url, parse_cluster_url
+
+        if url == _EMBEDDED_URL:
+            return url
+        if is_cluster_url(url):
+            try:
+                parse_cluster_url(url)
+            except RedisURLError as error:
+                raise ValueError(str(error)) from None
+            return url
+        if url.split("://", 1)[0].lower() not in ("redis", "rediss", "unix") or "://" not in url:
+            raise ValueError(
+                "redis.url is `embedded` or a redis://, rediss://, unix:// or redis+cluster:// URL"
+            )
+        return url
+
     namespace: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
     """Prefix of every key this deployment writes, so deployments can share one Redis."""
     embedded_port: Annotated[int, Field(ge=0, le=65_535)]

@@ -21,7 +21,6 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import redis.asyncio as aioredis
 import structlog
 from quart import Blueprint, Quart, redirect, render_template
 from quart_schema import QuartSchema, hide
@@ -33,6 +32,7 @@ from townsquare.core.discord import DiscordTargetError, resolve_discord_target
 from townsquare.core.features import adapter_modules, enabled_features, feature_package
 from townsquare.core.premium import Gate, PremiumCatalogue
 from townsquare.core.redis_batch import CommandBatcher
+from townsquare.core.redis_client import connect_redis
 from townsquare.http import (
     api_docs,
     api_guilds,
@@ -222,7 +222,7 @@ def _add_lifecycle(app: Quart) -> None:
     @app.before_serving
     async def _open() -> None:
         app_state = state()
-        app_state.redis = aioredis.Redis.from_url(
+        app_state.redis = connect_redis(
             app_state.redis_url,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
             retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), REDIS_RETRIES),

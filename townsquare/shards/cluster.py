@@ -17,7 +17,6 @@ import time
 import typing
 
 import hikari
-import redis.asyncio as aioredis
 import structlog
 from hikari.events.auto_mod_events import AutoModActionExecutionEvent
 from redis.asyncio.retry import Retry
@@ -26,6 +25,7 @@ from redis.backoff import NoBackoff
 from townsquare.core.alerts import raise_alert_once
 from townsquare.core.discord_rest import http_settings
 from townsquare.core.premium import Gate, PremiumCatalogue
+from townsquare.core.redis_client import connect_redis
 from townsquare.shards.api_client import InternalAPIClient
 from townsquare.shards.commands import CommandServices, attach_commands, command_guild_ids
 from townsquare.shards.health import HealthWriter, ShardStats
@@ -204,7 +204,7 @@ class ShardCluster:
         self.bot = make_gateway_bot(settings, target)
         # No client-side retries: the publisher retries with its own backoff and keeps the
         # records meanwhile, and a short timeout tells it sooner that Redis is away.
-        self.redis = aioredis.Redis.from_url(
+        self.redis = connect_redis(
             redis_url,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
             socket_timeout=REDIS_COMMAND_TIMEOUT,

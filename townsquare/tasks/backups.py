@@ -17,7 +17,6 @@ import contextlib
 import datetime
 import typing
 
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
@@ -30,6 +29,7 @@ from townsquare.core.backup import (
     scheduled_name,
     write_backup,
 )
+from townsquare.core.redis_client import connect_redis
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.locks import RedisLease
 
@@ -60,7 +60,7 @@ async def backup_once(
 ) -> Path | None:
     """Write one scheduled archive under the lease and prune; None when another holds it."""
     directory = backup_directory(settings).resolve()
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     lease = RedisLease(redis, keyspace.key("backup_lock"), float(keyspace.ttl("backup_lock") or 60))
     try:
         if not await lease.acquire():
@@ -137,7 +137,7 @@ async def run_scheduled_backups(
 
 
 async def _alert(redis_url: str, keyspace: Keyspace, message: str) -> None:
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect_redis(redis_url)
     try:
         await raise_alert(client, keyspace, source="backups", message=message, key="backups/failed")
     finally:

@@ -22,7 +22,6 @@ import contextlib
 import datetime
 import typing
 
-import redis.asyncio as aioredis
 import structlog
 from taskiq import ScheduleSource, TaskiqScheduler
 from taskiq.api import run_scheduler_task
@@ -30,6 +29,7 @@ from taskiq.exceptions import ScheduledTaskCancelledError
 from taskiq.kicker import AsyncKicker
 
 from townsquare.core.observability import ProcessListener, redis_check
+from townsquare.core.redis_client import connect_redis
 from townsquare.core.redis_health import REDIS_FAILURES, is_redis_failure
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
@@ -142,7 +142,7 @@ async def run_scheduler(
     registry = registry if registry is not None else load_tasks()
     stop = shutdown if shutdown is not None else asyncio.Event()
     ttl = lock_ttl_seconds or float(keyspace.ttl("scheduler_lock") or 30)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     lease = RedisLease(redis, keyspace.key("scheduler_lock"), ttl)
     log = logger.bind(scheduler_token=lease.token)
     log.info("tasks.scheduler_standby")
@@ -201,7 +201,7 @@ async def _run_active(
     brokers = make_brokers(settings, redis_url, keyspace, registry=registry)
     for broker in brokers.values():
         broker.is_scheduler_process = True
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     scheduler = PipelineScheduler(brokers, registry, [source], metrics)
     await scheduler.startup()
     loop = asyncio.create_task(

@@ -34,7 +34,7 @@ async def run_scheduler_process(
     metrics_port: int | None = None,
 ) -> None:
     # The features' recurring work and the kernel's; fixed ids, so installing again replaces it.
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     try:
         await install_feature_schedules(source, enabled_features())
         await install_schedules(source, kernel_schedules(settings))

@@ -13,7 +13,6 @@ import asyncio
 import gc
 import typing
 
-import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError
 
 from townsquare.core.features import pipeline_names
 from townsquare.core.observability import ProcessListener, postgres_check, redis_check
+from townsquare.core.redis_client import connect_redis
 from townsquare.core.redis_health import (
     CHECK_TIMEOUT_SECONDS,
     REDIS_FAILURES,
@@ -91,7 +91,7 @@ async def run_worker(
     # still be running, and again. Tasks get a client that retries only refused or lost
     # connections; a timeout ends the attempt (RedisTimeoutJobError), and the retry policy
     # re-runs it once Redis answers.
-    redis = aioredis.Redis.from_url(
+    redis = connect_redis(
         redis_url,
         retry=Retry(
             ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
@@ -100,7 +100,7 @@ async def run_worker(
         ),
     )
     # The watcher's own client times out, so a server that stopped answering is noticed.
-    watcher = aioredis.Redis.from_url(
+    watcher = connect_redis(
         redis_url,
         socket_timeout=CHECK_TIMEOUT_SECONDS,
         socket_connect_timeout=CHECK_TIMEOUT_SECONDS,

@@ -30,14 +30,15 @@ import typing
 import uuid
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from townsquare import __version__
 from townsquare.core.backup import postgres, redis_state
 from townsquare.core.backup.postgres import BackupError
+from townsquare.core.redis_client import connect_redis
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
 
@@ -96,7 +97,7 @@ async def write_backup(
         work = Path(scratch)
         tool, server_version = await postgres.dump(database_url, work / POSTGRES_MEMBER)
         migrations = await postgres.applied_migrations(database_url)
-        redis = aioredis.Redis.from_url(redis_url)
+        redis = connect_redis(redis_url)
         try:
             keys, families = await redis_state.export_namespace(
                 redis, keyspace, work / REDIS_MEMBER
@@ -218,7 +219,7 @@ async def restore_backup(
             lines = redis_state.read_lines(work / REDIS_MEMBER)
         except (BackupError, ValueError, OSError) as error:
             raise BackupError(f"{path}: the archive is damaged ({error})") from None
-        redis = aioredis.Redis.from_url(redis_url)
+        redis = connect_redis(redis_url)
         try:
             marker_key = keyspace.key("restore")
             stage = await _stage(redis, keyspace, marker_key, backup_id)

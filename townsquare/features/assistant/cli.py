@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from townsquare.cli_support import SettingsOption, fail, services, settings_from
+from townsquare.core.redis_client import connect_redis
 
 __all__ = ["APP"]
 
@@ -26,7 +27,6 @@ def assistant_demo(
     nothing changes), so `@Townsquare what are the rules about links?` gets a cited answer.
     `townsquare up` does this by itself against the sandbox; this is for another guild."""
     import hikari
-    import redis.asyncio as aioredis
 
     from townsquare.core import db
     from townsquare.core.discord import DiscordTargetError, resolve_discord_target
@@ -57,7 +57,7 @@ def assistant_demo(
 
         async def run() -> int:
             guild_id = guild or await first_guild()
-            client = aioredis.Redis.from_url(redis_url)
+            client = connect_redis(redis_url)
             try:
                 async with db.connect(database_url, pool_max=2):
                     await seed_demo(DemoContext(settings, client, keyspace, guild_id))

@@ -10,6 +10,7 @@ import typer
 
 from townsquare.cli_support import SettingsOption, fail, services, settings_from
 from townsquare.core.keyspace import Keyspace
+from townsquare.core.redis_client import connect_redis
 from townsquare.features.xp.domain.config import XPSection
 
 __all__ = ["APP"]
@@ -28,8 +29,6 @@ def xp_import_mee6(
     """Set a guild's XP totals from a MEE6-style leaderboard file, with a progress bar."""
     import getpass
 
-    import redis.asyncio as aioredis
-
     from townsquare.core import db
     from townsquare.core.audit.models import ActorKind
     from townsquare.core.audit.service import Actor
@@ -42,7 +41,7 @@ def xp_import_mee6(
     with services(settings) as (redis_url, database_url):
 
         async def run() -> int:
-            client = aioredis.Redis.from_url(redis_url)
+            client = connect_redis(redis_url)
             try:
                 async with db.connect(database_url, pool_max=2):
                     config = await get_config(client, keyspace, guild, settings.guild_defaults)

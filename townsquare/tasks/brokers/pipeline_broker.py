@@ -13,6 +13,7 @@ first is alive. Keys come only from the keyspace: the base class's `autoclaim:` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -22,12 +23,14 @@ import uuid
 import orjson
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from taskiq import AckableMessage
 from taskiq.kicker import AsyncKicker
 from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
 from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields, raise_alert_once
+from townsquare.core.redis_client import connect_redis, is_cluster_url, parse_cluster_url
 from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth
 from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
@@ -73,6 +76,11 @@ def _json_object(data: bytes | None) -> dict[str, typing.Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _first_node_url(url: str) -> str:
+    host, port = parse_cluster_url(url).nodes[0]
+    return f"redis://{host}:{port}"
+
+
 def _consumer_name() -> str:
     """Host, pid and a random suffix: readable in XINFO CONSUMERS, unique per broker."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -91,8 +99,12 @@ class PipelineBroker(RedisStreamBroker):
         consumer_name: str | None = None,
     ) -> None:
         settings: PipelineSettings = getattr(tasks, pipeline)
+        self._cluster = is_cluster_url(url)
+        # On a cluster the base class's connection pool (one server's) is never used: every
+        # command goes through `self._redis`, the cluster client.
+        base_url = _first_node_url(url) if self._cluster else url
         super().__init__(
-            url,
+            base_url,
             queue_name=keyspace.key("stream", pipeline),
             consumer_group_name=CONSUMER_GROUP,
             consumer_name=consumer_name or _consumer_name(),
@@ -122,7 +134,11 @@ class PipelineBroker(RedisStreamBroker):
         """What this process knows of Redis's availability (the worker shares one)."""
         self.dead_letter_maxlen = tasks.dead_letter_maxlen
         self.retry_key = keyspace.key("retry", pipeline)
-        self._redis: Redis = Redis(connection_pool=self.connection_pool)
+        self._redis: Redis = (
+            connect_redis(url, max_connections=settings.max_concurrent_tasks + 8)
+            if self._cluster
+            else Redis(connection_pool=self.connection_pool)
+        )
         self._keyspace = keyspace
         reclaim_ttl = keyspace.ttl("reclaim_lock") or 30
         self._reclaim_lease = RedisLease(
@@ -153,11 +169,27 @@ class PipelineBroker(RedisStreamBroker):
         """Create the stream and its consumer group if missing (idempotent)."""
         await self._declare_consumer_group()
 
+    async def _declare_consumer_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(
+                self.queue_name, self.consumer_group_name, id=self.consumer_id, mkstream=True
+            )
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[Redis]:
+        """A client for a long blocking read: the pool's own on a single server, the
+        cluster client (which routes to the stream's node) on a cluster."""
+        if self._cluster:
+            return contextlib.nullcontext(self._redis)
+        return Redis(connection_pool=self.connection_pool)
+
     async def listen(self) -> AsyncGenerator[AckableMessage]:
         """New messages, and on a timer the messages other workers left pending too long."""
         loop = asyncio.get_running_loop()
         next_reclaim = loop.time()
-        async with Redis(connection_pool=self.connection_pool) as conn:
+        async with self._connection() as conn:
             while True:
                 entries: list[_Entry] = []
                 if loop.time() >= next_reclaim:

@@ -25,6 +25,7 @@ from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import ListRedisScheduleSource
 
+from townsquare.core.redis_client import is_cluster_url, slot_owner_url
 from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
@@ -77,6 +78,15 @@ def _bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-def make_schedule_source(redis_url: str, keyspace: Keyspace) -> JsonListScheduleSource:
-    """The platform's schedule source, under the keyspace's `schedules` prefix."""
-    return JsonListScheduleSource(redis_url, prefix=keyspace.key("schedules"))
+async def make_schedule_source(redis_url: str, keyspace: Keyspace) -> JsonListScheduleSource:
+    """The platform's schedule source, under the keyspace's `schedules` prefix.
+
+    Every key of the source shares the prefix's hash tag (`{schedules}`), so on a Redis
+    Cluster they all live on the node that owns that slot, and the source (taskiq-redis's,
+    which talks to one server) is given that node. After a failover or a resharding that
+    moves the slot, the scheduler's next activation finds the new owner.
+    """
+    prefix = keyspace.key("schedules")
+    if is_cluster_url(redis_url):
+        redis_url = await slot_owner_url(redis_url, prefix)
+    return JsonListScheduleSource(redis_url, prefix=prefix)

@@ -7,6 +7,7 @@ import typing
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.xp import SETTINGS
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
@@ -25,7 +26,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 GUILD = 930_000_000_000_000_001
 CURVE = curve_for(SETTINGS.guild_defaults.section(XPSection))

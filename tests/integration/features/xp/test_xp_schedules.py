@@ -32,7 +32,7 @@ async def queued(redis: aioredis.Redis, keyspace: Keyspace, pipeline: str) -> li
 async def test_schedules_install_once_and_the_flush_fires_on_the_jobs_pipeline(
     redis: aioredis.Redis, redis_url: str, keyspace: Keyspace
 ) -> None:
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     try:
         for _ in range(2):
             await install_xp_schedules(source, flush_interval_seconds=1)

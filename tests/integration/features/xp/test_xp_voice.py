@@ -8,6 +8,7 @@ import typing
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import running_worker, settings_with
 from tests.support.xp import configure, drained
@@ -27,7 +28,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 LOUNGE, GAMING, AFK = 801, 802, 803
 WITHIN = 45.0
@@ -213,7 +214,7 @@ async def test_a_late_tick_pays_the_minute_it_fired_in_and_a_stale_one_pays_noth
     current = int(seconds) // 60
     registry = load_tasks()
     settings = settings_with()
-    source = make_schedule_source(redis_url, keyspace)
+    source = await make_schedule_source(redis_url, keyspace)
     fired_in: list[int] = []
     scheduler = PipelineScheduler(
         make_brokers(settings, redis_url, keyspace, registry=registry),
