@@ -115,3 +115,19 @@ async def test_with_a_cap_commands_wait_for_a_pipeline_in_flight_and_go_together
     assert await out is None
     assert sorted(replies) == list(range(1, 6))
     assert batcher.pipelines_sent == 2, "the later turns waited and shared one pipeline"
+
+
+@pytest.mark.parametrize("redis_url", ["cluster"], indirect=True)
+async def test_on_a_cluster_each_command_goes_to_its_keys_node(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    """A cluster pipeline refuses scripts (a giveaway click is one): sent one by one."""
+    batcher = CommandBatcher(redis)
+    keys = [keyspace.key("xp", guild) for guild in (1, 2, 3, 4)]
+    await asyncio.gather(*(batcher.execute_command("SET", key, key) for key in keys))
+    script = "return redis.call('GET', KEYS[1])"
+    replies = await asyncio.gather(*(batcher.execute_command("EVAL", script, 1, k) for k in keys))
+    assert replies == [key.encode() for key in keys]
+    assert batcher.pipelines_sent == 0
+    with pytest.raises(DataError):
+        await batcher.execute_command("SET", keys[0], None)

@@ -79,7 +79,7 @@ def test_fixed_ttls_are_exposed() -> None:
 
 def test_docs_list_every_family_with_its_type_and_ttl() -> None:
     enabled_features()  # the features' families are registered when they are loaded
-    text = DOCS.read_text()
+    text = DOCS.read_text().split("\n## Cluster")[0]  # the family tables come first
     rows = {
         cells[0].strip("` "): cells
         for line in text.splitlines()

@@ -19,12 +19,17 @@ meanwhile wait and go together in the next pipeline when one returns. Under a bu
 outpaces Redis (the shards' giveaway clicks) this keeps a few connections busy with large
 pipelines instead of opening one connection per loop turn until the pool or the connect
 timeout gives out.
+
+On a Redis Cluster the commands are not batched: a cluster pipeline refuses scripts (its
+commands may go to different nodes), so each command is sent on its own to its key's node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import typing
+
+from redis.asyncio.cluster import RedisCluster
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -44,7 +49,12 @@ class CommandBatcher:
         self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH, max_in_flight: int | None = None
     ) -> None:
         self._redis = redis
-        self._encoder = redis.connection_pool.get_encoder()  # type: ignore[no-untyped-call]
+        self._cluster = isinstance(redis, RedisCluster)
+        self._encoder = (
+            typing.cast("RedisCluster", redis).get_encoder()
+            if self._cluster
+            else redis.connection_pool.get_encoder()  # type: ignore[no-untyped-call]
+        )
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._pending: list[_Pending] = []
@@ -55,6 +65,8 @@ class CommandBatcher:
     async def execute_command(self, *args: typing.Any) -> typing.Any:
         """Send `args` (a command and its arguments) with the others of this loop turn."""
         encoded = tuple(self._encoder.encode(arg) for arg in args)  # DataError: this caller's
+        if self._cluster:
+            return await self._redis.execute_command(*args)  # type: ignore[no-untyped-call]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[typing.Any] = loop.create_future()
         self._pending.append((encoded, future))

@@ -134,7 +134,7 @@ async def test_an_end_that_passed_while_everything_was_down_happens_at_start_up(
     async with stack.worker(("jobs",)):
         giveaway = await giveaways.running(stack, entrants, winners=1)
     giveaway_clock.advance(3600)  # nothing runs across the end
-    source = make_schedule_source(stack.redis_url, stack.keyspace)
+    source = await make_schedule_source(stack.redis_url, stack.keyspace)
     await source.startup()
     try:
         await install_feature_schedules(source, enabled_features())
