@@ -12,6 +12,7 @@ import pytest
 from tortoise import Tortoise
 
 from tests.support.pipeline import enqueue
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import running_worker, settings_with
 from tests.support.xp import configure, message
@@ -31,7 +32,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 GUILD = 900_000_000_000_000_411
 

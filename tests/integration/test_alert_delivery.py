@@ -17,6 +17,7 @@ from tests.support.alerts import (
     dm_texts,
     with_operator_webhook,
 )
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild
 from tests.support.xp import configure
@@ -38,7 +39,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.core.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 MINUTE_MS = 60_000
 

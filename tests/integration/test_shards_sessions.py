@@ -9,6 +9,7 @@ import typing
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.shards.publisher import BatchPublisher, StreamEntry, StreamTransport
 from townsquare.shards.resume import GatewaySession
 from townsquare.shards.sessions import SessionRecorder, SessionStore, gateway_mark
@@ -20,7 +21,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 SESSION = GatewaySession("abc", "ws://127.0.0.1:1/gateway", 42, 7)
 

@@ -14,6 +14,7 @@ import pytest
 import structlog
 from taskiq import ScheduledTask
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import settings_with
 from townsquare.tasks import load_tasks
@@ -31,7 +32,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
     from townsquare.tasks.schedule_sources import JsonListScheduleSource
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 LOCK_TTL = 1.5
 

@@ -32,6 +32,47 @@ def test_config_check_prints_effective_settings_with_secrets_masked(
     assert "pw-in-url" not in result.output
 
 
+def test_config_check_says_which_redis_mode_is_in_use(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = runner.invoke(app, ["config", "check"])
+    assert "# redis: single server (the embedded Valkey)" in result.stderr
+    monkeypatch.setenv(
+        "TOWNSQUARE__REDIS__URL", "redis+cluster://u:secret-pw@10.0.0.1:7000,10.0.0.2:7000"
+    )
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    assert "# redis: Redis Cluster (2 seed nodes)" in result.stderr
+    assert "secret-pw" not in result.output
+    monkeypatch.delenv("TOWNSQUARE__REDIS__URL")
+    monkeypatch.setenv(
+        "TOWNSQUARE__REDIS__CLUSTER_NODES", '["10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"]'
+    )
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["redis"]["url"] == (
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000"
+    )
+    assert "# redis: Redis Cluster (3 seed nodes)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("URL", "http://10.0.0.1:6379", "redis.url is `embedded` or a redis://"),
+        ("URL", "redis+cluster://10.0.0.1", "cluster node '10.0.0.1' is not host:port"),
+        ("CLUSTER_NODES", '["10.0.0.1"]', "cluster node '10.0.0.1' is not host:port"),
+    ],
+)
+def test_config_check_refuses_a_bad_redis_url(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(f"TOWNSQUARE__REDIS__{variable}", value)
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 2
+    assert problem in result.output
+
+
 def test_config_check_names_file_key_and_reason(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("tasks:\n  xp:\n    max_attempts: 0\nhttp:\n  prot: 1\n")

@@ -8,6 +8,7 @@ import typing
 import pytest
 
 from tests.support.assistant import RULES
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.features.assistant.domain.ask import DONT_KNOW, Asked
 from townsquare.features.assistant.domain.knowledge import (
@@ -23,7 +24,7 @@ from townsquare.features.assistant.domain.retrieval import search_passages
 if typing.TYPE_CHECKING:
     from tests.support.assistant import AssistantHarness
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 OTHER_GUILD = 4242
 

@@ -10,6 +10,7 @@ import typing
 import pytest
 from tortoise import Tortoise
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.sandbox import WAIT, target_of
 from tests.support.waiting import wait_until
 from tests.support.world import demo_guild
@@ -35,7 +36,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
     from townsquare.sandbox import Sandbox
 
-pytestmark = pytest.mark.usefixtures("orm")
+pytestmark = [pytest.mark.usefixtures("orm"), ON_CLUSTER_TOO]
 
 ENTRANTS: typing.Final = 150
 WINNERS: typing.Final = 30

@@ -9,6 +9,7 @@ import typing
 import pytest
 from tortoise import Tortoise
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.core.activity import MEMBER_JOINS, MEMBER_LEAVES
 from townsquare.core.activity.rollup import daily_series, flush_counters
 from townsquare.core.events import MemberJoinRecord, MemberLeaveRecord, VoiceStateRecord
@@ -19,7 +20,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 GUILD = 900_000_000_000_000_419
 YESTERDAY = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)

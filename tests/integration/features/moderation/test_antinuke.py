@@ -10,6 +10,7 @@ import typing
 import pytest
 
 from tests.support.moderation import dms_to, guard_context, moderation_section
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.world import channel_named, role_named, user_named
 from townsquare.core.events import AuditLogRecord
 from townsquare.core.guard.models import Case
@@ -23,7 +24,7 @@ from townsquare.sandbox.world.roles import create_role
 if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 CHANNEL_DELETE, BAN, BOT_ADD = 12, 22, 28
 START_MS = 1_800_000_000_000

@@ -9,6 +9,7 @@ import typing
 import pytest
 
 from tests.support.moderation import by_moderator, guard_context, log_entries, moderation_section
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.world import channel_named, role_named, user_named
 from townsquare.core.guard.actions import Action
 from townsquare.core.guard.guard import guard_action
@@ -19,7 +20,7 @@ if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
     from townsquare.sandbox.world.models import Guild
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 ACTORS = ("mayor", "ada", "dorian", "alder")
 TARGETS = ("mayor", "sheriff", "basil", "dorian", "bryony", "townsquare")

@@ -15,6 +15,7 @@ import typing
 import pytest
 from redis.exceptions import ResponseError
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.xp import SETTINGS, message, reference_totals
 from townsquare.core.audit.models import ActorKind, AuditEntry
 from townsquare.core.audit.service import Actor
@@ -39,7 +40,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 GUILD = 950_000_000_000_000_001
 XP = SETTINGS.guild_defaults.section(XPSection)
