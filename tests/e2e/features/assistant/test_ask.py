@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.assistant import RULES, WITHIN, answered
 from tests.support.pipeline import enqueue
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.sandbox import control
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, user_named
@@ -25,7 +26,7 @@ if typing.TYPE_CHECKING:
     from tests.support.bot import BotRunning
     from tests.support.discord import Discord
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 
 async def test_ask_cites_the_right_passage_and_pings_nobody(

@@ -15,6 +15,7 @@ import typing
 import pytest
 
 from tests.support.giveaways import WITHIN
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import doomed_worker, read_until
 from tests.support.world import channel_named, user_named
@@ -29,7 +30,7 @@ if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
     from townsquare.features.giveaways.domain.clock import Clock
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 MARKER: typing.Final = b"DRAWING"
 ENTRANTS: typing.Final = ("alder", "bryony", "cedar", "dahlia")

@@ -14,6 +14,7 @@ import typing
 import pytest
 
 from tests.support.giveaways import WITHIN, candidate_order
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.sandbox import control
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, role_named, user_named
@@ -32,7 +33,7 @@ if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
     from townsquare.features.giveaways.domain.clock import Clock
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 LEVELS: typing.Final = {
     "harper": 5, "lark": 4, "dorian": 6, "elsie": 3, "nova": 3, "orla": 3, "jasper": 9,

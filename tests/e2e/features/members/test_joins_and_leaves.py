@@ -10,6 +10,7 @@ import typing
 import pytest
 
 from tests.support.pipeline import WITHIN, enqueue
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from townsquare.core.activity import MEMBER_JOINS, MEMBER_LEAVES
 from townsquare.core.activity.rollup import daily_series
@@ -20,7 +21,7 @@ from townsquare.tasks.activity import ROLL_UP_TASK
 if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 
 async def test_a_join_and_a_leave_reach_the_overview_chart(stack: Stack) -> None:

@@ -16,6 +16,7 @@ from tests.support.moderation import (
     with_defaults,
 )
 from tests.support.pipeline import WITHIN, enqueue
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, role_named
 from townsquare.core.guard.models import Case
@@ -26,7 +27,7 @@ from townsquare.sandbox.world.permissions import Permission
 if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 RAID = {
     "enabled": True,

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.moderation import configure_moderation, moderation_section
 from tests.support.pipeline import WITHIN, Post, SteppedClock, create_posts
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named
 from townsquare.core.guard.models import Case
@@ -26,7 +27,7 @@ if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
     from townsquare.core.events import MessageRecord
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 SPAM_COUNT, SPAM_WINDOW_MS = 5, 5_000
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.moderation import configure_moderation, moderation_section, rule
 from tests.support.pipeline import WITHIN
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.workers import doomed_worker, running_worker
 from tests.support.world import channel_named
@@ -37,7 +38,7 @@ if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
     from townsquare.core.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 AUTHORS = 10
 BATCH = 4

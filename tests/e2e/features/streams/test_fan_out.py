@@ -8,6 +8,7 @@ import typing
 
 import pytest
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.features.streams.domain.models import Creator, Feed
 from townsquare.sandbox.platforms.youtube import channel_id_of
 from townsquare.sandbox.world import load_scenario
@@ -15,6 +16,8 @@ from townsquare.sandbox.world import load_scenario
 if typing.TYPE_CHECKING:
     from tests.support.streams import Streams
     from townsquare.sandbox.world.models import Message
+
+pytestmark = ON_CLUSTER_TOO
 
 SECOND: typing.Final = "Second Town"
 

@@ -28,6 +28,7 @@ from tests.support.pipeline import (
     int_hash,
     settled,
 )
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, role_named, user_named
 from tests.support.xp import configure, drained, reference_levels, reference_totals
@@ -40,7 +41,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.config.schemas import GuildConfig
     from townsquare.sandbox.world.models import Guild, Message
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 TEMPLATE = "{user} reached level {level} in {guild}! @everyone @here <@&{role}>"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.pipeline import WITHIN, SteppedClock, chat_plan, create_posts, int_hash
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.shards import shards_running
 from tests.support.waiting import wait_until
 from tests.support.workers import (
@@ -43,7 +44,7 @@ if typing.TYPE_CHECKING:
     from tests.support.backends import Backends
     from townsquare.core.config.schemas import GuildConfig
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 MEMBERS = 24
 PER_MEMBER = 250

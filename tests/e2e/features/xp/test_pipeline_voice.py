@@ -12,6 +12,7 @@ import typing
 import pytest
 
 from tests.support.pipeline import WITHIN, enqueue, int_hash
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, user_named
 from tests.support.xp import configure, drained
@@ -29,7 +30,7 @@ if typing.TYPE_CHECKING:
     from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox.world.models import Guild
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 
 async def voice_states_stored(

@@ -10,7 +10,6 @@ import typing
 import pytest
 
 from tests.support.moderation import by_moderator, guard_context, moderation_section, rule
-from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.world import channel_named, user_named
 from townsquare.core.guard.actions import Action, ActionRequest, ActorKind, Source
 from townsquare.core.guard.models import Case, CaseStatus
@@ -22,7 +21,7 @@ from townsquare.features.moderation.domain.rules import Message
 if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
 
-pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
+pytestmark = pytest.mark.integration
 
 DAY = datetime.timedelta(days=1)
 T0 = datetime.datetime.now(datetime.UTC) - 60 * DAY

@@ -9,7 +9,6 @@ import typing
 import pytest
 
 from tests.support.moderation import by_moderator, guard_context, log_entries, moderation_section
-from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.world import channel_named, role_named, user_named
 from townsquare.core.guard.actions import Action
 from townsquare.core.guard.guard import guard_action
@@ -20,7 +19,7 @@ if typing.TYPE_CHECKING:
     from tests.support.pipeline import Stack
     from townsquare.sandbox.world.models import Guild
 
-pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
+pytestmark = pytest.mark.integration
 
 ACTORS = ("mayor", "ada", "dorian", "alder")
 TARGETS = ("mayor", "sheriff", "basil", "dorian", "bryony", "townsquare")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typing
 
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.features.streams.domain.models import Platform
 from townsquare.features.streams.domain.polling import (
     MAX_BACKOFF_SECONDS,
@@ -16,6 +17,8 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
+
+pytestmark = ON_CLUSTER_TOO
 
 KICK = Platform.KICK
 

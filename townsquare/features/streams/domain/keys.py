@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from townsquare.core.keyspace import Family, Part, RedisType, TTLPolicy
+from townsquare.core.keyspace import Family, HashTag, Part, RedisType, TTLPolicy
 
 __all__ = ["DELIVERY_TTL_SECONDS", "STREAMS_FAMILIES"]
 
@@ -20,6 +20,7 @@ STREAMS_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.fixed(DELIVERY_TTL_SECONDS, "past every platform's redelivery horizon"),
         "HTTP service (webhooks), stream polls",
         "Per platform: a delivery (message id, or poll observation) already queued.",
+        HashTag.group("jobs"),
     ),
     Family(
         "streams_token",
