@@ -28,6 +28,8 @@ async def _old_keys(redis: aioredis.Redis, ns: str) -> None:
     await redis.sadd(f"{ns}:xp_dirty_guilds", str(GUILD), str(OTHER))
     await redis.hset(f"{ns}:activity_pending", mapping={f"{GUILD}-5": 3, f"{OTHER}-5": 1})
     await redis.hset(f"{ns}:shard_health:0", mapping={"state": "ready"})  # untagged family
+    await redis.set(f"{ns}:schedules:data:end-1", "{}")  # taskiq-redis's, under the prefix
+    await redis.rpush(f"{ns}:schedules:time:202612031300", "end-1")
 
 
 async def test_old_names_are_renamed_and_indexes_split(
@@ -38,7 +40,10 @@ async def test_old_names_are_renamed_and_indexes_split(
 
     done = await tag_old_keys(redis, keyspace)
 
-    assert (done.renamed, done.split, done.conflicts) == (6, 2, [])
+    assert (done.renamed, done.split, done.conflicts) == (8, 2, [])
+    schedules = keyspace.key("schedules")
+    assert await redis.get(f"{schedules}:data:end-1") == b"{}"
+    assert await redis.lrange(f"{schedules}:time:202612031300", 0, -1) == [b"end-1"]
     assert await redis.hget(keyspace.key("xp", GUILD), "7") == b"120"
     assert await redis.zscore(keyspace.key("xp_seen", GUILD, 7), "0001") == 1
     assert 0 < await redis.ttl(keyspace.key("xp_loaded", GUILD)) <= 3600  # the TTL moves along
@@ -84,3 +89,4 @@ def test_new_names(keyspace: Keyspace) -> None:
     assert new_name(keyspace, f"{ns}:shard_health:3") is None  # a family without a tag
     assert new_name(keyspace, f"{ns}:xp_dirty_guilds") is None  # split, not renamed
     assert new_name(keyspace, f"other:xp:{GUILD}") is None  # another namespace
+    assert new_name(keyspace, f"{ns}:schedules:cron") == keyspace.key("schedules") + ":cron"

@@ -78,4 +78,4 @@ def test_the_docs_list_the_pipelines_the_features_declare() -> None:
     ]
     streams = {name: cells[2] for name, cells in (table_rows(row).popitem() for row in rows)}
     assert tuple(streams) == pipeline_names()
-    assert all(stream == f"`<ns>:stream:{name}`" for name, stream in streams.items())
+    assert all(stream == f"`<ns>:stream:{{{name}}}`" for name, stream in streams.items())

@@ -2,7 +2,8 @@
 
 Keys used together share a hash tag since the Redis Cluster work (`<ns>:xp:{g5}:261` was
 `<ns>:xp:261`). On a single Redis the old names are renamed in place: SCAN the namespace,
-RENAMENX each key of a tagged family that has no tag yet. A guild index that became one set
+RENAMENX each key of a tagged family that has no tag yet (and each key a library keeps under a
+tagged prefix: taskiq-redis's schedules). A guild index that became one set
 per guild bucket (`xp_dirty_guilds`, ...) is split: each member (or, for `activity_pending`,
 each `<guild>-<hour>` field) is copied into its bucket, then the old key is deleted. Every
 step is idempotent, so a migration that is killed resumes by running again; a key whose new
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from townsquare.core.keyspace import FAMILIES, GUILD_BUCKETS, TagScope, guild_bucket
+from townsquare.core.keyspace import FAMILIES, GUILD_BUCKETS, RedisType, TagScope, guild_bucket
 from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
@@ -91,6 +92,8 @@ def _parse(keyspace: Keyspace, key: str) -> tuple[Family | None, list[str]]:
     family = FAMILIES.get(name)
     if family is None or family.tag.scope is TagScope.NONE:
         return None, []
+    if family.redis_type is RedisType.PREFIX:
+        return family, parts  # a library's keys: the prefix, then its own suffixes
     expected = 0 if family.tag.scope is TagScope.GUILD_BUCKET else len(family.parts)
     if len(parts) != expected:
         return None, []
