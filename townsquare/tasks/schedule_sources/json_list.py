@@ -84,7 +84,7 @@ async def make_schedule_source(redis_url: str, keyspace: Keyspace) -> JsonListSc
     Every key of the source shares the prefix's hash tag (`{schedules}`), so on a Redis
     Cluster they all live on the node that owns that slot, and the source (taskiq-redis's,
     which talks to one server) is given that node. After a failover or a resharding that
-    moves the slot, the scheduler's next activation finds the new owner.
+    moves the slot, that node answers MOVED until the scheduler is restarted (docs/tasks.md).
     """
     prefix = keyspace.key("schedules")
     if is_cluster_url(redis_url):
