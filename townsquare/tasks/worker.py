@@ -46,7 +46,7 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.brokers import PipelineBroker
     from townsquare.tasks.registry import TaskRegistry
 
-__all__ = ["DRAIN_SECONDS", "run_worker"]
+__all__ = ["DRAIN_SECONDS", "TASK_REDIS_CONNECTIONS", "run_worker"]
 
 DRAIN_SECONDS: typing.Final = 10.0
 """On shutdown, how long running tasks may finish; the rest stay pending and are reclaimed."""
@@ -54,6 +54,13 @@ _RESTART_DELAY_SECONDS = 1.0
 _CLIENT_RETRIES = 3
 _CLIENT_RETRY_BASE = 0.1
 _CLIENT_RETRY_CAP = 1.0
+TASK_REDIS_CONNECTIONS: typing.Final = 512
+"""Most connections the tasks' Redis client opens; a command finding them all busy waits for
+one (up to :data:`_CONNECTION_WAIT_SECONDS`). redis-py's own pool stops at 100 and then fails
+the command (`MaxConnectionsError`): a worker with hundreds of assistant questions in flight
+(`tasks.ai.max_concurrent_tasks`, each batch's records at once) passed that, and its jobs
+failed and were retried (benchmarks/bench_assistant_answers.py)."""
+_CONNECTION_WAIT_SECONDS = 20.0
 _PUMP_POLL_MAX_SECONDS = 1.0
 _PUMP_POLL_MIN_SECONDS = 0.01
 _GC_THRESHOLDS: typing.Final = (50_000, 20, 100)
@@ -91,13 +98,17 @@ async def run_worker(
     # still be running, and again. Tasks get a client that retries only refused or lost
     # connections; a timeout ends the attempt (RedisTimeoutJobError), and the retry policy
     # re-runs it once Redis answers.
-    redis = aioredis.Redis.from_url(
-        redis_url,
-        retry=Retry(
-            ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
-            _CLIENT_RETRIES,
-            supported_errors=(RedisConnectionError,),
-        ),
+    redis = aioredis.Redis.from_pool(
+        aioredis.BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=TASK_REDIS_CONNECTIONS,
+            timeout=_CONNECTION_WAIT_SECONDS,
+            retry=Retry(
+                ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
+                _CLIENT_RETRIES,
+                supported_errors=(RedisConnectionError,),
+            ),
+        )
     )
     # The watcher's own client times out, so a server that stopped answering is noticed.
     watcher = aioredis.Redis.from_url(
