@@ -4,7 +4,8 @@ Processes: the sandbox in a child (its Discord, with the REST rate limits lifted
 loopback Gemini answering every `generateContent` after 1 s and every embedding after 0.1 s:
 gemini-embedding-001 is a much smaller model than the one answering), and one real worker in
 another child (`run_worker` for the `ai` pipeline, the platform's tasks, PostgreSQL
-connected, `tasks.ai.max_concurrent_tasks` at its default). This process sets the guild up
+connected, `tasks.ai.max_concurrent_tasks` at its default, configured as a deployment is: a
+bot token for that Discord and an API key for that Gemini). This process sets the guild up
 (the assistant on, a rules document embedded, the `pro` tier), makes QUESTIONS messages in the
 sandbox's #general that mention the bot and ask about the rules, and queues them on the `ai`
 stream as `assistant.messages` jobs of BATCH records, the way a shard publishes a channel's
@@ -16,8 +17,9 @@ token reconciliation, the reply posted to the sandbox through hikari's REST clie
 conversation stored for reply-to-continue.
 
 Reported: questions answered per second (from the first XADD to the stream drained; only
-answers count, not fallbacks), the most `generateContent` calls the loopback was answering at
-once (the questions in flight at the model), and the worker's CPU time per question
+answers count, not fallbacks), the most questions in flight in the worker (its delivered and
+unacknowledged jobs, sampled, times BATCH) and at the model (the most `generateContent` calls
+the loopback was answering at once), and the worker's CPU time per question
 (`/proc/<pid>/stat`: user and system time over the run, divided by the questions), which
 unlike the rate does not depend on what else the machine runs. Targets (issue 16): at least
 200 in flight, at least 150 per second. Baseline, same run and worker: questions one at a
@@ -55,7 +57,6 @@ from benchmarks._support import (
 )
 from benchmarks._support_processes import SandboxChild, cpu_seconds, worker_child
 from townsquare.core.db import connect
-from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.logs import configure_logging
 from townsquare.core.premium import store_guild_tier
@@ -65,6 +66,7 @@ from townsquare.features.assistant.domain.embeddings import embed_pending
 from townsquare.features.assistant.domain.jobs import AI_PIPELINE, MESSAGES_TASK
 from townsquare.features.assistant.domain.knowledge import DocumentInput, create_document
 from townsquare.features.assistant.domain.service import model_for
+from townsquare.tasks.brokers import CONSUMER_GROUP
 from townsquare.tasks.idempotency import done_key
 
 if typing.TYPE_CHECKING:
@@ -79,7 +81,6 @@ MEMBERS = 200
 WAIT = 300.0
 TARGET_IN_FLIGHT = 200
 TARGET_PER_SECOND = 150.0
-INFO_FIELDS = ("rest_url", "gateway_url", "bot_token", "application_id", "control_url")
 QUESTION = "<@{bot}> what are the rules about links? ({{number}})"
 RULES = """## Links
 Do not post invite links to other servers. Links to videos go in #media.
@@ -93,6 +94,7 @@ class Result(typing.NamedTuple):
     per_second: float
     baseline: float
     peak: int
+    taken: int
     cpu_ms: float
     sandbox_cpu_ms: float
     outcomes: dict[str, int]
@@ -129,6 +131,18 @@ async def _outcomes(redis: aioredis.Redis, keyspace: Keyspace, ids: list[int]) -
         OUTCOME_JSON.validate_json(raw).kind if raw is not None else "none" for raw in kept
     )
     return dict(kinds)
+
+
+async def _peak_taken(redis: aioredis.Redis, stream: str) -> int:
+    """Until cancelled: the most questions the worker had taken and not finished at once (its
+    delivered, unacknowledged jobs, BATCH questions each), sampled every 20 ms."""
+    peak = 0
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            summary = await redis.xpending(stream, CONSUMER_GROUP)
+            peak = max(peak, int(summary["pending"]) * BATCH)
+            await asyncio.sleep(0.02)
+    return peak
 
 
 async def _gemini(
@@ -170,12 +184,29 @@ async def _py_spy(pid: int) -> asyncio.subprocess.Process | None:
     )
 
 
+def _deployed(info: dict[str, typing.Any], var_dir: Path) -> dict[str, str]:
+    """The worker's settings as a deployment's: a bot token and REST URL (the sandbox's), a
+    Gemini API key and base URL (the loopback's), so nothing is read from the sandbox's file
+    per question (as without a token or key); the secrets a token requires, made up."""
+    root = str(info["rest_url"]).rsplit("/api/", 1)[0]
+    return {
+        "TOWNSQUARE__PATHS__VAR_DIR": str(var_dir),
+        "TOWNSQUARE__DISCORD__BOT_TOKEN": str(info["bot_token"]),
+        "TOWNSQUARE__DISCORD__REST_URL": str(info["rest_url"]),
+        "TOWNSQUARE__DISCORD__APPLICATION_ID": str(info["application_id"]),
+        "TOWNSQUARE__DISCORD__OAUTH_CLIENT_SECRET": "bench-" + "x" * 32,
+        "TOWNSQUARE__HTTP__JWT_SIGNING_KEY": "bench-" + "y" * 32,
+        "TOWNSQUARE__HTTP__SERVICE_TOKEN": "bench-" + "z" * 32,
+        "TOWNSQUARE__AI__ENABLED": "true",
+        "TOWNSQUARE__AI__GEMINI_API_KEY": "bench",
+        "TOWNSQUARE__AI__BASE_URL": root + "/gemini/",
+    }
+
+
 async def measure(redis_url: str, server_url: str) -> Result:
     keyspace = new_keyspace()
     redis = aioredis.Redis.from_url(redis_url)
     var_dir = Path(tempfile.mkdtemp(prefix="townsquare-bench-var-"))
-    environ = {"TOWNSQUARE__PATHS__VAR_DIR": str(var_dir)}  # no key: the sandbox's Gemini
-    settings = load_settings(environ=environ, env_file=None)
     stream = keyspace.key("stream", AI_PIPELINE)
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -186,7 +217,8 @@ async def measure(redis_url: str, server_url: str) -> Result:
                 SandboxChild.running(members=MEMBERS, virtual_clock=False, unlimited_rest=True)
             )
             info = sandbox.info
-            write_sandbox_info(sandbox_info_path(settings), {k: str(info[k]) for k in INFO_FIELDS})
+            environ = _deployed(info, var_dir)
+            settings = load_settings(environ=environ, env_file=None)
             http = await stack.enter_async_context(aiohttp.ClientSession())
             control = str(info["control_url"])
             await _gemini(http, control, latency_seconds=1.0, embedding_latency_seconds=0.1)
@@ -228,7 +260,12 @@ async def measure(redis_url: str, server_url: str) -> Result:
             spying = await _py_spy(worker.pid)
             cpu_before = cpu_seconds(worker.pid)
             sandbox_before = cpu_seconds(sandbox.process.pid)
-            elapsed = await asyncio.wait_for(queue_and_drain(redis, stream, jobs), WAIT)
+            sampling = asyncio.create_task(_peak_taken(redis, stream))
+            try:
+                elapsed = await asyncio.wait_for(queue_and_drain(redis, stream, jobs), WAIT)
+            finally:
+                sampling.cancel()
+            taken = await sampling
             cpu = cpu_seconds(worker.pid) - cpu_before
             sandbox_cpu = cpu_seconds(sandbox.process.pid) - sandbox_before
             if profiling:
@@ -249,7 +286,13 @@ async def measure(redis_url: str, server_url: str) -> Result:
     answered = outcomes.get("answer", 0)
     per_question = 1000 / QUESTIONS
     return Result(
-        answered / elapsed, baseline, peak, cpu * per_question, sandbox_cpu * per_question, outcomes
+        answered / elapsed,
+        baseline,
+        peak,
+        taken,
+        cpu * per_question,
+        sandbox_cpu * per_question,
+        outcomes,
     )
 
 
@@ -258,7 +301,10 @@ def main() -> None:
     with servers() as (redis_url, server_url):
         result = asyncio.run(measure(redis_url, server_url))
     print(f"outcomes: {result.outcomes} (fallbacks: the deadline passed under load)")
-    print(f"peak in flight at the model: {result.peak} (target >= {TARGET_IN_FLIGHT})")
+    print(
+        f"questions in flight: at most {result.taken} in the worker (taken, not done; target "
+        f">= {TARGET_IN_FLIGHT}), at most {result.peak} at the model at once"
+    )
     print(
         f"CPU per question: worker {result.cpu_ms:.2f} ms, sandbox (Discord and Gemini) "
         f"{result.sandbox_cpu_ms:.2f} ms"
