@@ -30,11 +30,11 @@ from pathlib import Path
 from benchmarks._support import ROOT, Chat
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["SandboxChild", "cpu_seconds", "shard_child", "worker_child"]
+__all__ = ["JsonLineChild", "SandboxChild", "cpu_seconds", "shard_child", "worker_child"]
 
 READY_TIMEOUT = 60.0
 """Seconds a child may take to start (imports, the sandbox's world)."""
@@ -43,37 +43,37 @@ READY_TIMEOUT = 60.0
 # ---- the sandbox child -------------------------------------------------------------------
 
 
-class SandboxChild:
-    """Talks to the sandbox child: one JSON line per request and per reply."""
+class JsonLineChild:
+    """A child process spoken to in JSON lines: its first line is its info, then one reply
+    line per request line, one request at a time."""
 
     def __init__(self, process: asyncio.subprocess.Process, info: dict[str, typing.Any]) -> None:
         self.process = process
         self.info = info
-        """The sandbox's `SandboxInfo` fields, plus `guild_id`, `channel_id`, `members`."""
+        self._turn = asyncio.Lock()
+        """One request at a time: the replies come in the requests' order on one pipe."""
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(
-        cls, *, members: int, virtual_clock: bool, unlimited_rest: bool
-    ) -> AsyncIterator[SandboxChild]:
-        """A sandbox with `members` chatting members. `virtual_clock`: messages get the times
-        the chat asks for; `unlimited_rest`: no REST rate limits (Discord's 10 role changes
-        per 10 s per guild would otherwise be what a latency run measures)."""
-        args = ["sandbox", str(members), str(int(virtual_clock)), str(int(unlimited_rest))]
+    async def spawned(
+        cls, module: str, args: Sequence[str], *, ready_within: float
+    ) -> AsyncIterator[typing.Self]:
+        """`python -m module *args`, once it printed its info line; terminated on exit."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "benchmarks._support_processes",
+            module,
             *args,
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=2**24,
         )
         try:
             assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT)
+            line = await asyncio.wait_for(process.stdout.readline(), ready_within)
             if not line:
-                raise SystemExit("the sandbox child exited before it was ready")
+                raise SystemExit(f"the child {module} exited before it was ready")
             yield cls(process, json.loads(line))
         finally:
             if process.returncode is None:
@@ -84,12 +84,32 @@ class SandboxChild:
         process = self.process
         assert process.stdin is not None
         assert process.stdout is not None
-        process.stdin.write(json.dumps(body).encode() + b"\n")
-        await process.stdin.drain()
-        line = await process.stdout.readline()
+        async with self._turn:
+            process.stdin.write(json.dumps(body).encode() + b"\n")
+            await process.stdin.drain()
+            line = await process.stdout.readline()
         if not line:
-            raise SystemExit(f"the sandbox child exited during {body}")
+            raise SystemExit(f"the child exited during {body}")
         return typing.cast("dict[str, typing.Any]", json.loads(line))
+
+
+class SandboxChild(JsonLineChild):
+    """The pipeline benchmarks' sandbox child. `info`: the sandbox's `SandboxInfo` fields,
+    plus `guild_id`, `channel_id`, `members`."""
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, *, members: int, virtual_clock: bool, unlimited_rest: bool
+    ) -> AsyncIterator[SandboxChild]:
+        """A sandbox with `members` chatting members. `virtual_clock`: messages get the times
+        the chat asks for; `unlimited_rest`: no REST rate limits (Discord's 10 role changes
+        per 10 s per guild would otherwise be what a latency run measures)."""
+        args = ["sandbox", str(members), str(int(virtual_clock)), str(int(unlimited_rest))]
+        async with cls.spawned(
+            "benchmarks._support_processes", args, ready_within=READY_TIMEOUT
+        ) as child:
+            yield child
 
     async def chat(
         self,

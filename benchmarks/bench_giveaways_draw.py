@@ -6,14 +6,22 @@ level 2 has ENTRIES entries in PostgreSQL (weights 1 to 4) from ENTRIES members 
 sandbox's guild (every tenth without the role, so about one candidate in ten is skipped);
 their levels are in the XP store's Redis hash. Ending it closes and flushes the entries, reads
 them, builds the Fenwick tree, draws WINNERS winners and re-checks every candidate as
-production does: the member through Discord REST (hikari's `fetch_member` against the
-sandbox, which enforces Discord's rate limits: 50 requests/s per bot), the role names once
-(`fetch_roles`), the level from Redis; then commits the picks. The sandbox serves in this
-process (its CPU counts); Discord's round trip is modelled by a sandbox fault delaying every
-member fetch LATENCY_MS.
+production does, then commits the picks. The re-check:
+
+- through the gateway (the measured value): a real shard (`ShardCluster`, hikari, with
+  `discord.server_members_intent`) runs in this process against the sandbox and answers the worker's
+  request through Redis with op 8 (`core/member_requests.py`): one request per 100
+  candidates; the role names once through REST (`fetch_roles`), the levels from Redis;
+- through REST (the shard stopped: the fallback): one `GET /guilds/{id}/members/{user}` per
+  candidate through hikari's `fetch_member` against the sandbox, which enforces Discord's rate
+  limits (50 requests/s per bot).
+
+The sandbox serves in this process (its CPU counts); Discord's REST round trip is modelled by
+a sandbox fault delaying every member fetch LATENCY_MS; the gateway's answer is not delayed
+(the sandbox answers op 8 at once).
 
 Baseline, same run and database: reading the entries alone (the sorted SELECT the draw
-starts from). Also printed: the same end with Discord's rate limits and latency taken out of
+starts from). Also printed: the REST end with Discord's rate limits and latency taken out of
 the sandbox (what the draw and the re-check cost us).
 """
 
@@ -46,6 +54,7 @@ from townsquare.sandbox.rest import RateLimitSettings
 from townsquare.sandbox.rest.ratelimits import Bucket, RateLimiter
 from townsquare.sandbox.world.members import join_guild
 from townsquare.sandbox.world.roles import create_role
+from townsquare.shards.cluster import ShardCluster, ShardSet
 from townsquare.tasks.resources import TaskResources
 
 if typing.TYPE_CHECKING:
@@ -140,8 +149,10 @@ async def end_through_rest(
     )
 
 
-async def measure(redis_url: str, database_url: str) -> tuple[Result, Result, float]:
-    settings = load_settings(environ={}, env_file=None)
+async def measure(redis_url: str, database_url: str) -> tuple[Result, Result, Result, float]:
+    settings = load_settings(
+        environ={"TOWNSQUARE__DISCORD__SERVER_MEMBERS_INTENT": "true"}, env_file=None
+    )
     keyspace = new_keyspace()
     redis = aioredis.Redis.from_url(redis_url)
     now = datetime.datetime.now(datetime.UTC)
@@ -160,11 +171,21 @@ async def measure(redis_url: str, database_url: str) -> tuple[Result, Result, fl
                 settings=settings, keyspace=keyspace, redis=redis, discord=target
             )
             try:
+                gateway_id = await new_giveaway(settings, guild.id, regular, users, now)
                 limited_id = await new_giveaway(settings, guild.id, regular, users, now)
                 free_id = await new_giveaway(settings, guild.id, regular, users, now)
                 latency = sandbox.faults.add(
                     {"method": "GET", "route": _MEMBER_ROUTE, "delay_ms": LATENCY_MS}
                 )
+                shards = ShardCluster(
+                    settings, redis_url, keyspace, ShardSet(target, (0,), 1), commands=False
+                )
+                await shards.start()
+                try:
+                    await _answering(redis, keyspace)
+                    gateway = await end_through_rest(sandbox, resources, gateway_id, now)
+                finally:
+                    await shards.close()
                 limited = await end_through_rest(sandbox, resources, limited_id, now)
                 sandbox.faults.rules.remove(latency)
                 sandbox.rest._limiter = RateLimiter(_UNLIMITED)  # a benchmark's knob
@@ -177,7 +198,17 @@ async def measure(redis_url: str, database_url: str) -> tuple[Result, Result, fl
     finally:
         await clear_keyspace(redis, keyspace)
         await redis.aclose()
-    return limited, free, read_seconds
+    return gateway, limited, free, read_seconds
+
+
+async def _answering(redis: aioredis.Redis, keyspace: Keyspace) -> None:
+    """Until the shard has marked itself ready for member requests and written its health."""
+    for _ in range(300):
+        ready = await redis.exists(keyspace.key("member_requests_ready", 0))
+        if ready and await redis.hget(keyspace.key("shard_health", 0), "shard_count"):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the shard never became ready for member requests")
 
 
 async def _levels(
@@ -189,22 +220,27 @@ async def _levels(
         await redis.hset(key, mapping={str(u): 5 for u in users[start : start + 10_000]})
 
 
-async def run(redis_url: str, server_url: str) -> tuple[Result, Result, float]:
+async def run(redis_url: str, server_url: str) -> tuple[Result, Result, Result, float]:
     async with fresh_database(server_url) as url:
         return await measure(redis_url, url)
 
 
 def main() -> None:
     with servers() as (redis_url, server_url):
-        limited, free, read = asyncio.run(run(redis_url, server_url))
+        gateway, limited, free, read = asyncio.run(run(redis_url, server_url))
     print(
-        f"end with the draw of {ENTRIES:,} entries, re-checked through Discord REST "
-        f"({LATENCY_MS} ms a call, Discord's rate limits): "
-        f"{limited.seconds * 1000:,.0f} ms ({limited.winners} winners, {limited.skipped} "
-        f"skipped, {limited.member_fetches} member fetches, {limited.limited} answered 429)"
+        f"end with the draw of {ENTRIES:,} entries, re-checked through the gateway (op 8 "
+        f"through the shard): {gateway.seconds * 1000:,.0f} ms ({gateway.winners} winners, "
+        f"{gateway.skipped} skipped, {gateway.member_fetches} REST member fetches)"
     )
     print(
-        f"the same without Discord's latency and rate limits: {free.seconds * 1000:,.0f} ms "
+        f"the same re-checked through Discord REST (no shard; {LATENCY_MS} ms a call, "
+        f"Discord's rate limits): {limited.seconds * 1000:,.0f} ms ({limited.winners} winners, "
+        f"{limited.skipped} skipped, {limited.member_fetches} member fetches, "
+        f"{limited.limited} answered 429)"
+    )
+    print(
+        f"REST without Discord's latency and rate limits: {free.seconds * 1000:,.0f} ms "
         f"({free.member_fetches} member fetches)"
     )
     print(f"baseline, reading the entries alone: {read * 1000:,.0f} ms")
@@ -212,13 +248,15 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "giveaways_draw_100k",
-                "value": round(limited.seconds * 1000),
+                "value": round(gateway.seconds * 1000),
                 "unit": "ms",
                 "baseline": round(read * 1000),
-                "ratio": round(limited.seconds / read, 2),
+                "ratio": round(gateway.seconds / read, 2),
+                "rest_ms": round(limited.seconds * 1000),
                 "unlimited_ms": round(free.seconds * 1000),
                 "winners": WINNERS,
                 "discord_latency_ms": LATENCY_MS,
+                "gateway_rest_fetches": gateway.member_fetches,
                 "member_fetches": limited.member_fetches,
                 "rate_limited": limited.limited,
             }

@@ -43,7 +43,7 @@ if typing.TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-WITHIN = 30.0
+WITHIN = 60.0
 MESSAGES = 100
 KILL_AFTER = 30
 """The signal lands once this many messages are in the stream."""

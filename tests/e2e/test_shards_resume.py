@@ -30,7 +30,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-WITHIN = 15.0
+WITHIN = 45.0
 
 
 async def guild_records(redis: aioredis.Redis, keyspace: Keyspace) -> int:

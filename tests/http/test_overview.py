@@ -11,7 +11,7 @@ import typing
 from townsquare.core.activity.counters import record_activity
 from townsquare.core.activity.rollup import flush_counters
 from townsquare.core.alerts import raise_alert
-from townsquare.http.charts import BarChart, bar_chart
+from townsquare.http.charts import BarChart, Series, bar_chart, summary
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -29,13 +29,34 @@ def test_a_bar_chart_scales_its_bars_and_says_what_it_shows() -> None:
     assert "15 messages in the last 3 days; the most on Nov 3 (10); 10 on Nov 3." in svg
 
 
+def test_a_chart_of_two_series_draws_each_days_bars_side_by_side_with_a_legend() -> None:
+    days = [datetime.date(2026, 11, 1) + datetime.timedelta(days=i) for i in range(2)]
+    more = [Series("Leaves", "leaves", [2, 1])]
+    chart = BarChart("c", "Joins and leaves", "joins", days, [4, 0], name="Joins", more=more)
+    svg = bar_chart(chart)
+    bars = re.findall(r'<rect x="([\d.]+)"[^>]*height="([\d.]+)"[^>]*data-series="(\w+)"', svg)
+    # Joins' two days, then leaves' two days; the highest value (4) takes the plot's height.
+    assert [(series, float(h)) for _, h, series in bars] == [
+        ("Joins", 140.0),
+        ("Joins", 0.0),
+        ("Leaves", 70.0),
+        ("Leaves", 35.0),
+    ]
+    x = [float(left) for left, _, _ in bars]
+    assert x[0] < x[2] < x[1] < x[3]  # each day's join bar, then its leave bar
+    assert '<g class="legend">' in svg and ">Leaves</text>" in svg
+    assert summary(chart) == (
+        "4 joins in the last 2 days; the most on Nov 1 (4); 0 on Nov 2. "
+        "3 leaves in the last 2 days; the most on Nov 1 (2); 1 on Nov 2."
+    )
+
+
 async def test_the_overview_charts_the_rollups_and_sums_up_the_guilds_health(
     sheriff: QuartClient, bot_in_demo: int, redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:
     now = int(time.time() * 1000)
-    await record_activity(
-        redis, keyspace, bot_in_demo, now, counts={"messages": 7, "xp": 120}, members=(1, 2)
-    )
+    counts = {"messages": 7, "xp": 120, "member_joins": 3, "member_leaves": 1}
+    await record_activity(redis, keyspace, bot_in_demo, now, counts=counts, members=(1, 2))
     assert await flush_counters(redis, keyspace) == 1
     await raise_alert(
         redis, keyspace, source="xp.apply_level", guild_id=bot_in_demo, message="role 42 is above"
@@ -60,6 +81,16 @@ async def test_the_overview_charts_the_rollups_and_sums_up_the_guilds_health(
     assert f'<th scope="row">{today}</th><td>120</td>' in xp
     active = page.split('id="chart-active_members"')[1].split("</svg>")[0]
     assert f'data-day="{today}" data-value="2"' in active
+    members = page.split('id="figure-joins_and_leaves"')[1].split("</figure>")[0]
+    assert "<h4>Joins and leaves</h4>" in members
+    assert len(re.findall(r"<rect [^>]*data-day=", members)) == 60  # two series of 30 days
+    assert f'data-day="{today}" data-value="3" data-series="Joins"' in members
+    assert f'data-day="{today}" data-value="1" data-series="Leaves"' in members
+    assert "3 joins in the last 30 days" in members and "1 leaves in the last 30 days" in members
+    assert '<th scope="col">Joins</th><th scope="col">Leaves</th>' in members
+    assert f'<th scope="row">{today}</th><td>3</td><td>1</td>' in members
+    # The test's settings do not say the application has the Server Members intent.
+    assert "Not counted now" in members
 
     health = page.split('id="overview-health"')[1].split("</section>")[0]
     assert "Open alerts: 1, the newest: role 42 is above" in health

@@ -112,7 +112,11 @@ async def test_init_with_flags_checks_the_token_writes_private_files_and_prints_
     assert len(written["TOWNSQUARE__HTTP__SERVICE_TOKEN"]) >= 32
     choices = yaml.safe_load((tmp_path / "townsquare.yaml").read_text())
     assert choices == {
-        "discord": {"application_id": application_id, "oauth_client_id": str(application_id)},
+        "discord": {
+            "application_id": application_id,
+            "oauth_client_id": str(application_id),
+            "server_members_intent": True,  # the scenario's app has it: joins and leaves counted
+        },
         "http": {"public_url": "https://bot.example.org"},
     }
 
@@ -204,6 +208,8 @@ async def test_init_and_doctor_say_which_privileged_intents_to_switch_on(
     assert "Privileged Gateway Intents" in run.out
     assert "Message Content Intent" in run.out
     assert "Server Members Intent" not in run.out  # anti-raid is off in the defaults
+    choices = yaml.safe_load((tmp_path / "townsquare.yaml").read_text())
+    assert choices["discord"]["server_members_intent"] is False  # not asked for: no 4014
     # Anti-raid on in the defaults: the members intent is needed as well.
     run = await townsquare(
         *("init", "--token", sandbox.info.bot_token, "--client-secret", "x"),

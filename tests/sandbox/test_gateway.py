@@ -163,6 +163,63 @@ async def test_member_chunks_answer_request_guild_members(
     assert len(chunk["d"]["members"]) == len(guild.members)
 
 
+async def test_member_requests_by_id_answer_as_discord_documents(
+    raw_gateway: Connect, sandbox: Sandbox
+) -> None:
+    """`user_ids` needs no intent; strangers come back in `not_found`; at most 100 ids are
+    answered; a nonce over 32 bytes is dropped; presences stay off without GUILD_PRESENCES."""
+    guild = next(iter(sandbox.world.guilds.values()))
+    members = [str(m) for m in guild.members][:3]
+    strangers = [str(10**17 + n) for n in range(120)]
+    async with raw_gateway() as gateway:
+        await gateway.receive()
+        await gateway.identify(sandbox.info.bot_token, UNPRIVILEGED)
+        await gateway.receive()
+        await gateway.receive()
+        request = {"guild_id": str(guild.id), "user_ids": members + strangers}
+        await gateway.send({"op": 8, "d": request | {"nonce": "n" * 32, "presences": True}})
+        chunk = (await gateway.receive())["d"]
+        await gateway.send({"op": 8, "d": request | {"nonce": "n" * 33}})
+        unnamed = (await gateway.receive())["d"]
+    assert (chunk["chunk_index"], chunk["chunk_count"], chunk["nonce"]) == (0, 1, "n" * 32)
+    assert sorted(m["user"]["id"] for m in chunk["members"]) == sorted(members)
+    assert chunk["not_found"] == strangers[:97]
+    assert "presences" not in chunk
+    assert "nonce" not in unnamed
+
+
+async def test_the_whole_member_list_needs_the_intent_and_is_rate_limited(
+    raw_gateway: Connect, sandbox: Sandbox
+) -> None:
+    guild = next(iter(sandbox.world.guilds.values()))
+    everyone = {"guild_id": str(guild.id), "query": "", "limit": 0}
+    async with raw_gateway() as gateway:
+        await gateway.receive()
+        await gateway.identify(sandbox.info.bot_token, UNPRIVILEGED)
+        await gateway.receive()
+        await gateway.receive()
+        await gateway.send({"op": 8, "d": everyone | {"nonce": "none"}})
+        await gateway.send({"op": 8, "d": {"guild_id": str(guild.id), "user_ids": []}})
+        answered = (await gateway.receive())["d"]  # the list without the intent: nothing
+    assert "nonce" not in answered and answered["members"] == []
+    async with raw_gateway() as gateway:
+        await gateway.receive()
+        await gateway.identify(sandbox.info.bot_token, UNPRIVILEGED | int(Intent.GUILD_MEMBERS))
+        await gateway.receive()
+        await gateway.receive()
+        await gateway.send({"op": 8, "d": everyone | {"nonce": "a"}})
+        first = await gateway.receive()
+        await gateway.send({"op": 8, "d": everyone | {"nonce": "b"}})
+        second = await gateway.receive()
+        await gateway.send({"op": 8, "d": {"guild_id": str(guild.id)}})
+        assert await gateway.receive_close() == 4001
+    assert first["t"] == "GUILD_MEMBERS_CHUNK"
+    assert second["t"] == "RATE_LIMITED"
+    assert second["d"]["opcode"] == 8
+    assert second["d"]["meta"] == {"guild_id": str(guild.id), "nonce": "b"}
+    assert 0 < second["d"]["retry_after"] <= 30
+
+
 async def test_sending_limit_closes_with_4008(raw_gateway: Connect, sandbox: Sandbox) -> None:
     async with raw_gateway() as gateway:
         await gateway.receive()

@@ -36,10 +36,12 @@ class Upstream:
         self.code = "down"
         self.calls = 0
         self.authorizations: list[str] = []
+        self.keys: list[str | None] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.calls += 1
         self.authorizations.append(request.headers.get("Authorization", ""))
+        self.keys.append(request.headers.get("Idempotency-Key"))
         if self.failures > 0:
             self.failures -= 1
             return web.json_response({"error": {"code": self.code}}, status=self.status)
@@ -51,6 +53,7 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     service = Upstream()
     app = web.Application()
     app.router.add_get(CONFIG_PATH, service.handle)
+    app.router.add_post(CONFIG_PATH, service.handle)
     app.router.add_get("/internal/v1/guilds/1/leaderboard", _page_out_of_range)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -89,6 +92,25 @@ async def test_5xx_answers_are_retried_until_one_succeeds(
     assert shown.version == 3
     assert service.calls == 3
     assert set(service.authorizations) == {f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "down"), (409, "idempotency_key_in_use")])
+async def test_a_write_sends_one_idempotency_key_on_every_attempt(
+    upstream: tuple[Upstream, str], status: int, code: str
+) -> None:
+    """A 409 `idempotency_key_in_use` (the first attempt still running) is retried too."""
+    service, url = upstream
+    service.failures, service.status, service.code = 2, status, code
+    api = client(url)
+    assert await api.request("POST", "/guilds/1/config", json={}) == CONFIG
+    assert await api.request("POST", "/guilds/1/config", json={}, idempotency_key='a"b') == CONFIG
+    await api.config(1)
+    first, given, read = service.keys[:3], service.keys[3], service.keys[4]
+    assert len(set(first)) == 1
+    assert first[0] is not None
+    assert first[0].startswith('"')
+    assert given == '"a\\"b"'  # an RFC 8941 string, escaped
+    assert read is None  # a GET has nothing to repeat
 
 
 async def test_retries_are_bounded_then_the_service_is_unavailable(

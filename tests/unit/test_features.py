@@ -67,6 +67,7 @@ def test_the_enabled_features_are_declared_once_each() -> None:
         "access",
         "premium",
         "apikeys",
+        "members",
     ]
     assert all(isinstance(feature, Feature) for feature in enabled_features())
 

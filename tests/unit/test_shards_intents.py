@@ -38,6 +38,13 @@ def test_never_members_presences_or_direct_messages() -> None:
     assert not intents(**AI_ON) & unwanted
 
 
+def test_members_joining_and_leaving_once_the_operator_says_the_portal_has_the_intent() -> None:
+    on = {"TOWNSQUARE__DISCORD__SERVER_MEMBERS_INTENT": "true"}
+    assert intents(**AUTOMOD_OFF, **on) == BASE | hikari.Intents.GUILD_MEMBERS
+    anti_raid = {"TOWNSQUARE__GUILD_DEFAULTS__MODERATION__ANTI_RAID__ENABLED": "true"}
+    assert intents(**AUTOMOD_OFF, **anti_raid) == BASE | hikari.Intents.GUILD_MEMBERS
+
+
 def test_cache_keeps_guilds_roles_channels_voice_states_and_nothing_heavy() -> None:
     components = cache_settings().components
     wanted = hikari.api.CacheComponents

@@ -7,6 +7,10 @@ generated once and kept in `<var_dir>/dev-service.token` (mode 600), so the two 
 agree; with a bot token the settings refuse to load without it. A feature's own bodies live in
 its domain (e.g. `townsquare.features.xp.domain.wire`) and build on :class:`Body` and
 :class:`Actor`.
+
+Every write the shards send carries an `Idempotency-Key` (:data:`IDEMPOTENCY_HEADER`, its
+value :func:`idempotency_header_value`), one per call and the same on its retries; the service
+answers a retry with the first request's answer (`townsquare.http.idempotency`).
 """
 
 from __future__ import annotations
@@ -24,15 +28,26 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "DEV_SERVICE_FILE",
+    "IDEMPOTENCY_HEADER",
+    "KEY_IN_USE",
     "PREFIX",
     "Actor",
     "Body",
     "ConfigShown",
+    "idempotency_header_value",
     "service_token",
 ]
 
 PREFIX: typing.Final = "/internal/v1"
 DEV_SERVICE_FILE: typing.Final = "dev-service.token"
+IDEMPOTENCY_HEADER: typing.Final = "Idempotency-Key"
+KEY_IN_USE: typing.Final = "idempotency_key_in_use"
+"""The code of the 409 a request gets while another with its key has not answered yet."""
+
+
+def idempotency_header_value(key: str) -> str:
+    """`key` as the header's value: an RFC 8941 string (quoted; `"` and `\\` escaped)."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def service_token(settings: Settings) -> str:

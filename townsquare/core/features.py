@@ -50,6 +50,7 @@ __all__ = [
     "guild_config_model",
     "load_feature",
     "manager_role_ids",
+    "needs_member_joins",
     "pipeline_names",
     "pipeline_users",
     "use_features",
@@ -92,6 +93,9 @@ class Schedule:
     cron: str | None = None
     """A cron expression (UTC), or None for an interval."""
     interval_seconds: int | None = None
+    minute_kwarg: str | None = None
+    """With a cron: the keyword argument the scheduler sets to the Unix minute each run is
+    for (the minute it fired in), so a run delivered late still knows which minute is its."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,9 +125,11 @@ class Feature:
     guild defaults, which a guild's configuration starts from); the shards ask for Discord's
     privileged MESSAGE_CONTENT intent only when a feature does."""
     reads_member_joins: Callable[[Settings], bool] | None = None
-    """Whether it needs members joining (GUILD_MEMBER_ADD) under these settings (anti-raid when
-    it is on in the guild defaults); the shards ask for Discord's privileged GUILD_MEMBERS
-    intent only when a feature does."""
+    """Whether it needs members joining and leaving (GUILD_MEMBER_ADD/REMOVE) under these
+    settings (anti-raid when it is on in the guild defaults; the members feature when
+    `discord.server_members_intent` is on); the shards ask for Discord's privileged
+    GUILD_MEMBERS intent only when a feature does (:func:`needs_member_joins`), and then
+    publish both."""
     reads_automod_executions: Callable[[Settings], bool] | None = None
     """Whether it records Discord's own AutoMod actions under these settings; the shards then
     ask for the AUTO_MODERATION_EXECUTION intent (not privileged)."""
@@ -246,6 +252,18 @@ def _check_pipelines(features: Iterable[Feature]) -> None:
                     f"feature {feature.name!r}: a route feeds pipeline {route.pipeline!r}, "
                     "which is not in its `pipelines`"
                 )
+
+
+def needs_member_joins(settings: Settings) -> bool:
+    """Whether an enabled feature needs members joining and leaving under `settings`
+    (`Feature.reads_member_joins`), so the shards ask for the privileged GUILD_MEMBERS intent.
+    Off by default, so a bot without the intent enabled in Discord's developer portal still
+    connects."""
+    return any(
+        feature.reads_member_joins(settings)
+        for feature in enabled_features()
+        if feature.reads_member_joins is not None
+    )
 
 
 def pipeline_names(features: Iterable[Feature] | None = None) -> tuple[str, ...]:

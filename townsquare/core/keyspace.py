@@ -192,6 +192,14 @@ for _family in (
         "A guild's configuration document as JSON, with its version.",
     ),
     Family(
+        "idempotency_key",
+        RedisType.STRING,
+        (Part.HASHED,),
+        TTLPolicy.fixed(86_400, "a client retries a call for seconds; a day leaves a wide margin"),
+        "the HTTP service, on an internal API write that carries an `Idempotency-Key`",
+        "Per key: the request's fingerprint, then its stored answer, replayed to a retry.",
+    ),
+    Family(
         "oauth_state",
         RedisType.STRING,
         (Part.NAME,),
@@ -278,6 +286,35 @@ for _family in (
         "shards, after each delivery to the streams, while holding the shard's lease",
         "Per shard id: the gateway session to RESUME after a restart (session id, resume URL, "
         "last sequence whose records are in the streams, shard count, bot user id).",
+    ),
+    Family(
+        "member_requests",
+        RedisType.LIST,
+        (Part.INDEX,),
+        TTLPolicy.by_writer(
+            "10 s after the last push: a list no shard reads empties itself; each request also "
+            "carries its own expiry"
+        ),
+        "workers (RPUSH); the shard process running that shard id pops (BLPOP)",
+        "Per shard id: requests for members by id (JSON: guild, up to 100 user ids, nonce, "
+        "expiry) that the shard sends as gateway op 8 (core/member_requests.py).",
+    ),
+    Family(
+        "member_replies",
+        RedisType.LIST,
+        (Part.NAME,),
+        TTLPolicy.by_writer("30 s after the shard's push: a reply whose worker gave up"),
+        "shards, once every GUILD_MEMBERS_CHUNK of a request has arrived",
+        "Per request nonce: the members found (roles, joined_at) and the ids not found.",
+    ),
+    Family(
+        "member_requests_ready",
+        RedisType.STRING,
+        (Part.INDEX,),
+        TTLPolicy.fixed(10, "renewed every 3 s while the shard is connected and may send op 8"),
+        "shards whose intents include GUILD_MEMBERS",
+        "Per shard id: present while the shard answers `member_requests`; absent, workers "
+        "use REST at once.",
     ),
     Family(
         "shard_lease",

@@ -13,11 +13,13 @@ import typing
 from townsquare.core.keyspace import KeyspaceError
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["member_level"]
+__all__ = ["member_level", "member_levels"]
 
 LEVELS_FAMILY: typing.Final = "xp_levels"
 
@@ -32,3 +34,17 @@ async def member_level(
         return 0
     raw = await redis.hget(key, str(user_id))
     return int(raw) if raw is not None else 0
+
+
+async def member_levels(
+    redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, user_ids: Sequence[int]
+) -> dict[int, int]:
+    """:func:`member_level` of several members in one read (HMGET)."""
+    if not user_ids:
+        return {}
+    try:
+        key = keyspace.key(LEVELS_FAMILY, guild_id)
+    except KeyspaceError:
+        return dict.fromkeys(user_ids, 0)
+    raw = await redis.hmget(key, [str(u) for u in user_ids])
+    return {u: int(r) if r is not None else 0 for u, r in zip(user_ids, raw, strict=True)}

@@ -121,6 +121,11 @@ class DiscordSettings(_Section):
     """Where the dashboard sends admins to log in."""
     oauth_token_url: str
     """Where the dashboard exchanges codes for tokens."""
+    server_members_intent: bool = False
+    """The application's Server Members intent is switched on in the Developer Portal (Bot >
+    Privileged Gateway Intents): the shards then ask for GUILD_MEMBERS and the overview counts
+    members joining and leaving. Off, only anti-raid (when on in the guild defaults) asks for
+    it; on while the portal has it off, Discord refuses the shards (close 4014)."""
 
 
 class SandboxSettings(_Section):

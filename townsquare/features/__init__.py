@@ -21,4 +21,5 @@ ENABLED: typing.Final[tuple[str, ...]] = (
     "townsquare.features.access",
     "townsquare.features.premium",
     "townsquare.features.apikeys",
+    "townsquare.features.members",
 )

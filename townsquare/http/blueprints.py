@@ -8,7 +8,9 @@
   `discord_unavailable` carries `Retry-After`. Its routes say which of :data:`API_READ` and
   :data:`API_WRITE` they need, for the OpenAPI description (:data:`API_SECURITY_SCHEMES`).
 - :func:`internal_blueprint`: `/internal/v1`, what the shards' commands ask for (flow 2);
-  the service token as `Authorization: Bearer ...`, compared in constant time (401).
+  the service token as `Authorization: Bearer ...`, compared in constant time (401); a write
+  with an `Idempotency-Key` is run once and its answer replayed to a retry
+  (:mod:`townsquare.http.idempotency`).
 
 The check runs before anything else of the request, so a feature's handler only ever sees an
 authorized request, and no feature repeats these checks.
@@ -26,6 +28,7 @@ from townsquare.core.commands_api import PREFIX, service_token
 from townsquare.http.access import check_manager, current_session, optional_session, require_manager
 from townsquare.http.config_changes import DiscordUnavailableError
 from townsquare.http.errors import APIError
+from townsquare.http.idempotency import answer_again_or_claim, store_answer
 from townsquare.http.sessions import ACCESS_COOKIE
 from townsquare.http.state import state
 
@@ -84,6 +87,8 @@ def internal_blueprint(name: str, import_name: str) -> Blueprint:
     """A blueprint of `/internal/v1` routes (see the module docs)."""
     blueprint = Blueprint(name, import_name, url_prefix=PREFIX)
     blueprint.before_request(_authenticate_service)
+    blueprint.before_request(answer_again_or_claim)  # after the token: no key of strangers
+    blueprint.after_request(store_answer)
     return blueprint
 
 

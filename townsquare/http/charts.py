@@ -1,10 +1,12 @@
 """Server-side SVG charts for the dashboard: no JavaScript, no CDN, no library.
 
 :func:`bar_chart` draws one metric's days as bars with a baseline, the highest value and the
-first and last dates. The SVG is an image to assistive technology (`role="img"`) named by its
-`<title>` and described by its `<desc>` (a one-sentence summary), and each bar carries its
-own `<title>` (date and value, shown on hover); the page puts the numbers in a table beside
-it as well. Colours meet WCAG's 3:1 contrast for graphics on white.
+first and last dates; a chart of several series (joins and leaves) puts each day's bars side
+by side, one colour per series, named in a legend. The SVG is an image to assistive
+technology (`role="img"`) named by its `<title>` and described by its `<desc>` (a summary,
+one sentence per series), and each bar carries its own `<title>` (date and value, shown on
+hover); the page puts the numbers in a table beside it as well. Colours meet WCAG's 3:1
+contrast for graphics on white.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ if typing.TYPE_CHECKING:
     import datetime
     from collections.abc import Sequence
 
-__all__ = ["BarChart", "bar_chart", "summary"]
+__all__ = ["BarChart", "Series", "bar_chart", "summary"]
 
 WIDTH: typing.Final = 600
 HEIGHT: typing.Final = 180
@@ -27,12 +29,26 @@ _BOTTOM: typing.Final = 26
 _FONT: typing.Final = 16
 """In viewBox units: about 10 px on a 390 px wide phone, 16 px at full width."""
 _BAR: typing.Final = "#4752c4"
+_BARS: typing.Final = (_BAR, "#b3401d")
+"""One colour per series, each at least 3:1 on white: blue and burnt orange, told apart with
+the common colour-vision deficiencies; a day's bars are always in series order, and the
+legend, each bar's title and the page's table name the series as well."""
 _AXIS: typing.Final = "#595959"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Series:
+    """A further series of a :class:`BarChart` (drawn beside its first)."""
+
+    name: str
+    """In the legend ("Leaves"), and `data-series` of its bars with the chart's own first."""
+    unit: str
+    values: Sequence[int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class BarChart:
-    """What :func:`bar_chart` draws."""
+    """What :func:`bar_chart` draws: `values` per day, and any `more` series beside them."""
 
     chart_id: str
     """Unique in the page: the ids of the title and description derive from it."""
@@ -40,6 +56,13 @@ class BarChart:
     unit: str
     days: Sequence[datetime.date]
     values: Sequence[int]
+    name: str = ""
+    """The first series' name in the legend; only shown with `more`."""
+    more: Sequence[Series] = ()
+
+    def series(self) -> list[Series]:
+        """Every series, the first made of the chart's own `values`."""
+        return [Series(self.name or self.title, self.unit, self.values), *self.more]
 
 
 def _date(day: datetime.date) -> str:
@@ -55,28 +78,34 @@ def _compact(value: int) -> str:
     return f"{value / 1_000_000:.1f}M"
 
 
-def summary(chart: BarChart) -> str:
-    """The chart in one sentence: total, busiest day, last day."""
-    if not chart.values or not any(chart.values):
-        return f"No {chart.unit} in the last {len(chart.values)} days."
-    total = sum(chart.values)
-    peak = max(range(len(chart.values)), key=lambda i: (chart.values[i], i))
+def _sentence(days: Sequence[datetime.date], unit: str, values: Sequence[int]) -> str:
+    if not values or not any(values):
+        return f"No {unit} in the last {len(values)} days."
+    total = sum(values)
+    peak = max(range(len(values)), key=lambda i: (values[i], i))
     return (
-        f"{total:,} {chart.unit} in the last {len(chart.values)} days; the most on "
-        f"{_date(chart.days[peak])} ({chart.values[peak]:,}); {chart.values[-1]:,} on "
-        f"{_date(chart.days[-1])}."
+        f"{total:,} {unit} in the last {len(values)} days; the most on "
+        f"{_date(days[peak])} ({values[peak]:,}); {values[-1]:,} on {_date(days[-1])}."
     )
+
+
+def summary(chart: BarChart) -> str:
+    """The chart in one sentence per series: total, busiest day, last day."""
+    return " ".join(_sentence(chart.days, s.unit, s.values) for s in chart.series())
 
 
 def bar_chart(chart: BarChart) -> str:
     """The chart as an inline `<svg>` element (escaped text; safe to mark as markup)."""
-    n = max(1, len(chart.values))
-    top = max((*chart.values, 0))
+    series = chart.series()
+    n = max(1, len(chart.days))
+    top = max((value for one in series for value in one.values), default=0)
+    top = max(top, 0)
     scale = max(top, 1)
     plot_w = WIDTH - _LEFT - 4
     plot_h = HEIGHT - _TOP - _BOTTOM
     slot = plot_w / n
     gap = min(2.0, slot / 4)
+    bar_w = (slot - gap) / len(series)
     base = _TOP + plot_h
     title_id, desc_id = f"{chart.chart_id}-title", f"{chart.chart_id}-desc"
     parts = [
@@ -88,15 +117,20 @@ def bar_chart(chart: BarChart) -> str:
         f'<title id="{escape(title_id)}">{escape(chart.title)}</title>',
         f'<desc id="{escape(desc_id)}">{escape(summary(chart))}</desc>',
     ]
-    for i, (day, value) in enumerate(zip(chart.days, chart.values, strict=True)):
-        height = 0.0 if value <= 0 else max(1.0, plot_h * value / scale)
-        x = _LEFT + i * slot + gap / 2
-        parts.append(
-            f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{slot - gap:.1f}" '
-            f'height="{height:.1f}" fill="{_BAR}" data-day="{day.isoformat()}" '
-            f'data-value="{value}"><title>{escape(_date(day))}: {value:,} '
-            f"{escape(chart.unit)}</title></rect>"
-        )
+    for k, one in enumerate(series):
+        colour = _BARS[k % len(_BARS)]
+        tag = f' data-series="{escape(one.name)}"' if len(series) > 1 else ""
+        for i, (day, value) in enumerate(zip(chart.days, one.values, strict=True)):
+            height = 0.0 if value <= 0 else max(1.0, plot_h * value / scale)
+            x = _LEFT + i * slot + gap / 2 + k * bar_w
+            parts.append(
+                f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{bar_w:.1f}" '
+                f'height="{height:.1f}" fill="{colour}" data-day="{day.isoformat()}" '
+                f'data-value="{value}"{tag}><title>{escape(_date(day))}: {value:,} '
+                f"{escape(one.unit)}</title></rect>"
+            )
+    if len(series) > 1:
+        parts.append(_legend(series))
     parts += [
         f'<line x1="{_LEFT}" y1="{base}" x2="{WIDTH - 4}" y2="{base}" stroke="{_AXIS}"/>',
         f'<text x="{_LEFT - 6}" y="{base}" text-anchor="end" fill="{_AXIS}">0</text>',
@@ -114,4 +148,19 @@ def bar_chart(chart: BarChart) -> str:
             f"{escape(_date(chart.days[-1]))}</text>",
         ]
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(series: Sequence[Series]) -> str:
+    """The series' names with their colours, in the bottom margin between the two dates."""
+    parts = ['<g class="legend">']
+    x = WIDTH / 2 - 80 * len(series) / 2
+    for k, one in enumerate(series):
+        parts.append(
+            f'<rect x="{x:.1f}" y="{HEIGHT - 15}" width="12" height="12" '
+            f'fill="{_BARS[k % len(_BARS)]}"/>'
+            f'<text x="{x + 16:.1f}" y="{HEIGHT - 4}" fill="{_AXIS}">{escape(one.name)}</text>'
+        )
+        x += 80
+    parts.append("</g>")
     return "".join(parts)

@@ -2,7 +2,8 @@
 (docs/dashboard.md, "Overview").
 
 - Activity over the last 30 days, one chart per metric the enabled features count
-  (`Feature.activity_metrics` and `Feature.activity_sources`), read from the daily rollups
+  (`Feature.activity_metrics` and `Feature.activity_sources`; joins and leaves share one,
+  `core.activity.metrics.CHARTS`), read from the daily rollups
   (`townsquare.core.activity`) in one indexed query, never from raw rows; drawn as SVG on the
   server (`townsquare.http.charts`), each with a one-sentence summary and a table of its days.
 - Health at a glance: what the bot lacks here (the Health page's check, asked of Discord), the
@@ -17,20 +18,21 @@ from markupsafe import Markup
 from quart import g, render_template
 from quart_schema import hide
 
-from townsquare.core.activity.metrics import METRICS
+from townsquare.core.activity.metrics import JOINS_AND_LEAVES, METRICS, charts_of
 from townsquare.core.activity.rollup import HISTORY_DAYS, daily_series
 from townsquare.core.alerts import open_alerts
-from townsquare.core.features import enabled_features
+from townsquare.core.features import enabled_features, needs_member_joins
 from townsquare.core.premium import LIMITS, LimitKind, guild_usage, premium_page_path
 from townsquare.http.access import managed_guilds
 from townsquare.http.blueprints import dashboard_blueprint
-from townsquare.http.charts import BarChart, bar_chart, summary
+from townsquare.http.charts import BarChart, Series, bar_chart, summary
 from townsquare.http.config_forms import GuildLink
 from townsquare.http.guild_health import check_guild
 from townsquare.http.state import state
 
 if typing.TYPE_CHECKING:
-    from townsquare.core.activity.metrics import Metric
+    from townsquare.core.activity.metrics import Chart, Metric
+    from townsquare.core.activity.rollup import DailySeries
     from townsquare.http.access import Session
 
 __all__ = ["LINK", "blueprint", "shown_metrics"]
@@ -78,29 +80,45 @@ async def _premium(guild_id: int) -> dict[str, typing.Any]:
     return {"tier": tier.name, "limits": lines, "page": premium_page_path(guild_id)}
 
 
+def _chart(chart: Chart, series: list[DailySeries]) -> dict[str, typing.Any]:
+    """One chart's SVG, summary, table and note, from its metrics' days."""
+    first, *more = series
+    drawn = BarChart(
+        f"chart-{chart.name}",
+        chart.title,
+        first.metric.unit,
+        first.days,
+        first.values,
+        name=first.metric.title,
+        more=[Series(s.metric.title, s.metric.unit, s.values) for s in more],
+    )
+    note = ""
+    if chart.name == JOINS_AND_LEAVES.name and not needs_member_joins(state().settings):
+        note = (
+            "Not counted now: the bot does not ask Discord for the Server Members intent "
+            "(the setting discord.server_members_intent)."
+        )
+    return {
+        "name": chart.name,
+        "title": chart.title,
+        "columns": [s.metric.title for s in series],
+        "unit": " and ".join(s.metric.unit for s in series),
+        "svg": Markup(bar_chart(drawn)),  # noqa: S704 - built from escaped text
+        "summary": summary(drawn),
+        "note": note,
+        "rows": list(zip(first.days, *(s.values for s in series), strict=True)),
+    }
+
+
 @blueprint.get("")
 @hide
 async def show(guild_id: int) -> str:
     session: Session = g.ts_session
     guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
     app_state = state()
-    charts = []
-    for series in await daily_series(guild_id, shown_metrics(), days=HISTORY_DAYS):
-        chart = BarChart(
-            f"chart-{series.metric.name}",
-            series.metric.title,
-            series.metric.unit,
-            series.days,
-            series.values,
-        )
-        charts.append(
-            {
-                "metric": series.metric,
-                "svg": Markup(bar_chart(chart)),  # noqa: S704 - built from escaped text
-                "summary": summary(chart),
-                "rows": list(zip(series.days, series.values, strict=True)),
-            }
-        )
+    metrics = shown_metrics()
+    found = {s.metric.name: s for s in await daily_series(guild_id, metrics, days=HISTORY_DAYS)}
+    charts = [_chart(chart, [found[m.name] for m in chart.metrics]) for chart in charts_of(metrics)]
     health, health_error = await check_guild(guild_id)
     alerts = await open_alerts(app_state.require_redis(), app_state.keyspace, guild_id)
     return await render_template(

@@ -57,6 +57,15 @@ async def _check_token(rest_url: str, token: str) -> tuple[hikari.OwnUser, hikar
         await app.close()
 
 
+def has_members_intent(flags: hikari.ApplicationFlags) -> bool:
+    """Whether the application's flags say Server Members is on in the Developer Portal
+    (verified bots' flag, or the one of bots in fewer than 100 servers)."""
+    import hikari
+
+    flag = hikari.ApplicationFlags
+    return bool(flags & (flag.VERIFIED_FOR_GUILD_MEMBERS_INTENT | flag.GUILD_MEMBERS_INTENT))
+
+
 def missing_intents(settings: Settings, flags: hikari.ApplicationFlags) -> list[str]:
     """The privileged intents the shards will ask for (the features' needs under `settings`)
     that the application's flags say are off in the Developer Portal (Bot page)."""
@@ -69,9 +78,11 @@ def missing_intents(settings: Settings, flags: hikari.ApplicationFlags) -> list[
     content = flag.MESSAGE_CONTENT_INTENT | flag.MESSAGE_CONTENT_INTENT_LIMITED
     if needs_message_content(settings) and not flags & content:
         missing.append("Message Content Intent (automod or the assistant read message text)")
-    members = flag.VERIFIED_FOR_GUILD_MEMBERS_INTENT | flag.GUILD_MEMBERS_INTENT
-    if needs_member_joins(settings) and not flags & members:
-        missing.append("Server Members Intent (anti-raid watches members joining)")
+    if needs_member_joins(settings) and not has_members_intent(flags):
+        missing.append(
+            "Server Members Intent (anti-raid watches members joining, or "
+            "discord.server_members_intent has the Overview count joins and leaves)"
+        )
     return missing
 
 
@@ -160,7 +171,13 @@ def init(
     if not me.is_bot:
         fail("that token is a user's, not a bot's; use the token on the application's Bot page")
     typer.echo(f"token accepted: the bot is {me.username} ({me.id}), application {application.id}")
-    if missing := missing_intents(before, application.flags):
+    # Joins and leaves are counted when the portal has Server Members on (docs/members.md):
+    # recorded as the flags say now, and checked as they will be read.
+    members_intent = has_members_intent(application.flags)
+    discord = before.discord.model_copy(update={"server_members_intent": members_intent})
+    if missing := missing_intents(
+        before.model_copy(update={"discord": discord}), application.flags
+    ):
         typer.echo(_intents_advice(missing))
     oauth_secret = _ask_secret(client_secret, "OAuth2 client secret")
     if public_url is None and sys.stdin.isatty():
@@ -189,6 +206,7 @@ def init(
             "discord": {
                 "application_id": int(application.id),
                 "oauth_client_id": str(application.id),
+                "server_members_intent": members_intent,
             },
             "http": {"public_url": url},
         },

@@ -8,6 +8,12 @@ failed calls in a row it opens and calls fail at once with :class:`ServiceUnavai
 until `http.internal_breaker_reset_seconds` have passed; then one trial call goes through
 (half-open) and closes it again on success. A 4xx answer is the service's considered refusal:
 :class:`APIRefusedError`, never retried and never counted against the service.
+
+A write (any method but GET, HEAD, OPTIONS) carries an `Idempotency-Key`, made once per call
+(or given by the caller, e.g. from the interaction) and sent unchanged on every retry: a retry
+of a request that was done but whose answer was lost gets that answer again instead of doing
+the write twice. A 409 `idempotency_key_in_use` (the first request still running) is retried
+like a 5xx.
 """
 
 from __future__ import annotations
@@ -15,12 +21,20 @@ from __future__ import annotations
 import enum
 import time
 import typing
+import uuid
 
 import aiohttp
 import structlog
 import tenacity
 
-from townsquare.core.commands_api import PREFIX, ConfigShown, service_token
+from townsquare.core.commands_api import (
+    IDEMPOTENCY_HEADER,
+    KEY_IN_USE,
+    PREFIX,
+    ConfigShown,
+    idempotency_header_value,
+    service_token,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +53,7 @@ _log = structlog.get_logger(__name__)
 
 BACKEND_UNAVAILABLE: typing.Final = "service_unavailable"
 """The code of the HTTP service's 503 when its Redis or PostgreSQL cannot answer."""
+_SAFE_METHODS: typing.Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ServiceUnavailableError(Exception):
@@ -194,8 +209,18 @@ class InternalAPIClient:
         *,
         json: dict[str, typing.Any] | None = None,
         params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, typing.Any]:
-        """The JSON answer of a 2xx; :class:`APIRefusedError` on 4xx; otherwise unavailable."""
+        """The JSON answer of a 2xx; :class:`APIRefusedError` on 4xx; otherwise unavailable.
+
+        A write sends `idempotency_key` (default: a new random one) on every attempt; give
+        one derived from what started the call (an interaction id) when the same logical
+        call may be made again from scratch.
+        """
+        headers: dict[str, str] = {}
+        if method.upper() not in _SAFE_METHODS:
+            key = idempotency_key if idempotency_key is not None else uuid.uuid4().hex
+            headers[IDEMPOTENCY_HEADER] = idempotency_header_value(key)
         self.breaker.before_call()
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.attempts)
@@ -205,7 +230,9 @@ class InternalAPIClient:
             reraise=True,
         )
         try:
-            body: dict[str, typing.Any] = await retrying(self._once, method, path, json, params)
+            body: dict[str, typing.Any] = await retrying(
+                self._once, method, path, json, params, headers
+            )
         except _TransientError as error:
             self.breaker.failed()
             _log.warning("internal_api_unavailable", method=method, path=path, error=str(error))
@@ -224,13 +251,16 @@ class InternalAPIClient:
         path: str,
         json: dict[str, typing.Any] | None,
         params: dict[str, str] | None,
+        headers: dict[str, str],
     ) -> dict[str, typing.Any]:
         # One short-lived session per call: commands are rare, and nothing is left to close
         # when the bot stops.
         try:
             async with (
                 aiohttp.ClientSession(timeout=self._timeout, headers=self._headers) as session,
-                session.request(method, self.base_url + path, json=json, params=params) as answer,
+                session.request(
+                    method, self.base_url + path, json=json, params=params, headers=headers
+                ) as answer,
             ):
                 status = answer.status
                 try:
@@ -244,6 +274,8 @@ class InternalAPIClient:
                     )
         except (aiohttp.ClientError, TimeoutError) as error:
             raise _TransientError(f"{method} {path}: {error!r}") from error
+        if status == 409 and _code(body) == KEY_IN_USE:
+            raise _TransientError(f"{method} {path}: the first attempt is still running")
         if status >= 400:
             details = body if isinstance(body, dict) else {}
             raise APIRefusedError(status, _code(body), details)

@@ -31,12 +31,14 @@ from townsquare.shards.commands import CommandServices, attach_commands, command
 from townsquare.shards.health import HealthWriter, ShardStats
 from townsquare.shards.identify import IdentifyGate
 from townsquare.shards.intents import cache_settings, gateway_intents
+from townsquare.shards.member_requests import MemberRequestServer
 from townsquare.shards.normaliser import (
     audit_log_record,
     automod_execution_record,
     entitlement_record,
     guild_record,
     member_join_record,
+    member_leave_record,
     message_change_record,
     message_record_from_payload,
     voice_record,
@@ -77,6 +79,7 @@ LISTENED_DISPATCHES: typing.Final = frozenset(
         "ENTITLEMENT_UPDATE",
         "ENTITLEMENT_DELETE",
         "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_REMOVE",
         "AUTO_MODERATION_ACTION_EXECUTION",
         "GUILD_AUDIT_LOG_ENTRY_CREATE",
     }
@@ -224,6 +227,12 @@ class ShardCluster:
                 interval=target.identify_pace,
                 max_concurrency=self._max_concurrency,
             )
+        self.member_requests = (
+            MemberRequestServer(self.bot, self.redis, keyspace, self.shard_ids, shard_count)
+            if MemberRequestServer.enabled(self.bot)
+            else None
+        )
+        """Answers workers' requests for members in bulk (only with GUILD_MEMBERS)."""
         self.stats = {shard: ShardStats() for shard in self.shard_ids}
         self.health = HealthWriter(
             self.redis,
@@ -316,6 +325,10 @@ class ShardCluster:
             ),
             asyncio.create_task(self.sessions.run(), name="shards-sessions"),
         ]
+        if self.member_requests is not None:
+            self._tasks.append(
+                asyncio.create_task(self.member_requests.run(), name="shards-member-requests")
+            )
         try:
             if self.command_services is not None and self.commands is None:
                 register = 0 in self.shard_ids
@@ -388,6 +401,8 @@ class ShardCluster:
         tasks, self._tasks = self._tasks, []
         for task in tasks[1:]:
             task.cancel()
+        if self.member_requests is not None:
+            await self.member_requests.close()
         self.publisher.close()
         if tasks:
             try:
@@ -425,8 +440,11 @@ class ShardCluster:
             self._on_message_change if wants_changes else None,
         )
         bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
-        if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid on in the guild defaults
+        if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid, or members counted
             bot.subscribe(hikari.MemberCreateEvent, self._on_member_join)
+            bot.subscribe(hikari.MemberDeleteEvent, self._on_member_leave)
+        if self.member_requests is not None:
+            bot.subscribe(hikari.MemberChunkEvent, self.member_requests.on_chunk)
         if bot.intents & hikari.Intents.AUTO_MODERATION_EXECUTION:
             bot.subscribe(AutoModActionExecutionEvent, self._on_automod_execution)
         if bot.intents & hikari.Intents.GUILD_MODERATION:  # anti-nuke on in the guild defaults
@@ -442,8 +460,8 @@ class ShardCluster:
         bot.subscribe(hikari.ShardResumedEvent, self._on_resumed)
 
     def _publish(self, record: AnyRecord) -> None:
-        for pipeline, data in route_record(record, self.routes):
-            self.publisher.submit(pipeline, data)
+        for route, data in route_record(record, self.routes):
+            self.publisher.submit(route.pipeline, data, task_name=route.task_name)
 
     def _saw(self, event: hikari.events.ShardEvent) -> int:
         now = _now_ms()
@@ -501,6 +519,9 @@ class ShardCluster:
 
     async def _on_member_join(self, event: hikari.MemberCreateEvent) -> None:
         self._publish(member_join_record(event.member, self._saw(event)))
+
+    async def _on_member_leave(self, event: hikari.MemberDeleteEvent) -> None:
+        self._publish(member_leave_record(event, self._saw(event)))
 
     async def _on_automod_execution(self, event: AutoModActionExecutionEvent) -> None:
         self._publish(automod_execution_record(event, self._saw(event)))

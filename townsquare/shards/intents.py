@@ -6,14 +6,16 @@
 | `GUILD_MESSAGES` | message XP and automod: every guild message, with the author's roles |
 | `GUILD_VOICE_STATES` | voice XP: joins, moves, leaves, mutes and deafens |
 | `MESSAGE_CONTENT` | only if a feature reads text: automod (guild defaults) or the AI |
-| `GUILD_MEMBERS` | only if a feature needs joins: anti-raid (on in the guild defaults) |
+| `GUILD_MEMBERS` | only for joins and leaves: `discord.server_members_intent`, or anti-raid; |
+| | with it the shards also answer workers' requests for members in bulk (member_requests.py) |
 | `AUTO_MODERATION_EXECUTION` | only if a feature records Discord's AutoMod actions |
 | `GUILD_MODERATION` | only if a feature watches the audit log: anti-nuke (guild defaults) |
 
-Not requested otherwise: `GUILD_MEMBERS` (privileged; a message carries its author's roles
-and a voice state its member, so no member list is needed), `GUILD_PRESENCES` (privileged,
-heavy), direct messages (nothing reads them; DMs are filtered at the shard anyway), reactions,
-typing, invites.
+Not requested otherwise: `GUILD_MEMBERS` (privileged: Discord refuses a bot asking for it
+without it switched on in the portal; a message carries its author's roles and a voice state
+its member, so no member list is needed), `GUILD_PRESENCES` (privileged, heavy), direct
+messages (nothing reads them; DMs are filtered at the shard anyway), reactions, typing,
+invites.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import typing
 import hikari
 from hikari.impl import CacheSettings
 
-from townsquare.core.features import enabled_features
+from townsquare.core.features import enabled_features, needs_member_joins
 
 if typing.TYPE_CHECKING:
     from townsquare.core.settings import Settings
@@ -60,17 +62,6 @@ def needs_message_content(settings: Settings) -> bool:
         feature.reads_message_content(settings)
         for feature in enabled_features()
         if feature.reads_message_content is not None
-    )
-
-
-def needs_member_joins(settings: Settings) -> bool:
-    """Whether a feature needs member joins given the guild defaults (`reads_member_joins`):
-    anti-raid, when on there. Off by default, so a bot without the privileged intent enabled
-    in Discord's developer portal still connects."""
-    return any(
-        feature.reads_member_joins(settings)
-        for feature in enabled_features()
-        if feature.reads_member_joins is not None
     )
 
 

@@ -21,6 +21,7 @@ from townsquare.core.events import (
     EntitlementRecord,
     GuildRecord,
     MemberJoinRecord,
+    MemberLeaveRecord,
     MessageDeleteRecord,
     MessageEditRecord,
     MessageRecord,
@@ -40,6 +41,7 @@ __all__ = [
     "guild_record",
     "link_count",
     "member_join_record",
+    "member_leave_record",
     "message_change_record",
     "message_record",
     "message_record_from_payload",
@@ -237,6 +239,17 @@ def member_join_record(member: hikari.Member, received_ms: int) -> MemberJoinRec
         is_bot=member.is_bot,
         account_created_ms=snowflake_ms(member.id),
         timestamp_ms=received_ms if joined is None else int(joined.timestamp() * 1000),
+    )
+
+
+def member_leave_record(event: hikari.MemberDeleteEvent, received_ms: int) -> MemberLeaveRecord:
+    """A member left, was kicked or banned: who, and whether a bot. Discord's payload has no
+    time, so the record's is when the shard got it."""
+    return MemberLeaveRecord(
+        guild_id=event.guild_id,
+        user_id=event.user.id,
+        is_bot=event.user.is_bot,
+        timestamp_ms=received_ms,
     )
 
 

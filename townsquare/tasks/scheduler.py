@@ -9,6 +9,10 @@ cannot renew stops firing before its lease can have expired.
 
 A one-off schedule is deleted right after it is queued; a scheduler dying between the two
 leaves it to fire again after takeover, so scheduled tasks are idempotent like all tasks.
+
+A cron schedule declared with `minute_kwarg` gets, in that keyword argument, the Unix minute
+it fired in: a run delivered late (a worker killed under it, a backlog) still knows its
+minute, rather than taking the minute it happens to run in for its own (the voice XP tick).
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.locks import RedisLease
 from townsquare.tasks.metrics import SchedulerMetrics
 from townsquare.tasks.registry import load_tasks
-from townsquare.tasks.schedule_sources import make_schedule_source
+from townsquare.tasks.schedule_sources import MINUTE_KWARG_LABEL, make_schedule_source
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from taskiq import ScheduledTask
 
@@ -61,11 +65,15 @@ class PipelineScheduler(TaskiqScheduler):
         registry: TaskRegistry,
         sources: list[ScheduleSource],
         metrics: SchedulerMetrics | None = None,
+        *,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         super().__init__(broker=brokers["jobs"], sources=sources)
         self.brokers = dict(brokers)
         self.registry = registry
         self.metrics = metrics or SchedulerMetrics()
+        self.clock = clock
+        """The fire time (UTC); tests set it to fire a schedule as if at another time."""
 
     async def startup(self) -> None:
         for broker in self.brokers.values():
@@ -77,6 +85,7 @@ class PipelineScheduler(TaskiqScheduler):
 
     async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
         pipeline = self.registry.pipeline_of(task.task_name)
+        fired_at = self.clock()
         if pipeline is None:
             logger.error(
                 "tasks.schedule_unknown_task",
@@ -89,15 +98,20 @@ class PipelineScheduler(TaskiqScheduler):
         except ScheduledTaskCancelledError:
             logger.info("tasks.schedule_cancelled", schedule_id=task.schedule_id)
             return
+        labels = dict(task.labels)
+        kwargs = dict(task.kwargs)
+        minute_kwarg = labels.pop(MINUTE_KWARG_LABEL, None)
+        if minute_kwarg is not None:
+            kwargs[str(minute_kwarg)] = int(fired_at.timestamp()) // 60
         kicker: AsyncKicker[typing.Any, typing.Any] = AsyncKicker(
-            task.task_name, self.brokers[pipeline], dict(task.labels)
+            task.task_name, self.brokers[pipeline], labels
         )
         sent = await (
             kicker.with_labels(schedule_id=task.schedule_id)
             .with_task_id(task.task_id)
-            .kiq(*task.args, **task.kwargs)
+            .kiq(*task.args, **kwargs)
         )
-        self.metrics.fired(task, datetime.datetime.now(datetime.UTC))
+        self.metrics.fired(task, self.clock())
         logger.info(
             "tasks.schedule_fired",
             task_name=task.task_name,

@@ -24,7 +24,7 @@ import dataclasses
 import typing
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     import redis.asyncio as aioredis
 
@@ -36,10 +36,12 @@ __all__ = [
     "HOUR_MS",
     "MEMBERS_TTL_SECONDS",
     "ActivityKeys",
+    "OnceCount",
     "activity_keys",
     "pending_field",
     "record_activity",
     "record_activity_once",
+    "record_each_once",
     "split_pending_field",
 ]
 
@@ -174,3 +176,39 @@ async def record_activity_once(
     args: list[int | str] = [target.field, COUNTS_TTL_SECONDS, MARKER_TTL_SECONDS, metric, n]
     script = redis.register_script(_RECORD_ONCE_SCRIPT)
     return bool(await script(keys=[*target.keys, marker], args=args))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OnceCount:
+    """One event for :func:`record_each_once`: `n` of `metric` in the guild's hour of `at_ms`,
+    counted once per `marker` (as :func:`record_activity_once`'s arguments)."""
+
+    guild_id: int
+    at_ms: int
+    marker: str
+    metric: str
+    n: int = 1
+
+
+async def record_each_once(
+    redis: aioredis.Redis, keyspace: Keyspace, events: Sequence[OnceCount]
+) -> int:
+    """:func:`record_activity_once` for each of `events`, in one round trip (a pipeline, not a
+    transaction: each event is its own atomic script call). Returns how many counted; a
+    redelivered batch counts 0."""
+    if not events:
+        return 0
+    script = redis.register_script(_RECORD_ONCE_SCRIPT)
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            target = activity_keys(keyspace, event.guild_id, event.at_ms)
+            args: list[int | str] = [
+                target.field,
+                COUNTS_TTL_SECONDS,
+                MARKER_TTL_SECONDS,
+                event.metric,
+                event.n,
+            ]
+            await script(keys=[*target.keys, event.marker], args=args, client=pipe)
+        counted = await pipe.execute()
+    return sum(bool(result) for result in counted)

@@ -5,18 +5,26 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterable
+
 __all__ = [
     "ACTIVE_MEMBERS",
     "ASSISTANT_QUESTIONS",
+    "CHARTS",
     "GIVEAWAY_ENTRIES",
+    "JOINS_AND_LEAVES",
     "LIVE_ALERTS",
     "MEMBER_JOINS",
+    "MEMBER_LEAVES",
     "MESSAGES",
     "METRICS",
     "MODERATION_ACTIONS",
     "XP_AWARDED",
     "ActivitySource",
+    "Chart",
     "Metric",
+    "charts_of",
 ]
 
 
@@ -39,7 +47,8 @@ ACTIVE_MEMBERS: typing.Final = Metric(
     "active_members", "Active members", "members who posted", additive=False
 )
 XP_AWARDED: typing.Final = Metric("xp", "XP awarded", "XP")
-MEMBER_JOINS: typing.Final = Metric("member_joins", "Members joining", "joins")
+MEMBER_JOINS: typing.Final = Metric("member_joins", "Joins", "joins")
+MEMBER_LEAVES: typing.Final = Metric("member_leaves", "Leaves", "leaves")
 MODERATION_ACTIONS: typing.Final = Metric(
     "moderation_actions", "Moderation actions", "moderation cases"
 )
@@ -54,12 +63,49 @@ METRICS: typing.Final[tuple[Metric, ...]] = (
     ACTIVE_MEMBERS,
     XP_AWARDED,
     MEMBER_JOINS,
+    MEMBER_LEAVES,
     MODERATION_ACTIONS,
     GIVEAWAY_ENTRIES,
     LIVE_ALERTS,
     ASSISTANT_QUESTIONS,
 )
 """Every metric, in the order the overview shows them."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Chart:
+    """One chart of the overview: one metric, or several drawn side by side (joins and
+    leaves), each a series of bars with its own colour."""
+
+    name: str
+    """Unique among the charts: the page's ids derive from it."""
+    title: str
+    metrics: tuple[Metric, ...]
+
+
+JOINS_AND_LEAVES: typing.Final = Chart(
+    "joins_and_leaves", "Joins and leaves", (MEMBER_JOINS, MEMBER_LEAVES)
+)
+CHARTS: typing.Final[tuple[Chart, ...]] = (JOINS_AND_LEAVES,)
+"""The charts of more than one metric; every other metric has a chart of its own."""
+
+
+def charts_of(metrics: Iterable[Metric]) -> list[Chart]:
+    """The overview's charts of `metrics`, in :data:`METRICS` order: a metric of a shared
+    chart (:data:`CHARTS`) brings that chart, at the place of its first metric, with the
+    shared chart's metrics among `metrics`; any other metric is a chart of its own."""
+    wanted = {metric.name for metric in metrics}
+    charts: list[Chart] = []
+    for metric in METRICS:
+        if metric.name not in wanted:
+            continue
+        shared = next((chart for chart in CHARTS if metric in chart.metrics), None)
+        if shared is None:
+            charts.append(Chart(metric.name, metric.title, (metric,)))
+        elif all(chart.name != shared.name for chart in charts):
+            kept = tuple(m for m in shared.metrics if m.name in wanted)
+            charts.append(Chart(shared.name, shared.title, kept))
+    return charts
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ __all__ = [
     "EventRecord",
     "GuildRecord",
     "MemberJoinRecord",
+    "MemberLeaveRecord",
     "MessageDeleteRecord",
     "MessageEditRecord",
     "MessageRecord",
@@ -109,6 +110,18 @@ class MemberJoinRecord(_Record):
     """When the account was made (from the user id's snowflake): anti-raid's account age."""
     timestamp_ms: Count
     """When the shard received the join."""
+
+
+class MemberLeaveRecord(_Record):
+    """A member left a guild, was kicked or banned (GUILD_MEMBER_REMOVE; only with the
+    GUILD_MEMBERS intent)."""
+
+    kind: Literal["member_leave"] = "member_leave"
+    guild_id: Snowflake
+    user_id: Snowflake
+    is_bot: bool
+    timestamp_ms: Count
+    """When the shard received the leave (Discord's payload carries no time)."""
 
 
 class MessageEditRecord(_Record):
@@ -202,6 +215,7 @@ AnyRecord = (
     | GuildRecord
     | EntitlementRecord
     | MemberJoinRecord
+    | MemberLeaveRecord
     | AutomodExecutionRecord
     | MessageEditRecord
     | MessageDeleteRecord

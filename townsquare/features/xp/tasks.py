@@ -48,6 +48,7 @@ from townsquare.features.xp.domain.voice import (
     award_voice_minute,
     eligible_members,
     read_voice_states,
+    tick_is_stale,
 )
 from townsquare.tasks.errors import PermanentJobError
 from townsquare.tasks.idempotency import run_once
@@ -138,13 +139,19 @@ async def process_batch(records: list[dict[str, typing.Any]], resources: _Resour
 async def voice_tick(resources: _Resources, minute: int | None = None) -> int:
     """Award one minute of voice XP in every guild with voice state; returns members paid.
 
-    `minute` (Unix minutes) defaults to the Redis server's current minute; each guild is
-    paid at most once per minute, so a redelivered or doubled tick pays nothing more.
+    `minute` (Unix minutes) is the minute the scheduler fired the tick in (a tick queued by
+    hand defaults to the Redis server's current minute); each guild is paid at most once per
+    minute, so a redelivered or doubled tick pays nothing more, and a late one still pays its
+    own minute unless it is stale (`domain.voice.tick_is_stale`: then nothing).
     """
     redis, keyspace = resources.redis, resources.keyspace
+    seconds, _ = await redis.time()
+    current = int(seconds) // 60
     if minute is None:
-        seconds, _ = await redis.time()
-        minute = int(seconds) // 60
+        minute = current
+    elif tick_is_stale(minute, current):
+        logger.warning("xp.voice_tick_stale", minute=minute, late_minutes=current - minute)
+        return 0
     paid = 0
     jobs_maxlen = resources.settings.tasks.pipeline(KERNEL_PIPELINE).maxlen
     async for raw in redis.sscan_iter(keyspace.key("xp_voice_guilds"), count=1000):

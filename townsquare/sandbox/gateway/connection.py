@@ -202,14 +202,35 @@ class GatewayConnection:
 
     def _receive_in_session(self, session: GatewaySession, op: int, data: typing.Any) -> None:
         if op == 8:
-            for chunk in handshake.member_chunks(self.hub.world, data or {}):
-                session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+            self._request_guild_members(session, data)
         elif op == 4:
             move_bot_in_voice(self.hub.world, session, data)
         elif op == 3:
             pass  # presence updates are accepted and ignored
         else:
             self.close(CloseCode.UNKNOWN_OPCODE, "Unknown opcode.")
+
+    def _request_guild_members(self, session: GatewaySession, data: typing.Any) -> None:
+        """Op 8: a payload without `guild_id`, or with neither `query` nor `user_ids`, is
+        invalid for the opcode (Discord closes with 4001); a second request for a guild's whole
+        member list within 30 s gets RATE_LIMITED instead of chunks."""
+        if (
+            not isinstance(data, dict)
+            or "guild_id" not in data
+            or ("query" not in data and "user_ids" not in data)
+        ):
+            self.close(CloseCode.UNKNOWN_OPCODE, "Unknown opcode.")
+            return
+        if handshake.asks_for_all_members(data):
+            now = asyncio.get_running_loop().time()
+            asked = session.all_members_asked.get(str(data["guild_id"]))
+            if asked is not None and now - asked < handshake.ALL_MEMBERS_INTERVAL:
+                retry_after = handshake.ALL_MEMBERS_INTERVAL - (now - asked)
+                session.dispatch("RATE_LIMITED", handshake.rate_limited(data, retry_after))
+                return
+            session.all_members_asked[str(data["guild_id"])] = now
+        for chunk in handshake.member_chunks(self.hub.world, session, data):
+            session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
 
     def _within_send_limit(self) -> bool:
         now = time.monotonic()

@@ -51,6 +51,9 @@ class GatewaySession:
         self.detached_at: float | None = None
         """Loop time at which the session's connection went; None while one is attached. The
         hub ends the session once it has been detached for `resume_window` seconds."""
+        self.all_members_asked: dict[str, float] = {}
+        """Guild id -> loop time of the session's last request for its whole member list
+        (op 8 with `query: ""` and `limit: 0`, rate limited by Discord)."""
         self._bot_id = bot_id
         self._backlog: collections.deque[JSON] = collections.deque(maxlen=backlog)
 

@@ -28,7 +28,7 @@ def routes(world: World, hub: GatewayHub) -> list[web.RouteDef]:
         return json_response(
             {
                 "url": hub.gateway_url,
-                "shards": max(1, -(-len(world.guilds) // 1000)),
+                "shards": world.recommended_shards or max(1, -(-len(world.guilds) // 1000)),
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 1000,

@@ -4,6 +4,10 @@ A scenario names the bot application, then each guild's roles (highest first), c
 members (username -> role keys) and voice states. Ids are snowflakes from a clock that starts
 at the scenario's `epoch` and advances one millisecond per id, so a scenario always yields the
 same ids, and consecutive guilds land on different shards.
+
+A scenario may also generate guilds by rule (`generated`: thousands of guilds from one
+template, hundreds of thousands of members drawn from a pool of people; `generated.py` deals
+them) and say how many shards GET /gateway/bot recommends (`shards`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import yaml
 
 from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.snowflakes import SnowflakeFactory
+from townsquare.sandbox.world.generated import GeneratedShape, guild_sizes, member_people
 from townsquare.sandbox.world.models import (
     Application,
     Channel,
@@ -37,7 +42,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-__all__ = ["Scenario", "build_world", "load_scenario"]
+__all__ = ["GeneratedSpec", "Scenario", "build_world", "load_scenario"]
 
 # Application flags for an app under 100 guilds with the members and content intents enabled.
 _FLAG_GUILD_MEMBERS_LIMITED = 1 << 15
@@ -103,25 +108,82 @@ class VoiceSpec(_Model):
     self_deaf: bool = False
 
 
-class GuildSpec(_Model):
-    name: str
-    owner: str
+class GuildFrameSpec(_Model):
+    """A guild without its people: permissions, roles and channels."""
+
     everyone_permissions: list[str]
     roles: list[RoleSpec]
     """Highest first."""
     channels: list[ChannelSpec]
-    members: dict[str, list[str]]
-    """Username -> role keys."""
     afk_channel: str | None = None
     afk_timeout: int = 300
     system_channel: str | None = None
+
+
+class GuildSpec(GuildFrameSpec):
+    name: str
+    owner: str
+    members: dict[str, list[str]]
+    """Username -> role keys."""
     voice_states: list[VoiceSpec] = []
+
+
+class GeneratedSpec(_Model):
+    """Guilds made by rule from one template (see `townsquare.sandbox.world.generated`).
+
+    The people are users `person0` ... `person{people - 1}`; a guild's first member owns it.
+    """
+
+    guilds: int
+    members: int
+    """Human memberships over every guild; each guild also has the bot."""
+    people: int
+    seed: int = 0
+    skew: float = pydantic.Field(default=0.9, ge=0.0, le=3.0)
+    """Power-law exponent of the guild sizes: 0 makes them equal."""
+    min_members: int = 2
+    name: str = "Generated Guild"
+    """Guild `n` (from 1) is named `{name} {n}`."""
+    template: GuildFrameSpec
+    role_every: int = pydantic.Field(default=4, ge=1)
+    """Every `role_every`-th member of a guild has one of the template's roles (not the
+    bot's), in turn."""
+    voice_channel: str | None = None
+    """A template channel key: the `in_voice` members after the owner sit in it."""
+    in_voice: int = pydantic.Field(default=0, ge=0)
+
+    def scaled(self, fraction: float) -> GeneratedSpec:
+        """The same guilds at `fraction` of the numbers (guilds, members, people); the
+        benchmarks' quick runs and the scenario's test build smaller copies this way."""
+        if fraction <= 0:
+            raise ValueError(f"a scenario's scale must be above 0, got {fraction}")
+        return self.model_copy(
+            update={
+                "guilds": max(1, round(self.guilds * fraction)),
+                "members": max(1, round(self.members * fraction)),
+                "people": max(1, round(self.people * fraction)),
+            }
+        )
+
+    def shape(self) -> GeneratedShape:
+        return GeneratedShape(
+            guilds=self.guilds,
+            members=self.members,
+            people=self.people,
+            seed=self.seed,
+            skew=self.skew,
+            min_members=self.min_members,
+        )
 
 
 class Scenario(_Model):
     epoch: datetime.datetime
     application: ApplicationSpec
-    guilds: list[GuildSpec]
+    guilds: list[GuildSpec] = []
+    generated: GeneratedSpec | None = None
+    """Guilds made by rule, after the listed ones."""
+    shards: int | None = pydantic.Field(default=None, ge=1)
+    """The shard count GET /gateway/bot recommends; None: one per 1,000 guilds, as Discord."""
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -158,6 +220,8 @@ def build_world(scenario: Scenario, *, clock: Callable[[], datetime.datetime]) -
     # A bot user's id is its application's id.
     bot = users[spec.bot_username] = User(application_id, spec.bot_username, spec.name, bot=True)
     guilds = [_build_guild(g, seeding, user, bot, epoch) for g in scenario.guilds]
+    if scenario.generated is not None:
+        guilds += _build_generated(scenario.generated, seeding, users, bot, epoch)
     owner = users.get(spec.owner)
     if owner is None:
         msg = f"application owner {spec.owner!r} is not a member of any guild"
@@ -193,6 +257,7 @@ def build_world(scenario: Scenario, *, clock: Callable[[], datetime.datetime]) -
         guilds={g.id: g for g in guilds},
         snowflakes=SnowflakeFactory(clock),
         clock=clock,
+        recommended_shards=scenario.shards,
     )
 
 
@@ -204,7 +269,43 @@ def _build_guild(
     epoch: datetime.datetime,
 ) -> Guild:
     owner = user(spec.owner)
-    guild = Guild(id=ids.next(), name=spec.name, owner_id=owner.id, afk_timeout=spec.afk_timeout)
+    guild, roles, channels = _guild_frame(spec, spec.name, owner.id, ids, bot)
+    bot_roles = [r.id for r in roles.values() if r.bot_id is not None]
+    for offset, (username, role_keys) in enumerate(
+        [(bot.username, []), *spec.members.items()], start=1
+    ):
+        member_user = bot if username == bot.username else user(username)
+        role_ids = (
+            bot_roles if member_user is bot else [_find(roles, k, "role").id for k in role_keys]
+        )
+        joined_at = epoch + datetime.timedelta(days=offset)
+        guild.members[member_user.id] = Member(member_user.id, guild.id, joined_at, role_ids)
+    for voice in spec.voice_states:
+        voice_user = user(voice.user)
+        guild.voice_states[voice_user.id] = VoiceState(
+            guild_id=guild.id,
+            channel_id=_find(channels, voice.channel, "channel").id,
+            user_id=voice_user.id,
+            session_id=f"{voice_user.id:x}",
+            self_mute=voice.self_mute,
+            self_deaf=voice.self_deaf,
+        )
+    return guild
+
+
+def _guild_frame(
+    spec: GuildFrameSpec,
+    name: str,
+    owner_id: int,
+    ids: SnowflakeFactory,
+    bot: User,
+    *,
+    guild_id: int | None = None,
+) -> tuple[Guild, dict[str, Role], dict[str, Channel]]:
+    """A guild (with `guild_id`, else the next id) with its roles and channels, no members
+    yet; its roles and channels by key."""
+    guild_id = ids.next() if guild_id is None else guild_id
+    guild = Guild(id=guild_id, name=name, owner_id=owner_id, afk_timeout=spec.afk_timeout)
     roles: dict[str, Role] = {
         "everyone": Role(
             guild.id, guild.id, "@everyone", Permission.parse(spec.everyone_permissions), 0
@@ -251,27 +352,56 @@ def _build_guild(
         guild.afk_channel_id = _find(channels, spec.afk_channel, "channel").id
     if spec.system_channel:
         guild.system_channel_id = _find(channels, spec.system_channel, "channel").id
-    bot_roles = [r.id for r in roles.values() if r.bot_id is not None]
-    for offset, (username, role_keys) in enumerate(
-        [(bot.username, []), *spec.members.items()], start=1
+    return guild, roles, channels
+
+
+def _build_generated(
+    spec: GeneratedSpec,
+    ids: SnowflakeFactory,
+    users: dict[str, User],
+    bot: User,
+    epoch: datetime.datetime,
+) -> list[Guild]:
+    """`spec`'s guilds, compactly: one `User` per person shared by all their guilds, members'
+    `joined_at` taken from one year of shared instants, one `Member` per membership. The
+    guild ids come first, one millisecond apart, so consecutive guilds are on consecutive
+    shards whatever the template's size."""
+    shape = spec.shape()
+    sizes = guild_sizes(shape)
+    guild_ids = [ids.next() for _ in sizes]
+    people: list[User] = []
+    for number in range(spec.people):
+        name = f"person{number}"
+        if (person := users.get(name)) is None:
+            person = users[name] = User(ids.next(), name)
+        people.append(person)
+    days = [epoch + datetime.timedelta(days=day) for day in range(1, 366)]
+    guilds: list[Guild] = []
+    for number, (guild_id, picked) in enumerate(
+        zip(guild_ids, member_people(shape, sizes), strict=True), start=1
     ):
-        member_user = bot if username == bot.username else user(username)
-        role_ids = (
-            bot_roles if member_user is bot else [_find(roles, k, "role").id for k in role_keys]
+        members = [people[index % spec.people] for index in picked]
+        name = f"{spec.name} {number}"
+        guild, roles, channels = _guild_frame(
+            spec.template, name, members[0].id, ids, bot, guild_id=guild_id
         )
-        joined_at = epoch + datetime.timedelta(days=offset)
-        guild.members[member_user.id] = Member(member_user.id, guild.id, joined_at, role_ids)
-    for voice in spec.voice_states:
-        voice_user = user(voice.user)
-        guild.voice_states[voice_user.id] = VoiceState(
-            guild_id=guild.id,
-            channel_id=_find(channels, voice.channel, "channel").id,
-            user_id=voice_user.id,
-            session_id=f"{voice_user.id:x}",
-            self_mute=voice.self_mute,
-            self_deaf=voice.self_deaf,
-        )
-    return guild
+        bot_roles = [r.id for r in roles.values() if r.bot_id is not None]
+        plain = [r.id for key, r in roles.items() if key != "everyone" and r.bot_id is None]
+        guild.members[bot.id] = Member(bot.id, guild.id, days[0], bot_roles)
+        for rank, person in enumerate(members):
+            role_ids = [plain[rank % len(plain)]] if plain and rank % spec.role_every == 0 else []
+            guild.members[person.id] = Member(person.id, guild.id, days[rank % 365], role_ids)
+        if spec.voice_channel is not None:
+            room = _find(channels, spec.voice_channel, "channel").id
+            for person in members[1 : 1 + spec.in_voice]:
+                guild.voice_states[person.id] = VoiceState(
+                    guild_id=guild.id,
+                    channel_id=room,
+                    user_id=person.id,
+                    session_id=f"{person.id:x}",
+                )
+        guilds.append(guild)
+    return guilds
 
 
 def _find[T](entities: dict[str, T], key: str, kind: str) -> T:

@@ -63,8 +63,12 @@ class World:
         guilds: dict[int, Guild],
         snowflakes: SnowflakeFactory,
         clock: Callable[[], datetime.datetime],
+        recommended_shards: int | None = None,
     ) -> None:
         self.application = application
+        self.recommended_shards = recommended_shards
+        """The shard count GET /gateway/bot recommends (the scenario's `shards`); None: one
+        per 1,000 guilds, as Discord."""
         self.users = users
         self.guilds = guilds
         self.messages: dict[int, Message] = {}

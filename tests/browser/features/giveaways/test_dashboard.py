@@ -14,7 +14,11 @@ from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, log_in_as
 from tests.support.world import demo_guild, user_named
 from townsquare.core.guilds.service import ensure_guild
 from townsquare.features.giveaways.domain.entries import enter
-from townsquare.features.giveaways.domain.lifecycle import end_giveaway, open_for_entries
+from townsquare.features.giveaways.domain.lifecycle import (
+    end_giveaway,
+    one_by_one,
+    open_for_entries,
+)
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayState
 
 if typing.TYPE_CHECKING:
@@ -60,7 +64,7 @@ async def test_a_giveaway_created_in_the_dashboard_and_its_proof_after_the_draw(
                 return None
 
             now = datetime.datetime.now(datetime.UTC)
-            await end_giveaway(redis, keyspace, giveaway.id, eligible, now, force=True)
+            await end_giveaway(redis, keyspace, giveaway.id, one_by_one(eligible), now, force=True)
             await page.reload()
             assert await page.locator("#state").inner_text() == "claiming"
             assert giveaway.seed in await page.locator("#proof").inner_text()

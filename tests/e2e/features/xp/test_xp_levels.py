@@ -31,7 +31,7 @@ if typing.TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-WITHIN = 15.0
+WITHIN = 45.0
 TEMPLATE = "{user} reached level {level} in {guild}! @everyone @here <@&{role}>"
 
 

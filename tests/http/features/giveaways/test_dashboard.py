@@ -13,7 +13,7 @@ from tests.support.web import HTML, error_code, page_text, service_bearer
 from tests.support.world import channel_named, user_named
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.features.giveaways.domain.config import GiveawaysSection
-from townsquare.features.giveaways.domain.lifecycle import end_giveaway
+from townsquare.features.giveaways.domain.lifecycle import end_giveaway, one_by_one
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayState
 from townsquare.features.giveaways.domain.service import GiveawaySpec, create_giveaway
 
@@ -133,7 +133,7 @@ async def test_the_detail_page_shows_the_draw_and_its_proof(
     async def eligible(user_id: int) -> str | None:
         return "left the server" if user_id % 2 else None
 
-    ended = await end_giveaway(redis, keyspace, giveaway.id, eligible, now, force=True)
+    ended = await end_giveaway(redis, keyspace, giveaway.id, one_by_one(eligible), now, force=True)
     assert ended is not None
     page = await page_text(sheriff, f"/dashboard/guilds/{bot_in_demo}/giveaways/{giveaway.id}")
     assert "verified: the recorded draw is the seed" in page, page[page.find("Draw proof") :]

@@ -7,6 +7,7 @@ import html
 import typing
 
 from tests.support.web import HTML, form_values, page_text
+from tests.support.world import channels_by_name, roles_by_name
 from townsquare.core.config.models import GuildConfigRecord
 from townsquare.core.premium import store_guild_tier
 
@@ -15,6 +16,7 @@ if typing.TYPE_CHECKING:
     from quart.testing import QuartClient
 
     from townsquare.core.keyspace import Keyspace
+    from townsquare.sandbox import Sandbox
 
 
 async def stored_rules(guild_id: int) -> list[dict[str, typing.Any]]:
@@ -79,6 +81,42 @@ async def test_rules_are_added_edited_and_deleted(sheriff: QuartClient, bot_in_d
     again = await sheriff.post(f"{url}/rules/0/delete", form=stale, headers=HTML)
     assert again.status_code == 409  # the form's version is gone: nothing else is deleted
     assert "Someone saved" in await again.get_data(as_text=True)
+
+
+async def test_a_rules_exempt_roles_and_channels_are_ticked_on_the_page(
+    sheriff: QuartClient, bot_in_demo: int, sandbox: Sandbox
+) -> None:
+    url = f"/dashboard/guilds/{bot_in_demo}/automod"
+    role = roles_by_name(sandbox, bot_in_demo)["Streamer"]
+    channel = channels_by_name(sandbox, bot_in_demo)["media"]
+    page = await page_text(sheriff, url)
+    # Both pickers list the guild's own roles and channels for a new rule.
+    assert f'name="exempt_role_ids" value="{role}"' in page
+    assert f'name="exempt_channel_ids" value="{channel}"' in page
+    form = rule_form(page, name="memes", kind="words", patterns="cringe")
+    form |= {"exempt_role_ids": str(role), "exempt_channel_ids": str(channel)}
+    assert (await sheriff.post(f"{url}/rules", form=form, headers=HTML)).status_code == 303
+    [rule] = await stored_rules(bot_in_demo)
+    assert rule["settings"]["exempt_role_ids"] == [role]
+    assert rule["settings"]["exempt_channel_ids"] == [channel]
+
+    page = await page_text(sheriff, url)  # the edit form shows them ticked
+    assert f'name="exempt_channel_ids" value="{channel}" checked' in page
+    edit = rule_form(page, name="memes", kind="words", patterns="cringe")
+    edit |= {"exempt_role_ids": str(role)}  # the channel's box left unticked
+    assert (await sheriff.post(f"{url}/rules/0", form=edit, headers=HTML)).status_code == 303
+    [rule] = await stored_rules(bot_in_demo)
+    assert (rule["settings"]["exempt_role_ids"], rule["settings"]["exempt_channel_ids"]) == (
+        [role],
+        [],
+    )
+    page = await page_text(sheriff, url)
+    typo = rule_form(page, name="memes", kind="words", patterns="cringe")
+    typo |= {"exempt_channel_ids": "12, x"}
+    refused = await sheriff.post(f"{url}/rules/0", form=typo, headers=HTML)
+    assert refused.status_code == 400
+    assert "id 2:" in await refused.get_data(as_text=True)  # "x" is not an id, said beside it
+    assert (await stored_rules(bot_in_demo))[0]["settings"]["exempt_channel_ids"] == []
 
 
 async def test_bad_patterns_and_limits_are_refused_beside_the_form(

@@ -196,6 +196,8 @@ async def test_the_ladder_and_lists_are_edited_with_optimistic_concurrency(
     url = f"/dashboard/guilds/{bot_in_demo}/moderation"
     first_tab = form_values(await page_text(sheriff, url))
     assert first_tab["escalation"].splitlines()[:2] == ["1 warn 0", "3 timeout 600"]
+    before = await GuildConfigRecord.get_or_none(guild_id=bot_in_demo)
+    assert before is None or before.document["moderation"]["preset"] == "standard"
     second_tab = dict(first_tab)
     trusted = str(user_named(sandbox, "ada"))
     first_tab |= {
@@ -210,6 +212,7 @@ async def test_the_ladder_and_lists_are_edited_with_optimistic_concurrency(
         (4, "timeout"),
         (8, "ban"),
     ]
+    assert moderation["preset"] == "custom"  # was `standard`: the ladder no longer is
     assert moderation["anti_nuke"]["trusted_user_ids"] == [int(trusted)]
     assert len(moderation["anti_abuse"]["trusted_user_ids"]) == 2
 

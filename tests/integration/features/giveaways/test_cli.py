@@ -15,7 +15,7 @@ from tortoise import Tortoise
 
 from townsquare.core.settings import load_settings
 from townsquare.features.giveaways.domain.config import GiveawaysSection
-from townsquare.features.giveaways.domain.lifecycle import end_giveaway
+from townsquare.features.giveaways.domain.lifecycle import end_giveaway, one_by_one
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick, GiveawayState
 from townsquare.features.giveaways.domain.service import GiveawaySpec, create_giveaway
 
@@ -49,7 +49,7 @@ async def test_verify_recomputes_the_draw(
     await Tortoise.get_connection("default").execute_query(
         _ENTRIES, [giveaway.id, [10**16 + n for n in range(50)]]
     )
-    assert await end_giveaway(redis, keyspace, giveaway.id, _eligible, now, force=True)
+    assert await end_giveaway(redis, keyspace, giveaway.id, one_by_one(_eligible), now, force=True)
     environ = {key: value for key, value in os.environ.items() if not key.startswith("TOWNSQUARE")}
     environ |= {
         "TOWNSQUARE__DATABASE__URL": database_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 import typing
 
@@ -12,8 +13,13 @@ from tests.support.workers import running_worker, settings_with
 from tests.support.xp import configure, drained
 from townsquare.core.events import GuildRecord, VoiceStateRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
+from townsquare.features.xp.domain.jobs import xp_schedules
+from townsquare.features.xp.domain.voice import TICK_LATE_LIMIT_MINUTES
 from townsquare.features.xp.tasks import PROCESS_BATCH_TASK, VOICE_TICK_TASK
+from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.registry import load_tasks
+from townsquare.tasks.schedule_sources import install_schedules, make_schedule_source
+from townsquare.tasks.scheduler import PipelineScheduler
 
 if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -178,3 +184,58 @@ async def test_a_guild_record_drops_states_page_by_page_whatever_the_hash_holds(
     await apply_guild_record(redis, keyspace, empty)
     assert not await redis.exists(keyspace.key("xp_voice", guild))
     assert not await redis.sismember(keyspace.key("xp_voice_guilds"), str(guild))
+
+
+async def test_a_late_tick_pays_the_minute_it_fired_in_and_a_stale_one_pays_nothing(
+    redis: aioredis.Redis, redis_url: str, keyspace: Keyspace, orm: None
+) -> None:
+    """Ticks fired by the real scheduler through the installed schedule, delivered after the
+    minute they fired in: each pays its own minute, not the one it happens to run in."""
+    guild = 920_000_000_000_000_003
+    await configure(
+        guild,
+        xp={
+            "voice": {
+                "enabled": True,
+                "xp_per_minute": 10,
+                "count_self_muted": False,
+                "min_members": 2,
+            }
+        },
+        levels={"notice": {"mode": "off", "channel_id": None, "template": "{user}"}},
+    )
+    now = int(time.time() * 1000)
+    batch = [voice(guild, 1, LOUNGE, now), voice(guild, 2, LOUNGE, now)]
+    seconds, _ = await redis.time()
+    current = int(seconds) // 60
+    registry = load_tasks()
+    settings = settings_with()
+    source = make_schedule_source(redis_url, keyspace)
+    fired_in: list[int] = []
+    scheduler = PipelineScheduler(
+        make_brokers(settings, redis_url, keyspace, registry=registry),
+        registry,
+        [source],
+        clock=lambda: datetime.datetime.fromtimestamp(fired_in[-1] * 60 + 3, datetime.UTC),
+    )
+    await scheduler.startup()
+    try:
+        await install_schedules(source, xp_schedules())
+        [tick] = [t for t in await source.get_schedules() if t.task_name == VOICE_TICK_TASK]
+        async with running_worker(settings, redis_url, keyspace, registry, ("xp",)):
+            await enqueue(
+                redis, keyspace, PROCESS_BATCH_TASK, [r.model_dump(mode="json") for r in batch]
+            )
+            await wait_until(lambda: drained(redis, keyspace, "xp"), within=WITHIN, what="drained")
+            # Fired in the previous minute, delivered in this one (its worker was killed,
+            # say); then this minute's own tick, twice; then one from before an outage.
+            for minute in (current - 1, current, current, current - TICK_LATE_LIMIT_MINUTES - 1):
+                fired_in.append(minute)
+                await scheduler.on_ready(source, tick)
+            await wait_until(lambda: drained(redis, keyspace, "xp"), within=WITHIN, what="drained")
+    finally:
+        await scheduler.shutdown()
+        await source.shutdown()
+    assert await voice_xp(redis, keyspace, guild) == {1: 20, 2: 20}
+    minutes = await redis.hgetall(keyspace.key("xp_voice_minutes", guild))
+    assert {int(m): int(v) for m, v in minutes.items()} == {1: 2, 2: 2}

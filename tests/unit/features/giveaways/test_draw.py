@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import typing
 
 import pytest
 
@@ -16,7 +17,12 @@ from townsquare.features.giveaways.domain.draw import (
     new_seed,
     position_number,
 )
-from townsquare.features.giveaways.domain.lifecycle import MAX_SKIPS, RECHECKS_AT_ONCE, _plan
+from townsquare.features.giveaways.domain.lifecycle import (
+    MAX_SKIPS,
+    RECHECKS_AT_ONCE,
+    _plan,
+    one_by_one,
+)
 
 SEED = "00" * 31 + "2a"
 
@@ -124,7 +130,7 @@ async def test_concurrent_rechecks_plan_exactly_the_sequential_draw(
         in_flight -= 1
         return "needs the Regular role" if user_id in ineligible else None
 
-    planned = await _plan(Draw(SEED, entries), 0, slots, check)
+    planned = await _plan(Draw(SEED, entries), 0, slots, one_by_one(check))
     assert [(p.position, p.user_id, p.slot) for p in planned] == _sequential_plan(
         SEED, entries, slots, ineligible
     )
@@ -132,3 +138,30 @@ async def test_concurrent_rechecks_plan_exactly_the_sequential_draw(
     assert most <= RECHECKS_AT_ONCE
     if winners >= RECHECKS_AT_ONCE:
         assert most == RECHECKS_AT_ONCE, "the re-checks of one round run at once"
+
+
+@pytest.mark.parametrize(
+    ("case", "size", "winners", "skip_share"),
+    [(5, 300, 100, 0.1), (6, 60, 20, 0.5), (7, 12, 20, 0.3), (8, 400, 3, 1.0)],
+)
+async def test_batched_rechecks_plan_exactly_the_sequential_draw(
+    case: int, size: int, winners: int, skip_share: float
+) -> None:
+    """The worker re-checks a whole batch in one gateway request: each batch is as large as
+    the slots still open, and the plan is the sequential draw's."""
+    rng = random.Random(case)
+    entries = [(user, rng.randint(1, 4)) for user in sorted(rng.sample(range(1, 2**40), size))]
+    ineligible = {user for user, _ in entries if rng.random() < skip_share}
+    slots = list(range(1, winners + 1))
+    batches: list[int] = []
+
+    async def check(user_ids: typing.Sequence[int]) -> list[str | None]:
+        batches.append(len(user_ids))
+        return ["left the server" if u in ineligible else None for u in user_ids]
+
+    planned = await _plan(Draw(SEED, entries), 0, slots, check)
+    assert [(p.position, p.user_id, p.slot) for p in planned] == _sequential_plan(
+        SEED, entries, slots, ineligible
+    )
+    assert batches[0] == min(winners, size)
+    assert sum(batches) >= len(planned)

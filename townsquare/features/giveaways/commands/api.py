@@ -25,9 +25,15 @@ class GiveawaysClient:
     def __init__(self, api: InternalAPIClient) -> None:
         self._api = api
 
-    async def start(self, guild_id: int, spec: GiveawaySpec) -> GiveawayShown:
+    async def start(
+        self, guild_id: int, spec: GiveawaySpec, *, idempotency_key: str | None = None
+    ) -> GiveawayShown:
+        """Create the giveaway; calls with one `idempotency_key` create it once."""
         body = await self._api.request(
-            "POST", f"/guilds/{guild_id}/giveaways", json=spec.model_dump(mode="json")
+            "POST",
+            f"/guilds/{guild_id}/giveaways",
+            json=spec.model_dump(mode="json"),
+            idempotency_key=idempotency_key,
         )
         return GiveawayShown.model_validate(body)
 

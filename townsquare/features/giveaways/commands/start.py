@@ -171,7 +171,11 @@ async def giveaway_start(  # noqa: PLR0917 - a slash command's options
             await services.require(guild_id, ask.limit, usage=ask.usage, adding=ask.adding)
         client = GiveawaysClient(services.client())
         try:
-            shown = await client.start(guild_id, spec)
+            # One key per interaction: a retry, or this interaction handled again after a
+            # shard restart, starts no second giveaway.
+            shown = await client.start(
+                guild_id, spec, idempotency_key=f"giveaway-start/{int(ctx.interaction.id)}"
+            )
         except APIRefusedError as refused:
             await _premium_refusal(services, guild_id, refused)
             raise

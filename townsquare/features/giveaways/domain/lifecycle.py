@@ -49,7 +49,9 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "MAX_SKIPS",
+    "RECHECKS_AT_ONCE",
     "Check",
+    "CheckOne",
     "ClaimResult",
     "Planned",
     "cancel",
@@ -58,6 +60,7 @@ __all__ = [
     "entries_digest",
     "frozen_entries",
     "mark_published",
+    "one_by_one",
     "open_for_entries",
     "replace_winners",
     "settle",
@@ -66,10 +69,14 @@ __all__ = [
 MAX_SKIPS: typing.Final = 200
 """Ineligible candidates one draw skips at most before leaving the rest of its slots empty."""
 RECHECKS_AT_ONCE: typing.Final = 10
-"""Candidates re-checked concurrently during a draw (each re-check is a Discord REST call)."""
+"""Candidates :func:`one_by_one` re-checks concurrently (each may be a Discord REST call)."""
 
-type Check = Callable[[int], Awaitable[str | None]]
-"""A candidate's re-check at draw time: None when eligible, else the reason (recorded)."""
+type Check = Callable[[Sequence[int]], Awaitable[Sequence[str | None]]]
+"""The re-check at draw time of a batch of candidates, all at once (the worker's asks Discord
+for the whole batch in one gateway request): for each, in order, None when eligible, else the
+reason (recorded)."""
+type CheckOne = Callable[[int], Awaitable[str | None]]
+"""One candidate's re-check (see :func:`one_by_one`)."""
 
 ACTIVE: typing.Final = (GiveawayState.SCHEDULED, GiveawayState.RUNNING)
 _ENTRIES_SQL: typing.Final = (
@@ -153,26 +160,34 @@ def entries_digest(entries: Sequence[tuple[int, int]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def one_by_one(check: CheckOne, *, at_once: int = RECHECKS_AT_ONCE) -> Check:
+    """A :data:`Check` from a one-candidate re-check, run `at_once` at a time."""
+    limit = asyncio.Semaphore(at_once)
+
+    async def one(user_id: int) -> str | None:
+        async with limit:
+            return await check(user_id)
+
+    async def batch(user_ids: Sequence[int]) -> list[str | None]:
+        return list(await asyncio.gather(*map(one, user_ids)))
+
+    return batch
+
+
 async def _plan(draw: Draw, start: int, slots: Sequence[int], check: Check) -> list[Planned]:
     """The positions from `start` on, in order: each candidate fills the next open slot, or is
     skipped with its reason; until every slot is filled, the pool is empty or more than
     MAX_SKIPS were skipped.
 
     The candidates' order does not depend on the re-checks, so as many candidates as slots are
-    still open are drawn at once and re-checked concurrently (RECHECKS_AT_ONCE at a time: each
-    is a Discord call); then again for the slots their skips left open. A candidate drawn past
+    still open are drawn at once and re-checked in one `check` call (the worker's asks Discord
+    for them all at once); then again for the slots their skips left open. A candidate drawn past
     the last recorded position is dropped with the `draw`, never recorded: a later reroll
     rebuilds its pool from the recorded picks and continues at the next position, so what is
     committed is exactly the sequential draw's."""
     planned: list[Planned] = []
     position, skips = start, 0
     open_slots = list(slots)
-    at_once = asyncio.Semaphore(RECHECKS_AT_ONCE)
-
-    async def recheck(user_id: int) -> str | None:
-        async with at_once:
-            return await check(user_id)
-
     while open_slots:
         batch: list[int] = []
         while len(batch) < len(open_slots):
@@ -182,7 +197,7 @@ async def _plan(draw: Draw, start: int, slots: Sequence[int], check: Check) -> l
             batch.append(user_id)
         if not batch:
             return planned
-        reasons = await asyncio.gather(*map(recheck, batch))
+        reasons = await check(batch)
         for user_id, reason in zip(batch, reasons, strict=True):
             slot = None if reason else open_slots.pop(0)
             planned.append(Planned(position, user_id, slot, reason))

@@ -17,8 +17,10 @@ import typing
 import hikari
 import structlog
 
-from townsquare.core.member_levels import member_level
+from townsquare.core.member_levels import member_levels
+from townsquare.core.member_requests import MOST_IDS, FetchedMember, request_members
 from townsquare.core.nonces import message_nonce
+from townsquare.features.giveaways.domain.lifecycle import RECHECKS_AT_ONCE
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick
 from townsquare.features.giveaways.domain.render import (
     CLAIM,
@@ -36,6 +38,7 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.resources import TaskResources
 
 __all__ = [
+    "GATEWAY_WAIT_SECONDS",
     "claim_row",
     "dm",
     "find_marked",
@@ -162,43 +165,108 @@ async def dm(
     return "sent"
 
 
+GATEWAY_WAIT_SECONDS: typing.Final = 2.0
+"""How long a draw's re-check waits for the shard's answer before asking REST instead."""
+
+
 def member_check(
     resources: TaskResources,
     rest: hikari.api.RESTClient,
     giveaway: Giveaway,
     now: datetime.datetime,
+    *,
+    gateway_wait: float = GATEWAY_WAIT_SECONDS,
 ) -> Check:
-    """The draw-time re-check: the member as Discord has them now, against the requirements."""
+    """The draw-time re-check: the members as Discord has them now, against the requirements.
+
+    A batch of candidates is asked in one gateway request per 100 (op 8 with `user_ids`,
+    through the shard that owns the guild: `core/member_requests.py`); the ids no shard
+    answered for within `gateway_wait` seconds are fetched one by one through REST
+    (RECHECKS_AT_ONCE at a time). Both give Discord's current member: the same decision."""
     requirements = Requirements.model_validate(giveaway.requirements)
+    guild_id = giveaway.guild_id
     names: dict[int, str] = {}
-    fetching = asyncio.Lock()  # the draw re-checks candidates concurrently: one fetch for all
+    fetching = asyncio.Lock()  # one fetch of the role names for all re-checks
 
     async def role_name(role_id: int) -> str:
         async with fetching:
             if not names:
                 try:
-                    roles = await rest.fetch_roles(giveaway.guild_id)
+                    roles = await rest.fetch_roles(guild_id)
                     names.update({int(r.id): r.name for r in roles})
                 except hikari.HTTPError:
                     names[0] = ""
         return names.get(role_id, f"<@&{role_id}>")
 
-    async def check(user_id: int) -> str | None:
-        try:
-            member = await rest.fetch_member(giveaway.guild_id, user_id)
-        except hikari.NotFoundError:
-            return "left the server"
-        level = 0
+    async def check(user_ids: Sequence[int]) -> list[str | None]:
+        members = await _current_members(resources, rest, guild_id, user_ids, gateway_wait)
+        levels = dict.fromkeys(user_ids, 0)
         if requirements.min_level is not None:
-            level = await member_level(
-                resources.redis, resources.keyspace, giveaway.guild_id, user_id
-            )
-        facts = MemberFacts(user_id, frozenset(map(int, member.role_ids)), member.joined_at, level)
+            levels = await member_levels(resources.redis, resources.keyspace, guild_id, user_ids)
         held_names = {role_id: await role_name(role_id) for role_id in _role_ids(requirements)}
-        reasons = requirements.refusals(facts, now, lambda role_id: held_names.get(role_id, ""))
-        return "; ".join(reasons) or None
+        reasons: list[str | None] = []
+        for user_id in user_ids:
+            member = members[user_id]
+            if member is None:
+                reasons.append("left the server")
+                continue
+            facts = MemberFacts(user_id, member.role_ids, member.joined_at, levels[user_id])
+            refusals = requirements.refusals(
+                facts, now, lambda role_id: held_names.get(role_id, "")
+            )
+            reasons.append("; ".join(refusals) or None)
+        return reasons
 
     return check
+
+
+async def _current_members(
+    resources: TaskResources,
+    rest: hikari.api.RESTClient,
+    guild_id: int,
+    user_ids: Sequence[int],
+    gateway_wait: float,
+) -> dict[int, FetchedMember | None]:
+    """Each of `user_ids` as Discord has them now, or None for who is not a member: through
+    the gateway where a shard answers, REST for the rest."""
+    parts = [user_ids[i : i + MOST_IDS] for i in range(0, len(user_ids), MOST_IDS)]
+    replies = await asyncio.gather(
+        *(
+            request_members(
+                resources.redis, resources.keyspace, guild_id, part, wait_seconds=gateway_wait
+            )
+            for part in parts
+        )
+    )
+    found: dict[int, FetchedMember | None] = {}
+    by_rest: list[int] = []
+    for part, reply in zip(parts, replies, strict=True):
+        for user_id in part:
+            if reply is not None and user_id in reply.members:
+                found[user_id] = reply.members[user_id]
+            elif reply is not None and user_id in reply.not_found:
+                found[user_id] = None
+            else:
+                by_rest.append(user_id)
+    at_once = asyncio.Semaphore(RECHECKS_AT_ONCE)
+
+    async def fetch(user_id: int) -> FetchedMember | None:
+        async with at_once:
+            try:
+                member = await rest.fetch_member(guild_id, user_id)
+            except hikari.NotFoundError:
+                return None
+        return FetchedMember(user_id, frozenset(map(int, member.role_ids)), member.joined_at)
+
+    found.update(zip(by_rest, await asyncio.gather(*map(fetch, by_rest)), strict=True))
+    if by_rest:
+        _log.info(
+            "giveaway_recheck_through_rest",
+            guild_id=guild_id,
+            members=len(by_rest),
+            through_gateway=len(user_ids) - len(by_rest),
+        )
+    return found
 
 
 def _role_ids(requirements: Requirements) -> Sequence[int]:

@@ -17,6 +17,7 @@ from townsquare.core.config.schemas import (
 )
 from townsquare.core.validation import Snowflake, Text
 from townsquare.features.moderation.domain.automod_config import AutomodExtras, upgrade_automod
+from townsquare.features.moderation.domain.presets import matches_preset
 
 if TYPE_CHECKING:
     from townsquare.core.config.schemas import Upgrade
@@ -222,6 +223,14 @@ class ModerationSection(ConfigSection):
         timeouts = [s.duration_seconds for s in self.escalation if s.action == "timeout"]
         if timeouts != sorted(set(timeouts)) or 0 in timeouts:
             raise ValueError("the ladder's timeouts must be longer than 0 and grow with each step")
+        return self
+
+    @model_validator(mode="after")
+    def _preset_follows_the_values(self) -> Self:
+        """A ladder or threshold changed by hand (dashboard, API, file) makes the preset
+        `custom`, whichever path saved it: the page never names a preset the guild left."""
+        if self.preset != "custom" and not matches_preset(self, self.preset):
+            object.__setattr__(self, "preset", "custom")
         return self
 
 

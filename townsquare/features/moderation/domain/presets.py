@@ -11,7 +11,7 @@ import typing
 if typing.TYPE_CHECKING:
     from townsquare.features.moderation.domain.config import ModerationSection
 
-__all__ = ["PRESETS", "apply_preset"]
+__all__ = ["PRESETS", "apply_preset", "matches_preset"]
 
 type PresetName = typing.Literal["lenient", "standard", "strict"]
 
@@ -61,3 +61,12 @@ def apply_preset(section: ModerationSection, name: PresetName) -> ModerationSect
     document["automod"] = {**document["automod"], **preset["automod"]}
     document["preset"] = name
     return type(section).model_validate(document)
+
+
+def matches_preset(section: ModerationSection, name: str) -> bool:
+    """Whether the section's ladder and thresholds are exactly the preset's."""
+    preset = PRESETS[name]
+    automod = section.automod.model_dump(mode="json")
+    return [step.model_dump(mode="json") for step in section.escalation] == preset[
+        "escalation"
+    ] and all(automod[key] == value for key, value in preset["automod"].items())

@@ -30,6 +30,7 @@ from townsquare.http.config_changes import apply_change, read_config, reference_
 from townsquare.http.config_forms import form_values
 from townsquare.http.dashboard import config_page, page_saved, render_page
 from townsquare.http.errors import APIError, field_errors
+from townsquare.http.guild_lookups import guild_text_channels
 
 if typing.TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -47,8 +48,12 @@ blueprint = dashboard_blueprint(
 PAGE: typing.Final = "automod"
 RULE_FIELDS: typing.Final = (
     "name", "kind", "patterns", "enabled", "action", "points", "timeout_seconds",
+    "exempt_role_ids", "exempt_channel_ids",
 )  # fmt: skip
-"""The editor's inputs; exempt roles and channels are kept as they are (set through the API)."""
+"""The editor's inputs. The exemptions are ticked boxes (or ids typed with spaces or commas
+when Discord cannot list the guild's roles or channels)."""
+_ID_LISTS: typing.Final = ("exempt_role_ids", "exempt_channel_ids")
+_ID_SEPARATORS: typing.Final = re.compile(r"[\s,]+")
 _RULES_PATH: typing.Final = "moderation.automod.custom_rules"
 _ENTRY: typing.Final = re.compile(r"^(?P<field>[a-z_]+)(?:\.(?P<index>\d+))?$")
 
@@ -60,12 +65,17 @@ async def rules_context(guild_id: int) -> dict[str, typing.Any]:
         "custom_rules": [rule.model_dump(mode="json") for rule in section.automod.custom_rules],
         "kind_labels": CUSTOM_RULE_KIND_LABELS,
         "action_labels": CUSTOM_RULE_ACTION_LABELS,
+        "channels": await guild_text_channels(guild_id),
     }
 
 
 def _submitted(form: MultiDict[str, str]) -> dict[str, str]:
     values = {name: form.get(name, "") for name in RULE_FIELDS}
     values["enabled"] = "on" if form.get("enabled") else ""
+    for name in _ID_LISTS:  # ticked boxes, or one box of typed ids
+        values[name] = " ".join(
+            part for entry in form.getlist(name) for part in _ID_SEPARATORS.split(entry) if part
+        )
     return values
 
 
@@ -81,7 +91,8 @@ def _rule(values: dict[str, str], settings: dict[str, typing.Any]) -> dict[str, 
             "action": values["action"],
             "points": values["points"].strip(),
             "timeout_seconds": values["timeout_seconds"].strip(),
-        },
+        }
+        | {name: values[name].split() for name in _ID_LISTS},
     }
 
 
@@ -101,7 +112,8 @@ def _errors(errors: dict[str, list[str]], index: int) -> dict[str, list[str]]:
             if entry is not None and entry["field"] in RULE_FIELDS:
                 where = entry["field"]
                 if entry["index"] is not None:
-                    messages = [f"line {int(entry['index']) + 1}: {m}" for m in messages]
+                    place = "id" if where in _ID_LISTS else "line"
+                    messages = [f"{place} {int(entry['index']) + 1}: {m}" for m in messages]
         elif dotted == _RULES_PATH and any("name" in m for m in messages):
             where = "name"
         shown.setdefault(where, []).extend(messages)
@@ -195,12 +207,11 @@ def _existing(rules: list[dict[str, typing.Any]], index: int) -> dict[str, typin
 @blueprint.post("")
 @hide
 async def add_rule(guild_id: int) -> BaseResponse | tuple[str, int]:
-    """A new custom rule, at the end (no exemptions; timeout 10 minutes unless given)."""
+    """A new custom rule, at the end."""
     values = _submitted(await request.form)
-    fresh: dict[str, typing.Any] = {"exempt_role_ids": [], "exempt_channel_ids": []}
 
     def add(rules: list[dict[str, typing.Any]]) -> int:
-        rules.append(_rule(values, fresh))
+        rules.append(_rule(values, {}))
         return len(rules) - 1
 
     return await _save(guild_id, "new", values, add)
@@ -209,7 +220,7 @@ async def add_rule(guild_id: int) -> BaseResponse | tuple[str, int]:
 @blueprint.post("/<int:index>")
 @hide
 async def edit_rule(guild_id: int, index: int) -> BaseResponse | tuple[str, int]:
-    """The rule at `index` (at the form's version) with the form's values; its exemptions kept."""
+    """The rule at `index` (at the form's version) with the form's values."""
     values = _submitted(await request.form)
 
     def edit(rules: list[dict[str, typing.Any]]) -> int:

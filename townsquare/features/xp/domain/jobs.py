@@ -41,8 +41,9 @@ XP_ROUTE: typing.Final = Route(
 
 
 def xp_schedules(flush_interval_seconds: int = FLUSH_INTERVAL_SECONDS) -> tuple[Schedule, ...]:
-    """The voice tick (every minute) and the flush (every `flush_interval_seconds`)."""
+    """The voice tick (every minute, told the minute it fired in) and the flush (every
+    `flush_interval_seconds`)."""
     return (
-        Schedule("xp-voice-tick", VOICE_TICK_TASK, cron="* * * * *"),
+        Schedule("xp-voice-tick", VOICE_TICK_TASK, cron="* * * * *", minute_kwarg="minute"),
         Schedule("xp-flush", FLUSH_TASK, interval_seconds=flush_interval_seconds),
     )

@@ -7,7 +7,11 @@ whole list: members it does not list, whose state is older than the record, are 
 
 Every minute the tick awards `xp_per_minute` to each eligible member (:func:`eligible_members`)
 of each guild with voice state. The tick of minute `m` (Unix minutes) awards a guild at most
-once: its `done` marker is set in the same script as the award.
+once: its `done` marker is set in the same script as the award. The scheduler tells each tick
+its minute, so a tick delivered late still pays its own minute (from the states as they are
+when it runs); one more than :data:`TICK_LATE_LIMIT_MINUTES` late pays nothing
+(:func:`tick_is_stale`): nobody knows who was in voice then, and paying the present members
+for it would back-pay a whole outage to whoever happens to be in voice at its end.
 """
 
 from __future__ import annotations
@@ -31,15 +35,20 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "TICK_DONE_TTL_SECONDS",
+    "TICK_LATE_LIMIT_MINUTES",
     "VoiceState",
     "apply_guild_record",
     "apply_voice_records",
     "award_voice_minute",
     "eligible_members",
     "read_voice_states",
+    "tick_is_stale",
 ]
 
 TICK_DONE_TTL_SECONDS: typing.Final = 86_400
+TICK_LATE_LIMIT_MINUTES: typing.Final = 5
+"""How many minutes late (by the Redis server's clock) a tick still pays its minute; a worker
+killed under a tick, or a short backlog, stays well within it."""
 
 # The end of both scripts below: the guild is listed in xp_voice_guilds exactly while its
 # voice hash has members (KEYS[1] the hash, KEYS[2] the index, ARGV[1] the guild).
@@ -170,6 +179,11 @@ class VoiceState:
     @property
     def deafened(self) -> bool:
         return self.self_deaf or self.deaf
+
+
+def tick_is_stale(minute: int, current_minute: int) -> bool:
+    """Whether the tick of `minute`, run in `current_minute`, is too late to pay anything."""
+    return current_minute - minute > TICK_LATE_LIMIT_MINUTES
 
 
 def eligible_members(

@@ -1,0 +1,1 @@
+"""The members feature's rules: no framework (docs/members.md)."""
