@@ -20,7 +20,7 @@ import typing
 
 import httpx
 from google import genai
-from google.genai import _common, errors, types
+from google.genai import errors, types
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,25 +78,6 @@ def retry_delay_seconds(details: object) -> float | None:
             if match:
                 return float(match.group(1))
     return None
-
-
-def _no_field_walk(model: object, item: object) -> bool:
-    """`item in model` for google-genai's models, with pydantic's answer: membership among
-    the `(name, value)` pairs that iterating a model yields. A string is never such a pair, so
-    it is answered at once instead of after walking every field."""
-    if isinstance(item, str):
-        return False
-    return any(
-        item is pair or item == pair for pair in typing.cast("typing.Iterable[object]", model)
-    )
-
-
-if "__contains__" not in vars(_common.BaseModel):
-    # The SDK converts each request with `get_value_by_path`, which asks `key in model` for
-    # every field the request could have: with pydantic's default (iterate the model) that
-    # walked ~2,500 fields per generateContent, the SDK's largest CPU cost per question in
-    # the worker (benchmarks/bench_assistant_answers.py, profiled). Same answers, no walk.
-    setattr(_common.BaseModel, "__contains__", _no_field_walk)  # noqa: B010 - a dunder
 
 
 def _contents(turns: Sequence[Turn]) -> list[types.Content]:
