@@ -26,6 +26,7 @@ import typing
 from pathlib import Path
 
 from benchmarks._support import ROOT
+from benchmarks._support_processes import JsonLineChild
 from townsquare.core.events.wire import DATA_FIELD
 
 if typing.TYPE_CHECKING:
@@ -48,51 +49,17 @@ IDENTIFY_INTERVAL = 5.0
 # ---- the sandbox child -------------------------------------------------------------------
 
 
-class LargeSandbox:
-    """Talks to the sandbox child: one JSON line per request and per reply."""
-
-    def __init__(self, process: asyncio.subprocess.Process, info: dict[str, typing.Any]) -> None:
-        self.process = process
-        self.info = info
-        """`SandboxInfo` fields (as strings), plus `guilds`, `members`, `build_seconds`."""
-        self._turn = asyncio.Lock()
-        """One request at a time: the replies come in the requests' order on one pipe."""
+class LargeSandbox(JsonLineChild):
+    """The `large` scenario's sandbox child. `info`: `SandboxInfo` fields (as strings), plus
+    `guilds`, `members`, `build_seconds`."""
 
     @classmethod
     @contextlib.asynccontextmanager
     async def running(cls, scale: float) -> AsyncIterator[LargeSandbox]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "benchmarks._support_large",
-            str(scale),
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=2**24,
-        )
-        try:
-            assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
-            if not line:
-                raise SystemExit("the sandbox child exited before it was ready")
-            yield cls(process, json.loads(line))
-        finally:
-            if process.returncode is None:
-                process.terminate()
-            await process.wait()
-
-    async def request(self, **body: object) -> dict[str, typing.Any]:
-        process = self.process
-        assert process.stdin is not None
-        assert process.stdout is not None
-        async with self._turn:
-            process.stdin.write(json.dumps(body).encode() + b"\n")
-            await process.stdin.drain()
-            line = await process.stdout.readline()
-        if not line:
-            raise SystemExit(f"the sandbox child exited during {body}")
-        return typing.cast("dict[str, typing.Any]", json.loads(line))
+        async with cls.spawned(
+            "benchmarks._support_large", [str(scale)], ready_within=START_TIMEOUT
+        ) as child:
+            yield child
 
     async def start_flow(self, count: int, rate: float) -> float:
         """Start posting `count` messages (`rate` per second, 0: as fast as it can); returns

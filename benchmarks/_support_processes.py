@@ -4,10 +4,12 @@
   messages straight in its world (no HTTP request per message), paced or as fast as it can,
   and reports each message's id, author, time and creation instant, and the role requests
   its REST layer logged;
-- :func:`shard_child`: `run_shards` (the real hikari `GatewayBot`) in a child process.
+- :func:`shard_child`: `run_shards` (the real hikari `GatewayBot`) in a child process;
+- :func:`worker_child`: `run_worker` (the platform's tasks, PostgreSQL connected) for some
+  pipelines in a child process, whose CPU time :func:`cpu_seconds` reads.
 
-Run as `python -m benchmarks._support_processes sandbox|shard ...`, this module is those
-children.
+Run as `python -m benchmarks._support_processes sandbox|shard|worker ...`, this module is
+those children.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import random
 import signal
 import sys
@@ -27,11 +30,11 @@ from pathlib import Path
 from benchmarks._support import ROOT, Chat
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["SandboxChild", "shard_child"]
+__all__ = ["JsonLineChild", "SandboxChild", "cpu_seconds", "shard_child", "worker_child"]
 
 READY_TIMEOUT = 60.0
 """Seconds a child may take to start (imports, the sandbox's world)."""
@@ -40,37 +43,37 @@ READY_TIMEOUT = 60.0
 # ---- the sandbox child -------------------------------------------------------------------
 
 
-class SandboxChild:
-    """Talks to the sandbox child: one JSON line per request and per reply."""
+class JsonLineChild:
+    """A child process spoken to in JSON lines: its first line is its info, then one reply
+    line per request line, one request at a time."""
 
     def __init__(self, process: asyncio.subprocess.Process, info: dict[str, typing.Any]) -> None:
         self.process = process
         self.info = info
-        """The sandbox's `SandboxInfo` fields, plus `guild_id`, `channel_id`, `members`."""
+        self._turn = asyncio.Lock()
+        """One request at a time: the replies come in the requests' order on one pipe."""
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(
-        cls, *, members: int, virtual_clock: bool, unlimited_rest: bool
-    ) -> AsyncIterator[SandboxChild]:
-        """A sandbox with `members` chatting members. `virtual_clock`: messages get the times
-        the chat asks for; `unlimited_rest`: no REST rate limits (Discord's 10 role changes
-        per 10 s per guild would otherwise be what a latency run measures)."""
-        args = ["sandbox", str(members), str(int(virtual_clock)), str(int(unlimited_rest))]
+    async def spawned(
+        cls, module: str, args: Sequence[str], *, ready_within: float
+    ) -> AsyncIterator[typing.Self]:
+        """`python -m module *args`, once it printed its info line; terminated on exit."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "benchmarks._support_processes",
+            module,
             *args,
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=2**24,
         )
         try:
             assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT)
+            line = await asyncio.wait_for(process.stdout.readline(), ready_within)
             if not line:
-                raise SystemExit("the sandbox child exited before it was ready")
+                raise SystemExit(f"the child {module} exited before it was ready")
             yield cls(process, json.loads(line))
         finally:
             if process.returncode is None:
@@ -81,12 +84,32 @@ class SandboxChild:
         process = self.process
         assert process.stdin is not None
         assert process.stdout is not None
-        process.stdin.write(json.dumps(body).encode() + b"\n")
-        await process.stdin.drain()
-        line = await process.stdout.readline()
+        async with self._turn:
+            process.stdin.write(json.dumps(body).encode() + b"\n")
+            await process.stdin.drain()
+            line = await process.stdout.readline()
         if not line:
-            raise SystemExit(f"the sandbox child exited during {body}")
+            raise SystemExit(f"the child exited during {body}")
         return typing.cast("dict[str, typing.Any]", json.loads(line))
+
+
+class SandboxChild(JsonLineChild):
+    """The pipeline benchmarks' sandbox child. `info`: the sandbox's `SandboxInfo` fields,
+    plus `guild_id`, `channel_id`, `members`."""
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, *, members: int, virtual_clock: bool, unlimited_rest: bool
+    ) -> AsyncIterator[SandboxChild]:
+        """A sandbox with `members` chatting members. `virtual_clock`: messages get the times
+        the chat asks for; `unlimited_rest`: no REST rate limits (Discord's 10 role changes
+        per 10 s per guild would otherwise be what a latency run measures)."""
+        args = ["sandbox", str(members), str(int(virtual_clock)), str(int(unlimited_rest))]
+        async with cls.spawned(
+            "benchmarks._support_processes", args, ready_within=READY_TIMEOUT
+        ) as child:
+            yield child
 
     async def chat(
         self,
@@ -97,11 +120,13 @@ class SandboxChild:
         step_ms: int = 0,
         seed: int = 0,
         bad_every: int = 0,
+        text: str | None = None,
     ) -> tuple[list[Chat], float, float]:
         """Inject `count` messages by random members in the chat channel: `rate` per second,
         or as fast as the sandbox can when 0; on a virtual clock message n is at `start_ms +
         n * step_ms`; with `bad_every`, every such message says "forbidden" (automod's
-        benchmark word). Returns the messages and the wall times of the first and the last."""
+        benchmark word); `text`: every message says this instead (`{number}` replaced by the
+        message's number). Returns the messages and the wall times of the first and the last."""
         with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as out:
             path = Path(out.name)
         try:
@@ -113,6 +138,7 @@ class SandboxChild:
                 step_ms=step_ms,
                 seed=seed,
                 bad_every=bad_every,
+                text=text,
                 out=str(path),
             )
             text = await asyncio.to_thread(path.read_text)
@@ -194,6 +220,8 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
             author = chatters[rng.randrange(len(chatters))]
             bad = body.get("bad_every") and number % body["bad_every"] == 0
             text = f"a forbidden line {number}" if bad else f"benchmark line {number}"
+            if body.get("text"):
+                text = body["text"].format(number=number)
             message = world.create_message(channel, author, text)
             ts = (message.id >> 22) + DISCORD_EPOCH_MS
             rows.append((message.id, author, ts, time.time()))
@@ -237,6 +265,7 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
         ready = info.as_json() | {
             "guild_id": guild.id,
             "channel_id": channel.id,
+            "bot_id": bot,
             "members": chatters,
         }
         print(json.dumps(ready), flush=True)
@@ -324,6 +353,103 @@ async def _run_shard(
     await run_shards(settings, redis_url, Keyspace(namespace), target, (0,), 1, shutdown=stop)
 
 
+# ---- the worker child --------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def worker_child(
+    redis_url: str,
+    keyspace: Keyspace,
+    database_url: str,
+    pipelines: tuple[str, ...],
+    environ: dict[str, str],
+    profile: str | None = None,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`run_worker` for `pipelines` in its own process, with settings from `environ` (as
+    `TOWNSQUARE__...` variables) and PostgreSQL connected; stopped cleanly (SIGTERM) when the
+    block ends. `profile`: a path where the child writes a cProfile (CPU time) of what it does
+    between SIGUSR1 and SIGUSR2."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks._support_processes",
+        "worker",
+        redis_url,
+        keyspace.namespace,
+        database_url,
+        ",".join(pipelines),
+        json.dumps(environ),
+        profile or "",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) a running process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command's name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _run_worker(
+    redis_url: str, namespace: str, database_url: str, pipelines: str, environ: str
+) -> None:
+    from townsquare.core.db import connect
+    from townsquare.core.keyspace import Keyspace
+    from townsquare.core.settings import load_settings
+    from townsquare.tasks.registry import load_tasks
+    from townsquare.tasks.worker import run_worker
+
+    settings = load_settings(environ=json.loads(environ), env_file=None)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with connect(database_url, pool_max=settings.database.pool_max):
+        await run_worker(
+            settings,
+            redis_url,
+            Keyspace(namespace),
+            pipelines.split(","),
+            shutdown=stop,
+            registry=load_tasks(),
+            metrics_port=0,
+        )
+
+
+def _worker_main(argv: list[str]) -> None:
+    *args, profile = argv
+    if not profile:
+        asyncio.run(_run_worker(*args))
+        return
+    import cProfile
+
+    # CPU time, not wall time: on a shared machine a wall-clock profile charges the waits
+    # for a core to whatever call happened to be preempted (socket sends, mostly).
+    profiler = cProfile.Profile(time.process_time)
+
+    def stop() -> None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+
+    async def profiled() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+        loop.add_signal_handler(signal.SIGUSR2, stop)
+        await _run_worker(*args)
+
+    asyncio.run(profiled())
+
+
 def _main(argv: list[str]) -> None:
     from townsquare.core.logs import configure_logging
 
@@ -333,9 +459,11 @@ def _main(argv: list[str]) -> None:
             asyncio.run(_serve_sandbox(int(members), virtual == "1", unlimited == "1"))
         case ["shard", target, redis_url, namespace, batch_size, batch_ms]:
             asyncio.run(_run_shard(target, redis_url, namespace, int(batch_size), int(batch_ms)))
+        case ["worker", _, _, _, _, _, _]:
+            _worker_main(argv[1:])
         case _:
             raise SystemExit(
-                f"usage: python -m benchmarks._support_processes sandbox|shard ...: {argv}"
+                f"usage: python -m benchmarks._support_processes sandbox|shard|worker ...: {argv}"
             )
 
 

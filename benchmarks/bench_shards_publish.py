@@ -88,8 +88,8 @@ async def ours(
     for index in range(EVENTS):
         record = message_record_from_payload(events[index % DISTINCT])
         assert record is not None
-        for pipeline, data in route_record(record, routes):
-            publisher.submit(pipeline, data)
+        for route, data in route_record(record, routes):
+            publisher.submit(route.pipeline, data, task_name=route.task_name)
         if index % CHUNK == CHUNK - 1:
             await asyncio.sleep(0)
     publisher.close()

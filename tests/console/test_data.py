@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 import typing
 
 import pytest
@@ -101,12 +102,15 @@ async def test_without_a_report_time_the_age_comes_from_the_ttl(
     redis: aioredis.Redis, keyspace: Keyspace
 ) -> None:
     await write_shard_health(redis, keyspace, 4, updated_at="")
+    started = time.monotonic()
     await redis.expire(keyspace.key("shard_health", 4), 11)  # written 4 s ago
     await write_shard_health(redis, keyspace, 12)
     shards = await read_shards(redis, keyspace, datetime.datetime.now(datetime.UTC))
+    elapsed = time.monotonic() - started  # a loaded machine may take a while between the calls
     assert [shard.shard_id for shard in shards] == [4, 12]  # numeric order
-    assert shards[0].report_age == pytest.approx(4, abs=0.5)
-    assert shards[1].report_age == pytest.approx(0, abs=0.5)
+    assert shards[0].report_age is not None and shards[1].report_age is not None
+    assert 4 <= shards[0].report_age <= 4 + elapsed + 0.01
+    assert 0 <= shards[1].report_age <= elapsed + 0.01
     assert set(shards[1].fields) == set(HEALTH_FIELDS)  # the helper writes what shards write
 
 

@@ -9,8 +9,8 @@ import time
 import typing
 
 import pytest
-from tortoise import Tortoise
 
+from tests.support.activity import rollup_rows
 from tests.support.pipeline import enqueue
 from tests.support.redis_cluster import ON_CLUSTER_TOO
 from tests.support.waiting import wait_until
@@ -39,14 +39,6 @@ GUILD = 900_000_000_000_000_411
 
 def _day(hour: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(hour // 24 * 86_400, datetime.UTC)
-
-
-async def _rows(period: str) -> dict[tuple[datetime.datetime, str], int]:
-    rows = await Tortoise.get_connection("default").execute_query_dict(
-        "SELECT bucket, metric, value FROM activity_rollups WHERE guild_id = $1 AND period = $2",
-        [GUILD, period],
-    )
-    return {(row["bucket"], row["metric"]): int(row["value"]) for row in rows}
 
 
 @pytest.mark.usefixtures("orm")
@@ -80,13 +72,13 @@ async def test_hot_counts_roll_up_once_per_message_into_hours_and_days(
     assert await flush_counters(redis, keyspace) == len(expected_messages)
     assert await flush_counters(redis, keyspace) == 0  # nothing pending: nothing written
 
-    hours = await _rows("hour")
+    hours = await rollup_rows(GUILD, "hour")
     for hour, count in expected_messages.items():
         start = datetime.datetime.fromtimestamp(hour * 3_600, datetime.UTC)
         assert hours[start, "messages"] == count
         assert hours[start, "xp"] == gained[hour]
         assert hours[start, "active_members"] == len(active[hour])
-    days = await _rows("day")
+    days = await rollup_rows(GUILD, "day")
     by_day: dict[datetime.datetime, tuple[int, set[int]]] = {}
     for hour, count in expected_messages.items():
         total, members = by_day.get(_day(hour), (0, set()))
@@ -123,8 +115,8 @@ async def test_a_durable_source_is_counted_again_from_its_mark_to_the_same_numbe
     assert await roll_up_sources(moderation.activity_sources, now=now) == 1
     assert await roll_up_sources(moderation.activity_sources, now=now) == 1  # same numbers
     hour = now.replace(minute=0, second=0, microsecond=0)
-    assert (await _rows("hour"))[hour, "moderation_actions"] == 3
-    assert (await _rows("day"))[hour.replace(hour=0), "moderation_actions"] == 3
+    assert (await rollup_rows(GUILD, "hour"))[hour, "moderation_actions"] == 3
+    assert (await rollup_rows(GUILD, "day"))[hour.replace(hour=0), "moderation_actions"] == 3
     series = {s.metric.name: s for s in await daily_series(GUILD)}
     assert series["moderation_actions"].values[-1] == 3
 
@@ -142,7 +134,7 @@ async def test_the_scheduler_fires_the_rollup_every_minute_and_a_worker_runs_it(
         await enqueue(redis, keyspace, "jobs", ROLL_UP_TASK)
 
         async def rolled_up() -> bool:
-            return (await _rows("day")).get((_day(now // HOUR_MS), "messages")) == 4
+            return (await rollup_rows(GUILD, "day")).get((_day(now // HOUR_MS), "messages")) == 4
 
         await wait_until(rolled_up, within=15, what="the rollup written by the worker")
     assert not await redis.hlen(keyspace.key("activity_pending", guild_bucket(GUILD)))

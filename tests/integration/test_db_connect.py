@@ -32,8 +32,30 @@ async def test_a_connect_inside_one_to_the_same_database_shares_its_pool_and_lea
 
 
 def test_idle_seconds_reach_the_pool_configuration() -> None:
-    url = db.tortoise_config("postgres://u@h/d", pool_max=3, idle_seconds=10)["connections"]
-    assert url["default"] == (
-        "postgres://u@h/d?minsize=1&maxsize=3&max_inactive_connection_lifetime=10"
-    )
-    assert "max_inactive" not in db.tortoise_config("postgres://u@h/d")["connections"]["default"]
+    config = db.tortoise_config("postgres://u@h/d", pool_max=3, idle_seconds=10)
+    credentials = config["connections"]["default"]["credentials"]
+    assert (credentials["host"], credentials["user"], credentials["database"]) == ("h", "u", "d")
+    assert (credentials["minsize"], credentials["maxsize"]) == ("1", "3")
+    assert credentials["max_inactive_connection_lifetime"] == 10
+    default = db.tortoise_config("postgres://u@h/d")["connections"]["default"]
+    assert "max_inactive_connection_lifetime" not in default["credentials"]
+
+
+async def test_a_released_connection_is_not_reset_but_its_open_transaction_is_rolled_back(
+    database_url: str,
+) -> None:
+    # asyncpg's default reset (RESET ALL and more) costs a round trip at every release; the
+    # platform keeps no session state, so its pools skip it (core/db.py).
+    async with db.connect(database_url, pool_max=1):
+        client = connections.get("default")
+        await client.execute_query("SELECT set_config('townsquare.probe', 'kept', false)")
+        rows = await client.execute_query_dict(
+            "SELECT current_setting('townsquare.probe', true) AS probe"
+        )
+        assert rows == [{"probe": "kept"}]  # the same connection, not reset in between
+        pool = client._pool  # type: ignore[attr-defined]
+        async with pool.acquire() as connection:
+            await connection.execute("BEGIN")
+            await connection.execute("SELECT 1")
+        async with pool.acquire() as connection:
+            assert not connection.is_in_transaction()

@@ -4,6 +4,7 @@ key, and the faults its control API queues."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import typing
 
@@ -85,3 +86,19 @@ async def test_a_fault_can_hit_the_embeddings_and_leave_the_answers(
     assert embedded.embeddings is not None and len(embedded.embeddings) == 1
     bogus = {"faults": [{"kind": "500", "method": "listModels"}]}
     await control(http, info, "POST", "/gemini", bogus, status=400)
+
+
+async def test_answers_being_given_are_counted_and_their_peak_kept(
+    client: genai.Client, http: aiohttp.ClientSession, info: SandboxInfo
+) -> None:
+    await control(http, info, "POST", "/gemini", {"latency_seconds": 1.0, "clear_requests": True})
+    prompt = "Passages:\n[1] Rules\nNo spam here.\n\nQuestion: spam?"
+    calls = [
+        client.aio.models.generate_content(model="gemini-2.5-flash", contents=prompt)
+        for _ in range(3)
+    ]
+    await asyncio.gather(*calls, client.aio.models.embed_content(model=MODEL, contents=["x"]))
+    state = await control(http, info, "GET", "/gemini")
+    assert (state["in_flight"], state["peak_in_flight"]) == (0, 3)  # embeddings not counted
+    state = await control(http, info, "POST", "/gemini", {"clear_requests": True})
+    assert state["peak_in_flight"] == 0

@@ -27,11 +27,13 @@ __all__ = ["ON_CLUSTER_TOO", "redis_cluster_url", "start_cluster"]
 
 ON_CLUSTER_TOO: typing.Final = pytest.mark.on_cluster_too
 """Mark a test (or `pytestmark` a module) to run on the single Redis and on the cluster: each
-test of it that uses Redis (the `redis_url` fixture) runs twice, `[single]` and `[cluster]`."""
+test of it that uses Redis (the `redis_url` fixture) runs twice, `[single]` and `[cluster]`.
+`ON_CLUSTER_TOO(False)` on one test of such a module keeps it on the single Redis."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("on_cluster_too") is None:
+    marker = metafunc.definition.get_closest_marker("on_cluster_too")
+    if marker is None or marker.args == (False,):  # `on_cluster_too(False)`: a test opts out
         return
     if "redis_url" in metafunc.fixturenames:
         metafunc.parametrize("redis_url", ["single", "cluster"], indirect=True)

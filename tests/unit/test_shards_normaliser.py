@@ -203,7 +203,7 @@ def test_routed_records_are_what_a_worker_parses_and_carry_content_only_where_as
     record = message_record(event, with_content=True)
     assert record is not None
     reader = Route("automod", "automod.check_batch", frozenset({"message"}), with_content=True)
-    routed = dict(route_record(record, (XP_ROUTE, reader)))
+    routed = {route.pipeline: data for route, data in route_record(record, (XP_ROUTE, reader))}
     assert routed["xp"]["content"] is None
     assert routed["automod"]["content"] == "secret text"
     assert parse_records([routed["xp"]]) == [record.model_copy(update={"content": None})]

@@ -99,6 +99,22 @@ async def test_a_full_batch_is_due_at_once_and_holds_at_most_batch_size_records(
     assert pub.due_in() == pytest.approx(0.1)
 
 
+async def test_two_tasks_sharing_a_pipeline_each_get_their_own_job() -> None:
+    """The kernel's `jobs` pipeline carries premium's guild records and the members
+    feature's joins: each record reaches its own task (once, one task name won for the whole
+    pipeline, and premium's guild records went to the members task)."""
+    transport, clock = MemoryTransport(), Clock()
+    pub = publisher(transport, clock, size=3)
+    pub.submit("jobs", {"n": 1}, task_name="premium.process_records")
+    pub.submit("jobs", {"n": 2}, task_name="members.count_changes")
+    pub.submit("jobs", {"n": 3}, task_name="premium.process_records")
+    assert await pub.flush()
+    assert transport.entries() == [
+        ("jobs", "premium.process_records", [{"n": 1}, {"n": 3}]),
+        ("jobs", "members.count_changes", [{"n": 2}]),
+    ]
+
+
 async def test_one_batch_splits_into_one_entry_per_pipeline_in_order() -> None:
     transport, clock = MemoryTransport(), Clock()
     pub = publisher(transport, clock, size=4)

@@ -15,7 +15,7 @@ import dataclasses
 import typing
 import urllib.parse
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 if typing.TYPE_CHECKING:
@@ -96,14 +96,23 @@ class TownsquareCluster(RedisCluster):
         return await self.mget_nonatomic(keys, *args)
 
 
-def connect_redis(url: str, **options: typing.Any) -> Redis:
+def connect_redis(
+    url: str, *, wait_for_connection: float | None = None, **options: typing.Any
+) -> Redis:
     """A client for `url`: a single server's, or (`redis+cluster://`) a cluster's.
 
-    `options` are redis-py's connection options (timeouts, `retry`, ...), passed to either.
-    The cluster client has the single server's command interface for keys of one slot; it is
-    typed as :class:`redis.asyncio.Redis` so that callers need not care.
+    `options` are redis-py's connection options (timeouts, `retry`, `max_connections`, ...),
+    passed to either. `wait_for_connection`: on a single server, a blocking pool whose callers
+    wait up to that many seconds for a free connection (with `max_connections`) instead of
+    failing at once. A cluster client's per-node pools cannot wait: each node's pool gets
+    `max_connections` (redis-py's default there is 100) and fails past it. The cluster client
+    has the single server's command interface for keys of one slot; it is typed as
+    :class:`redis.asyncio.Redis` so that callers need not care.
     """
     if not is_cluster_url(url):
+        if wait_for_connection is not None:
+            pool = BlockingConnectionPool.from_url(url, timeout=wait_for_connection, **options)
+            return Redis.from_pool(pool)
         return Redis.from_url(url, **options)
     parsed = parse_cluster_url(url)
     cluster = TownsquareCluster(

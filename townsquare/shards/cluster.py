@@ -460,8 +460,8 @@ class ShardCluster:
         bot.subscribe(hikari.ShardResumedEvent, self._on_resumed)
 
     def _publish(self, record: AnyRecord) -> None:
-        for pipeline, data in route_record(record, self.routes):
-            self.publisher.submit(pipeline, data)
+        for route, data in route_record(record, self.routes):
+            self.publisher.submit(route.pipeline, data, task_name=route.task_name)
 
     def _saw(self, event: hikari.events.ShardEvent) -> int:
         now = _now_ms()

@@ -111,8 +111,8 @@ class BatchPublisher:
         self._batch_seconds = batch_ms / 1000
         self._limit = buffer_limit
         self._clock = clock
-        # (arrival time, pipeline, record); the first `_in_flight` entries are being sent.
-        self._buffer: collections.deque[tuple[float, str, dict[str, typing.Any]]] = (
+        # (arrival time, pipeline, task, record); the first `_in_flight` entries are being sent.
+        self._buffer: collections.deque[tuple[float, str, str, dict[str, typing.Any]]] = (
             collections.deque()
         )
         self._in_flight = 0
@@ -140,8 +140,13 @@ class BatchPublisher:
         """Records buffered or in flight, not yet known to be in Redis."""
         return len(self._buffer)
 
-    def submit(self, pipeline: str, record: dict[str, typing.Any]) -> None:
-        """Queue one record for `pipeline`; never blocks and never fails."""
+    def submit(
+        self, pipeline: str, record: dict[str, typing.Any], *, task_name: str | None = None
+    ) -> None:
+        """Queue one record for `pipeline`'s task `task_name` (by default the pipeline's in
+        `task_names`); never blocks and never fails. Records of one pipeline for different
+        tasks (the `jobs` pipeline's premium and members routes) go in separate jobs."""
+        task = task_name if task_name is not None else self._task_names[pipeline]
         buffer = self._buffer
         if len(buffer) >= self._limit:
             buffer.popleft()
@@ -152,7 +157,7 @@ class BatchPublisher:
                 self.drops += 1
             self._removed += 1
             self._pass_marks()
-        buffer.append((self._clock(), pipeline, record))
+        buffer.append((self._clock(), pipeline, task, record))
         if len(buffer) - self._in_flight in {1, self._batch_size}:
             self._wakeup.set()
 
@@ -201,7 +206,7 @@ class BatchPublisher:
         """Mark the due batches in flight and encode them; settle them with :meth:`settle`."""
         if self._in_flight:
             raise RuntimeError("a flush is already in flight")
-        taken: list[dict[str, list[dict[str, typing.Any]]]] = []
+        taken: list[dict[tuple[str, str], list[dict[str, typing.Any]]]] = []
         start = 0
         for _ in range(MAX_BATCHES_PER_ROUND_TRIP):
             self._in_flight = start
@@ -209,18 +214,18 @@ class BatchPublisher:
             if due is None or due > 0:
                 break
             end = min(len(self._buffer), start + self._batch_size)
-            batch: dict[str, list[dict[str, typing.Any]]] = {}
+            batch: dict[tuple[str, str], list[dict[str, typing.Any]]] = {}
             for index in range(start, end):
-                _, pipeline, record = self._buffer[index]
-                batch.setdefault(pipeline, []).append(record)
+                _, pipeline, task, record = self._buffer[index]
+                batch.setdefault((pipeline, task), []).append(record)
             taken.append(batch)
             start = end
         self._in_flight = start
         self._dropped_in_flight = 0
         return [
-            (pipeline, encode_job(self._task_names[pipeline], records))
+            (pipeline, encode_job(task, records))
             for batch in taken
-            for pipeline, records in batch.items()
+            for (pipeline, task), records in batch.items()
         ]
 
     def settle(self, *, delivered: bool) -> None:

@@ -28,12 +28,13 @@ def feature_routes() -> tuple[Route, ...]:
 
 def route_record(
     record: AnyRecord, routes: Iterable[Route]
-) -> list[tuple[str, dict[str, typing.Any]]]:
-    """`(pipeline, record as JSON data)` for each route that takes the record."""
-    routed: list[tuple[str, dict[str, typing.Any]]] = []
+) -> list[tuple[Route, dict[str, typing.Any]]]:
+    """`(route, record as JSON data)` for each route that takes the record. Several routes
+    may share a pipeline (the kernel's `jobs`): each keeps its own task."""
+    routed: list[tuple[Route, dict[str, typing.Any]]] = []
     full = record.model_dump(mode="json")
     plain = full if full.get("content") is None else full | {"content": None}
     for route in routes:
         if record.kind in route.kinds:
-            routed.append((route.pipeline, full if route.with_content else plain))
+            routed.append((route, full if route.with_content else plain))
     return routed

@@ -27,6 +27,8 @@ from townsquare.sandbox.world.members import ban, leave_guild, unban
 from townsquare.sandbox.world.permissions import Permission, guild_permissions, top_role_position
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from townsquare.sandbox.world import World
     from townsquare.sandbox.world.models import Guild, Member
 
@@ -78,68 +80,80 @@ def _id(request: web.Request, key: str) -> int:
     return int(raw)
 
 
-def routes(prefix: str, world: World) -> list[web.RouteDef]:
-    async def kick(request: web.Request) -> web.Response:
+type _Act = Callable[[Guild, Member, int, dict[str, typing.Any]], str | None]
+"""Refuses the change as Discord would, or makes it on the target; returns the reason the
+audit entry carries."""
+
+
+def _acting(
+    world: World, permission: Permission, action: AuditAction, key: str, act: _Act
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A control route of a change a member makes: the body's guild and actor (who must hold
+    `permission`), the target from the path's `key`, `act`, then the audit-log entry."""
+
+    async def handle(request: web.Request) -> web.Response:
         body = await read_json(request)
         guild = find_guild(world, body)
-        actor = acting_member(world, guild, body, Permission.KICK_MEMBERS)
-        target = guild.members.get(user_id := _id(request, "user_id"))
+        actor = acting_member(world, guild, body, permission)
+        target_id = _id(request, key)
+        reason = act(guild, actor, target_id, body)
+        made = record_audit(
+            world, guild, action, user_id=actor.user_id, target_id=target_id, reason=reason
+        )
+        return json_response({"entry": str(made.id)})
+
+    return handle
+
+
+def routes(prefix: str, world: World) -> list[web.RouteDef]:
+    def kick(guild: Guild, actor: Member, user_id: int, body: dict[str, typing.Any]) -> str | None:
+        target = guild.members.get(user_id)
         if target is None:
             raise ControlError(404, f"user {user_id} is not a member of guild {guild.id}")
         _outranks(guild, actor, user_id)
         reason = _reason(body)
         leave_guild(world, guild, target)
-        made = record_audit(
-            world, guild, AuditAction.MEMBER_KICK,
-            user_id=actor.user_id, target_id=user_id, reason=reason,
-        )  # fmt: skip
-        return json_response({"entry": str(made.id)})
+        return reason
 
-    async def add_ban(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        guild = find_guild(world, body)
-        actor = acting_member(world, guild, body, Permission.BAN_MEMBERS)
-        user = world.users.get(user_id := _id(request, "user_id"))
+    def add_ban(
+        guild: Guild, actor: Member, user_id: int, body: dict[str, typing.Any]
+    ) -> str | None:
+        user = world.users.get(user_id)
         if user is None:
             raise ControlError(404, f"no user {user_id}")
         _outranks(guild, actor, user_id)
         reason = _reason(body)
         ban(world, guild, user, delete_message_seconds=0, reason=reason)
-        made = record_audit(
-            world, guild, AuditAction.MEMBER_BAN_ADD,
-            user_id=actor.user_id, target_id=user_id, reason=reason,
-        )  # fmt: skip
-        return json_response({"entry": str(made.id)})
+        return reason
 
-    async def remove_ban(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        guild = find_guild(world, body)
-        actor = acting_member(world, guild, body, Permission.BAN_MEMBERS)
-        user_id = _id(request, "user_id")
+    def remove_ban(guild: Guild, _actor: Member, user_id: int, _body: object) -> None:
         if user_id not in guild.bans:
             raise ControlError(404, f"user {user_id} is not banned from guild {guild.id}")
         unban(world, guild, world.users[user_id])
-        made = record_audit(
-            world, guild, AuditAction.MEMBER_BAN_REMOVE, user_id=actor.user_id, target_id=user_id
-        )
-        return json_response({"entry": str(made.id)})
 
-    async def remove_channel(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        guild = find_guild(world, body)
-        actor = acting_member(world, guild, body, Permission.MANAGE_CHANNELS)
-        channel = guild.channels.get(channel_id := _id(request, "channel_id"))
+    def remove_channel(guild: Guild, _actor: Member, channel_id: int, _body: object) -> None:
+        channel = guild.channels.get(channel_id)
         if channel is None:
             raise ControlError(404, f"no channel {channel_id} in guild {guild.id}")
         delete_channel(world, guild, channel)
-        made = record_audit(
-            world, guild, AuditAction.CHANNEL_DELETE, user_id=actor.user_id, target_id=channel_id
-        )
-        return json_response({"entry": str(made.id)})
 
+    members, channels = Permission.KICK_MEMBERS, Permission.MANAGE_CHANNELS
+    bans = Permission.BAN_MEMBERS
     return [
-        web.post(prefix + "/members/{user_id}/kick", kick),
-        web.post(prefix + "/bans/{user_id}", add_ban),
-        web.delete(prefix + "/bans/{user_id}", remove_ban),
-        web.delete(prefix + "/channels/{channel_id}", remove_channel),
+        web.post(
+            prefix + "/members/{user_id}/kick",
+            _acting(world, members, AuditAction.MEMBER_KICK, "user_id", kick),
+        ),
+        web.post(
+            prefix + "/bans/{user_id}",
+            _acting(world, bans, AuditAction.MEMBER_BAN_ADD, "user_id", add_ban),
+        ),
+        web.delete(
+            prefix + "/bans/{user_id}",
+            _acting(world, bans, AuditAction.MEMBER_BAN_REMOVE, "user_id", remove_ban),
+        ),
+        web.delete(
+            prefix + "/channels/{channel_id}",
+            _acting(world, channels, AuditAction.CHANNEL_DELETE, "channel_id", remove_channel),
+        ),
     ]

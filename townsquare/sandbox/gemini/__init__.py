@@ -10,7 +10,8 @@ Its control API (`/_sandbox/gemini`) injects faults: latency (seconds) on every 
 embeddings alone, `embedding_latency_seconds`), or the next N answers as 429
 (`RESOURCE_EXHAUSTED` with `RetryInfo.retryDelay`), 500 or a malformed body (a fault with
 `"method": "batchEmbedContents"` hits that call instead of the model's answers); `GET` shows
-the settings and the requests received.
+the settings, the requests received, and how many `generateContent` calls are being answered
+now (`in_flight`) and at most at once since the requests were last cleared (`peak_in_flight`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class LoopbackGemini:
         self.requests: collections.deque[dict[str, typing.Any]] = collections.deque(
             maxlen=_MAX_REQUESTS_KEPT
         )
+        self.in_flight = 0
+        """`generateContent` calls received and not answered yet."""
+        self.peak_in_flight = 0
 
     def release(self) -> None:
         """Answer every request held by the latency now (the sandbox is stopping)."""
@@ -96,6 +100,18 @@ class LoopbackGemini:
         if not isinstance(body, dict):
             return _error(400, "INVALID_ARGUMENT", "The request body must be a JSON object.")
         self.requests.append({"model": model, "method": method, "body": body})
+        if method != "generateContent":
+            return await self._respond(model, method, body)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._respond(model, method, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _respond(
+        self, model: str, method: str, body: dict[str, typing.Any]
+    ) -> web.StreamResponse:
         latency = self.latency_seconds
         if method in _EMBEDDING and self.embedding_latency_seconds is not None:
             latency = self.embedding_latency_seconds
@@ -177,6 +193,8 @@ class LoopbackGemini:
                 "embedding_latency_seconds": self.embedding_latency_seconds,
                 "faults": [dataclasses.asdict(f) for f in self.faults],
                 "requests": list(self.requests),
+                "in_flight": self.in_flight,
+                "peak_in_flight": self.peak_in_flight,
             }
         )
 
@@ -210,4 +228,5 @@ class LoopbackGemini:
             self.faults.append(Fault(kind, delay, method))
         if body.get("clear_requests"):
             self.requests.clear()
+            self.peak_in_flight = self.in_flight
         return await self.state(request)

@@ -127,6 +127,21 @@ async def test_rate_limits_say_exactly_when(assistant: AssistantHarness) -> None
     assert (first.allowed, second.allowed, later.allowed) == (True, True, True)
     assert (third.allowed, third.scope, third.retry_after_ms) == (False, "guild", 30_000)
     assert third.explain(2, 2).endswith("Try again in 30 seconds.")
+    assert later.tokens_used is None  # not asked for
+
+
+async def test_the_charge_reads_the_day_s_tokens_in_the_same_script(
+    assistant: AssistantHarness,
+) -> None:
+    day = utc_day()
+    await assistant.redis.set(assistant.keyspace.key("ai_tokens", assistant.guild_id, day), 1234)
+    charge = [assistant.redis, assistant.keyspace, assistant.guild_id]
+    allowed = await charge_question(*charge, 5, 1, 10, tokens_day=day)
+    refused = await charge_question(*charge, 5, 1, 10, tokens_day=day)  # the member's hour
+    other_day = await charge_question(*charge, 6, 1, 10, tokens_day=day - 1)
+    assert (allowed.allowed, allowed.tokens_used) == (True, 1234)
+    assert (refused.allowed, refused.scope, refused.tokens_used) == (False, "member", 1234)
+    assert other_day.tokens_used == 0
 
 
 async def test_a_question_too_long_for_the_prompt_is_refused(

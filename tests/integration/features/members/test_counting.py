@@ -7,8 +7,8 @@ import datetime
 import typing
 
 import pytest
-from tortoise import Tortoise
 
+from tests.support.activity import rollup_rows
 from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.core.activity import MEMBER_JOINS, MEMBER_LEAVES
 from townsquare.core.activity.rollup import daily_series, flush_counters
@@ -42,14 +42,6 @@ def _leave(user: int, at_ms: int) -> MemberLeaveRecord:
     return MemberLeaveRecord(guild_id=GUILD, user_id=user, is_bot=False, timestamp_ms=at_ms)
 
 
-async def _rows(period: str) -> dict[tuple[datetime.datetime, str], int]:
-    rows = await Tortoise.get_connection("default").execute_query_dict(
-        "SELECT bucket, metric, value FROM activity_rollups WHERE guild_id = $1 AND period = $2",
-        [GUILD, period],
-    )
-    return {(row["bucket"], row["metric"]): int(row["value"]) for row in rows}
-
-
 @pytest.mark.usefixtures("orm")
 async def test_joins_and_leaves_roll_up_once_per_event(
     redis: aioredis.Redis, keyspace: Keyspace
@@ -76,12 +68,12 @@ async def test_joins_and_leaves_roll_up_once_per_event(
     assert await count_member_changes(redis, keyspace, second) == 0
 
     assert await flush_counters(redis, keyspace) == 2  # two hours
-    hours = await _rows("hour")
+    hours = await rollup_rows(GUILD, "hour")
     assert hours[TEN, MEMBER_JOINS.name] == 2
     assert (TEN, MEMBER_LEAVES.name) not in hours
     assert hours[ELEVEN, MEMBER_JOINS.name] == 1
     assert hours[ELEVEN, MEMBER_LEAVES.name] == 2
-    days = await _rows("day")
+    days = await rollup_rows(GUILD, "day")
     day = TEN.replace(hour=0)
     assert days[day, MEMBER_JOINS.name] == 3
     assert days[day, MEMBER_LEAVES.name] == 2

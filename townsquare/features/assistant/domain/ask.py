@@ -44,6 +44,7 @@ if typing.TYPE_CHECKING:
     from townsquare.features.assistant.domain.budget import Budget
     from townsquare.features.assistant.domain.config import AISection
     from townsquare.features.assistant.domain.gemini import Model
+    from townsquare.features.assistant.domain.limits import RateVerdict
     from townsquare.features.assistant.domain.prompt import Prompt
     from townsquare.features.assistant.domain.retrieval import Found
 
@@ -209,12 +210,18 @@ class Assistant:
     ) -> Outcome | None:
         """Steps 1 to 3 (permission, rate limits, budget left today): a refusal, or None."""
         refusal = permission_refusal(section, asked.channel_id, asked.role_ids)
+        used: int | None = None
         if refusal is None and not asked.charged:
-            refusal = await self.rate_refusal(asked, section)
+            # The day's token count comes with the charge (one round trip for both).
+            day = None if allowance is None else utc_day()
+            verdict = await self._charge(asked, section, day)
+            refusal = None if verdict.allowed else self._explain(verdict, section)
+            used = verdict.tokens_used
         if refusal is not None:
             return Outcome("refused", refusal)
         if allowance is not None:
-            used = await self._tokens_used(asked.guild_id)
+            if used is None:
+                used = await self._tokens_used(asked.guild_id)
             if used >= allowance:
                 offer = await self.budget.tokens_refusal(asked.guild_id, used, 1)
                 return Outcome("upgrade", _upgrade_text(offer), upgrade=offer)
@@ -224,16 +231,24 @@ class Assistant:
 
     async def rate_refusal(self, asked: Asked, section: AISection) -> str | None:
         """Charge the question to the rate limits; the refusal's words when over (step 2)."""
-        verdict = await charge_question(
+        verdict = await self._charge(asked, section, None)
+        return None if verdict.allowed else self._explain(verdict, section)
+
+    async def _charge(
+        self, asked: Asked, section: AISection, tokens_day: int | None
+    ) -> RateVerdict:
+        return await charge_question(
             self.redis,
             self.keyspace,
             asked.guild_id,
             asked.member_id,
             section.requests_per_member_per_hour,
             section.requests_per_guild_per_minute,
+            tokens_day=tokens_day,
         )
-        if verdict.allowed:
-            return None
+
+    @staticmethod
+    def _explain(verdict: RateVerdict, section: AISection) -> str:
         return verdict.explain(
             section.requests_per_member_per_hour, section.requests_per_guild_per_minute
         )

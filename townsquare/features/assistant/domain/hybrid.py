@@ -29,7 +29,7 @@ from townsquare.features.assistant.domain.gemini import ModelUnavailable
 from townsquare.features.assistant.domain.retrieval import (
     TOP_PASSAGES,
     passages_by_id,
-    search_passages,
+    search_passages_and_generation,
 )
 from townsquare.features.assistant.domain.vectors import guild_vectors
 
@@ -99,13 +99,15 @@ async def retrieve(
 ) -> Retrieved:
     """The guild's best `top` passages for `question` (see the module's doc)."""
     full_text = asyncio.ensure_future(
-        search_passages(guild_id, question, documents_limit=documents_limit, top=CANDIDATES)
+        search_passages_and_generation(
+            guild_id, question, documents_limit=documents_limit, top=CANDIDATES
+        )
     )
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
         if embed_question is None:
-            return _full_text_only(guild_id, await full_text, top, "no_model", 0.0)
+            return _full_text_only(guild_id, (await full_text)[0], top, "no_model", 0.0)
         try:
             async with asyncio.timeout(bound_seconds):
                 query = unit_vector(await embed_question(question))
@@ -119,10 +121,10 @@ async def retrieve(
             reason = ""
         spent = loop.time() - started
         if reason:
-            return _full_text_only(guild_id, await full_text, top, reason, spent)
-        vectors = await guild_vectors(guild_id)
+            return _full_text_only(guild_id, (await full_text)[0], top, reason, spent)
+        by_text, generation = await full_text
+        vectors = await guild_vectors(guild_id, generation)
         near = vectors.nearest(query, CANDIDATES, VECTOR_FLOOR)
-        by_text = await full_text
     finally:
         full_text.cancel()
     fused = reciprocal_rank_fusion([[f.chunk_id for f in by_text], [c for c, _ in near]])

@@ -34,6 +34,7 @@ ASSISTANT_FAMILIES: typing.Final[tuple[Family, ...]] = (
         TTLPolicy.by_writer("two days: the UTC day it counts, and a day to read it back"),
         "AI workers (budget script)",
         "Per guild and UTC day (days since 1970): model tokens reserved or spent.",
+        HashTag.guild(),
     ),
     Family(
         "ai_outcome",

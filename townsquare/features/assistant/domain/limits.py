@@ -39,10 +39,13 @@ HOUR_MS: typing.Final = 3_600_000
 MINUTE_MS: typing.Final = 60_000
 _DAY_SECONDS: typing.Final = 86_400
 
-# KEYS: member key, guild key. ARGV: now (ms), member period (ms), member limit,
-# guild period (ms), guild limit. Returns {allowed 0/1, retry after (ms), 1 member | 2 guild}.
+# KEYS: member key, guild key, optionally the guild's token counter of the day. ARGV: now
+# (ms), member period (ms), member limit, guild period (ms), guild limit. Returns {allowed
+# 0/1, retry after (ms), 1 member | 2 guild, tokens used today (-1: no counter asked)}.
 _CHARGE = """
 local now = tonumber(ARGV[1])
+local used = -1
+if KEYS[3] then used = tonumber(redis.call('GET', KEYS[3]) or '0') end
 local function check(key, period, limit)
   local interval = period / limit
   local tat = tonumber(redis.call('GET', key) or '0')
@@ -53,12 +56,12 @@ local function check(key, period, limit)
   return new_tat, 0
 end
 local member_tat, member_wait = check(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
-if not member_tat then return {0, member_wait, 1} end
+if not member_tat then return {0, member_wait, 1, used} end
 local guild_tat, guild_wait = check(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]))
-if not guild_tat then return {0, guild_wait, 2} end
+if not guild_tat then return {0, guild_wait, 2, used} end
 redis.call('SET', KEYS[1], string.format('%d', member_tat), 'PX', math.ceil(member_tat - now))
 redis.call('SET', KEYS[2], string.format('%d', guild_tat), 'PX', math.ceil(guild_tat - now))
-return {1, 0, 0}
+return {1, 0, 0, used}
 """
 
 # KEYS: the day's counter. ARGV: tokens to reserve, the allowance (-1: none), TTL (s).
@@ -84,6 +87,9 @@ class RateVerdict:
     retry_after_ms: int = 0
     scope: typing.Literal["member", "guild", ""] = ""
     """Which limit refused: the member's hourly or the guild's per-minute one."""
+    tokens_used: int | None = None
+    """The guild's tokens used today, when asked for (`tokens_day`): read in the same
+    script, which saves the question a round trip."""
 
     def explain(self, member_limit: int, guild_limit: int) -> str:
         """The refusal's words: which limit, and when to ask again."""
@@ -116,20 +122,26 @@ async def charge_question(  # noqa: PLR0917 - the two limits' four numbers
     per_guild_per_minute: int,
     *,
     clock: Callable[[], int] = _now_ms,
+    tokens_day: int | None = None,
 ) -> RateVerdict:
     """Charge one question to the member's and the guild's allowances, or say when it may be
-    asked (nothing is charged then)."""
-    script = redis.register_script(_CHARGE)
-    allowed, wait, scope = await script(
-        keys=[
-            keyspace.key("ai_member_rate", guild_id, member_id),
-            keyspace.key("ai_guild_rate", guild_id),
-        ],
+    asked (nothing is charged then). With `tokens_day` (a :func:`utc_day`), the verdict also
+    carries the guild's tokens used that day."""
+    keys = [
+        keyspace.key("ai_member_rate", guild_id, member_id),
+        keyspace.key("ai_guild_rate", guild_id),
+    ]
+    if tokens_day is not None:
+        keys.append(keyspace.key("ai_tokens", guild_id, tokens_day))
+    allowed, wait, scope, used = await redis.register_script(_CHARGE)(
+        keys=keys,
         args=[clock(), HOUR_MS, per_member_per_hour, MINUTE_MS, per_guild_per_minute],
     )
+    tokens_used = None if tokens_day is None else int(used)
     if int(allowed):
-        return RateVerdict(True)
-    return RateVerdict(False, int(wait), "member" if int(scope) == 1 else "guild")
+        return RateVerdict(True, tokens_used=tokens_used)
+    scope_name: typing.Literal["member", "guild"] = "member" if int(scope) == 1 else "guild"
+    return RateVerdict(False, int(wait), scope_name, tokens_used)
 
 
 def utc_day(unix_seconds: float | None = None) -> int:

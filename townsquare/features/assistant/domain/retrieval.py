@@ -32,6 +32,7 @@ __all__ = [
     "Found",
     "passages_by_id",
     "search_passages",
+    "search_passages_and_generation",
 ]
 
 TOP_PASSAGES: typing.Final = 8
@@ -46,7 +47,7 @@ FTS_DOCUMENT: typing.Final = "c.search"
 text)`, under the GIN index `knowledge_chunks_fts` (migration `0006_assistant`), so neither
 matching nor ranking parses any text at question time."""
 
-_SEARCH = f"""
+_RANKED = f"""
 WITH q AS (
   SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS query
 ), allowed AS (
@@ -59,14 +60,28 @@ WITH q AS (
   WHERE c.guild_id = $1 AND {FTS_DOCUMENT} @@ q.query
   ORDER BY ts_rank({FTS_DOCUMENT}, q.query) DESC, c.id
   LIMIT {CANDIDATES}
+), ranked AS (
+  SELECT c.id, c.document_id, c.heading, c.text, c.tokens, d.title, d.url, d.source,
+         ts_rank_cd(c.search, q.query, 32) AS rank
+  FROM candidates c JOIN knowledge_documents d ON d.id = c.document_id, q
+  WHERE d.source = 'message' OR d.id IN (SELECT id FROM allowed)
+  ORDER BY rank DESC, c.id
+  LIMIT $3
 )
-SELECT c.id, c.document_id, c.heading, c.text, c.tokens, d.title, d.url, d.source,
-       ts_rank_cd(c.search, q.query, 32) AS rank
-FROM candidates c JOIN knowledge_documents d ON d.id = c.document_id, q
-WHERE d.source = 'message' OR d.id IN (SELECT id FROM allowed)
-ORDER BY rank DESC, c.id
-LIMIT $3
 """  # noqa: S608 - FTS_DOCUMENT is a constant, the values are parameters
+_SEARCH = _RANKED + "SELECT * FROM ranked ORDER BY rank DESC, id"  # noqa: S608 - constants
+_SEARCH_AND_GENERATION = (
+    _RANKED  # noqa: S608 - constants
+    + """
+SELECT g.generation, r.*
+FROM (
+  SELECT coalesce(
+    (SELECT generation FROM knowledge_generations WHERE guild_id = $1), 0
+  ) AS generation
+) g LEFT JOIN ranked r ON true
+ORDER BY r.rank DESC NULLS LAST, r.id
+"""
+)
 
 
 _BY_ID_ALL = """
@@ -117,6 +132,28 @@ async def search_passages(
         _SEARCH, [guild_id, question, top, _limit(documents_limit)]
     )
     return [_found(row, float(row["rank"])) for row in rows if float(row["rank"]) >= floor]
+
+
+async def search_passages_and_generation(
+    guild_id: int,
+    question: str,
+    *,
+    documents_limit: int | None,
+    top: int = TOP_PASSAGES,
+    floor: float = RELEVANCE_FLOOR,
+) -> tuple[list[Found], int]:
+    """:func:`search_passages`, and the guild's knowledge generation (the number
+    :mod:`.vectors` checks its cached matrix against; 0: none yet) from the same snapshot, in
+    one statement: a question's hybrid retrieval makes one round trip for both."""
+    rows = await connections.get("default").execute_query_dict(
+        _SEARCH_AND_GENERATION, [guild_id, question, top, _limit(documents_limit)]
+    )
+    found = [
+        _found(row, float(row["rank"]))
+        for row in rows
+        if row["id"] is not None and float(row["rank"]) >= floor
+    ]
+    return found, int(rows[0]["generation"])
 
 
 async def passages_by_id(

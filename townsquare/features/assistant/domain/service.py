@@ -75,7 +75,7 @@ def document_page_path(guild_id: int, document_id: int) -> str:
     return f"/knowledge/{guild_id}/{document_id}"
 
 
-_POOLS: typing.Final = 8
+_POOLS: typing.Final = 32
 """httpx connection pools per event loop, used in turn. httpcore matches each request to a
 connection by scanning its pool (quadratic in the connections in use): with hundreds of
 questions in flight one pool spent more CPU there than everything else (profiled); eight

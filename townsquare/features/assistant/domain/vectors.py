@@ -10,7 +10,8 @@ past which (a 768-float row is 3 KB: 300 MB a guild) an approximate index in the
 
 Staleness: every change to a guild's passages raises its `knowledge_generations` row in the
 same transaction (a trigger, migration `0009_assistant_vectors`), and each search reads that
-one row first; a matrix of an older generation is reloaded (once per process and guild, however
+one row first (a question's hybrid retrieval reads it in the statement of its full-text
+search); a matrix of an older generation is reloaded (once per process and guild, however
 many questions are waiting). The generation is read before the passages, so a cached matrix
 is never newer than its number says. Matrices are kept per event loop, least recently used
 guilds dropped past :data:`MAX_CACHED_VECTORS` rows in all.
@@ -115,10 +116,14 @@ async def _load(guild_id: int, generation: int) -> GuildVectors:
     )
 
 
-async def guild_vectors(guild_id: int) -> GuildVectors:
-    """The guild's current embedded passages (cached while its generation stands)."""
-    [*found] = await connections.get("default").execute_query_dict(_GENERATION, [guild_id])
-    generation = int(found[0]["generation"]) if found else 0
+async def guild_vectors(guild_id: int, generation: int | None = None) -> GuildVectors:
+    """The guild's current embedded passages (cached while its generation stands).
+
+    `generation`: the guild's generation as the caller just read it (hybrid retrieval reads it
+    with its full-text search, in the same statement); None: read it here."""
+    if generation is None:
+        [*found] = await connections.get("default").execute_query_dict(_GENERATION, [guild_id])
+        generation = int(found[0]["generation"]) if found else 0
     cache = _PER_LOOP.setdefault(asyncio.get_running_loop(), _Cache())
     cached = cache.guilds.get(guild_id)
     if cached is not None and cached.generation == generation:
