@@ -110,12 +110,12 @@ XP_FAMILIES: typing.Final[tuple[Family, ...]] = (
     ),
     Family(
         "xp_level_jobs",
-        RedisType.HASH,
+        RedisType.LIST,
         (Part.SNOWFLAKE,),
         TTLPolicy.persistent("a job leaves once it is in the `jobs` stream"),
         "XP workers, in the script that records a new level; sent on by the same worker",
-        "Per guild: the outbox of `xp.apply_level` jobs (field: the encoded job) not yet in "
-        "the `jobs` stream; a crash leaves them for the next sync or flush of the guild.",
+        "Per guild: the outbox of `xp.apply_level` jobs (encoded, in order) not yet in the "
+        "`jobs` stream; a crash leaves them for the next sync or flush of the guild.",
         HashTag.guild(),
     ),
     Family(

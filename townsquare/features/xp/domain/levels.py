@@ -2,10 +2,10 @@
 
 Per guild, the `xp_levels` hash holds the level last applied to each member. After every
 change of a member's XP, :func:`sync_levels` compares the level of the new total with it;
-when they differ it records the new level and puts an `xp.apply_level` job in the guild's
-`xp_level_jobs` outbox, in one Lua call (every key of it in the guild's cluster slot). The
-jobs then move from the outbox to the `jobs` stream (:func:`queue_level_jobs`): XADD first,
-then each leaves the outbox only if it is still the job written there. A crash before the
+when they differ it records the new level and appends an `xp.apply_level` job to the guild's
+`xp_level_jobs` outbox (a list), in one Lua call (every key of it in the guild's cluster
+slot). The jobs then move, in order, from the outbox to the `jobs` stream
+(:func:`queue_level_jobs`): XADD first, then each job sent leaves the outbox. A crash before the
 Lua call leaves the comparison different, so the redelivered batch (whose awarding is skipped
 as a duplicate) still records and queues the job; a crash after it leaves the job in the
 outbox, which the next sync of the guild or the next flush of the guild's XP sends; a crash
@@ -56,7 +56,7 @@ for k = 1, #ARGV, 4 do
   local member, total, level = ARGV[k], ARGV[k + 1], ARGV[k + 2]
   if (redis.call('HGET', KEYS[1], member) or '0') == total
       and (redis.call('HGET', KEYS[2], member) or '0') ~= level then
-    redis.call('HSET', KEYS[3], ARGV[k + 3], '1')
+    redis.call('RPUSH', KEYS[3], ARGV[k + 3])
     redis.call('HSET', KEYS[2], member, level)
     queued[#queued + 1] = member
   end
@@ -65,9 +65,13 @@ return queued
 """
 )
 
-# KEYS: xp_level_jobs. ARGV: jobs sent to the stream. Removes them from the outbox.
+_DRAIN: typing.Final = 1000
+"""Jobs sent from an outbox per call at most (the rest go with the guild's next sync or flush)."""
+
+# KEYS: xp_level_jobs. ARGV: jobs sent to the stream. Removes each from the outbox (each job
+# is unique: it carries its own task id), whoever else sent or added jobs meanwhile.
 _SENT_SCRIPT: typing.Final = """
-for k = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[k]) end
+for k = 1, #ARGV do redis.call('LREM', KEYS[1], 1, ARGV[k]) end
 return #ARGV
 """
 
@@ -143,13 +147,14 @@ async def sync_levels(
 async def queue_level_jobs(
     redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, *, jobs_maxlen: int | None = None
 ) -> int:
-    """Send the guild's outbox of level jobs to the `jobs` stream; returns how many.
+    """Send the guild's outbox of level jobs to the `jobs` stream, in the order they were
+    recorded; returns how many.
 
-    A job is a field of the outbox hash (its whole encoded message, which carries the level):
-    XADD, then HDEL, so a crash in between sends it twice rather than never.
+    The outbox is a list of encoded jobs (each carries its level and its own task id): XADD,
+    then LREM, so a crash in between sends a job twice rather than never.
     """
     outbox = keyspace.key("xp_level_jobs", guild_id)
-    jobs = typing.cast("list[bytes]", await redis.hkeys(outbox))
+    jobs = typing.cast("list[bytes]", await redis.lrange(outbox, 0, _DRAIN - 1))
     if not jobs:
         return 0
     stream = keyspace.key("stream", "jobs")
