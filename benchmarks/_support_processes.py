@@ -290,6 +290,30 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
 
 
 @contextlib.asynccontextmanager
+async def _child(*args: str, grace: float) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m benchmarks._support_processes *args`; SIGTERM when the block ends, killed
+    when it has not stopped `grace` seconds later."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks._support_processes",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@contextlib.asynccontextmanager
 async def shard_child(
     info: dict[str, typing.Any],
     redis_url: str,
@@ -301,29 +325,9 @@ async def shard_child(
     """`run_shards` over shard 0 of 1 against the sandbox, in its own process; stopped
     cleanly (SIGTERM: backlog delivered, health marked stopped) when the block ends."""
     target = {k: info[k] for k in ("rest_url", "bot_token", "application_id")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks._support_processes",
-        "shard",
-        json.dumps(target),
-        redis_url,
-        keyspace.namespace,
-        str(batch_size),
-        str(batch_ms),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    args = ("shard", json.dumps(target), redis_url, keyspace.namespace)
+    async with _child(*args, str(batch_size), str(batch_ms), grace=20) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 async def _run_shard(
@@ -369,30 +373,9 @@ async def worker_child(
     `TOWNSQUARE__...` variables) and PostgreSQL connected; stopped cleanly (SIGTERM) when the
     block ends. `profile`: a path where the child writes a cProfile (CPU time) of what it does
     between SIGUSR1 and SIGUSR2."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks._support_processes",
-        "worker",
-        redis_url,
-        keyspace.namespace,
-        database_url,
-        ",".join(pipelines),
-        json.dumps(environ),
-        profile or "",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    args = ("worker", redis_url, keyspace.namespace, database_url, ",".join(pipelines))
+    async with _child(*args, json.dumps(environ), profile or "", grace=30) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 30)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 def cpu_seconds(pid: int) -> float:
