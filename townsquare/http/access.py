@@ -39,6 +39,7 @@ __all__ = [
     "Session",
     "check_manager",
     "current_session",
+    "managed_guild",
     "managed_guilds",
     "optional_session",
     "require_manager",
@@ -108,6 +109,11 @@ async def managed_guilds(session: Session) -> list[ManageableGuild]:
     guilds = await _managed_guilds(session)
     g.ts_managed_guilds = guilds
     return guilds
+
+
+async def managed_guild(session: Session, guild_id: int) -> ManageableGuild | None:
+    """The guild `guild_id` among :func:`managed_guilds`, or None."""
+    return next((guild for guild in await managed_guilds(session) if guild.id == guild_id), None)
 
 
 async def _managed_guilds(session: Session) -> list[ManageableGuild]:

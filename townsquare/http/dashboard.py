@@ -22,7 +22,7 @@ from quart import g, redirect, render_template, request, url_for
 from quart_schema import hide
 
 from townsquare.core.premium import PremiumRefused
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild, managed_guilds
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import apply_change, read_config, reference_problems
 from townsquare.http.config_forms import (
@@ -176,7 +176,7 @@ async def render_page(
     `changed` names the fields a save just changed (None: the save did not say).
     """
     spec = config_page(page)
-    guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
+    guild = await managed_guild(g.ts_session, guild_id)
     roles, channels = await _pickers(guild_id, spec)
     extra = await spec.extra_context(guild_id) if spec.extra_context is not None else {}
     names = {str(o.id): o.name for o in (roles or []) + (channels or [])}

@@ -15,7 +15,7 @@ from quart import g, redirect, render_template, request, url_for
 from quart_schema import hide
 
 from townsquare.core.alerts import GUILD_ALERTS_MAXLEN, acknowledge_alert, guild_alerts, open_alerts
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_forms import GuildLink
 from townsquare.http.state import state
@@ -37,7 +37,7 @@ _ALERT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 async def _render(guild_id: int, *, notice: str = "", error: str = "") -> str:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     app_state = state()
     return await render_template(
         "guild_alerts.html",

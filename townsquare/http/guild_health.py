@@ -16,7 +16,7 @@ from quart_schema import hide
 from townsquare.core.discord import DiscordTargetError, resolve_discord_target
 from townsquare.core.discord_rest import DiscordRest
 from townsquare.core.doctor import guild_health, stored_config
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_forms import GuildLink
 from townsquare.http.state import state
@@ -71,7 +71,7 @@ async def check_guild(guild_id: int) -> tuple[GuildHealth | None, str]:
 @hide
 async def show(guild_id: int) -> str:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     health, error = await check_guild(guild_id)
     return await render_template(
         "guild_health.html",

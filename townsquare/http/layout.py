@@ -19,7 +19,7 @@ import structlog
 from quart import Response, g, request, url_for
 from quart_schema import hide
 
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.errors import APIError
 from townsquare.http.state import state
@@ -72,7 +72,7 @@ async def layout_context() -> dict[str, typing.Any]:
 @hide
 async def icon(guild_id: int) -> Response:
     """The guild's icon from Discord (64 px PNG); 404 when it has none or Discord fails."""
-    guild = next((g_ for g_ in await managed_guilds(g.ts_session) if g_.id == guild_id), None)
+    guild = await managed_guild(g.ts_session, guild_id)
     if guild is None or not guild.icon or (not guild.icon.isalnum() and "_" not in guild.icon):
         raise APIError(404, "not_found", "this server has no icon")
     url = f"{ICON_ORIGIN}/icons/{guild_id}/{guild.icon}.png?size=64"

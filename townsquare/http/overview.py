@@ -23,7 +23,7 @@ from townsquare.core.activity.rollup import HISTORY_DAYS, daily_series
 from townsquare.core.alerts import open_alerts
 from townsquare.core.features import enabled_features, needs_member_joins
 from townsquare.core.premium import LIMITS, LimitKind, guild_usage, premium_page_path
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.charts import BarChart, Series, bar_chart, summary
 from townsquare.http.config_forms import GuildLink
@@ -114,7 +114,7 @@ def _chart(chart: Chart, series: list[DailySeries]) -> dict[str, typing.Any]:
 @hide
 async def show(guild_id: int) -> str:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     app_state = state()
     metrics = shown_metrics()
     found = {s.metric.name: s for s in await daily_series(guild_id, metrics, days=HISTORY_DAYS)}

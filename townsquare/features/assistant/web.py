@@ -32,7 +32,7 @@ from townsquare.features.assistant.domain.knowledge import (
 )
 from townsquare.features.assistant.domain.models import KnowledgeDocument
 from townsquare.features.assistant.domain.service import assistant_for
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import read_config
 from townsquare.http.config_forms import ConfigPage, FormField, GuildLink
@@ -71,7 +71,7 @@ async def _render(
     outcome: Outcome | None = None,
 ) -> str:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     documents = await KnowledgeDocument.filter(guild_id=guild_id).order_by("created_at", "id")
     limit = await _budget().documents_searched(guild_id)
     return await render_template(

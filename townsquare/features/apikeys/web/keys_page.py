@@ -26,7 +26,7 @@ from townsquare.features.apikeys.domain.service import (
     list_keys,
     revoke_key,
 )
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.errors import field_errors
 from townsquare.http.state import state
@@ -63,7 +63,7 @@ async def _render(
     notice: str = "",
 ) -> str:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     return await render_template(
         "apikeys/api_keys.html",
         user=session,

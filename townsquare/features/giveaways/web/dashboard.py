@@ -36,7 +36,7 @@ from townsquare.features.giveaways.domain.service import (
     slot_summaries,
 )
 from townsquare.features.giveaways.web.common import create
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.errors import APIError, field_errors
 from townsquare.http.guild_lookups import guild_roles, guild_text_channels
@@ -70,7 +70,7 @@ _TEN_YEARS: typing.Final = 10 * 365 * 86_400
 
 async def _guild_name(guild_id: int) -> str:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     return guild.name if guild else str(guild_id)
 
 

@@ -34,7 +34,7 @@ from townsquare.features.moderation.web.labels import (
     RULE_LABELS,
 )
 from townsquare.features.moderation.web.rest import guard_context
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.config_changes import apply_change, read_config
 from townsquare.http.config_forms import ConfigPage, FormField
@@ -418,7 +418,7 @@ def _id(raw: str | None, what: str) -> int | None:
 
 async def _guild_name(guild_id: int) -> str:
     session: Session = g.ts_session
-    found = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    found = await managed_guild(session, guild_id)
     return found.name if found else str(guild_id)
 
 

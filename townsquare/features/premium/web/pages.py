@@ -10,7 +10,7 @@ from quart_schema import hide, validate_response
 
 from townsquare.features.premium.domain.overview import overview
 from townsquare.features.premium.domain.wire import PremiumShown
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import (
     API_READ,
     api_blueprint,
@@ -44,7 +44,7 @@ async def _overview(guild_id: int) -> PremiumShown:
 async def show(guild_id: int) -> str:
     """Tier, source, end, each limit with its usage as a bar, and every tier's offer."""
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     shown = await _overview(guild_id)
     return await render_template(
         "premium/premium.html",

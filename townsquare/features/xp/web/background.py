@@ -18,7 +18,7 @@ from townsquare.features.xp.domain.backgrounds import (
     store_background,
 )
 from townsquare.features.xp.web.dashboard import session_actor
-from townsquare.http.access import managed_guilds
+from townsquare.http.access import managed_guild
 from townsquare.http.blueprints import dashboard_blueprint
 from townsquare.http.errors import APIError
 from townsquare.http.state import state
@@ -40,7 +40,7 @@ BODY_LIMITS: typing.Final = {"xp_rank_card.upload": MAX_UPLOAD_BYTES + 64 * 1024
 
 async def _render(guild_id: int, *, error: str = "", status: int = 200) -> tuple[str, int]:
     session: Session = g.ts_session
-    guild = next((entry for entry in await managed_guilds(session) if entry.id == guild_id), None)
+    guild = await managed_guild(session, guild_id)
     verdict = await state().require_gate().may(guild_id, BACKGROUND_LIMIT)
     found = await load_background(guild_id)
     page = await render_template(
