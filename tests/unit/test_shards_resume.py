@@ -4,6 +4,7 @@ hikari: an upgrade that moves them fails here, not in a shard process."""
 from __future__ import annotations
 
 import inspect
+import typing
 
 import hikari
 from hikari.impl import gateway_bot, shard
@@ -37,8 +38,9 @@ def test_start_one_shard_is_overridden_with_hikaris_signature() -> None:
     assert "self._shards[shard_id] = new_shard" in body
 
 
-def test_a_seeded_shard_resumes_from_the_session() -> None:
-    new = ResumableShard(
+def _shard(**options: typing.Any) -> ResumableShard:
+    """A shard that is never started (no event manager or factory needed)."""
+    return ResumableShard(
         event_manager=None,  # type: ignore[arg-type]
         event_factory=None,  # type: ignore[arg-type]
         intents=hikari.Intents.GUILDS,
@@ -46,7 +48,12 @@ def test_a_seeded_shard_resumes_from_the_session() -> None:
         proxy_settings=hikari.impl.ProxySettings(),
         token="token",
         url="wss://gateway.example",
+        **options,
     )
+
+
+def test_a_seeded_shard_resumes_from_the_session() -> None:
+    new = _shard()
     assert (new.session_id, new.seq, new.resume_url, new.user_id) == (None, None, None, None)
     assert new.position() is None
     new.seed(GatewaySession("abc", "wss://resume.example", 42, 7))
@@ -93,14 +100,7 @@ class _Socket:
 
 async def test_an_identify_waits_for_the_gate_and_other_payloads_do_not() -> None:
     events: list[str] = []
-    new = ResumableShard(
-        event_manager=None,  # type: ignore[arg-type]
-        event_factory=None,  # type: ignore[arg-type]
-        intents=hikari.Intents.GUILDS,
-        http_settings=hikari.impl.HTTPSettings(),
-        proxy_settings=hikari.impl.ProxySettings(),
-        token="token",
-        url="wss://gateway.example",
+    new = _shard(
         shard_id=3,
         shard_count=4,
         identify_gate=_Gate(events),  # type: ignore[arg-type]
