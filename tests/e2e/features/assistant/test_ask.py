@@ -29,7 +29,7 @@ if typing.TYPE_CHECKING:
 pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 
-DEADLINE = 4
+DEADLINE = 10
 """The worker's model deadline (seconds) in the fallback test."""
 
 
@@ -97,8 +97,8 @@ async def test_model_failures_get_the_fallback_within_the_deadline(
 ) -> None:
     await assistant.enable()
     await assistant.document("Server rules", RULES)
-    # The deadline is 4 s: a 429 or 500 must come back before it even on a loaded machine
-    # (at 1 s, a loaded CI run timed out first); the 60 s model must be cut at it.
+    # The deadline is 10 s: a 429 or 500 must come back before it even on a loaded machine
+    # (at 1 s and at 4 s, CI runs timed out first: the first question warms up the worker); the 60 s model must be cut at it.
     async with bot_running(), assistant.worker(timeout_seconds=str(DEADLINE)):
         await assistant.gemini(faults=[{"kind": "429", "retry_delay_seconds": 47}])
         busy = await answered(discord, await discord.use("alder", "/ask", question="links?"))
