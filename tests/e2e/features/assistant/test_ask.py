@@ -98,7 +98,8 @@ async def test_model_failures_get_the_fallback_within_the_deadline(
     await assistant.enable()
     await assistant.document("Server rules", RULES)
     # The deadline is 10 s: a 429 or 500 must come back before it even on a loaded machine
-    # (at 1 s and at 4 s, CI runs timed out first: the first question warms up the worker); the 60 s model must be cut at it.
+    # (at 1 s and at 4 s, CI runs timed out first: the first question warms up the worker);
+    # the 60 s model must be cut at it.
     async with bot_running(), assistant.worker(timeout_seconds=str(DEADLINE)):
         await assistant.gemini(faults=[{"kind": "429", "retry_delay_seconds": 47}])
         busy = await answered(discord, await discord.use("alder", "/ask", question="links?"))
