@@ -25,6 +25,7 @@ import time
 import typing
 
 import hikari
+import psutil
 import redis.asyncio as aioredis
 
 from benchmarks._support import ROOT, clear_keyspace, new_keyspace
@@ -85,6 +86,7 @@ async def _serve_sandbox(members: int) -> None:
         )
         created: dict[int, float] = {}
         answered.clear()
+        cpu_started = time.process_time()
         started = time.perf_counter()
         for number in range(count):
             interaction = create_component_interaction(
@@ -101,10 +103,12 @@ async def _serve_sandbox(members: int) -> None:
         last = max((at for at, _ in answered.values()), default=started)
         latencies = sorted(answered[i][0] - at for i, at in created.items() if i in answered)
         return {
+            "clicks": count,
             "answered": len(latencies),
             "entered": sum(text.startswith("You're in") for _, text in answered.values()),
             "seconds": last - started,
             "latencies": latencies,
+            "sandbox_cpu": time.process_time() - cpu_started,
         }
 
     async with sandbox as info:
@@ -158,9 +162,16 @@ async def ask(process: asyncio.subprocess.Process, **body: object) -> dict[str, 
 
 @contextlib.asynccontextmanager
 async def constant_bot(info: dict[str, typing.Any]) -> AsyncIterator[None]:
-    """A bare hikari bot answering every click with the same ephemeral text."""
+    """A bare hikari bot answering every click with the same ephemeral text (its REST
+    connections kept alive, as the product's are)."""
+    from townsquare.core.discord_rest import http_settings
+
     bot = hikari.GatewayBot(
-        info["bot_token"], rest_url=info["rest_url"], intents=hikari.Intents.GUILDS, banner=None
+        info["bot_token"],
+        rest_url=info["rest_url"],
+        intents=hikari.Intents.GUILDS,
+        banner=None,
+        http_settings=http_settings(),
     )
 
     @bot.listen()
@@ -196,6 +207,24 @@ async def shard_ready(redis: aioredis.Redis, keyspace: typing.Any) -> None:
     await asyncio.sleep(2)
 
 
+@contextlib.contextmanager
+def cpu_of(process: psutil.Process) -> typing.Iterator[typing.Callable[[], float]]:
+    """The CPU seconds (user and system) `process` spends inside the block."""
+
+    def spent(times: typing.Any) -> float:
+        return float(times.user + times.system)
+
+    before = spent(process.cpu_times())
+    measured: list[float] = []
+    yield lambda: measured[0]
+    measured.append(spent(process.cpu_times()) - before)
+
+
+def cpu_per_click(result: dict[str, typing.Any], side: str) -> float:
+    """Milliseconds of one process's CPU per click created (answered or not)."""
+    return 1000 * result[side] / max(1, result["clicks"])
+
+
 def summary(result: dict[str, typing.Any]) -> tuple[float, float]:
     latencies = result["latencies"]
     rate = result["answered"] / result["seconds"] if result["seconds"] > 0 else 0.0
@@ -213,23 +242,27 @@ async def run(redis_url: str) -> None:
         async with sandbox_child() as (sandbox, info):
             await ask(sandbox, op="grow", count=max(ENTRANTS, BASELINE_CLICKS))
             async with constant_bot(info):
-                base = await ask(
-                    sandbox,
-                    op="clicks",
-                    custom_id="bench:constant",
-                    count=BASELINE_CLICKS,
-                    rate=RATE,
-                )
+                with cpu_of(psutil.Process()) as base_cpu:  # the bare bot runs in this process
+                    base = await ask(
+                        sandbox,
+                        op="clicks",
+                        custom_id="bench:constant",
+                        count=BASELINE_CLICKS,
+                        rate=RATE,
+                    )
+            base["bot_cpu"] = base_cpu()
             await open_entries(redis, keyspace, GIVEAWAY, info["guild_id"], {}, message_id=None)
-            async with shard_child(info, redis_url, keyspace, batch_size=500, batch_ms=50):
+            async with shard_child(info, redis_url, keyspace, batch_size=500, batch_ms=50) as shard:
                 await shard_ready(redis, keyspace)
-                ours = await ask(
-                    sandbox,
-                    op="clicks",
-                    custom_id=custom_id(ENTER, GIVEAWAY),
-                    count=ENTRANTS,
-                    rate=RATE,
-                )
+                with cpu_of(psutil.Process(shard.pid)) as shard_cpu:
+                    ours = await ask(
+                        sandbox,
+                        op="clicks",
+                        custom_id=custom_id(ENTER, GIVEAWAY),
+                        count=ENTRANTS,
+                        rate=RATE,
+                    )
+                ours["bot_cpu"] = shard_cpu()
             entered = await entry_count(redis, keyspace, GIVEAWAY)
     finally:
         await clear_keyspace(redis, keyspace)
@@ -241,7 +274,18 @@ async def run(redis_url: str) -> None:
         f"{entered:,} entries in Redis, {rate:,.0f}/s (asked {RATE:,.0f}/s)"
     )
     print(f"p99 interaction -> response: {p99 * 1000:,.0f} ms")
-    print(f"bare round trip: {base_rate:,.0f}/s, p99 {base_p99 * 1000:,.0f} ms")
+    print(
+        f"bare round trip: {base['answered']:,} of {base['clicks']:,} answered, "
+        f"{base_rate:,.0f}/s, p99 {base_p99 * 1000:,.0f} ms"
+    )
+    # One guild is on one shard, and one shard is one single-threaded process: the bot's CPU per
+    # click bounds the clicks/s one guild can get, whatever the number of cores.
+    for name, result in (("ours", ours), ("bare", base)):
+        bot_ms, world_ms = cpu_per_click(result, "bot_cpu"), cpu_per_click(result, "sandbox_cpu")
+        print(
+            f"CPU per click ({name}): bot process {bot_ms:.2f} ms (one process's ceiling "
+            f"{1000 / bot_ms if bot_ms else 0:,.0f}/s), sandbox {world_ms:.2f} ms"
+        )
     print(
         json.dumps(
             {
@@ -253,6 +297,9 @@ async def run(redis_url: str) -> None:
                 "p99_ms": round(p99 * 1000),
                 "baseline_p99_ms": round(base_p99 * 1000),
                 "entrants": entered,
+                "bot_cpu_ms_per_click": round(cpu_per_click(ours, "bot_cpu"), 3),
+                "baseline_bot_cpu_ms_per_click": round(cpu_per_click(base, "bot_cpu"), 3),
+                "sandbox_cpu_ms_per_click": round(cpu_per_click(ours, "sandbox_cpu"), 3),
             }
         )
     )

@@ -10,9 +10,15 @@ import typing
 import pytest
 
 from tests.support.redis_cluster import ON_CLUSTER_TOO
+from tests.support.waiting import wait_until
 from townsquare.shards.publisher import BatchPublisher, StreamEntry, StreamTransport
 from townsquare.shards.resume import GatewaySession
-from townsquare.shards.sessions import SessionRecorder, SessionStore, gateway_mark
+from townsquare.shards.sessions import (
+    WRITE_EVERY_SECONDS,
+    SessionRecorder,
+    SessionStore,
+    gateway_mark,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,6 +82,41 @@ async def test_renewals_keep_a_quiet_shards_record_and_notice_a_lost_lease(
     await recorder.renew()
     assert recorder.lease_lost.is_set()
     assert recorder.owned == set()
+
+
+async def test_a_busy_shards_positions_are_written_at_most_every_interval_and_the_last_kept(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    writes: list[int] = []
+
+    class Counted(SessionStore):
+        async def record(self, marks: typing.Any) -> set[int]:
+            writes.append(len(marks))
+            return await super().record(marks)
+
+    store = Counted(redis, keyspace, shard_count=1, owner="a:1:x")
+    source = publisher()
+    recorder = SessionRecorder(store, source, [0])
+    await recorder.renew()
+    running = asyncio.create_task(recorder.run())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    seq = 0
+    while loop.time() - started < 0.3:  # a dispatch a millisecond, as a busy shard sees
+        seq += 1
+        source.mark(0, gateway_mark(GatewaySession("abc", SESSION.resume_url, seq, 7)))
+        await asyncio.sleep(0.001)
+    elapsed = loop.time() - started
+
+    async def last_written() -> bool:
+        session = await store.load(0)
+        return session is not None and session.seq == seq
+
+    await wait_until(last_written, within=10, what="the last position written")
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    # Unpaced, the recorder wrote once per Redis round trip (a hundred times and more here).
+    assert len(writes) <= elapsed / WRITE_EVERY_SECONDS + 2, (len(writes), seq)
 
 
 class _Nowhere(StreamTransport):

@@ -52,6 +52,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "LEASE_SECONDS",
     "RENEW_SECONDS",
+    "WRITE_EVERY_SECONDS",
     "SessionRecorder",
     "SessionStore",
     "ShardLeaseLostError",
@@ -66,6 +67,12 @@ LEASE_SECONDS: typing.Final = 10
 the lease of a killed one (on another host)."""
 RENEW_SECONDS: typing.Final = 3.0
 """How often the holder renews its leases (and retries a failed session write)."""
+WRITE_EVERY_SECONDS: typing.Final = 0.05
+"""The shortest time between two session writes. A busy shard's position changes with every
+dispatch, and writing it as often as Redis answers cost a tenth of the shard's CPU under
+2,000 clicks a second (docs/performance.md, "Giveaways"); at most 20 writes a second widen what
+a SIGKILL makes the gateway replay by at most this much (a clean stop writes the last
+position)."""
 SESSION_TTL_FALLBACK: typing.Final = 600
 
 # KEYS[1] lease, KEYS[2] session; ARGV[1] owner, ARGV[2] lease ms, ARGV[3] a holder that may
@@ -256,7 +263,8 @@ class SessionRecorder:
     """Writes each shard's delivered gateway position and keeps the process's leases.
 
     Runs beside the publisher: whenever `delivered_marks` changes it writes the changed shards
-    in one round trip (later changes wait for it, so writes never queue up), and every
+    in one round trip (later changes wait for it and for :data:`WRITE_EVERY_SECONDS`, so
+    writes never queue up and a busy shard writes at most 20 times a second), and every
     :data:`RENEW_SECONDS` it renews its leases, claims any lease that has come free, and
     retries what failed.
     """
@@ -311,6 +319,7 @@ class SessionRecorder:
                     renew_at = loop.time() + RENEW_SECONDS
                     await self.renew()
                 await self.write()
+                await asyncio.sleep(WRITE_EVERY_SECONDS)  # pacing: changes meanwhile coalesce
             except Exception as error:  # Redis away: the publisher is retrying too
                 if not self._failing:
                     _log.warning("gateway session write failed", error=str(error))
