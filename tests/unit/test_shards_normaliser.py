@@ -18,6 +18,7 @@ from townsquare.core.events import (
     MessageRecord,
     parse_records,
 )
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.features.xp.domain.jobs import XP_ROUTE
 from townsquare.sandbox.gateway.handshake import guild_create
 from townsquare.sandbox.intents import Intent
@@ -31,7 +32,6 @@ from townsquare.shards.normaliser import (
     message_change_record,
     message_record,
     message_record_from_payload,
-    snowflake_ms,
     voice_record,
 )
 from townsquare.shards.routes import Route, route_record

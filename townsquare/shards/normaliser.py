@@ -27,13 +27,13 @@ from townsquare.core.events import (
     MessageRecord,
     VoiceStateRecord,
 )
+from townsquare.core.snowflakes import snowflake_ms
 
 if typing.TYPE_CHECKING:
     import datetime
     from collections.abc import Iterable, Mapping
 
 __all__ = [
-    "DISCORD_EPOCH_MS",
     "USER_MESSAGE_TYPES",
     "audit_log_record",
     "automod_execution_record",
@@ -45,12 +45,8 @@ __all__ = [
     "message_change_record",
     "message_record",
     "message_record_from_payload",
-    "snowflake_ms",
     "voice_record",
 ]
-
-DISCORD_EPOCH_MS: typing.Final = 1_420_070_400_000
-"""2015-01-01T00:00:00Z, the zero of Discord's snowflake timestamps."""
 
 USER_MESSAGE_TYPES: typing.Final = frozenset({hikari.MessageType.DEFAULT, hikari.MessageType.REPLY})
 """Messages a member typed; every other type is a system message."""
@@ -58,11 +54,6 @@ _USER_MESSAGE_TYPE_VALUES: typing.Final = frozenset(int(t) for t in USER_MESSAGE
 _REPLY_TYPE: typing.Final = int(hikari.MessageType.REPLY)
 
 _LINK = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)
-
-
-def snowflake_ms(snowflake: int) -> int:
-    """When Discord created `snowflake`, in Unix milliseconds (its top 42 bits)."""
-    return (snowflake >> 22) + DISCORD_EPOCH_MS
 
 
 def link_count(content: str) -> int:
