@@ -39,8 +39,16 @@ def _join(user: int, at_ms: int) -> MemberJoinRecord:
     )
 
 
-def _leave(user: int, at_ms: int) -> MemberLeaveRecord:
-    return MemberLeaveRecord(guild_id=GUILD, user_id=user, is_bot=False, timestamp_ms=at_ms)
+def _leave(user: int, at_ms: int, seq: int | None = None) -> MemberLeaveRecord:
+    """A leave, of the gateway dispatch numbered `seq` in one session if given."""
+    return MemberLeaveRecord(
+        guild_id=GUILD,
+        user_id=user,
+        is_bot=False,
+        timestamp_ms=at_ms,
+        gateway_session=None if seq is None else "c0ffee",
+        gateway_seq=seq,
+    )
 
 
 @pytest.mark.usefixtures("orm")
@@ -90,18 +98,7 @@ async def test_a_leave_the_gateway_replays_counts_once(
 ) -> None:
     """A resumed session's replay is received again, so its record has a new time; the
     dispatch (session id and sequence number) is the same."""
-
-    def leave(at_ms: int, seq: int) -> MemberLeaveRecord:
-        return MemberLeaveRecord(
-            guild_id=GUILD,
-            user_id=3,
-            is_bot=False,
-            timestamp_ms=at_ms,
-            gateway_session="c0ffee",
-            gateway_seq=seq,
-        )
-
-    assert await count_member_changes(redis, keyspace, [leave(_ms(TEN, 1), 41)]) == 1
-    assert await count_member_changes(redis, keyspace, [leave(_ms(TEN, 3), 41)]) == 0
+    assert await count_member_changes(redis, keyspace, [_leave(3, _ms(TEN, 1), 41)]) == 1
+    assert await count_member_changes(redis, keyspace, [_leave(3, _ms(TEN, 3), 41)]) == 0
     # The same member leaving again later (after a rejoin) is another dispatch.
-    assert await count_member_changes(redis, keyspace, [leave(_ms(TEN, 9), 57)]) == 1
+    assert await count_member_changes(redis, keyspace, [_leave(3, _ms(TEN, 9), 57)]) == 1
