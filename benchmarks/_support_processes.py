@@ -180,10 +180,10 @@ def _real_time() -> datetime.datetime:
 
 
 async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool) -> None:
+    from townsquare.core.snowflakes import snowflake_ms
     from townsquare.sandbox import Sandbox, SandboxSettings
     from townsquare.sandbox.rest import RateLimitSettings
     from townsquare.sandbox.rest.ratelimits import Bucket
-    from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
     from townsquare.sandbox.world.members import join_guild
     from townsquare.sandbox.world.roles import create_role
 
@@ -223,7 +223,7 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
             if body.get("text"):
                 text = body["text"].format(number=number)
             message = world.create_message(channel, author, text)
-            ts = (message.id >> 22) + DISCORD_EPOCH_MS
+            ts = snowflake_ms(message.id)
             rows.append((message.id, author, ts, time.time()))
             if rate > 0:
                 due = started + (number + 1) / rate

@@ -22,8 +22,8 @@ from townsquare.core.features import pipeline_names
 from townsquare.core.guard.actions import Action, Source
 from townsquare.core.guard.models import Case
 from townsquare.core.processes import process_alive
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.features.giveaways.domain.models import Giveaway, GiveawayPick, GiveawayState
-from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
 from townsquare.sandbox.world.interactions import APPLICATION_COMMAND
 
 if typing.TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _records(system: System) -> list[MessageRecord]:
             channel_id=sent.channel_id,
             author_id=sent.author_id,
             message_id=sent.message_id,
-            timestamp_ms=(sent.message_id >> 22) + DISCORD_EPOCH_MS,
+            timestamp_ms=snowflake_ms(sent.message_id),
             role_ids=(),
             length=1,
             mention_count=0,

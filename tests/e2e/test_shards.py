@@ -28,13 +28,13 @@ from tests.support.shards import (
 from tests.support.waiting import wait_until
 from tests.support.world import channel_named, demo_guild, user_named
 from townsquare.core.events import GuildRecord, MessageRecord, VoiceStateRecord
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.sandbox import Sandbox, SandboxSettings
 from townsquare.sandbox.gateway import GatewaySettings
 from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.world import Dispatch, Scenario, load_scenario
 from townsquare.shards import parse_shard_selection, resolve_shard_selection, run_shards
 from townsquare.shards.health import HEALTH_FIELDS
-from townsquare.shards.normaliser import snowflake_ms
 from townsquare.shards.routes import feature_routes
 
 if typing.TYPE_CHECKING:

@@ -23,7 +23,7 @@ from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.events.wire import DATA_FIELD
 from townsquare.core.settings import load_settings
-from townsquare.sandbox.snowflakes import DISCORD_EPOCH_MS
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.tasks.registry import load_tasks
 
 if typing.TYPE_CHECKING:
@@ -121,7 +121,7 @@ def create_posts(
         channel = world.channel(post.channel)
         assert channel is not None
         message = world.create_message(channel, post.author, f"chat line {number}")
-        assert (message.id >> 22) + DISCORD_EPOCH_MS == post.ts  # the chosen time, in the id
+        assert snowflake_ms(message.id) == post.ts  # the chosen time, in the id
         expected.append(
             MessageRecord(
                 guild_id=guild.id,

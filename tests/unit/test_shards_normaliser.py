@@ -18,20 +18,20 @@ from townsquare.core.events import (
     MessageRecord,
     parse_records,
 )
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.features.xp.domain.jobs import XP_ROUTE
 from townsquare.sandbox.gateway.handshake import guild_create
 from townsquare.sandbox.intents import Intent
 from townsquare.sandbox.world import World, build_world, load_scenario
 from townsquare.sandbox.world import payloads as sandbox_payloads
 from townsquare.sandbox.world.voice import set_voice_state
-from townsquare.shards.cluster import _consume_messages_raw
+from townsquare.shards.cluster import _consume_raw
 from townsquare.shards.normaliser import (
     guild_record,
     link_count,
     message_change_record,
     message_record,
     message_record_from_payload,
-    snowflake_ms,
     voice_record,
 )
 from townsquare.shards.routes import Route, route_record
@@ -295,12 +295,15 @@ def test_message_payloads_are_taken_inside_hikaris_dispatch(world: World) -> Non
     )
     seen: list[tuple[int, str]] = []
 
-    def handler(shard_id: int, payload: typing.Mapping[str, typing.Any]) -> None:
-        seen.append((shard_id, payload["content"]))
+    def handler(
+        shard: hikari.api.GatewayShard, event_name: str, payload: typing.Mapping[str, typing.Any]
+    ) -> None:
+        assert event_name == "MESSAGE_CREATE"
+        seen.append((shard.id, payload["content"]))
         if payload["content"] == "boom":
             raise RuntimeError("a bad payload")
 
-    _consume_messages_raw(bot, handler)
+    _consume_raw(bot, {"MESSAGE_CREATE": handler})
     manager = bot.event_manager
     assert isinstance(manager, hikari.impl.EventManagerImpl)  # the same object, subclassed
     ada = member_id(world, "ada")

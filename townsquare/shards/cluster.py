@@ -79,7 +79,6 @@ LISTENED_DISPATCHES: typing.Final = frozenset(
         "ENTITLEMENT_UPDATE",
         "ENTITLEMENT_DELETE",
         "GUILD_MEMBER_ADD",
-        "GUILD_MEMBER_REMOVE",
         "AUTO_MODERATION_ACTION_EXECUTION",
         "GUILD_AUDIT_LOG_ENTRY_CREATE",
     }
@@ -109,31 +108,34 @@ MESSAGE_CHANGES: typing.Final = frozenset(
 )
 """Dispatches whose records (edits, deletions) come raw, like MESSAGE_CREATE's."""
 
+type RawHandler = Callable[[hikari.api.GatewayShard, str, dict[str, typing.Any]], None]
+"""`handler(shard, event_name, payload)` for a raw dispatch (see :func:`_consume_raw`)."""
 
-def _consume_messages_raw(
+
+def _consume_raw(
     bot: hikari.GatewayBot,
-    handler: Callable[[int, Mapping[str, typing.Any]], None],
+    handlers: Mapping[str, RawHandler],
     after_dispatch: Callable[[hikari.api.GatewayShard, str], None] | None = None,
-    changes: Callable[[int, str, Mapping[str, typing.Any]], None] | None = None,
 ) -> None:
-    """Call `handler(shard_id, payload)` for every MESSAGE_CREATE, inside hikari's dispatch,
-    `changes(shard_id, event_name, payload)` for every edit and deletion
-    (:data:`MESSAGE_CHANGES`) when given, and `after_dispatch(shard, event_name)` after hikari
+    """Call `handlers[event_name](shard, event_name, payload)` for every dispatch named in
+    `handlers`, inside hikari's dispatch, and `after_dispatch(shard, event_name)` after hikari
     has consumed any dispatch.
 
-    hikari's `ShardPayloadEvent` would give the same payloads, but as an event: an object and
-    an asyncio task per gateway event, about a quarter of a busy shard's CPU. Instead the
-    bot's event manager gets a subclass (same object, same slots; `__class__` is reassigned)
-    whose `consume_raw_event`, hikari's public entry point for every dispatch, calls the
-    handler synchronously and then hikari's own as before: if a listener for message events
-    is ever added, hikari serves it as usual. An exception in the handler is logged, never
-    raised into the shard's gateway loop.
+    Inside the dispatch, the shard's gateway position (`ResumableShard.position`) is this
+    dispatch's; a listener of hikari's events runs later, as a task, when the shard may have
+    read further dispatches. And hikari's `ShardPayloadEvent` would give the same payloads,
+    but as an event: an object and an asyncio task per gateway event, about a quarter of a
+    busy shard's CPU. Instead the bot's event manager gets a subclass (same object, same
+    slots; `__class__` is reassigned) whose `consume_raw_event`, hikari's public entry point
+    for every dispatch, calls the handler synchronously and then hikari's own as before: if a
+    listener for these events is ever added, hikari serves it as usual. An exception in a
+    handler is logged, never raised into the shard's gateway loop.
     """
     manager = bot.event_manager
     if not isinstance(manager, hikari.impl.EventManagerImpl):
         raise TypeError(f"unexpected hikari event manager {type(manager).__name__}")
 
-    class _RawMessages(type(manager)):  # type: ignore[misc]
+    class _RawDispatches(type(manager)):  # type: ignore[misc]
         __slots__ = ()
 
         def consume_raw_event(
@@ -142,21 +144,17 @@ def _consume_messages_raw(
             shard: hikari.api.GatewayShard,
             payload: dict[str, typing.Any],
         ) -> None:
-            if event_name == "MESSAGE_CREATE":
+            handler = handlers.get(event_name)
+            if handler is not None:
                 try:
-                    handler(shard.id, payload)
+                    handler(shard, event_name, payload)
                 except Exception:
-                    _log.exception("message payload not normalised", shard=shard.id)
-            elif changes is not None and event_name in MESSAGE_CHANGES:
-                try:
-                    changes(shard.id, event_name, payload)
-                except Exception:
-                    _log.exception("message change not normalised", shard=shard.id)
+                    _log.exception("dispatch not normalised", shard=shard.id, dispatch=event_name)
             super().consume_raw_event(event_name, shard, payload)
             if after_dispatch is not None:
                 after_dispatch(shard, event_name)
 
-    manager.__class__ = _RawMessages
+    manager.__class__ = _RawDispatches
 
 
 def _now_ms() -> int:
@@ -430,19 +428,15 @@ class ShardCluster:
         # Messages come raw: with no listener for hikari's message events and no message
         # cache, hikari skips building `Message` objects (its consumers only run for events
         # someone listens to or caches), and the record is read from the JSON payload.
-        wants_changes = any(
-            route.kinds & {"message_edit", "message_delete"} for route in self.routes
-        )
-        _consume_messages_raw(
-            bot,
-            self._on_message_payload,
-            self._after_dispatch,
-            self._on_message_change if wants_changes else None,
-        )
-        bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
+        # Leaves come raw too, to carry the dispatch's gateway position.
+        raw: dict[str, RawHandler] = {"MESSAGE_CREATE": self._on_message_payload}
+        if any(route.kinds & {"message_edit", "message_delete"} for route in self.routes):
+            raw |= dict.fromkeys(MESSAGE_CHANGES, self._on_message_change)
         if bot.intents & hikari.Intents.GUILD_MEMBERS:  # anti-raid, or members counted
             bot.subscribe(hikari.MemberCreateEvent, self._on_member_join)
-            bot.subscribe(hikari.MemberDeleteEvent, self._on_member_leave)
+            raw["GUILD_MEMBER_REMOVE"] = self._on_member_leave
+        _consume_raw(bot, raw, self._after_dispatch)
+        bot.subscribe(hikari.VoiceStateUpdateEvent, self._on_voice_state)
         if self.member_requests is not None:
             bot.subscribe(hikari.MemberChunkEvent, self.member_requests.on_chunk)
         if bot.intents & hikari.Intents.AUTO_MODERATION_EXECUTION:
@@ -463,28 +457,26 @@ class ShardCluster:
         for route, data in route_record(record, self.routes):
             self.publisher.submit(route.pipeline, data, task_name=route.task_name)
 
-    def _saw(self, event: hikari.events.ShardEvent) -> int:
+    def _saw(self, shard: hikari.api.GatewayShard) -> int:
+        """Count an event of `shard` in its stats; returns now, in Unix milliseconds."""
         now = _now_ms()
-        stats = self.stats.get(event.shard.id)
+        stats = self.stats.get(shard.id)
         if stats is not None:
             stats.saw_event(now)
         return now
 
-    def _on_message_payload(self, shard_id: int, payload: Mapping[str, typing.Any]) -> None:
-        stats = self.stats.get(shard_id)
-        if stats is not None:
-            stats.saw_event(_now_ms())
+    def _on_message_payload(
+        self, shard: hikari.api.GatewayShard, event_name: str, payload: Mapping[str, typing.Any]
+    ) -> None:
+        self._saw(shard)
         record = message_record_from_payload(payload, with_content=self._with_content)
         if record is not None:
             self._publish(record)
 
     def _on_message_change(
-        self, shard_id: int, event_name: str, payload: Mapping[str, typing.Any]
+        self, shard: hikari.api.GatewayShard, event_name: str, payload: Mapping[str, typing.Any]
     ) -> None:
-        now = _now_ms()
-        stats = self.stats.get(shard_id)
-        if stats is not None:
-            stats.saw_event(now)
+        now = self._saw(shard)
         record = message_change_record(event_name, payload, now, with_content=self._with_content)
         if record is not None:
             self._publish(record)
@@ -515,30 +507,35 @@ class ShardCluster:
         self.publisher.mark(shard_id, mark)
 
     async def _on_voice_state(self, event: hikari.VoiceStateUpdateEvent) -> None:
-        self._publish(voice_record(event.state, self._saw(event)))
+        self._publish(voice_record(event.state, self._saw(event.shard)))
 
     async def _on_member_join(self, event: hikari.MemberCreateEvent) -> None:
-        self._publish(member_join_record(event.member, self._saw(event)))
+        self._publish(member_join_record(event.member, self._saw(event.shard)))
 
-    async def _on_member_leave(self, event: hikari.MemberDeleteEvent) -> None:
-        self._publish(member_leave_record(event, self._saw(event)))
+    def _on_member_leave(
+        self, shard: hikari.api.GatewayShard, event_name: str, payload: Mapping[str, typing.Any]
+    ) -> None:
+        """Inside the dispatch, so the shard's position is the leave's own (see `_consume_raw`)."""
+        position = shard.position() if isinstance(shard, ResumableShard) else None
+        dispatch = None if position is None else (position[0], position[2])
+        self._publish(member_leave_record(payload, self._saw(shard), dispatch))
 
     async def _on_automod_execution(self, event: AutoModActionExecutionEvent) -> None:
-        self._publish(automod_execution_record(event, self._saw(event)))
+        self._publish(automod_execution_record(event, self._saw(event.shard)))
 
     async def _on_audit_log_entry(self, event: hikari.AuditLogEntryCreateEvent) -> None:
-        self._saw(event)
+        self._saw(event.shard)
         self._publish(audit_log_record(event.entry))
 
     async def _on_guild_received(
         self, event: hikari.GuildAvailableEvent | hikari.GuildJoinEvent
     ) -> None:
-        now = self._saw(event)
+        now = self._saw(event.shard)
         self.stats[event.shard.id].guild_ids.add(event.guild_id)
         self._publish(guild_record(event.guild, event.voice_states.values(), now))
 
     async def _on_guild_update(self, event: hikari.GuildUpdateEvent) -> None:
-        now = self._saw(event)
+        now = self._saw(event.shard)
         if event.guild_id not in self.stats[event.shard.id].guild_ids:
             # Not received by this process (a session resumed from another): its voice states
             # are unknown here, and a guild record replaces the pipeline's with the record's.
@@ -549,11 +546,11 @@ class ShardCluster:
     async def _on_guild_gone(
         self, event: hikari.GuildLeaveEvent | hikari.GuildUnavailableEvent
     ) -> None:
-        self._saw(event)
+        self._saw(event.shard)
         self.stats[event.shard.id].guild_ids.discard(event.guild_id)
 
     async def _on_entitlement(self, event: hikari.EntitlementEvent) -> None:
-        self._publish(entitlement_record(event, self._saw(event)))
+        self._publish(entitlement_record(event, self._saw(event.shard)))
 
     async def _on_connected(self, event: hikari.ShardConnectedEvent) -> None:
         if (stats := self.stats.get(event.shard.id)) is not None:

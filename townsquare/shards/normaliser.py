@@ -27,13 +27,13 @@ from townsquare.core.events import (
     MessageRecord,
     VoiceStateRecord,
 )
+from townsquare.core.snowflakes import snowflake_ms
 
 if typing.TYPE_CHECKING:
     import datetime
     from collections.abc import Iterable, Mapping
 
 __all__ = [
-    "DISCORD_EPOCH_MS",
     "USER_MESSAGE_TYPES",
     "audit_log_record",
     "automod_execution_record",
@@ -45,12 +45,8 @@ __all__ = [
     "message_change_record",
     "message_record",
     "message_record_from_payload",
-    "snowflake_ms",
     "voice_record",
 ]
-
-DISCORD_EPOCH_MS: typing.Final = 1_420_070_400_000
-"""2015-01-01T00:00:00Z, the zero of Discord's snowflake timestamps."""
 
 USER_MESSAGE_TYPES: typing.Final = frozenset({hikari.MessageType.DEFAULT, hikari.MessageType.REPLY})
 """Messages a member typed; every other type is a system message."""
@@ -58,11 +54,6 @@ _USER_MESSAGE_TYPE_VALUES: typing.Final = frozenset(int(t) for t in USER_MESSAGE
 _REPLY_TYPE: typing.Final = int(hikari.MessageType.REPLY)
 
 _LINK = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)
-
-
-def snowflake_ms(snowflake: int) -> int:
-    """When Discord created `snowflake`, in Unix milliseconds (its top 42 bits)."""
-    return (snowflake >> 22) + DISCORD_EPOCH_MS
 
 
 def link_count(content: str) -> int:
@@ -118,7 +109,7 @@ def message_record_from_payload(
     The same record and the same filters, without hikari building the whole `Message` (its
     author, member, embeds, mentions, ...) of which a record keeps ten fields: the shard
     takes the payloads from hikari's dispatch and nobody listens to its message events, so
-    hikari skips deserialising messages (see `cluster._consume_messages_raw`). Also None for
+    hikari skips deserialising messages (see `cluster._consume_raw`). Also None for
     direct messages (no `guild_id`). Mentions count distinct users, as hikari's
     `user_mentions` mapping does.
     """
@@ -242,14 +233,23 @@ def member_join_record(member: hikari.Member, received_ms: int) -> MemberJoinRec
     )
 
 
-def member_leave_record(event: hikari.MemberDeleteEvent, received_ms: int) -> MemberLeaveRecord:
-    """A member left, was kicked or banned: who, and whether a bot. Discord's payload has no
-    time, so the record's is when the shard got it."""
+def member_leave_record(
+    payload: Mapping[str, typing.Any], received_ms: int, dispatch: tuple[str, int] | None
+) -> MemberLeaveRecord:
+    """A member left, was kicked or banned, from a raw GUILD_MEMBER_REMOVE payload: who, and
+    whether a bot. Discord's payload has no time and no id: the record's time is when the
+    shard got it, and `dispatch`, the gateway session and sequence number the payload came
+    with (None if unknown), tells this leave from any other, and from nothing else: a RESUME
+    replays a dispatch with the same pair."""
+    user = payload["user"]
+    session, seq = (None, None) if dispatch is None else dispatch
     return MemberLeaveRecord(
-        guild_id=event.guild_id,
-        user_id=event.user.id,
-        is_bot=event.user.is_bot,
+        guild_id=int(payload["guild_id"]),
+        user_id=int(user["id"]),
+        is_bot=bool(user.get("bot", False)),
         timestamp_ms=received_ms,
+        gateway_session=session,
+        gateway_seq=seq,
     )
 
 

@@ -35,6 +35,7 @@ SCHEMA_VERSION: Literal[1] = 1
 
 Snowflake = Annotated[int, Field(ge=1, le=2**64 - 1)]
 Count = Annotated[int, Field(ge=0)]
+GatewaySessionId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Record(BaseModel):
@@ -122,6 +123,12 @@ class MemberLeaveRecord(_Record):
     is_bot: bool
     timestamp_ms: Count
     """When the shard received the leave (Discord's payload carries no time)."""
+    gateway_session: GatewaySessionId | None = None
+    """The gateway session whose dispatch this was; with `gateway_seq`, which dispatch: the
+    pair is unique, and a RESUME's replay of the dispatch carries it again. None when the
+    shard did not know it (the leave is then told apart by `timestamp_ms` only)."""
+    gateway_seq: Count | None = None
+    """The dispatch's sequence number in `gateway_session`."""
 
 
 class MessageEditRecord(_Record):

@@ -28,8 +28,8 @@ from townsquare.core.events.wire import DATA_FIELD, encode_job
 from townsquare.core.guard.models import Case
 from townsquare.core.keyspace import Keyspace
 from townsquare.core.settings import load_settings
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.features.moderation.domain.jobs import AUTOMOD_TASK
-from townsquare.shards.normaliser import snowflake_ms
 from townsquare.tasks.registry import load_tasks
 
 if typing.TYPE_CHECKING:

@@ -1,5 +1,6 @@
 """Members joining and leaving counted into the overview's rollups from known records: a
-redelivered batch, and a join the gateway replays, count nothing twice; a rejoin counts."""
+redelivered batch, and a join or a leave the gateway replays, count nothing twice; a rejoin
+counts."""
 
 from __future__ import annotations
 
@@ -38,8 +39,16 @@ def _join(user: int, at_ms: int) -> MemberJoinRecord:
     )
 
 
-def _leave(user: int, at_ms: int) -> MemberLeaveRecord:
-    return MemberLeaveRecord(guild_id=GUILD, user_id=user, is_bot=False, timestamp_ms=at_ms)
+def _leave(user: int, at_ms: int, seq: int | None = None) -> MemberLeaveRecord:
+    """A leave, of the gateway dispatch numbered `seq` in one session if given."""
+    return MemberLeaveRecord(
+        guild_id=GUILD,
+        user_id=user,
+        is_bot=False,
+        timestamp_ms=at_ms,
+        gateway_session=None if seq is None else "c0ffee",
+        gateway_seq=seq,
+    )
 
 
 @pytest.mark.usefixtures("orm")
@@ -82,3 +91,14 @@ async def test_joins_and_leaves_roll_up_once_per_event(
     assert joins.days[-2] == YESTERDAY
     assert (joins.values[-2], leaves.values[-2]) == (3, 2)
     assert sum(joins.values) == 3 and sum(leaves.values) == 2
+
+
+async def test_a_leave_the_gateway_replays_counts_once(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    """A resumed session's replay is received again, so its record has a new time; the
+    dispatch (session id and sequence number) is the same."""
+    assert await count_member_changes(redis, keyspace, [_leave(3, _ms(TEN, 1), 41)]) == 1
+    assert await count_member_changes(redis, keyspace, [_leave(3, _ms(TEN, 3), 41)]) == 0
+    # The same member leaving again later (after a rejoin) is another dispatch.
+    assert await count_member_changes(redis, keyspace, [_leave(3, _ms(TEN, 9), 57)]) == 1

@@ -7,8 +7,8 @@ import datetime
 import pytest
 from pydantic import ValidationError
 
+from townsquare.core.snowflakes import DISCORD_EPOCH_MS
 from townsquare.features.giveaways.domain.requirements import (
-    DISCORD_EPOCH_MS,
     MemberFacts,
     Requirements,
     account_created_at,

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from townsquare.core.snowflakes import snowflake_ms
 from townsquare.core.validation import Snowflake, SnowflakeKey
 from townsquare.features.giveaways.domain.durations import format_duration
 
@@ -29,7 +30,6 @@ __all__ = [
     "account_created_at",
 ]
 
-DISCORD_EPOCH_MS: typing.Final = 1_420_070_400_000
 MAX_REQUIREMENT_ROLES: typing.Final = 25
 MAX_BONUS: typing.Final = 100
 """Bonus entries a member can hold at most (summed over their roles)."""
@@ -42,8 +42,7 @@ Seconds = Annotated[int, Field(ge=1, le=_MAX_AGE_SECONDS)]
 
 def account_created_at(user_id: int) -> datetime.datetime:
     """When a Discord account was made: the time in its snowflake."""
-    ms = (user_id >> 22) + DISCORD_EPOCH_MS
-    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return datetime.datetime.fromtimestamp(snowflake_ms(user_id) / 1000, tz=datetime.UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

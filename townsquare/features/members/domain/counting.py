@@ -2,15 +2,17 @@
 
 Each record is counted by :func:`~townsquare.core.activity.counters.record_each_once` under an
 `activity_done` marker of the event (in the guild's cluster slot), in the same script call
-that counts it, so a redelivered batch (a worker killed before its acknowledgement, a retry)
-counts nothing twice:
+that counts it, so a record delivered twice (a redelivered batch, a worker killed before its
+acknowledgement, a retry, or the gateway replaying the dispatch to a resumed session) counts
+nothing twice:
 
-- a join's marker is its guild, member and Discord's `joined_at` (the record's time), so the
-  same join replayed by the gateway after a resumed session is refused too;
-- a leave's is its guild, member and the time the shard received it (Discord's
-  GUILD_MEMBER_REMOVE carries no time): a redelivered record is refused, but a leave the
-  gateway replays to a resumed session after a shard process died is a new event here and
-  counts again (rare: only the dispatches after the last recorded position are replayed).
+- a join's marker is its guild, member and Discord's `joined_at` (the record's time); a
+  member who leaves and joins again has a new `joined_at`;
+- a leave's is its guild and the gateway dispatch it came in (session id and sequence
+  number, unique per dispatch, and the same when a RESUME replays it): Discord's
+  GUILD_MEMBER_REMOVE carries no time or id of its own. A leave record without a dispatch
+  (from a shard that did not know its position) falls back to its member and the time the
+  shard received it, which a replay does not repeat.
 
 A join counts in the hour it happened, a leave in the hour the shard saw it.
 """
@@ -54,10 +56,15 @@ def counts_members(settings: Settings) -> bool:
     return settings.discord.server_members_intent
 
 
+def _event_id(record: MemberJoinRecord | MemberLeaveRecord) -> str:
+    """What tells this join or leave from every other of the guild (see the module's doc)."""
+    if isinstance(record, MemberLeaveRecord) and record.gateway_session is not None:
+        return f"dispatch-{record.gateway_session}-{record.gateway_seq}"
+    return "-".join(str(part) for part in (record.guild_id, record.user_id, record.timestamp_ms))
+
+
 def _count(keyspace: Keyspace, record: MemberJoinRecord | MemberLeaveRecord) -> OnceCount:
-    event_id = "-".join(
-        str(part) for part in (record.guild_id, record.user_id, record.timestamp_ms)
-    )
+    event_id = _event_id(record)
     metric = MEMBER_JOINS if isinstance(record, MemberJoinRecord) else MEMBER_LEAVES
     return OnceCount(
         guild_id=record.guild_id,
