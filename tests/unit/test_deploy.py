@@ -1,16 +1,18 @@
 """The many-machine deployment files (deploy/, docs/deployment.md) against the CLI and the
-settings: every compose service's command and every systemd unit's ExecStart is a real
-`townsquare` subcommand whose options parse (by the CLI's own parser, without running it),
-the shard processes cover every cluster once, and each service's environment is valid
-settings."""
+settings: the compose file is valid by the Compose Specification's own schema, every compose
+service's command and every systemd unit's ExecStart is a real `townsquare` subcommand whose
+options parse (by the CLI's own parser, without running it), the shard processes cover every
+cluster once, and each service's environment is valid settings."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import typing
 from pathlib import Path
 
+import jsonschema
 import pytest
 import typer
 import typer.main
@@ -24,6 +26,13 @@ if typing.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+COMPOSE_SCHEMA = (
+    Path(__file__).resolve().parents[1]
+    / "support"
+    / "vendor"
+    / "compose-spec"
+    / "compose-spec.json"
+)
 ENV_EXAMPLE = DEPLOY / "townsquare.env.example"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 UsageError: typing.Final = typer.BadParameter.__base__
@@ -61,9 +70,35 @@ def test_the_parser_refuses_what_the_cli_refuses() -> None:
         parse_command(["worker", "--metrics-port", "ninety"])
 
 
+def compose_file() -> dict[str, typing.Any]:
+    return typing.cast(
+        "dict[str, typing.Any]", yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))
+    )
+
+
 def compose_services() -> dict[str, dict[str, typing.Any]]:
-    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
-    return typing.cast("dict[str, dict[str, typing.Any]]", compose["services"])
+    return typing.cast("dict[str, dict[str, typing.Any]]", compose_file()["services"])
+
+
+def compose_errors(compose: Mapping[str, typing.Any]) -> list[str]:
+    """What the Compose Specification's schema refuses in `compose` (vendored, see its README)."""
+    schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(compose)
+    ]
+
+
+def test_the_compose_file_is_valid_by_the_compose_specification() -> None:
+    assert compose_errors(compose_file()) == []
+    # The schema does refuse what compose refuses: a misspelt key, a wrong type.
+    broken = compose_file()
+    broken["services"]["http"]["restart_policy"] = "always"
+    broken["services"]["postgres"]["ports"] = "5432:5432"
+    errors = compose_errors(broken)
+    assert any("restart_policy" in error for error in errors), errors
+    assert any(error.startswith("services/postgres/ports") for error in errors), errors
 
 
 def townsquare_services() -> dict[str, dict[str, typing.Any]]:
