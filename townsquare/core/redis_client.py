@@ -15,8 +15,15 @@ import dataclasses
 import typing
 import urllib.parse
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -88,8 +95,87 @@ def parse_cluster_url(url: str) -> ClusterURL:
     return ClusterURL(tuple(nodes), username, password, scheme.lower().startswith("rediss"))
 
 
+def wrote_to_closed_transport(error: BaseException) -> bool:
+    """Whether `error` is asyncio failing a write to a transport that was already closed.
+
+    Python 3.13.0 has no clean error for it: `writelines` on a transport closed by the client
+    raises `TypeError: 'NoneType' object is not callable` (close() cleared `_write_ready`),
+    and on one the server reset `AttributeError: 'NoneType' object has no attribute
+    '_add_writer'` (cpython#136234). Recognised by where it was raised, not by its text:
+    the innermost frame is a method of an asyncio transport that is closing.
+    """
+    if not isinstance(error, (TypeError, AttributeError)) or error.__traceback__ is None:
+        return False
+    innermost = error.__traceback__
+    while innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    transport = innermost.tb_frame.f_locals.get("self")
+    return isinstance(transport, asyncio.BaseTransport) and transport.is_closing()
+
+
+class _ReportsClosedWrites(AbstractConnection):
+    """A connection whose write to a closed transport fails as the lost connection it is.
+
+    A write can find its transport closed under it: the server reset the connection, or the
+    cluster client closed every connection of its nodes (it does so to reinitialise after
+    MOVED replies or CLUSTERDOWN) while this one was between connecting and sending. redis-py
+    then drops the connection and re-raises asyncio's error (:func:`wrote_to_closed_transport`),
+    which no retry policy knows; raised as redis's `ConnectionError` it is retried like any
+    lost connection (the client's `retry`, the cluster client's reinitialisation).
+    """
+
+    async def send_packed_command(
+        self, command: bytes | str | typing.Iterable[bytes], check_health: bool = True
+    ) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except (TypeError, AttributeError) as error:
+            if not wrote_to_closed_transport(error):
+                raise
+            raise RedisConnectionError(
+                "the connection closed while a command was written"
+            ) from error
+
+
+class TownsquareConnection(_ReportsClosedWrites, Connection):
+    """A TCP connection (see :class:`_ReportsClosedWrites`)."""
+
+
+class TownsquareSSLConnection(_ReportsClosedWrites, SSLConnection):
+    """A TLS connection (see :class:`_ReportsClosedWrites`)."""
+
+
+class TownsquareUnixConnection(_ReportsClosedWrites, UnixDomainSocketConnection):
+    """A Unix socket connection (see :class:`_ReportsClosedWrites`)."""
+
+
+_CONNECTION_CLASSES: typing.Final[dict[type[AbstractConnection], type[AbstractConnection]]] = {
+    Connection: TownsquareConnection,
+    SSLConnection: TownsquareSSLConnection,
+    UnixDomainSocketConnection: TownsquareUnixConnection,
+}
+
+
 class TownsquareCluster(RedisCluster):
     """A cluster client with the single-server behaviour Townsquare relies on."""
+
+    def __init__(self, **options: typing.Any) -> None:
+        super().__init__(**options)
+        # redis-py picks the connection class itself (no option for it); the nodes it creates
+        # later read it from these shared keyword arguments.
+        chosen = TownsquareSSLConnection if options.get("ssl") else TownsquareConnection
+        self.connection_kwargs["connection_class"] = chosen
+        for node in self.startup_nodes:
+            node.connection_class = chosen
+
+    async def execute_command(self, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        """Learn the slots first: redis-py 8.1 routes a command that arrives before the client
+        knows the cluster's slots (its first commands, or any after it reinitialised) to a
+        random node, as if it had no key. Each such command is answered MOVED, and every fifth
+        MOVED makes the client close all its connections, those of the other commands in
+        flight too: many commands at once on a new client failed that way."""
+        await self.initialize()
+        return await super().execute_command(*args, **kwargs)
 
     async def mget(self, keys: typing.Any, *args: typing.Any) -> list[typing.Any]:
         """MGET across slots (cache reads, which need no atomicity), in the keys' order."""
@@ -110,10 +196,15 @@ def connect_redis(
     :class:`redis.asyncio.Redis` so that callers need not care.
     """
     if not is_cluster_url(url):
+        pool: ConnectionPool
         if wait_for_connection is not None:
             pool = BlockingConnectionPool.from_url(url, timeout=wait_for_connection, **options)
-            return Redis.from_pool(pool)
-        return Redis.from_url(url, **options)
+        else:
+            pool = ConnectionPool.from_url(url, **options)
+        pool.connection_class = _CONNECTION_CLASSES.get(
+            pool.connection_class, pool.connection_class
+        )
+        return Redis.from_pool(pool)
     parsed = parse_cluster_url(url)
     cluster = TownsquareCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
