@@ -224,6 +224,8 @@ def _add_lifecycle(app: Quart) -> None:
         app_state = state()
         app_state.redis = connect_redis(
             app_state.redis_url,
+            max_connections=app_state.settings.redis.max_connections,
+            wait_for_connection=app_state.settings.redis.connection_wait_seconds,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
             retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), REDIS_RETRIES),
             # Python 3.13.0's asyncio raises AttributeError when redis-py writes to a connection

@@ -46,7 +46,7 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.brokers import PipelineBroker
     from townsquare.tasks.registry import TaskRegistry
 
-__all__ = ["DRAIN_SECONDS", "TASK_REDIS_CONNECTIONS", "run_worker"]
+__all__ = ["DRAIN_SECONDS", "run_worker"]
 
 DRAIN_SECONDS: typing.Final = 10.0
 """On shutdown, how long running tasks may finish; the rest stay pending and are reclaimed."""
@@ -54,13 +54,6 @@ _RESTART_DELAY_SECONDS = 1.0
 _CLIENT_RETRIES = 3
 _CLIENT_RETRY_BASE = 0.1
 _CLIENT_RETRY_CAP = 1.0
-TASK_REDIS_CONNECTIONS: typing.Final = 512
-"""Most connections the tasks' Redis client opens; a command finding them all busy waits for
-one (up to :data:`_CONNECTION_WAIT_SECONDS`). redis-py's own pool stops at 100 and then fails
-the command (`MaxConnectionsError`): a worker with hundreds of assistant questions in flight
-(`tasks.ai.max_concurrent_tasks`, each batch's records at once) passed that, and its jobs
-failed and were retried (benchmarks/bench_assistant_answers.py)."""
-_CONNECTION_WAIT_SECONDS = 20.0
 _PUMP_POLL_MAX_SECONDS = 1.0
 _PUMP_POLL_MIN_SECONDS = 0.01
 _GC_THRESHOLDS: typing.Final = (50_000, 20, 100)
@@ -98,10 +91,13 @@ async def run_worker(
     # still be running, and again. Tasks get a client that retries only refused or lost
     # connections; a timeout ends the attempt (RedisTimeoutJobError), and the retry policy
     # re-runs it once Redis answers.
+    # Its pool waits for a free connection (`redis.max_connections`, 512 by default): with
+    # redis-py's own limit (100, then `MaxConnectionsError`) a worker with hundreds of
+    # assistant questions in flight failed jobs (benchmarks/bench_assistant_answers.py).
     redis = connect_redis(
         redis_url,
-        wait_for_connection=_CONNECTION_WAIT_SECONDS,
-        max_connections=TASK_REDIS_CONNECTIONS,
+        max_connections=settings.redis.max_connections,
+        wait_for_connection=settings.redis.connection_wait_seconds,
         retry=Retry(
             ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
             _CLIENT_RETRIES,
