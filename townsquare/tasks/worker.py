@@ -17,7 +17,6 @@ import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from townsquare.core.features import pipeline_names
 from townsquare.core.observability import ProcessListener, postgres_check, redis_check
@@ -26,8 +25,6 @@ from townsquare.core.redis_health import (
     CHECK_TIMEOUT_SECONDS,
     REDIS_FAILURES,
     RedisHealth,
-    is_redis_failure,
-    is_reset_write,
     watch_redis,
 )
 from townsquare.tasks._waiting import wait_or_stop
@@ -188,9 +185,7 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
             try:
                 # The stream or its group may be gone (deleted by an operator): recreate.
                 await broker.declare_group()
-            except REDIS_FAILURES as error:
-                if not is_redis_failure(error):
-                    raise
+            except REDIS_FAILURES:
                 logger.exception("tasks.declare_group_failed", pipeline=broker.pipeline)
 
 
@@ -198,7 +193,7 @@ def _is_transient(error: BaseException) -> bool:
     """Whether `error` (possibly grouped by the receiver's task group) is a lost connection."""
     if isinstance(error, BaseExceptionGroup):
         return all(_is_transient(inner) for inner in error.exceptions)
-    return isinstance(error, (RedisError, OSError)) or is_reset_write(error)
+    return isinstance(error, REDIS_FAILURES)
 
 
 async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
@@ -216,8 +211,6 @@ async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
         try:
             next_due = await broker.move_due_retries()
         except REDIS_FAILURES as error:
-            if not is_redis_failure(error):
-                raise
             broker.health.failed(error)
             logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
             next_due = _RESTART_DELAY_SECONDS
@@ -237,8 +230,6 @@ async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
         try:
             await broker.touch_in_flight()
         except REDIS_FAILURES as error:
-            if not is_redis_failure(error):
-                raise
             broker.health.failed(error)
             logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
             wait = min(interval, RENEW_RETRY_SECONDS)

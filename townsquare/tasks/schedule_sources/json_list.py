@@ -25,7 +25,7 @@ from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import ListRedisScheduleSource
 
-from townsquare.core.redis_client import is_cluster_url, slot_owner_url
+from townsquare.core.redis_client import guard_connections, is_cluster_url, slot_owner_url
 from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
@@ -39,6 +39,7 @@ class JsonListScheduleSource(ListRedisScheduleSource):
 
     def __init__(self, url: str, prefix: str) -> None:
         super().__init__(url, prefix=prefix, serializer=JSONSerializer())
+        guard_connections(self._connection_pool)
 
     async def startup(self) -> None:
         """Scan for overdue one-off schedules at the next update, once per activation."""
