@@ -63,7 +63,7 @@ async def test_a_command_that_waited_too_long_for_a_connection_fails(
         # gather starts its tasks in order: the BLPOP holds the one connection before the GET
         # asks for it.
         held, refused = await asyncio.gather(
-            client.blpop([idle], timeout=1), client.get(idle), return_exceptions=True
+            client.blpop([idle], timeout=0.3), client.get(idle), return_exceptions=True
         )
     finally:
         await client.aclose()
