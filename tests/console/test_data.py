@@ -9,6 +9,7 @@ import typing
 import pytest
 
 from tests.support.console import write_shard_health
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.console import formatting as fmt
 from townsquare.console.data import (
     SHARD_FIELDS,
@@ -16,9 +17,12 @@ from townsquare.console.data import (
     ShardHealth,
     Trend,
     parse_time,
+    read_alerts,
     read_queues,
     read_shards,
+    redis_now,
 )
+from townsquare.core.alerts import acknowledge_alert, raise_alert
 from townsquare.core.features import pipeline_names
 from townsquare.shards.health import HEALTH_FIELDS
 
@@ -26,6 +30,9 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
+
+# Every test reading Redis also runs on the cluster (the console's data source).
+pytestmark = ON_CLUSTER_TOO
 
 T0 = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -121,4 +128,30 @@ async def test_queues_that_nobody_touched_read_as_empty(
     queues = await read_queues(redis, keyspace, T0)
     assert [(q.pipeline, q.exists, q.length, q.pending) for q in queues] == [
         (pipeline, False, 0, 0) for pipeline in pipeline_names()
+    ]
+
+
+@pytest.mark.integration
+async def test_a_busy_queue_and_its_alerts_are_read(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    stream = keyspace.key("stream", "jobs")
+    for number in range(3):
+        await redis.xadd(stream, {"n": number})
+    await redis.xgroup_create(stream, "workers", id="0")
+    await redis.xreadgroup("workers", "w1", {stream: ">"}, count=2)
+    await redis.zadd(keyspace.key("retry", "jobs"), {"a": 1.0})
+    await redis.xadd(keyspace.key("dead_letter", "jobs"), {"task_name": "x"})
+    handled = await raise_alert(redis, keyspace, source="up/worker", message="worker exited")
+    await raise_alert(redis, keyspace, source="xp", message="role missing")
+    await acknowledge_alert(redis, keyspace, handled)
+
+    [jobs] = await read_queues(redis, keyspace, await redis_now(redis), ["jobs"])
+    assert (jobs.exists, jobs.length, jobs.pending, jobs.consumers) == (True, 3, 2, 1)
+    assert (jobs.retries, jobs.dead_letters, jobs.lag) == (1, 1, 1)
+    assert jobs.oldest_pending_age is not None and jobs.oldest_pending_age >= 0
+    alerts = await read_alerts(redis, keyspace)
+    assert [(alert.message, alert.acknowledged) for alert in alerts] == [
+        ("role missing", False),
+        ("worker exited", True),
     ]

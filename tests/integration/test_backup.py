@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
 from tests.support.databases import scratch_database
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.cli import app
 from townsquare.core import db
 from townsquare.core.backup import (
@@ -37,6 +38,7 @@ from townsquare.core.backup import (
 )
 from townsquare.core.backup.postgres import known_migrations
 from townsquare.core.keyspace import Keyspace, guild_bucket
+from townsquare.core.redis_client import connect_redis
 
 if typing.TYPE_CHECKING:
     from pathlib import Path
@@ -171,6 +173,7 @@ async def _keys(redis: aioredis.Redis, keyspace: Keyspace) -> dict[str, typing.A
     return found
 
 
+@ON_CLUSTER_TOO
 async def test_a_populated_system_backed_up_wiped_and_restored_has_the_same_data(
     server_database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -178,7 +181,7 @@ async def test_a_populated_system_backed_up_wiped_and_restored_has_the_same_data
         Keyspace(f"b{uuid.uuid4().hex[:12]}"),
         Keyspace(f"r{uuid.uuid4().hex[:12]}"),
     )
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     archive = tmp_path / "backup.tar"
     try:
         async with scratch_database(server_database_url, "townsquare_backup") as source_url:

@@ -11,6 +11,7 @@ import typing
 import pytest
 
 from tests.support.console import write_shard_health
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.core.alerts import acknowledge_alert, raise_alert
 from townsquare.core.features import pipeline_names
 from townsquare.core.processes import free_port
@@ -21,7 +22,7 @@ if typing.TYPE_CHECKING:
 
     from townsquare.core.keyspace import Keyspace
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_CLUSTER_TOO]
 
 
 async def status(redis_url: str, keyspace: Keyspace) -> tuple[int, str]:

@@ -168,9 +168,6 @@ async def test_a_worker_serves_only_its_pipelines_and_injects_resources(
     assert SEEN[key] == [{"namespace": keyspace.namespace}]
 
 
-# Not on the cluster: 150 blocking commands at once through the cluster client end in
-# Python 3.13.0's asyncio `writelines` TypeError (`_write_ready` is None); left for later.
-@ON_CLUSTER_TOO(False)
 async def test_tasks_may_run_more_redis_commands_at_once_than_redis_py_s_default_pool(
     producers: dict[str, PipelineBroker], worker: Worker
 ) -> None:

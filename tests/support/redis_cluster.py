@@ -23,7 +23,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["ON_CLUSTER_TOO", "redis_cluster_url", "start_cluster"]
+__all__ = ["ON_CLUSTER_TOO", "move_slot", "redis_cluster_url", "slot_owner_port", "start_cluster"]
 
 ON_CLUSTER_TOO: typing.Final = pytest.mark.on_cluster_too
 """Mark a test (or `pytestmark` a module) to run on the single Redis and on the cluster: each
@@ -134,6 +134,40 @@ def start_cluster(root: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]
         _stop(processes)
         raise
     return processes, ports
+
+
+def _ports(cluster_url: str) -> list[int]:
+    return [int(node.rsplit(":", 1)[1]) for node in cluster_url.split("://", 1)[1].split(",")]
+
+
+def slot_owner_port(cluster_url: str, slot: int) -> int:
+    """The port of the master of the test cluster `cluster_url` that serves `slot`."""
+    with redis.Redis(port=_ports(cluster_url)[0]) as client:
+        for first, last, owner, *_ in client.execute_command("CLUSTER SLOTS"):
+            if first <= slot <= last:
+                return int(owner[1])
+    raise LookupError(f"no master serves slot {slot}")
+
+
+def move_slot(cluster_url: str, slot: int, to_port: int) -> None:
+    """Move `slot` of the test cluster, with its keys, to the master at `to_port`, as a
+    resharding does (IMPORTING/MIGRATING, MIGRATE of its keys, then SETSLOT NODE everywhere)."""
+    from_port = slot_owner_port(cluster_url, slot)
+    if from_port == to_port:
+        return
+    clients = {port: redis.Redis(port=port) for port in _ports(cluster_url)}
+    try:
+        ids = {port: client.execute_command("CLUSTER MYID") for port, client in clients.items()}
+        source, target = clients[from_port], clients[to_port]
+        target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", ids[from_port])
+        source.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", ids[to_port])
+        while keys := source.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+            source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+        for client in (target, source, *clients.values()):
+            client.execute_command("CLUSTER SETSLOT", slot, "NODE", ids[to_port])
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -49,8 +49,6 @@ __all__ = [
     "REDIS_FAILURES",
     "Outage",
     "RedisHealth",
-    "is_redis_failure",
-    "is_reset_write",
     "is_unavailable",
     "outage_message",
     "watch_redis",
@@ -70,23 +68,10 @@ ALERT_DEDUP_SECONDS: typing.Final = 60
 logger = structlog.get_logger(__name__)
 
 
-def is_reset_write(error: BaseException) -> bool:
-    """Whether `error` is Python 3.13.0's way of saying a connection was lost: its asyncio
-    raises `AttributeError: 'NoneType' object has no attribute '_add_writer'` when a client
-    writes to a connection the server reset (cpython#136234; later 3.13 releases raise a
-    connection error). Found by the chaos suite: a worker and the scheduler took it for a bug
-    and exited during a Redis outage."""
-    return isinstance(error, AttributeError) and "'_add_writer'" in str(error)
-
-
-REDIS_FAILURES: typing.Final = (RedisError, OSError, AttributeError)
-"""What a Redis call raises when Redis fails it, including Python 3.13.0's reset write (see
-`is_reset_write`): catch these, then re-raise what `is_redis_failure` says is a bug."""
-
-
-def is_redis_failure(error: BaseException) -> bool:
-    """Whether `error`, caught as one of `REDIS_FAILURES`, is Redis failing the call."""
-    return not isinstance(error, AttributeError) or is_reset_write(error)
+REDIS_FAILURES: typing.Final = (RedisError, OSError)
+"""What a Redis call raises when Redis fails it. Python 3.13.0's asyncio errors on a write
+to a reset connection arrive as redis's `ConnectionError` too: every client's connections
+come from `townsquare.core.redis_client` (`connect_redis`, `guard_connections`)."""
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -95,8 +80,6 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, BaseExceptionGroup):
         return bool(error.exceptions) and all(is_unavailable(e) for e in error.exceptions)
     if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
-        return True
-    if is_reset_write(error):
         return True
     if isinstance(error, ResponseError):
         text = str(error)
@@ -221,8 +204,6 @@ async def watch_redis(
         try:
             await redis.ping()
         except REDIS_FAILURES as error:
-            if not is_redis_failure(error):
-                raise
             health.failed(error)
             if health.outage_seconds() >= alert_after and not health.logged:
                 health.logged = True
@@ -249,8 +230,6 @@ async def watch_redis(
                     )
                     pending = None
                 except REDIS_FAILURES as error:
-                    if not is_redis_failure(error):
-                        raise
                     health.failed(error)  # tried again at the next answer
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)

@@ -153,6 +153,13 @@ class RedisSettings(_Section):
     """Prefix of every key this deployment writes, so deployments can share one Redis."""
     embedded_port: Annotated[int, Field(ge=0, le=65_535)]
     """Port for the embedded Valkey; 0 picks a free one and records it under var/."""
+    max_connections: Annotated[int, Field(ge=1, le=100_000)]
+    """Most connections one client of a process opens (to each node, on a cluster); a
+    command finding them all in use waits for one (`connection_wait_seconds`). The worker's
+    tasks, the HTTP service and the shards each have such a client."""
+    connection_wait_seconds: PositiveSeconds
+    """How long a command waits for a free connection before it fails (`ConnectionError:
+    No connection available.`)."""
 
 
 class DiscordSettings(_Section):

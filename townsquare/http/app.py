@@ -224,12 +224,10 @@ def _add_lifecycle(app: Quart) -> None:
         app_state = state()
         app_state.redis = connect_redis(
             app_state.redis_url,
+            max_connections=app_state.settings.redis.max_connections,
+            wait_for_connection=app_state.settings.redis.connection_wait_seconds,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
             retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), REDIS_RETRIES),
-            # Python 3.13.0's asyncio raises AttributeError when redis-py writes to a connection
-            # the server reset (cpython#136234, fixed in later 3.13 releases): retried, the
-            # command reconnects, and then succeeds or fails as ConnectionError (a 503).
-            retry_on_error=[AttributeError],
         )
         app_state.batcher = CommandBatcher(app_state.redis)
         discord = app_state.discord

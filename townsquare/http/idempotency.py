@@ -35,7 +35,7 @@ import structlog
 from quart import Response, g, request
 
 from townsquare.core.commands_api import IDEMPOTENCY_HEADER, KEY_IN_USE
-from townsquare.core.redis_health import REDIS_FAILURES, is_redis_failure
+from townsquare.core.redis_health import REDIS_FAILURES
 from townsquare.http.errors import APIError
 from townsquare.http.state import state
 
@@ -131,9 +131,7 @@ async def store_answer(response: Response) -> Response:
         }
         ttl = app_state.keyspace.ttl("idempotency_key")
         await redis.set(redis_key, json.dumps(record), ex=ttl)
-    except REDIS_FAILURES as error:
-        if not is_redis_failure(error):
-            raise
+    except REDIS_FAILURES:
         # The write is done: answer it. The key stays claimed, so a retry answers 409, never
         # runs the write again.
         log.warning("http.idempotency_store_failed", path=request.path, exc_info=True)

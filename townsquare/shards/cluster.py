@@ -204,6 +204,8 @@ class ShardCluster:
         # records meanwhile, and a short timeout tells it sooner that Redis is away.
         self.redis = connect_redis(
             redis_url,
+            max_connections=settings.redis.max_connections,
+            wait_for_connection=settings.redis.connection_wait_seconds,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
             socket_timeout=REDIS_COMMAND_TIMEOUT,
             retry=Retry(NoBackoff(), 0),

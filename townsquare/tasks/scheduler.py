@@ -30,7 +30,7 @@ from taskiq.kicker import AsyncKicker
 
 from townsquare.core.observability import ProcessListener, redis_check
 from townsquare.core.redis_client import connect_redis
-from townsquare.core.redis_health import REDIS_FAILURES, is_redis_failure
+from townsquare.core.redis_health import REDIS_FAILURES
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.locks import RedisLease
@@ -155,9 +155,7 @@ async def run_scheduler(
         while not stop.is_set():
             try:
                 acquired = await lease.acquire()
-            except REDIS_FAILURES as error:
-                if not is_redis_failure(error):
-                    raise
+            except REDIS_FAILURES:
                 log.exception("tasks.scheduler_lock_failed")
                 acquired = False
             if acquired:
@@ -217,9 +215,7 @@ async def _run_active(
                 loop.result()  # the loop only ends by raising; surface why
             try:
                 renewed = await lease.renew()
-            except REDIS_FAILURES as error:
-                if not is_redis_failure(error):
-                    raise
+            except REDIS_FAILURES:
                 logger.exception("tasks.scheduler_renew_failed")
                 renewed = False
             if not renewed:

@@ -17,7 +17,6 @@ import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from townsquare.core.features import pipeline_names
 from townsquare.core.observability import ProcessListener, postgres_check, redis_check
@@ -26,8 +25,6 @@ from townsquare.core.redis_health import (
     CHECK_TIMEOUT_SECONDS,
     REDIS_FAILURES,
     RedisHealth,
-    is_redis_failure,
-    is_reset_write,
     watch_redis,
 )
 from townsquare.tasks._waiting import wait_or_stop
@@ -46,7 +43,7 @@ if typing.TYPE_CHECKING:
     from townsquare.tasks.brokers import PipelineBroker
     from townsquare.tasks.registry import TaskRegistry
 
-__all__ = ["DRAIN_SECONDS", "TASK_REDIS_CONNECTIONS", "run_worker"]
+__all__ = ["DRAIN_SECONDS", "run_worker"]
 
 DRAIN_SECONDS: typing.Final = 10.0
 """On shutdown, how long running tasks may finish; the rest stay pending and are reclaimed."""
@@ -54,13 +51,6 @@ _RESTART_DELAY_SECONDS = 1.0
 _CLIENT_RETRIES = 3
 _CLIENT_RETRY_BASE = 0.1
 _CLIENT_RETRY_CAP = 1.0
-TASK_REDIS_CONNECTIONS: typing.Final = 512
-"""Most connections the tasks' Redis client opens; a command finding them all busy waits for
-one (up to :data:`_CONNECTION_WAIT_SECONDS`). redis-py's own pool stops at 100 and then fails
-the command (`MaxConnectionsError`): a worker with hundreds of assistant questions in flight
-(`tasks.ai.max_concurrent_tasks`, each batch's records at once) passed that, and its jobs
-failed and were retried (benchmarks/bench_assistant_answers.py)."""
-_CONNECTION_WAIT_SECONDS = 20.0
 _PUMP_POLL_MAX_SECONDS = 1.0
 _PUMP_POLL_MIN_SECONDS = 0.01
 _GC_THRESHOLDS: typing.Final = (50_000, 20, 100)
@@ -98,10 +88,13 @@ async def run_worker(
     # still be running, and again. Tasks get a client that retries only refused or lost
     # connections; a timeout ends the attempt (RedisTimeoutJobError), and the retry policy
     # re-runs it once Redis answers.
+    # Its pool waits for a free connection (`redis.max_connections`, 512 by default): with
+    # redis-py's own limit (100, then `MaxConnectionsError`) a worker with hundreds of
+    # assistant questions in flight failed jobs (benchmarks/bench_assistant_answers.py).
     redis = connect_redis(
         redis_url,
-        wait_for_connection=_CONNECTION_WAIT_SECONDS,
-        max_connections=TASK_REDIS_CONNECTIONS,
+        max_connections=settings.redis.max_connections,
+        wait_for_connection=settings.redis.connection_wait_seconds,
         retry=Retry(
             ExponentialWithJitterBackoff(base=_CLIENT_RETRY_BASE, cap=_CLIENT_RETRY_CAP),
             _CLIENT_RETRIES,
@@ -192,9 +185,7 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
             try:
                 # The stream or its group may be gone (deleted by an operator): recreate.
                 await broker.declare_group()
-            except REDIS_FAILURES as error:
-                if not is_redis_failure(error):
-                    raise
+            except REDIS_FAILURES:
                 logger.exception("tasks.declare_group_failed", pipeline=broker.pipeline)
 
 
@@ -202,7 +193,7 @@ def _is_transient(error: BaseException) -> bool:
     """Whether `error` (possibly grouped by the receiver's task group) is a lost connection."""
     if isinstance(error, BaseExceptionGroup):
         return all(_is_transient(inner) for inner in error.exceptions)
-    return isinstance(error, (RedisError, OSError)) or is_reset_write(error)
+    return isinstance(error, REDIS_FAILURES)
 
 
 async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
@@ -220,8 +211,6 @@ async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
         try:
             next_due = await broker.move_due_retries()
         except REDIS_FAILURES as error:
-            if not is_redis_failure(error):
-                raise
             broker.health.failed(error)
             logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
             next_due = _RESTART_DELAY_SECONDS
@@ -241,8 +230,6 @@ async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
         try:
             await broker.touch_in_flight()
         except REDIS_FAILURES as error:
-            if not is_redis_failure(error):
-                raise
             broker.health.failed(error)
             logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
             wait = min(interval, RENEW_RETRY_SECONDS)

@@ -30,7 +30,12 @@ from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisStreamBroker
 
 from townsquare.core.alerts import ALERTS_MAXLEN, alert_fields, raise_alert_once
-from townsquare.core.redis_client import connect_redis, is_cluster_url, parse_cluster_url
+from townsquare.core.redis_client import (
+    connect_redis,
+    guard_connections,
+    is_cluster_url,
+    parse_cluster_url,
+)
 from townsquare.core.redis_health import CHECK_TIMEOUT_SECONDS, RedisHealth
 from townsquare.core.replies import as_text
 from townsquare.tasks.brokers import scripts
@@ -122,6 +127,7 @@ class PipelineBroker(RedisStreamBroker):
             xread_count=settings.max_concurrent_tasks,
             max_connection_pool_size=settings.max_concurrent_tasks + 8,
         )
+        guard_connections(self.connection_pool)
         # orjson instead of taskiq's default stdlib JSON: the same JSON, at a fraction of the
         # CPU (decoding job messages was a seventh of a busy xp worker's time).
         self.serializer = ORJSONSerializer(option=orjson.OPT_NON_STR_KEYS)

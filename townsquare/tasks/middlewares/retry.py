@@ -36,7 +36,7 @@ from townsquare.core.db_health import ALERT_CONDITION as DATABASE_ALERT
 from townsquare.core.db_health import ALERT_DEDUP_SECONDS as DATABASE_ALERT_SECONDS
 from townsquare.core.db_health import is_database_unavailable
 from townsquare.core.db_health import outage_message as database_outage_message
-from townsquare.core.redis_health import is_reset_write, is_unavailable
+from townsquare.core.redis_health import is_unavailable
 from townsquare.tasks.backoff import retry_delay
 from townsquare.tasks.dead_letters import dead_letter_fields, describe_error
 from townsquare.tasks.delivery import current_delivery
@@ -62,7 +62,7 @@ def _backend_down(broker: PipelineBroker, exception: Exception) -> tuple[bool, b
     script longer than the client's socket timeout), and running it again forever would
     block Redis forever.
     """
-    lost = isinstance(exception, RedisError) or is_reset_write(exception)
+    lost = isinstance(exception, RedisError)
     if lost and is_unavailable(exception):
         broker.health.failed(exception)
     unavailable = (
