@@ -327,3 +327,61 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
         assert await sessions() == first_sessions
 
     await check_delivery(backends, guilds, sent, once=True)
+
+
+HIKARI_WINDOW_SECONDS = 5.0
+"""hikari's smallest `startup_window_delay`: between two start windows of one process."""
+
+
+async def test_a_process_resumes_all_its_shards_at_once_in_one_identify_bucket(
+    backends: Backends, tmp_path: Path
+) -> None:
+    """Two shards of one process in the same identify bucket (max_concurrency 1): hikari would
+    start them in two windows 5 s apart, RESUMEs included. With the identify gate pacing the
+    IDENTIFYs, the process starts both at once: the IDENTIFYs are still a bucket's interval
+    apart, and after a restart both sessions are resumed together, none identified again."""
+    redis, _, keyspace, _ = backends
+    gateway = GatewaySettings(max_concurrency=1, identify_interval=IDENTIFY_INTERVAL)
+    sandbox = Sandbox(scenario=FOUR_SHARDS, settings=SandboxSettings(gateway=gateway))
+    async with (
+        sandbox as info,
+        aiohttp.ClientSession() as http,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        pace = {"identify_interval": str(IDENTIFY_PACE)}
+        _, environ = await prepare(sandbox, 2, backends, tmp_path, pace)
+        shards = ShardProcess.every_shard(environ, tmp_path / "shards.log", 2)
+        stack.push_async_callback(shards.kill)
+        session_keys = [keyspace.key("shard_session", n) for n in range(2)]
+
+        async def sessions() -> list[bytes | None]:
+            return [await redis.hget(key, "session_id") for key in session_keys]
+
+        async def gateway_log() -> dict[str, typing.Any]:
+            async with http.get(info.control_url + "/gateway/identifies") as response:
+                return typing.cast("dict[str, typing.Any]", await response.json())
+
+        await shards.start()
+
+        async def recorded() -> bool:
+            shards.check_alive()
+            return all(await sessions())
+
+        await wait_until(recorded, within=WITHIN, what="both sessions recorded")
+        started = await gateway_log()
+        assert started["violations"] == 0, started
+        first, second = (i["at"] for i in started["identifies"])
+        assert second - first >= IDENTIFY_INTERVAL  # the gate still spaces the bucket
+        first_sessions = await sessions()
+
+        assert await shards.stop(signal.SIGTERM) == 0
+        await shards.start()
+        await wait_until(lambda: sandbox.hub.resumes >= 2, within=WITHIN, what="both resumed")
+        rolled = await gateway_log()
+        assert sorted(r["shard_id"] for r in rolled["resumed"]) == [0, 1]
+        times = [r["at"] for r in rolled["resumed"]]
+        # One start window: hikari's second window would open 5 s after the first shard's.
+        assert max(times) - min(times) < HIKARI_WINDOW_SECONDS, rolled["resumed"]
+        assert rolled["identifies"] == started["identifies"]
+        assert await shards.stop(signal.SIGTERM) == 0
+        assert await sessions() == first_sessions

@@ -15,6 +15,15 @@ Discord. So, here and nowhere else:
   "disconnecting temporarily", so the session stays resumable by the next process).
 - :class:`ResumableGatewayBot`, whose `_start_one_shard` is hikari 2.7.0's with
   `ResumableShard` in place of `GatewayShardImpl` and the seed applied.
+- One start window when the identify gate is on: hikari's `GatewayBot.start` starts its
+  shards in windows of `max_concurrency` (from GET /gateway/bot), 5 s apart, RESUMEs
+  included; a process of 16 shards with `max_concurrency` 1 resumed its last shard 75 s after
+  its first (a rolling restart's replay waited that long, and a session Discord no longer
+  keeps is identified again, losing its gap). With the gate pacing every IDENTIFY per bucket
+  across processes, those windows only delay: the bot's REST client is a subclass
+  (`__class__` reassigned, as the event manager's in `cluster.py`) whose
+  `fetch_gateway_bot_info`, inside `start()` only (a context variable), reports a
+  `max_concurrency` of every shard at once. Each shard's own tasks see Discord's value.
 - The identify gate (`identify.py`, pacing IDENTIFYs across processes): hikari sends every
   payload through `GatewayShardImpl._send_json(data, *, priority=False)`, IDENTIFY included
   (from `_connect`, after HELLO, for the first session and after an invalid one), and has no
@@ -27,10 +36,12 @@ upgrade that moves them fails there rather than in production.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import time
 import typing
 
+import attrs
 import hikari
 import structlog
 from hikari.impl import shard as shard_impl
@@ -41,12 +52,25 @@ if typing.TYPE_CHECKING:
 
     from townsquare.shards.identify import IdentifyGate
 
-__all__ = ["RESUMABLE_CLOSE_CODE", "GatewaySession", "ResumableGatewayBot", "ResumableShard"]
+__all__ = [
+    "ONE_WINDOW_CONCURRENCY",
+    "RESUMABLE_CLOSE_CODE",
+    "GatewaySession",
+    "ResumableGatewayBot",
+    "ResumableShard",
+]
 
 _log = structlog.get_logger(__name__)
 
 IDENTIFY_OP: typing.Final = 2
 """The gateway opcode of IDENTIFY (hikari's `shard._IDENTIFY`)."""
+_ONE_START_WINDOW: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "townsquare_one_start_window", default=False
+)
+"""True inside :meth:`ResumableGatewayBot.start` when the identify gate paces IDENTIFYs (see
+the module's doc); each shard's start sets it back to False for the shard's own tasks."""
+ONE_WINDOW_CONCURRENCY: typing.Final = 1 << 16
+"""The `max_concurrency` hikari's start is told then: more shards than any process runs."""
 RESUMABLE_CLOSE_CODE: typing.Final = 3000
 """Close code of :meth:`ResumableShard.suspend`: not 1000/1001, so the session stays resumable
 (the code hikari itself sends when it reconnects)."""
@@ -141,18 +165,44 @@ class ResumableShard(shard_impl.GatewayShardImpl):
                 await ws.send_close(code=RESUMABLE_CLOSE_CODE, message=b"shard process stopping")
 
 
+class _StartInOneWindow(hikari.impl.RESTClientImpl):
+    """The bot's REST client, whose GET /gateway/bot tells hikari's start to start every shard
+    in one window while :data:`_ONE_START_WINDOW` is set (see the module's doc)."""
+
+    __slots__ = ()
+
+    async def fetch_gateway_bot_info(self) -> hikari.GatewayBotInfo:
+        info = await super().fetch_gateway_bot_info()
+        if not _ONE_START_WINDOW.get():
+            return info
+        limit = attrs.evolve(info.session_start_limit, max_concurrency=ONE_WINDOW_CONCURRENCY)
+        return attrs.evolve(info, session_start_limit=limit)
+
+
 class ResumableGatewayBot(hikari.GatewayBot):
-    """A `GatewayBot` whose shards are :class:`ResumableShard` s, seeded from `sessions`."""
+    """A `GatewayBot` whose shards are :class:`ResumableShard` s, seeded from `sessions`, and
+    started in one window when `identify_gate` paces their IDENTIFYs."""
 
     __slots__ = ("identify_gate", "sessions")
 
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         super().__init__(*args, **kwargs)
+        if type(self._rest) is not hikari.impl.RESTClientImpl:
+            raise TypeError(f"unexpected hikari REST client {type(self._rest).__name__}")
+        self._rest.__class__ = _StartInOneWindow
         self.sessions: Mapping[int, GatewaySession] = {}
         """Sessions to resume, by shard id; read when each shard starts."""
         self.identify_gate: IdentifyGate | None = None
-        """Paces every shard's IDENTIFYs across processes (`identify.py`); None: hikari's own
-        pacing of this process's start only."""
+        """Paces every shard's IDENTIFYs across processes (`identify.py`), and then every
+        shard starts at once; None: hikari's own pacing of this process's start only."""
+
+    async def start(self, **kwargs: typing.Any) -> None:
+        """hikari's start; with the identify gate, every shard at once (see the module)."""
+        token = _ONE_START_WINDOW.set(self.identify_gate is not None)
+        try:
+            await super().start(**kwargs)
+        finally:
+            _ONE_START_WINDOW.reset(token)
 
     async def _start_one_shard(
         self,
@@ -166,6 +216,9 @@ class ResumableGatewayBot(hikari.GatewayBot):
         shard_count: int,
         url: str,
     ) -> None:
+        # This task's own context: the shard's tasks (its identify gate asking GET
+        # /gateway/bot for the buckets) see Discord's max_concurrency.
+        _ONE_START_WINDOW.set(False)
         # hikari 2.7.0's GatewayBot._start_one_shard, with ResumableShard and the seed.
         new_shard = ResumableShard(
             http_settings=self._http_settings,

@@ -208,7 +208,8 @@ class ControlApi:
 
     async def get_identifies(self, request: web.Request) -> web.Response:
         """The IDENTIFYs the gateway checked (shard, bucket, loop time in seconds, accepted),
-        oldest first; `violations` (refused as too early in their bucket) and `resumes`."""
+        oldest first; `violations` (refused as too early in their bucket), `resumes` and
+        `resumed` (each RESUME that took a session over: shard and loop time)."""
         del request
         settings = self.hub.settings
         return json_response(
@@ -226,6 +227,7 @@ class ControlApi:
                 ],
                 "violations": self.hub.violations,
                 "resumes": self.hub.resumes,
+                "resumed": [{"shard_id": s, "at": at} for s, at in self.hub.resumed],
             }
         )
 

@@ -298,4 +298,5 @@ class GatewayConnection:
             previous.drop()
         self.session = session
         self.hub.resumes += 1
+        self.hub.resumed.append((session.shard_id, now))
         session.dispatch("RESUMED", {})

@@ -75,6 +75,8 @@ class GatewayHub:
         """IDENTIFYs refused as too early in their bucket (only with `identify_interval`)."""
         self.resumes = 0
         """RESUMEs that took a session over."""
+        self.resumed: collections.deque[tuple[int, float]] = collections.deque(maxlen=_IDENTIFY_LOG)
+        """(shard id, loop time) of each of those RESUMEs, oldest first."""
         world.subscribe(self._fan_out)
 
     def open_session(
