@@ -36,9 +36,12 @@ from townsquare.sandbox.gateway import GatewaySettings
 from townsquare.tasks.registry import load_tasks
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+
+    import redis.asyncio as aioredis
 
     from tests.support.backends import Backends
+    from townsquare.core.keyspace import Keyspace
     from townsquare.sandbox.world.models import Guild
 
 pytestmark = pytest.mark.integration
@@ -102,6 +105,31 @@ class ShardProcess:
 def one_guild_per_shard(sandbox: Sandbox, shard_count: int) -> list[Guild]:
     guilds = list(sandbox.world.guilds.values())
     return [next(g for g in guilds if (g.id >> 22) % shard_count == n) for n in range(shard_count)]
+
+
+def recorded_sessions(
+    redis: aioredis.Redis, keyspace: Keyspace, shard_count: int
+) -> Callable[[], Awaitable[list[bytes | str | None]]]:
+    """Reads the session id recorded for each shard (None: none recorded)."""
+    keys = [keyspace.key("shard_session", n) for n in range(shard_count)]
+
+    async def sessions() -> list[bytes | str | None]:
+        return [await redis.hget(key, "session_id") for key in keys]
+
+    return sessions
+
+
+def gated_sandbox(max_concurrency: int) -> Sandbox:
+    """The four-shard world behind a gateway enforcing `max_concurrency` and
+    :data:`IDENTIFY_INTERVAL` between a bucket's IDENTIFYs."""
+    gateway = GatewaySettings(max_concurrency=max_concurrency, identify_interval=IDENTIFY_INTERVAL)
+    return Sandbox(scenario=FOUR_SHARDS, settings=SandboxSettings(gateway=gateway))
+
+
+async def gateway_log(http: aiohttp.ClientSession, control_url: str) -> dict[str, typing.Any]:
+    """The sandbox's record of IDENTIFYs and RESUMEs (`GET /_sandbox/gateway/identifies`)."""
+    async with http.get(control_url + "/gateway/identifies") as response:
+        return typing.cast("dict[str, typing.Any]", await response.json())
 
 
 @contextlib.asynccontextmanager
@@ -187,11 +215,7 @@ async def test_a_shard_process_killed_mid_flow_resumes_and_loses_no_message(
         guilds, environ = await prepare(sandbox, shard_count, backends, tmp_path)
         shards = ShardProcess.every_shard(environ, tmp_path / "shards.log", shard_count)
         stack.push_async_callback(shards.kill)
-        session_keys = [keyspace.key("shard_session", n) for n in range(shard_count)]
-
-        async def sessions() -> list[bytes | None]:
-            return [await redis.hget(key, "session_id") for key in session_keys]
-
+        sessions = recorded_sessions(redis, keyspace, shard_count)
         await shards.start()
 
         async def recorded() -> bool:  # READY and GUILD_CREATE are in the stream: recorded
@@ -248,8 +272,7 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
     (SIGTERM one process, start it again, wait until it has resumed, then the next): every
     session is resumed, none identified again, and every message arrives exactly once."""
     redis, _, keyspace, _ = backends
-    gateway = GatewaySettings(max_concurrency=2, identify_interval=IDENTIFY_INTERVAL)
-    sandbox = Sandbox(scenario=FOUR_SHARDS, settings=SandboxSettings(gateway=gateway))
+    sandbox = gated_sandbox(max_concurrency=2)
     async with (
         sandbox as info,
         aiohttp.ClientSession() as http,
@@ -265,14 +288,7 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
             )
             for n in range(CLUSTERS)
         ]
-        session_keys = [keyspace.key("shard_session", n) for n in range(CLUSTER_SHARDS)]
-
-        async def sessions() -> list[bytes | None]:
-            return [await redis.hget(key, "session_id") for key in session_keys]
-
-        async def identifies() -> dict[str, typing.Any]:
-            async with http.get(info.control_url + "/gateway/identifies") as response:
-                return typing.cast("dict[str, typing.Any]", await response.json())
+        sessions = recorded_sessions(redis, keyspace, CLUSTER_SHARDS)
 
         for cluster in clusters:
             stack.push_async_callback(cluster.kill)
@@ -286,7 +302,7 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
 
         await wait_until(recorded, within=WITHIN, what="every cluster's sessions recorded")
         first_sessions = await sessions()
-        started = await identifies()
+        started = await gateway_log(http, info.control_url)
         assert started["violations"] == 0, started
         assert sorted(i["shard_id"] for i in started["identifies"]) == [0, 1, 2, 3]
         for bucket in (0, 1):
@@ -320,7 +336,7 @@ async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing
         await wait_until(all_arrived, within=WITHIN, what="every message in the stream")
         for cluster in clusters:
             assert await cluster.stop(signal.SIGTERM) == 0
-        rolled = await identifies()
+        rolled = await gateway_log(http, info.control_url)
         assert rolled["identifies"] == started["identifies"]  # no session identified again
         assert rolled["violations"] == 0
         assert rolled["resumes"] >= CLUSTER_SHARDS  # more only if a connection dropped too
@@ -341,8 +357,7 @@ async def test_a_process_resumes_all_its_shards_at_once_in_one_identify_bucket(
     IDENTIFYs, the process starts both at once: the IDENTIFYs are still a bucket's interval
     apart, and after a restart both sessions are resumed together, none identified again."""
     redis, _, keyspace, _ = backends
-    gateway = GatewaySettings(max_concurrency=1, identify_interval=IDENTIFY_INTERVAL)
-    sandbox = Sandbox(scenario=FOUR_SHARDS, settings=SandboxSettings(gateway=gateway))
+    sandbox = gated_sandbox(max_concurrency=1)
     async with (
         sandbox as info,
         aiohttp.ClientSession() as http,
@@ -352,14 +367,7 @@ async def test_a_process_resumes_all_its_shards_at_once_in_one_identify_bucket(
         _, environ = await prepare(sandbox, 2, backends, tmp_path, pace)
         shards = ShardProcess.every_shard(environ, tmp_path / "shards.log", 2)
         stack.push_async_callback(shards.kill)
-        session_keys = [keyspace.key("shard_session", n) for n in range(2)]
-
-        async def sessions() -> list[bytes | None]:
-            return [await redis.hget(key, "session_id") for key in session_keys]
-
-        async def gateway_log() -> dict[str, typing.Any]:
-            async with http.get(info.control_url + "/gateway/identifies") as response:
-                return typing.cast("dict[str, typing.Any]", await response.json())
+        sessions = recorded_sessions(redis, keyspace, 2)
 
         await shards.start()
 
@@ -368,7 +376,7 @@ async def test_a_process_resumes_all_its_shards_at_once_in_one_identify_bucket(
             return all(await sessions())
 
         await wait_until(recorded, within=WITHIN, what="both sessions recorded")
-        started = await gateway_log()
+        started = await gateway_log(http, info.control_url)
         assert started["violations"] == 0, started
         first, second = (i["at"] for i in started["identifies"])
         assert second - first >= IDENTIFY_INTERVAL  # the gate still spaces the bucket
@@ -377,7 +385,7 @@ async def test_a_process_resumes_all_its_shards_at_once_in_one_identify_bucket(
         assert await shards.stop(signal.SIGTERM) == 0
         await shards.start()
         await wait_until(lambda: sandbox.hub.resumes >= 2, within=WITHIN, what="both resumed")
-        rolled = await gateway_log()
+        rolled = await gateway_log(http, info.control_url)
         assert sorted(r["shard_id"] for r in rolled["resumed"]) == [0, 1]
         times = [r["at"] for r in rolled["resumed"]]
         # One start window: hikari's second window would open 5 s after the first shard's.
