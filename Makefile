@@ -40,8 +40,8 @@ tools:
 	fi
 
 test: lint tools
-	$(BIN)/python -m pytest -n 6 --dist worksteal -m 'not timing' --durations=25 --cov --cov-report= --cov-fail-under=0
-	$(BIN)/python -m pytest -m timing --cov --cov-append --cov-report=term
+	COVERAGE_CORE=sysmon $(BIN)/python -m pytest -n 6 --dist worksteal -m 'not timing' --durations=25 --cov --cov-report= --cov-fail-under=0
+	COVERAGE_CORE=sysmon $(BIN)/python -m pytest -m timing --cov --cov-append --cov-report=term
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
