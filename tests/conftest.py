@@ -41,6 +41,7 @@ pytest_plugins = (
     "tests.support.assistant",
     "tests.support.cluster_slots",
     "tests.support.redis_cluster",
+    "tests.support.long_first",
 )
 
 REDIS_URL_ENV = "TOWNSQUARE_TEST_REDIS_URL"

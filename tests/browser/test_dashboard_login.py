@@ -25,6 +25,7 @@ import re
 import time
 import typing
 
+import pytest
 from playwright.async_api import async_playwright
 
 from tests.support.accessibility import (
@@ -101,6 +102,7 @@ async def _awarded(
     return int(await redis.zcard(keyspace.key("xp_awarded", guild_id, author_id)))
 
 
+@pytest.mark.long
 async def test_login_in_a_browser_then_a_cooldown_change_reaches_the_bot(
     sandbox: Sandbox,
     http_service: str,

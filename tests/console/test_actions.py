@@ -154,6 +154,7 @@ async def _fill_grant_form(pilot: Pilot[typing.Any], *values: str) -> None:
     await pilot.press("enter")
 
 
+@pytest.mark.long
 async def test_granting_premium_writes_the_row_and_the_audit_entry(
     redis_url: str, database_url: str, keyspace: Keyspace
 ) -> None:

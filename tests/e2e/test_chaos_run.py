@@ -26,6 +26,7 @@ if typing.TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)  # about a minute alone; five processes start on a shared machine
 async def test_the_short_chaos_run_holds_every_invariant(
     tmp_path: Path, server_database_url: str

@@ -204,6 +204,7 @@ async def check_delivery(
     assert counted == len(sent)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("shard_count", [1, 2], ids=["sigkill", "sigkill-two-shards"])
 async def test_a_shard_process_killed_mid_flow_resumes_and_loses_no_message(
     shard_count: int, backends: Backends, tmp_path: Path
@@ -263,6 +264,7 @@ ROLLING_MESSAGES = 160
 """8 s of flow: long enough to restart both processes in turn while it runs."""
 
 
+@pytest.mark.long
 async def test_two_clusters_identify_within_the_limit_and_restart_in_turn_losing_nothing(
     backends: Backends, tmp_path: Path
 ) -> None:

@@ -173,6 +173,7 @@ def _fuzz(
     return sent
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)  # bounded: the operations times MAX_EXAMPLES cases each
 async def test_every_route_conforms_to_its_openapi_description(
     served: str, sandbox: Sandbox, bot_in_demo: int

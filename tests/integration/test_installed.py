@@ -186,6 +186,7 @@ async def _tables(database_url: str) -> set[str]:
     return {row["tablename"] for row in rows}
 
 
+@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_up_runs_from_an_empty_directory_on_the_sandbox_and_stops_cleanly(
     installed: Installed,

@@ -278,6 +278,7 @@ def _leaderboard(http_port: int, api_key: str) -> list[tuple[int, int]]:
     "options",
     [pytest.param((), id="processes"), pytest.param(("--single-process",), id="single-process")],
 )
+@pytest.mark.long
 def test_up_starts_from_a_restored_backup_and_runs_the_platform_on_the_sandbox_then_stops_clean(
     var_root: Path, backup: Backup, options: tuple[str, ...]
 ) -> None:

@@ -93,6 +93,7 @@ def test_a_process_never_loads_another_process_framework(process: str) -> None:
     assert not loaded & set(forbidden), f"{process} loads {sorted(loaded & set(forbidden))}"
 
 
+@pytest.mark.long
 def test_each_process_loads_its_own_framework() -> None:
     """The probe sees what it should: otherwise the test above would pass for nothing."""
     assert {"taskiq"} <= loaded_packages(PROCESSES["worker"][0])
