@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -27,14 +28,21 @@ import time
 import typing
 from pathlib import Path
 
-from benchmarks._support import ROOT, Chat
+from benchmarks._support import ROOT, Chat, fresh_database
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     from townsquare.core.keyspace import Keyspace
 
-__all__ = ["JsonLineChild", "SandboxChild", "cpu_seconds", "shard_child", "worker_child"]
+__all__ = [
+    "JsonLineChild",
+    "SandboxChild",
+    "cpu_seconds",
+    "sandbox_and_database",
+    "shard_child",
+    "worker_child",
+]
 
 READY_TIMEOUT = 60.0
 """Seconds a child may take to start (imports, the sandbox's world)."""
@@ -284,6 +292,27 @@ async def _serve_sandbox(members: int, virtual_clock: bool, unlimited_rest: bool
                     raise SystemExit(f"unknown op {other!r}")
             sys.stdout.write(json.dumps(reply) + "\n")
             sys.stdout.flush()
+
+
+@contextlib.asynccontextmanager
+async def sandbox_and_database(
+    server_url: str, *, members: int
+) -> AsyncIterator[tuple[SandboxChild, str, Path]]:
+    """A latency benchmark's world: a scratch var directory (removed after), a fresh database
+    on `server_url` with the ORM connected to it, and the sandbox child with `members` members,
+    no REST limits and the real clock. Yields the sandbox, the database URL and the var
+    directory."""
+    from townsquare.core.db import connect
+
+    var_dir = Path(tempfile.mkdtemp(prefix="townsquare-bench-var-"))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(shutil.rmtree, var_dir, ignore_errors=True)
+        database_url = await stack.enter_async_context(fresh_database(server_url))
+        await stack.enter_async_context(connect(database_url))
+        sandbox = await stack.enter_async_context(
+            SandboxChild.running(members=members, virtual_clock=False, unlimited_rest=True)
+        )
+        yield sandbox, database_url, var_dir
 
 
 # ---- the shard child ---------------------------------------------------------------------

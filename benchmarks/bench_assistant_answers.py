@@ -34,10 +34,8 @@ import collections
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import typing
 from pathlib import Path
@@ -49,14 +47,16 @@ from redis.exceptions import ResponseError
 from benchmarks._support import (
     clear_keyspace,
     configure_guild,
-    fresh_database,
     new_keyspace,
     queue_and_drain,
     servers,
     wait_for,
 )
-from benchmarks._support_processes import SandboxChild, cpu_seconds, worker_child
-from townsquare.core.db import connect
+from benchmarks._support_processes import (
+    cpu_seconds,
+    sandbox_and_database,
+    worker_child,
+)
 from townsquare.core.events import MessageRecord, encode_job
 from townsquare.core.logs import configure_logging
 from townsquare.core.premium import store_guild_tier
@@ -206,15 +206,11 @@ def _deployed(info: dict[str, typing.Any], var_dir: Path) -> dict[str, str]:
 async def measure(redis_url: str, server_url: str) -> Result:
     keyspace = new_keyspace()
     redis = aioredis.Redis.from_url(redis_url)
-    var_dir = Path(tempfile.mkdtemp(prefix="townsquare-bench-var-"))
     stream = keyspace.key("stream", AI_PIPELINE)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            stack.callback(shutil.rmtree, var_dir, ignore_errors=True)
-            database_url = await stack.enter_async_context(fresh_database(server_url))
-            await stack.enter_async_context(connect(database_url))
-            sandbox = await stack.enter_async_context(
-                SandboxChild.running(members=MEMBERS, virtual_clock=False, unlimited_rest=True)
+            sandbox, database_url, var_dir = await stack.enter_async_context(
+                sandbox_and_database(server_url, members=MEMBERS)
             )
             info = sandbox.info
             environ = _deployed(info, var_dir)

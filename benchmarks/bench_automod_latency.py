@@ -19,24 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import statistics
-import tempfile
 import typing
-from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from benchmarks._support import (
     clear_keyspace,
     configure_guild,
-    fresh_database,
     new_keyspace,
     servers,
     wait_for,
 )
-from benchmarks._support_processes import SandboxChild, shard_child
-from townsquare.core.db import connect
+from benchmarks._support_processes import SandboxChild, sandbox_and_database, shard_child
 from townsquare.core.discord import sandbox_info_path, write_sandbox_info
 from townsquare.core.logs import configure_logging
 from townsquare.core.settings import load_settings
@@ -70,15 +65,9 @@ _OFF = {
 async def _sandbox_and_database(server_url: str) -> AsyncIterator[tuple[SandboxChild, Settings]]:
     """The sandbox child (no REST limits) and a fresh database, connected; settings whose
     Discord is that sandbox (its `sandbox.json` in a scratch var directory)."""
-    var_dir = Path(tempfile.mkdtemp(prefix="townsquare-bench-var-"))
-    settings = load_settings(environ={"TOWNSQUARE__PATHS__VAR_DIR": str(var_dir)}, env_file=None)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.callback(shutil.rmtree, var_dir, ignore_errors=True)
-        database_url = await stack.enter_async_context(fresh_database(server_url))
-        await stack.enter_async_context(connect(database_url))
-        sandbox = await stack.enter_async_context(
-            SandboxChild.running(members=MEMBERS, virtual_clock=False, unlimited_rest=True)
-        )
+    async with sandbox_and_database(server_url, members=MEMBERS) as (sandbox, _, var_dir):
+        environ = {"TOWNSQUARE__PATHS__VAR_DIR": str(var_dir)}
+        settings = load_settings(environ=environ, env_file=None)
         info = {k: str(sandbox.info[k]) for k in INFO_FIELDS}
         write_sandbox_info(sandbox_info_path(settings), info)
         yield sandbox, settings

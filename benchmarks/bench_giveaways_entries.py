@@ -25,11 +25,10 @@ import time
 import typing
 
 import hikari
-import psutil
 import redis.asyncio as aioredis
 
 from benchmarks._support import ROOT, clear_keyspace, new_keyspace
-from benchmarks._support_processes import shard_child
+from benchmarks._support_processes import cpu_seconds, shard_child
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -207,22 +206,9 @@ async def shard_ready(redis: aioredis.Redis, keyspace: typing.Any) -> None:
     await asyncio.sleep(2)
 
 
-@contextlib.contextmanager
-def cpu_of(process: psutil.Process) -> typing.Iterator[typing.Callable[[], float]]:
-    """The CPU seconds (user and system) `process` spends inside the block."""
-
-    def spent(times: typing.Any) -> float:
-        return float(times.user + times.system)
-
-    before = spent(process.cpu_times())
-    measured: list[float] = []
-    yield lambda: measured[0]
-    measured.append(spent(process.cpu_times()) - before)
-
-
 def cpu_per_click(result: dict[str, typing.Any], side: str) -> float:
     """Milliseconds of one process's CPU per click created (answered or not)."""
-    return 1000 * result[side] / max(1, result["clicks"])
+    return 1000 * float(result[side]) / max(1, result["clicks"])
 
 
 def summary(result: dict[str, typing.Any]) -> tuple[float, float]:
@@ -242,27 +228,27 @@ async def run(redis_url: str) -> None:
         async with sandbox_child() as (sandbox, info):
             await ask(sandbox, op="grow", count=max(ENTRANTS, BASELINE_CLICKS))
             async with constant_bot(info):
-                with cpu_of(psutil.Process()) as base_cpu:  # the bare bot runs in this process
-                    base = await ask(
-                        sandbox,
-                        op="clicks",
-                        custom_id="bench:constant",
-                        count=BASELINE_CLICKS,
-                        rate=RATE,
-                    )
-            base["bot_cpu"] = base_cpu()
+                base_cpu = cpu_seconds(os.getpid())  # the bare bot runs in this process
+                base = await ask(
+                    sandbox,
+                    op="clicks",
+                    custom_id="bench:constant",
+                    count=BASELINE_CLICKS,
+                    rate=RATE,
+                )
+                base["bot_cpu"] = cpu_seconds(os.getpid()) - base_cpu
             await open_entries(redis, keyspace, GIVEAWAY, info["guild_id"], {}, message_id=None)
             async with shard_child(info, redis_url, keyspace, batch_size=500, batch_ms=50) as shard:
                 await shard_ready(redis, keyspace)
-                with cpu_of(psutil.Process(shard.pid)) as shard_cpu:
-                    ours = await ask(
-                        sandbox,
-                        op="clicks",
-                        custom_id=custom_id(ENTER, GIVEAWAY),
-                        count=ENTRANTS,
-                        rate=RATE,
-                    )
-                ours["bot_cpu"] = shard_cpu()
+                shard_cpu = cpu_seconds(shard.pid)
+                ours = await ask(
+                    sandbox,
+                    op="clicks",
+                    custom_id=custom_id(ENTER, GIVEAWAY),
+                    count=ENTRANTS,
+                    rate=RATE,
+                )
+                ours["bot_cpu"] = cpu_seconds(shard.pid) - shard_cpu
             entered = await entry_count(redis, keyspace, GIVEAWAY)
     finally:
         await clear_keyspace(redis, keyspace)
