@@ -77,7 +77,6 @@ async def ours(
     settings = load_settings(env_file=None)
     publisher = BatchPublisher(
         RedisStreamTransport(redis, keyspace, {"xp": settings.tasks.pipeline("xp").maxlen}),
-        task_names={"xp": "xp.process_batch"},
         batch_size=settings.shards.batch_size,
         batch_ms=settings.shards.batch_ms,
         buffer_limit=settings.shards.buffer_limit,

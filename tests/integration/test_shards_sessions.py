@@ -125,7 +125,7 @@ class _Nowhere(StreamTransport):
 
 
 def publisher() -> BatchPublisher:
-    return BatchPublisher(_Nowhere(), task_names={}, batch_size=1, batch_ms=1, buffer_limit=1)
+    return BatchPublisher(_Nowhere(), batch_size=1, batch_ms=1, buffer_limit=1)
 
 
 async def test_a_lease_of_a_process_gone_from_this_host_is_taken_over_at_once(

@@ -42,13 +42,14 @@ def writer(
 ) -> HealthWriter:
     publisher = BatchPublisher(
         NoTransport(),
-        task_names={"xp": "xp.process_batch"},
         batch_size=1,
         batch_ms=1,
         buffer_limit=2,
     )
     for n in range(3):
-        publisher.submit("xp", {"n": n})  # a backlog of 2, one dropped
+        publisher.submit(
+            "xp", {"n": n}, task_name="xp.process_batch"
+        )  # a backlog of 2, one dropped
     return HealthWriter(
         redis=None,  # type: ignore[arg-type]  # fields() never touches Redis
         keyspace=Keyspace("ts"),

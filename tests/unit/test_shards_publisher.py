@@ -56,12 +56,15 @@ class Clock:
         return self.now
 
 
+TASKS: typing.Final = {"xp": "xp.process_batch", "automod": "automod.check_batch"}
+"""Each pipeline's task in these tests (the shards pass each record's route's)."""
+
+
 def publisher(
     transport: MemoryTransport, clock: Clock, *, size: int = 3, ms: int = 100, limit: int = 10
 ) -> BatchPublisher:
     return BatchPublisher(
         transport,
-        task_names={"xp": "xp.process_batch", "automod": "automod.check_batch"},
         batch_size=size,
         batch_ms=ms,
         buffer_limit=limit,
@@ -73,9 +76,9 @@ async def test_a_partial_batch_waits_for_batch_ms_from_its_oldest_record() -> No
     transport, clock = MemoryTransport(), Clock()
     pub = publisher(transport, clock, ms=1000)
     assert pub.due_in() is None
-    pub.submit("xp", {"n": 1})
+    pub.submit("xp", {"n": 1}, task_name=TASKS["xp"])
     clock.now += 0.75
-    pub.submit("xp", {"n": 2})
+    pub.submit("xp", {"n": 2}, task_name=TASKS["xp"])
     assert pub.due_in() == 0.25
     assert pub.take() == []
     clock.now += 0.25
@@ -89,7 +92,7 @@ async def test_a_full_batch_is_due_at_once_and_holds_at_most_batch_size_records(
     transport, clock = MemoryTransport(), Clock()
     pub = publisher(transport, clock, size=3, limit=100)
     for n in range(7):
-        pub.submit("xp", {"n": n})
+        pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
     assert pub.due_in() == 0
     assert await pub.flush()
     # Two full batches in one round trip; the seventh record waits for its batch_ms.
@@ -119,7 +122,7 @@ async def test_one_batch_splits_into_one_entry_per_pipeline_in_order() -> None:
     transport, clock = MemoryTransport(), Clock()
     pub = publisher(transport, clock, size=4)
     for pipeline, n in [("xp", 1), ("automod", 2), ("xp", 3), ("automod", 4)]:
-        pub.submit(pipeline, {"n": n})
+        pub.submit(pipeline, {"n": n}, task_name=TASKS[pipeline])
     assert await pub.flush()
     assert transport.entries() == [
         ("xp", "xp.process_batch", [{"n": 1}, {"n": 3}]),
@@ -131,7 +134,7 @@ async def test_a_backlog_drains_in_bounded_round_trips() -> None:
     transport, clock = MemoryTransport(), Clock()
     pub = publisher(transport, clock, size=2, limit=10_000)
     for n in range(2 * MAX_BATCHES_PER_ROUND_TRIP + 3):
-        pub.submit("xp", {"n": n})
+        pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
     clock.now += 1
     while pub.backlog:
         assert await pub.flush()
@@ -144,7 +147,7 @@ async def test_while_redis_is_away_the_oldest_are_dropped_beyond_the_limit() -> 
     pub = publisher(transport, clock, size=2, limit=5)
     transport.down = True
     for n in range(8):
-        pub.submit("xp", {"n": n})
+        pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
         clock.now += 1
         assert not await pub.flush()
     assert (pub.backlog, pub.drops, pub.failures) == (5, 3, 8)
@@ -161,10 +164,12 @@ async def test_records_pushed_out_of_a_batch_in_flight_count_as_dropped_only_if_
         transport, clock = MemoryTransport(), Clock()
         pub = publisher(transport, clock, size=2, limit=3)
         for n in range(3):
-            pub.submit("xp", {"n": n})
+            pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
         entries = pub.take()  # records 0 and 1 in flight
         assert len(entries) == 1
-        pub.submit("xp", {"n": 3})  # pushes record 0 out while it is in flight
+        pub.submit(
+            "xp", {"n": 3}, task_name=TASKS["xp"]
+        )  # pushes record 0 out while it is in flight
         pub.settle(delivered=not fails)
         assert pub.drops == (1 if fails else 0)
         assert pub.published == (0 if fails else 2)
@@ -175,14 +180,13 @@ async def test_run_publishes_in_the_background_and_close_flushes_what_is_left() 
     transport = MemoryTransport()
     pub = BatchPublisher(
         transport,
-        task_names={"xp": "xp.process_batch"},
         batch_size=100,
         batch_ms=60_000,
         buffer_limit=1000,
     )
     runner = asyncio.create_task(pub.run())
     for n in range(250):
-        pub.submit("xp", {"n": n})
+        pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
     async with asyncio.timeout(5):
         while pub.published < 200:
             await transport.sent.wait()
@@ -198,11 +202,9 @@ async def test_run_publishes_in_the_background_and_close_flushes_what_is_left() 
 async def test_run_retries_until_redis_returns() -> None:
     transport = MemoryTransport()
     transport.down = True
-    pub = BatchPublisher(
-        transport, task_names={"xp": "xp.process_batch"}, batch_size=1, batch_ms=1, buffer_limit=10
-    )
+    pub = BatchPublisher(transport, batch_size=1, batch_ms=1, buffer_limit=10)
     runner = asyncio.create_task(pub.run())
-    pub.submit("xp", {"n": 1})
+    pub.submit("xp", {"n": 1}, task_name=TASKS["xp"])
     await wait_until(lambda: pub.failures >= 2, within=5, what="two failed round trips")
     transport.down = False
     async with asyncio.timeout(5):
@@ -222,7 +224,7 @@ async def test_a_mark_passes_only_once_every_earlier_record_is_delivered() -> No
     assert pub.marks_changed.is_set()
     pub.marks_changed.clear()
     for n in range(3):
-        pub.submit("xp", {"n": n})
+        pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
         pub.mark(0, f"seq {n + 2}")
     pub.mark(1, "other shard")
     assert pub.delivered_marks == {0: "seq 1"}
@@ -241,7 +243,7 @@ async def test_a_mark_passes_only_once_every_earlier_record_is_delivered() -> No
 async def test_marks_without_records_between_them_are_kept_once() -> None:
     transport, clock = MemoryTransport(), Clock()
     pub = publisher(transport, clock, size=10, limit=100)
-    pub.submit("xp", {"n": 0})
+    pub.submit("xp", {"n": 0}, task_name=TASKS["xp"])
     for seq in range(1_000):
         pub.mark(0, seq)
         pub.mark(1, -seq)
@@ -256,7 +258,7 @@ async def test_marks_behind_dropped_records_pass_with_them() -> None:
     transport.down = True
     pub = publisher(transport, clock, size=10, limit=2)
     for n in range(3):
-        pub.submit("xp", {"n": n})
+        pub.submit("xp", {"n": n}, task_name=TASKS["xp"])
         pub.mark(0, n)
     # Record 0 was dropped for record 2: the mark after it passes, the later ones wait.
     assert pub.delivered_marks == {0: 0}

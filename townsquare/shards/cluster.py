@@ -215,7 +215,6 @@ class ShardCluster:
         }
         self.publisher = BatchPublisher(
             RedisStreamTransport(self.redis, keyspace, maxlens),
-            task_names={route.pipeline: route.task_name for route in self.routes},
             batch_size=settings.shards.batch_size,
             batch_ms=settings.shards.batch_ms,
             buffer_limit=settings.shards.buffer_limit,

@@ -99,14 +99,12 @@ class BatchPublisher:
         self,
         transport: StreamTransport,
         *,
-        task_names: Mapping[str, str],
         batch_size: int,
         batch_ms: int,
         buffer_limit: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
-        self._task_names = dict(task_names)
         self._batch_size = batch_size
         self._batch_seconds = batch_ms / 1000
         self._limit = buffer_limit
@@ -140,13 +138,11 @@ class BatchPublisher:
         """Records buffered or in flight, not yet known to be in Redis."""
         return len(self._buffer)
 
-    def submit(
-        self, pipeline: str, record: dict[str, typing.Any], *, task_name: str | None = None
-    ) -> None:
-        """Queue one record for `pipeline`'s task `task_name` (by default the pipeline's in
-        `task_names`); never blocks and never fails. Records of one pipeline for different
-        tasks (the `jobs` pipeline's premium and members routes) go in separate jobs."""
-        task = task_name if task_name is not None else self._task_names[pipeline]
+    def submit(self, pipeline: str, record: dict[str, typing.Any], *, task_name: str) -> None:
+        """Queue one record for `pipeline`'s task `task_name`; never blocks and never fails.
+        Records of one pipeline for different tasks (the `jobs` pipeline's premium and members
+        routes) go in separate jobs: the task is each record's route's, never one per
+        pipeline."""
         buffer = self._buffer
         if len(buffer) >= self._limit:
             buffer.popleft()
@@ -157,7 +153,7 @@ class BatchPublisher:
                 self.drops += 1
             self._removed += 1
             self._pass_marks()
-        buffer.append((self._clock(), pipeline, task, record))
+        buffer.append((self._clock(), pipeline, task_name, record))
         if len(buffer) - self._in_flight in {1, self._batch_size}:
             self._wakeup.set()
 
