@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from townsquare.core.keyspace import FAMILIES, GUILD_BUCKETS, RedisType, TagScope, guild_bucket
+from townsquare.core.keyspace import FAMILIES, RedisType, TagScope, guild_bucket, tagged_parts
 from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
@@ -47,18 +47,9 @@ def new_name(keyspace: Keyspace, key: str) -> str | None:
     family, parts = _parse(keyspace, key)
     if family is None or family.tag.scope is TagScope.GUILD_BUCKET:
         return None
-    match family.tag.scope:
-        case TagScope.FIRST_PART:
-            parts[0] = "{" + parts[0] + "}"
-        case TagScope.GUILD:
-            if not parts[0].isdigit():
-                return None
-            parts.insert(0, "{g" + str(int(parts[0]) % GUILD_BUCKETS) + "}")
-        case TagScope.FIXED:
-            parts.insert(0, "{" + family.tag.fixed + "}")
-        case _:
-            return None
-    return ":".join((keyspace.namespace, family.name, *parts))
+    if family.tag.scope is TagScope.GUILD and not parts[0].isdigit():
+        return None
+    return ":".join((keyspace.namespace, family.name, *tagged_parts(family, parts)))
 
 
 async def tag_old_keys(redis: aioredis.Redis, keyspace: Keyspace) -> KeyMigration:

@@ -16,6 +16,9 @@ import hashlib
 import re
 import typing
 
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = [
     "FAMILIES",
     "GUILD_BUCKETS",
@@ -32,6 +35,7 @@ __all__ = [
     "hash_tag",
     "key_template",
     "register_families",
+    "tagged_parts",
 ]
 
 SNOWFLAKE_MAX = 2**64 - 1
@@ -611,20 +615,7 @@ class Keyspace:
         rendered = [
             _render(family, kind, value) for kind, value in zip(spec.parts, parts, strict=True)
         ]
-        match spec.tag.scope:
-            case TagScope.NONE:
-                pass
-            case TagScope.FIRST_PART:
-                rendered[0] = "{" + rendered[0] + "}"
-            case TagScope.GUILD:
-                rendered.insert(0, "{" + _bucket_tag(int(rendered[0]) % GUILD_BUCKETS) + "}")
-            case TagScope.GUILD_BUCKET:
-                if int(rendered[0]) >= GUILD_BUCKETS:
-                    raise KeyspaceError(f"{family}: {rendered[0]} is not a bucket of guilds")
-                rendered[0] = "{" + _bucket_tag(int(rendered[0])) + "}"
-            case TagScope.FIXED:
-                rendered.insert(0, "{" + spec.tag.fixed + "}")
-        return ":".join((self.namespace, family, *rendered))
+        return ":".join((self.namespace, family, *tagged_parts(spec, rendered)))
 
     def pattern(self, family: str) -> str:
         """A SCAN pattern matching every key of `family`."""
@@ -672,6 +663,26 @@ def key_template(name: str) -> str:
         case TagScope.FIXED:
             parts.insert(0, "{" + spec.tag.fixed + "}")
     return ":".join(("<ns>", name, *parts))
+
+
+def tagged_parts(family: Family, rendered: Sequence[str]) -> list[str]:
+    """A key's rendered parts (after the family's name) with the family's hash tag in place;
+    raises :class:`KeyspaceError` for a bucket past :data:`GUILD_BUCKETS`."""
+    parts = list(rendered)
+    match family.tag.scope:
+        case TagScope.NONE:
+            pass
+        case TagScope.FIRST_PART:
+            parts[0] = "{" + parts[0] + "}"
+        case TagScope.GUILD:
+            parts.insert(0, "{" + _bucket_tag(guild_bucket(int(parts[0]))) + "}")
+        case TagScope.GUILD_BUCKET:
+            if int(parts[0]) >= GUILD_BUCKETS:
+                raise KeyspaceError(f"{family.name}: {parts[0]} is not a bucket of guilds")
+            parts[0] = "{" + _bucket_tag(int(parts[0])) + "}"
+        case TagScope.FIXED:
+            parts.insert(0, "{" + family.tag.fixed + "}")
+    return parts
 
 
 def guild_bucket(guild_id: int) -> int:
