@@ -75,6 +75,16 @@ class ClusterURL:
     password: str | None
     tls: bool
 
+    def node_url(self, host: str, port: int) -> str:
+        """The single-server URL (`redis://` or `rediss://`, with the cluster's credentials)
+        of one node, for a library that talks to one server."""
+        scheme = "rediss" if self.tls else "redis"
+        auth = ""
+        if self.password is not None:
+            user = urllib.parse.quote(self.username or "", safe="")
+            auth = f"{user}:{urllib.parse.quote(self.password, safe='')}@"  # keyspace: not a key
+        return f"{scheme}://{auth}{host}:{port}"
+
 
 def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
@@ -305,12 +315,7 @@ async def slot_owner_url(url: str, key: str) -> str:
         await cluster.aclose()
     if node is None:
         raise RedisURLError(f"no node of the cluster serves the slot of {key!r}")
-    scheme = "rediss" if parsed.tls else "redis"
-    auth = ""
-    if parsed.password is not None:
-        user = urllib.parse.quote(parsed.username or "", safe="")
-        auth = f"{user}:{urllib.parse.quote(parsed.password, safe='')}@"  # keyspace: not a key
-    return f"{scheme}://{auth}{node.host}:{node.port}"
+    return parsed.node_url(node.host, int(node.port))
 
 
 async def run_script_calls(

@@ -82,8 +82,8 @@ def _json_object(data: bytes | None) -> dict[str, typing.Any]:
 
 
 def _first_node_url(url: str) -> str:
-    host, port = parse_cluster_url(url).nodes[0]
-    return f"redis://{host}:{port}"
+    parsed = parse_cluster_url(url)
+    return parsed.node_url(*parsed.nodes[0])
 
 
 def _consumer_name() -> str:
