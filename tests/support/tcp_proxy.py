@@ -3,7 +3,9 @@
 Tests point a client at the proxy instead of the real Redis or PostgreSQL. :meth:`TCPProxy.cut`
 stops listening and resets every open connection (the client sees what it sees when the
 server dies: reset connections, then refused ones); :meth:`TCPProxy.restore` listens again on
-the same port. Other tests using the real server are not affected.
+the same port. :meth:`TCPProxy.hold_replies` keeps the server's replies on the connections
+open now from reaching the client (the server still runs what it is sent): a client
+cancelled while waiting for one. Other tests using the real server are not affected.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class TCPProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pumps: set[asyncio.Task[None]] = set()
+        self._replies_flowing: set[asyncio.Event] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -53,6 +56,11 @@ class TCPProxy:
         if server is not None:
             await server.wait_closed()  # since 3.12 it waits for the connections' handlers
 
+    def hold_replies(self) -> None:
+        """From now on, forward no reply on the connections open now (new ones flow)."""
+        for flowing in self._replies_flowing:
+            flowing.clear()
+
     async def restore(self) -> None:
         """Listen again on the same port (nothing when it listens already)."""
         if self._server is None:
@@ -65,23 +73,33 @@ class TCPProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
+        replies_flowing = asyncio.Event()
+        replies_flowing.set()
+        self._replies_flowing.add(replies_flowing)
         pumps = (
             asyncio.create_task(_pump(reader, up_writer)),
-            asyncio.create_task(_pump(up_reader, writer)),
+            asyncio.create_task(_pump(up_reader, writer, replies_flowing)),
         )
         self._pumps.update(pumps)
         try:
             await asyncio.gather(*pumps, return_exceptions=True)
         finally:
             self._pumps.difference_update(pumps)
+            self._replies_flowing.discard(replies_flowing)
             for end in (writer, up_writer):
                 self._writers.discard(end)
                 end.transport.abort()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pump(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    flowing: asyncio.Event | None = None,
+) -> None:
     try:
         while data := await reader.read(65536):
+            if flowing is not None:
+                await flowing.wait()
             writer.write(data)
             await writer.drain()
     except (ConnectionError, OSError):

@@ -63,35 +63,33 @@ async def deliver(resources: typing.Annotated[TaskResources, TaskiqDepends()]) -
     keyspace = resources.keyspace
     ttl = float(keyspace.ttl("alert_delivery_lock") or 30)
     lease = RedisLease(resources.redis, keyspace.key("alert_delivery_lock"), ttl)
-    if not await lease.acquire():
-        return 0
-
-    try:
-        result = await deliver_round(
-            resources.redis,
-            keyspace,
-            resources.settings.alerting,
-            target=resources.discord or resolve_discord_target(resources.settings),
-            log_channel_of=functools.partial(guild_log_channel, resources),
-            deadline_seconds=ttl / 2,
-        )
-    except Exception as error:
-        # Not retried as a job: the next round (seconds away) is the retry, and a round that
-        # fails on every try (Discord not found, PostgreSQL away) must not pile up dead
-        # letters. What waits stays in the stream and the outbox.
-        logger.exception("alerts.round_failed")
-        await raise_alert_once(
-            resources.redis,
-            keyspace,
-            condition="alert_delivery_failing",
-            within_seconds=FAILING_ALERT_SECONDS,
-            source="alerts.deliver",
-            message=f"alert delivery rounds fail ({type(error).__name__}: {error}); "
-            "alerts wait in the console until it works again",
-        )
-        return 0
-    finally:
-        await lease.release()
+    async with lease.held() as acquired:
+        if not acquired:
+            return 0
+        try:
+            result = await deliver_round(
+                resources.redis,
+                keyspace,
+                resources.settings.alerting,
+                target=resources.discord or resolve_discord_target(resources.settings),
+                log_channel_of=functools.partial(guild_log_channel, resources),
+                deadline_seconds=ttl / 2,
+            )
+        except Exception as error:
+            # Not retried as a job: the next round (seconds away) is the retry, and a round
+            # that fails on every try (Discord not found, PostgreSQL away) must not pile up
+            # dead letters. What waits stays in the stream and the outbox.
+            logger.exception("alerts.round_failed")
+            await raise_alert_once(
+                resources.redis,
+                keyspace,
+                condition="alert_delivery_failing",
+                within_seconds=FAILING_ALERT_SECONDS,
+                source="alerts.deliver",
+                message=f"alert delivery rounds fail ({type(error).__name__}: {error}); "
+                "alerts wait in the console until it works again",
+            )
+            return 0
     if result.sent or result.waiting:
         logger.info(
             "alerts.round",

@@ -63,28 +63,28 @@ async def backup_once(
     redis = connect_redis(redis_url)
     lease = RedisLease(redis, keyspace.key("backup_lock"), float(keyspace.ttl("backup_lock") or 60))
     try:
-        if not await lease.acquire():
-            return None
-        renewing = asyncio.create_task(_renew(lease))
-        try:
-            now = datetime.datetime.now(datetime.UTC)
-            if await asyncio.to_thread(due, directory, settings.backups.interval_seconds, now) > 0:
-                return None  # another scheduler wrote it while this one waited for the lease
-            # What a killed backup left (no backup of ours runs now: the lease is ours).
-            await asyncio.to_thread(remove_leftovers, directory, _LEFTOVER_SECONDS)
-            summary = await write_backup(
-                directory / scheduled_name(now),
-                database_url=database_url,
-                redis_url=redis_url,
-                keyspace=keyspace,
-            )
-            pruned = await asyncio.to_thread(prune, directory, settings.backups.keep)
-        finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-            with contextlib.suppress(RedisError, OSError):
-                await lease.release()
+        async with lease.held() as acquired:
+            if not acquired:
+                return None
+            renewing = asyncio.create_task(_renew(lease))
+            try:
+                now = datetime.datetime.now(datetime.UTC)
+                interval = settings.backups.interval_seconds
+                if await asyncio.to_thread(due, directory, interval, now) > 0:
+                    return None  # another scheduler wrote it while this one waited for the lease
+                # What a killed backup left (no backup of ours runs now: the lease is ours).
+                await asyncio.to_thread(remove_leftovers, directory, _LEFTOVER_SECONDS)
+                summary = await write_backup(
+                    directory / scheduled_name(now),
+                    database_url=database_url,
+                    redis_url=redis_url,
+                    keyspace=keyspace,
+                )
+                pruned = await asyncio.to_thread(prune, directory, settings.backups.keep)
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
     finally:
         await redis.aclose()
     logger.info(

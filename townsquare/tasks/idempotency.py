@@ -25,6 +25,8 @@ import contextlib
 import typing
 import uuid
 
+from townsquare.core.redis_health import REDIS_FAILURES
+
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -88,17 +90,24 @@ async def run_once[Result](
     key = done_key(keyspace, scope, event_id)
     token = _RUNNING + b":" + uuid.uuid4().hex.encode()
     lease_ms = max(1, round(lease_seconds * 1000))
-    while not await redis.set(key, token, nx=True, px=lease_ms):
-        if await redis.get(key) == _DONE:
-            return False, None
-        await asyncio.sleep(_WAIT_POLL_SECONDS)  # running elsewhere, or a dead worker's lease
     finish = redis.register_script(_FINISH)
+    try:
+        while not await redis.set(key, token, nx=True, px=lease_ms):
+            if await redis.get(key) == _DONE:
+                return False, None
+            await asyncio.sleep(_WAIT_POLL_SECONDS)  # running elsewhere, or a dead worker's
+    except BaseException:
+        # Cancelled (a worker stopping) or failed with the SET in flight: Redis may have
+        # applied it, and a lease left behind would hold up the redelivery for its TTL.
+        with contextlib.suppress(*REDIS_FAILURES):
+            await asyncio.shield(finish(keys=[key], args=[token, 0, b""]))
+        raise
     renewing = asyncio.create_task(_renew(redis, key, token, lease_ms))
     try:
         result = await work()
     except BaseException:
         renewing.cancel()
-        await finish(keys=[key], args=[token, 0, b""])
+        await asyncio.shield(finish(keys=[key], args=[token, 0, b""]))
         raise
     renewing.cancel()
     await finish(keys=[key], args=[token, ttl_seconds, _DONE])

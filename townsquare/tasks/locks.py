@@ -4,17 +4,31 @@ Used where one process at a time must act (the scheduler, a pipeline's reclaim r
 holder is identified by a random token, and renewing or releasing checks the token in one
 Lua call, so a holder whose lease already expired can never release or extend a lease that a
 standby has taken since.
+
+Take a lease with :meth:`RedisLease.held` rather than `acquire` and a `finally`: a task
+cancelled while its `SET` is in flight (a worker stopping) may have taken the lease in Redis
+without ever learning it, and only `held` gives that lease back instead of leaving it to lapse.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import typing
 import uuid
 
+import structlog
+
+from townsquare.core.redis_health import REDIS_FAILURES
+
 if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     import redis.asyncio as aioredis
 
 __all__ = ["RedisLease"]
+
+logger = structlog.get_logger(__name__)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -57,3 +71,31 @@ class RedisLease:
     async def release(self) -> None:
         """Give the lease up if this holder still has it."""
         await self._release(keys=[self.key], args=[self.token])
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[bool]:
+        """Try to take the lease for the block; the block gets whether it holds it.
+
+        On leaving, the lease is given back, even when the block or the `SET` itself was
+        cancelled: a `SET` cancelled in flight may have been applied. The release runs
+        shielded, so a cancellation that arrives during it does not stop it half-way; a
+        release Redis fails is logged and the lease lapses on its TTL.
+        """
+        try:
+            acquired = await self.acquire()
+        except BaseException:
+            await self._give_back()
+            raise
+        if not acquired:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        try:
+            await asyncio.shield(self.release())
+        except REDIS_FAILURES:
+            logger.warning("tasks.lease_release_failed", key=self.key, exc_info=True)

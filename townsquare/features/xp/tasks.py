@@ -282,9 +282,9 @@ async def _announce_in_order(
     lease = RedisLease(
         redis, keyspace.key("xp_notice_lock", guild_id, user_id), _NOTICE_LEASE_SECONDS
     )
-    if not await lease.acquire():
-        raise NoticeBusyError(f"a level-up notice for {guild_id}/{user_id} is being posted")
-    try:
+    async with lease.held() as acquired:
+        if not acquired:
+            raise NoticeBusyError(f"a level-up notice for {guild_id}/{user_id} is being posted")
         marker = keyspace.key("xp_noticed", guild_id, user_id)
         announced = await redis.get(marker)
         if announced is not None and int(announced) > level:
@@ -292,8 +292,6 @@ async def _announce_in_order(
             return
         await run_once(redis, keyspace, "xp_notice", f"{guild_id}/{user_id}/{level}", send)
         await redis.set(marker, level, ex=86_400)
-    finally:
-        await lease.release()
 
 
 async def _set_reward_roles(

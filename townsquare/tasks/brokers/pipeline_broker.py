@@ -237,10 +237,10 @@ class PipelineBroker(RedisStreamBroker):
     async def _reclaim(self, conn: Redis) -> list[_Entry]:
         if self.health.healthy_for() < self.reclaim_quiet_seconds():
             return []
-        if not await self._reclaim_lease.acquire():
-            return []
         claimed: list[_Entry] = []
-        try:
+        async with self._reclaim_lease.held() as acquired:
+            if not acquired:
+                return []
             cursor: bytes | str = "0-0"
             for _ in range(_RECLAIM_ROUNDS):
                 reply = await conn.xautoclaim(
@@ -255,8 +255,6 @@ class PipelineBroker(RedisStreamBroker):
                 claimed.extend(typing.cast("list[_Entry]", reply[1]))
                 if cursor in (b"0-0", "0-0") or len(claimed) >= self.unacknowledged_batch_size:
                     break
-        finally:
-            await self._reclaim_lease.release()
         if not claimed:
             return []
         logger.warning(
