@@ -31,6 +31,8 @@ class PipelineReceiver(Receiver):
     async def callback(self, message: bytes | AckableMessage, raise_err: bool = False) -> None:
         if isinstance(message, AckableMessage):
             ack = message.ack if isinstance(message.ack, StreamAck) else None
+            if ack is not None and isinstance(self.broker, PipelineBroker):
+                self.broker.started(ack.message_id)
             delivery = Delivery(message.data, ack)
         else:
             delivery = Delivery(message, None)

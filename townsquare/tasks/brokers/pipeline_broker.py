@@ -154,6 +154,8 @@ class PipelineBroker(RedisStreamBroker):
         self._move_due = self._redis.register_script(scripts.MOVE_DUE)
         self._touch_owned = self._redis.register_script(scripts.TOUCH_OWNED)
         self._in_flight: dict[str, StreamAck] = {}
+        self._running: set[str] = set()
+        """Entries whose task has started here (:meth:`started`) and is not settled yet."""
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -196,6 +198,10 @@ class PipelineBroker(RedisStreamBroker):
         loop = asyncio.get_running_loop()
         next_reclaim = loop.time()
         async with self._connection() as conn:
+            # What this consumer read and never ran, when a receiver restarts: none of it
+            # would run again before its idle timeout (three minutes on `ai`) otherwise.
+            for message in await self._deliverables(await self._stranded(conn)):
+                yield message
             while True:
                 entries: list[_Entry] = []
                 if loop.time() >= next_reclaim:
@@ -215,6 +221,40 @@ class PipelineBroker(RedisStreamBroker):
                 # ones still waiting here for a free slot have their claim renewed too.
                 for message in await self._deliverables(entries):
                     yield message
+
+    async def _stranded(self, conn: Redis) -> list[_Entry]:
+        """This consumer's pending entries that no task here is running.
+
+        A receiver that stops on a lost connection leaves two kinds behind: entries it was
+        handed but had not started (queued in taskiq's receiver, which drops them, or the rest
+        of a batch), whose claim this worker even keeps renewing; and entries a `XREADGROUP`
+        delivered whose reply was lost with the connection, which this worker never saw. Both
+        are in this consumer's pending list (the consumer name is unique to this broker, so a
+        fresh worker's is empty: one round trip). Bounded like a reclaim round.
+        """
+        stranded: list[_Entry] = []
+        after: bytes | str = "0"
+        for _ in range(_RECLAIM_ROUNDS):
+            fetched: _ReadReply = await conn.xreadgroup(  # type: ignore[assignment]
+                self.consumer_group_name,
+                self.consumer_name,
+                {self.queue_name: after},
+                count=self.count,
+            )
+            batch = [entry for _stream, entries in fetched or () for entry in entries]
+            if not batch:
+                break
+            stranded += [entry for entry in batch if as_text(entry[0]) not in self._running]
+            after = batch[-1][0]
+        if stranded:
+            logger.warning(
+                "tasks.stranded_redelivered", pipeline=self.pipeline, count=len(stranded)
+            )
+        return stranded
+
+    def started(self, message_id: str) -> None:
+        """The receiver started the task of entry `message_id` (until it is settled)."""
+        self._running.add(message_id)
 
     def reclaim_quiet_seconds(self) -> float:
         """How long Redis must have answered this worker before it reclaims anything.
@@ -329,6 +369,7 @@ class PipelineBroker(RedisStreamBroker):
 
     def _forget(self, message_id: str) -> None:
         self._in_flight.pop(message_id, None)
+        self._running.discard(message_id)
 
     async def touch_in_flight(self) -> int:
         """Reset the idle time of the entries this worker holds; returns how many it still owns.
