@@ -344,6 +344,33 @@ async def test_a_loss_during_a_load_starts_it_over_instead_of_vouching_for_half(
 
 
 @pytest.mark.usefixtures("orm")
+async def test_a_load_cancelled_midway_takes_its_loading_key_with_it(
+    redis: aioredis.Redis, keyspace: Keyspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker stopping mid-load (its task cancelled) once left the key for its 600 s TTL,
+    # which the chaos run counts as a lease left after a clean stop.
+    totals = {150 + n: (20 * (n + 1), 1, 0) for n in range(4)}
+    await seed(redis, keyspace, totals)
+    await lose_redis(redis, keyspace)
+    on_second_page = asyncio.Event()
+
+    async def stall_on_the_second(page: int) -> None:
+        if page == 2:
+            on_second_page.set()
+            await asyncio.Event().wait()
+
+    watch_pages(monkeypatch, stall_on_the_second)
+    load = asyncio.create_task(load_guild_xp(redis, keyspace, GUILD, chunk=2))
+    await on_second_page.wait()
+    assert [key async for key in redis.scan_iter(match=keyspace.pattern("xp_loading"))]
+    load.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await load
+    assert not [key async for key in redis.scan_iter(match=keyspace.pattern("xp_loading"))]
+    assert not await redis.exists(keyspace.key("xp_loaded", GUILD))
+
+
+@pytest.mark.usefixtures("orm")
 async def test_callers_of_one_process_share_one_load_after_a_loss(
     redis: aioredis.Redis, keyspace: Keyspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -118,13 +118,10 @@ async def youtube_videos(videos: list[list[str]], resources: Resources) -> int:
 async def card(feed_id: int, stream_id: int, resources: Resources) -> str:
     """Post the feed's card about the stream, or edit it once the stream has ended."""
     key = resources.keyspace.key("streams_card_lock", feed_id, stream_id)
-    lease = RedisLease(resources.redis, key, _CARD_LEASE_SECONDS)
-    if not await lease.acquire():
-        raise CardBusyError(f"card {feed_id}/{stream_id} is being written by another worker")
-    try:
+    async with RedisLease(resources.redis, key, _CARD_LEASE_SECONDS).held() as acquired:
+        if not acquired:
+            raise CardBusyError(f"card {feed_id}/{stream_id} is being written by another worker")
         return await _write_card(resources, feed_id, stream_id)
-    finally:
-        await lease.release()
 
 
 async def _write_card(resources: TaskResources, feed_id: int, stream_id: int) -> str:
@@ -160,13 +157,10 @@ async def _post(resources: TaskResources, feed: Feed, stream: Stream) -> str:
         return "paused: beyond the server's premium limit of feeds"
     if feed.person and not stream.upload:
         key = resources.keyspace.key("streams_person_lock", feed.channel_id, feed.person)
-        lease = RedisLease(resources.redis, key, _CARD_LEASE_SECONDS)
-        if not await lease.acquire():
-            raise CardBusyError(f"a card for {feed.person!r} is being written")
-        try:
+        async with RedisLease(resources.redis, key, _CARD_LEASE_SECONDS).held() as acquired:
+            if not acquired:
+                raise CardBusyError(f"a card for {feed.person!r} is being written")
             return await _join_or_post(resources, feed, stream)
-        finally:
-            await lease.release()
     return await _post_new(resources, feed, stream)
 
 

@@ -29,11 +29,14 @@ loads are idempotent and several workers may run one at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import typing
 import uuid
 
 from redis.exceptions import ResponseError
 from tortoise import Tortoise
+
+from townsquare.core.redis_health import REDIS_FAILURES
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -130,29 +133,36 @@ async def _load_once(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, c
     load = redis.register_script(_LOAD_SCRIPT)
     finish = redis.register_script(_FINISH_SCRIPT)
     token = keyspace.key("xp_loading", guild_id, uuid.uuid4().hex)
-    await redis.set(token, 1, ex=keyspace.ttl("xp_loading"))
-    keys = [
-        *(
-            keyspace.key(family, guild_id)
-            for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels")
-        ),
-        token,
-    ]
-    connection = Tortoise.get_connection("default")
-    restored, after = 0, 0
-    while True:
-        rows = await connection.execute_query_dict(_PAGE, [guild_id, after, chunk])
-        if not rows:
-            break
-        args: list[int] = []
-        for row in rows:
-            args += [row["user_id"], row["xp"], row["message_count"], row["voice_minutes"]]
-            args.append(row["level"])
-        restored += int(await load(keys=keys, args=args))
-        if len(rows) < chunk:
-            break
-        after = rows[-1]["user_id"]
-    await finish(keys=[token, keyspace.key("xp_loaded", guild_id)])
+    try:
+        await redis.set(token, 1, ex=keyspace.ttl("xp_loading"))
+        keys = [
+            *(
+                keyspace.key(family, guild_id)
+                for family in ("xp", "xp_messages", "xp_voice_minutes", "xp_levels")
+            ),
+            token,
+        ]
+        connection = Tortoise.get_connection("default")
+        restored, after = 0, 0
+        while True:
+            rows = await connection.execute_query_dict(_PAGE, [guild_id, after, chunk])
+            if not rows:
+                break
+            args: list[int] = []
+            for row in rows:
+                args += [row["user_id"], row["xp"], row["message_count"], row["voice_minutes"]]
+                args.append(row["level"])
+            restored += int(await load(keys=keys, args=args))
+            if len(rows) < chunk:
+                break
+            after = rows[-1]["user_id"]
+        await finish(keys=[token, keyspace.key("xp_loaded", guild_id)])
+    except BaseException:
+        # A load that fails or is cancelled (a worker stopping) takes its key with it rather
+        # than leave it for its TTL; a SIGKILLed one leaves it, which is what the TTL is for.
+        with contextlib.suppress(*REDIS_FAILURES):
+            await asyncio.shield(redis.delete(token))
+        raise
     return restored
 
 
