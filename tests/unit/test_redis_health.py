@@ -72,3 +72,26 @@ def test_busy_seen_in_an_outage_is_what_it_reports_whatever_came_after() -> None
     later = health.answered()
     assert later is not None
     assert later.kind == "unreachable"
+
+
+def test_unreachable_then_loading_is_reported_as_a_restart_and_loading_alone_as_loading() -> None:
+    clock = Clock()
+    health = RedisHealth(clock=clock)
+    loading = ResponseError("LOADING Valkey is loading the dataset in memory")
+    health.failed(RedisConnectionError("Error 111"))
+    clock.now += 3
+    health.failed(loading)  # the restarted server answers before its data is back
+    clock.now += 1
+    health.failed(RedisConnectionError("Error 111"))
+    outage = health.answered()
+    assert outage is not None
+    assert outage.kind == "restarted"
+    assert outage_message(outage).startswith(
+        "Redis was unreachable, then loading its data (restarted) for 4 s"
+    )
+    health.failed(loading)
+    clock.now += 1
+    health.failed(RedisConnectionError("Error 111"))
+    alone = health.answered()
+    assert alone is not None
+    assert alone.kind == "loading"

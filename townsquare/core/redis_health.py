@@ -87,7 +87,10 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
-_RANK: typing.Final = {"unreachable": 0, "loading": 1, "busy": 2}
+_RANK: typing.Final = {"unreachable": 0, "loading": 1, "restarted": 1, "busy": 2}
+
+
+_DOWN_THEN_LOADING: typing.Final = frozenset({"unreachable", "restarted"})
 
 
 def _kind(error: BaseException) -> str:
@@ -103,7 +106,8 @@ class Outage:
     """A span during which Redis did not answer this process."""
 
     kind: str
-    """`busy` (a script ran too long), `loading` or `unreachable`."""
+    """`busy` (a script ran too long), `loading`, `unreachable`, or `restarted` (unreachable,
+    then loading its data)."""
     started: datetime.datetime
     seconds: float
     error: str
@@ -116,6 +120,7 @@ def outage_message(outage: Outage) -> str:
         "busy": "answered BUSY: a script ran too long and blocked every client",
         "loading": "was loading its data",
         "unreachable": "was unreachable",
+        "restarted": "was unreachable, then loading its data (restarted)",
     }[outage.kind]
     return (
         f"Redis {why} for {outage.seconds:.0f} s from "
@@ -152,6 +157,8 @@ class RedisHealth:
             self.logged = False
         self._last_failure = now
         kind = _kind(error)
+        if kind == "loading" and self._started != now and self._kind in _DOWN_THEN_LOADING:
+            kind = "restarted"  # down, then back and loading: neither alone says what happened
         # BUSY (or LOADING) explains the outage; timeouts and refusals during it are its
         # symptoms, so the most specific kind seen in one outage is the one reported.
         if self._started == now or _RANK[kind] >= _RANK[self._kind]:
