@@ -384,36 +384,50 @@ def _townsquare(
     )  # fmt: skip
 
 
-async def test_the_commands_back_up_and_restore_then_refuse_to_restore_over_data(
+@ON_CLUSTER_TOO
+async def test_the_commands_back_up_wipe_restore_then_refuse_to_restore_over_data(
     database_url: str, server_database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    source, target = Keyspace(f"c{uuid.uuid4().hex[:12]}"), Keyspace(f"d{uuid.uuid4().hex[:12]}")
-    redis = aioredis.Redis.from_url(redis_url)
+    """The commands themselves, each a `python -m townsquare.cli` process with `redis.url` the
+    single server's or the cluster's (`redis+cluster://`, the keys spread over its masters):
+    back up, wipe the namespace, restore it into a fresh database, refuse a second restore."""
+    keyspace = Keyspace(f"c{uuid.uuid4().hex[:12]}")
+    redis = connect_redis(redis_url)
     archive = tmp_path / "cli.tar"
     try:
-        await redis.hset(source.key("xp", GUILD), mapping={"101": 1234})
+        await _populate_redis(redis, keyspace)
+        keys_before = await _keys(redis, keyspace)
         made = await asyncio.to_thread(
             _townsquare, "backup", str(archive), database_url=database_url,
-            redis_url=redis_url, namespace=source.namespace,
+            redis_url=redis_url, namespace=keyspace.namespace,
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
-        assert f"wrote {archive}" in made.stdout and "1 Redis keys" in made.stdout
+        exported = {
+            name: value
+            for name, value in keys_before.items()
+            if not name.startswith(("guild_config:", "scheduler_lock"))
+        }
+        assert f"wrote {archive}" in made.stdout
+        assert f"{len(exported)} Redis keys" in made.stdout, made.stdout
+        await _wipe(redis, keyspace)
+        assert await _keys(redis, keyspace) == {}
         async with scratch_database(server_database_url, "townsquare_restore") as target_url:
             restored = await asyncio.to_thread(
                 _townsquare, "restore", str(archive), database_url=target_url,
-                redis_url=redis_url, namespace=target.namespace,
+                redis_url=redis_url, namespace=keyspace.namespace,
             )  # fmt: skip
             assert restored.returncode == 0, restored.stderr
-            assert "restored" in restored.stdout
-            assert await redis.hget(target.key("xp", GUILD), "101") == b"1234"
+            assert f"restored {archive}" in restored.stdout
+            assert f"{len(exported)} Redis keys" in restored.stdout, restored.stdout
+            assert await _keys(redis, keyspace) == exported
+            assert await _tables(target_url) == await _tables(database_url)
             again = await asyncio.to_thread(
                 _townsquare, "restore", str(archive), database_url=target_url,
-                redis_url=redis_url, namespace=target.namespace,
+                redis_url=redis_url, namespace=keyspace.namespace,
             )  # fmt: skip
             assert again.returncode == 1
             assert "cannot restore: the Redis namespace" in again.stderr
             assert "Traceback" not in again.stderr + again.stdout
     finally:
-        await _wipe(redis, source)
-        await _wipe(redis, target)
+        await _wipe(redis, keyspace)
         await redis.aclose()
