@@ -19,6 +19,7 @@ from tests.support.console import (
     until,
     write_shard_health,
 )
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.console import ConsoleApp
 from townsquare.console.panes import AlertsPane, QueuesPane, ShardsPane
 from townsquare.core.alerts import raise_alert
@@ -44,6 +45,9 @@ def _app(redis_url: str, database_url: str, keyspace: Keyspace) -> ConsoleApp:
     return ConsoleApp(redis_url, database_url, keyspace, refresh_seconds=REFRESH)
 
 
+# The app, not only its data source (tests/console/test_data.py), reads a cluster: its shard
+# keys (no hash tag) are found by a SCAN of every master and read by one pipeline.
+@ON_CLUSTER_TOO
 async def test_shards_show_each_shard_and_a_stale_one_stands_out(
     redis_url: str, database_url: str, keyspace: Keyspace, redis: aioredis.Redis
 ) -> None:

@@ -23,6 +23,7 @@ from tests.support.console import (
     pending_stream,
     write_shard_health,
 )
+from tests.support.redis_cluster import ON_CLUSTER_TOO
 from townsquare.core.alerts import raise_alert
 from townsquare.core.guilds.models import Guild
 from townsquare.features.premium.domain.models import (
@@ -107,6 +108,8 @@ async def _until_screen(
         await asyncio.sleep(0.1)
 
 
+# The console as an operator runs it, also against the cluster (`--redis-url redis+cluster://`).
+@ON_CLUSTER_TOO
 async def test_the_console_fits_and_works_in_an_80x24_terminal(
     terminal: Terminal,
     redis_url: str,
