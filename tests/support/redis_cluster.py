@@ -6,7 +6,8 @@ of the 16384 slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET) and waits 
 node reports `cluster_state:ok`. Nothing outside the repository's dependencies is needed.
 The servers are stopped at the end of the session. Tests opt in with :data:`ON_CLUSTER_TOO`
 (the `redis_url` fixture in tests/conftest.py then gives the cluster's URL for the `cluster`
-run); only pipeline and broker tests do, to keep the suite short.
+run): the pipeline, broker and feature tests, and those of the tools that read Redis
+(status, console, backup); the rest stay single-server to keep the suite short.
 
 That cluster has no replicas. :func:`replicated_cluster` starts a separate one, for a test of
 a real failover only, whose master serving a chosen slot has a replica.

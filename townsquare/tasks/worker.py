@@ -179,14 +179,27 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
             if not _is_transient(error):
                 raise
             broker.health.failed(error)
-            logger.exception("tasks.receiver_failed", pipeline=broker.pipeline)
+            # Expected and handled (the watcher logs the outage itself): no traceback.
+            logger.warning(
+                "tasks.receiver_restarting", pipeline=broker.pipeline, error=_describe(error)
+            )
             if await wait_or_stop(stop, _RESTART_DELAY_SECONDS):
                 return
             try:
                 # The stream or its group may be gone (deleted by an operator): recreate.
                 await broker.declare_group()
-            except REDIS_FAILURES:
-                logger.exception("tasks.declare_group_failed", pipeline=broker.pipeline)
+            except REDIS_FAILURES as error:
+                broker.health.failed(error)
+                logger.warning(
+                    "tasks.declare_group_failed", pipeline=broker.pipeline, error=_describe(error)
+                )
+
+
+def _describe(error: BaseException) -> str:
+    """`Type: message` of a lost connection, or of each in the receiver's exception group."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in error.exceptions)
+    return f"{type(error).__name__}: {error}"
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -212,7 +225,9 @@ async def _pump_retries(broker: PipelineBroker, stop: asyncio.Event) -> None:
             next_due = await broker.move_due_retries()
         except REDIS_FAILURES as error:
             broker.health.failed(error)
-            logger.exception("tasks.retry_pump_failed", pipeline=broker.pipeline)
+            logger.warning(
+                "tasks.retry_pump_failed", pipeline=broker.pipeline, error=_describe(error)
+            )
             next_due = _RESTART_DELAY_SECONDS
         await wait_or_stop(stop, poll if next_due is None else min(poll, next_due))
 
@@ -231,7 +246,9 @@ async def _renew_claims(broker: PipelineBroker, stop: asyncio.Event) -> None:
             await broker.touch_in_flight()
         except REDIS_FAILURES as error:
             broker.health.failed(error)
-            logger.exception("tasks.claim_renewal_failed", pipeline=broker.pipeline)
+            logger.warning(
+                "tasks.claim_renewal_failed", pipeline=broker.pipeline, error=_describe(error)
+            )
             wait = min(interval, RENEW_RETRY_SECONDS)
         else:
             wait = interval
