@@ -24,7 +24,6 @@ from redis.crc import key_slot
 from taskiq import ScheduledTask
 
 from tests.support.redis_cluster import move_slot, replicated_cluster, slot_owner_port
-from tests.support.waiting import wait_until
 from townsquare.tasks.health import PING_TASK
 from townsquare.tasks.schedule_sources import make_schedule_source
 
@@ -80,14 +79,7 @@ async def test_the_schedule_source_follows_its_slot_to_a_promoted_replica(
         await source.startup()
         try:
             await source.add_schedule(schedule)
-            await wait_until(
-                cluster.replica_has_everything, within=10, what="the replica caught up"
-            )
-            cluster.master.kill()
-            await asyncio.to_thread(cluster.master.wait)
-            await wait_until(
-                cluster.replica_promoted, within=15, what="the replica promoted to master"
-            )
+            await cluster.fail_over()
             found = await source.get_schedules()
             assert [s.schedule_id for s in found] == [schedule.schedule_id]
             assert source.url.endswith(f":{cluster.replica_port}")

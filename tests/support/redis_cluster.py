@@ -15,6 +15,7 @@ a real failover only, whose master serving a chosen slot has a replica.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
@@ -24,6 +25,8 @@ import typing
 
 import pytest
 import redis
+
+from tests.support.waiting import wait_until
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -178,6 +181,14 @@ class ReplicatedCluster:
             return (
                 info.get("master_link_status") == "up" and int(info["slave_repl_offset"]) >= written
             )
+
+    async def fail_over(self) -> None:
+        """Once the replica has everything, SIGKILL the master and wait until Valkey's
+        automatic failover has promoted the replica (about 2 s)."""
+        await wait_until(self.replica_has_everything, within=10, what="the replica caught up")
+        self.master.kill()
+        await asyncio.to_thread(self.master.wait)
+        await wait_until(self.replica_promoted, within=15, what="the replica promoted")
 
     def replica_promoted(self) -> bool:
         """Whether the replica now serves the slots as a master and the cluster is whole."""
