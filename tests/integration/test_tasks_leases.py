@@ -116,3 +116,18 @@ async def test_a_lease_is_given_back_when_its_block_is_cancelled_and_when_it_end
         # The second holder's block ended without the lease: the first still holds it.
         assert await redis.get(key) == first.token.encode()
     assert await redis.exists(key) == 0
+
+
+async def test_a_holder_whose_set_was_applied_and_resent_holds_the_lease(
+    redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    # A client that lost a reply with its connection sends the command again (the cluster
+    # client does): the second SET NX is refused by the holder's own token.
+    key = keyspace.key("reclaim_lock", f"test-{uuid.uuid4().hex}")
+    holder, other = RedisLease(redis, key, 30), RedisLease(redis, key, 30)
+    assert await holder.acquire()
+    assert await holder.acquire(), "the holder's own applied SET was taken for another's"
+    assert not await other.acquire()
+    async with holder.held() as acquired:
+        assert acquired
+    assert await redis.exists(key) == 0, "the resent SET's lease was left behind"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+from redis._parsers.base import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -77,7 +78,9 @@ def test_busy_seen_in_an_outage_is_what_it_reports_whatever_came_after() -> None
 def test_unreachable_then_loading_is_reported_as_a_restart_and_loading_alone_as_loading() -> None:
     clock = Clock()
     health = RedisHealth(clock=clock)
-    loading = ResponseError("LOADING Valkey is loading the dataset in memory")
+    # As redis-py raises it: BusyLoadingError, a ConnectionError with the prefix dropped.
+    loading = BaseParser.parse_error("LOADING Valkey is loading the dataset in memory")
+    assert isinstance(loading, RedisConnectionError)
     health.failed(RedisConnectionError("Error 111"))
     clock.now += 3
     health.failed(loading)  # the restarted server answers before its data is back

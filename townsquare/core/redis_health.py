@@ -29,8 +29,8 @@ import time
 import typing
 
 import structlog
+from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from townsquare.core.alerts import raise_alert_once
@@ -96,7 +96,11 @@ _DOWN_THEN_LOADING: typing.Final = frozenset({"unreachable", "restarted"})
 def _kind(error: BaseException) -> str:
     if isinstance(error, ResponseError) and str(error).startswith("BUSY"):
         return "busy"
-    if isinstance(error, ResponseError) and str(error).startswith("LOADING"):
+    # redis-py turns a LOADING reply into BusyLoadingError (a ConnectionError, the prefix
+    # dropped); a raw ResponseError is kept for clients that do not.
+    if isinstance(error, BusyLoadingError) or (
+        isinstance(error, ResponseError) and str(error).startswith("LOADING")
+    ):
         return "loading"
     return "unreachable"
 

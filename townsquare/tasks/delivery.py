@@ -40,16 +40,18 @@ class StreamAck:
     acknowledging, so the entry stays pending for another worker to reclaim.
     """
 
-    __slots__ = ("_ack", "_on_settled", "message_id", "settled")
+    __slots__ = ("_ack", "_on_settled", "held", "message_id", "settled")
 
     def __init__(
         self,
         message_id: str,
         ack: Callable[[str], Awaitable[None]],
-        on_settled: Callable[[str], None],
+        on_settled: Callable[[StreamAck], None],
     ) -> None:
         self.message_id = message_id
         self.settled = False
+        self.held = False
+        """Left pending on purpose (:meth:`hold`), for a reclaim elsewhere."""
         self._ack = ack
         self._on_settled = on_settled
 
@@ -78,10 +80,12 @@ class StreamAck:
         """Mark the entry as dealt with elsewhere; later calls acknowledge nothing."""
         if not self.settled:
             self.settled = True
-            self._on_settled(self.message_id)
+            self._on_settled(self)
 
     def hold(self) -> None:
         """Leave the entry pending (no acknowledgement, no renewal) for a reclaim elsewhere."""
+        if not self.settled:
+            self.held = True
         self.settle()
 
 

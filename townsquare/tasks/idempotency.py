@@ -25,6 +25,8 @@ import contextlib
 import typing
 import uuid
 
+import structlog
+
 from townsquare.core.redis_health import REDIS_FAILURES
 
 if typing.TYPE_CHECKING:
@@ -33,6 +35,8 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
+
+logger = structlog.get_logger(__name__)
 
 __all__ = ["DEFAULT_DONE_TTL_SECONDS", "DEFAULT_LEASE_SECONDS", "done_key", "run_once"]
 
@@ -93,7 +97,10 @@ async def run_once[Result](
     finish = redis.register_script(_FINISH)
     try:
         while not await redis.set(key, token, nx=True, px=lease_ms):
-            if await redis.get(key) == _DONE:
+            holder = await redis.get(key)
+            if holder == token:
+                break  # our own SET, applied, its reply lost and the SET resent by the client
+            if holder == _DONE:
                 return False, None
             await asyncio.sleep(_WAIT_POLL_SECONDS)  # running elsewhere, or a dead worker's
     except BaseException:
@@ -107,10 +114,17 @@ async def run_once[Result](
         result = await work()
     except BaseException:
         renewing.cancel()
-        await asyncio.shield(finish(keys=[key], args=[token, 0, b""]))
+        # The work's own exception (or cancellation) is what propagates: a Redis failure
+        # here leaves the lease to lapse, and the retry waits for it.
+        try:
+            await asyncio.shield(finish(keys=[key], args=[token, 0, b""]))
+        except REDIS_FAILURES:
+            logger.warning("tasks.run_once_lease_left", scope=scope, exc_info=True)
         raise
     renewing.cancel()
-    await finish(keys=[key], args=[token, ttl_seconds, _DONE])
+    # Shielded: a cancellation now must not leave a lease without its done marker, which
+    # would have the redelivery run the finished work again.
+    await asyncio.shield(finish(keys=[key], args=[token, ttl_seconds, _DONE]))
     return True, result
 
 

@@ -20,6 +20,7 @@ import uuid
 import structlog
 
 from townsquare.core.redis_health import REDIS_FAILURES
+from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -61,8 +62,14 @@ class RedisLease:
         self._release = redis.register_script(_RELEASE)
 
     async def acquire(self) -> bool:
-        """Take the lease if nobody holds it; True when this holder has it now."""
-        return bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        """Take the lease if nobody holds it; True when this holder has it now.
+
+        A `SET` refused may be this holder's own, applied once already: a client that lost
+        the reply with its connection sends the command again (the cluster client does).
+        """
+        if await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            return True
+        return as_text(await self.redis.get(self.key)) == self.token
 
     async def renew(self) -> bool:
         """Extend the lease by its TTL; False when it expired and someone else may hold it."""

@@ -36,9 +36,16 @@ class PipelineReceiver(Receiver):
             delivery = Delivery(message.data, ack)
         else:
             delivery = Delivery(message, None)
-        with delivering(delivery):
-            if not await self._kept_unrunnable(delivery):
-                await super().callback(message, raise_err)
+        try:
+            with delivering(delivery):
+                if not await self._kept_unrunnable(delivery):
+                    await super().callback(message, raise_err)
+        except BaseException:
+            # Failed outside the task (dead-lettering during a Redis blip, a middleware):
+            # left pending for a reclaim, not renewed here forever as if still running.
+            if delivery.ack is not None and not delivery.ack.settled:
+                delivery.ack.hold()
+            raise
 
     async def _kept_unrunnable(self, delivery: Delivery) -> bool:
         """Dead-letter `delivery` if no task here can run it; True when it did."""

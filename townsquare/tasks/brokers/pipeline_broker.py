@@ -45,7 +45,7 @@ from townsquare.tasks.errors import AbandonedJobError
 from townsquare.tasks.locks import RedisLease
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Mapping
+    from collections.abc import AsyncGenerator, Container, Mapping
 
     from taskiq.message import BrokerMessage
 
@@ -156,6 +156,10 @@ class PipelineBroker(RedisStreamBroker):
         self._in_flight: dict[str, StreamAck] = {}
         self._running: set[str] = set()
         """Entries whose task has started here (:meth:`started`) and is not settled yet."""
+        self._held: set[str] = set()
+        """Entries left pending on purpose (`StreamAck.hold`): a reclaim's, after the idle
+        timeout, with their delivery counted, never :meth:`_stranded`'s. Pruned to what is
+        still this consumer's whenever its whole pending list is read."""
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -200,13 +204,17 @@ class PipelineBroker(RedisStreamBroker):
         async with self._connection() as conn:
             # What this consumer read and never ran, when a receiver restarts: none of it
             # would run again before its idle timeout (three minutes on `ai`) otherwise.
-            for message in await self._deliverables(await self._stranded(conn)):
+            stranded = await self._stranded(conn, running=self._running)
+            for message in await self._deliverables(stranded):
                 yield message
             while True:
                 entries: list[_Entry] = []
                 if loop.time() >= next_reclaim:
                     next_reclaim = loop.time() + self.reclaim_interval
-                    entries = await self._reclaim(conn)
+                    # Entries of this consumer this process never had: a read whose reply
+                    # was lost while the client retried it (a cluster client does).
+                    entries = await self._stranded(conn, running=self._in_flight)
+                    entries += await self._reclaim(conn)
                 if not entries:
                     block_ms = max(1, min(self.block, round((next_reclaim - loop.time()) * 1000)))
                     fetched: _ReadReply = await conn.xreadgroup(  # type: ignore[assignment]
@@ -222,35 +230,50 @@ class PipelineBroker(RedisStreamBroker):
                 for message in await self._deliverables(entries):
                     yield message
 
-    async def _stranded(self, conn: Redis) -> list[_Entry]:
-        """This consumer's pending entries that no task here is running.
+    async def _stranded(self, conn: Redis, *, running: Container[str]) -> list[_Entry]:
+        """This consumer's pending entries but those in `running`, with their fields.
 
         A receiver that stops on a lost connection leaves two kinds behind: entries it was
         handed but had not started (queued in taskiq's receiver, which drops them, or the rest
         of a batch), whose claim this worker even keeps renewing; and entries a `XREADGROUP`
         delivered whose reply was lost with the connection, which this worker never saw. Both
         are in this consumer's pending list (the consumer name is unique to this broker, so a
-        fresh worker's is empty: one round trip). Bounded like a reclaim round.
+        fresh worker's is empty: one round trip). The list is read with `XPENDING` and the
+        fields with `XRANGE`, which leave the entries' delivery counts alone (reading them
+        with `XREADGROUP` would count deliveries no worker died of, and a later reclaim would
+        take the job for a poison one). Bounded like a reclaim round.
         """
-        stranded: list[_Entry] = []
-        after: bytes | str = "0"
+        ids: list[str] = []
+        pending: set[str] = set()
+        start = "-"
         for _ in range(_RECLAIM_ROUNDS):
-            fetched: _ReadReply = await conn.xreadgroup(  # type: ignore[assignment]
+            page = await conn.xpending_range(
+                self.queue_name,
                 self.consumer_group_name,
-                self.consumer_name,
-                {self.queue_name: after},
-                count=self.count,
+                min=start,
+                max="+",
+                count=self.unacknowledged_batch_size,
+                consumername=self.consumer_name,
             )
-            batch = [entry for _stream, entries in fetched or () for entry in entries]
-            if not batch:
+            page_ids = [as_text(entry["message_id"]) for entry in page]
+            pending.update(page_ids)
+            ids += [i for i in page_ids if i not in running and i not in self._held]
+            if len(page_ids) < self.unacknowledged_batch_size:
+                self._held &= pending  # the whole list was read: the others are gone
                 break
-            stranded += [entry for entry in batch if as_text(entry[0]) not in self._running]
-            after = batch[-1][0]
-        if stranded:
-            logger.warning(
-                "tasks.stranded_redelivered", pipeline=self.pipeline, count=len(stranded)
-            )
-        return stranded
+            start = f"({page_ids[-1]}"
+        if not ids:
+            return []
+        async with conn.pipeline(transaction=False) as batch:
+            for message_id in ids:
+                batch.xrange(self.queue_name, message_id, message_id)
+            found = await batch.execute()
+        logger.warning("tasks.stranded_redelivered", pipeline=self.pipeline, count=len(ids))
+        # An entry trimmed away meanwhile has no fields: `_deliverables` acknowledges it.
+        return [
+            (message_id.encode(), entry[0][1] if entry else None)
+            for message_id, entry in zip(ids, found, strict=True)
+        ]
 
     def started(self, message_id: str) -> None:
         """The receiver started the task of entry `message_id` (until it is settled)."""
@@ -356,6 +379,7 @@ class PipelineBroker(RedisStreamBroker):
                 continue
             ack = StreamAck(message_id, self._xack, self._forget)
             self._in_flight[message_id] = ack
+            self._held.discard(message_id)  # reclaimed: this delivery decides afresh
             messages.append(AckableMessage(data=data, ack=ack))
         if unreadable:
             # Trimmed away while pending, or not written by a producer of ours: nothing to
@@ -367,9 +391,11 @@ class PipelineBroker(RedisStreamBroker):
     async def _xack(self, message_id: str) -> None:
         await self._redis.xack(self.queue_name, self.consumer_group_name, message_id)
 
-    def _forget(self, message_id: str) -> None:
-        self._in_flight.pop(message_id, None)
-        self._running.discard(message_id)
+    def _forget(self, ack: StreamAck) -> None:
+        self._in_flight.pop(ack.message_id, None)
+        self._running.discard(ack.message_id)
+        if ack.held:
+            self._held.add(ack.message_id)
 
     async def touch_in_flight(self) -> int:
         """Reset the idle time of the entries this worker holds; returns how many it still owns.
