@@ -27,6 +27,10 @@ __all__ = ["Faults", "full_script", "short_script"]
 
 GAP_MARGIN_SECONDS: typing.Final = 5.0
 """A resumed session replays what it missed; allow for the replay after the connection."""
+IN_FLIGHT_SECONDS: typing.Final = 1.0
+"""Before a shard process's SIGKILL: an interaction it had received and not answered yet dies
+with it. Its replay to the restarted process comes after Discord's 3 s, so on Discord too it
+fails ("This interaction failed"); a gateway gap starts this long before the kill."""
 
 REST_FAULTS: typing.Final = (
     {"status": 503, "probability": 0.3},
@@ -81,7 +85,7 @@ class Faults:
         )
         if child == "shards":
             await wait_until(self._attached, within=60, what="the shard's session taken up again")
-            self.gateway_gaps.append((start, time.time() + GAP_MARGIN_SECONDS))
+            self.gateway_gaps.append((start - IN_FLIGHT_SECONDS, time.time() + GAP_MARGIN_SECONDS))
         await asyncio.sleep(self.recovery_seconds)
         self.restarts.append((child, start, time.time()))
 
