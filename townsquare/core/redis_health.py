@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from townsquare.core.alerts import raise_alert_once
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     import redis.asyncio as aioredis
 
@@ -49,6 +49,7 @@ __all__ = [
     "REDIS_FAILURES",
     "Outage",
     "RedisHealth",
+    "cleanup_or_lapse",
     "is_unavailable",
     "outage_message",
     "watch_redis",
@@ -72,6 +73,16 @@ REDIS_FAILURES: typing.Final = (RedisError, OSError)
 """What a Redis call raises when Redis fails it. Python 3.13.0's asyncio errors on a write
 to a reset connection arrive as redis's `ConnectionError` too: every client's connections
 come from `townsquare.core.redis_client` (`connect_redis`, `guard_connections`)."""
+
+
+async def cleanup_or_lapse(cleanup: Awaitable[object], *, key: str) -> None:
+    """Await `cleanup`, a write that gives up `key` (a lease, a marker) which also expires on
+    its own: shielded, so a cancellation arriving meanwhile does not stop it half-way; when
+    Redis fails it, it is logged and `key` lapses by its TTL."""
+    try:
+        await asyncio.shield(cleanup)
+    except REDIS_FAILURES:
+        logger.warning("redis.cleanup_left_to_ttl", key=key, exc_info=True)
 
 
 def is_unavailable(error: BaseException) -> bool:

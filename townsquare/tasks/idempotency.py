@@ -25,9 +25,7 @@ import contextlib
 import typing
 import uuid
 
-import structlog
-
-from townsquare.core.redis_health import REDIS_FAILURES
+from townsquare.core.redis_health import cleanup_or_lapse
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -35,8 +33,6 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from townsquare.core.keyspace import Keyspace
-
-logger = structlog.get_logger(__name__)
 
 __all__ = ["DEFAULT_DONE_TTL_SECONDS", "DEFAULT_LEASE_SECONDS", "done_key", "run_once"]
 
@@ -106,8 +102,7 @@ async def run_once[Result](
     except BaseException:
         # Cancelled (a worker stopping) or failed with the SET in flight: Redis may have
         # applied it, and a lease left behind would hold up the redelivery for its TTL.
-        with contextlib.suppress(*REDIS_FAILURES):
-            await asyncio.shield(finish(keys=[key], args=[token, 0, b""]))
+        await cleanup_or_lapse(finish(keys=[key], args=[token, 0, b""]), key=key)
         raise
     renewing = asyncio.create_task(_renew(redis, key, token, lease_ms))
     try:
@@ -116,10 +111,7 @@ async def run_once[Result](
         renewing.cancel()
         # The work's own exception (or cancellation) is what propagates: a Redis failure
         # here leaves the lease to lapse, and the retry waits for it.
-        try:
-            await asyncio.shield(finish(keys=[key], args=[token, 0, b""]))
-        except REDIS_FAILURES:
-            logger.warning("tasks.run_once_lease_left", scope=scope, exc_info=True)
+        await cleanup_or_lapse(finish(keys=[key], args=[token, 0, b""]), key=key)
         raise
     renewing.cancel()
     # Shielded: a cancellation now must not leave a lease without its done marker, which

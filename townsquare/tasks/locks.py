@@ -12,14 +12,11 @@ without ever learning it, and only `held` gives that lease back instead of leavi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import typing
 import uuid
 
-import structlog
-
-from townsquare.core.redis_health import REDIS_FAILURES
+from townsquare.core.redis_health import cleanup_or_lapse
 from townsquare.core.replies import as_text
 
 if typing.TYPE_CHECKING:
@@ -28,8 +25,6 @@ if typing.TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 __all__ = ["RedisLease"]
-
-logger = structlog.get_logger(__name__)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -91,7 +86,7 @@ class RedisLease:
         try:
             acquired = await self.acquire()
         except BaseException:
-            await self._give_back()
+            await cleanup_or_lapse(self.release(), key=self.key)
             raise
         if not acquired:
             yield False
@@ -99,10 +94,4 @@ class RedisLease:
         try:
             yield True
         finally:
-            await self._give_back()
-
-    async def _give_back(self) -> None:
-        try:
-            await asyncio.shield(self.release())
-        except REDIS_FAILURES:
-            logger.warning("tasks.lease_release_failed", key=self.key, exc_info=True)
+            await cleanup_or_lapse(self.release(), key=self.key)

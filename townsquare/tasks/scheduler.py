@@ -30,7 +30,7 @@ from taskiq.kicker import AsyncKicker
 
 from townsquare.core.observability import ProcessListener, redis_check
 from townsquare.core.redis_client import connect_redis
-from townsquare.core.redis_health import REDIS_FAILURES
+from townsquare.core.redis_health import REDIS_FAILURES, cleanup_or_lapse
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.locks import RedisLease
@@ -179,8 +179,7 @@ async def run_scheduler(
                 await wait_or_stop(stop, ttl / 3)
     finally:
         await listener.stop()
-        with contextlib.suppress(*REDIS_FAILURES):
-            await lease.release()
+        await cleanup_or_lapse(lease.release(), key=lease.key)
         await redis.aclose()
 
 

@@ -30,6 +30,7 @@ from townsquare.core.redis_health import (
 from townsquare.tasks._waiting import wait_or_stop
 from townsquare.tasks.brokers import make_brokers
 from townsquare.tasks.brokers.pipeline_broker import RENEW_RETRY_SECONDS
+from townsquare.tasks.dead_letters import describe_error
 from townsquare.tasks.metrics import MetricsMiddleware, WorkerMetrics, refresh_queue_gauges
 from townsquare.tasks.receiver import PipelineReceiver
 from townsquare.tasks.registry import load_tasks, validate_pipelines
@@ -196,10 +197,10 @@ async def _receive(broker: PipelineBroker, stop: asyncio.Event) -> None:
 
 
 def _describe(error: BaseException) -> str:
-    """`Type: message` of a lost connection, or of each in the receiver's exception group."""
+    """:func:`describe_error` of a lost connection, or of each in the receiver's group."""
     if isinstance(error, BaseExceptionGroup):
         return "; ".join(_describe(inner) for inner in error.exceptions)
-    return f"{type(error).__name__}: {error}"
+    return describe_error(error)
 
 
 def _is_transient(error: BaseException) -> bool:

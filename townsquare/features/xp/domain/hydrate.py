@@ -29,14 +29,13 @@ loads are idempotent and several workers may run one at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import typing
 import uuid
 
 from redis.exceptions import ResponseError
 from tortoise import Tortoise
 
-from townsquare.core.redis_health import REDIS_FAILURES
+from townsquare.core.redis_health import cleanup_or_lapse
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -160,8 +159,7 @@ async def _load_once(redis: aioredis.Redis, keyspace: Keyspace, guild_id: int, c
     except BaseException:
         # A load that fails or is cancelled (a worker stopping) takes its key with it rather
         # than leave it for its TTL; a SIGKILLed one leaves it, which is what the TTL is for.
-        with contextlib.suppress(*REDIS_FAILURES):
-            await asyncio.shield(redis.delete(token))
+        await cleanup_or_lapse(redis.delete(token), key=token)
         raise
     return restored
 
